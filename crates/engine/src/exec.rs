@@ -1,0 +1,139 @@
+//! The executor: runs a program step by step and commits to the state after each step.
+
+use alloy_primitives::B256;
+use rayon::prelude::*;
+use tracing::{debug_span, info_span};
+use zkopml_commit::{fr_to_bytes32, state_commitment, Fr, KeccakTree};
+
+use crate::{program::ValueKind, EngineError, Program, Result, Tensor};
+
+/// Everything an honest party needs to respond, dispute or prove: every tensor, every
+/// tensor commitment and the state commitments `S_0..S_n`.
+#[derive(Clone, Debug)]
+pub struct Trace {
+    /// Value of every input and activation (`None` for constants).
+    pub values: Vec<Option<Tensor>>,
+    /// Commitment of every input and activation (`None` for constants).
+    pub commitments: Vec<Option<Fr>>,
+    /// `S_0..S_n`.
+    pub states: Vec<Fr>,
+    /// The graph outputs, in order.
+    pub outputs: Vec<Tensor>,
+}
+
+impl Trace {
+    /// The states as 32-byte words.
+    pub fn state_words(&self) -> Vec<B256> {
+        self.states
+            .iter()
+            .map(|s| B256::from(fr_to_bytes32(s)))
+            .collect()
+    }
+
+    /// The keccak tree over `S_0..S_n`.
+    pub fn tree(&self) -> KeccakTree {
+        KeccakTree::from_values(&self.state_words())
+    }
+
+    /// The trace root posted with a response.
+    pub fn root(&self) -> B256 {
+        self.tree().root()
+    }
+
+    /// `S_0`, the input commitment.
+    pub fn input_commitment(&self) -> Fr {
+        self.states[0]
+    }
+
+    /// `S_n`, the output commitment.
+    pub fn output_commitment(&self) -> Fr {
+        *self.states.last().expect("a trace has at least S_0")
+    }
+}
+
+/// Checks that `inputs` match the program's declared inputs (count and shapes).
+pub fn check_inputs(program: &Program, inputs: &[Tensor]) -> Result<()> {
+    if inputs.len() != program.inputs.len() {
+        return Err(EngineError::BadInput {
+            name: "<inputs>".into(),
+            reason: format!(
+                "expected {} inputs, got {}",
+                program.inputs.len(),
+                inputs.len()
+            ),
+        });
+    }
+    for (t, id) in inputs.iter().zip(&program.inputs) {
+        let info = &program.values[*id];
+        if t.shape != info.shape || t.data.len() != info.shape.iter().product::<usize>() {
+            return Err(EngineError::BadInput {
+                name: info.name.clone(),
+                reason: format!(
+                    "expected shape {:?}, got {:?} with {} values",
+                    info.shape,
+                    t.shape,
+                    t.data.len()
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Runs `program` on `inputs` (already quantised), recording the trace.
+pub fn execute(program: &Program, inputs: &[Tensor]) -> Result<Trace> {
+    let _span = info_span!(
+        "execute",
+        nodes = program.nodes.len(),
+        steps = program.num_steps()
+    )
+    .entered();
+    check_inputs(program, inputs)?;
+    let mut values: Vec<Option<Tensor>> = vec![None; program.values.len()];
+    for (t, id) in inputs.iter().zip(&program.inputs) {
+        values[*id] = Some(t.clone());
+    }
+    for node in &program.nodes {
+        let _s = debug_span!("op", name = %node.name, op = node.op.name()).entered();
+        let ins: Vec<&Tensor> = node
+            .inputs
+            .iter()
+            .map(|i| match &program.values[*i].kind {
+                ValueKind::Const(t) => t,
+                _ => values[*i]
+                    .as_ref()
+                    .expect("topological order: inputs computed before use"),
+            })
+            .collect();
+        let out = node.op.eval(&ins, &program.values[node.output].shape);
+        values[node.output] = Some(out);
+    }
+    let commitments: Vec<Option<Fr>> = {
+        let _s = info_span!("commit_tensors").entered();
+        values
+            .par_iter()
+            .map(|v| v.as_ref().map(Tensor::commitment))
+            .collect()
+    };
+    let states = (0..=program.num_steps())
+        .map(|b| {
+            let live: Vec<Fr> = program
+                .layout(b)
+                .iter()
+                .map(|v| commitments[*v].expect("live tensors are computed"))
+                .collect();
+            state_commitment(&live)
+        })
+        .collect();
+    let outputs = program
+        .outputs
+        .iter()
+        .map(|o| values[*o].clone().expect("outputs computed"))
+        .collect();
+    Ok(Trace {
+        values,
+        commitments,
+        states,
+        outputs,
+    })
+}

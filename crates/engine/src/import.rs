@@ -1,0 +1,508 @@
+//! ONNX protobuf → normalised float graph. Thin by design: it only decodes, parses
+//! attributes and orders nodes; operator semantics live in `ops`.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use onnx_protobuf::{
+    attribute_proto::AttributeType, tensor_proto::DataType, Message, ModelProto, TensorProto,
+};
+use protobuf::Enum;
+
+use crate::{EngineError, Result};
+
+/// A constant tensor as stored in the ONNX file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Const {
+    /// Dimensions.
+    pub shape: Vec<usize>,
+    /// Values.
+    pub data: ConstData,
+}
+
+/// Values of a constant, in the widest type of their family.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ConstData {
+    /// Floating-point values (f32, f64, f16 widened).
+    Float(Vec<f64>),
+    /// Integer and boolean values.
+    Int(Vec<i64>),
+}
+
+impl ConstData {
+    /// Number of values.
+    pub fn len(&self) -> usize {
+        match self {
+            ConstData::Float(v) => v.len(),
+            ConstData::Int(v) => v.len(),
+        }
+    }
+
+    /// Whether there are no values.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The values as integers (floats truncated toward zero, saturating).
+    pub fn as_ints(&self) -> Vec<i64> {
+        match self {
+            ConstData::Float(v) => v.iter().map(|x| *x as i64).collect(),
+            ConstData::Int(v) => v.clone(),
+        }
+    }
+
+    /// The values as reals.
+    pub fn as_floats(&self) -> Vec<f64> {
+        match self {
+            ConstData::Float(v) => v.clone(),
+            ConstData::Int(v) => v.iter().map(|x| *x as f64).collect(),
+        }
+    }
+}
+
+/// A parsed attribute value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Attr {
+    /// `FLOAT`.
+    Float(f32),
+    /// `INT`.
+    Int(i64),
+    /// `FLOATS`.
+    Floats(Vec<f32>),
+    /// `INTS`.
+    Ints(Vec<i64>),
+    /// `STRING` (lossy UTF-8).
+    Str(String),
+    /// `TENSOR`.
+    Tensor(Const),
+}
+
+/// One ONNX node with its attributes parsed.
+#[derive(Clone, Debug)]
+pub struct GraphNode {
+    /// Node name (synthesised as `<op>_<index>` when the file has none).
+    pub name: String,
+    /// ONNX op type.
+    pub op_type: String,
+    /// Input tensor names (empty string = omitted optional input).
+    pub inputs: Vec<String>,
+    /// Output tensor names.
+    pub outputs: Vec<String>,
+    /// Attributes by name.
+    pub attrs: BTreeMap<String, Attr>,
+}
+
+impl GraphNode {
+    /// An integer attribute or its default.
+    pub fn int(&self, name: &str, default: i64) -> Result<i64> {
+        match self.attrs.get(name) {
+            None => Ok(default),
+            Some(Attr::Int(v)) => Ok(*v),
+            Some(other) => Err(self.bad_attr(name, format!("expected an int, found {other:?}"))),
+        }
+    }
+
+    /// A float attribute or its default.
+    pub fn float(&self, name: &str, default: f32) -> Result<f32> {
+        match self.attrs.get(name) {
+            None => Ok(default),
+            Some(Attr::Float(v)) => Ok(*v),
+            Some(Attr::Int(v)) => Ok(*v as f32),
+            Some(other) => Err(self.bad_attr(name, format!("expected a float, found {other:?}"))),
+        }
+    }
+
+    /// An ints attribute, if present.
+    pub fn ints(&self, name: &str) -> Result<Option<Vec<i64>>> {
+        match self.attrs.get(name) {
+            None => Ok(None),
+            Some(Attr::Ints(v)) => Ok(Some(v.clone())),
+            Some(other) => Err(self.bad_attr(name, format!("expected ints, found {other:?}"))),
+        }
+    }
+
+    /// A string attribute or its default.
+    pub fn string(&self, name: &str, default: &str) -> Result<String> {
+        match self.attrs.get(name) {
+            None => Ok(default.to_string()),
+            Some(Attr::Str(v)) => Ok(v.clone()),
+            Some(other) => Err(self.bad_attr(name, format!("expected a string, found {other:?}"))),
+        }
+    }
+
+    /// A typed error naming this node and the attribute.
+    pub fn bad_attr(&self, attr: &str, reason: impl Into<String>) -> EngineError {
+        EngineError::BadAttribute {
+            node: self.name.clone(),
+            attr: attr.to_string(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// A dimension of a graph input.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Dim {
+    /// Fixed size.
+    Fixed(usize),
+    /// Symbolic (`dim_param`) or unknown: resolved when the program is compiled.
+    Symbolic(String),
+}
+
+/// A normalised float graph: constants folded into `initializers`, `Identity` dropped,
+/// nodes in a fixed topological order.
+#[derive(Clone, Debug)]
+pub struct Graph {
+    /// Nodes in execution order.
+    pub nodes: Vec<GraphNode>,
+    /// Constant tensors by name.
+    pub initializers: HashMap<String, Const>,
+    /// Runtime inputs (initializers excluded) with their declared dims.
+    pub inputs: Vec<(String, Vec<Dim>)>,
+    /// Graph output names.
+    pub outputs: Vec<String>,
+    /// Default-domain opset version.
+    pub opset: i64,
+}
+
+/// Decodes an ONNX file's bytes.
+pub fn load_bytes(bytes: &[u8]) -> Result<Graph> {
+    let model = ModelProto::parse_from_bytes(bytes)?;
+    normalise(model)
+}
+
+/// Reads and decodes an ONNX file.
+pub fn load_file(path: &std::path::Path) -> Result<Graph> {
+    let bytes = std::fs::read(path).map_err(|source| EngineError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    load_bytes(&bytes)
+}
+
+fn normalise(model: ModelProto) -> Result<Graph> {
+    let opset = model
+        .opset_import
+        .iter()
+        .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
+        .map(|o| o.version)
+        .unwrap_or(13);
+    let graph = model.graph.into_option().ok_or(EngineError::MissingField {
+        node: "<model>".into(),
+        field: "graph",
+    })?;
+
+    let mut initializers = HashMap::new();
+    for t in &graph.initializer {
+        initializers.insert(t.name.clone(), parse_tensor(t)?);
+    }
+    let inputs = graph
+        .input
+        .iter()
+        .filter(|vi| !initializers.contains_key(&vi.name))
+        .map(|vi| {
+            let dims = vi
+                .type_
+                .as_ref()
+                .filter(|t| t.has_tensor_type())
+                .and_then(|t| t.tensor_type().shape.as_ref())
+                .map(|s| {
+                    s.dim
+                        .iter()
+                        .map(|d| {
+                            if d.has_dim_value() && d.dim_value() > 0 {
+                                Dim::Fixed(d.dim_value() as usize)
+                            } else {
+                                Dim::Symbolic(d.dim_param().to_string())
+                            }
+                        })
+                        .collect()
+                })
+                .ok_or_else(|| EngineError::MissingField {
+                    node: vi.name.clone(),
+                    field: "type.tensor_type.shape",
+                })?;
+            Ok((vi.name.clone(), dims))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let outputs: Vec<String> = graph.output.iter().map(|o| o.name.clone()).collect();
+
+    // Parse nodes; fold `Constant`, drop `Identity` by renaming its consumers' inputs.
+    let mut alias: HashMap<String, String> = HashMap::new();
+    let mut nodes = Vec::new();
+    for (i, n) in graph.node.iter().enumerate() {
+        let name = if n.name.is_empty() {
+            format!("{}_{i}", n.op_type)
+        } else {
+            n.name.clone()
+        };
+        let mut attrs = BTreeMap::new();
+        for a in &n.attribute {
+            attrs.insert(a.name.clone(), parse_attr(&name, a)?);
+        }
+        let node = GraphNode {
+            name,
+            op_type: n.op_type.clone(),
+            inputs: n.input.clone(),
+            outputs: n.output.clone(),
+            attrs,
+        };
+        if !n.domain.is_empty() && n.domain != "ai.onnx" {
+            return Err(EngineError::UnsupportedOp {
+                node: node.name,
+                op: format!("{}::{}", n.domain, n.op_type),
+            });
+        }
+        match node.op_type.as_str() {
+            "Constant" => {
+                let out = node
+                    .outputs
+                    .first()
+                    .ok_or_else(|| EngineError::MissingField {
+                        node: node.name.clone(),
+                        field: "output",
+                    })?;
+                let value = constant_value(&node)?;
+                initializers.insert(out.clone(), value);
+            }
+            "Identity" if !node.outputs.is_empty() && !node.inputs.is_empty() => {
+                alias.insert(node.outputs[0].clone(), node.inputs[0].clone());
+            }
+            _ => nodes.push(node),
+        }
+    }
+    let resolve = |name: &str| -> String {
+        let mut cur = name.to_string();
+        let mut hops = 0;
+        while let Some(next) = alias.get(&cur) {
+            cur = next.clone();
+            hops += 1;
+            if hops > alias.len() {
+                break;
+            }
+        }
+        cur
+    };
+    for n in &mut nodes {
+        for i in &mut n.inputs {
+            if !i.is_empty() {
+                *i = resolve(i);
+            }
+        }
+    }
+    let mut outputs = outputs;
+    for o in &mut outputs {
+        let r = resolve(o);
+        // An output that is an Identity of another tensor keeps the producer's value.
+        *o = r;
+    }
+
+    let nodes = topo_sort(nodes, &initializers, &inputs)?;
+    Ok(Graph {
+        nodes,
+        initializers,
+        inputs,
+        outputs,
+        opset,
+    })
+}
+
+fn topo_sort(
+    nodes: Vec<GraphNode>,
+    inits: &HashMap<String, Const>,
+    inputs: &[(String, Vec<Dim>)],
+) -> Result<Vec<GraphNode>> {
+    let mut available: HashSet<String> = inits
+        .keys()
+        .cloned()
+        .chain(inputs.iter().map(|(n, _)| n.clone()))
+        .collect();
+    let producers: HashMap<&str, usize> = nodes
+        .iter()
+        .enumerate()
+        .flat_map(|(i, n)| n.outputs.iter().map(move |o| (o.as_str(), i)))
+        .collect();
+    for n in &nodes {
+        for i in n.inputs.iter().filter(|i| !i.is_empty()) {
+            if !available.contains(i) && !producers.contains_key(i.as_str()) {
+                return Err(EngineError::UnknownValue {
+                    node: n.name.clone(),
+                    name: i.clone(),
+                });
+            }
+        }
+    }
+    let mut done = vec![false; nodes.len()];
+    let mut order = Vec::with_capacity(nodes.len());
+    while order.len() < nodes.len() {
+        let before = order.len();
+        for (i, n) in nodes.iter().enumerate() {
+            if !done[i]
+                && n.inputs
+                    .iter()
+                    .all(|x| x.is_empty() || available.contains(x))
+            {
+                done[i] = true;
+                available.extend(n.outputs.iter().cloned());
+                order.push(i);
+            }
+        }
+        if order.len() == before {
+            let stuck = nodes
+                .iter()
+                .enumerate()
+                .find(|(i, _)| !done[*i])
+                .map(|(_, n)| n.name.clone())
+                .unwrap_or_default();
+            return Err(EngineError::Cycle(stuck));
+        }
+    }
+    let mut slots: Vec<Option<GraphNode>> = nodes.into_iter().map(Some).collect();
+    Ok(order.into_iter().filter_map(|i| slots[i].take()).collect())
+}
+
+fn constant_value(node: &GraphNode) -> Result<Const> {
+    match node.attrs.iter().next() {
+        Some((_, Attr::Tensor(t))) => Ok(t.clone()),
+        Some((_, Attr::Float(v))) => Ok(Const {
+            shape: vec![],
+            data: ConstData::Float(vec![*v as f64]),
+        }),
+        Some((_, Attr::Int(v))) => Ok(Const {
+            shape: vec![],
+            data: ConstData::Int(vec![*v]),
+        }),
+        Some((_, Attr::Floats(v))) => Ok(Const {
+            shape: vec![v.len()],
+            data: ConstData::Float(v.iter().map(|x| *x as f64).collect()),
+        }),
+        Some((_, Attr::Ints(v))) => Ok(Const {
+            shape: vec![v.len()],
+            data: ConstData::Int(v.clone()),
+        }),
+        _ => Err(EngineError::MissingField {
+            node: node.name.clone(),
+            field: "value",
+        }),
+    }
+}
+
+fn parse_attr(node: &str, a: &onnx_protobuf::AttributeProto) -> Result<Attr> {
+    let bad = |reason: &str| EngineError::BadAttribute {
+        node: node.to_string(),
+        attr: a.name.clone(),
+        reason: reason.to_string(),
+    };
+    Ok(match a.type_.enum_value() {
+        Ok(AttributeType::FLOAT) => Attr::Float(a.f),
+        Ok(AttributeType::INT) => Attr::Int(a.i),
+        Ok(AttributeType::FLOATS) => Attr::Floats(a.floats.clone()),
+        Ok(AttributeType::INTS) => Attr::Ints(a.ints.clone()),
+        Ok(AttributeType::STRING) => Attr::Str(String::from_utf8_lossy(&a.s).into_owned()),
+        Ok(AttributeType::TENSOR) => Attr::Tensor(parse_tensor(
+            a.t.as_ref()
+                .ok_or_else(|| bad("TENSOR attribute without a tensor"))?,
+        )?),
+        Ok(other) => Attr::Str(format!("<unsupported attribute type {other:?}>")),
+        Err(code) => return Err(bad(&format!("unknown attribute type code {code}"))),
+    })
+}
+
+/// Decodes an ONNX `TensorProto` (typed fields or little-endian `raw_data`).
+pub fn parse_tensor(t: &TensorProto) -> Result<Const> {
+    let mut shape = Vec::with_capacity(t.dims.len());
+    for d in &t.dims {
+        if *d < 0 {
+            return Err(EngineError::DataLength {
+                name: t.name.clone(),
+                shape: vec![],
+                got: 0,
+            });
+        }
+        shape.push(*d as usize);
+    }
+    let expected: usize = shape.iter().product();
+    let raw = &t.raw_data;
+    let dtype = DataType::from_i32(t.data_type);
+    let unsupported = || EngineError::UnsupportedDtype {
+        name: t.name.clone(),
+        dtype: t.data_type,
+    };
+    if t.data_location.value() != 0 {
+        return Err(unsupported());
+    }
+    fn chunks<const N: usize>(raw: &[u8]) -> impl Iterator<Item = [u8; N]> + '_ {
+        raw.chunks_exact(N)
+            .map(|c| c.try_into().expect("exact chunk"))
+    }
+    let data = match dtype.ok_or_else(unsupported)? {
+        DataType::FLOAT => ConstData::Float(if raw.is_empty() {
+            t.float_data.iter().map(|x| *x as f64).collect()
+        } else {
+            chunks::<4>(raw)
+                .map(|b| f32::from_le_bytes(b) as f64)
+                .collect()
+        }),
+        DataType::DOUBLE => ConstData::Float(if raw.is_empty() {
+            t.double_data.clone()
+        } else {
+            chunks::<8>(raw).map(f64::from_le_bytes).collect()
+        }),
+        DataType::INT64 => ConstData::Int(if raw.is_empty() {
+            t.int64_data.clone()
+        } else {
+            chunks::<8>(raw).map(i64::from_le_bytes).collect()
+        }),
+        DataType::INT32
+        | DataType::INT16
+        | DataType::INT8
+        | DataType::UINT8
+        | DataType::UINT16
+        | DataType::BOOL => ConstData::Int(if raw.is_empty() {
+            t.int32_data.iter().map(|x| *x as i64).collect()
+        } else {
+            match dtype {
+                Some(DataType::INT32) => chunks::<4>(raw)
+                    .map(|b| i32::from_le_bytes(b) as i64)
+                    .collect(),
+                Some(DataType::INT16) => chunks::<2>(raw)
+                    .map(|b| i16::from_le_bytes(b) as i64)
+                    .collect(),
+                Some(DataType::UINT16) => chunks::<2>(raw)
+                    .map(|b| u16::from_le_bytes(b) as i64)
+                    .collect(),
+                Some(DataType::INT8) => raw.iter().map(|b| *b as i8 as i64).collect(),
+                _ => raw.iter().map(|b| *b as i64).collect(),
+            }
+        }),
+        _ => return Err(unsupported()),
+    };
+    if data.len() != expected {
+        return Err(EngineError::DataLength {
+            name: t.name.clone(),
+            shape,
+            got: data.len(),
+        });
+    }
+    Ok(Const { shape, data })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn garbage_is_a_decode_error_not_a_panic() {
+        assert!(matches!(
+            load_bytes(&[0xff, 0xff, 0xff, 0x01]),
+            Err(EngineError::Decode(_))
+        ));
+    }
+
+    #[test]
+    fn empty_model_has_no_graph() {
+        assert!(matches!(
+            load_bytes(&[]),
+            Err(EngineError::MissingField { field: "graph", .. })
+        ));
+    }
+}

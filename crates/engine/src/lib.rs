@@ -1,0 +1,15 @@
+#![doc = include_str!("../README.md")]
+
+mod error;
+pub mod exec;
+pub mod fixed;
+pub mod import;
+pub mod io;
+pub mod ops;
+pub mod program;
+mod tensor;
+
+pub use error::{EngineError, Result};
+pub use exec::{execute, Trace};
+pub use program::{Node, Program, ValueId, ValueInfo, ValueKind, PROGRAM_VERSION};
+pub use tensor::Tensor;

@@ -1,0 +1,64 @@
+//! Elementwise activations: `Relu`, `Clip`.
+
+use serde::{Deserialize, Serialize};
+
+use super::{input, BuildCtx, Built, Op, Wire};
+use crate::{fixed::quantize, import::GraphNode, Result, Tensor};
+
+/// `Relu(x) = max(x, 0)`: exact.
+pub(crate) fn relu(x: &Tensor) -> Tensor {
+    Tensor::new(
+        x.shape.clone(),
+        x.data.iter().map(|v| (*v).max(0)).collect(),
+    )
+}
+
+/// `Clip(x) = min(max(x, lo), hi)` with quantised bounds; if `lo > hi` every output is `hi`
+/// (ONNX: min applied last).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Clip {
+    /// Lower bound (quantised; `i32::MIN` when absent).
+    pub lo: i32,
+    /// Upper bound (quantised; `i32::MAX` when absent).
+    pub hi: i32,
+}
+
+impl Clip {
+    pub(crate) fn eval(&self, x: &Tensor) -> Tensor {
+        Tensor::new(
+            x.shape.clone(),
+            x.data
+                .iter()
+                .map(|v| (*v).max(self.lo).min(self.hi))
+                .collect(),
+        )
+    }
+}
+
+/// Opset < 11 takes `min`/`max` attributes; opset >= 11 optional constant inputs.
+pub(crate) fn build_clip(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built> {
+    let bound = |i: usize, attr: &str, default: i32| -> Result<i32> {
+        if let Some(name) = node.inputs.get(i).filter(|s| !s.is_empty()) {
+            let c = ctx
+                .constant(name)
+                .ok_or_else(|| node.bad_attr(attr, "Clip bounds must be constants"))?;
+            let v = c.data.as_floats();
+            return v
+                .first()
+                .map(|x| quantize(*x))
+                .ok_or_else(|| node.bad_attr(attr, "empty bound"));
+        }
+        match node.attrs.get(attr) {
+            Some(_) => Ok(quantize(node.float(attr, 0.0)? as f64)),
+            None => Ok(default),
+        }
+    };
+    let clip = Clip {
+        lo: bound(1, "min", i32::MIN)?,
+        hi: bound(2, "max", i32::MAX)?,
+    };
+    Ok(Built {
+        op: Op::Clip(clip),
+        inputs: vec![Wire::Value(input(node, 0)?)],
+    })
+}

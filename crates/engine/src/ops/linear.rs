@@ -1,0 +1,205 @@
+//! `Gemm` and `MatMul`: `Y = rescale(op(A)·op(B) + C·2^F)`.
+
+use serde::{Deserialize, Serialize};
+
+use super::{input, input_shape, shape_err, BuildCtx, Built, Op, Wire};
+use crate::{
+    fixed::{rescale, FRAC_BITS, ONE},
+    import::{Const, ConstData, GraphNode},
+    Result, Tensor,
+};
+
+/// General matrix product of rank-2 tensors (`MatMul` of rank-2 inputs builds one too).
+///
+/// `acc[m][n] = Σ_k A'[m][k]·B'[k][n] + C[m][n]·2^F` exactly, then [`rescale`] by `F`:
+/// round half up, saturate to `i32`. `C`, when present, is a constant already broadcast to
+/// `[M, N]`; `alpha` and `beta` are folded into `B` and `C` at compile time.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Gemm {
+    /// `A' = Aᵀ`.
+    pub trans_a: bool,
+    /// `B' = Bᵀ`.
+    pub trans_b: bool,
+    /// Whether a third input `C` is present.
+    pub has_bias: bool,
+}
+
+impl Gemm {
+    /// `(M, K, N)` from the input shapes.
+    pub fn dims(&self, a: &[usize], b: &[usize]) -> (usize, usize, usize) {
+        let (m, k) = if self.trans_a {
+            (a[1], a[0])
+        } else {
+            (a[0], a[1])
+        };
+        let n = if self.trans_b { b[0] } else { b[1] };
+        (m, k, n)
+    }
+
+    pub(crate) fn output_shape(&self, node: &str, ins: &[&[usize]]) -> Result<Vec<usize>> {
+        let ok = ins.len() == 2 + self.has_bias as usize && ins[0].len() == 2 && ins[1].len() == 2;
+        if !ok {
+            return Err(shape_err(node, "A and B of rank 2 (and C of [M, N])", ins));
+        }
+        let (m, k, n) = self.dims(ins[0], ins[1]);
+        let kb = if self.trans_b { ins[1][1] } else { ins[1][0] };
+        if k != kb || (self.has_bias && ins[2] != [m, n]) {
+            return Err(shape_err(
+                node,
+                format!("inner dims to agree ({k} vs {kb}) and C = [{m}, {n}]"),
+                ins,
+            ));
+        }
+        Ok(vec![m, n])
+    }
+
+    pub(crate) fn eval(&self, ins: &[&Tensor], out_shape: &[usize]) -> Tensor {
+        let (a, b) = (ins[0], ins[1]);
+        let (m, k, n) = self.dims(&a.shape, &b.shape);
+        let a_at = |i: usize, j: usize| {
+            if self.trans_a {
+                a.data[j * m + i]
+            } else {
+                a.data[i * k + j]
+            }
+        };
+        // B' as rows of length k (one per output column) so the inner loop is contiguous.
+        let bt: Vec<i32> = if self.trans_b {
+            b.data.clone()
+        } else {
+            (0..n)
+                .flat_map(|j| (0..k).map(move |i| (i, j)))
+                .map(|(i, j)| b.data[i * n + j])
+                .collect()
+        };
+        let bias = |i: usize, j: usize| {
+            if self.has_bias {
+                ins[2].data[i * n + j] as i64 * ONE
+            } else {
+                0
+            }
+        };
+        let amax = a
+            .data
+            .iter()
+            .map(|v| (*v as i64).unsigned_abs())
+            .max()
+            .unwrap_or(0) as u128;
+        let bsum = bt
+            .chunks(k.max(1))
+            .map(|r| {
+                r.iter()
+                    .map(|v| (*v as i64).unsigned_abs() as u128)
+                    .sum::<u128>()
+            })
+            .max()
+            .unwrap_or(0);
+        let narrow = amax * bsum + (1u128 << 31) * ONE as u128 <= i64::MAX as u128 / 2;
+        let mut out = Vec::with_capacity(m * n);
+        for i in 0..m {
+            let row: Vec<i32> = (0..k).map(|j| a_at(i, j)).collect();
+            for j in 0..n {
+                let col = &bt[j * k..(j + 1) * k];
+                let acc: i128 = if narrow {
+                    row.iter()
+                        .zip(col)
+                        .map(|(x, w)| *x as i64 * *w as i64)
+                        .sum::<i64>() as i128
+                } else {
+                    row.iter()
+                        .zip(col)
+                        .map(|(x, w)| *x as i128 * *w as i128)
+                        .sum::<i128>()
+                };
+                out.push(rescale(acc + bias(i, j) as i128, FRAC_BITS));
+            }
+        }
+        Tensor::new(out_shape.to_vec(), out)
+    }
+}
+
+pub(crate) fn build_gemm(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built> {
+    let alpha = node.float("alpha", 1.0)? as f64;
+    let beta = node.float("beta", 1.0)? as f64;
+    let gemm = Gemm {
+        trans_a: node.int("transA", 0)? != 0,
+        trans_b: node.int("transB", 0)? != 0,
+        has_bias: node.inputs.get(2).is_some_and(|s| !s.is_empty()),
+    };
+    let a_shape = input_shape(node, ctx, 0)?;
+    let b_shape = input_shape(node, ctx, 1)?;
+    if a_shape.len() != 2 || b_shape.len() != 2 {
+        return Err(shape_err(
+            &node.name,
+            "A and B of rank 2",
+            &[&a_shape, &b_shape],
+        ));
+    }
+    let (m, _, n) = gemm.dims(&a_shape, &b_shape);
+    let mut inputs = vec![Wire::Value(input(node, 0)?)];
+    let b_name = input(node, 1)?;
+    inputs.push(match ctx.constant(&b_name) {
+        Some(c) if alpha != 1.0 => Wire::Const(scaled(c, alpha)),
+        None if alpha != 1.0 => return Err(node.bad_attr("alpha", "alpha != 1 needs a constant B")),
+        _ => Wire::Value(b_name),
+    });
+    if gemm.has_bias {
+        let c_name = input(node, 2)?;
+        let c = ctx
+            .constant(&c_name)
+            .ok_or_else(|| node.bad_attr("C", "the bias C must be a constant"))?;
+        let full = broadcast_const(c, &[m, n]).ok_or_else(|| {
+            shape_err(
+                &node.name,
+                format!("C broadcastable to [{m}, {n}]"),
+                &[&c.shape],
+            )
+        })?;
+        inputs.push(Wire::Const(scaled(&full, beta)));
+    }
+    Ok(Built {
+        op: Op::Gemm(gemm),
+        inputs,
+    })
+}
+
+pub(crate) fn build_matmul(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built> {
+    let a = input_shape(node, ctx, 0)?;
+    let b = input_shape(node, ctx, 1)?;
+    if a.len() != 2 || b.len() != 2 {
+        return Err(crate::EngineError::UnsupportedOp {
+            node: node.name.clone(),
+            op: format!("MatMul of ranks {} x {} (rank 2 only)", a.len(), b.len()),
+        });
+    }
+    let gemm = Gemm {
+        trans_a: false,
+        trans_b: false,
+        has_bias: false,
+    };
+    Ok(Built {
+        op: Op::Gemm(gemm),
+        inputs: vec![Wire::Value(input(node, 0)?), Wire::Value(input(node, 1)?)],
+    })
+}
+
+fn scaled(c: &Const, s: f64) -> Const {
+    Const {
+        shape: c.shape.clone(),
+        data: ConstData::Float(c.data.as_floats().iter().map(|x| x * s).collect()),
+    }
+}
+
+/// Numpy-broadcasts a constant to `shape`; `None` when the shapes are incompatible.
+pub(crate) fn broadcast_const(c: &Const, shape: &[usize]) -> Option<Const> {
+    let out = super::binary::broadcast(&[&c.shape, shape])?;
+    if out != shape {
+        return None;
+    }
+    let vals = c.data.as_floats();
+    let idx = super::binary::broadcast_index(&c.shape, shape);
+    Some(Const {
+        shape: shape.to_vec(),
+        data: ConstData::Float(idx.iter().map(|i| vals[*i]).collect()),
+    })
+}

@@ -1,0 +1,210 @@
+//! Operators: one file per family, each with its builder (ONNX attributes → [`Op`]),
+//! shape inference and total integer kernel. The normative semantics of every kernel is
+//! `docs/numerics.md`; the circuits in `zkopml-prover` prove exactly these kernels.
+
+mod activation;
+mod binary;
+mod conv;
+mod linear;
+mod pool;
+mod shape;
+
+pub use activation::Clip;
+pub use binary::BinaryKind;
+pub use conv::Conv;
+pub use linear::Gemm;
+pub use pool::Pool;
+pub use shape::{Concat, Reshape, Transpose};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    import::{Const, GraphNode},
+    EngineError, Result, Tensor,
+};
+
+/// An integer operator of a compiled program.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Op {
+    /// `Y = rescale(A·B + C·2^F)`; also ONNX `MatMul` (no `C`).
+    Gemm(Gemm),
+    /// 2-D convolution, NCHW, grouped.
+    Conv(Conv),
+    /// `max(x, 0)`.
+    Relu,
+    /// `min(max(x, lo), hi)`.
+    Clip(Clip),
+    /// Max over windows; padding never wins.
+    MaxPool(Pool),
+    /// Mean over windows, rounding half up.
+    AveragePool(Pool),
+    /// Mean over all spatial positions, rounding half up.
+    GlobalAveragePool,
+    /// Broadcasting elementwise arithmetic.
+    Binary(BinaryKind),
+    /// Same data, new shape (`Reshape`, `Flatten`, `Squeeze`, `Unsqueeze`).
+    Reshape(Reshape),
+    /// Axis permutation.
+    Transpose(Transpose),
+    /// Concatenation along an axis.
+    Concat(Concat),
+}
+
+/// How a node's input is wired into the program.
+#[derive(Clone, Debug)]
+pub enum Wire {
+    /// A tensor of the graph by name (an activation or an initializer).
+    Value(String),
+    /// A constant the builder derived (e.g. a transposed weight), quantised by the compiler.
+    Const(Const),
+}
+
+/// What a builder makes of one ONNX node.
+#[derive(Clone, Debug)]
+pub struct Built {
+    /// The operator.
+    pub op: Op,
+    /// Its inputs in the operator's order.
+    pub inputs: Vec<Wire>,
+}
+
+/// What a builder may ask about the node's inputs.
+pub trait BuildCtx {
+    /// Shape of a named tensor.
+    fn shape(&self, name: &str) -> Option<Vec<usize>>;
+    /// The float value of a named constant, if it is one.
+    fn constant(&self, name: &str) -> Option<&Const>;
+}
+
+/// Maps an ONNX node to an [`Op`]; unknown op types are a typed error naming the node.
+pub fn build(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built> {
+    match node.op_type.as_str() {
+        "Gemm" => linear::build_gemm(node, ctx),
+        "MatMul" => linear::build_matmul(node, ctx),
+        "Conv" => conv::build(node, ctx),
+        "Relu" => Ok(Built {
+            op: Op::Relu,
+            inputs: vec![Wire::Value(input(node, 0)?)],
+        }),
+        "Clip" => activation::build_clip(node, ctx),
+        "MaxPool" => pool::build(node, ctx, false),
+        "AveragePool" => pool::build(node, ctx, true),
+        "GlobalAveragePool" => Ok(Built {
+            op: Op::GlobalAveragePool,
+            inputs: vec![Wire::Value(input(node, 0)?)],
+        }),
+        "Add" | "Sub" | "Mul" | "Div" => binary::build(node),
+        "Reshape" | "Flatten" | "Squeeze" | "Unsqueeze" => shape::build_reshape(node, ctx),
+        "Transpose" => shape::build_transpose(node, ctx),
+        "Concat" => shape::build_concat(node, ctx),
+        "BatchNormalization" => binary::build_batchnorm(node, ctx),
+        other => Err(EngineError::UnsupportedOp {
+            node: node.name.clone(),
+            op: other.to_string(),
+        }),
+    }
+}
+
+/// The `i`-th input name of a node, or a typed error.
+pub(crate) fn input(node: &GraphNode, i: usize) -> Result<String> {
+    node.inputs
+        .get(i)
+        .filter(|s| !s.is_empty())
+        .cloned()
+        .ok_or(EngineError::MissingField {
+            node: node.name.clone(),
+            field: "input",
+        })
+}
+
+/// The shape of the `i`-th input, or a typed error.
+pub(crate) fn input_shape(node: &GraphNode, ctx: &dyn BuildCtx, i: usize) -> Result<Vec<usize>> {
+    let name = input(node, i)?;
+    ctx.shape(&name).ok_or(EngineError::UnknownValue {
+        node: node.name.clone(),
+        name,
+    })
+}
+
+pub(crate) fn shape_err(node: &str, expected: impl Into<String>, got: &[&[usize]]) -> EngineError {
+    EngineError::ShapeMismatch {
+        node: node.to_string(),
+        expected: expected.into(),
+        got: got.iter().map(|s| s.to_vec()).collect(),
+    }
+}
+
+impl Op {
+    /// Short name for logs and tables.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Gemm(_) => "Gemm",
+            Op::Conv(_) => "Conv",
+            Op::Relu => "Relu",
+            Op::Clip(_) => "Clip",
+            Op::MaxPool(_) => "MaxPool",
+            Op::AveragePool(_) => "AveragePool",
+            Op::GlobalAveragePool => "GlobalAveragePool",
+            Op::Binary(k) => k.name(),
+            Op::Reshape(_) => "Reshape",
+            Op::Transpose(_) => "Transpose",
+            Op::Concat(_) => "Concat",
+        }
+    }
+
+    /// Output shape from input shapes; never looks at data.
+    pub fn output_shape(&self, node: &str, ins: &[&[usize]]) -> Result<Vec<usize>> {
+        match self {
+            Op::Gemm(g) => g.output_shape(node, ins),
+            Op::Conv(c) => c.output_shape(node, ins),
+            Op::Relu | Op::Clip(_) => unary_shape(node, ins),
+            Op::MaxPool(p) | Op::AveragePool(p) => p.output_shape(node, ins),
+            Op::GlobalAveragePool => match ins {
+                [x] if x.len() >= 3 => Ok(x[..2]
+                    .iter()
+                    .copied()
+                    .chain(std::iter::repeat(1).take(x.len() - 2))
+                    .collect()),
+                _ => Err(shape_err(node, "one input of rank >= 3", ins)),
+            },
+            Op::Binary(_) => binary::broadcast_shape(node, ins),
+            Op::Reshape(r) => r.output_shape(node, ins),
+            Op::Transpose(t) => t.output_shape(node, ins),
+            Op::Concat(c) => c.output_shape(node, ins),
+        }
+    }
+
+    /// Runs the integer kernel. `ins` must have the shapes `output_shape` accepted; every
+    /// kernel is total on values.
+    pub fn eval(&self, ins: &[&Tensor], out_shape: &[usize]) -> Tensor {
+        match self {
+            Op::Gemm(g) => g.eval(ins, out_shape),
+            Op::Conv(c) => c.eval(ins, out_shape),
+            Op::Relu => activation::relu(ins[0]),
+            Op::Clip(c) => c.eval(ins[0]),
+            Op::MaxPool(p) => p.eval_max(ins[0], out_shape),
+            Op::AveragePool(p) => p.eval_avg(ins[0], out_shape),
+            Op::GlobalAveragePool => pool::global_avg(ins[0], out_shape),
+            Op::Binary(k) => k.eval(ins, out_shape),
+            Op::Reshape(_) => Tensor::new(out_shape.to_vec(), ins[0].data.clone()),
+            Op::Transpose(t) => t.eval(ins[0], out_shape),
+            Op::Concat(c) => c.eval(ins, out_shape),
+        }
+    }
+}
+
+fn unary_shape(node: &str, ins: &[&[usize]]) -> Result<Vec<usize>> {
+    match ins {
+        [x] => Ok(x.to_vec()),
+        _ => Err(shape_err(node, "exactly one input", ins)),
+    }
+}
+
+/// Row-major strides of a shape.
+pub(crate) fn strides(shape: &[usize]) -> Vec<usize> {
+    let mut s = vec![1; shape.len()];
+    for i in (0..shape.len().saturating_sub(1)).rev() {
+        s[i] = s[i + 1] * shape[i + 1];
+    }
+    s
+}

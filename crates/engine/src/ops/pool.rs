@@ -1,0 +1,174 @@
+//! `MaxPool`, `AveragePool`, `GlobalAveragePool` (2-D, NCHW).
+
+use serde::{Deserialize, Serialize};
+
+use super::{
+    conv::{pads, pair},
+    input, input_shape, shape_err, BuildCtx, Built, Op, Wire,
+};
+use crate::{fixed::div_round, import::GraphNode, EngineError, Result, Tensor};
+
+/// Window geometry shared by the pooling operators.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pool {
+    /// `[kh, kw]`.
+    pub kernel: [usize; 2],
+    /// `[top, left, bottom, right]`.
+    pub pads: [usize; 4],
+    /// `[sh, sw]`.
+    pub strides: [usize; 2],
+    /// Output size rounds up instead of down.
+    pub ceil_mode: bool,
+    /// AveragePool only: divide by the full kernel area instead of the valid count.
+    pub count_include_pad: bool,
+}
+
+impl Pool {
+    fn out_dim(&self, size: usize, a: usize) -> Option<usize> {
+        let padded = size + self.pads[a] + self.pads[a + 2];
+        if padded < self.kernel[a] {
+            return None;
+        }
+        let span = padded - self.kernel[a];
+        let mut out = if self.ceil_mode {
+            span.div_ceil(self.strides[a]) + 1
+        } else {
+            span / self.strides[a] + 1
+        };
+        // ONNX: the last window must start inside the input or left padding.
+        if self.ceil_mode && (out - 1) * self.strides[a] >= size + self.pads[a] {
+            out -= 1;
+        }
+        Some(out)
+    }
+
+    pub(crate) fn output_shape(&self, node: &str, ins: &[&[usize]]) -> Result<Vec<usize>> {
+        match ins {
+            [x] if x.len() == 4 => match (self.out_dim(x[2], 0), self.out_dim(x[3], 1)) {
+                (Some(h), Some(w)) => Ok(vec![x[0], x[1], h, w]),
+                _ => Err(shape_err(
+                    node,
+                    format!("kernel {:?} fitting the padded input", self.kernel),
+                    ins,
+                )),
+            },
+            _ => Err(shape_err(node, "one input [N,C,H,W]", ins)),
+        }
+    }
+
+    /// Input flat indices of the valid (non-padding) positions of window `(oy, ox)` in one
+    /// plane of width `w`, height `h`.
+    pub fn window(&self, h: usize, w: usize, oy: usize, ox: usize) -> Vec<usize> {
+        let mut idx = Vec::with_capacity(self.kernel[0] * self.kernel[1]);
+        for ky in 0..self.kernel[0] {
+            let iy = (oy * self.strides[0] + ky) as isize - self.pads[0] as isize;
+            for kx in 0..self.kernel[1] {
+                let ix = (ox * self.strides[1] + kx) as isize - self.pads[1] as isize;
+                if iy >= 0 && (iy as usize) < h && ix >= 0 && (ix as usize) < w {
+                    idx.push(iy as usize * w + ix as usize);
+                }
+            }
+        }
+        idx
+    }
+
+    fn map(&self, x: &Tensor, out_shape: &[usize], f: impl Fn(&[i32], &[usize]) -> i32) -> Tensor {
+        let (h, w) = (x.shape[2], x.shape[3]);
+        let (oh, ow) = (out_shape[2], out_shape[3]);
+        let planes = x.shape[0] * x.shape[1];
+        let mut out = Vec::with_capacity(planes * oh * ow);
+        for p in 0..planes {
+            let plane = &x.data[p * h * w..(p + 1) * h * w];
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    out.push(f(plane, &self.window(h, w, oy, ox)));
+                }
+            }
+        }
+        Tensor::new(out_shape.to_vec(), out)
+    }
+
+    /// Max of the valid positions; a window with none gives `i32::MIN`.
+    pub(crate) fn eval_max(&self, x: &Tensor, out_shape: &[usize]) -> Tensor {
+        self.map(x, out_shape, |plane, idx| {
+            idx.iter().map(|i| plane[*i]).max().unwrap_or(i32::MIN)
+        })
+    }
+
+    /// `round_half_up(sum / count)`, count = valid positions (or the kernel area with
+    /// `count_include_pad`); a window with no valid position gives 0.
+    pub(crate) fn eval_avg(&self, x: &Tensor, out_shape: &[usize]) -> Tensor {
+        let area = (self.kernel[0] * self.kernel[1]) as i128;
+        self.map(x, out_shape, |plane, idx| {
+            let sum: i128 = idx.iter().map(|i| plane[*i] as i128).sum();
+            let count = if self.count_include_pad {
+                area
+            } else {
+                idx.len() as i128
+            };
+            if count == 0 {
+                0
+            } else {
+                div_round(sum, count) as i32
+            }
+        })
+    }
+}
+
+/// Mean of each plane, rounding half up.
+pub(crate) fn global_avg(x: &Tensor, out_shape: &[usize]) -> Tensor {
+    let planes = x.shape[0] * x.shape[1];
+    let size: usize = x.shape[2..].iter().product();
+    let data = (0..planes)
+        .map(|p| {
+            let sum: i128 = x.data[p * size..(p + 1) * size]
+                .iter()
+                .map(|v| *v as i128)
+                .sum();
+            if size == 0 {
+                0
+            } else {
+                div_round(sum, size as i128) as i32
+            }
+        })
+        .collect();
+    Tensor::new(out_shape.to_vec(), data)
+}
+
+pub(crate) fn build(node: &GraphNode, ctx: &dyn BuildCtx, average: bool) -> Result<Built> {
+    let x = input_shape(node, ctx, 0)?;
+    if x.len() != 4 {
+        return Err(EngineError::UnsupportedOp {
+            node: node.name.clone(),
+            op: format!("{} of rank {} (2-D only)", node.op_type, x.len()),
+        });
+    }
+    if node.int("storage_order", 0)? != 0 {
+        return Err(node.bad_attr("storage_order", "only row-major (0)"));
+    }
+    if node.outputs.len() > 1 && !node.outputs[1].is_empty() {
+        return Err(node.bad_attr("Indices", "the MaxPool indices output is not supported"));
+    }
+    let kernel = pair(node, "kernel_shape", None)?;
+    let strides = pair(node, "strides", Some([1, 1]))?;
+    let dil = pair(node, "dilations", Some([1, 1]))?;
+    if dil != [1, 1] {
+        return Err(node.bad_attr("dilations", "only 1"));
+    }
+    let pool = Pool {
+        kernel,
+        pads: pads(node, &x[2..], kernel, strides, dil)?,
+        strides,
+        ceil_mode: node.int("ceil_mode", 0)? != 0,
+        count_include_pad: node.int("count_include_pad", 0)? != 0,
+    };
+    let op = if average {
+        Op::AveragePool(pool)
+    } else {
+        Op::MaxPool(pool)
+    };
+    Ok(Built {
+        op,
+        inputs: vec![Wire::Value(input(node, 0)?)],
+    })
+}

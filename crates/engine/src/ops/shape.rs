@@ -1,0 +1,262 @@
+//! Data-movement operators: `Reshape` (also `Flatten`, `Squeeze`, `Unsqueeze`),
+//! `Transpose`, `Concat`. Exact: they never change a value.
+
+use serde::{Deserialize, Serialize};
+
+use super::{input, input_shape, shape_err, strides, BuildCtx, Built, Op, Wire};
+use crate::{import::GraphNode, EngineError, Result, Tensor};
+
+/// Same data under a new shape, resolved at compile time.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reshape {
+    /// The output shape.
+    pub shape: Vec<usize>,
+}
+
+impl Reshape {
+    pub(crate) fn output_shape(&self, node: &str, ins: &[&[usize]]) -> Result<Vec<usize>> {
+        match ins {
+            [x] if x.iter().product::<usize>() == self.shape.iter().product::<usize>() => {
+                Ok(self.shape.clone())
+            }
+            _ => Err(shape_err(
+                node,
+                format!("{} elements", self.shape.iter().product::<usize>()),
+                ins,
+            )),
+        }
+    }
+}
+
+/// Axis permutation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transpose {
+    /// `out.shape[i] = in.shape[perm[i]]`.
+    pub perm: Vec<usize>,
+}
+
+impl Transpose {
+    pub(crate) fn output_shape(&self, node: &str, ins: &[&[usize]]) -> Result<Vec<usize>> {
+        match ins {
+            [x] if x.len() == self.perm.len() => Ok(self.perm.iter().map(|p| x[*p]).collect()),
+            _ => Err(shape_err(node, format!("rank {}", self.perm.len()), ins)),
+        }
+    }
+
+    pub(crate) fn eval(&self, x: &Tensor, out_shape: &[usize]) -> Tensor {
+        let in_strides = strides(&x.shape);
+        let out_strides = strides(out_shape);
+        let n = x.len();
+        let data = (0..n)
+            .map(|flat| {
+                let src: usize = (0..out_shape.len())
+                    .map(|d| ((flat / out_strides[d]) % out_shape[d]) * in_strides[self.perm[d]])
+                    .sum();
+                x.data[src]
+            })
+            .collect();
+        Tensor::new(out_shape.to_vec(), data)
+    }
+}
+
+/// Concatenation along one axis.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Concat {
+    /// The (non-negative) axis.
+    pub axis: usize,
+}
+
+impl Concat {
+    pub(crate) fn output_shape(&self, node: &str, ins: &[&[usize]]) -> Result<Vec<usize>> {
+        let first = ins
+            .first()
+            .ok_or_else(|| shape_err(node, "at least one input", ins))?;
+        let same = ins.iter().all(|s| {
+            s.len() == first.len()
+                && s.iter()
+                    .enumerate()
+                    .all(|(i, d)| i == self.axis || *d == first[i])
+        });
+        if self.axis >= first.len() || !same {
+            return Err(shape_err(
+                node,
+                format!("equal shapes except axis {}", self.axis),
+                ins,
+            ));
+        }
+        let mut out = first.to_vec();
+        out[self.axis] = ins.iter().map(|s| s[self.axis]).sum();
+        Ok(out)
+    }
+
+    pub(crate) fn eval(&self, ins: &[&Tensor], out_shape: &[usize]) -> Tensor {
+        let outer: usize = out_shape[..self.axis].iter().product();
+        let mut data = Vec::with_capacity(out_shape.iter().product());
+        for o in 0..outer {
+            for t in ins {
+                let inner: usize = t.shape[self.axis..].iter().product();
+                data.extend_from_slice(&t.data[o * inner..(o + 1) * inner]);
+            }
+        }
+        Tensor::new(out_shape.to_vec(), data)
+    }
+}
+
+fn axis(node: &GraphNode, a: i64, rank: usize) -> Result<usize> {
+    let r = rank as i64;
+    if a < -r || a >= r.max(1) {
+        return Err(node.bad_attr("axis", format!("{a} out of range for rank {rank}")));
+    }
+    Ok(a.rem_euclid(r.max(1)) as usize)
+}
+
+fn const_ints(
+    node: &GraphNode,
+    ctx: &dyn BuildCtx,
+    i: usize,
+    what: &str,
+) -> Result<Option<Vec<i64>>> {
+    match node.inputs.get(i).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(name) => ctx
+            .constant(name)
+            .map(|c| Some(c.data.as_ints()))
+            .ok_or_else(|| node.bad_attr(what, "must be a constant")),
+    }
+}
+
+pub(crate) fn build_reshape(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built> {
+    let x = input_shape(node, ctx, 0)?;
+    let total: usize = x.iter().product();
+    let shape: Vec<usize> = match node.op_type.as_str() {
+        "Flatten" => {
+            let a = axis(node, node.int("axis", 1)?, x.len() + 1)?;
+            vec![x[..a].iter().product(), x[a..].iter().product()]
+        }
+        "Squeeze" => {
+            let axes = const_ints(node, ctx, 1, "axes")?.or(node.ints("axes")?);
+            match axes {
+                None => x.iter().copied().filter(|d| *d != 1).collect(),
+                Some(axes) => {
+                    let axes: Vec<usize> = axes
+                        .iter()
+                        .map(|a| axis(node, *a, x.len()))
+                        .collect::<Result<_>>()?;
+                    if axes.iter().any(|a| x[*a] != 1) {
+                        return Err(node.bad_attr("axes", "squeezed axes must have size 1"));
+                    }
+                    x.iter()
+                        .enumerate()
+                        .filter(|(i, _)| !axes.contains(i))
+                        .map(|(_, d)| *d)
+                        .collect()
+                }
+            }
+        }
+        "Unsqueeze" => {
+            let axes = const_ints(node, ctx, 1, "axes")?
+                .or(node.ints("axes")?)
+                .ok_or_else(|| node.bad_attr("axes", "required"))?;
+            let rank = x.len() + axes.len();
+            let mut axes: Vec<usize> = axes
+                .iter()
+                .map(|a| axis(node, *a, rank))
+                .collect::<Result<_>>()?;
+            axes.sort_unstable();
+            let mut src = x.iter();
+            (0..rank)
+                .map(|i| {
+                    if axes.contains(&i) {
+                        1
+                    } else {
+                        *src.next().unwrap_or(&1)
+                    }
+                })
+                .collect()
+        }
+        _ => {
+            let spec = const_ints(node, ctx, 1, "shape")?.ok_or(EngineError::MissingField {
+                node: node.name.clone(),
+                field: "shape",
+            })?;
+            let allow_zero = node.int("allowzero", 0)? != 0;
+            let mut out: Vec<usize> = Vec::with_capacity(spec.len());
+            let mut infer = None;
+            for (i, d) in spec.iter().enumerate() {
+                match *d {
+                    -1 if infer.is_none() => {
+                        infer = Some(i);
+                        out.push(1);
+                    }
+                    0 if !allow_zero => out.push(
+                        *x.get(i)
+                            .ok_or_else(|| node.bad_attr("shape", "0 copies a missing dim"))?,
+                    ),
+                    d if d >= 0 => out.push(d as usize),
+                    _ => return Err(node.bad_attr("shape", format!("invalid entry {d}"))),
+                }
+            }
+            if let Some(i) = infer {
+                let known: usize = out.iter().product();
+                if known == 0 || total % known != 0 {
+                    return Err(shape_err(
+                        &node.name,
+                        format!("a shape compatible with {spec:?}"),
+                        &[&x],
+                    ));
+                }
+                out[i] = total / known;
+            }
+            out
+        }
+    };
+    if shape.iter().product::<usize>() != total {
+        return Err(shape_err(
+            &node.name,
+            format!("{total} elements in {shape:?}"),
+            &[&x],
+        ));
+    }
+    Ok(Built {
+        op: Op::Reshape(Reshape { shape }),
+        inputs: vec![Wire::Value(input(node, 0)?)],
+    })
+}
+
+pub(crate) fn build_transpose(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built> {
+    let x = input_shape(node, ctx, 0)?;
+    let perm: Vec<usize> = match node.ints("perm")? {
+        Some(p) => p
+            .iter()
+            .map(|a| axis(node, *a, x.len()))
+            .collect::<Result<_>>()?,
+        None => (0..x.len()).rev().collect(),
+    };
+    let mut seen = perm.clone();
+    seen.sort_unstable();
+    if seen != (0..x.len()).collect::<Vec<_>>() {
+        return Err(node.bad_attr(
+            "perm",
+            format!("{perm:?} is not a permutation of 0..{}", x.len()),
+        ));
+    }
+    Ok(Built {
+        op: Op::Transpose(Transpose { perm }),
+        inputs: vec![Wire::Value(input(node, 0)?)],
+    })
+}
+
+pub(crate) fn build_concat(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built> {
+    let x = input_shape(node, ctx, 0)?;
+    let a = axis(node, node.int("axis", 0)?, x.len())?;
+    let inputs = node
+        .inputs
+        .iter()
+        .filter(|s| !s.is_empty())
+        .map(|s| Wire::Value(s.clone()))
+        .collect();
+    Ok(Built {
+        op: Op::Concat(Concat { axis: a }),
+        inputs,
+    })
+}

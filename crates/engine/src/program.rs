@@ -1,0 +1,301 @@
+//! The compiled fixed-point program: what a model owner registers and every party runs.
+
+use std::collections::HashMap;
+
+use alloy_primitives::{keccak256, B256};
+use serde::{Deserialize, Serialize};
+use zkopml_commit::Fr;
+
+use crate::{
+    fixed::{quantize, FRAC_BITS},
+    import::{Const, Dim, Graph},
+    ops::{self, BuildCtx, Op, Wire},
+    EngineError, Result, Tensor,
+};
+
+/// Version of the program format and of the integer semantics it encodes. Bump on any
+/// change to either: a registered program is only ever run by the semantics it names.
+pub const PROGRAM_VERSION: u32 = 1;
+
+/// Index of a tensor in [`Program::values`].
+pub type ValueId = usize;
+
+/// Where a tensor's data comes from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ValueKind {
+    /// Supplied by the requester.
+    Input,
+    /// Part of the model, quantised at compile time.
+    Const(Tensor),
+    /// Produced by a node.
+    Activation,
+}
+
+/// A tensor of the program.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValueInfo {
+    /// ONNX name (or a derived name for builder constants).
+    pub name: String,
+    /// Static shape.
+    pub shape: Vec<usize>,
+    /// Origin.
+    pub kind: ValueKind,
+}
+
+/// One operator application.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Node {
+    /// ONNX node name.
+    pub name: String,
+    /// The integer operator.
+    pub op: Op,
+    /// Input tensors in operator order.
+    pub inputs: Vec<ValueId>,
+    /// The output tensor.
+    pub output: ValueId,
+}
+
+/// A model compiled to integer operators over `i32` tensors at scale `2^-frac_bits`.
+///
+/// Nodes are grouped into *steps* of `ops_per_step` consecutive nodes: the unit the
+/// dispute game bisects over and a leaf proof proves.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Program {
+    /// [`PROGRAM_VERSION`] at compile time.
+    pub version: u32,
+    /// Fractional bits of every tensor.
+    pub frac_bits: u32,
+    /// Consecutive nodes per step (`N`).
+    pub ops_per_step: usize,
+    /// All tensors.
+    pub values: Vec<ValueInfo>,
+    /// Nodes in execution order.
+    pub nodes: Vec<Node>,
+    /// Runtime inputs, in the ONNX graph's order.
+    pub inputs: Vec<ValueId>,
+    /// Outputs, in the ONNX graph's order.
+    pub outputs: Vec<ValueId>,
+}
+
+struct Ctx<'a> {
+    graph: &'a Graph,
+    shapes: HashMap<String, Vec<usize>>,
+}
+
+impl BuildCtx for Ctx<'_> {
+    fn shape(&self, name: &str) -> Option<Vec<usize>> {
+        self.shapes.get(name).cloned()
+    }
+    fn constant(&self, name: &str) -> Option<&Const> {
+        self.graph.initializers.get(name)
+    }
+}
+
+fn quantize_const(c: &Const) -> Tensor {
+    Tensor::new(
+        c.shape.clone(),
+        c.data.as_floats().iter().map(|x| quantize(*x)).collect(),
+    )
+}
+
+impl Program {
+    /// Compiles a normalised graph. Symbolic input dims take their value from
+    /// `dims` (by `dim_param` name) or default to 1 (batch 1).
+    pub fn compile(
+        graph: &Graph,
+        dims: &HashMap<String, usize>,
+        ops_per_step: usize,
+    ) -> Result<Self> {
+        if ops_per_step == 0 {
+            return Err(EngineError::Program(
+                "ops_per_step must be at least 1".into(),
+            ));
+        }
+        let mut ctx = Ctx {
+            graph,
+            shapes: HashMap::new(),
+        };
+        let mut values: Vec<ValueInfo> = Vec::new();
+        let mut ids: HashMap<String, ValueId> = HashMap::new();
+        let mut inputs = Vec::new();
+        for (name, ds) in &graph.inputs {
+            let shape: Vec<usize> = ds
+                .iter()
+                .map(|d| match d {
+                    Dim::Fixed(v) => *v,
+                    Dim::Symbolic(s) => dims.get(s).copied().unwrap_or(1),
+                })
+                .collect();
+            ctx.shapes.insert(name.clone(), shape.clone());
+            ids.insert(name.clone(), values.len());
+            inputs.push(values.len());
+            values.push(ValueInfo {
+                name: name.clone(),
+                shape,
+                kind: ValueKind::Input,
+            });
+        }
+        for (name, c) in &graph.initializers {
+            ctx.shapes.insert(name.clone(), c.shape.clone());
+        }
+        let mut nodes = Vec::new();
+        for gn in &graph.nodes {
+            let built = ops::build(gn, &ctx)?;
+            let mut in_ids = Vec::with_capacity(built.inputs.len());
+            for (k, w) in built.inputs.into_iter().enumerate() {
+                let id = match w {
+                    Wire::Value(name) => match ids.get(&name) {
+                        Some(id) => *id,
+                        None => {
+                            let c = graph.initializers.get(&name).ok_or_else(|| {
+                                EngineError::UnknownValue {
+                                    node: gn.name.clone(),
+                                    name: name.clone(),
+                                }
+                            })?;
+                            let id = values.len();
+                            values.push(ValueInfo {
+                                name: name.clone(),
+                                shape: c.shape.clone(),
+                                kind: ValueKind::Const(quantize_const(c)),
+                            });
+                            ids.insert(name, id);
+                            id
+                        }
+                    },
+                    Wire::Const(c) => {
+                        values.push(ValueInfo {
+                            name: format!("{}:const{k}", gn.name),
+                            shape: c.shape.clone(),
+                            kind: ValueKind::Const(quantize_const(&c)),
+                        });
+                        values.len() - 1
+                    }
+                };
+                in_ids.push(id);
+            }
+            let in_shapes: Vec<&[usize]> =
+                in_ids.iter().map(|i| values[*i].shape.as_slice()).collect();
+            let shape = built.op.output_shape(&gn.name, &in_shapes)?;
+            if shape.len() > 9 {
+                return Err(EngineError::ShapeMismatch {
+                    node: gn.name.clone(),
+                    expected: "rank <= 9".into(),
+                    got: vec![shape],
+                });
+            }
+            let out_name = gn
+                .outputs
+                .first()
+                .cloned()
+                .ok_or(EngineError::MissingField {
+                    node: gn.name.clone(),
+                    field: "output",
+                })?;
+            ctx.shapes.insert(out_name.clone(), shape.clone());
+            let out = values.len();
+            values.push(ValueInfo {
+                name: out_name.clone(),
+                shape,
+                kind: ValueKind::Activation,
+            });
+            ids.insert(out_name, out);
+            nodes.push(Node {
+                name: gn.name.clone(),
+                op: built.op,
+                inputs: in_ids,
+                output: out,
+            });
+        }
+        let outputs = graph
+            .outputs
+            .iter()
+            .map(|o| match ids.get(o) {
+                Some(id) if values[*id].kind == ValueKind::Activation => Ok(*id),
+                _ => Err(EngineError::UnknownValue {
+                    node: "<graph output>".into(),
+                    name: o.clone(),
+                }),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        if nodes.is_empty() {
+            return Err(EngineError::Program("the graph has no operators".into()));
+        }
+        Ok(Self {
+            version: PROGRAM_VERSION,
+            frac_bits: FRAC_BITS,
+            ops_per_step,
+            values,
+            nodes,
+            inputs,
+            outputs,
+        })
+    }
+
+    /// Number of steps `n`; the trace has states `S_0..S_n`.
+    pub fn num_steps(&self) -> usize {
+        self.nodes.len().div_ceil(self.ops_per_step)
+    }
+
+    /// Node indices of step `step`.
+    pub fn step_nodes(&self, step: usize) -> std::ops::Range<usize> {
+        let start = (step * self.ops_per_step).min(self.nodes.len());
+        start..((step + 1) * self.ops_per_step).min(self.nodes.len())
+    }
+
+    /// Tensors live at boundary `b` (after step `b - 1`; `b = 0` is before the first step),
+    /// in slot order: produced (or input) before it and read after it, or a graph output.
+    pub fn layout(&self, b: usize) -> Vec<ValueId> {
+        let t = (b * self.ops_per_step).min(self.nodes.len());
+        let produced_before = |v: ValueId| match self.values[v].kind {
+            ValueKind::Input => true,
+            ValueKind::Const(_) => false,
+            ValueKind::Activation => self.nodes[..t].iter().any(|n| n.output == v),
+        };
+        let read_after = |v: ValueId| {
+            self.nodes[t..].iter().any(|n| n.inputs.contains(&v)) || self.outputs.contains(&v)
+        };
+        (0..self.values.len())
+            .filter(|v| produced_before(*v) && read_after(*v))
+            .collect()
+    }
+
+    /// Canonical bytes: a 4-byte magic, the version, then the bincode body.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = b"ZKPG".to_vec();
+        out.extend_from_slice(&self.version.to_le_bytes());
+        out.extend(bincode::serialize(self).expect("programs serialize"));
+        out
+    }
+
+    /// Parses [`Program::to_bytes`]; rejects other magics and versions.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        if bytes.len() < 8 || &bytes[..4] != b"ZKPG" {
+            return Err(EngineError::Program(
+                "not a compiled program (bad magic)".into(),
+            ));
+        }
+        let version = u32::from_le_bytes(bytes[4..8].try_into().expect("4 bytes"));
+        if version != PROGRAM_VERSION {
+            return Err(EngineError::Program(format!(
+                "program version {version}, this build runs {PROGRAM_VERSION}"
+            )));
+        }
+        bincode::deserialize(&bytes[8..])
+            .map_err(|e| EngineError::Program(format!("corrupt program: {e}")))
+    }
+
+    /// keccak256 of the canonical bytes.
+    pub fn digest(&self) -> B256 {
+        keccak256(self.to_bytes())
+    }
+
+    /// The field element naming step `step` of this program: keccak256(program digest ‖
+    /// step as u64 BE) reduced mod r. A circuit embeds it; the model tree's leaf carries it.
+    pub fn step_digest(&self, step: usize) -> Fr {
+        use ark_ff::PrimeField;
+        let mut buf = self.digest().to_vec();
+        buf.extend_from_slice(&(step as u64).to_be_bytes());
+        Fr::from_be_bytes_mod_order(keccak256(buf).as_slice())
+    }
+}
