@@ -37,7 +37,10 @@ mod tests {
     #[test]
     fn signed_integers_map_to_their_residues() {
         assert_eq!(fr_from_i64(-1) + Fr::from(1u64), Fr::from(0u64));
-        assert_eq!(fr_from_i64(i64::MIN) + fr_from_i64(i64::MAX), fr_from_i64(-1));
+        assert_eq!(
+            fr_from_i64(i64::MIN) + fr_from_i64(i64::MAX),
+            fr_from_i64(-1)
+        );
     }
 
     #[test]

@@ -95,7 +95,11 @@ impl KeccakTree {
     pub fn verify(root: B256, leaf_node: B256, proof: &MerkleProof) -> bool {
         let mut acc = leaf_node;
         for (lvl, sib) in proof.siblings.iter().enumerate() {
-            acc = if (proof.index >> lvl) & 1 == 1 { Self::node(*sib, acc) } else { Self::node(acc, *sib) };
+            acc = if (proof.index >> lvl) & 1 == 1 {
+                Self::node(*sib, acc)
+            } else {
+                Self::node(acc, *sib)
+            };
         }
         acc == root
     }
@@ -116,8 +120,16 @@ mod tests {
             let tree = KeccakTree::from_values(&vals);
             for (i, v) in vals.iter().enumerate() {
                 let proof = tree.prove(i).unwrap();
-                assert!(KeccakTree::verify(tree.root(), KeccakTree::leaf_node(*v), &proof));
-                assert!(!KeccakTree::verify(tree.root(), KeccakTree::leaf_node(B256::ZERO), &proof));
+                assert!(KeccakTree::verify(
+                    tree.root(),
+                    KeccakTree::leaf_node(*v),
+                    &proof
+                ));
+                assert!(!KeccakTree::verify(
+                    tree.root(),
+                    KeccakTree::leaf_node(B256::ZERO),
+                    &proof
+                ));
             }
             assert!(tree.prove(n as usize).is_none());
         }
@@ -135,7 +147,10 @@ mod tests {
     fn padding_is_zero_nodes() {
         let vals = values(3);
         let tree = KeccakTree::from_values(&vals);
-        let l = KeccakTree::node(KeccakTree::leaf_node(vals[0]), KeccakTree::leaf_node(vals[1]));
+        let l = KeccakTree::node(
+            KeccakTree::leaf_node(vals[0]),
+            KeccakTree::leaf_node(vals[1]),
+        );
         let r = KeccakTree::node(KeccakTree::leaf_node(vals[2]), B256::ZERO);
         assert_eq!(tree.root(), KeccakTree::node(l, r));
     }

@@ -34,7 +34,12 @@ pub fn poseidon_params() -> &'static PoseidonParams {
             .expect("width 13 is one of circomlib's parameter sets");
         assert_eq!(p.alpha, 5, "circomlib Poseidon uses x^5");
         let mds = core::array::from_fn(|i| core::array::from_fn(|j| p.mds[i][j]));
-        PoseidonParams { ark: p.ark, mds, full_rounds: p.full_rounds, partial_rounds: p.partial_rounds }
+        PoseidonParams {
+            ark: p.ark,
+            mds,
+            full_rounds: p.full_rounds,
+            partial_rounds: p.partial_rounds,
+        }
     })
 }
 
@@ -60,7 +65,10 @@ pub fn poseidon_t13(inputs: &[Fr; WIDTH - 1]) -> Fr {
         }
         let prev = state;
         for (i, s) in state.iter_mut().enumerate() {
-            *s = prev.iter().zip(&p.mds[i]).fold(Fr::zero(), |acc, (a, m)| acc + *a * m);
+            *s = prev
+                .iter()
+                .zip(&p.mds[i])
+                .fold(Fr::zero(), |acc, (a, m)| acc + *a * m);
         }
     }
     state[0]
@@ -76,7 +84,8 @@ mod tests {
     fn agrees_with_light_poseidon_circom_hasher() {
         let mut reference = Poseidon::<Fr>::new_circom(12).unwrap();
         for seed in 0..4u64 {
-            let inputs: [Fr; 12] = core::array::from_fn(|i| Fr::from(seed * 1000 + i as u64) - Fr::from(7u64));
+            let inputs: [Fr; 12] =
+                core::array::from_fn(|i| Fr::from(seed * 1000 + i as u64) - Fr::from(7u64));
             assert_eq!(poseidon_t13(&inputs), reference.hash(&inputs).unwrap());
         }
     }

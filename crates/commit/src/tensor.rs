@@ -64,7 +64,10 @@ pub fn tensor_commitment(shape: &[usize], data: &[i32]) -> Option<Fr> {
         return None;
     }
     let header = tensor_header(shape)?;
-    Some(chain(header, data.iter().map(|v| fr_from_i64(i64::from(*v)))))
+    Some(chain(
+        header,
+        data.iter().map(|v| fr_from_i64(i64::from(*v))),
+    ))
 }
 
 /// Which tensors are live at a step boundary, in slot order (value ids of the program).
