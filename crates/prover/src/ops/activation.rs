@@ -1,0 +1,32 @@
+//! `Relu` and `Clip`.
+
+use ark_bn254::Fr;
+use zkopml_engine::ops::Clip;
+
+use super::Operand;
+use crate::gadgets::{Cs, CsResult, Lc};
+
+/// `max(x, 0)`: the sign bit of `x + 2^31` (32-bit decomposition) times `x`.
+pub(crate) fn relu(cs: &Cs, x: &Operand<'_>) -> CsResult<Vec<Lc>> {
+    x.all()
+        .iter()
+        .map(|v| {
+            let bits = cs.bits(&v.add_const(Fr::from(1u64 << 31)), 32)?;
+            cs.mul(&bits[31], v)
+        })
+        .collect()
+}
+
+/// `min(max(x, lo), hi)` against constants.
+pub(crate) fn clip(cs: &Cs, c: &Clip, x: &Operand<'_>) -> CsResult<Vec<Lc>> {
+    let (lo, hi) = (Lc::int(c.lo as i64), Lc::int(c.hi as i64));
+    x.all()
+        .iter()
+        .map(|v| {
+            let m = cs.max(v, &lo)?;
+            // min(m, hi) = m + hi - max(m, hi)
+            let top = cs.max(&m, &hi)?;
+            Ok(m.add(&hi).sub(&top))
+        })
+        .collect()
+}

@@ -1,0 +1,106 @@
+//! Operator circuits, one file per family mirroring `zkopml-engine::ops`. Each proves the
+//! engine kernel of the same name bit for bit.
+
+mod activation;
+mod conv;
+mod elementwise;
+mod linear;
+mod pool;
+mod shape;
+
+use ark_relations::gr1cs::SynthesisError;
+use zkopml_engine::{ops::Op, Tensor};
+
+use crate::gadgets::{Cs, CsResult, Lc};
+
+/// An operator input inside the circuit.
+#[derive(Clone, Debug)]
+pub(crate) enum Operand<'a> {
+    /// A model constant: folded into linear combinations.
+    Const(&'a Tensor),
+    /// Opened or computed values, with their shape.
+    Var(Vec<Lc>, Vec<usize>),
+}
+
+impl Operand<'_> {
+    /// Element `i` as a linear combination.
+    pub(crate) fn at(&self, i: usize) -> Lc {
+        match self {
+            Operand::Const(t) => Lc::int(t.data[i] as i64),
+            Operand::Var(v, _) => v[i].clone(),
+        }
+    }
+
+    /// The shape.
+    pub(crate) fn shape(&self) -> &[usize] {
+        match self {
+            Operand::Const(t) => &t.shape,
+            Operand::Var(_, s) => s,
+        }
+    }
+
+    /// All elements.
+    pub(crate) fn all(&self) -> Vec<Lc> {
+        (0..self.shape().iter().product())
+            .map(|i| self.at(i))
+            .collect()
+    }
+
+    /// The constant tensor, if this is one.
+    pub(crate) fn constant(&self) -> Option<&Tensor> {
+        match self {
+            Operand::Const(t) => Some(t),
+            Operand::Var(..) => None,
+        }
+    }
+}
+
+/// Whether `op` has a circuit for these operand kinds (`true` = constant).
+pub(crate) fn check(op: &Op, consts: &[bool]) -> Result<(), &'static str> {
+    match op {
+        Op::Gemm(_) if !consts.get(1).copied().unwrap_or(false) => {
+            Err("B must be a model constant (activation x activation products are not proved yet)")
+        }
+        Op::Conv(_) if !consts[1..].iter().all(|c| *c) => {
+            Err("weights and bias must be model constants")
+        }
+        Op::Binary(zkopml_engine::ops::BinaryKind::Div) => Err("Div has no circuit yet"),
+        _ => Ok(()),
+    }
+}
+
+/// Synthesises `op` over `ins`, returning the output elements row-major.
+pub(crate) fn synthesize(
+    cs: &Cs,
+    op: &Op,
+    ins: &[Operand<'_>],
+    out_shape: &[usize],
+) -> CsResult<Vec<Lc>> {
+    match op {
+        Op::Gemm(g) => linear::gemm(cs, g, ins),
+        Op::Conv(c) => conv::conv(cs, c, ins, out_shape),
+        Op::Relu => activation::relu(cs, &ins[0]),
+        Op::Clip(c) => activation::clip(cs, c, &ins[0]),
+        Op::MaxPool(p) => pool::max_pool(cs, p, &ins[0], out_shape),
+        Op::AveragePool(p) => pool::avg_pool(cs, p, &ins[0], out_shape),
+        Op::GlobalAveragePool => pool::global_avg(cs, &ins[0]),
+        Op::Binary(k) => elementwise::binary(cs, *k, ins, out_shape),
+        Op::Reshape(_) => Ok(ins[0].all()),
+        Op::Transpose(t) => Ok(shape::transpose(t, &ins[0], out_shape)),
+        Op::Concat(c) => Ok(shape::concat(c, ins, out_shape)),
+    }
+    .and_then(|v| {
+        if v.len() == out_shape.iter().product::<usize>() {
+            Ok(v)
+        } else {
+            Err(SynthesisError::Unsatisfiable)
+        }
+    })
+}
+
+/// `Σ |w|` over a slice of constants.
+pub(crate) fn abs_sum(w: impl IntoIterator<Item = i32>) -> u128 {
+    w.into_iter()
+        .map(|v| (v as i64).unsigned_abs() as u128)
+        .sum()
+}
