@@ -1,0 +1,56 @@
+//! Typed errors of the chain client.
+
+/// Result alias of this crate.
+pub type Result<T, E = ChainError> = core::result::Result<T, E>;
+
+/// What can go wrong talking to the chain.
+#[derive(Debug, thiserror::Error)]
+pub enum ChainError {
+    /// The node could not be reached or dropped the connection (retryable).
+    #[error("node at {rpc} unavailable: {reason}")]
+    Unavailable {
+        /// RPC URL.
+        rpc: String,
+        /// Transport error text.
+        reason: String,
+    },
+    /// A call or transaction reverted; `reason` is the decoded custom error when known.
+    #[error("{call} reverted: {reason}")]
+    Reverted {
+        /// The contract function.
+        call: &'static str,
+        /// Decoded custom error, or the raw revert data.
+        reason: String,
+    },
+    /// Any other RPC or ABI error.
+    #[error("{call}: {reason}")]
+    Rpc {
+        /// The contract function.
+        call: &'static str,
+        /// The error text.
+        reason: String,
+    },
+    /// A transaction that was mined but failed.
+    #[error("{call}: transaction {tx} failed on chain")]
+    Failed {
+        /// The contract function.
+        call: &'static str,
+        /// Transaction hash.
+        tx: String,
+    },
+    /// A malformed key or address.
+    #[error("invalid {what}: {reason}")]
+    Config {
+        /// What was being parsed.
+        what: &'static str,
+        /// Why it failed.
+        reason: String,
+    },
+}
+
+impl ChainError {
+    /// Whether retrying the same operation later may succeed (the node came back).
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, ChainError::Unavailable { .. })
+    }
+}
