@@ -82,6 +82,17 @@ pub fn check_inputs(program: &Program, inputs: &[Tensor]) -> Result<()> {
 
 /// Runs `program` on `inputs` (already quantised), recording the trace.
 pub fn execute(program: &Program, inputs: &[Tensor]) -> Result<Trace> {
+    execute_with_fault(program, inputs, None)
+}
+
+/// Like [`execute`], but with `fault = Some(k)` flips the lowest bit of the first element
+/// of step `k`'s last output and computes honestly from there: the consistent wrong trace a
+/// cheating party would commit to. For testing the dispute game only.
+pub fn execute_with_fault(
+    program: &Program,
+    inputs: &[Tensor],
+    fault: Option<usize>,
+) -> Result<Trace> {
     let _span = info_span!(
         "execute",
         nodes = program.nodes.len(),
@@ -93,7 +104,8 @@ pub fn execute(program: &Program, inputs: &[Tensor]) -> Result<Trace> {
     for (t, id) in inputs.iter().zip(&program.inputs) {
         values[*id] = Some(t.clone());
     }
-    for node in &program.nodes {
+    let faulty_node = fault.map(|k| program.step_nodes(k).end.saturating_sub(1));
+    for (index, node) in program.nodes.iter().enumerate() {
         let _s = debug_span!("op", name = %node.name, op = node.op.name()).entered();
         let ins: Vec<&Tensor> = node
             .inputs
@@ -105,7 +117,10 @@ pub fn execute(program: &Program, inputs: &[Tensor]) -> Result<Trace> {
                     .expect("topological order: inputs computed before use"),
             })
             .collect();
-        let out = node.op.eval(&ins, &program.values[node.output].shape);
+        let mut out = node.op.eval(&ins, &program.values[node.output].shape);
+        if faulty_node == Some(index) && !out.data.is_empty() {
+            out.data[0] ^= 1;
+        }
         values[node.output] = Some(out);
     }
     let commitments: Vec<Option<Fr>> = {

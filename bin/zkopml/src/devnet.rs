@@ -1,0 +1,435 @@
+//! The devnet and the on-chain actors: `devnet up|down|status`, `register`, `request`,
+//! `submit`, `challenge`.
+
+use std::{
+    collections::HashMap,
+    os::unix::process::CommandExt,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use alloy_primitives::U256;
+use anyhow::Context;
+use clap::{Args, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use zkopml_agents::{
+    model, requester, Challenger, ChallengerConfig, DevnetConfig, DisputeMode, Submitter,
+    SubmitterConfig, Timeline, ANVIL_KEYS,
+};
+use zkopml_chain::{registry::Types::GameParams, Chain};
+use zkopml_engine::{
+    import,
+    io::{quantize_inputs, TensorFile},
+    Program,
+};
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum DevnetCmd {
+    /// Start anvil, deploy the contracts and write the devnet config.
+    Up {
+        /// Port for anvil.
+        #[arg(long, default_value_t = 8545)]
+        port: u16,
+    },
+    /// Stop the devnet's anvil.
+    Down,
+    /// Show the devnet's state.
+    Status,
+}
+
+/// Locates the pinned anvil: `$ZKOPML_ANVIL`, else `.tools/bin/anvil` in this or a parent
+/// directory, else `anvil` on `PATH`.
+pub(crate) fn anvil_path() -> PathBuf {
+    if let Ok(p) = std::env::var("ZKOPML_ANVIL") {
+        return p.into();
+    }
+    let mut dir = std::env::current_dir().ok();
+    while let Some(d) = dir {
+        let candidate = d.join(".tools/bin/anvil");
+        if candidate.exists() {
+            return candidate;
+        }
+        dir = d.parent().map(Path::to_path_buf);
+    }
+    "anvil".into()
+}
+
+/// Starts anvil on `port`, deploys, and returns the config (written to `config_path`).
+pub(crate) async fn up(config_path: &Path, port: u16) -> anyhow::Result<DevnetConfig> {
+    let dir = config_path.parent().unwrap_or(Path::new(".")).to_path_buf();
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let log = std::fs::File::create(dir.join("anvil.log"))?;
+    let anvil = anvil_path();
+    let child = Command::new(&anvil)
+        .args(["--port", &port.to_string(), "--silent"])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .process_group(0)
+        .spawn()
+        .with_context(|| {
+            format!(
+                "starting {} (run scripts/install-toolchain.sh first)",
+                anvil.display()
+            )
+        })?;
+    let rpc = format!("http://127.0.0.1:{port}");
+    let started = Instant::now();
+    let deployment = loop {
+        match Chain::deploy(&rpc, ANVIL_KEYS[0]).await {
+            Ok(d) => break d,
+            Err(e) if e.is_retryable() && started.elapsed() < Duration::from_secs(30) => {
+                tokio::time::sleep(Duration::from_millis(200)).await
+            }
+            Err(e) => return Err(e).context("deploying the contracts"),
+        }
+    };
+    let roles = [
+        "owner",
+        "requester",
+        "submitter",
+        "challenger1",
+        "challenger2",
+        "submitter2",
+    ];
+    let config = DevnetConfig {
+        deployment,
+        keys: roles
+            .iter()
+            .zip(ANVIL_KEYS)
+            .map(|(r, k)| (r.to_string(), k.to_string()))
+            .collect::<HashMap<_, _>>(),
+        store: dir.join("store"),
+        key_cache: dir.join("keys"),
+        state_dir: dir.join("agents"),
+        anvil_pid: Some(child.id()),
+    };
+    config.write(config_path)?;
+    Ok(config)
+}
+
+pub(crate) fn down(config: &DevnetConfig) {
+    if let Some(pid) = config.anvil_pid {
+        let _ = Command::new("kill").arg(pid.to_string()).status();
+    }
+}
+
+pub(crate) fn devnet(cmd: DevnetCmd, config_path: &Path, json: bool) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Runtime::new()?;
+    match cmd {
+        DevnetCmd::Up { port } => {
+            let c = rt.block_on(up(config_path, port))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&c.deployment)?);
+            } else {
+                println!(
+                    "devnet up at {}: registry {}, market {} (config {})",
+                    c.deployment.rpc,
+                    c.deployment.registry,
+                    c.deployment.market,
+                    config_path.display()
+                );
+            }
+        }
+        DevnetCmd::Down => {
+            let c = DevnetConfig::read(config_path)?;
+            down(&c);
+            println!("devnet down");
+        }
+        DevnetCmd::Status => {
+            let c = DevnetConfig::read(config_path)?;
+            let chain = Chain::connect(&c.deployment, c.key("owner")?)?;
+            let counts = rt.block_on(chain.view("counts", chain.market().counts()))?;
+            let models = rt.block_on(chain.view("modelCount", chain.registry().modelCount()))?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"rpc": c.deployment.rpc, "models": models.to_string(), "requests": counts.requests.to_string(), "responses": counts.responses.to_string(), "games": counts.games.to_string()})
+                );
+            } else {
+                println!(
+                    "{}: {models} models, {} requests, {} responses, {} games",
+                    c.deployment.rpc, counts.requests, counts.responses, counts.games
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Game parameters as flags.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct ParamArgs {
+    /// Challenge window (s).
+    #[arg(long, default_value_t = 120)]
+    pub(crate) challenge_window: u64,
+    /// Chess clock per side (s).
+    #[arg(long, default_value_t = 600)]
+    pub(crate) clock: u64,
+    /// Proving window (s): a safety factor over the worst measured leaf proving time.
+    #[arg(long, default_value_t = 900)]
+    pub(crate) proving_window: u64,
+    /// Bisection arity k.
+    #[arg(long, default_value_t = 4)]
+    pub(crate) arity: u32,
+    /// Response bond (wei).
+    #[arg(long, default_value_t = 10_000_000_000_000_000)]
+    pub(crate) response_bond: u128,
+    /// Challenger bond (wei).
+    #[arg(long, default_value_t = 10_000_000_000_000_000)]
+    pub(crate) challenger_bond: u128,
+}
+
+impl ParamArgs {
+    pub(crate) fn params(&self) -> GameParams {
+        GameParams {
+            challengeWindow: self.challenge_window,
+            clockPerSide: self.clock,
+            provingWindow: self.proving_window,
+            arity: self.arity,
+            responseBond: self.response_bond,
+            challengerBond: self.challenger_bond,
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct RegisterArgs {
+    /// ONNX model file.
+    #[arg(long)]
+    model: PathBuf,
+    /// Operators per dispute step (N).
+    #[arg(long, default_value_t = 1)]
+    ops_per_step: usize,
+    #[command(flatten)]
+    params: ParamArgs,
+}
+
+pub(crate) fn progress(len: usize, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len as u64).with_message(what.to_string());
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {elapsed}")
+            .expect("valid template"),
+    );
+    bar
+}
+
+pub(crate) async fn register_model(
+    cfg: &DevnetConfig,
+    timeline: Timeline,
+    path: &Path,
+    ops_per_step: usize,
+    params: GameParams,
+) -> anyhow::Result<model::LoadedModel> {
+    let ctx = cfg.ctx("owner", timeline)?;
+    let onnx = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let steps =
+        Program::compile(&import::load_bytes(&onnx)?, &HashMap::new(), ops_per_step)?.num_steps();
+    let bar = progress(steps, "setting up step keys and verifiers");
+    let (m, _) = model::register(&ctx, &onnx, ops_per_step, params, &|done, _| {
+        bar.set_position(done as u64)
+    })
+    .await?;
+    bar.finish_and_clear();
+    Ok(m)
+}
+
+pub(crate) fn register(a: RegisterArgs, config_path: &Path, json: bool) -> anyhow::Result<()> {
+    let cfg = DevnetConfig::read(config_path)?;
+    let rt = tokio::runtime::Runtime::new()?;
+    let m = rt.block_on(register_model(
+        &cfg,
+        Timeline::default(),
+        &a.model,
+        a.ops_per_step,
+        a.params.params(),
+    ))?;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"model_id": m.id.to_string(), "steps": m.program.num_steps(), "root": m.tree.root().to_string(), "test_keys": true})
+        );
+    } else {
+        println!(
+            "registered model {} ({} steps, root {}; verifying keys are TEST keys)",
+            m.id,
+            m.program.num_steps(),
+            m.tree.root()
+        );
+    }
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct RequestArgs {
+    /// Registered model id.
+    #[arg(long)]
+    model_id: u64,
+    /// Input tensors (JSON).
+    #[arg(long)]
+    input: PathBuf,
+    /// Fee (wei).
+    #[arg(long, default_value_t = 1_000_000_000_000_000)]
+    fee: u128,
+}
+
+pub(crate) async fn request_inference(
+    cfg: &DevnetConfig,
+    timeline: Timeline,
+    model_id: U256,
+    input: &Path,
+    fee: u128,
+) -> anyhow::Result<U256> {
+    let ctx = cfg.ctx("requester", timeline)?;
+    let m = ctx.model(model_id).await?;
+    let file = TensorFile::read(input)?;
+    let inputs = quantize_inputs(&m.program, &file.inputs)?;
+    Ok(requester::request(&ctx, model_id, inputs, U256::from(fee)).await?)
+}
+
+pub(crate) fn request(a: RequestArgs, config_path: &Path, json: bool) -> anyhow::Result<()> {
+    let cfg = DevnetConfig::read(config_path)?;
+    let rt = tokio::runtime::Runtime::new()?;
+    let id = rt.block_on(request_inference(
+        &cfg,
+        Timeline::default(),
+        U256::from(a.model_id),
+        &a.input,
+        a.fee,
+    ))?;
+    if json {
+        println!("{}", serde_json::json!({"request_id": id.to_string()}));
+    } else {
+        println!("request {id} posted");
+    }
+    Ok(())
+}
+
+/// How long a CLI agent runs.
+#[derive(Args, Debug)]
+pub(crate) struct LoopArgs {
+    /// Poll interval (ms).
+    #[arg(long, default_value_t = 500)]
+    poll_ms: u64,
+    /// Exit once every dispute/response of this agent is settled (after at least one action).
+    #[arg(long)]
+    until_idle: bool,
+    /// Give up after this many seconds.
+    #[arg(long)]
+    timeout: Option<u64>,
+}
+
+/// A polled agent as the CLI drives it.
+pub(crate) trait Agent {
+    /// One pass over the chain.
+    async fn tick(&mut self) -> zkopml_agents::Result<()>;
+    /// Whether it acted at least once and everything it started is settled.
+    fn settled(&self) -> bool;
+}
+
+impl Agent for Submitter {
+    async fn tick(&mut self) -> zkopml_agents::Result<()> {
+        Submitter::tick(self).await
+    }
+    fn settled(&self) -> bool {
+        self.responses() > 0 && self.idle()
+    }
+}
+
+impl Agent for Challenger {
+    async fn tick(&mut self) -> zkopml_agents::Result<()> {
+        Challenger::tick(self).await
+    }
+    fn settled(&self) -> bool {
+        self.disputes() > 0 && self.idle()
+    }
+}
+
+/// Ticks `agent` every `poll_ms` until settled (with `--until-idle`), a timeout, or a
+/// non-retryable error; a node that went away is retried.
+pub(crate) async fn run_agent(agent: &mut impl Agent, args: &LoopArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    loop {
+        match agent.tick().await {
+            Ok(()) if args.until_idle && agent.settled() => return Ok(()),
+            Ok(()) => {}
+            Err(e) if e.is_retryable() => tracing::warn!(error = %e, "node unavailable; retrying"),
+            Err(e) => return Err(e.into()),
+        }
+        if args
+            .timeout
+            .is_some_and(|t| started.elapsed() > Duration::from_secs(t))
+        {
+            anyhow::bail!("timed out after {} s", started.elapsed().as_secs());
+        }
+        tokio::time::sleep(Duration::from_millis(args.poll_ms)).await;
+    }
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct SubmitArgs {
+    /// Corrupt the output of this step (test actor).
+    #[arg(long)]
+    defect: Option<usize>,
+    /// Publish the trace states with each response.
+    #[arg(long)]
+    publish_trace: bool,
+    /// Role in the devnet config.
+    #[arg(long, default_value = "submitter")]
+    role: String,
+    #[command(flatten)]
+    run: LoopArgs,
+}
+
+pub(crate) fn submit(a: SubmitArgs, config_path: &Path) -> anyhow::Result<()> {
+    let cfg = DevnetConfig::read(config_path)?;
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async {
+        let ctx = cfg.ctx(&a.role, Timeline::default())?;
+        let mut agent = Submitter::new(
+            ctx,
+            SubmitterConfig {
+                defect: a.defect,
+                publish_trace: a.publish_trace,
+                only: None,
+            },
+        )?;
+        run_agent(&mut agent, &a.run).await
+    })
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub(crate) enum Mode {
+    Auto,
+    Bisect,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct ChallengeArgs {
+    /// Claim a wrong trace with a fault at this step (test actor).
+    #[arg(long)]
+    lie: Option<usize>,
+    /// Dispute mode.
+    #[arg(long, value_enum, default_value = "auto")]
+    mode: Mode,
+    /// Role in the devnet config.
+    #[arg(long, default_value = "challenger1")]
+    role: String,
+    #[command(flatten)]
+    run: LoopArgs,
+}
+
+pub(crate) fn challenge(a: ChallengeArgs, config_path: &Path) -> anyhow::Result<()> {
+    let cfg = DevnetConfig::read(config_path)?;
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async {
+        let ctx = cfg.ctx(&a.role, Timeline::default())?;
+        let mode = match a.mode {
+            Mode::Auto => DisputeMode::Auto,
+            Mode::Bisect => DisputeMode::Bisect,
+        };
+        let mut agent = Challenger::new(ctx, ChallengerConfig { lie: a.lie, mode })?;
+        run_agent(&mut agent, &a.run).await
+    })
+}

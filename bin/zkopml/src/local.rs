@@ -1,0 +1,305 @@
+//! Commands that need no chain: `run`, `prove`, `verify-proof`.
+
+use std::{collections::HashMap, path::PathBuf, time::Instant};
+
+use anyhow::Context;
+use clap::Args;
+use indicatif::ProgressBar;
+use serde::{Deserialize, Serialize};
+use zkopml_commit::fr_to_bytes32;
+use zkopml_engine::{
+    execute,
+    fixed::dequantize,
+    import,
+    io::{quantize_inputs, TensorFile},
+    Program, Trace,
+};
+use zkopml_prover::{circuit_stats, evm, KeyCache, StepProof};
+
+/// Model and input shared by the local commands.
+#[derive(Args, Debug)]
+pub(crate) struct ModelInput {
+    /// ONNX model file.
+    #[arg(long)]
+    pub(crate) model: PathBuf,
+    /// Input tensors (JSON: `{"inputs": {name: {shape, data}}}`).
+    #[arg(long)]
+    pub(crate) input: PathBuf,
+    /// Operators per dispute step.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) ops_per_step: usize,
+}
+
+impl ModelInput {
+    pub(crate) fn load(&self) -> anyhow::Result<(Program, Trace, f64)> {
+        let graph = import::load_file(&self.model)?;
+        let program = Program::compile(&graph, &HashMap::new(), self.ops_per_step)?;
+        let file = TensorFile::read(&self.input)?;
+        let inputs = quantize_inputs(&program, &file.inputs)?;
+        let spinner = ProgressBar::new_spinner()
+            .with_message(format!("executing {} operators", program.nodes.len()));
+        spinner.enable_steady_tick(std::time::Duration::from_millis(100));
+        let t = Instant::now();
+        let trace = execute(&program, &inputs)?;
+        let secs = t.elapsed().as_secs_f64();
+        spinner.finish_and_clear();
+        Ok((program, trace, secs))
+    }
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct RunArgs {
+    #[command(flatten)]
+    io: ModelInput,
+    /// Reference outputs (JSON `{"outputs": ...}`, e.g. from ONNX Runtime) for fidelity.
+    #[arg(long)]
+    reference: Option<PathBuf>,
+    /// Write the states `S_0..S_n` here.
+    #[arg(long)]
+    trace: Option<PathBuf>,
+}
+
+#[derive(Serialize)]
+struct RunReport {
+    outputs: Vec<(String, Vec<usize>, Vec<f64>)>,
+    trace_root: String,
+    steps: usize,
+    execute_s: f64,
+    max_abs_err: Option<f64>,
+    top1_agrees: Option<bool>,
+}
+
+fn argmax(v: &[f64]) -> usize {
+    v.iter()
+        .enumerate()
+        .fold(0, |b, (i, x)| if *x > v[b] { i } else { b })
+}
+
+pub(crate) fn run(a: RunArgs, json: bool) -> anyhow::Result<()> {
+    let (program, trace, secs) = a.io.load()?;
+    let outputs: Vec<(String, Vec<usize>, Vec<f64>)> = program
+        .outputs
+        .iter()
+        .zip(&trace.outputs)
+        .map(|(id, t)| {
+            (
+                program.values[*id].name.clone(),
+                t.shape.clone(),
+                t.data.iter().map(|q| dequantize(*q)).collect(),
+            )
+        })
+        .collect();
+    let (mut max_abs_err, mut top1) = (None, None);
+    if let Some(r) = &a.reference {
+        let reference = TensorFile::read(r)?;
+        let (name, _, ours) = &outputs[0];
+        let theirs: Vec<f64> = reference
+            .outputs
+            .get(name)
+            .with_context(|| format!("reference has no output `{name}`"))?
+            .data
+            .iter()
+            .map(|v| v.unwrap_or(f64::NAN))
+            .collect();
+        max_abs_err = Some(
+            ours.iter()
+                .zip(&theirs)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0.0, f64::max),
+        );
+        top1 = Some(argmax(ours) == argmax(&theirs));
+    }
+    if let Some(path) = &a.trace {
+        let states: Vec<String> = trace.state_words().iter().map(|s| s.to_string()).collect();
+        std::fs::write(path, serde_json::to_vec_pretty(&states)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    let report = RunReport {
+        outputs,
+        trace_root: trace.root().to_string(),
+        steps: program.num_steps(),
+        execute_s: secs,
+        max_abs_err,
+        top1_agrees: top1,
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    for (name, shape, data) in &report.outputs {
+        let shown: Vec<String> = data.iter().take(16).map(|v| format!("{v:.4}")).collect();
+        println!(
+            "{name} {shape:?}: [{}{}]",
+            shown.join(", "),
+            if data.len() > 16 { ", ..." } else { "" }
+        );
+    }
+    if let (Some(e), Some(t)) = (report.max_abs_err, report.top1_agrees) {
+        println!(
+            "fidelity vs reference: max abs error {e:.6}, top-1 {}",
+            if t { "agrees" } else { "DIFFERS" }
+        );
+    }
+    println!(
+        "trace root {} over {} steps",
+        report.trace_root, report.steps
+    );
+    println!("executed in {:.3} ms", secs * 1e3);
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct ProveArgs {
+    #[command(flatten)]
+    io: ModelInput,
+    /// The step to prove.
+    #[arg(long)]
+    step: usize,
+    /// Proving key cache directory.
+    #[arg(long, default_value = ".zkopml/keys")]
+    keys: PathBuf,
+    /// Where to write the proof.
+    #[arg(long, default_value = "proof.json")]
+    out: PathBuf,
+}
+
+/// A proof file.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct ProofFile {
+    step: usize,
+    /// `[S_i, S_{i+1}, step digest]`, 0x-hex.
+    public: [String; 3],
+    /// 256-byte calldata, 0x-hex.
+    proof: String,
+    constraints: usize,
+    setup_s: f64,
+    prove_s: f64,
+    /// Always true: keys from local randomness.
+    test_keys: bool,
+}
+
+pub(crate) fn prove(a: ProveArgs, json: bool) -> anyhow::Result<()> {
+    let (program, trace, _) = a.io.load()?;
+    let stats = circuit_stats(&program, a.step)?;
+    let bar = ProgressBar::new_spinner().with_message(format!(
+        "step {}: setup ({} constraints, test keys)",
+        a.step, stats.constraints
+    ));
+    bar.enable_steady_tick(std::time::Duration::from_millis(100));
+    let t = Instant::now();
+    let keys = KeyCache::new(&a.keys).get(&program, a.step)?;
+    let setup_s = t.elapsed().as_secs_f64();
+    bar.set_message(format!("step {}: proving", a.step));
+    let t = Instant::now();
+    let proof = zkopml_prover::prove(&keys, &program, a.step, &trace)?;
+    let prove_s = t.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    let file = ProofFile {
+        step: a.step,
+        public: proof
+            .public
+            .map(|x| format!("0x{}", hex::encode(fr_to_bytes32(&x)))),
+        proof: format!("0x{}", hex::encode(evm::proof_calldata(&proof.proof))),
+        constraints: stats.constraints,
+        setup_s,
+        prove_s,
+        test_keys: true,
+    };
+    std::fs::write(&a.out, serde_json::to_vec_pretty(&file)?)
+        .with_context(|| format!("writing {}", a.out.display()))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&file)?);
+    } else {
+        println!("step {} ({} constraints): setup {setup_s:.2} s (TEST KEYS), prove {prove_s:.2} s -> {}", a.step, stats.constraints, a.out.display());
+    }
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct VerifyArgs {
+    /// ONNX model file the proof is for.
+    #[arg(long)]
+    model: PathBuf,
+    /// Operators per dispute step (as when proving).
+    #[arg(long, default_value_t = 1)]
+    ops_per_step: usize,
+    /// Proof file from `prove`.
+    #[arg(long, default_value = "proof.json")]
+    proof: PathBuf,
+    /// Proving key cache directory.
+    #[arg(long, default_value = ".zkopml/keys")]
+    keys: PathBuf,
+    /// Also deploy the step's verifier on this node and check the proof there.
+    #[arg(long)]
+    rpc: Option<String>,
+    /// Key paying for the verifier deployment (default: anvil account 0).
+    #[arg(long, default_value = zkopml_agents::ANVIL_KEYS[0])]
+    key: String,
+}
+
+fn parse_word(s: &str) -> anyhow::Result<[u8; 32]> {
+    let bytes =
+        hex::decode(s.trim_start_matches("0x")).with_context(|| format!("`{s}` is not hex"))?;
+    bytes
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("`{s}` is not 32 bytes"))
+}
+
+pub(crate) fn verify(a: VerifyArgs, json: bool) -> anyhow::Result<()> {
+    let file: ProofFile = serde_json::from_slice(
+        &std::fs::read(&a.proof).with_context(|| format!("reading {}", a.proof.display()))?,
+    )
+    .with_context(|| format!("{} is not a proof file", a.proof.display()))?;
+    let graph = import::load_file(&a.model)?;
+    let program = Program::compile(&graph, &HashMap::new(), a.ops_per_step)?;
+    let calldata = hex::decode(file.proof.trim_start_matches("0x")).context("proof is not hex")?;
+    let proof =
+        evm::proof_from_calldata(&calldata).ok_or(zkopml_prover::ProverError::InvalidProof)?;
+    let mut public = [zkopml_commit::Fr::from(0u64); 3];
+    for (slot, s) in public.iter_mut().zip(&file.public) {
+        *slot = zkopml_commit::fr_from_bytes32(&parse_word(s)?)
+            .ok_or(zkopml_prover::ProverError::InvalidProof)?;
+    }
+    if public[2] != program.step_digest(file.step) {
+        anyhow::bail!(zkopml_prover::ProverError::InvalidProof);
+    }
+    let keys = KeyCache::new(&a.keys).get(&program, file.step)?;
+    zkopml_prover::verify(&keys.pvk, &StepProof { proof, public })?;
+    let mut gas = None;
+    if let Some(rpc) = &a.rpc {
+        let rt = tokio::runtime::Runtime::new()?;
+        gas = Some(rt.block_on(async {
+            let dep = zkopml_chain::Deployment {
+                rpc: rpc.clone(),
+                chain_id: 0,
+                registry: Default::default(),
+                market: Default::default(),
+            };
+            let chain = zkopml_chain::Chain::connect(&dep, &a.key)?;
+            let v = evm::verifier_args(keys.vk());
+            let (addr, _) = chain
+                .deploy_verifier(v.alpha1, v.beta2, v.gamma2, v.delta2, v.ic)
+                .await?;
+            let words = public.map(|x| alloy_primitives::U256::from_be_bytes(fr_to_bytes32(&x)));
+            anyhow::Ok(
+                chain
+                    .verify_on_chain(addr, calldata.clone().into(), words)
+                    .await?,
+            )
+        })?);
+    }
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"valid": true, "step": file.step, "onchain_gas": gas})
+        );
+    } else {
+        println!(
+            "proof of step {} is valid (natively{})",
+            file.step,
+            gas.map(|g| format!(", and on chain: {g} gas"))
+                .unwrap_or_default()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,135 @@
+//! What every agent works with: a chain client, the content store, the key cache, a model
+//! cache and the shared timeline. Also the devnet configuration file.
+
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex},
+};
+
+use serde::{Deserialize, Serialize};
+use zkopml_chain::{Chain, Deployment, U256};
+use zkopml_prover::KeyCache;
+use zkopml_store::LocalStore;
+
+use crate::{model::LoadedModel, AgentError, Result, Timeline};
+
+/// anvil's well-known development keys (mnemonic "test test ... junk"), accounts 0..=5.
+/// Public knowledge: for a local devnet only.
+pub const ANVIL_KEYS: [&str; 6] = [
+    "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
+    "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
+    "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
+    "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6",
+    "0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a",
+    "0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba",
+];
+
+/// The devnet file `devnet up` writes and every command reads.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DevnetConfig {
+    /// Contract addresses and RPC URL.
+    pub deployment: Deployment,
+    /// Keys by role: `owner`, `requester`, `submitter`, `challenger1`, ...
+    pub keys: HashMap<String, String>,
+    /// Content store directory.
+    pub store: PathBuf,
+    /// Proving key cache directory.
+    pub key_cache: PathBuf,
+    /// Agent state directory.
+    pub state_dir: PathBuf,
+    /// PID of the anvil process, if `devnet up` started it.
+    pub anvil_pid: Option<u32>,
+}
+
+impl DevnetConfig {
+    /// Reads the config file.
+    pub fn read(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|source| AgentError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        serde_json::from_slice(&bytes).map_err(|source| AgentError::Json {
+            what: path.display().to_string(),
+            source,
+        })
+    }
+
+    /// Writes the config file.
+    pub fn write(&self, path: &Path) -> Result<()> {
+        let io = |source| AgentError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        if let Some(d) = path.parent() {
+            std::fs::create_dir_all(d).map_err(io)?;
+        }
+        std::fs::write(
+            path,
+            serde_json::to_vec_pretty(self).expect("config serializes"),
+        )
+        .map_err(io)
+    }
+
+    /// The key of a role.
+    pub fn key(&self, role: &str) -> Result<&str> {
+        self.keys
+            .get(role)
+            .map(String::as_str)
+            .ok_or_else(|| AgentError::Inconsistent {
+                what: "devnet config".into(),
+                reason: format!("no key for role `{role}`"),
+            })
+    }
+
+    /// A context acting as `role`.
+    pub fn ctx(&self, role: &str, timeline: Timeline) -> Result<Ctx> {
+        Ok(Ctx {
+            chain: Chain::connect(&self.deployment, self.key(role)?)?,
+            store: LocalStore::new(&self.store),
+            keys: KeyCache::new(&self.key_cache),
+            state_dir: self.state_dir.clone(),
+            role: role.to_string(),
+            timeline,
+            models: Arc::default(),
+        })
+    }
+}
+
+/// An agent's environment.
+#[derive(Clone)]
+pub struct Ctx {
+    /// Signing chain client.
+    pub chain: Chain,
+    /// Content store.
+    pub store: LocalStore,
+    /// Proving keys.
+    pub keys: KeyCache,
+    /// Where agent state files live.
+    pub state_dir: PathBuf,
+    /// The role name (for logs, the timeline and state file names).
+    pub role: String,
+    /// Shared timeline.
+    pub timeline: Timeline,
+    pub(crate) models: Arc<Mutex<HashMap<U256, Arc<LoadedModel>>>>,
+}
+
+impl Ctx {
+    /// Loads (and caches) a registered model.
+    pub async fn model(&self, id: U256) -> Result<Arc<LoadedModel>> {
+        if let Some(m) = self.models.lock().expect("model cache").get(&id) {
+            return Ok(m.clone());
+        }
+        let m = Arc::new(LoadedModel::load(self, id).await?);
+        self.models
+            .lock()
+            .expect("model cache")
+            .insert(id, m.clone());
+        Ok(m)
+    }
+
+    /// Records a mined transaction in the timeline.
+    pub fn record_tx(&self, what: impl Into<String>, tx: &zkopml_chain::TxInfo) {
+        self.timeline.record(&self.role, what, Some(tx.gas_used));
+    }
+}

@@ -1,0 +1,59 @@
+//! Typed errors of the agents.
+
+use zkopml_chain::ChainError;
+
+/// Result alias of this crate.
+pub type Result<T, E = AgentError> = core::result::Result<T, E>;
+
+/// What can stop an agent action.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The chain (node down: retryable; revert: not).
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    /// The content store (missing or mismatching content).
+    #[error(transparent)]
+    Store(#[from] zkopml_store::StoreError),
+    /// The engine (bad model or input).
+    #[error(transparent)]
+    Engine(#[from] zkopml_engine::EngineError),
+    /// The prover.
+    #[error(transparent)]
+    Prover(#[from] zkopml_prover::ProverError),
+    /// A model id the registry does not know.
+    #[error("model {0} is not registered")]
+    UnknownModel(String),
+    /// Content that parsed but does not match what the chain committed to.
+    #[error("{what}: {reason}")]
+    Inconsistent {
+        /// Which artefact.
+        what: String,
+        /// How it disagrees.
+        reason: String,
+    },
+    /// Local state file I/O.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A JSON artefact that does not parse.
+    #[error("{what}: {source}")]
+    Json {
+        /// Which artefact.
+        what: String,
+        /// The cause.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+impl AgentError {
+    /// Whether the agent should retry on its next tick (the node went away).
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, AgentError::Chain(e) if e.is_retryable())
+    }
+}

@@ -1,0 +1,71 @@
+//! Re-executing a request: fetch its model and input, check the input against `S_0`, run.
+
+use std::sync::Arc;
+
+use alloy_primitives::U256;
+use zkopml_commit::{fr_to_bytes32, KeccakTree};
+use zkopml_engine::{execute_with_fault, Trace};
+
+use crate::{data::get_json, model::LoadedModel, AgentError, Ctx, IntTensors, Result};
+
+/// A request re-executed locally.
+pub(crate) struct Job {
+    pub(crate) model: Arc<LoadedModel>,
+    pub(crate) trace: Arc<Trace>,
+    pub(crate) tree: KeccakTree,
+}
+
+impl Job {
+    /// `S_i` as a word.
+    pub(crate) fn state(&self, i: usize) -> alloy_primitives::B256 {
+        alloy_primitives::B256::from(fr_to_bytes32(&self.trace.states[i]))
+    }
+}
+
+/// Runs request `request_id` (with a deliberate fault at `fault`, for test actors).
+pub(crate) async fn run_request(ctx: &Ctx, request_id: U256, fault: Option<usize>) -> Result<Job> {
+    let req = ctx
+        .chain
+        .view("getRequest", ctx.chain.market().getRequest(request_id))
+        .await?;
+    let model = ctx.model(req.modelId).await?;
+    let inputs: IntTensors = get_json(&ctx.store, &req.inputCid, "request input")?;
+    let s0 = crate::requester::input_commitment(&model.program, &inputs.tensors)?;
+    if s0 != req.inputCommitment {
+        return Err(AgentError::Inconsistent {
+            what: format!("request {request_id} input"),
+            reason: format!(
+                "input {} commits to {s0}, the request posted {}",
+                req.inputCid, req.inputCommitment
+            ),
+        });
+    }
+    let program = model.program.clone();
+    let trace =
+        tokio::task::spawn_blocking(move || execute_with_fault(&program, &inputs.tensors, fault))
+            .await
+            .expect("execute task")?;
+    let tree = trace.tree();
+    Ok(Job {
+        model,
+        trace: Arc::new(trace),
+        tree,
+    })
+}
+
+/// Proves `step` of a job's trace and returns the proof calldata (blocking work off the
+/// async runtime). Fails if the job's transition at `step` is false (a cheater cannot prove).
+pub(crate) async fn prove_step(ctx: &Ctx, job: &Job, step: usize) -> Result<Vec<u8>> {
+    let (program, trace, keys) = (
+        job.model.program.clone(),
+        job.trace.clone(),
+        ctx.keys.clone(),
+    );
+    let proof = tokio::task::spawn_blocking(move || -> zkopml_prover::Result<_> {
+        let k = keys.get(&program, step)?;
+        zkopml_prover::prove(&k, &program, step, &trace)
+    })
+    .await
+    .expect("prove task")?;
+    Ok(zkopml_prover::evm::proof_calldata(&proof.proof))
+}

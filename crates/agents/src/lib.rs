@@ -1,0 +1,19 @@
+#![doc = include_str!("../README.md")]
+
+mod challenger;
+mod ctx;
+mod data;
+mod error;
+mod job;
+pub mod model;
+pub mod requester;
+mod state;
+mod submitter;
+mod timeline;
+
+pub use challenger::{Challenger, ChallengerConfig, DisputeMode};
+pub use ctx::{Ctx, DevnetConfig, ANVIL_KEYS};
+pub use data::{IntTensors, PublishedTrace};
+pub use error::{AgentError, Result};
+pub use submitter::{Submitter, SubmitterConfig};
+pub use timeline::{Timeline, TimelineEntry};
