@@ -79,38 +79,72 @@ impl Chain {
             return ChainError::Reverted { call, reason };
         }
         let text = err.to_string();
-        if text.contains("error sending request") || text.contains("Connection refused") || text.contains("connection closed") {
-            return ChainError::Unavailable { rpc: self.rpc.clone(), reason: text };
+        if text.contains("error sending request")
+            || text.contains("Connection refused")
+            || text.contains("connection closed")
+        {
+            return ChainError::Unavailable {
+                rpc: self.rpc.clone(),
+                reason: text,
+            };
         }
         ChainError::Rpc { call, reason: text }
     }
 
     fn provider(rpc: &str, key: &str) -> Result<(DynProvider, Address)> {
-        let signer: PrivateKeySigner = key.parse().map_err(|e| ChainError::Config { what: "private key", reason: format!("{e}") })?;
+        let signer: PrivateKeySigner = key.parse().map_err(|e| ChainError::Config {
+            what: "private key",
+            reason: format!("{e}"),
+        })?;
         let address = signer.address();
-        let url = rpc.parse().map_err(|e| ChainError::Config { what: "RPC URL", reason: format!("{e}") })?;
-        let provider = ProviderBuilder::new().wallet(EthereumWallet::from(signer)).connect_http(url);
+        let url = rpc.parse().map_err(|e| ChainError::Config {
+            what: "RPC URL",
+            reason: format!("{e}"),
+        })?;
+        let provider = ProviderBuilder::new()
+            .wallet(EthereumWallet::from(signer))
+            .connect_http(url);
         Ok((provider.erased(), address))
     }
 
     /// Deploys `ModelRegistry` and `InferenceMarket` with `key`.
     pub async fn deploy(rpc: &str, key: &str) -> Result<Deployment> {
         let (provider, _) = Self::provider(rpc, key)?;
-        let unavailable = |e: alloy::contract::Error| ChainError::Unavailable { rpc: rpc.to_string(), reason: e.to_string() };
-        let registry = ModelRegistry::deploy(provider.clone()).await.map_err(unavailable)?;
-        let market = InferenceMarket::deploy(provider.clone(), *registry.address()).await.map_err(unavailable)?;
+        let unavailable = |e: alloy::contract::Error| ChainError::Unavailable {
+            rpc: rpc.to_string(),
+            reason: e.to_string(),
+        };
+        let registry = ModelRegistry::deploy(provider.clone())
+            .await
+            .map_err(unavailable)?;
+        let market = InferenceMarket::deploy(provider.clone(), *registry.address())
+            .await
+            .map_err(unavailable)?;
         let chain_id = provider
             .get_chain_id()
             .await
-            .map_err(|e| ChainError::Unavailable { rpc: rpc.to_string(), reason: e.to_string() })?;
+            .map_err(|e| ChainError::Unavailable {
+                rpc: rpc.to_string(),
+                reason: e.to_string(),
+            })?;
         info!(registry = %registry.address(), market = %market.address(), "deployed");
-        Ok(Deployment { rpc: rpc.to_string(), chain_id, registry: *registry.address(), market: *market.address() })
+        Ok(Deployment {
+            rpc: rpc.to_string(),
+            chain_id,
+            registry: *registry.address(),
+            market: *market.address(),
+        })
     }
 
     /// A client signing with `key` against `deployment`.
     pub fn connect(deployment: &Deployment, key: &str) -> Result<Self> {
         let (provider, address) = Self::provider(&deployment.rpc, key)?;
-        Ok(Self { provider, rpc: deployment.rpc.clone(), address, deployment: deployment.clone() })
+        Ok(Self {
+            provider,
+            rpc: deployment.rpc.clone(),
+            address,
+            deployment: deployment.clone(),
+        })
     }
 
     /// The market contract.
@@ -124,72 +158,159 @@ impl Chain {
     }
 
     /// Sends a transaction, waits for its receipt, and decodes reverts.
-    pub async fn send<D: CallDecoder>(&self, call: &'static str, builder: CallBuilder<&DynProvider, D>) -> Result<(TxInfo, alloy::rpc::types::TransactionReceipt)> {
+    pub async fn send<D: CallDecoder>(
+        &self,
+        call: &'static str,
+        builder: CallBuilder<&DynProvider, D>,
+    ) -> Result<(TxInfo, alloy::rpc::types::TransactionReceipt)> {
         let pending = builder.send().await.map_err(|e| self.map_err(call, e))?;
         let receipt = pending
             .get_receipt()
             .await
-            .map_err(|e| ChainError::Unavailable { rpc: self.rpc.clone(), reason: e.to_string() })?;
-        let info = TxInfo { call: call.to_string(), hash: receipt.transaction_hash, gas_used: receipt.gas_used };
+            .map_err(|e| ChainError::Unavailable {
+                rpc: self.rpc.clone(),
+                reason: e.to_string(),
+            })?;
+        let info = TxInfo {
+            call: call.to_string(),
+            hash: receipt.transaction_hash,
+            gas_used: receipt.gas_used,
+        };
         if !receipt.status() {
-            return Err(ChainError::Failed { call, tx: format!("{}", receipt.transaction_hash) });
+            return Err(ChainError::Failed {
+                call,
+                tx: format!("{}", receipt.transaction_hash),
+            });
         }
         debug!(call, gas = receipt.gas_used, tx = %receipt.transaction_hash, "mined");
         Ok((info, receipt))
     }
 
     /// Deploys a `Groth16Verifier` for one step's verifying key.
-    pub async fn deploy_verifier(&self, alpha1: [U256; 2], beta2: [[U256; 2]; 2], gamma2: [[U256; 2]; 2], delta2: [[U256; 2]; 2], ic: [[U256; 2]; 4]) -> Result<(Address, TxInfo)> {
-        let builder = Groth16Verifier::deploy_builder(self.provider.clone(), alpha1, beta2, gamma2, delta2, ic);
-        let pending = builder.send().await.map_err(|e| self.map_err("Groth16Verifier.deploy", e))?;
+    pub async fn deploy_verifier(
+        &self,
+        alpha1: [U256; 2],
+        beta2: [[U256; 2]; 2],
+        gamma2: [[U256; 2]; 2],
+        delta2: [[U256; 2]; 2],
+        ic: [[U256; 2]; 4],
+    ) -> Result<(Address, TxInfo)> {
+        let builder = Groth16Verifier::deploy_builder(
+            self.provider.clone(),
+            alpha1,
+            beta2,
+            gamma2,
+            delta2,
+            ic,
+        );
+        let pending = builder
+            .send()
+            .await
+            .map_err(|e| self.map_err("Groth16Verifier.deploy", e))?;
         let receipt = pending
             .get_receipt()
             .await
-            .map_err(|e| ChainError::Unavailable { rpc: self.rpc.clone(), reason: e.to_string() })?;
-        let address = receipt.contract_address.ok_or(ChainError::Failed { call: "Groth16Verifier.deploy", tx: format!("{}", receipt.transaction_hash) })?;
-        Ok((address, TxInfo { call: "Groth16Verifier.deploy".into(), hash: receipt.transaction_hash, gas_used: receipt.gas_used }))
+            .map_err(|e| ChainError::Unavailable {
+                rpc: self.rpc.clone(),
+                reason: e.to_string(),
+            })?;
+        let address = receipt.contract_address.ok_or(ChainError::Failed {
+            call: "Groth16Verifier.deploy",
+            tx: format!("{}", receipt.transaction_hash),
+        })?;
+        Ok((
+            address,
+            TxInfo {
+                call: "Groth16Verifier.deploy".into(),
+                hash: receipt.transaction_hash,
+                gas_used: receipt.gas_used,
+            },
+        ))
     }
 
     /// Calls `verifyProof` on a deployed verifier (a view): `Ok(())` iff it accepts.
-    pub async fn verify_on_chain(&self, verifier: Address, proof: Bytes, public: [U256; 3]) -> Result<u64> {
+    pub async fn verify_on_chain(
+        &self,
+        verifier: Address,
+        proof: Bytes,
+        public: [U256; 3],
+    ) -> Result<u64> {
         let v = Groth16Verifier::new(verifier, self.provider.clone());
         let call = v.verifyProof(proof, public);
-        let gas = call.estimate_gas().await.map_err(|e| self.map_err("verifyProof", e))?;
-        call.call().await.map_err(|e| self.map_err("verifyProof", e))?;
+        let gas = call
+            .estimate_gas()
+            .await
+            .map_err(|e| self.map_err("verifyProof", e))?;
+        call.call()
+            .await
+            .map_err(|e| self.map_err("verifyProof", e))?;
         Ok(gas)
     }
 
     /// Registers a model; returns its id.
-    pub async fn register_model(&self, root: B256, num_steps: u32, ops_per_step: u32, onnx_cid: String, program_cid: String, params: GameParams) -> Result<(U256, TxInfo)> {
+    pub async fn register_model(
+        &self,
+        root: B256,
+        num_steps: u32,
+        ops_per_step: u32,
+        onnx_cid: String,
+        program_cid: String,
+        params: GameParams,
+    ) -> Result<(U256, TxInfo)> {
         let reg = self.registry();
-        let (info, receipt) = self.send("registerModel", reg.registerModel(root, num_steps, ops_per_step, onnx_cid, program_cid, params)).await?;
+        let (info, receipt) = self
+            .send(
+                "registerModel",
+                reg.registerModel(root, num_steps, ops_per_step, onnx_cid, program_cid, params),
+            )
+            .await?;
         let id = receipt
             .inner
             .logs()
             .iter()
             .find_map(|l| ModelRegistry::ModelRegistered::decode_log(&l.inner).ok())
             .map(|e| e.modelId)
-            .ok_or(ChainError::Rpc { call: "registerModel", reason: "no ModelRegistered event".into() })?;
+            .ok_or(ChainError::Rpc {
+                call: "registerModel",
+                reason: "no ModelRegistered event".into(),
+            })?;
         Ok((id, info))
     }
 
     /// The market's requestId of a `RequestCreated` event in a receipt.
     pub fn request_id(receipt: &alloy::rpc::types::TransactionReceipt) -> Option<U256> {
-        receipt.inner.logs().iter().find_map(|l| InferenceMarket::RequestCreated::decode_log(&l.inner).ok()).map(|e| e.requestId)
+        receipt
+            .inner
+            .logs()
+            .iter()
+            .find_map(|l| InferenceMarket::RequestCreated::decode_log(&l.inner).ok())
+            .map(|e| e.requestId)
     }
 
     /// The gameId of a `GameCreated` event in a receipt.
     pub fn game_id(receipt: &alloy::rpc::types::TransactionReceipt) -> Option<U256> {
-        receipt.inner.logs().iter().find_map(|l| InferenceMarket::GameCreated::decode_log(&l.inner).ok()).map(|e| e.gameId)
+        receipt
+            .inner
+            .logs()
+            .iter()
+            .find_map(|l| InferenceMarket::GameCreated::decode_log(&l.inner).ok())
+            .map(|e| e.gameId)
     }
 
     /// Reads a view, mapping errors.
-    pub async fn view<D: CallDecoder>(&self, call: &'static str, builder: CallBuilder<&DynProvider, D>) -> Result<D::CallOutput> {
+    pub async fn view<D: CallDecoder>(
+        &self,
+        call: &'static str,
+        builder: CallBuilder<&DynProvider, D>,
+    ) -> Result<D::CallOutput> {
         builder.call().await.map_err(|e| self.map_err(call, e))
     }
 
     /// All `SubmitterRevealed` events of a game, oldest first.
-    pub async fn submitter_reveals(&self, game_id: U256) -> Result<Vec<InferenceMarket::SubmitterRevealed>> {
+    pub async fn submitter_reveals(
+        &self,
+        game_id: U256,
+    ) -> Result<Vec<InferenceMarket::SubmitterRevealed>> {
         let filter = Filter::new()
             .address(self.deployment.market)
             .event_signature(InferenceMarket::SubmitterRevealed::SIGNATURE_HASH)
@@ -199,31 +320,74 @@ impl Chain {
             .provider
             .get_logs(&filter)
             .await
-            .map_err(|e| ChainError::Unavailable { rpc: self.rpc.clone(), reason: e.to_string() })?;
-        Ok(logs.iter().filter_map(|l| InferenceMarket::SubmitterRevealed::decode_log(&l.inner).ok().map(|e| e.data)).collect())
+            .map_err(|e| ChainError::Unavailable {
+                rpc: self.rpc.clone(),
+                reason: e.to_string(),
+            })?;
+        Ok(logs
+            .iter()
+            .filter_map(|l| {
+                InferenceMarket::SubmitterRevealed::decode_log(&l.inner)
+                    .ok()
+                    .map(|e| e.data)
+            })
+            .collect())
     }
 
-    /// Current block timestamp.
+    /// The time the next block will carry, as far as this client can tell: the later of the
+    /// latest block's timestamp and the local clock (a devnet that mines on demand leaves
+    /// the latest timestamp behind while idle).
     pub async fn now(&self) -> Result<u64> {
+        let wall = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        Ok(self.latest_timestamp().await?.max(wall))
+    }
+
+    /// The latest block's timestamp.
+    pub async fn latest_timestamp(&self) -> Result<u64> {
         let block = self
             .provider
             .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
             .await
-            .map_err(|e| ChainError::Unavailable { rpc: self.rpc.clone(), reason: e.to_string() })?
-            .ok_or(ChainError::Rpc { call: "eth_getBlockByNumber", reason: "no latest block".into() })?;
+            .map_err(|e| ChainError::Unavailable {
+                rpc: self.rpc.clone(),
+                reason: e.to_string(),
+            })?
+            .ok_or(ChainError::Rpc {
+                call: "eth_getBlockByNumber",
+                reason: "no latest block".into(),
+            })?;
         Ok(block.header.timestamp)
     }
 
     /// Balance of an address in wei.
     pub async fn balance(&self, who: Address) -> Result<U256> {
-        self.provider.get_balance(who).await.map_err(|e| ChainError::Unavailable { rpc: self.rpc.clone(), reason: e.to_string() })
+        self.provider
+            .get_balance(who)
+            .await
+            .map_err(|e| ChainError::Unavailable {
+                rpc: self.rpc.clone(),
+                reason: e.to_string(),
+            })
     }
 
     /// Advances anvil's clock (devnet only): `evm_increaseTime` then `evm_mine`.
     pub async fn advance_time(&self, seconds: u64) -> Result<()> {
-        let unavailable = |e: alloy::transports::TransportError| ChainError::Unavailable { rpc: self.rpc.clone(), reason: e.to_string() };
-        let _: serde_json::Value = self.provider.raw_request("evm_increaseTime".into(), (seconds,)).await.map_err(unavailable)?;
-        let _: serde_json::Value = self.provider.raw_request("evm_mine".into(), ()).await.map_err(unavailable)?;
+        let unavailable = |e: alloy::transports::TransportError| ChainError::Unavailable {
+            rpc: self.rpc.clone(),
+            reason: e.to_string(),
+        };
+        let _: serde_json::Value = self
+            .provider
+            .raw_request("evm_increaseTime".into(), (seconds,))
+            .await
+            .map_err(unavailable)?;
+        let _: serde_json::Value = self
+            .provider
+            .raw_request("evm_mine".into(), ())
+            .await
+            .map_err(unavailable)?;
         Ok(())
     }
 }

@@ -152,3 +152,41 @@ pub fn execute_with_fault(
         outputs,
     })
 }
+
+/// Whether `trace` is honest at `step`: the step's nodes, re-run on the trace's own tensors,
+/// give the trace's outputs, and the trace's `S_step`, `S_{step+1}` are the commitments of
+/// its tensors. A prover checks this before proving: it never attempts a false statement.
+pub fn step_is_consistent(program: &Program, step: usize, trace: &Trace) -> bool {
+    if step >= program.num_steps() || trace.states.len() != program.num_steps() + 1 {
+        return false;
+    }
+    let state_of = |b: usize| -> Option<Fr> {
+        let live: Option<Vec<Fr>> = program
+            .layout(b)
+            .iter()
+            .map(|v| trace.values[*v].as_ref().map(Tensor::commitment))
+            .collect();
+        live.map(|c| state_commitment(&c))
+    };
+    if state_of(step) != Some(trace.states[step])
+        || state_of(step + 1) != Some(trace.states[step + 1])
+    {
+        return false;
+    }
+    program.nodes[program.step_nodes(step)].iter().all(|node| {
+        let ins: Option<Vec<&Tensor>> = node
+            .inputs
+            .iter()
+            .map(|i| match &program.values[*i].kind {
+                ValueKind::Const(t) => Some(t),
+                _ => trace.values[*i].as_ref(),
+            })
+            .collect();
+        match (ins, &trace.values[node.output]) {
+            (Some(ins), Some(out)) => {
+                node.op.eval(&ins, &program.values[node.output].shape) == *out
+            }
+            _ => false,
+        }
+    })
+}

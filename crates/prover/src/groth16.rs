@@ -183,6 +183,12 @@ impl KeyCache {
 /// satisfy the circuit (checked first: a prover never emits a proof of a false statement).
 pub fn prove(keys: &StepKeys, program: &Program, step: usize, trace: &Trace) -> Result<StepProof> {
     StepCircuit::check_supported(program, step)?;
+    if !zkopml_engine::step_is_consistent(program, step, trace) {
+        return Err(ProverError::Unsatisfied {
+            step,
+            constraint: "the trace's own transition at this step is false".into(),
+        });
+    }
     let _s = info_span!("groth16_prove", step).entered();
     let started = Instant::now();
     let circuit = StepCircuit {

@@ -1,8 +1,8 @@
 //! The CID `ipfs add --cid-version 1 --raw-leaves` (default chunker, balanced layout)
 //! assigns to a byte string.
 
-use cid::Cid;
 use cid::multihash::Multihash;
+use cid::Cid;
 use sha2::{Digest, Sha256};
 
 /// Default chunk size of `ipfs add` (`size-262144`).
@@ -23,8 +23,10 @@ pub fn cid_of(bytes: &[u8]) -> Cid {
         return raw(bytes);
     }
     // (cid, tsize = encoded subtree size, filesize = file bytes below)
-    let mut level: Vec<(Cid, u64, u64)> =
-        bytes.chunks(CHUNK_SIZE).map(|c| (raw(c), c.len() as u64, c.len() as u64)).collect();
+    let mut level: Vec<(Cid, u64, u64)> = bytes
+        .chunks(CHUNK_SIZE)
+        .map(|c| (raw(c), c.len() as u64, c.len() as u64))
+        .collect();
     while level.len() > 1 {
         level = level.chunks(MAX_LINKS).map(node).collect();
     }
@@ -87,7 +89,10 @@ mod tests {
     /// without a newline, as `ipfs add --cid-version 1 --raw-leaves` prints them.
     #[test]
     fn known_raw_vectors() {
-        assert_eq!(cid_of(b"").to_string(), "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku");
+        assert_eq!(
+            cid_of(b"").to_string(),
+            "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
+        );
     }
 
     #[test]

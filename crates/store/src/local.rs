@@ -25,7 +25,10 @@ impl LocalStore {
 
     /// Parses a CID string with a typed error.
     pub fn parse(s: &str) -> Result<Cid> {
-        Cid::try_from(s).map_err(|source| StoreError::BadCid { input: s.to_string(), source })
+        Cid::try_from(s).map_err(|source| StoreError::BadCid {
+            input: s.to_string(),
+            source,
+        })
     }
 
     fn path(&self, cid: &Cid) -> PathBuf {
@@ -40,7 +43,10 @@ impl ContentStore for LocalStore {
         if path.exists() {
             return Ok(cid);
         }
-        let io = |source| StoreError::Io { path: path.display().to_string(), source };
+        let io = |source| StoreError::Io {
+            path: path.display().to_string(),
+            source,
+        };
         std::fs::create_dir_all(&self.dir).map_err(io)?;
         let tmp = path.with_extension(format!("tmp{}", std::process::id()));
         std::fs::write(&tmp, bytes).map_err(io)?;
@@ -52,11 +58,17 @@ impl ContentStore for LocalStore {
         let path = self.path(cid);
         let bytes = std::fs::read(&path).map_err(|source| match source.kind() {
             std::io::ErrorKind::NotFound => StoreError::NotFound(cid.to_string()),
-            _ => StoreError::Io { path: path.display().to_string(), source },
+            _ => StoreError::Io {
+                path: path.display().to_string(),
+                source,
+            },
         })?;
         let actual = cid_of(&bytes);
         if actual != *cid {
-            return Err(StoreError::Mismatch { expected: cid.to_string(), actual: actual.to_string() });
+            return Err(StoreError::Mismatch {
+                expected: cid.to_string(),
+                actual: actual.to_string(),
+            });
         }
         Ok(bytes)
     }
@@ -76,6 +88,9 @@ mod tests {
         assert!(matches!(store.get(&cid), Err(StoreError::Mismatch { .. })));
         let missing = cid_of(b"never stored");
         assert!(matches!(store.get(&missing), Err(StoreError::NotFound(_))));
-        assert!(matches!(LocalStore::parse("not-a-cid"), Err(StoreError::BadCid { .. })));
+        assert!(matches!(
+            LocalStore::parse("not-a-cid"),
+            Err(StoreError::BadCid { .. })
+        ));
     }
 }
