@@ -3,9 +3,7 @@
 
 use std::{
     collections::HashMap,
-    os::unix::process::CommandExt,
     path::{Path, PathBuf},
-    process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
@@ -15,7 +13,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use zkopml_agents::{
     model, requester, Challenger, ChallengerConfig, DevnetConfig, DisputeMode, Submitter,
-    SubmitterConfig, Timeline, ANVIL_KEYS,
+    SubmitterConfig, Timeline,
 };
 use zkopml_chain::{registry::Types::GameParams, Chain};
 use zkopml_engine::{
@@ -38,82 +36,7 @@ pub(crate) enum DevnetCmd {
     Status,
 }
 
-/// Locates the pinned anvil: `$ZKOPML_ANVIL`, else `.tools/bin/anvil` in this or a parent
-/// directory, else `anvil` on `PATH`.
-pub(crate) fn anvil_path() -> PathBuf {
-    if let Ok(p) = std::env::var("ZKOPML_ANVIL") {
-        return p.into();
-    }
-    let mut dir = std::env::current_dir().ok();
-    while let Some(d) = dir {
-        let candidate = d.join(".tools/bin/anvil");
-        if candidate.exists() {
-            return candidate;
-        }
-        dir = d.parent().map(Path::to_path_buf);
-    }
-    "anvil".into()
-}
-
-/// Starts anvil on `port`, deploys, and returns the config (written to `config_path`).
-pub(crate) async fn up(config_path: &Path, port: u16) -> anyhow::Result<DevnetConfig> {
-    let dir = config_path.parent().unwrap_or(Path::new(".")).to_path_buf();
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let log = std::fs::File::create(dir.join("anvil.log"))?;
-    let anvil = anvil_path();
-    let child = Command::new(&anvil)
-        .args(["--port", &port.to_string(), "--silent"])
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .process_group(0)
-        .spawn()
-        .with_context(|| {
-            format!(
-                "starting {} (run scripts/install-toolchain.sh first)",
-                anvil.display()
-            )
-        })?;
-    let rpc = format!("http://127.0.0.1:{port}");
-    let started = Instant::now();
-    let deployment = loop {
-        match Chain::deploy(&rpc, ANVIL_KEYS[0]).await {
-            Ok(d) => break d,
-            Err(e) if e.is_retryable() && started.elapsed() < Duration::from_secs(30) => {
-                tokio::time::sleep(Duration::from_millis(200)).await
-            }
-            Err(e) => return Err(e).context("deploying the contracts"),
-        }
-    };
-    let roles = [
-        "owner",
-        "requester",
-        "submitter",
-        "challenger1",
-        "challenger2",
-        "submitter2",
-    ];
-    let config = DevnetConfig {
-        deployment,
-        keys: roles
-            .iter()
-            .zip(ANVIL_KEYS)
-            .map(|(r, k)| (r.to_string(), k.to_string()))
-            .collect::<HashMap<_, _>>(),
-        store: dir.join("store"),
-        key_cache: dir.join("keys"),
-        state_dir: dir.join("agents"),
-        anvil_pid: Some(child.id()),
-    };
-    config.write(config_path)?;
-    Ok(config)
-}
-
-pub(crate) fn down(config: &DevnetConfig) {
-    if let Some(pid) = config.anvil_pid {
-        let _ = Command::new("kill").arg(pid.to_string()).status();
-    }
-}
+pub(crate) use zkopml_agents::devnet::{down, up};
 
 pub(crate) fn devnet(cmd: DevnetCmd, config_path: &Path, json: bool) -> anyhow::Result<()> {
     let rt = tokio::runtime::Runtime::new()?;

@@ -3,6 +3,7 @@
 mod challenger;
 mod ctx;
 mod data;
+pub mod devnet;
 mod error;
 mod job;
 pub mod model;

@@ -19,6 +19,17 @@ pub struct Trace {
     pub states: Vec<Fr>,
     /// The graph outputs, in order.
     pub outputs: Vec<Tensor>,
+    /// Wall time of the operators and of the commitments (not part of the trace's content).
+    pub timings: Timings,
+}
+
+/// Where execution time went.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Timings {
+    /// Seconds in operator kernels.
+    pub ops_s: f64,
+    /// Seconds hashing tensors and states.
+    pub commit_s: f64,
 }
 
 impl Trace {
@@ -104,6 +115,7 @@ pub fn execute_with_fault(
     for (t, id) in inputs.iter().zip(&program.inputs) {
         values[*id] = Some(t.clone());
     }
+    let started = std::time::Instant::now();
     let faulty_node = fault.map(|k| program.step_nodes(k).end.saturating_sub(1));
     for (index, node) in program.nodes.iter().enumerate() {
         let _s = debug_span!("op", name = %node.name, op = node.op.name()).entered();
@@ -123,6 +135,8 @@ pub fn execute_with_fault(
         }
         values[node.output] = Some(out);
     }
+    let ops_s = started.elapsed().as_secs_f64();
+    let started = std::time::Instant::now();
     let commitments: Vec<Option<Fr>> = {
         let _s = info_span!("commit_tensors").entered();
         values
@@ -145,11 +159,16 @@ pub fn execute_with_fault(
         .iter()
         .map(|o| values[*o].clone().expect("outputs computed"))
         .collect();
+    let timings = Timings {
+        ops_s,
+        commit_s: started.elapsed().as_secs_f64(),
+    };
     Ok(Trace {
         values,
         commitments,
         states,
         outputs,
+        timings,
     })
 }
 

@@ -1,0 +1,98 @@
+//! A local devnet: anvil started from the pinned toolchain, the contracts deployed, the
+//! actor keys assigned, and the config file every command reads.
+
+use std::{
+    collections::HashMap,
+    os::unix::process::CommandExt,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use zkopml_chain::Chain;
+
+use crate::{AgentError, DevnetConfig, Result, ANVIL_KEYS};
+
+/// Actor roles, in anvil account order.
+pub const ROLES: [&str; 6] = [
+    "owner",
+    "requester",
+    "submitter",
+    "challenger1",
+    "challenger2",
+    "submitter2",
+];
+
+/// Locates the pinned anvil: `$ZKOPML_ANVIL`, else `.tools/bin/anvil` in the current
+/// directory or a parent, else `anvil` on `PATH`.
+pub fn anvil_path() -> PathBuf {
+    if let Ok(p) = std::env::var("ZKOPML_ANVIL") {
+        return p.into();
+    }
+    let mut dir = std::env::current_dir().ok();
+    while let Some(d) = dir {
+        let candidate = d.join(".tools/bin/anvil");
+        if candidate.exists() {
+            return candidate;
+        }
+        dir = d.parent().map(Path::to_path_buf);
+    }
+    "anvil".into()
+}
+
+/// Starts anvil on `port` (in its own process group, so it outlives the command), deploys
+/// the contracts, and writes the config to `config_path`.
+pub async fn up(config_path: &Path, port: u16) -> Result<DevnetConfig> {
+    let dir = config_path.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let io = |path: &Path| {
+        let path = path.display().to_string();
+        move |source| AgentError::Io { path, source }
+    };
+    std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+    let log_path = dir.join("anvil.log");
+    let log = std::fs::File::create(&log_path).map_err(io(&log_path))?;
+    let anvil = anvil_path();
+    let child = Command::new(&anvil)
+        .args(["--port", &port.to_string(), "--silent"])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().map_err(io(&log_path))?)
+        .stderr(log)
+        .process_group(0)
+        .spawn()
+        .map_err(io(&anvil))?;
+    let rpc = format!("http://127.0.0.1:{port}");
+    let started = Instant::now();
+    let deployment = loop {
+        match Chain::deploy(&rpc, ANVIL_KEYS[0]).await {
+            Ok(d) => break d,
+            Err(e) if e.is_retryable() && started.elapsed() < Duration::from_secs(30) => {
+                tokio::time::sleep(Duration::from_millis(200)).await
+            }
+            Err(e) => {
+                let _ = Command::new("kill").arg(child.id().to_string()).status();
+                return Err(e.into());
+            }
+        }
+    };
+    let config = DevnetConfig {
+        deployment,
+        keys: ROLES
+            .iter()
+            .zip(ANVIL_KEYS)
+            .map(|(r, k)| (r.to_string(), k.to_string()))
+            .collect::<HashMap<_, _>>(),
+        store: dir.join("store"),
+        key_cache: dir.join("keys"),
+        state_dir: dir.join("agents"),
+        anvil_pid: Some(child.id()),
+    };
+    config.write(config_path)?;
+    Ok(config)
+}
+
+/// Stops the devnet's anvil (if this config started one).
+pub fn down(config: &DevnetConfig) {
+    if let Some(pid) = config.anvil_pid {
+        let _ = Command::new("kill").arg(pid.to_string()).status();
+    }
+}
