@@ -308,6 +308,24 @@ impl Challenger {
             self.state.value.responses.insert(rid, Verdict::Settled);
             return self.state.save();
         }
+        let resp = self
+            .ctx
+            .chain
+            .view("getResponseById", market.getResponseById(g.responseId))
+            .await?;
+        if resp.status == 2 {
+            // Someone else disproved the response first: take our bond back.
+            let (tx, _) = self
+                .ctx
+                .chain
+                .send("cancelGame", market.cancelGame(gid))
+                .await?;
+            self.ctx.record_tx(
+                format!("game {gid}: response already disproven, bond refunded"),
+                &tx,
+            );
+            return Ok(());
+        }
         let job = self.job(g.requestId).await?;
         let now = self.ctx.chain.now().await?;
         match g.phase {

@@ -167,7 +167,7 @@ impl KeyCache {
         std::fs::create_dir_all(&self.dir).map_err(io)?;
         let mut bytes = Vec::new();
         keys.pk.serialize_with_mode(&mut bytes, Compress::No)?;
-        let tmp = path.with_extension("tmp");
+        let tmp = path.with_extension(unique_tmp());
         std::fs::write(&tmp, &bytes).map_err(io)?;
         std::fs::rename(&tmp, &path).map_err(io)?;
         Ok(keys)
@@ -218,6 +218,17 @@ pub fn verify(pvk: &PreparedVerifyingKey<Bn254>, proof: &StepProof) -> Result<()
         true => Ok(()),
         false => Err(ProverError::InvalidProof),
     }
+}
+
+/// A temp-file extension unique to this process and call, so concurrent writers of the same
+/// key never rename each other's file.
+fn unique_tmp() -> String {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    format!(
+        "tmp{}-{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    )
 }
 
 /// [`StepProver`] with a key cache.

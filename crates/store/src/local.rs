@@ -48,7 +48,9 @@ impl ContentStore for LocalStore {
             source,
         };
         std::fs::create_dir_all(&self.dir).map_err(io)?;
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
         std::fs::write(&tmp, bytes).map_err(io)?;
         std::fs::rename(&tmp, &path).map_err(io)?;
         Ok(cid)

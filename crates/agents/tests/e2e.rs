@@ -1,0 +1,254 @@
+//! End-to-end disputes on a real anvil with the real contracts and real Groth16 proofs
+//! (no test doubles). Needs the pinned toolchain: `bash scripts/install-toolchain.sh`.
+//! Clocks are shortened; every scenario runs on its own anvil.
+
+use std::{
+    path::PathBuf,
+    sync::atomic::{AtomicU16, Ordering},
+    time::{Duration, Instant},
+};
+
+use alloy_primitives::U256;
+use zkopml_agents::{
+    devnet, model, requester, Challenger, ChallengerConfig, DevnetConfig, DisputeMode, Submitter,
+    SubmitterConfig, Timeline,
+};
+use zkopml_chain::registry::Types::GameParams;
+use zkopml_engine::io::{quantize_inputs, TensorFile};
+
+static PORT: AtomicU16 = AtomicU16::new(0);
+
+const BOND: u128 = 10_000_000_000_000_000;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+struct Net {
+    cfg: DevnetConfig,
+    model: U256,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        devnet::down(&self.cfg);
+    }
+}
+
+async fn net(ops_per_step: usize, challenge_window: u64) -> Net {
+    let anvil = repo().join(".tools/bin/anvil");
+    assert!(
+        anvil.exists(),
+        "anvil not installed: run `bash scripts/install-toolchain.sh`"
+    );
+    std::env::set_var("ZKOPML_ANVIL", &anvil);
+    let dir = tempfile::tempdir().unwrap();
+    let port = 21000 + (std::process::id() % 2000) as u16 * 8 + PORT.fetch_add(1, Ordering::SeqCst);
+    let mut cfg = devnet::up(&dir.path().join("devnet.json"), port)
+        .await
+        .expect("devnet up");
+    // Test keys are deterministic per step digest: share them between scenarios.
+    cfg.key_cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("keys");
+    let params = GameParams {
+        challengeWindow: challenge_window,
+        clockPerSide: 300,
+        provingWindow: 600,
+        arity: 2,
+        responseBond: BOND,
+        challengerBond: BOND,
+    };
+    let onnx = std::fs::read(repo().join("testdata/dnn/model.onnx")).unwrap();
+    let (m, _) = model::register(
+        &cfg.ctx("owner", Timeline::default()).unwrap(),
+        &onnx,
+        ops_per_step,
+        params,
+        &|_, _| {},
+    )
+    .await
+    .expect("register");
+    Net {
+        cfg,
+        model: m.id,
+        _dir: dir,
+    }
+}
+
+async fn request(net: &Net) -> U256 {
+    let ctx = net.cfg.ctx("requester", Timeline::default()).unwrap();
+    let m = ctx.model(net.model).await.unwrap();
+    let file = TensorFile::read(&repo().join("testdata/dnn/input.json")).unwrap();
+    let inputs = quantize_inputs(&m.program, &file.inputs).unwrap();
+    requester::request(
+        &ctx,
+        net.model,
+        inputs,
+        U256::from(1_000_000_000_000_000u64),
+    )
+    .await
+    .unwrap()
+}
+
+/// Ticks a submitter and challengers until every challenger that disputed is settled and
+/// the submitter has nothing open (or `limit` passes).
+async fn play(sub: &mut Submitter, chs: &mut [Challenger], limit: Duration) {
+    let deadline = Instant::now() + limit;
+    sub.tick().await.unwrap();
+    loop {
+        for c in chs.iter_mut() {
+            c.tick().await.unwrap();
+        }
+        sub.tick().await.unwrap();
+        if sub.idle() && chs.iter().all(|c| c.idle()) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "game did not settle in {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn submitter(net: &Net, role: &str, defect: Option<usize>, publish_trace: bool) -> Submitter {
+    Submitter::new(
+        net.cfg.ctx(role, Timeline::default()).unwrap(),
+        SubmitterConfig {
+            defect,
+            publish_trace,
+            only: None,
+        },
+    )
+    .unwrap()
+}
+
+fn challenger(net: &Net, role: &str, lie: Option<usize>, mode: DisputeMode) -> Challenger {
+    Challenger::new(
+        net.cfg.ctx(role, Timeline::default()).unwrap(),
+        ChallengerConfig { lie, mode },
+    )
+    .unwrap()
+}
+
+async fn response_status(net: &Net, response_id: u64) -> u8 {
+    let chain = net.cfg.ctx("requester", Timeline::default()).unwrap().chain;
+    chain
+        .view(
+            "getResponseById",
+            chain.market().getResponseById(U256::from(response_id)),
+        )
+        .await
+        .unwrap()
+        .status
+}
+
+async fn game_status(net: &Net, game_id: u64) -> u8 {
+    let chain = net.cfg.ctx("requester", Timeline::default()).unwrap().chain;
+    chain
+        .view("getGame", chain.market().getGame(U256::from(game_id)))
+        .await
+        .unwrap()
+        .status
+}
+
+async fn eth(net: &Net, role: &str) -> U256 {
+    let chain = net.cfg.ctx(role, Timeline::default()).unwrap().chain;
+    chain.balance(chain.address).await.unwrap()
+}
+
+const DISPROVEN: u8 = 2;
+const FINALIZED: u8 = 3;
+const SUBMITTER_WON: u8 = 1;
+const CHALLENGER_WON: u8 = 2;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn defect_at_first_middle_and_last_step_loses_the_bisection() {
+    for defect in [0usize, 1, 2] {
+        let net = net(1, 60).await;
+        request(&net).await;
+        let before = eth(&net, "challenger1").await;
+        let mut sub = submitter(&net, "submitter", Some(defect), false);
+        let mut ch = [challenger(&net, "challenger1", None, DisputeMode::Bisect)];
+        play(&mut sub, &mut ch, Duration::from_secs(120)).await;
+        assert_eq!(
+            response_status(&net, 1).await,
+            DISPROVEN,
+            "defect at step {defect}"
+        );
+        assert_eq!(
+            game_status(&net, 1).await,
+            CHALLENGER_WON,
+            "defect at step {defect}"
+        );
+        assert!(
+            eth(&net, "challenger1").await > before,
+            "the honest challenger gained (bond won minus gas)"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn published_trace_is_disproven_in_one_transaction() {
+    let net = net(1, 60).await;
+    request(&net).await;
+    let mut sub = submitter(&net, "submitter", Some(2), true);
+    let mut ch = [challenger(&net, "challenger1", None, DisputeMode::Auto)];
+    play(&mut sub, &mut ch, Duration::from_secs(120)).await;
+    assert_eq!(response_status(&net, 1).await, DISPROVEN);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn honest_submitter_beats_a_lying_challenger_and_finalises() {
+    let net = net(1, 8).await;
+    request(&net).await;
+    let liar_before = eth(&net, "challenger2").await;
+    let mut sub = submitter(&net, "submitter", None, false);
+    let mut chs = [
+        challenger(&net, "challenger1", None, DisputeMode::Bisect),
+        challenger(&net, "challenger2", Some(1), DisputeMode::Bisect),
+    ];
+    play(&mut sub, &mut chs, Duration::from_secs(120)).await;
+    assert_eq!(game_status(&net, 1).await, SUBMITTER_WON);
+    assert_eq!(response_status(&net, 1).await, FINALIZED);
+    assert!(
+        eth(&net, "challenger2").await + U256::from(BOND) <= liar_before + U256::from(BOND / 10),
+        "the liar lost its bond"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_challengers_two_honest_one_lying_on_a_defective_response() {
+    let net = net(1, 60).await;
+    request(&net).await;
+    let honest_before = [
+        eth(&net, "challenger1").await,
+        eth(&net, "challenger2").await,
+    ];
+    let mut sub = submitter(&net, "submitter", Some(1), false);
+    let mut chs = [
+        challenger(&net, "challenger1", None, DisputeMode::Bisect),
+        challenger(&net, "challenger2", None, DisputeMode::Bisect),
+        challenger(&net, "submitter2", Some(0), DisputeMode::Bisect),
+    ];
+    play(&mut sub, &mut chs, Duration::from_secs(180)).await;
+    assert_eq!(response_status(&net, 1).await, DISPROVEN);
+    for (role, before) in ["challenger1", "challenger2"].iter().zip(honest_before) {
+        // Won the submitter's bond, or was refunded: never more than gas lost.
+        assert!(
+            eth(&net, role).await + U256::from(BOND / 10) > before,
+            "{role} lost its bond"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_operators_per_step() {
+    let net = net(3, 60).await;
+    request(&net).await;
+    let mut sub = submitter(&net, "submitter", Some(0), false);
+    let mut ch = [challenger(&net, "challenger1", None, DisputeMode::Bisect)];
+    play(&mut sub, &mut ch, Duration::from_secs(120)).await;
+    assert_eq!(response_status(&net, 1).await, DISPROVEN);
+    assert_eq!(game_status(&net, 1).await, CHALLENGER_WON);
+}
