@@ -132,6 +132,12 @@ pub(crate) fn build_batchnorm(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Bu
     if x.len() < 2 {
         return Err(shape_err(&node.name, "rank >= 2", &[&x]));
     }
+    if node.int("training_mode", 0)? != 0 {
+        return Err(node.bad_attr(
+            "training_mode",
+            "only inference (0): batch statistics are not supported",
+        ));
+    }
     let eps = node.float("epsilon", 1e-5)? as f64;
     let get = |i: usize| -> Result<Vec<f64>> {
         let name = input(node, i)?;

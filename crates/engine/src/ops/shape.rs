@@ -130,7 +130,12 @@ pub(crate) fn build_reshape(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Buil
     let total: usize = x.iter().product();
     let shape: Vec<usize> = match node.op_type.as_str() {
         "Flatten" => {
-            let a = axis(node, node.int("axis", 1)?, x.len() + 1)?;
+            // axis in [-r, r]; a negative axis counts from the back of the *input* rank.
+            let (a, r) = (node.int("axis", 1)?, x.len() as i64);
+            if a < -r || a > r {
+                return Err(node.bad_attr("axis", format!("{a} out of range for rank {r}")));
+            }
+            let a = if a < 0 { a + r } else { a } as usize;
             vec![x[..a].iter().product(), x[a..].iter().product()]
         }
         "Squeeze" => {
