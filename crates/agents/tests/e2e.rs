@@ -252,3 +252,89 @@ async fn three_operators_per_step() {
     assert_eq!(response_status(&net, 1).await, DISPROVEN);
     assert_eq!(game_status(&net, 1).await, CHALLENGER_WON);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_inputs_get_clear_errors_and_persist_nothing() {
+    use zkopml_agents::AgentError;
+    use zkopml_chain::ChainError;
+    let net = net(1, 60).await;
+    let ctx = net.cfg.ctx("requester", Timeline::default()).unwrap();
+
+    // An unregistered model id.
+    let err = ctx.model(U256::from(99)).await.unwrap_err();
+    assert!(
+        matches!(err, AgentError::UnknownModel(ref id) if id == "99"),
+        "{err}"
+    );
+
+    // An input of the wrong shape: rejected before anything is stored or sent.
+    let m = ctx.model(net.model).await.unwrap();
+    let wrong = vec![zkopml_engine::Tensor::new(vec![1, 783], vec![0; 783])];
+    let err = requester::request(&ctx, net.model, wrong, U256::from(1u64))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("input `input`") && err.to_string().contains("[1, 784]"),
+        "{err}"
+    );
+    let counts = ctx
+        .chain
+        .view("counts", ctx.chain.market().counts())
+        .await
+        .unwrap();
+    assert_eq!(counts.requests, U256::ZERO, "nothing was requested");
+
+    // A reverted transaction carries the contract's decoded custom error.
+    let id = request(&net).await;
+    let sub = net.cfg.ctx("submitter", Timeline::default()).unwrap();
+    let call = sub
+        .chain
+        .market()
+        .respond(
+            id,
+            alloy_primitives::B256::repeat_byte(1),
+            String::new(),
+            alloy_primitives::B256::ZERO,
+            String::new(),
+        )
+        .value(U256::from(1u64));
+    let err = sub.chain.send("respond", call).await.unwrap_err();
+    match &err {
+        ChainError::Reverted { call, reason } => assert!(
+            *call == "respond" && reason.contains("WrongBond"),
+            "{reason}"
+        ),
+        other => panic!("expected a decoded revert, got {other}"),
+    }
+
+    // Content whose bytes do not match its CID is refused.
+    let req = ctx
+        .chain
+        .view("getRequest", ctx.chain.market().getRequest(id))
+        .await
+        .unwrap();
+    let path = net.cfg.store.join(&req.inputCid);
+    std::fs::write(&path, b"{\"tensors\":[]}").unwrap();
+    let mut s = submitter(&net, "submitter", None, false);
+    let err = s.tick().await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            AgentError::Store(zkopml_store::StoreError::Mismatch { .. })
+        ),
+        "{err}"
+    );
+    let counts = ctx
+        .chain
+        .view("counts", ctx.chain.market().counts())
+        .await
+        .unwrap();
+    assert_eq!(counts.responses, U256::ZERO, "no response was posted");
+
+    // The node going away is a retryable error, not a panic.
+    devnet::down(&net.cfg);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let err = s.tick().await.unwrap_err();
+    assert!(err.is_retryable(), "{err}");
+    let _ = m;
+}

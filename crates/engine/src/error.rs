@@ -18,7 +18,7 @@ pub enum EngineError {
         field: &'static str,
     },
     /// An operator this engine has no integer semantics for.
-    #[error("node `{node}`: unsupported operator `{op}` (see docs/operators.md)")]
+    #[error("node `{node}`: unsupported operator `{op}` (supported operators: docs/numerics.md)")]
     UnsupportedOp {
         /// Node name.
         node: String,

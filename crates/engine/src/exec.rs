@@ -110,31 +110,8 @@ pub fn execute_with_fault(
         steps = program.num_steps()
     )
     .entered();
-    check_inputs(program, inputs)?;
-    let mut values: Vec<Option<Tensor>> = vec![None; program.values.len()];
-    for (t, id) in inputs.iter().zip(&program.inputs) {
-        values[*id] = Some(t.clone());
-    }
     let started = std::time::Instant::now();
-    let faulty_node = fault.map(|k| program.step_nodes(k).end.saturating_sub(1));
-    for (index, node) in program.nodes.iter().enumerate() {
-        let _s = debug_span!("op", name = %node.name, op = node.op.name()).entered();
-        let ins: Vec<&Tensor> = node
-            .inputs
-            .iter()
-            .map(|i| match &program.values[*i].kind {
-                ValueKind::Const(t) => t,
-                _ => values[*i]
-                    .as_ref()
-                    .expect("topological order: inputs computed before use"),
-            })
-            .collect();
-        let mut out = node.op.eval(&ins, &program.values[node.output].shape);
-        if faulty_node == Some(index) && !out.data.is_empty() {
-            out.data[0] ^= 1;
-        }
-        values[node.output] = Some(out);
-    }
+    let values = run_ops(program, inputs, fault)?;
     let ops_s = started.elapsed().as_secs_f64();
     let started = std::time::Instant::now();
     let commitments: Vec<Option<Fr>> = {
@@ -170,6 +147,50 @@ pub fn execute_with_fault(
         outputs,
         timings,
     })
+}
+
+/// Runs the operators only (no commitments): every input and activation by value id.
+fn run_ops(
+    program: &Program,
+    inputs: &[Tensor],
+    fault: Option<usize>,
+) -> Result<Vec<Option<Tensor>>> {
+    check_inputs(program, inputs)?;
+    let mut values: Vec<Option<Tensor>> = vec![None; program.values.len()];
+    for (t, id) in inputs.iter().zip(&program.inputs) {
+        values[*id] = Some(t.clone());
+    }
+    let faulty_node = fault.map(|k| program.step_nodes(k).end.saturating_sub(1));
+    for (index, node) in program.nodes.iter().enumerate() {
+        let _s = debug_span!("op", name = %node.name, op = node.op.name()).entered();
+        let ins: Vec<&Tensor> = node
+            .inputs
+            .iter()
+            .map(|i| match &program.values[*i].kind {
+                ValueKind::Const(t) => t,
+                _ => values[*i]
+                    .as_ref()
+                    .expect("topological order: inputs computed before use"),
+            })
+            .collect();
+        let mut out = node.op.eval(&ins, &program.values[node.output].shape);
+        if faulty_node == Some(index) && !out.data.is_empty() {
+            out.data[0] ^= 1;
+        }
+        values[node.output] = Some(out);
+    }
+    Ok(values)
+}
+
+/// Plain inference: the program's outputs, without trace commitments (fidelity checks and
+/// benchmarks of the kernels alone).
+pub fn evaluate(program: &Program, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+    let mut values = run_ops(program, inputs, None)?;
+    Ok(program
+        .outputs
+        .iter()
+        .map(|o| values[*o].take().expect("outputs computed"))
+        .collect())
 }
 
 /// Whether `trace` is honest at `step`: the step's nodes, re-run on the trace's own tensors,

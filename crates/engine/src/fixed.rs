@@ -55,10 +55,12 @@ mod tests {
 
     #[test]
     fn rescale_rounds_half_up_and_saturates() {
-        assert_eq!(rescale(3 << 11, 12), 1); // 0.75 -> 1
+        assert_eq!(rescale(3 << 10, 12), 1); // 0.75 -> 1
+        assert_eq!(rescale(3 << 11, 12), 2); // 1.5 -> 2
         assert_eq!(rescale(1 << 11, 12), 1); // 0.5 -> 1
         assert_eq!(rescale(-(1 << 11), 12), 0); // -0.5 -> 0
-        assert_eq!(rescale(-(3 << 11), 12), -1); // -0.75 -> -1
+        assert_eq!(rescale(-(3 << 10), 12), -1); // -0.75 -> -1
+        assert_eq!(rescale(-(3 << 11), 12), -1); // -1.5 -> -1 (half up)
         assert_eq!(rescale(i128::MAX / 2, 12), i32::MAX);
         assert_eq!(rescale(i128::MIN / 2, 12), i32::MIN);
     }

@@ -1,0 +1,200 @@
+//! Crash safety: agents run as separate `zkopml` processes, are killed with SIGKILL in the
+//! middle of a game (mid-bisection, then at the leaf), restarted, and still win without
+//! posting a second bond. Real anvil, contracts and proofs.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use alloy_primitives::U256;
+use zkopml_agents::{
+    devnet, model, requester, Challenger, ChallengerConfig, DevnetConfig, DisputeMode, Submitter,
+    SubmitterConfig, Timeline,
+};
+use zkopml_chain::registry::Types::GameParams;
+use zkopml_engine::io::{quantize_inputs, TensorFile};
+
+const BOND: u128 = 10_000_000_000_000_000;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+async fn setup(dir: &Path, port: u16) -> DevnetConfig {
+    let anvil = repo().join(".tools/bin/anvil");
+    assert!(
+        anvil.exists(),
+        "anvil not installed: run `bash scripts/install-toolchain.sh`"
+    );
+    std::env::set_var("ZKOPML_ANVIL", &anvil);
+    let path = dir.join("devnet.json");
+    let mut cfg = devnet::up(&path, port).await.expect("devnet up");
+    cfg.key_cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("keys");
+    cfg.write(&path).unwrap();
+    let params = GameParams {
+        challengeWindow: 20,
+        clockPerSide: 300,
+        provingWindow: 600,
+        arity: 2,
+        responseBond: BOND,
+        challengerBond: BOND,
+    };
+    let onnx = std::fs::read(repo().join("testdata/dnn/model.onnx")).unwrap();
+    let (m, _) = model::register(
+        &cfg.ctx("owner", Timeline::default()).unwrap(),
+        &onnx,
+        1,
+        params,
+        &|_, _| {},
+    )
+    .await
+    .unwrap();
+    let ctx = cfg.ctx("requester", Timeline::default()).unwrap();
+    let file = TensorFile::read(&repo().join("testdata/dnn/input.json")).unwrap();
+    let inputs = quantize_inputs(&m.program, &file.inputs).unwrap();
+    requester::request(&ctx, m.id, inputs, U256::from(1_000_000_000_000_000u64))
+        .await
+        .unwrap();
+    cfg
+}
+
+fn spawn(dir: &Path, args: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_zkopml"))
+        .arg("--devnet")
+        .arg(dir.join("devnet.json"))
+        .args(args)
+        .args(["--poll-ms", "100", "--until-idle", "--timeout", "120"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn zkopml")
+}
+
+async fn game(cfg: &DevnetConfig) -> Option<zkopml_chain::market::Types::GameView> {
+    let chain = cfg.ctx("requester", Timeline::default()).unwrap().chain;
+    let counts = chain.view("counts", chain.market().counts()).await.unwrap();
+    if counts.games.is_zero() {
+        return None;
+    }
+    Some(
+        chain
+            .view("getGame", chain.market().getGame(U256::from(1)))
+            .await
+            .unwrap(),
+    )
+}
+
+/// Ticks an in-process agent until `until` holds for the game, or panics after 60 s.
+async fn drive_until<F: Fn(&zkopml_chain::market::Types::GameView) -> bool>(
+    cfg: &DevnetConfig,
+    mut tick: impl AsyncFnMut(),
+    until: F,
+) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        tick().await;
+        if game(cfg).await.is_some_and(|g| until(&g)) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "condition not reached");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn kill(mut c: Child) {
+    c.kill().expect("SIGKILL");
+    c.wait().unwrap();
+}
+
+fn finish(mut c: Child) {
+    let status = c.wait().unwrap();
+    assert!(status.success(), "agent exited with {status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_challenger_restarts_and_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = setup(dir.path(), 23100 + (std::process::id() % 500) as u16 * 4).await;
+    let mut liar = Submitter::new(
+        cfg.ctx("submitter", Timeline::default()).unwrap(),
+        SubmitterConfig {
+            defect: Some(1),
+            publish_trace: false,
+            only: None,
+        },
+    )
+    .unwrap();
+    liar.tick().await.unwrap();
+
+    // Mid-bisection: the challenger has opened the game and waits for the submitter.
+    let c = spawn(dir.path(), &["challenge", "--mode", "bisect"]);
+    drive_until(&cfg, async || {}, |_| true).await;
+    kill(c);
+    // The submitter reveals while the challenger is down.
+    drive_until(&cfg, async || liar.tick().await.unwrap(), |g| g.phase == 1).await;
+
+    // Restart: it must find its game (no second bond) and reveal; kill it again at the leaf.
+    let c = spawn(dir.path(), &["challenge", "--mode", "bisect"]);
+    drive_until(&cfg, async || {}, |g| g.phase == 2).await;
+    kill(c);
+
+    let c = spawn(dir.path(), &["challenge", "--mode", "bisect"]);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while game(&cfg).await.unwrap().status == 0 {
+        liar.tick().await.unwrap();
+        assert!(Instant::now() < deadline, "game did not resolve");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    finish(c);
+    let g = game(&cfg).await.unwrap();
+    assert_eq!(g.status, 2, "challenger won");
+    let chain = cfg.ctx("requester", Timeline::default()).unwrap().chain;
+    let counts = chain.view("counts", chain.market().counts()).await.unwrap();
+    assert_eq!(counts.games, U256::from(1), "one game, one bond");
+    devnet::down(&cfg);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_honest_submitter_restarts_and_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = setup(dir.path(), 23102 + (std::process::id() % 500) as u16 * 4).await;
+    let s = spawn(dir.path(), &["submit"]);
+    let mut liar = Challenger::new(
+        cfg.ctx("challenger2", Timeline::default()).unwrap(),
+        ChallengerConfig {
+            lie: Some(1),
+            mode: DisputeMode::Bisect,
+        },
+    )
+    .unwrap();
+    // The liar challenges; kill the submitter before it reveals.
+    drive_until(&cfg, async || liar.tick().await.unwrap(), |_| true).await;
+    kill(s);
+    let s = spawn(dir.path(), &["submit"]);
+    drive_until(&cfg, async || liar.tick().await.unwrap(), |g| g.phase == 2).await;
+    kill(s);
+    let s = spawn(dir.path(), &["submit"]);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while game(&cfg).await.unwrap().status == 0 {
+        liar.tick().await.unwrap();
+        assert!(Instant::now() < deadline, "game did not resolve");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    finish(s);
+    assert_eq!(game(&cfg).await.unwrap().status, 1, "submitter won");
+    let chain = cfg.ctx("requester", Timeline::default()).unwrap().chain;
+    let resp = chain
+        .view(
+            "getResponseById",
+            chain.market().getResponseById(U256::from(1)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status, 3,
+        "the honest response finalised after its window"
+    );
+    devnet::down(&cfg);
+}
