@@ -7,4 +7,9 @@ command -v cargo >/dev/null || { echo "error: cargo not found: install Rust (rus
 bash scripts/install-toolchain.sh
 (cd contracts && ../.tools/bin/forge test)
 bash scripts/export-artifacts.sh --check
-cargo test --workspace
+# ONNX backend node tests for the supported operators (docs/conformance.md).
+if [[ ! -x .venv/bin/python ]]; then python3 -m venv .venv; fi
+.venv/bin/pip install --quiet --disable-pip-version-check -r testdata/requirements.txt
+.venv/bin/python testdata/gen_conformance.py --any --clean \
+  --ops Gemm,MatMul,Conv,Relu,Clip,MaxPool,AveragePool,GlobalAveragePool,Add,Sub,Mul,Div,Reshape,Flatten,Squeeze,Unsqueeze,Transpose,Concat,BatchNormalization >/dev/null
+ZKOPML_CONFORMANCE=1 cargo test --workspace

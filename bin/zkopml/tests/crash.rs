@@ -137,7 +137,7 @@ async fn killed_challenger_restarts_and_wins() {
 
     // Restart: it must find its game (no second bond) and reveal; kill it again at the leaf.
     let c = spawn(dir.path(), &["challenge", "--mode", "bisect"]);
-    drive_until(&cfg, async || {}, |g| g.phase == 2).await;
+    drive_until(&cfg, async || liar.tick().await.unwrap(), |g| g.phase == 2).await;
     kill(c);
 
     let c = spawn(dir.path(), &["challenge", "--mode", "bisect"]);

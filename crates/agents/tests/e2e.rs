@@ -287,9 +287,8 @@ async fn bad_inputs_get_clear_errors_and_persist_nothing() {
     // A reverted transaction carries the contract's decoded custom error.
     let id = request(&net).await;
     let sub = net.cfg.ctx("submitter", Timeline::default()).unwrap();
-    let call = sub
-        .chain
-        .market()
+    let market = sub.chain.market();
+    let call = market
         .respond(
             id,
             alloy_primitives::B256::repeat_byte(1),
