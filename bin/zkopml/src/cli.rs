@@ -40,6 +40,8 @@ pub(crate) enum Cmd {
     Run(local::RunArgs),
     /// Prove one step of a model on an input and write the proof.
     Prove(local::ProveArgs),
+    /// List the step circuits of a model: operators and constraint counts.
+    Circuits(local::CircuitsArgs),
     /// Check a proof written by `prove`, natively or (with `--rpc`) by a deployed verifier.
     VerifyProof(local::VerifyArgs),
     /// Start, stop or inspect the local devnet (anvil + contracts + content store).
@@ -90,6 +92,7 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Cmd::Run(a) => local::run(a, json),
         Cmd::Prove(a) => local::prove(a, json),
         Cmd::VerifyProof(a) => local::verify(a, json),
+        Cmd::Circuits(a) => local::circuits(a, json),
         Cmd::Devnet(c) => devnet::devnet(c, &cli.devnet, json),
         Cmd::Register(a) => devnet::register(a, &cli.devnet, json),
         Cmd::Request(a) => devnet::request(a, &cli.devnet, json),

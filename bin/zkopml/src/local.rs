@@ -335,3 +335,73 @@ pub(crate) fn verify(a: VerifyArgs, json: bool) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[derive(Args, Debug)]
+pub(crate) struct CircuitsArgs {
+    /// ONNX model file.
+    #[arg(long)]
+    model: PathBuf,
+    /// Operators per dispute step.
+    #[arg(long, default_value_t = 1)]
+    ops_per_step: usize,
+}
+
+#[derive(Serialize)]
+struct CircuitRow {
+    step: usize,
+    ops: String,
+    constraints: Option<usize>,
+    witnesses: Option<usize>,
+    unsupported: Option<String>,
+}
+
+pub(crate) fn circuits(a: CircuitsArgs, json: bool) -> anyhow::Result<()> {
+    let graph = import::load_file(&a.model)?;
+    let program = Program::compile(&graph, &HashMap::new(), a.ops_per_step)?;
+    let bar = crate::devnet::progress(program.num_steps(), "synthesising step circuits");
+    let rows: Vec<CircuitRow> = (0..program.num_steps())
+        .map(|step| {
+            let ops = program.nodes[program.step_nodes(step)]
+                .iter()
+                .map(|n| n.op.name())
+                .collect::<Vec<_>>()
+                .join("+");
+            let stats = circuit_stats(&program, step);
+            bar.inc(1);
+            match stats {
+                Ok(s) => CircuitRow {
+                    step,
+                    ops,
+                    constraints: Some(s.constraints),
+                    witnesses: Some(s.witnesses),
+                    unsupported: None,
+                },
+                Err(e) => CircuitRow {
+                    step,
+                    ops,
+                    constraints: None,
+                    witnesses: None,
+                    unsupported: Some(e.to_string()),
+                },
+            }
+        })
+        .collect();
+    bar.finish_and_clear();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    for r in &rows {
+        match (r.constraints, &r.unsupported) {
+            (Some(c), _) => println!(
+                "step {:>3}  {:<24} {c:>10} constraints {:>10} witnesses",
+                r.step,
+                r.ops,
+                r.witnesses.unwrap_or(0)
+            ),
+            (None, Some(e)) => println!("step {:>3}  {:<24} no circuit: {e}", r.step, r.ops),
+            _ => {}
+        }
+    }
+    Ok(())
+}

@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use alloy_primitives::U256;
+use alloy_primitives::{B256, U256};
+use zkopml_chain::market::Types::GameView;
 use zkopml_commit::{fr_to_bytes32, KeccakTree};
 use zkopml_engine::{execute_with_fault, Trace};
 
@@ -68,4 +69,55 @@ pub(crate) async fn prove_step(ctx: &Ctx, job: &Job, step: usize) -> Result<Vec<
     .await
     .expect("prove task")?;
     Ok(zkopml_prover::evm::proof_calldata(&proof.proof))
+}
+
+/// Claims a timeout on game `gid`, recording `why`.
+pub(crate) async fn claim_timeout(ctx: &Ctx, gid: U256, why: &str) -> Result<()> {
+    let (tx, _) = ctx
+        .chain
+        .send("claimTimeout", ctx.chain.market().claimTimeout(gid))
+        .await?;
+    ctx.record_tx(format!("game {gid}: {why}"), &tx);
+    Ok(())
+}
+
+/// The proving phase of game `gid` for the side whose claim at `hi` is `claim`: past the
+/// deadline, claim the timeout; otherwise, if `claim` is this job's own state, prove step
+/// `lo` and resolve the leaf. A claim the job cannot prove (a cheating trace) is logged and
+/// left to the clock.
+pub(crate) async fn play_leaf(
+    ctx: &Ctx,
+    job: &Job,
+    gid: U256,
+    g: &GameView,
+    claim: B256,
+    now: u64,
+) -> Result<()> {
+    if now > g.provingDeadline {
+        return claim_timeout(ctx, gid, "proving window expired").await;
+    }
+    let step = g.lo as usize;
+    if job.state(step + 1) != claim {
+        return Ok(());
+    }
+    let started = std::time::Instant::now();
+    match prove_step(ctx, job, step).await {
+        Ok(proof) => {
+            ctx.timeline.record(
+                &ctx.role,
+                format!(
+                    "game {gid}: proved step {step} in {:.2} s",
+                    started.elapsed().as_secs_f64()
+                ),
+                None,
+            );
+            let (digest, verifier, mproof) = job.model.leaf(step);
+            let market = ctx.chain.market();
+            let call = market.resolveLeaf(gid, digest, verifier, mproof, proof.into());
+            let (tx, _) = ctx.chain.send("resolveLeaf", call).await?;
+            ctx.record_tx(format!("game {gid}: resolveLeaf at step {step}"), &tx);
+        }
+        Err(e) => tracing::warn!(game = %gid, step, error = %e, "cannot prove our claim"),
+    }
+    Ok(())
 }

@@ -11,7 +11,7 @@ use zkopml_store::ContentStore;
 
 use crate::{
     data::put_json,
-    job::{prove_step, run_request, Job},
+    job::{claim_timeout, play_leaf, run_request, Job},
     state::Persisted,
     Ctx, IntTensors, PublishedTrace, Result,
 };
@@ -251,57 +251,9 @@ impl Submitter {
                     );
                 }
                 1 if now > g.turnDeadline => {
-                    let (tx, _) = self
-                        .ctx
-                        .chain
-                        .send("claimTimeout", market.claimTimeout(gid))
-                        .await?;
-                    self.ctx
-                        .record_tx(format!("game {gid}: challenger timed out"), &tx);
+                    claim_timeout(&self.ctx, gid, "challenger timed out").await?
                 }
-                2 => {
-                    if now > g.provingDeadline {
-                        let (tx, _) = self
-                            .ctx
-                            .chain
-                            .send("claimTimeout", market.claimTimeout(gid))
-                            .await?;
-                        self.ctx
-                            .record_tx(format!("game {gid}: proving window expired"), &tx);
-                        continue;
-                    }
-                    let step = g.lo as usize;
-                    if job.state(step + 1) != g.hiSubmitter {
-                        continue; // our claim at hi is not our trace's: nothing we can prove
-                    }
-                    let started = std::time::Instant::now();
-                    match prove_step(&self.ctx, &job, step).await {
-                        Ok(proof) => {
-                            self.ctx.timeline.record(
-                                &self.ctx.role,
-                                format!(
-                                    "game {gid}: proved step {step} in {:.2} s",
-                                    started.elapsed().as_secs_f64()
-                                ),
-                                None,
-                            );
-                            let (digest, verifier, mproof) = job.model.leaf(step);
-                            let (tx, _) = self
-                                .ctx
-                                .chain
-                                .send(
-                                    "resolveLeaf",
-                                    market.resolveLeaf(gid, digest, verifier, mproof, proof.into()),
-                                )
-                                .await?;
-                            self.ctx
-                                .record_tx(format!("game {gid}: resolveLeaf at step {step}"), &tx);
-                        }
-                        Err(e) => {
-                            tracing::warn!(game = %gid, step, error = %e, "cannot prove our claim")
-                        }
-                    }
-                }
+                2 => play_leaf(&self.ctx, &job, gid, &g, g.hiSubmitter, now).await?,
                 _ => {}
             }
         }

@@ -337,3 +337,86 @@ async fn bad_inputs_get_clear_errors_and_persist_nothing() {
     assert!(err.is_retryable(), "{err}");
     let _ = m;
 }
+
+/// The deployed Groth16 verifier accepts the engine's true step and rejects a changed
+/// post-state, a changed pre-state, the proof presented as another step, and the proof
+/// replayed against another model (different step digest) — on anvil, not natively.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deployed_verifier_rejects_tampered_statements() {
+    use zkopml_commit::fr_to_bytes32;
+    let net = net(1, 60).await;
+    let ctx = net.cfg.ctx("owner", Timeline::default()).unwrap();
+    let m = ctx.model(net.model).await.unwrap();
+    let file = TensorFile::read(&repo().join("testdata/dnn/input.json")).unwrap();
+    let trace = zkopml_engine::execute(
+        &m.program,
+        &quantize_inputs(&m.program, &file.inputs).unwrap(),
+    )
+    .unwrap();
+    let step = 1;
+    let keys = ctx.keys.get(&m.program, step).unwrap();
+    let proof = zkopml_prover::prove(&keys, &m.program, step, &trace).unwrap();
+    let calldata: alloy_primitives::Bytes = zkopml_prover::evm::proof_calldata(&proof.proof).into();
+    let words = |p: [ark_bn254::Fr; 3]| p.map(|x| U256::from_be_bytes(fr_to_bytes32(&x)));
+    let verifier = m.manifest.verifiers[step];
+    let gas = ctx
+        .chain
+        .verify_on_chain(verifier, calldata.clone(), words(proof.public))
+        .await
+        .expect("true statement verifies");
+    assert!(gas <= 300_000, "verification gas {gas}");
+
+    let mut bad = proof.public;
+    bad[1] += ark_bn254::Fr::from(1u64);
+    assert!(
+        ctx.chain
+            .verify_on_chain(verifier, calldata.clone(), words(bad))
+            .await
+            .is_err(),
+        "changed post-state accepted"
+    );
+    let mut bad = proof.public;
+    bad[0] += ark_bn254::Fr::from(1u64);
+    assert!(
+        ctx.chain
+            .verify_on_chain(verifier, calldata.clone(), words(bad))
+            .await
+            .is_err(),
+        "changed pre-state accepted"
+    );
+    let mut bad = proof.public;
+    bad[2] = m.program.step_digest(0);
+    assert!(
+        ctx.chain
+            .verify_on_chain(verifier, calldata.clone(), words(bad))
+            .await
+            .is_err(),
+        "accepted as another step"
+    );
+    assert!(
+        ctx.chain
+            .verify_on_chain(
+                m.manifest.verifiers[0],
+                calldata.clone(),
+                words(proof.public)
+            )
+            .await
+            .is_err(),
+        "another step's verifier accepted it"
+    );
+    let other = zkopml_engine::Program::compile(
+        &zkopml_engine::import::load_file(&repo().join("testdata/dnn/model.onnx")).unwrap(),
+        &Default::default(),
+        3,
+    )
+    .unwrap();
+    let mut bad = proof.public;
+    bad[2] = other.step_digest(0);
+    assert!(
+        ctx.chain
+            .verify_on_chain(verifier, calldata, words(bad))
+            .await
+            .is_err(),
+        "replayed against another model"
+    );
+}
