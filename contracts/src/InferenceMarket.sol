@@ -187,9 +187,7 @@ contract InferenceMarket is IInferenceMarket {
     }
 
     /// @inheritdoc IInferenceMarket
-    function proveBindingFault(uint256 requestId, uint32 index, bytes32 leafValue, bytes32[] calldata proof)
-        external
-    {
+    function proveBindingFault(uint256 requestId, uint32 index, bytes32 leafValue, bytes32[] calldata proof) external {
         (Types.Request storage req, Types.Response storage resp) = _disputableResponse(requestId);
         uint32 n = req.numSteps;
         // INVARIANT: only the ends of the trace are bound (to the input and the output).
@@ -316,7 +314,8 @@ contract InferenceMarket is IInferenceMarket {
         uint256 opDigest,
         address verifier,
         bytes32[] calldata modelProof,
-        bytes calldata proof
+        bytes calldata proof,
+        bool forChallenger
     ) external {
         (Types.Game storage g, Types.Request storage req, Types.Response storage resp) = _activeGame(gameId);
         _checkPhase(g, gameId, Types.GamePhase.Proving);
@@ -325,15 +324,15 @@ contract InferenceMarket is IInferenceMarket {
         uint32 step = g.lo;
         _checkModelLeaf(req.modelRoot, req.numSteps, step, opDigest, verifier, modelProof);
 
-        // Public inputs come from game state only: the agreed pre-state and each side's claim.
+        // Public inputs come from game state only: the agreed pre-state and the named side's claim.
+        // INVARIANT: a sound verifier accepts at most one post-state for (pre, opDigest), and the
+        // two claims differ at hi, so the side whose claim is proven is the side that told the truth.
         bytes32 pre = step == 0 ? req.inputCommitment : g.loState;
-        if (_tryVerify(verifier, proof, pre, g.hiSubmitter, opDigest)) {
-            _resolveGame(g, req, resp, gameId, Types.GameStatus.SubmitterWon);
-        } else if (_tryVerify(verifier, proof, pre, g.hiChallenger, opDigest)) {
-            _resolveGame(g, req, resp, gameId, Types.GameStatus.ChallengerWon);
-        } else {
-            revert Errors.InvalidProof();
-        }
+        bytes32 post = forChallenger ? g.hiChallenger : g.hiSubmitter;
+        if (!_tryVerify(verifier, proof, pre, post, opDigest)) revert Errors.InvalidProof();
+        _resolveGame(
+            g, req, resp, gameId, forChallenger ? Types.GameStatus.ChallengerWon : Types.GameStatus.SubmitterWon
+        );
     }
 
     /// @inheritdoc IInferenceMarket

@@ -88,8 +88,17 @@ contract DisputeActorsTest is MarketFixture {
         bytes32 provenPost = bytes32(mock.next(uint256(lie[d]), _opDigest(d)));
         vm.prank(anyone);
         market.challengeOneShot(
-            id, d, lie[d], _proof(lie, d), lie[d + 1], _proof(lie, d + 1), provenPost, _opDigest(d),
-            address(mock), _modelProof(n, d), PROOF
+            id,
+            d,
+            lie[d],
+            _proof(lie, d),
+            lie[d + 1],
+            _proof(lie, d + 1),
+            provenPost,
+            _opDigest(d),
+            address(mock),
+            _modelProof(n, d),
+            PROOF
         );
         assertEq(market.balances(anyone), RESPONSE_BOND);
     }
@@ -144,7 +153,9 @@ contract DisputeActorsTest is MarketFixture {
         );
         market.submitterReveal(gameId, new bytes32[](0), new bytes32[][](0));
         _resolve(gameId, 8);
-        vm.expectRevert(abi.encodeWithSelector(Errors.GameNotInProgress.selector, gameId, Types.GameStatus.SubmitterWon));
+        vm.expectRevert(
+            abi.encodeWithSelector(Errors.GameNotInProgress.selector, gameId, Types.GameStatus.SubmitterWon)
+        );
         market.submitterReveal(gameId, new bytes32[](0), new bytes32[][](0));
     }
 

@@ -38,7 +38,7 @@ contract GasTest is MarketFixture {
         vm.cool(address(market));
         vm.cool(address(mock));
         g = gasleft();
-        market.resolveLeaf(gameId, op, address(mock), mp, PROOF);
+        market.resolveLeaf(gameId, op, address(mock), mp, PROOF, false);
         leafGas = g - gasleft();
     }
 

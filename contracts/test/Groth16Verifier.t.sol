@@ -82,7 +82,19 @@ contract Groth16VerifierTest is Test {
     function test_rejectsGarbageAndOffCurvePoints() public {
         uint256[3] memory x = [uint256(1), 2, 3];
         vm.expectRevert(abi.encodeWithSelector(InvalidProof.selector));
-        verifier.verifyProof(abi.encode(keccak256("a"), keccak256("b"), keccak256("c"), keccak256("d"), keccak256("e"), keccak256("f"), keccak256("g"), keccak256("h")), x);
+        verifier.verifyProof(
+            abi.encode(
+                keccak256("a"),
+                keccak256("b"),
+                keccak256("c"),
+                keccak256("d"),
+                keccak256("e"),
+                keccak256("f"),
+                keccak256("g"),
+                keccak256("h")
+            ),
+            x
+        );
         // Valid G1 points but G2 coordinates in the wrong (c0-first) order.
         bytes memory proof = _proofFor(x);
         (uint256[2] memory a,, uint256[2] memory c) = abi.decode(proof, (uint256[2], uint256[2][2], uint256[2]));

@@ -227,9 +227,7 @@ contract InferenceMarketTest is MarketFixture {
         vm.expectRevert(abi.encodeWithSelector(Errors.NotAFieldElement.selector, bytes32(type(uint256).max)));
         market.challenge{value: CHALLENGER_BOND}(id, bytes32(type(uint256).max), bytes32(0));
         vm.warp(block.timestamp + WINDOW + 1);
-        vm.expectRevert(
-            abi.encodeWithSelector(Errors.ChallengeWindowClosed.selector, id, uint64(block.timestamp) - 1)
-        );
+        vm.expectRevert(abi.encodeWithSelector(Errors.ChallengeWindowClosed.selector, id, uint64(block.timestamp) - 1));
         market.challenge{value: CHALLENGER_BOND}(id, lie[N], bytes32(0));
     }
 
@@ -322,7 +320,9 @@ contract InferenceMarketTest is MarketFixture {
         _resolve(gameId, N);
         assertEq(market.balances(submitter), CHALLENGER_BOND);
         assertEq(market.getResponse(id).openGames, 0);
-        vm.expectRevert(abi.encodeWithSelector(Errors.GameNotInProgress.selector, gameId, Types.GameStatus.SubmitterWon));
+        vm.expectRevert(
+            abi.encodeWithSelector(Errors.GameNotInProgress.selector, gameId, Types.GameStatus.SubmitterWon)
+        );
         market.claimTimeout(gameId);
         vm.warp(1 + WINDOW + 1);
         market.finalize(id);
@@ -356,18 +356,25 @@ contract InferenceMarketTest is MarketFixture {
                 Errors.WrongPhase.selector, gameId, Types.GamePhase.Proving, Types.GamePhase.SubmitterReveal
             )
         );
-        market.resolveLeaf(gameId, _opDigest(0), address(mock), _modelProof(N, 0), PROOF);
+        market.resolveLeaf(gameId, _opDigest(0), address(mock), _modelProof(N, 0), PROOF, false);
         _bisect(gameId, truth, lie);
         // Wrong leaf for step 5 (step 4's digest).
         bytes32[] memory mp = _modelProof(N, 5);
-        vm.expectRevert(abi.encodeWithSelector(Errors.InvalidModelProof.selector, uint256(5), _opDigest(4), address(mock)));
-        market.resolveLeaf(gameId, _opDigest(4), address(mock), mp, PROOF);
-        // Neither claim provable (empty proof is rejected by the mock).
+        vm.expectRevert(
+            abi.encodeWithSelector(Errors.InvalidModelProof.selector, uint256(5), _opDigest(4), address(mock))
+        );
+        market.resolveLeaf(gameId, _opDigest(4), address(mock), mp, PROOF, false);
+        // No valid proof (empty proof is rejected by the mock).
         vm.expectRevert(abi.encodeWithSelector(Errors.InvalidProof.selector));
-        market.resolveLeaf(gameId, _opDigest(5), address(mock), mp, "");
+        market.resolveLeaf(gameId, _opDigest(5), address(mock), mp, "", false);
+        // A valid proof presented as the other side's claim: the liar's post-state does not verify.
+        vm.expectRevert(abi.encodeWithSelector(Errors.InvalidProof.selector));
+        market.resolveLeaf(gameId, _opDigest(5), address(mock), mp, PROOF, true);
         vm.warp(block.timestamp + PROVING + 1);
-        vm.expectRevert(abi.encodeWithSelector(Errors.ProvingWindowClosed.selector, gameId, uint64(block.timestamp) - 1));
-        market.resolveLeaf(gameId, _opDigest(5), address(mock), mp, PROOF);
+        vm.expectRevert(
+            abi.encodeWithSelector(Errors.ProvingWindowClosed.selector, gameId, uint64(block.timestamp) - 1)
+        );
+        market.resolveLeaf(gameId, _opDigest(5), address(mock), mp, PROOF, false);
     }
 
     function test_resolveLeaf_revertsVerifierWithoutCode() public {
@@ -384,7 +391,7 @@ contract InferenceMarketTest is MarketFixture {
         uint256 gameId = _challenge(id, challenger, t);
         assertEq(uint8(market.getGame(gameId).phase), uint8(Types.GamePhase.Proving), "n == 1 starts at the leaf");
         vm.expectRevert(abi.encodeWithSelector(Errors.VerifierHasNoCode.selector, anyone));
-        market.resolveLeaf(gameId, 5, anyone, new bytes32[](0), PROOF);
+        market.resolveLeaf(gameId, 5, anyone, new bytes32[](0), PROOF, true);
     }
 
     // ------------------------------------------------------------ timeouts
@@ -433,14 +440,18 @@ contract InferenceMarketTest is MarketFixture {
         uint256 g1 = _challenge(id, challenger, truth);
         uint256 g2 = _challenge(id, anyone, _divergent(N, 2, 9));
         assertEq(market.getResponse(id).openGames, 2);
-        vm.expectRevert(abi.encodeWithSelector(Errors.ResponseNotDisproven.selector, uint256(1), Types.ResponseStatus.Pending));
+        vm.expectRevert(
+            abi.encodeWithSelector(Errors.ResponseNotDisproven.selector, uint256(1), Types.ResponseStatus.Pending)
+        );
         market.cancelGame(g2);
         _bisect(g1, lie, truth);
         _resolve(g1, N);
         // g2 is now dead: moves revert, cancellation refunds its bond.
         uint32[] memory pts = market.splitPoints(g2);
         (bytes32[] memory sv, bytes32[][] memory sp) = _open(lie, pts);
-        vm.expectRevert(abi.encodeWithSelector(Errors.ResponseNotPending.selector, uint256(1), Types.ResponseStatus.Disproven));
+        vm.expectRevert(
+            abi.encodeWithSelector(Errors.ResponseNotPending.selector, uint256(1), Types.ResponseStatus.Disproven)
+        );
         market.submitterReveal(g2, sv, sp);
         market.cancelGame(g2);
         assertEq(market.balances(anyone), CHALLENGER_BOND);
@@ -494,12 +505,18 @@ contract InferenceMarketTest is MarketFixture {
         vm.expectRevert(abi.encodeWithSelector(Errors.InvalidTraceProof.selector, uint256(5), lie[5]));
         _oneShot(id, lie, 5, truth[6], PROOF);
         vm.expectRevert(abi.encodeWithSelector(Errors.StepOutOfRange.selector, uint32(N), N));
-        market.challengeOneShot(id, N, 0, new bytes32[](0), 0, new bytes32[](0), 0, 0, address(mock), new bytes32[](0), PROOF);
+        market.challengeOneShot(
+            id, N, 0, new bytes32[](0), 0, new bytes32[](0), 0, 0, address(mock), new bytes32[](0), PROOF
+        );
         bytes32[] memory pre = _proof(truth, 2);
         bytes32[] memory post = _proof(truth, 3);
         bytes32[] memory mp = _modelProof(N, 3);
-        vm.expectRevert(abi.encodeWithSelector(Errors.InvalidModelProof.selector, uint256(2), _opDigest(2), address(mock)));
-        market.challengeOneShot(id, 2, truth[2], pre, truth[3], post, bytes32(uint256(1)), _opDigest(2), address(mock), mp, PROOF);
+        vm.expectRevert(
+            abi.encodeWithSelector(Errors.InvalidModelProof.selector, uint256(2), _opDigest(2), address(mock))
+        );
+        market.challengeOneShot(
+            id, 2, truth[2], pre, truth[3], post, bytes32(uint256(1)), _opDigest(2), address(mock), mp, PROOF
+        );
         vm.warp(block.timestamp + WINDOW + 1);
         vm.expectRevert(abi.encodeWithSelector(Errors.ChallengeWindowClosed.selector, id, uint64(block.timestamp) - 1));
         _oneShot(id, truth, 5, bytes32(uint256(123)), PROOF);

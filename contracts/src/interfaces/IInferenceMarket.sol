@@ -156,12 +156,16 @@ interface IInferenceMarket {
     /// @param verifier   Step lo's verifier.
     /// @param modelProof Proof of the (lo, opDigest, verifier) leaf against the model root.
     /// @param proof      Proof bytes for the verifier.
+    /// @param forChallenger Which claim at hi the proof shows: the challenger's (true) or the
+    ///                   submitter's (false). Only that statement is verified (one pairing check);
+    ///                   the side it proves wins.
     function resolveLeaf(
         uint256 gameId,
         uint256 opDigest,
         address verifier,
         bytes32[] calldata modelProof,
-        bytes calldata proof
+        bytes calldata proof,
+        bool forChallenger
     ) external;
 
     /// @notice Ends a game whose mover's clock, or whose proving window, has run out.
@@ -194,8 +198,7 @@ interface IInferenceMarket {
     /// @param index     0 or n.
     /// @param leafValue The submitter's trace leaf at `index`.
     /// @param proof     Its Merkle proof against the submitter's trace root.
-    function proveBindingFault(uint256 requestId, uint32 index, bytes32 leafValue, bytes32[] calldata proof)
-        external;
+    function proveBindingFault(uint256 requestId, uint32 index, bytes32 leafValue, bytes32[] calldata proof) external;
 
     /// @notice Accepts a response after its window with no game open: credits fee + bond.
     /// @param requestId Responded request.

@@ -7,8 +7,7 @@ pragma solidity 0.8.28;
 library Types {
     /// @notice Order of the BN254 scalar field. State commitments, tensor commitments and
     ///         operator digests are elements of this field carried as `bytes32` / `uint256`.
-    uint256 internal constant SNARK_SCALAR_FIELD =
-        0x30644e72e131a029b85045b68181585d2833e84879b9709143e1f593f0000001;
+    uint256 internal constant SNARK_SCALAR_FIELD = 0x30644e72e131a029b85045b68181585d2833e84879b9709143e1f593f0000001;
 
     /// @notice Largest bisection arity a model may register (bounds every per-move loop).
     uint32 internal constant MAX_ARITY = 16;

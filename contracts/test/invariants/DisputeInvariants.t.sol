@@ -57,12 +57,7 @@ contract DisputeHandler is CommonBase, StdCheats, StdUtils {
             modelLeaves.push(LibMerkle.leafModel(j, 1000 + j, address(mock)));
         }
         modelId = registry.registerModel(
-            LibMerkle.root(modelLeaves),
-            N,
-            1,
-            "onnx",
-            "prog",
-            Types.GameParams(WINDOW, CLOCK, PROVING, 3, RB, CB)
+            LibMerkle.root(modelLeaves), N, 1, "onnx", "prog", Types.GameParams(WINDOW, CLOCK, PROVING, 3, RB, CB)
         );
         // Truth and four lies diverging at steps 0, 3, 7, 8.
         uint32[4] memory div = [uint32(0), 3, 7, 8];
@@ -79,14 +74,18 @@ contract DisputeHandler is CommonBase, StdCheats, StdUtils {
         vm.deal(requester, 1e6 ether);
         vm.deal(honestSubmitter, 1e6 ether);
         vm.deal(honestChallenger, 1e6 ether);
-        for (uint256 i; i < 3; ++i) vm.deal(adversaries[i], 1e6 ether);
+        for (uint256 i; i < 3; ++i) {
+            vm.deal(adversaries[i], 1e6 ether);
+        }
     }
 
     // ---------------------------------------------------------------- helpers
 
     function _nodes(bytes32[] memory s) internal pure returns (bytes32[] memory n) {
         n = new bytes32[](s.length);
-        for (uint256 i; i < s.length; ++i) n[i] = LibMerkle.leafState(s[i]);
+        for (uint256 i; i < s.length; ++i) {
+            n[i] = LibMerkle.leafState(s[i]);
+        }
     }
 
     function _open(uint256 t, uint32[] memory pts) internal view returns (bytes32[] memory v, bytes32[][] memory p) {
@@ -205,7 +204,11 @@ contract DisputeHandler is CommonBase, StdCheats, StdUtils {
 
     function _prove(uint256 gameId, Types.GameView memory g) internal {
         bytes32[] memory mp = LibMerkle.proof(modelLeaves, g.lo);
-        try market.resolveLeaf(gameId, 1000 + g.lo, address(mock), mp, hex"01") {} catch {}
+        // Whoever proves does not know in advance which claim is true: try both statements.
+        try market.resolveLeaf(gameId, 1000 + g.lo, address(mock), mp, hex"01", false) {}
+        catch {
+            try market.resolveLeaf(gameId, 1000 + g.lo, address(mock), mp, hex"01", true) {} catch {}
+        }
     }
 
     /// @dev Honest actors act on every game before time passes; then time passes.
@@ -217,7 +220,8 @@ contract DisputeHandler is CommonBase, StdCheats, StdUtils {
             if (g.status != Types.GameStatus.InProgress) continue;
             bool honestToMove = (g.phase == Types.GamePhase.SubmitterReveal && g.submitter == honestSubmitter)
                 || (g.phase == Types.GamePhase.ChallengerReveal && g.challenger == honestChallenger)
-                || (g.phase == Types.GamePhase.Proving && (g.submitter == honestSubmitter || g.challenger == honestChallenger));
+                || (g.phase == Types.GamePhase.Proving
+                    && (g.submitter == honestSubmitter || g.challenger == honestChallenger));
             if (honestToMove) _move(gameId, false, 0);
         }
         vm.warp(block.timestamp + bound(secs, 1, 90 minutes));
@@ -260,9 +264,19 @@ contract DisputeHandler is CommonBase, StdCheats, StdUtils {
             bytes32[] memory mp = LibMerkle.proof(modelLeaves, d);
             vm.prank(honestChallenger);
             try market.challengeOneShot(
-                id, d, s[d], LibMerkle.proof(nodes, d), s[d + 1], LibMerkle.proof(nodes, d + 1), post, 1000 + d,
-                address(mock), mp, hex"01"
-            ) {} catch {}
+                id,
+                d,
+                s[d],
+                LibMerkle.proof(nodes, d),
+                s[d + 1],
+                LibMerkle.proof(nodes, d + 1),
+                post,
+                1000 + d,
+                address(mock),
+                mp,
+                hex"01"
+            ) {}
+                catch {}
             return;
         }
     }
@@ -294,7 +308,9 @@ contract DisputeInvariantsTest is Test {
             uint256 gameId = handler.gameIds(i);
             Types.GameView memory g = market.getGame(gameId);
             if (g.submitter == handler.honestSubmitter()) {
-                assertTrue(g.status != Types.GameStatus.ChallengerWon && g.status != Types.GameStatus.BothLost, "H lost");
+                assertTrue(
+                    g.status != Types.GameStatus.ChallengerWon && g.status != Types.GameStatus.BothLost, "H lost"
+                );
             }
             if (g.challenger == handler.honestChallenger()) {
                 assertTrue(g.status != Types.GameStatus.SubmitterWon && g.status != Types.GameStatus.BothLost, "C lost");
@@ -312,7 +328,9 @@ contract DisputeInvariantsTest is Test {
     function invariant_ethConserved() public view {
         uint256 owed;
         address[6] memory a = handler.actors();
-        for (uint256 i; i < 6; ++i) owed += market.balances(a[i]);
+        for (uint256 i; i < 6; ++i) {
+            owed += market.balances(a[i]);
+        }
         uint256 escrow;
         for (uint256 i; i < handler.requestCount(); ++i) {
             Types.Request memory r = market.getRequest(handler.requestIds(i));

@@ -70,9 +70,8 @@ abstract contract MarketFixture is Test {
     }
 
     function _register(uint32 n, uint32 arity) internal returns (uint256) {
-        return registry.registerModel(
-            LibMerkle.root(_modelLeaves(n)), n, 1, "bafy-onnx", "bafy-program", _params(arity)
-        );
+        return
+            registry.registerModel(LibMerkle.root(_modelLeaves(n)), n, 1, "bafy-onnx", "bafy-program", _params(arity));
     }
 
     // ---------------------------------------------------------------- traces
@@ -172,6 +171,12 @@ abstract contract MarketFixture is Test {
     function _resolve(uint256 gameId, uint32 n) internal {
         Types.GameView memory g = market.getGame(gameId);
         vm.prank(anyone);
-        market.resolveLeaf(gameId, _opDigest(g.lo), address(mock), _modelProof(n, g.lo), PROOF);
+        market.resolveLeaf(gameId, _opDigest(g.lo), address(mock), _modelProof(n, g.lo), PROOF, _challengerIsRight(g));
+    }
+
+    /// @dev Whether the true post-state of the leaf step is the challenger's claim.
+    function _challengerIsRight(Types.GameView memory g) internal view returns (bool) {
+        bytes32 pre = g.lo == 0 ? INPUT : g.loState;
+        return bytes32(mock.next(uint256(pre), _opDigest(g.lo))) == g.hiChallenger;
     }
 }
