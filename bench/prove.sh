@@ -1,33 +1,53 @@
 #!/usr/bin/env bash
 # Leaf-proof benchmark: for each model, the heaviest step circuit (most constraints) —
-# constraints, Groth16 setup time, proving time, peak memory — on this machine.
+# constraints, Groth16 setup time, proving time, peak memory — next to EZKL proving the
+# same operator on the same input, in the same run on the same machine (bench/ezkl_op.py).
 # Usage: bench/prove.sh [models...]   (default: dnn variable_cnn lenet5 conv2d)
+#        ZKOPML_BENCH_NO_EZKL=1 bench/prove.sh ...   to skip the peer.
 # Prints a markdown table; raw JSON lands in bench/out/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -q -p zkopml
 Z=target/release/zkopml
 mkdir -p bench/out
+if [[ -z "${ZKOPML_BENCH_NO_EZKL:-}" ]]; then
+  [[ -x bench/.venv/bin/python ]] || python3 -m venv bench/.venv
+  bench/.venv/bin/pip install -q --disable-pip-version-check -r bench/requirements.txt
+fi
 models=("$@")
 [[ ${#models[@]} -eq 0 ]] && models=(dnn variable_cnn lenet5 conv2d)
-echo "| model | heaviest step | operator | constraints | setup (s) | prove (s) | peak RSS (MB) |"
-echo "|---|---|---|---|---|---|---|"
+echo "| model | heaviest step | constraints | setup (s) | prove (s) | peak RSS (MB) | EZKL rows (2^k) | EZKL setup (s) | EZKL prove (s) | EZKL peak RSS (MB) | prove speed-up |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
 for m in "${models[@]}"; do
   onnx=testdata/$m/model.onnx
   "$Z" circuits --model "$onnx" --json > "bench/out/$m-circuits.json"
-  read -r step ops < <(python3 -c '
+  read -r step ops node < <(python3 -c '
 import json, sys
 rows = [r for r in json.load(open(sys.argv[1])) if r["constraints"]]
 b = max(rows, key=lambda r: r["constraints"])
-print(b["step"], b["ops"])' "bench/out/$m-circuits.json")
+print(b["step"], b["ops"], b["nodes"][0])' "bench/out/$m-circuits.json")
   keys=$(mktemp -d)
   /usr/bin/time -v "$Z" prove --model "$onnx" --input "testdata/$m/input.json" --step "$step" \
     --keys "$keys" --out "bench/out/$m-proof.json" --json > "bench/out/$m-prove.json" 2> "bench/out/$m-time.txt"
   rm -rf "$keys"
   peak=$(awk '/Maximum resident/ {print int($6/1024)}' "bench/out/$m-time.txt")
+  ezkl=bench/out/$m-ezkl.json
+  if [[ -z "${ZKOPML_BENCH_NO_EZKL:-}" ]]; then
+    work=$(mktemp -d)
+    bench/.venv/bin/python bench/ezkl_op.py "$m" "$node" --workdir "$work" 2> "bench/out/$m-ezkl.log" | tail -1 > "$ezkl"
+    rm -rf "$work"
+  else
+    echo '{}' > "$ezkl"
+  fi
   python3 -c '
 import json, sys
-p = json.load(open(sys.argv[1]))
-print(f"| {sys.argv[2]} | {sys.argv[3]} | {sys.argv[4]} | {p[\"constraints\"]:,} | {p[\"setup_s\"]:.2f} | {p[\"prove_s\"]:.2f} | {sys.argv[5]} |")' \
-    "bench/out/$m-prove.json" "$m" "$step" "$ops" "$peak"
+p = json.load(open(sys.argv[1])); e = json.load(open(sys.argv[2]))
+m, step, ops, node, peak = sys.argv[3:]
+row = f"| {m} | {step}: {ops} (`{node}`) | {p[\"constraints\"]:,} | {p[\"setup_s\"]:.2f} | {p[\"prove_s\"]:.2f} | {peak} |"
+if e:
+    t = e["times_s"]
+    row += f" {e[\"num_rows\"]:,} (2^{e[\"logrows\"]}) | {t[\"setup\"]:.2f} | {t[\"prove\"]:.2f} | {e[\"peak_rss_mb\"]} | {t[\"prove\"] / p[\"prove_s\"]:.0f}x |"
+else:
+    row += " – | – | – | – | – |"
+print(row)' "bench/out/$m-prove.json" "$ezkl" "$m" "$step" "$ops" "$node" "$peak"
 done

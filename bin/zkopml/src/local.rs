@@ -350,6 +350,8 @@ pub(crate) struct CircuitsArgs {
 struct CircuitRow {
     step: usize,
     ops: String,
+    /// ONNX node names of the step's operators.
+    nodes: Vec<String>,
     constraints: Option<usize>,
     witnesses: Option<usize>,
     unsupported: Option<String>,
@@ -361,17 +363,20 @@ pub(crate) fn circuits(a: CircuitsArgs, json: bool) -> anyhow::Result<()> {
     let bar = crate::devnet::progress(program.num_steps(), "synthesising step circuits");
     let rows: Vec<CircuitRow> = (0..program.num_steps())
         .map(|step| {
-            let ops = program.nodes[program.step_nodes(step)]
+            let nodes = &program.nodes[program.step_nodes(step)];
+            let ops = nodes
                 .iter()
                 .map(|n| n.op.name())
                 .collect::<Vec<_>>()
                 .join("+");
+            let nodes: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
             let stats = circuit_stats(&program, step);
             bar.inc(1);
             match stats {
                 Ok(s) => CircuitRow {
                     step,
                     ops,
+                    nodes,
                     constraints: Some(s.constraints),
                     witnesses: Some(s.witnesses),
                     unsupported: None,
@@ -379,6 +384,7 @@ pub(crate) fn circuits(a: CircuitsArgs, json: bool) -> anyhow::Result<()> {
                 Err(e) => CircuitRow {
                     step,
                     ops,
+                    nodes,
                     constraints: None,
                     witnesses: None,
                     unsupported: Some(e.to_string()),

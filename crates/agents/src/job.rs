@@ -114,7 +114,8 @@ pub(crate) async fn play_leaf(
             let (digest, verifier, mproof) = job.model.leaf(step);
             let market = ctx.chain.market();
             let for_challenger = claim == g.hiChallenger;
-            let call = market.resolveLeaf(gid, digest, verifier, mproof, proof.into(), for_challenger);
+            let call =
+                market.resolveLeaf(gid, digest, verifier, mproof, proof.into(), for_challenger);
             let (tx, _) = ctx.chain.send("resolveLeaf", call).await?;
             ctx.record_tx(format!("game {gid}: resolveLeaf at step {step}"), &tx);
         }
