@@ -39,15 +39,5 @@ print(b["step"], b["ops"], b["nodes"][0])' "bench/out/$m-circuits.json")
   else
     echo '{}' > "$ezkl"
   fi
-  python3 -c '
-import json, sys
-p = json.load(open(sys.argv[1])); e = json.load(open(sys.argv[2]))
-m, step, ops, node, peak = sys.argv[3:]
-row = f"| {m} | {step}: {ops} (`{node}`) | {p[\"constraints\"]:,} | {p[\"setup_s\"]:.2f} | {p[\"prove_s\"]:.2f} | {peak} |"
-if e:
-    t = e["times_s"]
-    row += f" {e[\"num_rows\"]:,} (2^{e[\"logrows\"]}) | {t[\"setup\"]:.2f} | {t[\"prove\"]:.2f} | {e[\"peak_rss_mb\"]} | {t[\"prove\"] / p[\"prove_s\"]:.0f}x |"
-else:
-    row += " – | – | – | – | – |"
-print(row)' "bench/out/$m-prove.json" "$ezkl" "$m" "$step" "$ops" "$node" "$peak"
+  python3 bench/prove_row.py "bench/out/$m-prove.json" "$ezkl" "$m" "$step" "$ops" "$node" "$peak"
 done

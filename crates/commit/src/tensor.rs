@@ -1,15 +1,17 @@
 //! Tensor and state commitments (normative text: `docs/commitments.md`).
 //!
-//! Both are one Poseidon *chain*: `h_0 = header`, then for each run of [`CHUNK`] elements
-//! (the last one padded with zeros) `h_{j+1} = Poseidon(h_j, e_0, ..., e_10)`. The header
-//! fixes the element count, so zero padding cannot alias a longer input.
+//! Both are one Poseidon *chain*: `h_0 = header`, then for each run of [`CHUNK`] field
+//! elements (the last one padded with zeros) `h_{j+1} = Poseidon(h_j, e_0, ..., e_10)`. The
+//! header fixes the element count, so zero padding cannot alias a longer input.
+//!
+//! A tensor's chain absorbs *packed words*: [`LIMBS`] consecutive `i32` values per field
+//! element, each as the 32-bit limb `v + 2^31` (see [`pack_word`]); 7 × 32 = 224 bits fit
+//! below the BN254 modulus, so packing is injective, and a tensor costs 7× fewer
+//! permutations natively and in circuits than one element per field element.
 
 use ark_bn254::Fr;
 
-use crate::{
-    field::fr_from_i64,
-    poseidon::{poseidon_t13, CHUNK, WIDTH},
-};
+use crate::poseidon::{poseidon_t13, CHUNK, WIDTH};
 
 /// Domain tag of a tensor header.
 pub const TAG_TENSOR: u64 = 1;
@@ -56,6 +58,25 @@ pub(crate) fn chain(header: Fr, elems: impl ExactSizeIterator<Item = Fr>) -> Fr 
     h
 }
 
+/// `i32` values per packed field element of a tensor commitment.
+pub const LIMBS: usize = 7;
+/// Offset that maps an `i32` onto its unsigned 32-bit limb.
+pub const LIMB_OFFSET: u64 = 1 << 31;
+
+/// One packed word: `Σ_k (v_k + 2^31) · 2^(32k)` over up to [`LIMBS`] values (a short last
+/// word simply has fewer limbs: the header's length says how many).
+pub fn pack_word(values: &[i32]) -> Fr {
+    debug_assert!(values.len() <= LIMBS);
+    let mut limbs = [0u64; 4];
+    for (k, v) in values.iter().enumerate() {
+        let u = (i64::from(*v) + LIMB_OFFSET as i64) as u128;
+        let bit = 32 * k;
+        let (word, shift) = (bit / 64, bit % 64);
+        limbs[word] |= (u << shift) as u64;
+    }
+    Fr::from(ark_ff::BigInt::new(limbs))
+}
+
 /// Commitment to a tensor of signed integers with the given shape.
 ///
 /// Returns `None` when the shape's rank exceeds nine or `data` does not fill the shape.
@@ -64,10 +85,7 @@ pub fn tensor_commitment(shape: &[usize], data: &[i32]) -> Option<Fr> {
         return None;
     }
     let header = tensor_header(shape)?;
-    Some(chain(
-        header,
-        data.iter().map(|v| fr_from_i64(i64::from(*v))),
-    ))
+    Some(chain(header, data.chunks(LIMBS).map(pack_word)))
 }
 
 /// Which tensors are live at a step boundary, in slot order (value ids of the program).
@@ -109,19 +127,35 @@ mod tests {
 
     #[test]
     fn chain_absorbs_exact_multiples_without_extra_block() {
-        let data: Vec<i32> = (0..22).collect();
-        let h = tensor_commitment(&[22], &data).unwrap();
-        let header = tensor_header(&[22]).unwrap();
+        // 154 values = 22 words = exactly two blocks of 11.
+        let data: Vec<i32> = (0..154).collect();
+        let h = tensor_commitment(&[154], &data).unwrap();
         let mut block = [Fr::from(0u64); 12];
-        block[0] = header;
-        for i in 0..11 {
-            block[1 + i] = Fr::from(i as u64);
+        block[0] = tensor_header(&[154]).unwrap();
+        for (i, w) in data[..77].chunks(LIMBS).enumerate() {
+            block[1 + i] = pack_word(w);
         }
-        let h1 = poseidon_t13(&block);
-        block[0] = h1;
-        for i in 0..11 {
-            block[1 + i] = Fr::from(11 + i as u64);
+        block[0] = poseidon_t13(&block);
+        for (i, w) in data[77..].chunks(LIMBS).enumerate() {
+            block[1 + i] = pack_word(w);
         }
         assert_eq!(h, poseidon_t13(&block));
+    }
+
+    #[test]
+    fn packing_is_the_offset_limb_sum() {
+        use ark_ff::{BigInteger, Field, PrimeField};
+        let vals = [i32::MIN, -1, 0, 1, i32::MAX, 12345, -6789];
+        let expected: Fr = vals
+            .iter()
+            .enumerate()
+            .map(|(k, v)| {
+                Fr::from((i64::from(*v) + (1 << 31)) as u64) * Fr::from(2u64).pow([32 * k as u64])
+            })
+            .sum();
+        assert_eq!(pack_word(&vals), expected);
+        // The top limb ends below bit 224: words are canonical, so packing is injective.
+        assert!(pack_word(&[i32::MAX; 7]).into_bigint().num_bits() <= 224);
+        assert_ne!(pack_word(&[0, 1]), pack_word(&[1, 0]));
     }
 }

@@ -15,7 +15,9 @@ use crate::{
 
 /// Version of the program format and of the integer semantics it encodes. Bump on any
 /// change to either: a registered program is only ever run by the semantics it names.
-pub const PROGRAM_VERSION: u32 = 1;
+/// History: 1 — first release; 2 — tensor commitments absorb 7 packed `i32` limbs per
+/// field element (`zkopml_commit::pack_word`).
+pub const PROGRAM_VERSION: u32 = 2;
 
 /// Index of a tensor in [`Program::values`].
 pub type ValueId = usize;

@@ -57,29 +57,32 @@ fn float_models_agree_with_onnx_runtime_within_quantisation_error() {
 /// and must come with a `PROGRAM_VERSION` bump.
 #[test]
 fn golden_trace_roots() {
+    let mut moved = Vec::new();
     for (model, root) in [
         (
             "dnn",
-            "0xe77436889213591ce596340703e8f615ec17b14efe443ff14c5fe3fae9747af6",
+            "0xbb7c017b09bba8563a439a5a43310a5c18778939623af969ff659cac09493366",
         ),
         (
             "variable_cnn",
-            "0xd80e8351d44e4bfe57a306b44db054833e6b64c6e3110629b6dc33ae0e07f7a4",
+            "0x41cd16bfe3171ae55238c99c7b14e50139e744b145ce92b8c4512952ace7c0c3",
         ),
         (
             "lenet5",
-            "0xf874fd0a5d3304058ca52870cc89b1cb9e6a4a963d01c69aaf6de4ccc52bc84c",
+            "0xdba7982ec35f9012852d0a9d51731df7b1ba2ad9b7016eedf3cdf85a858da246",
         ),
         (
             "conv2d",
-            "0xbe10e278ea219e47228a0ae8666d2a113e6328b414a801cfbe468b19f35250ad",
+            "0xcec01b9318a2e7e4debc7471089b46bcf9e897cdd5e21a9b65a47494cef19922",
         ),
     ] {
         let (trace, _) = run(model, 1);
         let got = format!("{}", trace.root());
-        eprintln!("(\"{model}\", \"{got}\"),");
-        assert_eq!(got, root, "{model}");
+        if got != root {
+            moved.push(format!("(\"{model}\", \"{got}\") (golden {root})"));
+        }
     }
+    assert!(moved.is_empty(), "trace roots moved:\n{}", moved.join("\n"));
 }
 
 #[test]

@@ -66,7 +66,7 @@ impl<'a> StepCircuit<'a> {
 
 impl ConstraintSynthesizer<Fr> for StepCircuit<'_> {
     fn generate_constraints(self, cs: ConstraintSystemRef<Fr>) -> Result<(), SynthesisError> {
-        let cs = Cs { cs };
+        let cs = Cs::new(cs);
         let p = self.program;
         let public = self
             .trace
@@ -114,6 +114,9 @@ impl ConstraintSynthesizer<Fr> for StepCircuit<'_> {
                             }))
                         })
                         .collect::<Result<_, _>>()?;
+                    for v in &lcs {
+                        poseidon::open_range_check(&cs, v)?;
+                    }
                     let c = poseidon::tensor_commitment(&cs, &info.shape, &lcs)?;
                     let expected = commitments
                         .get(v)

@@ -5,6 +5,11 @@
 
 use ark_bn254::Fr;
 use ark_ff::{AdditiveGroup, BigInteger, Field, One, PrimeField, Zero};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
+
 use ark_relations::gr1cs::{ConstraintSystemRef, LinearCombination, SynthesisError, Variable};
 
 /// Result of constraint synthesis.
@@ -113,14 +118,28 @@ pub fn fr_to_i128(x: Fr) -> Option<i128> {
     small(x).or_else(|| small(-x).map(|v| -v))
 }
 
+/// Bit decompositions already constrained, by (compacted terms of the decomposed value, width).
+type BitsMemo = HashMap<(Vec<(Fr, Variable)>, usize), Vec<Lc>>;
+
 /// A constraint system plus the helpers the operator circuits share.
 #[derive(Clone)]
 pub struct Cs {
     /// The arkworks constraint system.
     pub cs: ConstraintSystemRef<Fr>,
+    /// Decompositions made so far: asking for the same one twice (an opened input's range
+    /// check, then `Relu`'s sign bit of the same value) reuses the first's bits.
+    bits_memo: Arc<Mutex<BitsMemo>>,
 }
 
 impl Cs {
+    /// Helpers over `cs`.
+    pub fn new(cs: ConstraintSystemRef<Fr>) -> Self {
+        Cs {
+            cs,
+            bits_memo: Arc::default(),
+        }
+    }
+
     /// A private witness with value `val`.
     pub fn witness(&self, val: Fr) -> CsResult<Lc> {
         let v = self.cs.new_witness_variable(|| Ok(val))?;
@@ -166,6 +185,10 @@ impl Cs {
     /// constraints and one recomposition. Unsatisfiable when `x` is out of range (`n < 253`).
     pub fn bits(&self, x: &Lc, n: usize) -> CsResult<Vec<Lc>> {
         debug_assert!(n < 253);
+        let key = (x.clone().compact().terms, n);
+        if let Some(bits) = self.bits_memo.lock().expect("memo lock").get(&key) {
+            return Ok(bits.clone());
+        }
         let repr = x.val.into_bigint();
         let mut bits = Vec::with_capacity(n);
         let mut sum = Lc::constant(Fr::zero());
@@ -187,6 +210,10 @@ impl Cs {
             bits.push(b);
         }
         self.assert_eq(&sum, x)?;
+        self.bits_memo
+            .lock()
+            .expect("memo lock")
+            .insert(key, bits.clone());
         Ok(bits)
     }
 
@@ -273,9 +300,7 @@ mod tests {
     use zkopml_engine::fixed::rescale;
 
     fn cs() -> Cs {
-        Cs {
-            cs: ConstraintSystem::<Fr>::new_ref(),
-        }
+        Cs::new(ConstraintSystem::<Fr>::new_ref())
     }
 
     #[test]
