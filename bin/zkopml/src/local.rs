@@ -25,8 +25,8 @@ pub(crate) struct ModelInput {
     /// Input tensors (JSON: `{"inputs": {name: {shape, data}}}`).
     #[arg(long)]
     pub(crate) input: PathBuf,
-    /// Operators per dispute step.
-    #[arg(long, default_value_t = 1)]
+    /// Operators per dispute step (`N`).
+    #[arg(long, visible_alias = "n", default_value_t = 1)]
     pub(crate) ops_per_step: usize,
 }
 
@@ -184,8 +184,8 @@ pub(crate) fn run(a: RunArgs, json: bool) -> anyhow::Result<()> {
 pub(crate) struct ProveArgs {
     #[command(flatten)]
     io: ModelInput,
-    /// The step to prove.
-    #[arg(long)]
+    /// The step to prove: operators `step·N .. step·N + N - 1` (with N = 1, the operator index).
+    #[arg(long, visible_alias = "op")]
     step: usize,
     /// Proving key cache directory.
     #[arg(long, default_value = ".zkopml/keys")]

@@ -228,7 +228,9 @@ impl Chain {
         ))
     }
 
-    /// Calls `verifyProof` on a deployed verifier (a view): `Ok(())` iff it accepts.
+    /// Checks a proof with a deployed verifier: an `eth_call` first (a rejection is a typed
+    /// error carrying the verifier's revert), then the same call as a mined transaction, so
+    /// the returned gas is a real transaction's `gasUsed` (base cost and calldata included).
     pub async fn verify_on_chain(
         &self,
         verifier: Address,
@@ -237,14 +239,11 @@ impl Chain {
     ) -> Result<u64> {
         let v = Groth16Verifier::new(verifier, self.provider.clone());
         let call = v.verifyProof(proof, public);
-        let gas = call
-            .estimate_gas()
-            .await
-            .map_err(|e| self.map_err("verifyProof", e))?;
         call.call()
             .await
             .map_err(|e| self.map_err("verifyProof", e))?;
-        Ok(gas)
+        let (info, _) = self.send("verifyProof", call).await?;
+        Ok(info.gas_used)
     }
 
     /// Registers a model; returns its id.
