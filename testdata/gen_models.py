@@ -493,13 +493,99 @@ def make_xgboost():
     return model, mk, 1.0
 
 
+# MobileNetV2 (width 1.0, 224x224), as torchvision defines it and torch.onnx exports it in
+# eval mode: BatchNorm folded into each Conv, ReLU6 as Clip(0, 6), a residual Add where
+# stride == 1 and channels match, GlobalAveragePool, Flatten, Gemm 1280 -> 1000.
+MOBILENET_SETTINGS = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
+
+
+def mobilenet_params(rng: np.random.Generator) -> tuple[dict, list]:
+    """Random weights (Kaiming-uniform over fan-in, small biases standing in for folded BN
+    shifts) and the layer list [(name, cin, cout, k, stride, groups, act)] in order."""
+    p, layers = {}, []
+
+    def conv(cin, cout, k, stride, groups, act, gain=1.0):
+        i = len(layers)
+        fan_in = (cin // groups) * k * k
+        w = kaiming_uniform(rng, (cout, cin // groups, k, k), fan_in)
+        p[f"conv{i}.weight"] = f32(w.astype(np.float64) * gain)
+        p[f"conv{i}.bias"] = small_bias(rng, cout, fan_in)
+        layers.append((f"conv{i}", cin, cout, k, stride, groups, act))
+
+    conv(3, 32, 3, 2, 1, True)
+    cin = 32
+    blocks = []
+    for t, c, n, s in MOBILENET_SETTINGS:
+        for j in range(n):
+            stride = s if j == 0 else 1
+            hidden = cin * t
+            start = len(layers)
+            residual = stride == 1 and cin == c
+            if t != 1:
+                conv(cin, hidden, 1, 1, 1, True)
+            conv(hidden, hidden, 3, stride, hidden, True)
+            conv(hidden, c, 1, 1, 1, False)
+            blocks.append((start, len(layers), residual))
+            cin = c
+    conv(cin, 1280, 1, 1, 1, True)
+    p["fc.weight"] = kaiming_uniform(rng, (1000, 1280), 1280)
+    p["fc.bias"] = small_bias(rng, 1000, 1280)
+    return p, (layers, blocks)
+
+
+def build_mobilenet_v2(p: dict, arch) -> onnx.ModelProto:
+    layers, blocks = arch
+    g = GraphBuilder("mobilenet_v2")
+    g.add_input("input", [1, 3, 224, 224])
+    for k in sorted(p):
+        g.init(k, p[k])
+    g.init("relu6.min", np.array(0.0, dtype=np.float32))
+    g.init("relu6.max", np.array(6.0, dtype=np.float32))
+
+    def conv(h, i):
+        name, _, _, k, stride, groups, act = layers[i]
+        pad = k // 2
+        h = g.node("Conv", [h, f"{name}.weight", f"{name}.bias"], kernel_shape=[k, k],
+                   pads=[pad] * 4, strides=[stride, stride], group=groups)
+        return g.node("Clip", [h, "relu6.min", "relu6.max"]) if act else h
+
+    h = conv("input", 0)
+    for start, end, residual in blocks:
+        x = h
+        for i in range(start, end):
+            h = conv(h, i)
+        if residual:
+            h = g.node("Add", [x, h])
+    h = conv(h, len(layers) - 1)
+    h = g.node("GlobalAveragePool", [h])
+    h = g.node("Flatten", [h], axis=1)
+    g.node("Gemm", [h, "fc.weight", "fc.bias"], out="output", transB=1)
+    g.add_output("output", [1, 1000])
+    return g.model()
+
+
+def make_mobilenet_v2():
+    rng = np.random.default_rng(1006)
+    p, arch = mobilenet_params(rng)
+    # 32x32 scenes upsampled 7x: objects cover the frame, so inputs differ in what the net sees.
+    mk = lambda r: f32(np.kron(cifar_like(r), np.ones((7, 7)))).reshape(1, 3, 224, 224)  # noqa: E731
+    # Only the classifier is calibrated (ReLU6 makes the body non-homogeneous): scale fc so
+    # the logits have std ~TARGET_LOGIT_STD and centre them per class, as calibrate() does.
+    params, gain = calibrate(lambda q: build_mobilenet_v2(q, arch), p, [("fc.weight", "fc.bias")], mk, 2006)
+    return build_mobilenet_v2(params, arch), mk, gain
+
+
 MODELS = {
     "dnn": (make_dnn, 101),
     "variable_cnn": (make_variable_cnn, 102),
     "lenet5": (make_lenet5, 103),
     "conv2d": (make_conv2d, 104),
     "xgboost": (make_xgboost, 105),
+    # Generated on demand (git-ignored, ~14 MB): `--only mobilenet_v2`. Its fidelity cases
+    # are raw little-endian f32 (fidelity.inputs.f32 / fidelity.outputs.f32), not JSON.
+    "mobilenet_v2": (make_mobilenet_v2, 106),
 }
+ON_DEMAND = {"mobilenet_v2"}
 
 
 def generate(name: str, out_dir: str) -> dict:
@@ -524,15 +610,22 @@ def generate(name: str, out_dir: str) -> dict:
     dump_json(os.path.join(d, "input.json"), {"inputs": ins})
     dump_json(os.path.join(d, "output.json"), {"outputs": outs})
     cases, argmaxes, absmax = [], [], 0.0
-    for x in xs[1:]:
-        ins, outs, raw = case(x)
-        cases.append({"inputs": ins, "outputs": outs})
-        argmaxes.append(int(np.argmax(raw["output"].reshape(-1))))
-        absmax = max(absmax, float(np.abs(raw["output"]).max()))
-    fid_path = os.path.join(d, "fidelity.json")
-    dump_json(fid_path, {"cases": cases})
-    size = os.path.getsize(fid_path)
-    assert size < 3 * 1024 * 1024, f"{fid_path} is {size} bytes"
+    if name in ON_DEMAND:
+        outs = [run_ort(sess, {in_name: x})["output"] for x in xs[1:]]
+        np.concatenate([x.reshape(-1) for x in xs[1:]]).astype("<f4").tofile(os.path.join(d, "fidelity.inputs.f32"))
+        np.concatenate([o.reshape(-1) for o in outs]).astype("<f4").tofile(os.path.join(d, "fidelity.outputs.f32"))
+        argmaxes = [int(np.argmax(o.reshape(-1))) for o in outs]
+        absmax = max(float(np.abs(o).max()) for o in outs)
+    else:
+        for x in xs[1:]:
+            ins, outs, raw = case(x)
+            cases.append({"inputs": ins, "outputs": outs})
+            argmaxes.append(int(np.argmax(raw["output"].reshape(-1))))
+            absmax = max(absmax, float(np.abs(raw["output"]).max()))
+        fid_path = os.path.join(d, "fidelity.json")
+        dump_json(fid_path, {"cases": cases})
+        size = os.path.getsize(fid_path)
+        assert size < 3 * 1024 * 1024, f"{fid_path} is {size} bytes"
     return {
         "name": name,
         "model_bytes": len(model_bytes),
@@ -578,7 +671,7 @@ def main() -> None:
         help="regenerate into a temp dir and compare byte-for-byte with --out (exit 1 on any difference)",
     )
     args = ap.parse_args()
-    names = [n for n in args.only.split(",") if n] or list(MODELS)
+    names = [n for n in args.only.split(",") if n] or [n for n in MODELS if n not in ON_DEMAND]
     if args.check:
         sys.exit(check(names, args.out))
     print(f"onnx {onnx.__version__}, onnxruntime {ort.__version__}, numpy {np.__version__}", file=sys.stderr)

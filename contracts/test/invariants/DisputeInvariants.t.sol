@@ -163,10 +163,12 @@ contract DisputeHandler is CommonBase, StdCheats, StdUtils {
             t = traceSeed % NUM_TRACES;
             if (traces[t][N] == resp.outputCommitment) return;
         }
+        // Only adversaries commit a root they cannot open (the honest challenger commits its trace).
+        bool junk = garbageRoot && who != honestChallenger;
         vm.prank(who);
-        uint256 gameId = market.challenge{value: CB}(id, traces[t][N], garbageRoot ? keccak256("junk") : roots[t]);
+        uint256 gameId = market.challenge{value: CB}(id, traces[t][N], junk ? keccak256("junk") : roots[t]);
         gameIds.push(gameId);
-        challengerTrace[gameId] = garbageRoot ? type(uint256).max : t;
+        challengerTrace[gameId] = junk ? type(uint256).max : t;
         gameCreatedAt[gameId] = uint64(block.timestamp);
     }
 
