@@ -3,6 +3,7 @@
 # state commitment), tract (f32, optimised plan) and ONNX Runtime (f32), all single-threaded,
 # in the same run on the same machine. Median of N runs each.
 # Usage: bench/engine.sh [models...]   (default: dnn variable_cnn lenet5 conv2d)
+#        ITER=5 bench/engine.sh mobilenet_v2   (fewer runs for big models; traced runs ≤ 10)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export RAYON_NUM_THREADS=1
@@ -15,8 +16,8 @@ models=("$@")
 echo "| model | ours, kernels (ms) | ours, traced (ms) | tract (ms) | ONNX Runtime (ms) | kernels / ORT | traced / kernels |"
 echo "|---|---|---|---|---|---|---|"
 for m in "${models[@]}"; do
-  bench/peers/target/release/zkopml-bench-peers "testdata/$m" > "bench/out/$m-engine.json"
-  bench/.venv/bin/python bench/ort.py "testdata/$m" > "bench/out/$m-ort.json"
+  bench/peers/target/release/zkopml-bench-peers "testdata/$m" "${ITER:-50}" > "bench/out/$m-engine.json"
+  bench/.venv/bin/python bench/ort.py "testdata/$m" "${ITER:-50}" > "bench/out/$m-ort.json"
   python3 -c '
 import json, sys
 a = json.load(open(sys.argv[1])); b = json.load(open(sys.argv[2]))

@@ -366,57 +366,49 @@ async fn deployed_verifier_rejects_tampered_statements() {
         .expect("true statement verifies");
     assert!(gas <= 300_000, "verification gas {gas}");
 
-    let mut bad = proof.public;
-    bad[1] += ark_bn254::Fr::from(1u64);
-    assert!(
-        ctx.chain
-            .verify_on_chain(verifier, calldata.clone(), words(bad))
-            .await
-            .is_err(),
-        "changed post-state accepted"
-    );
-    let mut bad = proof.public;
-    bad[0] += ark_bn254::Fr::from(1u64);
-    assert!(
-        ctx.chain
-            .verify_on_chain(verifier, calldata.clone(), words(bad))
-            .await
-            .is_err(),
-        "changed pre-state accepted"
-    );
-    let mut bad = proof.public;
-    bad[2] = m.program.step_digest(0);
-    assert!(
-        ctx.chain
-            .verify_on_chain(verifier, calldata.clone(), words(bad))
-            .await
-            .is_err(),
-        "accepted as another step"
-    );
-    assert!(
-        ctx.chain
-            .verify_on_chain(
-                m.manifest.verifiers[0],
-                calldata.clone(),
-                words(proof.public)
-            )
-            .await
-            .is_err(),
-        "another step's verifier accepted it"
-    );
     let other = zkopml_engine::Program::compile(
         &zkopml_engine::import::load_file(&repo().join("testdata/dnn/model.onnx")).unwrap(),
         &Default::default(),
         3,
     )
     .unwrap();
-    let mut bad = proof.public;
-    bad[2] = other.step_digest(0);
-    assert!(
-        ctx.chain
-            .verify_on_chain(verifier, calldata, words(bad))
-            .await
-            .is_err(),
-        "replayed against another model"
-    );
+    let tampered = |i: usize, v: ark_bn254::Fr| {
+        let mut p = proof.public;
+        p[i] = v;
+        p
+    };
+    let one = ark_bn254::Fr::from(1u64);
+    for (what, at, public) in [
+        (
+            "changed post-state",
+            verifier,
+            tampered(1, proof.public[1] + one),
+        ),
+        (
+            "changed pre-state",
+            verifier,
+            tampered(0, proof.public[0] + one),
+        ),
+        (
+            "another step's digest",
+            verifier,
+            tampered(2, m.program.step_digest(0)),
+        ),
+        (
+            "another step's verifier",
+            m.manifest.verifiers[0],
+            proof.public,
+        ),
+        (
+            "another model's digest",
+            verifier,
+            tampered(2, other.step_digest(0)),
+        ),
+    ] {
+        let verdict = ctx
+            .chain
+            .verify_on_chain(at, calldata.clone(), words(public))
+            .await;
+        assert!(verdict.is_err(), "{what} accepted");
+    }
 }
