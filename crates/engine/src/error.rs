@@ -6,6 +6,9 @@ pub type Result<T, E = EngineError> = core::result::Result<T, E>;
 /// What can go wrong between an ONNX file and an executed trace.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
+    /// The decoder could not run on this input (no stack of the size it needs).
+    #[error("ONNX file cannot be decoded here: {0}")]
+    Undecodable(String),
     /// The bytes are not an ONNX `ModelProto`.
     #[error("malformed ONNX protobuf: {0}")]
     Decode(#[from] protobuf::Error),
