@@ -118,17 +118,17 @@ pub fn fr_to_i128(x: Fr) -> Option<i128> {
     small(x).or_else(|| small(-x).map(|v| -v))
 }
 
-/// Bit decompositions already constrained, by (compacted terms of the decomposed value, width).
-type BitsMemo = HashMap<(Vec<(Fr, Variable)>, usize), Vec<Lc>>;
+/// `i32` decompositions already constrained, by the compacted terms of the value.
+type BitsMemo = HashMap<Vec<(Fr, Variable)>, Vec<Lc>>;
 
 /// A constraint system plus the helpers the operator circuits share.
 #[derive(Clone)]
 pub struct Cs {
     /// The arkworks constraint system.
     pub cs: ConstraintSystemRef<Fr>,
-    /// Decompositions made so far: asking for the same one twice (an opened input's range
-    /// check, then `Relu`'s sign bit of the same value) reuses the first's bits.
-    bits_memo: Arc<Mutex<BitsMemo>>,
+    /// [`Cs::i32_bits`] made so far: an opened input's range check and a later `Relu`'s
+    /// sign bit of the same value share one decomposition.
+    i32_memo: Arc<Mutex<BitsMemo>>,
 }
 
 impl Cs {
@@ -136,7 +136,7 @@ impl Cs {
     pub fn new(cs: ConstraintSystemRef<Fr>) -> Self {
         Cs {
             cs,
-            bits_memo: Arc::default(),
+            i32_memo: Arc::default(),
         }
     }
 
@@ -185,10 +185,6 @@ impl Cs {
     /// constraints and one recomposition. Unsatisfiable when `x` is out of range (`n < 253`).
     pub fn bits(&self, x: &Lc, n: usize) -> CsResult<Vec<Lc>> {
         debug_assert!(n < 253);
-        let key = (x.clone().compact().terms, n);
-        if let Some(bits) = self.bits_memo.lock().expect("memo lock").get(&key) {
-            return Ok(bits.clone());
-        }
         let repr = x.val.into_bigint();
         let mut bits = Vec::with_capacity(n);
         let mut sum = Lc::constant(Fr::zero());
@@ -210,7 +206,19 @@ impl Cs {
             bits.push(b);
         }
         self.assert_eq(&sum, x)?;
-        self.bits_memo
+        Ok(bits)
+    }
+
+    /// Little-endian bits of `v + 2^31` for a value that must lie in the `i32` range (bit 31
+    /// is the sign: set iff `v >= 0`). Memoised per value: the range check of an opened
+    /// tensor element and a later `Relu` of it cost one decomposition.
+    pub fn i32_bits(&self, v: &Lc) -> CsResult<Vec<Lc>> {
+        let key = v.clone().compact().terms;
+        if let Some(bits) = self.i32_memo.lock().expect("memo lock").get(&key) {
+            return Ok(bits.clone());
+        }
+        let bits = self.bits(&v.add_const(Fr::from(1u64 << 31)), 32)?;
+        self.i32_memo
             .lock()
             .expect("memo lock")
             .insert(key, bits.clone());

@@ -156,7 +156,7 @@ pub fn tensor_commitment(cs: &Cs, shape: &[usize], values: &[Lc]) -> CsResult<Lc
 /// Constrains an opened tensor element to the `i32` range (32 booleans and a recomposition
 /// of `v + 2^31`; a later `Relu` of the same value reuses these bits).
 pub fn open_range_check(cs: &Cs, v: &Lc) -> CsResult<()> {
-    cs.bits(&v.add_const(Fr::from(LIMB_OFFSET)), 32).map(|_| ())
+    cs.i32_bits(v).map(|_| ())
 }
 
 /// In-circuit state commitment over tensor commitments.

@@ -1,17 +1,17 @@
 //! `Relu` and `Clip`.
 
-use ark_bn254::Fr;
 use zkopml_engine::ops::Clip;
 
 use super::Operand;
 use crate::gadgets::{Cs, CsResult, Lc};
 
-/// `max(x, 0)`: the sign bit of `x + 2^31` (32-bit decomposition) times `x`.
+/// `max(x, 0)`: the sign bit of `x + 2^31` ([`Cs::i32_bits`], shared with the range check
+/// of an opened `x`) times `x`.
 pub(crate) fn relu(cs: &Cs, x: &Operand<'_>) -> CsResult<Vec<Lc>> {
     x.all()
         .iter()
         .map(|v| {
-            let bits = cs.bits(&v.add_const(Fr::from(1u64 << 31)), 32)?;
+            let bits = cs.i32_bits(v)?;
             cs.mul(&bits[31], v)
         })
         .collect()
