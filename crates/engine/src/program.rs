@@ -91,6 +91,9 @@ impl BuildCtx for Ctx<'_> {
     fn constant(&self, name: &str) -> Option<&Const> {
         self.graph.initializers.get(name)
     }
+    fn opset(&self) -> i64 {
+        self.graph.opset
+    }
 }
 
 fn quantize_const(c: &Const) -> Tensor {

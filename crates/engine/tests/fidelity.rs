@@ -90,6 +90,7 @@ fn classifiers_agree_with_onnx_runtime_on_100_inputs() {
         ("variable_cnn", 98, 0.1),
         ("lenet5", 98, 0.1),
         ("conv2d", 98, 0.1),
+        ("xgboost", 98, 0.1),
         ("mobilenet_v2", 90, 1.5),
     ] {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -129,4 +130,32 @@ fn classifiers_agree_with_onnx_runtime_on_100_inputs() {
         );
         assert!(max_abs < abs_bound, "{model}: max abs error {max_abs}");
     }
+}
+
+/// XGBoost's second output is the predicted class itself (`ArgMax`, int64 in ONNX; the
+/// integer `k` as `k·2^F` here): it must equal ONNX Runtime's label on the same inputs as
+/// often as the margins' argmax does (a split threshold within `2^-13` of an input feature
+/// can flip after quantisation, nothing else can).
+#[test]
+fn xgboost_labels_agree_with_onnx_runtime() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/xgboost");
+    let program = Program::compile(
+        &import::load_file(&dir.join("model.onnx")).unwrap(),
+        &HashMap::new(),
+        1,
+    )
+    .unwrap();
+    let cases: Cases =
+        serde_json::from_slice(&std::fs::read(dir.join("fidelity.json")).unwrap()).unwrap();
+    let label = program.outputs[1];
+    assert_eq!(program.values[label].name, "label");
+    let mut agree = 0;
+    for c in &cases.cases {
+        let outputs = evaluate(&program, &quantize_inputs(&program, &c.inputs).unwrap()).unwrap();
+        let ours = dequantize(outputs[1].data[0]);
+        let theirs = c.outputs["label"].data[0].unwrap();
+        agree += (ours == theirs) as usize;
+    }
+    println!("xgboost labels: {agree}/{} equal to ONNX Runtime", cases.cases.len());
+    assert!(agree * 100 >= cases.cases.len() * 98);
 }

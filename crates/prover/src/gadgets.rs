@@ -284,6 +284,34 @@ impl Cs {
     }
 }
 
+impl Cs {
+    /// `1` if `a < b` else `0`, for `a, b` with `|a − b| < 2^32` (34 constraints):
+    /// bit 32 of `b − a − 1 + 2^32`.
+    pub fn lt(&self, a: &Lc, b: &Lc) -> CsResult<Lc> {
+        let d = b.sub(a).add_const(Fr::from((1u64 << 32) - 1));
+        Ok(self.bits(&d, 33)?.swap_remove(32))
+    }
+
+    /// `floor(x / 2^shift)` for an integer `|x| < 2^b`: one decomposition of `x + 2^b`
+    /// into `b + 1` bits. Unsatisfiable when `x` is out of that range.
+    pub fn floor_shift(&self, x: &Lc, shift: u32, b: u32) -> CsResult<Lc> {
+        let two = Fr::from(2u64);
+        let bits = self.bits(&x.add_const(two.pow([b as u64])), (b + 1) as usize)?;
+        Ok(lc_from_bits(&bits[shift as usize..]).add_const(-two.pow([(b - shift) as u64])))
+    }
+
+    /// Enforces `0 <= x < 2^n` (`n + 1` constraints).
+    pub fn range(&self, x: &Lc, n: usize) -> CsResult<()> {
+        self.bits(x, n).map(drop)
+    }
+
+    /// A witness holding `v` (a signed integer).
+    pub fn witness_int(&self, v: i128) -> CsResult<Lc> {
+        let f = Fr::from(v.unsigned_abs());
+        self.witness(if v < 0 { -f } else { f })
+    }
+}
+
 /// Width of the quotient decomposition in [`Cs::rescale`].
 pub fn rescale_width(bound: u128, shift: u32) -> u32 {
     let q = (bound >> shift) + 1;

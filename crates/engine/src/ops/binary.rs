@@ -90,8 +90,9 @@ pub(crate) fn broadcast_shape(node: &str, ins: &[&[usize]]) -> Result<Vec<usize>
     broadcast(ins).ok_or_else(|| shape_err(node, "broadcastable shapes", ins))
 }
 
-/// For every element of `out`, the flat index of the element of `src` it reads.
-pub(crate) fn broadcast_index(src: &[usize], out: &[usize]) -> Vec<usize> {
+/// For every element of `out`, the flat index of the element of `src` it reads (numpy
+/// broadcasting).
+pub fn broadcast_index(src: &[usize], out: &[usize]) -> Vec<usize> {
     let n: usize = out.iter().product();
     let off = out.len() - src.len();
     let src_strides = strides(src);

@@ -5,16 +5,24 @@
 mod activation;
 mod binary;
 mod conv;
+mod gather;
 mod linear;
+mod logic;
 mod pool;
+mod reduce;
 mod shape;
+mod softmax;
 
 pub use activation::Clip;
-pub use binary::BinaryKind;
+pub use binary::{broadcast_index, BinaryKind};
 pub use conv::Conv;
+pub use gather::{resolve_index, Gather};
 pub use linear::Gemm;
+pub use logic::{bool_value, Cast, CmpKind};
 pub use pool::Pool;
+pub use reduce::{reduce_groups, ArgMax, Reduce, ReduceKind};
 pub use shape::{Concat, Reshape, Transpose};
+pub use softmax::{exp_q30, softmax_element, Softmax, D_MIN, EXP2_POLY, LOG2E_Q16};
 
 use serde::{Deserialize, Serialize};
 
@@ -48,6 +56,22 @@ pub enum Op {
     Transpose(Transpose),
     /// Concatenation along an axis.
     Concat(Concat),
+    /// Elementwise comparison to a boolean (`2^F` or 0).
+    Compare(CmpKind),
+    /// `Where(c, x, y)`: `x` where `c ≠ 0`.
+    Where,
+    /// Element type conversion on fixed-point values.
+    Cast(Cast),
+    /// ONNX `Gather`: select slices along an axis by data-dependent indices.
+    Gather(Gather),
+    /// ONNX `GatherElements`: select single elements along an axis.
+    GatherElements(Gather),
+    /// Sum, mean or max over axes.
+    Reduce(Reduce),
+    /// Index of the maximum along an axis.
+    ArgMax(ArgMax),
+    /// Softmax with the integer exponential of `docs/numerics.md`.
+    Softmax(Softmax),
 }
 
 /// How a node's input is wired into the program.
@@ -74,6 +98,8 @@ pub trait BuildCtx {
     fn shape(&self, name: &str) -> Option<Vec<usize>>;
     /// The float value of a named constant, if it is one.
     fn constant(&self, name: &str) -> Option<&Const>;
+    /// The model's default-domain opset (semantics of some ops changed across opsets).
+    fn opset(&self) -> i64;
 }
 
 /// Maps an ONNX node to an [`Op`]; unknown op types are a typed error naming the node.
@@ -98,6 +124,15 @@ pub fn build(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built> {
         "Transpose" => shape::build_transpose(node, ctx),
         "Concat" => shape::build_concat(node, ctx),
         "BatchNormalization" => binary::build_batchnorm(node, ctx),
+        "Less" | "LessOrEqual" | "Greater" | "GreaterOrEqual" | "Equal" => {
+            logic::build_compare(node)
+        }
+        "Where" => logic::build_where(node),
+        "Cast" => logic::build_cast(node),
+        "Gather" | "GatherElements" => gather::build(node, ctx),
+        "ReduceSum" | "ReduceMean" | "ReduceMax" => reduce::build_reduce(node, ctx),
+        "ArgMax" => reduce::build_argmax(node, ctx),
+        "Softmax" => softmax::build(node, ctx),
         other => Err(EngineError::UnsupportedOp {
             node: node.name.clone(),
             op: other.to_string(),
@@ -149,6 +184,14 @@ impl Op {
             Op::Reshape(_) => "Reshape",
             Op::Transpose(_) => "Transpose",
             Op::Concat(_) => "Concat",
+            Op::Compare(k) => k.name(),
+            Op::Where => "Where",
+            Op::Cast(_) => "Cast",
+            Op::Gather(_) => "Gather",
+            Op::GatherElements(_) => "GatherElements",
+            Op::Reduce(r) => r.name(),
+            Op::ArgMax(_) => "ArgMax",
+            Op::Softmax(_) => "Softmax",
         }
     }
 
@@ -157,7 +200,11 @@ impl Op {
         match self {
             Op::Gemm(g) => g.output_shape(node, ins),
             Op::Conv(c) => c.output_shape(node, ins),
-            Op::Relu | Op::Clip(_) => unary_shape(node, ins),
+            Op::Relu | Op::Clip(_) | Op::Cast(_) => unary_shape(node, ins),
+            Op::Softmax(_) => match ins {
+                [x] if !x.is_empty() => Ok(x.to_vec()),
+                _ => Err(shape_err(node, "one input of rank >= 1", ins)),
+            },
             Op::MaxPool(p) | Op::AveragePool(p) => p.output_shape(node, ins),
             Op::GlobalAveragePool => match ins {
                 [x] if x.len() >= 3 => Ok(x[..2]
@@ -167,7 +214,11 @@ impl Op {
                     .collect()),
                 _ => Err(shape_err(node, "one input of rank >= 3", ins)),
             },
-            Op::Binary(_) => binary::broadcast_shape(node, ins),
+            Op::Binary(_) | Op::Compare(_) | Op::Where => binary::broadcast_shape(node, ins),
+            Op::Gather(g) => g.output_shape(node, ins),
+            Op::GatherElements(g) => g.elements_shape(node, ins),
+            Op::Reduce(r) => r.output_shape(node, ins),
+            Op::ArgMax(a) => a.output_shape(node, ins),
             Op::Reshape(r) => r.output_shape(node, ins),
             Op::Transpose(t) => t.output_shape(node, ins),
             Op::Concat(c) => c.output_shape(node, ins),
@@ -189,6 +240,14 @@ impl Op {
             Op::Reshape(_) => Tensor::new(out_shape.to_vec(), ins[0].data.clone()),
             Op::Transpose(t) => t.eval(ins[0], out_shape),
             Op::Concat(c) => c.eval(ins, out_shape),
+            Op::Compare(k) => k.eval(ins, out_shape),
+            Op::Where => logic::where_(ins, out_shape),
+            Op::Cast(c) => c.eval(ins[0]),
+            Op::Gather(g) => g.eval_gather(ins, out_shape),
+            Op::GatherElements(g) => g.eval_elements(ins, out_shape),
+            Op::Reduce(r) => r.eval(ins[0], out_shape),
+            Op::ArgMax(a) => a.eval(ins[0], out_shape),
+            Op::Softmax(s) => s.eval(ins[0]),
         }
     }
 }
@@ -201,7 +260,7 @@ fn unary_shape(node: &str, ins: &[&[usize]]) -> Result<Vec<usize>> {
 }
 
 /// Row-major strides of a shape.
-pub(crate) fn strides(shape: &[usize]) -> Vec<usize> {
+pub fn strides(shape: &[usize]) -> Vec<usize> {
     let mut s = vec![1; shape.len()];
     for i in (0..shape.len().saturating_sub(1)).rev() {
         s[i] = s[i + 1] * shape[i + 1];

@@ -5,7 +5,9 @@ mod activation;
 mod conv;
 mod elementwise;
 mod linear;
+mod logic;
 mod pool;
+mod reduce;
 mod shape;
 
 use ark_relations::gr1cs::SynthesisError;
@@ -88,6 +90,14 @@ pub(crate) fn synthesize(
         Op::Reshape(_) => Ok(ins[0].all()),
         Op::Transpose(t) => Ok(shape::transpose(t, &ins[0], out_shape)),
         Op::Concat(c) => Ok(shape::concat(c, ins, out_shape)),
+        Op::Compare(k) => logic::compare(cs, *k, ins, out_shape),
+        Op::Where => logic::where_(cs, ins, out_shape),
+        Op::Cast(c) => logic::cast(cs, *c, &ins[0]),
+        Op::Gather(g) => logic::gather(cs, g, ins),
+        Op::GatherElements(g) => logic::gather_elements(cs, g, ins),
+        Op::Reduce(r) => reduce::reduce(cs, r, &ins[0]),
+        Op::ArgMax(a) => reduce::argmax(cs, a, &ins[0]),
+        Op::Softmax(s) => reduce::softmax(cs, s, &ins[0]),
     }
     .and_then(|v| {
         if v.len() == out_shape.iter().product::<usize>() {

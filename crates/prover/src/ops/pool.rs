@@ -46,7 +46,7 @@ pub(crate) fn max_pool(
 
 /// `q = floor((sum + floor(count/2)) / count)` with `sum = q·count + r`, `0 <= r < count`,
 /// and `q` in the `i32` range.
-fn mean(cs: &Cs, sum: &Lc, count: usize) -> CsResult<Lc> {
+pub(crate) fn mean(cs: &Cs, sum: &Lc, count: usize) -> CsResult<Lc> {
     if count == 0 {
         return Ok(Lc::int(0));
     }

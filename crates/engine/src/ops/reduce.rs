@@ -1,0 +1,240 @@
+//! Reductions over axes: `ReduceSum`, `ReduceMean`, `ReduceMax`, and `ArgMax`.
+
+use serde::{Deserialize, Serialize};
+
+use super::{input, input_shape, shape_err, strides, BuildCtx, Built, Op, Wire};
+use crate::{
+    fixed::{div_round, saturate, ONE},
+    import::GraphNode,
+    Result, Tensor,
+};
+
+/// Which reduction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReduceKind {
+    /// `sat(Σ x)`, exact before saturation.
+    Sum,
+    /// `sat(round_half_up(Σ x / count))`; 0 over an empty set.
+    Mean,
+    /// `max x`; `i32::MIN` over an empty set.
+    Max,
+}
+
+/// A reduction over a set of axes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reduce {
+    /// The reduction.
+    pub kind: ReduceKind,
+    /// Reduced axes, sorted, non-negative.
+    pub axes: Vec<usize>,
+    /// Whether reduced axes stay as size 1.
+    pub keepdims: bool,
+}
+
+/// For each output element (row-major), the flat input indices it reduces, in row-major
+/// order of the input. Shared by the kernel and its circuit.
+pub fn reduce_groups(in_shape: &[usize], axes: &[usize]) -> Vec<Vec<usize>> {
+    let kept: Vec<usize> = (0..in_shape.len()).filter(|a| !axes.contains(a)).collect();
+    let out_n: usize = kept.iter().map(|a| in_shape[*a]).product();
+    let kept_shape: Vec<usize> = kept.iter().map(|a| in_shape[*a]).collect();
+    let ks = strides(&kept_shape);
+    let is = strides(in_shape);
+    let mut groups = vec![Vec::new(); out_n];
+    for flat in 0..in_shape.iter().product() {
+        let o: usize = kept
+            .iter()
+            .enumerate()
+            .map(|(j, a)| ((flat / is[*a]) % in_shape[*a]) * ks[j])
+            .sum();
+        groups[o].push(flat);
+    }
+    groups
+}
+
+fn reduced_shape(x: &[usize], axes: &[usize], keepdims: bool) -> Vec<usize> {
+    (0..x.len())
+        .filter_map(|a| match (axes.contains(&a), keepdims) {
+            (false, _) => Some(x[a]),
+            (true, true) => Some(1),
+            (true, false) => None,
+        })
+        .collect()
+}
+
+impl Reduce {
+    pub(crate) fn name(&self) -> &'static str {
+        match self.kind {
+            ReduceKind::Sum => "ReduceSum",
+            ReduceKind::Mean => "ReduceMean",
+            ReduceKind::Max => "ReduceMax",
+        }
+    }
+
+    pub(crate) fn output_shape(&self, node: &str, ins: &[&[usize]]) -> Result<Vec<usize>> {
+        match ins {
+            [x] if self.axes.iter().all(|a| *a < x.len()) => {
+                Ok(reduced_shape(x, &self.axes, self.keepdims))
+            }
+            _ => Err(shape_err(node, format!("one input with axes {:?}", self.axes), ins)),
+        }
+    }
+
+    pub(crate) fn eval(&self, x: &Tensor, out_shape: &[usize]) -> Tensor {
+        let data = reduce_groups(&x.shape, &self.axes)
+            .iter()
+            .map(|g| {
+                let vals = g.iter().map(|i| x.data[*i]);
+                match self.kind {
+                    ReduceKind::Sum => saturate(vals.map(|v| v as i128).sum()),
+                    ReduceKind::Mean if g.is_empty() => 0,
+                    ReduceKind::Mean => saturate(div_round(
+                        vals.map(|v| v as i128).sum(),
+                        g.len() as i128,
+                    )),
+                    ReduceKind::Max => vals.max().unwrap_or(i32::MIN),
+                }
+            })
+            .collect();
+        Tensor::new(out_shape.to_vec(), data)
+    }
+}
+
+/// Index of the largest element along an axis, as a fixed-point integer (`k·2^F`). Ties
+/// go to the first index (the last with `select_last_index`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArgMax {
+    /// The (non-negative) axis.
+    pub axis: usize,
+    /// Whether the axis stays as size 1.
+    pub keepdims: bool,
+    /// Whether ties go to the last index.
+    pub select_last: bool,
+}
+
+impl ArgMax {
+    pub(crate) fn output_shape(&self, node: &str, ins: &[&[usize]]) -> Result<Vec<usize>> {
+        match ins {
+            [x] if self.axis < x.len() && x[self.axis] > 0 => {
+                Ok(reduced_shape(x, &[self.axis], self.keepdims))
+            }
+            _ => Err(shape_err(node, format!("one input with a non-empty axis {}", self.axis), ins)),
+        }
+    }
+
+    /// The winning position within one group (non-empty by the shape check).
+    pub fn winner(&self, vals: &[i32]) -> usize {
+        let mut best = 0;
+        for (k, v) in vals.iter().enumerate().skip(1) {
+            if *v > vals[best] || (self.select_last && *v == vals[best]) {
+                best = k;
+            }
+        }
+        best
+    }
+
+    pub(crate) fn eval(&self, x: &Tensor, out_shape: &[usize]) -> Tensor {
+        let data = reduce_groups(&x.shape, &[self.axis])
+            .iter()
+            .map(|g| {
+                let vals: Vec<i32> = g.iter().map(|i| x.data[*i]).collect();
+                (self.winner(&vals) as i64 * ONE) as i32
+            })
+            .collect();
+        Tensor::new(out_shape.to_vec(), data)
+    }
+}
+
+fn norm_axis(node: &GraphNode, attr: &str, a: i64, rank: usize) -> Result<usize> {
+    let r = rank as i64;
+    if a < -r || a >= r {
+        return Err(node.bad_attr(attr, format!("{a} out of range for rank {r}")));
+    }
+    Ok(a.rem_euclid(r) as usize)
+}
+
+pub(crate) fn build_reduce(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built> {
+    let x = input_shape(node, ctx, 0)?;
+    let kind = match node.op_type.as_str() {
+        "ReduceSum" => ReduceKind::Sum,
+        "ReduceMean" => ReduceKind::Mean,
+        _ => ReduceKind::Max,
+    };
+    // Axes: an attribute in older opsets, a constant input in newer ones.
+    let axes = match node.inputs.get(1).filter(|s| !s.is_empty()) {
+        Some(name) => Some(
+            ctx.constant(name)
+                .ok_or_else(|| node.bad_attr("axes", "must be a constant"))?
+                .data
+                .as_ints(),
+        ),
+        None => node.ints("axes")?,
+    };
+    let x_in = Wire::Value(input(node, 0)?);
+    let mut axes: Vec<usize> = match axes {
+        Some(a) if !a.is_empty() => a
+            .iter()
+            .map(|a| norm_axis(node, "axes", *a, x.len()))
+            .collect::<Result<_>>()?,
+        _ if node.int("noop_with_empty_axes", 0)? != 0 => {
+            return Ok(Built {
+                op: Op::Reshape(super::Reshape { shape: x }),
+                inputs: vec![x_in],
+            })
+        }
+        _ => (0..x.len()).collect(),
+    };
+    axes.sort_unstable();
+    axes.dedup();
+    Ok(Built {
+        op: Op::Reduce(Reduce {
+            kind,
+            axes,
+            keepdims: node.int("keepdims", 1)? != 0,
+        }),
+        inputs: vec![x_in],
+    })
+}
+
+pub(crate) fn build_argmax(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built> {
+    let x = input_shape(node, ctx, 0)?;
+    Ok(Built {
+        op: Op::ArgMax(ArgMax {
+            axis: norm_axis(node, "axis", node.int("axis", 0)?, x.len())?,
+            keepdims: node.int("keepdims", 1)? != 0,
+            select_last: node.int("select_last_index", 0)? != 0,
+        }),
+        inputs: vec![Wire::Value(input(node, 0)?)],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_follow_row_major_order() {
+        assert_eq!(
+            reduce_groups(&[2, 3], &[1]),
+            vec![vec![0, 1, 2], vec![3, 4, 5]]
+        );
+        assert_eq!(
+            reduce_groups(&[2, 3], &[0]),
+            vec![vec![0, 3], vec![1, 4], vec![2, 5]]
+        );
+        assert_eq!(reduce_groups(&[2, 2], &[0, 1]), vec![vec![0, 1, 2, 3]]);
+    }
+
+    #[test]
+    fn reductions_saturate_round_and_tie_break() {
+        let x = Tensor::new(vec![1, 3], vec![i32::MAX, i32::MAX, 1]);
+        let sum = Reduce { kind: ReduceKind::Sum, axes: vec![1], keepdims: false };
+        assert_eq!(sum.eval(&x, &[1]).data, vec![i32::MAX]);
+        let x = Tensor::new(vec![1, 2], vec![1, 2]);
+        let mean = Reduce { kind: ReduceKind::Mean, axes: vec![1], keepdims: true };
+        assert_eq!(mean.eval(&x, &[1, 1]).data, vec![2]); // 1.5 rounds half up
+        let am = ArgMax { axis: 1, keepdims: false, select_last: false };
+        assert_eq!(am.winner(&[3, 7, 7, 1]), 1);
+        let am_last = ArgMax { select_last: true, ..am };
+        assert_eq!(am_last.winner(&[3, 7, 7, 1]), 2);
+    }
+}

@@ -1,0 +1,215 @@
+//! Circuits of the selection, comparison, reduction and softmax operators against the
+//! engine: on random, tied and saturating inputs the circuit's witness hashes to the
+//! engine's post-state bit for bit, and a changed output element does not satisfy it.
+
+use std::collections::{BTreeMap, HashMap};
+
+use zkopml_engine::{
+    execute,
+    import::{Attr, Const, ConstData, Dim, Graph, GraphNode},
+    Program, Tensor,
+};
+use zkopml_prover::is_satisfied;
+
+const K: i32 = 4096;
+
+/// A one-node graph: runtime inputs `(name, shape)`, constants, attributes.
+fn one_node(
+    op: &str,
+    inputs: &[(&str, &[usize])],
+    consts: &[(&str, Vec<usize>, Vec<f64>)],
+    order: &[&str],
+    attrs: &[(&str, Attr)],
+    opset: i64,
+) -> Program {
+    let graph = Graph {
+        nodes: vec![GraphNode {
+            name: format!("{op}_0"),
+            op_type: op.into(),
+            inputs: order.iter().map(|s| s.to_string()).collect(),
+            outputs: vec!["out".into()],
+            attrs: attrs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect::<BTreeMap<_, _>>(),
+        }],
+        initializers: consts
+            .iter()
+            .map(|(n, s, d)| {
+                (
+                    n.to_string(),
+                    Const {
+                        shape: s.clone(),
+                        data: ConstData::Float(d.clone()),
+                    },
+                )
+            })
+            .collect(),
+        inputs: inputs
+            .iter()
+            .map(|(n, s)| (n.to_string(), s.iter().map(|d| Dim::Fixed(*d)).collect()))
+            .collect(),
+        outputs: vec!["out".into()],
+        opset,
+    };
+    Program::compile(&graph, &HashMap::new(), 1).expect("compiles")
+}
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> i32 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 as i32
+    }
+    /// Values from a small set, so ties and equal pairs are common.
+    fn small(&mut self, span: i32) -> i32 {
+        self.next().rem_euclid(2 * span + 1) - span
+    }
+}
+
+/// Input tensors for a program: per input, the given generator.
+fn run_cases(
+    name: &str,
+    program: &Program,
+    gens: &mut dyn FnMut(usize, usize, &mut Rng) -> i32,
+) {
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    for case in 0..6 {
+        let inputs: Vec<Tensor> = program
+            .inputs
+            .iter()
+            .enumerate()
+            .map(|(k, id)| {
+                let shape = program.values[*id].shape.clone();
+                let n = shape.iter().product();
+                let data = (0..n)
+                    .map(|i| match case {
+                        0 => i32::MAX,
+                        1 => i32::MIN,
+                        2 => if i % 2 == 0 { i32::MAX } else { i32::MIN },
+                        3 => rng.next(),
+                        _ => gens(k, i, &mut rng),
+                    })
+                    .collect();
+                Tensor::new(shape, data)
+            })
+            .collect();
+        let mut trace = execute(program, &inputs).expect("executes");
+        assert!(
+            is_satisfied(program, 0, &trace).unwrap(),
+            "{name}: case {case} inputs {inputs:?}"
+        );
+        // A cheating submitter changes one output element and recommits it.
+        let out = program.nodes[0].output;
+        let t = trace.values[out].as_mut().unwrap();
+        t.data[0] = t.data[0].wrapping_add(1);
+        let c = t.commitment();
+        trace.commitments[out] = Some(c);
+        trace.states[1] = zkopml_commit::state_commitment(&[c]);
+        assert!(
+            !is_satisfied(program, 0, &trace).unwrap(),
+            "{name}: case {case} tampered output accepted"
+        );
+    }
+}
+
+#[test]
+fn comparisons_and_where_agree_with_engine() {
+    for op in ["Less", "LessOrEqual", "Greater", "GreaterOrEqual", "Equal"] {
+        let p = one_node(op, &[("a", &[2, 3]), ("b", &[3])], &[], &["a", "b"], &[], 13);
+        run_cases(op, &p, &mut |_, _, r| r.small(2) * K);
+    }
+    let p = one_node(
+        "Where",
+        &[("c", &[2, 3]), ("x", &[2, 3]), ("y", &[1])],
+        &[],
+        &["c", "x", "y"],
+        &[],
+        13,
+    );
+    run_cases("Where", &p, &mut |k, _, r| if k == 0 { r.small(1) } else { r.next() });
+}
+
+#[test]
+fn cast_agrees_with_engine() {
+    for to in [1i64, 2, 3, 7, 9] {
+        let p = one_node("Cast", &[("x", &[2, 4])], &[], &["x"], &[("to", Attr::Int(to))], 13);
+        run_cases(&format!("Cast to {to}"), &p, &mut |_, _, r| r.small(300 * K));
+    }
+}
+
+#[test]
+fn gathers_agree_with_engine() {
+    // Constant table, data-dependent indices (fractional, negative, out of range).
+    let table: Vec<f64> = (0..10).map(|v| v as f64 * 0.75 - 3.0).collect();
+    let p = one_node(
+        "Gather",
+        &[("i", &[1, 3])],
+        &[("t", vec![5, 2], table)],
+        &["t", "i"],
+        &[("axis", Attr::Int(0))],
+        13,
+    );
+    run_cases("Gather const data", &p, &mut |_, _, r| r.small(6) * K + r.small(2047));
+    // Runtime data and indices, axis 1.
+    let p = one_node(
+        "Gather",
+        &[("d", &[2, 4]), ("i", &[2])],
+        &[],
+        &["d", "i"],
+        &[("axis", Attr::Int(1))],
+        13,
+    );
+    run_cases("Gather", &p, &mut |k, _, r| if k == 0 { r.next() } else { r.small(5) * K });
+    // Constant indices: wiring only.
+    let p = one_node(
+        "Gather",
+        &[("d", &[2, 4])],
+        &[("i", vec![3], vec![3.0, -1.0, 0.0])],
+        &["d", "i"],
+        &[("axis", Attr::Int(-1))],
+        13,
+    );
+    run_cases("Gather const indices", &p, &mut |_, _, r| r.next());
+    let p = one_node(
+        "GatherElements",
+        &[("d", &[2, 3]), ("i", &[2, 2])],
+        &[],
+        &["d", "i"],
+        &[("axis", Attr::Int(1))],
+        13,
+    );
+    run_cases("GatherElements", &p, &mut |k, _, r| if k == 0 { r.next() } else { r.small(4) * K });
+}
+
+#[test]
+fn reductions_argmax_and_softmax_agree_with_engine() {
+    for op in ["ReduceSum", "ReduceMean", "ReduceMax"] {
+        let p = one_node(
+            op,
+            &[("x", &[2, 3, 2])],
+            &[],
+            &["x"],
+            &[("axes", Attr::Ints(vec![1, -1])), ("keepdims", Attr::Int(0))],
+            11,
+        );
+        run_cases(op, &p, &mut |_, _, r| r.next() >> 3);
+    }
+    for last in [0, 1] {
+        let p = one_node(
+            "ArgMax",
+            &[("x", &[3, 4])],
+            &[],
+            &["x"],
+            &[("axis", Attr::Int(1)), ("select_last_index", Attr::Int(last))],
+            13,
+        );
+        run_cases("ArgMax", &p, &mut |_, _, r| r.small(2));
+    }
+    let p = one_node("Softmax", &[("x", &[2, 5])], &[], &["x"], &[], 13);
+    run_cases("Softmax", &p, &mut |_, _, r| r.small(12 * K));
+    let p = one_node("Softmax", &[("x", &[2, 2, 3])], &[], &["x"], &[("axis", Attr::Int(1))], 11);
+    run_cases("Softmax opset 11", &p, &mut |_, _, r| r.small(30 * K));
+}
