@@ -20,6 +20,11 @@ pub(crate) struct Cli {
     /// Devnet config file.
     #[arg(long, global = true, default_value = ".devnet/devnet.json")]
     pub(crate) devnet: PathBuf,
+    /// Use the RPC API of a kubo (go-ipfs) node you run, e.g. `http://127.0.0.1:5001`, as
+    /// the content store instead of the embedded one. CIDs are still computed and checked
+    /// here: the node must add like `ipfs add --cid-version 1 --raw-leaves` (the defaults).
+    #[arg(long, global = true, env = "ZKOPML_KUBO_API", value_name = "URL")]
+    pub(crate) kubo_api: Option<String>,
     #[command(subcommand)]
     pub(crate) cmd: Cmd,
 }
@@ -60,44 +65,97 @@ pub(crate) enum Cmd {
     Demo(demo::DemoArgs),
 }
 
-/// Exit codes: 2 bad input (model, input, proof), 3 chain or node, 4 a game went against
-/// the agent, 1 anything else.
+/// Exit codes: 2 bad input (model, input, proof, content), 3 chain or node (an Ethereum
+/// node or a kubo node), 4 a game went against the agent, 1 anything else.
 pub(crate) fn exit_code(e: &anyhow::Error) -> u8 {
-    for cause in e.chain() {
-        if cause.downcast_ref::<zkopml_engine::EngineError>().is_some()
-            || cause.downcast_ref::<zkopml_store::StoreError>().is_some()
-        {
-            return 2;
-        }
-        if let Some(p) = cause.downcast_ref::<zkopml_prover::ProverError>() {
-            return if matches!(p, zkopml_prover::ProverError::InvalidProof) {
-                2
-            } else {
-                1
-            };
-        }
-        if cause.downcast_ref::<zkopml_chain::ChainError>().is_some() {
-            return 3;
-        }
-        if cause.downcast_ref::<demo::Lost>().is_some() {
-            return 4;
-        }
+    e.chain().find_map(classify).unwrap_or(1)
+}
+
+/// The exit code one error of a chain decides, if any. `AgentError` wraps the crates'
+/// errors transparently (its `source` skips the wrapped error), so it is looked through.
+fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
+    use zkopml_agents::AgentError;
+    if let Some(a) = cause.downcast_ref::<AgentError>() {
+        return match a {
+            AgentError::Chain(e) => classify(e),
+            AgentError::Store(e) => classify(e),
+            AgentError::Engine(e) => classify(e),
+            AgentError::Prover(e) => classify(e),
+            _ => None,
+        };
     }
-    1
+    if let Some(e) = cause.downcast_ref::<zkopml_store::StoreError>() {
+        return Some(if e.is_node_error() { 3 } else { 2 });
+    }
+    if cause.downcast_ref::<zkopml_engine::EngineError>().is_some() {
+        return Some(2);
+    }
+    if let Some(p) = cause.downcast_ref::<zkopml_prover::ProverError>() {
+        return Some(if matches!(p, zkopml_prover::ProverError::InvalidProof) {
+            2
+        } else {
+            1
+        });
+    }
+    if cause.downcast_ref::<zkopml_chain::ChainError>().is_some() {
+        return Some(3);
+    }
+    if cause.downcast_ref::<demo::Lost>().is_some() {
+        return Some(4);
+    }
+    None
 }
 
 pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<()> {
     let json = cli.json;
+    let kubo = cli.kubo_api.as_deref();
     match cli.cmd {
         Cmd::Run(a) => local::run(a, json),
         Cmd::Prove(a) => local::prove(a, json),
         Cmd::VerifyProof(a) => local::verify(a, json),
         Cmd::Circuits(a) => local::circuits(a, json),
         Cmd::Devnet(c) => devnet::devnet(c, &cli.devnet, json),
-        Cmd::Register(a) => devnet::register(a, &cli.devnet, json),
-        Cmd::Request(a) => devnet::request(a, &cli.devnet, json),
-        Cmd::Submit(a) => devnet::submit(a, &cli.devnet),
-        Cmd::Challenge(a) => devnet::challenge(a, &cli.devnet),
-        Cmd::Demo(a) => demo::demo(a, json),
+        Cmd::Register(a) => devnet::register(a, &cli.devnet, kubo, json),
+        Cmd::Request(a) => devnet::request(a, &cli.devnet, kubo, json),
+        Cmd::Submit(a) => devnet::submit(a, &cli.devnet, kubo),
+        Cmd::Challenge(a) => devnet::challenge(a, &cli.devnet, kubo),
+        Cmd::Demo(a) => demo::demo(a, kubo, json),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anyhow::Context;
+    use zkopml_agents::AgentError;
+    use zkopml_store::StoreError;
+
+    fn code(e: impl Into<anyhow::Error>) -> u8 {
+        exit_code(&e.into().context("while doing something"))
+    }
+
+    #[test]
+    fn exit_codes_look_through_agent_errors() {
+        let mismatch = || StoreError::Mismatch {
+            expected: "a".into(),
+            actual: "b".into(),
+        };
+        let kubo_down = || StoreError::KuboStatus {
+            url: "http://127.0.0.1:5001/api/v0/add".into(),
+            status: 500,
+            message: "boom".into(),
+        };
+        let chain_down = || zkopml_chain::ChainError::Unavailable {
+            rpc: "http://127.0.0.1:8545".into(),
+            reason: "refused".into(),
+        };
+        assert_eq!(code(mismatch()), 2);
+        assert_eq!(code(AgentError::Store(mismatch())), 2);
+        assert_eq!(code(kubo_down()), 3);
+        assert_eq!(code(AgentError::Store(kubo_down())), 3);
+        assert_eq!(code(AgentError::Chain(chain_down())), 3);
+        assert_eq!(code(AgentError::UnknownModel("7".into())), 1);
+        let plain: anyhow::Result<()> = Err(anyhow::anyhow!("other"));
+        assert_eq!(exit_code(&plain.context("x").unwrap_err()), 1);
     }
 }

@@ -97,18 +97,23 @@ async fn balances(
     Ok(out)
 }
 
-pub(crate) fn demo(a: DemoArgs, json: bool) -> anyhow::Result<()> {
+pub(crate) fn demo(a: DemoArgs, kubo_api: Option<&str>, json: bool) -> anyhow::Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
     let _ = std::fs::remove_dir_all(&a.dir);
     let config_path = a.dir.join("devnet.json");
-    let result = rt.block_on(run(&a, &config_path, json));
+    let result = rt.block_on(run(&a, &config_path, kubo_api, json));
     if let Ok(cfg) = DevnetConfig::read(&config_path) {
         devnet::down(&cfg);
     }
     result
 }
 
-async fn run(a: &DemoArgs, config_path: &std::path::Path, json: bool) -> anyhow::Result<()> {
+async fn run(
+    a: &DemoArgs,
+    config_path: &std::path::Path,
+    kubo_api: Option<&str>,
+    json: bool,
+) -> anyhow::Result<()> {
     let (onnx, input) = model_paths(a);
     let timeline = Timeline::default();
     let mut phases: Vec<(String, f64)> = Vec::new();
@@ -116,7 +121,8 @@ async fn run(a: &DemoArgs, config_path: &std::path::Path, json: bool) -> anyhow:
         |name: &str, t: Instant| phases.push((name.to_string(), t.elapsed().as_secs_f64()));
 
     let t = Instant::now();
-    let cfg = devnet::up(config_path, a.port).await?;
+    let mut cfg = devnet::up(config_path, a.port).await?;
+    devnet::use_kubo(&mut cfg, kubo_api);
     timeline.record(
         "devnet",
         format!("anvil up at {}, contracts deployed", cfg.deployment.rpc),

@@ -38,6 +38,22 @@ pub(crate) enum DevnetCmd {
 
 pub(crate) use zkopml_agents::devnet::{down, up};
 
+/// Reads the devnet config; `--kubo-api` (or `ZKOPML_KUBO_API`) replaces its content store
+/// with a kubo node's RPC API.
+pub(crate) fn read_config(path: &Path, kubo_api: Option<&str>) -> anyhow::Result<DevnetConfig> {
+    let mut cfg = DevnetConfig::read(path)?;
+    use_kubo(&mut cfg, kubo_api);
+    Ok(cfg)
+}
+
+/// Points `cfg` at the kubo node's RPC API `kubo_api`, if given.
+pub(crate) fn use_kubo(cfg: &mut DevnetConfig, kubo_api: Option<&str>) {
+    if let Some(api) = kubo_api {
+        tracing::info!(api, "content store: kubo RPC API");
+        cfg.kubo_api = Some(api.to_string());
+    }
+}
+
 pub(crate) fn devnet(cmd: DevnetCmd, config_path: &Path, json: bool) -> anyhow::Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
     match cmd {
@@ -158,8 +174,13 @@ pub(crate) async fn register_model(
     Ok(m)
 }
 
-pub(crate) fn register(a: RegisterArgs, config_path: &Path, json: bool) -> anyhow::Result<()> {
-    let cfg = DevnetConfig::read(config_path)?;
+pub(crate) fn register(
+    a: RegisterArgs,
+    config_path: &Path,
+    kubo_api: Option<&str>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let cfg = read_config(config_path, kubo_api)?;
     let rt = tokio::runtime::Runtime::new()?;
     let m = rt.block_on(register_model(
         &cfg,
@@ -211,8 +232,13 @@ pub(crate) async fn request_inference(
     Ok(requester::request(&ctx, model_id, inputs, U256::from(fee)).await?)
 }
 
-pub(crate) fn request(a: RequestArgs, config_path: &Path, json: bool) -> anyhow::Result<()> {
-    let cfg = DevnetConfig::read(config_path)?;
+pub(crate) fn request(
+    a: RequestArgs,
+    config_path: &Path,
+    kubo_api: Option<&str>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let cfg = read_config(config_path, kubo_api)?;
     let rt = tokio::runtime::Runtime::new()?;
     let id = rt.block_on(request_inference(
         &cfg,
@@ -305,8 +331,12 @@ pub(crate) struct SubmitArgs {
     run: LoopArgs,
 }
 
-pub(crate) fn submit(a: SubmitArgs, config_path: &Path) -> anyhow::Result<()> {
-    let cfg = DevnetConfig::read(config_path)?;
+pub(crate) fn submit(
+    a: SubmitArgs,
+    config_path: &Path,
+    kubo_api: Option<&str>,
+) -> anyhow::Result<()> {
+    let cfg = read_config(config_path, kubo_api)?;
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
         let ctx = cfg.ctx(&a.role, Timeline::default())?;
@@ -343,8 +373,12 @@ pub(crate) struct ChallengeArgs {
     run: LoopArgs,
 }
 
-pub(crate) fn challenge(a: ChallengeArgs, config_path: &Path) -> anyhow::Result<()> {
-    let cfg = DevnetConfig::read(config_path)?;
+pub(crate) fn challenge(
+    a: ChallengeArgs,
+    config_path: &Path,
+    kubo_api: Option<&str>,
+) -> anyhow::Result<()> {
+    let cfg = read_config(config_path, kubo_api)?;
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
         let ctx = cfg.ctx(&a.role, Timeline::default())?;

@@ -10,7 +10,7 @@ use std::{
 use serde::{Deserialize, Serialize};
 use zkopml_chain::{Chain, Deployment, U256};
 use zkopml_prover::KeyCache;
-use zkopml_store::LocalStore;
+use zkopml_store::{AnyStore, KuboStore, LocalStore};
 
 use crate::{model::LoadedModel, AgentError, Result, Timeline};
 
@@ -32,8 +32,12 @@ pub struct DevnetConfig {
     pub deployment: Deployment,
     /// Keys by role: `owner`, `requester`, `submitter`, `challenger1`, ...
     pub keys: HashMap<String, String>,
-    /// Content store directory.
+    /// Content store directory (the embedded store).
     pub store: PathBuf,
+    /// A kubo node's RPC API URL (e.g. `http://127.0.0.1:5001`) to use as the content store
+    /// instead of the embedded one; the CLI sets it from `--kubo-api`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubo_api: Option<String>,
     /// Proving key cache directory.
     pub key_cache: PathBuf,
     /// Agent state directory.
@@ -82,11 +86,20 @@ impl DevnetConfig {
             })
     }
 
+    /// The content store: the kubo node at `kubo_api` if set, else the embedded store in
+    /// `store`.
+    pub fn content_store(&self) -> Result<AnyStore> {
+        Ok(match &self.kubo_api {
+            Some(api) => KuboStore::new(api)?.into(),
+            None => LocalStore::new(&self.store).into(),
+        })
+    }
+
     /// A context acting as `role`.
     pub fn ctx(&self, role: &str, timeline: Timeline) -> Result<Ctx> {
         Ok(Ctx {
             chain: Chain::connect(&self.deployment, self.key(role)?)?,
-            store: LocalStore::new(&self.store),
+            store: self.content_store()?,
             keys: KeyCache::new(&self.key_cache),
             state_dir: self.state_dir.clone(),
             role: role.to_string(),
@@ -102,7 +115,7 @@ pub struct Ctx {
     /// Signing chain client.
     pub chain: Chain,
     /// Content store.
-    pub store: LocalStore,
+    pub store: AnyStore,
     /// Proving keys.
     pub keys: KeyCache,
     /// Where agent state files live.

@@ -24,7 +24,7 @@ pub struct PublishedTrace {
 }
 
 /// Stores a JSON artefact, returning its CID string.
-pub(crate) fn put_json<T: Serialize>(store: &LocalStore, value: &T) -> Result<String> {
+pub(crate) fn put_json<T: Serialize>(store: &impl ContentStore, value: &T) -> Result<String> {
     Ok(store
         .put(&serde_json::to_vec(value).expect("artefacts serialize"))?
         .to_string())
@@ -32,7 +32,7 @@ pub(crate) fn put_json<T: Serialize>(store: &LocalStore, value: &T) -> Result<St
 
 /// Loads and parses a JSON artefact by CID string (the CID is checked by the store).
 pub(crate) fn get_json<T: for<'de> Deserialize<'de>>(
-    store: &LocalStore,
+    store: &impl ContentStore,
     cid: &str,
     what: &str,
 ) -> Result<T> {

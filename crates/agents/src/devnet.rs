@@ -82,6 +82,7 @@ pub async fn up(config_path: &Path, port: u16) -> Result<DevnetConfig> {
             .map(|(r, k)| (r.to_string(), k.to_string()))
             .collect::<HashMap<_, _>>(),
         store: dir.join("store"),
+        kubo_api: None,
         key_cache: dir.join("keys"),
         state_dir: dir.join("agents"),
         anvil_pid: Some(child.id()),

@@ -52,8 +52,12 @@ pub enum AgentError {
 }
 
 impl AgentError {
-    /// Whether the agent should retry on its next tick (the node went away).
+    /// Whether the agent should retry on its next tick (the chain or kubo node went away).
     pub fn is_retryable(&self) -> bool {
-        matches!(self, AgentError::Chain(e) if e.is_retryable())
+        match self {
+            AgentError::Chain(e) => e.is_retryable(),
+            AgentError::Store(e) => e.is_retryable(),
+            _ => false,
+        }
     }
 }
