@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! .venv/bin/python testdata/gen_conformance.py --any --clean \
-//!     --ops Gemm,MatMul,Conv,Relu,Clip,MaxPool,AveragePool,GlobalAveragePool,Add,Sub,Mul,Div,Reshape,Flatten,Squeeze,Unsqueeze,Transpose,Concat,BatchNormalization
+//!     --ops Gemm,MatMul,Conv,Relu,Clip,MaxPool,AveragePool,GlobalAveragePool,Add,Sub,Mul,Div,Reshape,Flatten,Squeeze,Unsqueeze,Transpose,Concat,BatchNormalization,Less,LessOrEqual,Greater,GreaterOrEqual,Equal,Where,Cast,Gather,GatherElements,ReduceSum,ReduceMean,ReduceMax,ArgMax,Softmax
 //! ZKOPML_CONFORMANCE=1 cargo test -p zkopml-engine --test conformance -- --nocapture
 //! ```
 //!
@@ -18,8 +18,9 @@
 //!   a `fail` too);
 //! * `unsupported` — a typed error at import/compile (rank, attribute or output the engine
 //!   does not implement);
-//! * `dtype` — an input or output that is not a real-valued tensor (`float`/`double`): the
-//!   engine has one number format, fixed-point reals, and no integer/bool semantics;
+//! * `dtype` — an input or output of a type the one fixed-point format does not hold
+//!   (float16/bfloat16/float8, string, complex); reals, integers (`k` as `k·2^F`) and
+//!   booleans (0 or `2^F`) are all tested;
 //! * `range` — a value that is not finite or outside the fixed-point range ±2^19;
 //! * `other-ops` — the case uses an op type outside the supported set (it is generated
 //!   because it uses at least one supported op); it must still fail with a typed error,
@@ -72,6 +73,27 @@ const SUPPORTED: &[&str] = &[
     "Transpose",
     "Concat",
     "BatchNormalization",
+    "Less",
+    "LessOrEqual",
+    "Greater",
+    "GreaterOrEqual",
+    "Equal",
+    "Where",
+    "Cast",
+    "Gather",
+    "GatherElements",
+    "ReduceSum",
+    "ReduceMean",
+    "ReduceMax",
+    "ArgMax",
+    "Softmax",
+];
+/// Ops whose kernels are exact on quantised values and 1-Lipschitz in the max norm (or
+/// output integers, where any flip is an error ≥ 1): tolerance `Q`.
+const EXACT: &[&str] = &[
+    "Relu", "Clip", "MaxPool", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose",
+    "Concat", "Less", "LessOrEqual", "Greater", "GreaterOrEqual", "Equal", "Where", "Cast",
+    "Gather", "GatherElements", "ReduceMax", "ArgMax",
 ];
 /// Folded away by the importer, so they do not make a case unsupported.
 const IMPORT_ONLY: &[&str] = &["Constant", "Identity"];
@@ -85,7 +107,7 @@ const F32_REL: f64 = 1.0 / (1u64 << 20) as f64;
 
 const GEN_CMD: &str = ".venv/bin/python testdata/gen_conformance.py --any --clean --ops \
 Gemm,MatMul,Conv,Relu,Clip,MaxPool,AveragePool,GlobalAveragePool,Add,Sub,Mul,Div,Reshape,\
-Flatten,Squeeze,Unsqueeze,Transpose,Concat,BatchNormalization";
+Flatten,Squeeze,Unsqueeze,Transpose,Concat,BatchNormalization,Less,LessOrEqual,Greater,GreaterOrEqual,Equal,Where,Cast,Gather,GatherElements,ReduceSum,ReduceMean,ReduceMax,ArgMax,Softmax";
 
 #[derive(Debug, Clone)]
 enum Outcome {
@@ -147,9 +169,18 @@ fn dtype_name(code: i32) -> String {
     DataType::from_i32(code).map_or(format!("dtype {code}"), |d| format!("{d:?}"))
 }
 
-/// Real-valued tensor types the engine quantises.
+/// Tensor types the engine represents: reals (FLOAT, DOUBLE), integers (UINT8..INT64: the
+/// integer `k` is `k·2^F`) and BOOL (0 or `2^F`), within ±2^19. Half-precision and 8-bit
+/// floats, strings, complex numbers, and UINT32/UINT64 (which the importer does not read)
+/// are not.
 fn is_real(code: i32) -> bool {
-    code == 1 || code == 11 // FLOAT, DOUBLE
+    matches!(code, 1 | 11 | 2..=7 | 9)
+}
+
+/// Integer element types: ONNX `Div` on these truncates, which the engine's real-valued
+/// `Div` does not model (the engine does not track element types).
+fn is_integer(code: i32) -> bool {
+    matches!(code, 2..=7 | 12 | 13)
 }
 
 /// One `.pb` file: the raw proto (for its dtype and name) and, if decodable, its values.
@@ -288,11 +319,23 @@ fn tolerance(
     out_shape: &[usize],
 ) -> Result<Vec<f64>, String> {
     let n_out: usize = out_shape.iter().product();
-    let [node] = graph.nodes.as_slice() else {
-        return Err(format!(
-            "{} nodes: no per-op tolerance for a graph",
-            graph.nodes.len()
-        ));
+    let ops: Vec<&str> = graph.nodes.iter().map(|n| n.op_type.as_str()).collect();
+    let node = match graph.nodes.as_slice() {
+        [node] => node,
+        // `*_expanded` graphs. Chains of exact kernels (Clip as Less + Where): `Q`.
+        _ if ops.iter().all(|o| EXACT.contains(o)) => return Ok(vec![Q; n_out]),
+        // ReduceSumSquare as `Mul(x, x)` then `ReduceSum`: each square is off by
+        // `Q(2|x| + 1) + Q²` (operand quantisation and rescale), the sum is exact.
+        [sq, _] if ops == ["Mul", "ReduceSum"] && sq.inputs[0] == sq.inputs[1] => {
+            let x = vals
+                .get(&sq.inputs[0])
+                .ok_or("ReduceSumSquare: input missing")?
+                .data
+                .as_floats();
+            let per = Q * (2.0 * max_abs(&x) + 1.0) + Q * Q;
+            return Ok(vec![per * x.len() as f64 / n_out.max(1) as f64; n_out]);
+        }
+        _ => return Err(format!("no tolerance rule for the graph {ops:?}")),
     };
     let get = |i: usize| -> Option<(Vec<usize>, Vec<f64>)> {
         let name = node.inputs.get(i).filter(|s| !s.is_empty())?;
@@ -311,8 +354,19 @@ fn tolerance(
     };
     let scalar = |t: f64| Ok(vec![t; n_out]);
     match node.op_type.as_str() {
-        "Relu" | "Clip" | "MaxPool" | "Reshape" | "Flatten" | "Squeeze" | "Unsqueeze"
-        | "Transpose" | "Concat" => scalar(Q),
+        // Exact kernels on quantised values. Comparisons, ArgMax and casts to integers
+        // output integers: any flip (an input within 2^-13 of a threshold) is an error ≥ 1
+        // and fails; `Q` only admits the quantisation of a selected real.
+        o if EXACT.contains(&o) => scalar(Q),
+        // A sum of `n` quantised values.
+        "ReduceSum" => {
+            let n = need(0)?.1.len() as f64 / (n_out.max(1) as f64);
+            scalar(n * Q)
+        }
+        // Mean: `Q` from the inputs, `Q` from `div_round`. Softmax: the Jacobian's rows have
+        // 1-norm `2y(1 − y) ≤ 1/2`, so quantised inputs move an output by ≤ `Q/2`; the
+        // output rounding adds `Q`, the integer exponential < 2e-6.
+        "ReduceMean" | "Softmax" => scalar(2.0 * Q),
         "Add" | "Sub" | "AveragePool" | "GlobalAveragePool" => scalar(2.0 * Q),
         "Mul" | "Div" => {
             let ((sa, a), (sb, b)) = (need(0)?, need(1)?);
@@ -472,6 +526,9 @@ fn run_case(dir: &Path) -> (String, Outcome) {
                 return Outcome::Unsupported(e.to_string());
             }
         };
+        if ops.contains("Div") && ins.iter().any(|pb| is_integer(pb.proto.data_type)) {
+            return Outcome::Dtype("integer Div truncates; the engine's Div is real division".into());
+        }
         // Representability of what remains a runtime value: runtime inputs and outputs.
         for (pb, name) in ins.iter().zip(&declared_in) {
             if graph.inputs.iter().any(|(n, _)| n == name) && !is_real(pb.proto.data_type) {
@@ -737,7 +794,7 @@ fn onnx_node_conformance() {
         100.0 * t.pass as f64 / strict_den.max(1) as f64
     );
     eprintln!(
-        "excluded: unsupported {} (typed import/compile error), dtype {} (integer/bool/half data), range {} (non-finite or |x| >= 2^19), \
+        "excluded: unsupported {} (typed import/compile error), dtype {} (half/8-bit floats, strings, uint32/64, integer Div), range {} (non-finite or |x| >= 2^19), \
          other-ops {other_ops} (use an op outside the supported set; typed error in {other_typed})",
         t.unsupported, t.dtype, t.range
     );

@@ -213,3 +213,29 @@ fn reductions_argmax_and_softmax_agree_with_engine() {
     let p = one_node("Softmax", &[("x", &[2, 2, 3])], &[], &["x"], &[("axis", Attr::Int(1))], 11);
     run_cases("Softmax opset 11", &p, &mut |_, _, r| r.small(30 * K));
 }
+
+/// The per-element costs `docs/numerics.md` states, measured on small shapes.
+#[test]
+fn constraint_costs_match_the_numerics_table() {
+    let cost = |p: &Program| zkopml_prover::circuit_stats(p, 0).unwrap().constraints;
+    // The step circuit also opens the input and output tensors; subtract a Reshape's cost
+    // over the same tensors to isolate the operator.
+    let base = |shape: &[usize]| {
+        let p = one_node(
+            "Flatten",
+            &[("x", shape)],
+            &[],
+            &["x"],
+            &[("axis", Attr::Int(0))],
+            13,
+        );
+        cost(&p)
+    };
+    let sm = one_node("Softmax", &[("x", &[1, 64])], &[], &["x"], &[], 13);
+    let per_softmax = (cost(&sm) - base(&[1, 64])) / 64;
+    let am = one_node("ArgMax", &[("x", &[1, 64])], &[], &["x"], &[("axis", Attr::Int(1))], 13);
+    let per_argmax = (cost(&am) - base(&[1, 64])) / 64;
+    println!("softmax {per_softmax}/element, argmax {per_argmax}/element");
+    assert!((620..=720).contains(&per_softmax), "softmax {per_softmax}");
+    assert!((30..=50).contains(&per_argmax), "argmax {per_argmax}");
+}
