@@ -27,6 +27,7 @@ fn repo() -> PathBuf {
 struct Net {
     cfg: DevnetConfig,
     model: U256,
+    name: String,
     _dir: tempfile::TempDir,
 }
 
@@ -37,6 +38,11 @@ impl Drop for Net {
 }
 
 async fn net(ops_per_step: usize, challenge_window: u64) -> Net {
+    net_with("dnn", ops_per_step, challenge_window).await
+}
+
+/// A devnet with `testdata/<model>` registered.
+async fn net_with(model: &str, ops_per_step: usize, challenge_window: u64) -> Net {
     let anvil = repo().join(".tools/bin/anvil");
     assert!(
         anvil.exists(),
@@ -58,7 +64,7 @@ async fn net(ops_per_step: usize, challenge_window: u64) -> Net {
         responseBond: BOND,
         challengerBond: BOND,
     };
-    let onnx = std::fs::read(repo().join("testdata/dnn/model.onnx")).unwrap();
+    let onnx = std::fs::read(repo().join("testdata").join(model).join("model.onnx")).unwrap();
     let (m, _) = model::register(
         &cfg.ctx("owner", Timeline::default()).unwrap(),
         &onnx,
@@ -71,6 +77,7 @@ async fn net(ops_per_step: usize, challenge_window: u64) -> Net {
     Net {
         cfg,
         model: m.id,
+        name: model.to_string(),
         _dir: dir,
     }
 }
@@ -78,7 +85,13 @@ async fn net(ops_per_step: usize, challenge_window: u64) -> Net {
 async fn request(net: &Net) -> U256 {
     let ctx = net.cfg.ctx("requester", Timeline::default()).unwrap();
     let m = ctx.model(net.model).await.unwrap();
-    let file = TensorFile::read(&repo().join("testdata/dnn/input.json")).unwrap();
+    let file = TensorFile::read(
+        &repo()
+            .join("testdata")
+            .join(&net.name)
+            .join("input.json"),
+    )
+    .unwrap();
     let inputs = quantize_inputs(&m.program, &file.inputs).unwrap();
     requester::request(
         &ctx,
@@ -185,6 +198,23 @@ async fn defect_at_first_middle_and_last_step_loses_the_bisection() {
             eth(&net, "challenger1").await > before,
             "the honest challenger gained (bond won minus gas)"
         );
+    }
+}
+
+/// The tree ensemble: the leaf lookup (step 11, a `Gather` whose indices are computed from
+/// the input) and the `ArgMax` label (step 15, the last) proved on chain like any CNN
+/// operator. (A flipped low bit in an intermediate feature value that does not change the
+/// output is not disputed: the challenger disputes wrong outputs.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xgboost_defect_at_a_data_dependent_gather_and_at_argmax_loses() {
+    for defect in [11usize, 15] {
+        let net = net_with("xgboost", 1, 60).await;
+        request(&net).await;
+        let mut sub = submitter(&net, "submitter", Some(defect), false);
+        let mut ch = [challenger(&net, "challenger1", None, DisputeMode::Bisect)];
+        play(&mut sub, &mut ch, Duration::from_secs(120)).await;
+        assert_eq!(response_status(&net, 1).await, DISPROVEN, "defect at step {defect}");
+        assert_eq!(game_status(&net, 1).await, CHALLENGER_WON, "defect at step {defect}");
     }
 }
 
