@@ -344,6 +344,9 @@ pub(crate) struct CircuitsArgs {
     /// Operators per dispute step.
     #[arg(long, default_value_t = 1)]
     ops_per_step: usize,
+    /// Only these steps (repeatable; default: all). Large steps take minutes to synthesise.
+    #[arg(long = "step")]
+    steps: Vec<usize>,
 }
 
 #[derive(Serialize)]
@@ -360,8 +363,17 @@ struct CircuitRow {
 pub(crate) fn circuits(a: CircuitsArgs, json: bool) -> anyhow::Result<()> {
     let graph = import::load_file(&a.model)?;
     let program = Program::compile(&graph, &HashMap::new(), a.ops_per_step)?;
-    let bar = crate::devnet::progress(program.num_steps(), "synthesising step circuits");
-    let rows: Vec<CircuitRow> = (0..program.num_steps())
+    let steps: Vec<usize> = if a.steps.is_empty() {
+        (0..program.num_steps()).collect()
+    } else {
+        if let Some(s) = a.steps.iter().find(|s| **s >= program.num_steps()) {
+            anyhow::bail!("--step {s}: the model has {} steps", program.num_steps());
+        }
+        a.steps.clone()
+    };
+    let bar = crate::devnet::progress(steps.len(), "synthesising step circuits");
+    let rows: Vec<CircuitRow> = steps
+        .into_iter()
         .map(|step| {
             let nodes = &program.nodes[program.step_nodes(step)];
             let ops = nodes

@@ -66,7 +66,13 @@ impl<'a> StepCircuit<'a> {
 
 impl ConstraintSynthesizer<Fr> for StepCircuit<'_> {
     fn generate_constraints(self, cs: ConstraintSystemRef<Fr>) -> Result<(), SynthesisError> {
-        let cs = Cs::new(cs);
+        self.synthesize(&Cs::new(cs))
+    }
+}
+
+impl StepCircuit<'_> {
+    /// The step's constraints, over a [`Cs`] the caller keeps (to read its counters).
+    pub(crate) fn synthesize(self, cs: &Cs) -> Result<(), SynthesisError> {
         let p = self.program;
         let public = self
             .trace
@@ -90,7 +96,7 @@ impl ConstraintSynthesizer<Fr> for StepCircuit<'_> {
             commitments.insert(*v, c.clone());
             pre_commitments.push(c);
         }
-        let s_pre = poseidon::state_commitment(&cs, &pre_commitments)?;
+        let s_pre = poseidon::state_commitment(cs, &pre_commitments)?;
         cs.assert_eq(&s_pre, &pre)?;
 
         // Run the step's nodes, opening each live input tensor once.
@@ -115,9 +121,9 @@ impl ConstraintSynthesizer<Fr> for StepCircuit<'_> {
                         })
                         .collect::<Result<_, _>>()?;
                     for v in &lcs {
-                        poseidon::open_range_check(&cs, v)?;
+                        poseidon::open_range_check(cs, v)?;
                     }
-                    let c = poseidon::tensor_commitment(&cs, &info.shape, &lcs)?;
+                    let c = poseidon::tensor_commitment(cs, &info.shape, &lcs)?;
                     let expected = commitments
                         .get(v)
                         .ok_or(SynthesisError::AssignmentMissing)?;
@@ -127,7 +133,7 @@ impl ConstraintSynthesizer<Fr> for StepCircuit<'_> {
                 operands.push(Operand::Var(values[v].clone(), info.shape.clone()));
             }
             let out_shape = &p.values[node.output].shape;
-            let out = ops::synthesize(&cs, &node.op, &operands, out_shape)?;
+            let out = ops::synthesize(cs, &node.op, &operands, out_shape)?;
             values.insert(node.output, out);
             produced.insert(node.output);
         }
@@ -137,7 +143,7 @@ impl ConstraintSynthesizer<Fr> for StepCircuit<'_> {
         let mut post_commitments = Vec::with_capacity(layout_out.len());
         for v in &layout_out {
             let c = if produced.contains(v) {
-                poseidon::tensor_commitment(&cs, &p.values[*v].shape, &values[v])?
+                poseidon::tensor_commitment(cs, &p.values[*v].shape, &values[v])?
             } else {
                 commitments
                     .get(v)
@@ -146,7 +152,7 @@ impl ConstraintSynthesizer<Fr> for StepCircuit<'_> {
             };
             post_commitments.push(c);
         }
-        let s_post = poseidon::state_commitment(&cs, &post_commitments)?;
+        let s_post = poseidon::state_commitment(cs, &post_commitments)?;
         cs.assert_eq(&s_post, &post)
     }
 }

@@ -7,7 +7,10 @@ use ark_bn254::Fr;
 use ark_ff::{AdditiveGroup, BigInteger, Field, One, PrimeField, Zero};
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex},
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc, Mutex,
+    },
 };
 
 use ark_relations::gr1cs::{ConstraintSystemRef, LinearCombination, SynthesisError, Variable};
@@ -129,6 +132,9 @@ pub struct Cs {
     /// [`Cs::i32_bits`] made so far: an opened input's range check and a later `Relu`'s
     /// sign bit of the same value share one decomposition.
     i32_memo: Arc<Mutex<BitsMemo>>,
+    /// Constraints enforced through this handle (arkworks counts only while it builds
+    /// matrices; this count also works in the cheap count-only mode of `circuit_stats`).
+    enforced: Arc<AtomicUsize>,
 }
 
 impl Cs {
@@ -137,6 +143,7 @@ impl Cs {
         Cs {
             cs,
             i32_memo: Arc::default(),
+            enforced: Arc::default(),
         }
     }
 
@@ -152,8 +159,14 @@ impl Cs {
         Ok(Lc::var(v, val))
     }
 
+    /// Constraints enforced so far.
+    pub fn constraints(&self) -> usize {
+        self.enforced.load(Ordering::Relaxed)
+    }
+
     /// Enforces `a · b = c`.
     pub fn enforce(&self, a: &Lc, b: &Lc, c: &Lc) -> CsResult<()> {
+        self.enforced.fetch_add(1, Ordering::Relaxed);
         self.cs
             .enforce_r1cs_constraint(|| a.to_lc(), || b.to_lc(), || c.to_lc())
     }

@@ -9,7 +9,7 @@ use alloy_primitives::keccak256;
 use ark_bn254::{Bn254, Fr};
 use ark_groth16::{Groth16, PreparedVerifyingKey, Proof, ProvingKey, VerifyingKey};
 use ark_relations::gr1cs::{
-    ConstraintSynthesizer, ConstraintSystem, OptimizationGoal, SynthesisMode,
+    ConstraintSynthesizer, ConstraintSystem, SynthesisMode,
 };
 use ark_serialize::{CanonicalDeserialize, CanonicalSerialize, Compress, Validate};
 use ark_snark::SNARK;
@@ -18,7 +18,7 @@ use tracing::info_span;
 use zkopml_commit::fr_to_bytes32;
 use zkopml_engine::{Program, Trace};
 
-use crate::{circuit::StepCircuit, ProverError, Result};
+use crate::{circuit::StepCircuit, gadgets::Cs, ProverError, Result};
 
 /// A proof of one step with the public inputs it was made for.
 #[derive(Clone, Debug, PartialEq)]
@@ -63,11 +63,34 @@ impl StepKeys {
     }
 }
 
-/// Counts constraints and witnesses of a step without proving.
+/// Counts constraints and witnesses of a step without proving: synthesis in arkworks'
+/// prove mode without matrices (only witness values are stored), so steps far too large to
+/// set up here — mobilenet_v2's convolutions — can still be measured.
 pub fn circuit_stats(program: &Program, step: usize) -> Result<CircuitStats> {
     StepCircuit::check_supported(program, step)?;
     let cs = ConstraintSystem::<Fr>::new_ref();
-    cs.set_optimization_goal(OptimizationGoal::Constraints);
+    cs.set_mode(SynthesisMode::Prove {
+        construct_matrices: false,
+        generate_lc_assignments: false,
+    });
+    let counted = Cs::new(cs.clone());
+    StepCircuit {
+        program,
+        step,
+        trace: None,
+    }
+    .synthesize(&counted)?;
+    Ok(CircuitStats {
+        constraints: counted.constraints(),
+        witnesses: cs.num_witness_variables(),
+    })
+}
+
+/// [`circuit_stats`] the way key generation sees it: setup mode, matrices built.
+#[cfg(test)]
+fn circuit_stats_setup(program: &Program, step: usize) -> Result<CircuitStats> {
+    let cs = ConstraintSystem::<Fr>::new_ref();
+    cs.set_optimization_goal(ark_relations::gr1cs::OptimizationGoal::Constraints);
     cs.set_mode(SynthesisMode::Setup);
     StepCircuit {
         program,
@@ -244,5 +267,37 @@ impl StepProver for Groth16Prover {
 
     fn verify(&self, program: &Program, step: usize, proof: &StepProof) -> Result<()> {
         verify(&self.cache.get(program, step)?.pvk, proof)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{collections::HashMap, path::PathBuf};
+
+    use super::*;
+
+    /// The count-only synthesis counts exactly what setup builds, on every step of lenet5
+    /// (all CNN op kinds) and xgboost (the selection ops).
+    #[test]
+    fn count_only_stats_equal_setup_stats() {
+        for model in ["lenet5", "xgboost"] {
+            let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../../testdata")
+                .join(model)
+                .join("model.onnx");
+            let graph = zkopml_engine::import::load_file(&path).unwrap();
+            let program = Program::compile(&graph, &HashMap::new(), 1).unwrap();
+            for step in 0..program.num_steps() {
+                let (a, b) = (
+                    circuit_stats(&program, step).unwrap(),
+                    circuit_stats_setup(&program, step).unwrap(),
+                );
+                assert_eq!(
+                    (a.constraints, a.witnesses),
+                    (b.constraints, b.witnesses),
+                    "{model} step {step}"
+                );
+            }
+        }
     }
 }
