@@ -239,3 +239,30 @@ fn constraint_costs_match_the_numerics_table() {
     assert!((620..=720).contains(&per_softmax), "softmax {per_softmax}");
     assert!((30..=50).contains(&per_argmax), "argmax {per_argmax}");
 }
+
+/// Clip's circuit specialises on its bounds (absent, `lo = 0` as a Relu, general); every
+/// variant, and `lo > hi`, proves the engine's kernel.
+#[test]
+fn clip_variants_agree_with_engine() {
+    for (lo, hi) in [
+        (Some(0.0), Some(6.0)),
+        (Some(-1.5), Some(2.0)),
+        (None, Some(3.0)),
+        (Some(2.0), None),
+        (Some(3.0), Some(1.0)),
+    ] {
+        let mut consts = Vec::new();
+        let mut order = vec!["x"];
+        for (name, b) in [("lo", lo), ("hi", hi)] {
+            match b {
+                Some(v) => {
+                    consts.push((name, vec![], vec![v]));
+                    order.push(name);
+                }
+                None => order.push(""),
+            }
+        }
+        let p = one_node("Clip", &[("x", &[2, 8])], &consts, &order, &[], 13);
+        run_cases(&format!("Clip {lo:?} {hi:?}"), &p, &mut |_, _, r| r.small(8 * K));
+    }
+}
