@@ -1,16 +1,17 @@
-//! `Conv`: 2-D grouped convolution, NCHW, as im2col + integer dot products.
+//! `Conv`: 2-D grouped convolution, NCHW: a direct kernel for depthwise groups, an exact
+//! blocked product with the (virtual) im2col matrix otherwise.
 
 use serde::{Deserialize, Serialize};
 
-use super::{input, input_shape, shape_err, BuildCtx, Built, Op, Wire};
-use crate::{
-    fixed::{rescale, FRAC_BITS, ONE},
-    import::GraphNode,
-    EngineError, Result, Tensor,
+use super::{
+    input, input_shape,
+    linear::kernel::{self, Acc, Bias, Rows, Strided, Window},
+    shape_err, BuildCtx, Built, Op, Wire,
 };
+use crate::{fixed::FRAC_BITS, import::GraphNode, EngineError, Result, Tensor};
 
 /// 2-D convolution. `acc = Σ x·w + b·2^F` over the window (padding reads zero), then
-/// [`rescale`] by `F`.
+/// [`rescale`](crate::fixed::rescale) by `F`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Conv {
     /// `[kh, kw]`.
@@ -92,67 +93,138 @@ impl Conv {
         cols
     }
 
+    /// Runs the convolution: for every image `n`, group `g` and output channel `m` of the
+    /// group, `y[n][m][oy][ox] = rescale(b[m]·2^F + Σ_{c,ky,kx} w[m][c][ky][kx]·x[n][g·C/g + c]
+    /// [oy·sh + ky·dh − top][ox·sw + kx·dw − left], F)`, padding reading zero, the sum exact.
+    ///
+    /// Groups whose output channels each read a single input channel (`C/g = 1`: depthwise)
+    /// run as a direct convolution ([`kernel::single_channel`]); the others as the product of
+    /// the group's weights (`M/g × C/g·kh·kw`) with the image's im2col matrix
+    /// (`C/g·kh·kw × oh·ow`, [`Im2col`], never built whole) ([`kernel::gemm`]). The
+    /// accumulator ([`Acc`]) is chosen from [`Conv::bound`]: `f64` when it proves every
+    /// partial sum an exact `f64` integer (≤ 2^53), `i64` when it fits that, `i128` otherwise.
     pub(crate) fn eval(&self, ins: &[&Tensor], out_shape: &[usize]) -> Tensor {
         let (x, w) = (ins[0], ins[1]);
+        let bias = self.has_bias.then(|| ins[2].data.as_slice());
         let [batch, m_all, oh, ow] = [out_shape[0], out_shape[1], out_shape[2], out_shape[3]];
-        let mg = m_all / self.group;
-        let kdim = w.shape[1] * w.shape[2] * w.shape[3];
+        let [c_all, h, wd] = [x.shape[1], x.shape[2], x.shape[3]];
+        let (cg, mg) = (w.shape[1], m_all / self.group);
+        let kdim = cg * self.kernel[0] * self.kernel[1];
         let positions = oh * ow;
+        let acc = Acc::for_bound(Self::bound(&x.data, &w.data, kdim, bias));
+        let window = Window {
+            input: [h, wd],
+            output: [oh, ow],
+            kernel: self.kernel,
+            strides: self.strides,
+            dilations: self.dilations,
+            pad: [self.pads[0], self.pads[1]],
+        };
         let mut out = vec![0i32; batch * m_all * positions];
-        let xmax = x
-            .data
-            .iter()
-            .map(|v| (*v as i64).unsigned_abs())
-            .max()
-            .unwrap_or(0) as u128;
         for n in 0..batch {
+            let image = &x.data[n * c_all * h * wd..][..c_all * h * wd];
+            let dst = &mut out[n * m_all * positions..][..m_all * positions];
+            if cg == 1 {
+                let planes = [self.group, mg];
+                kernel::single_channel(acc, &window, planes, image, &w.data, bias, dst);
+                continue;
+            }
             for g in 0..self.group {
-                let cols = self.im2col(x, n, g, oh, ow);
-                for mi in 0..mg {
-                    let m = g * mg + mi;
-                    let wrow = &w.data[m * kdim..(m + 1) * kdim];
-                    let bias = if self.has_bias {
-                        ins[2].data[m] as i64 * ONE
-                    } else {
-                        0
-                    };
-                    let wsum: u128 = wrow
-                        .iter()
-                        .map(|v| (*v as i64).unsigned_abs() as u128)
-                        .sum();
-                    let dst = &mut out[(n * m_all + m) * positions..][..positions];
-                    if xmax * wsum + (1u128 << 31) * ONE as u128 <= i64::MAX as u128 / 2 {
-                        let mut acc = vec![bias; positions];
-                        for (k, wk) in wrow.iter().enumerate() {
-                            let wk = *wk as i64;
-                            for (a, xv) in acc
-                                .iter_mut()
-                                .zip(&cols[k * positions..(k + 1) * positions])
-                            {
-                                *a += wk * *xv as i64;
+                let weights = Strided {
+                    data: &w.data[g * mg * kdim..][..mg * kdim],
+                    rows: mg,
+                    cols: kdim,
+                    rs: kdim,
+                    cs: 1,
+                };
+                let cols = Im2col {
+                    window,
+                    image: &image[g * cg * h * wd..][..cg * h * wd],
+                    channels: cg,
+                };
+                let bias = bias.map_or(Bias::None, |b| Bias::Row(&b[g * mg..][..mg]));
+                let dst = &mut dst[g * mg * positions..][..mg * positions];
+                kernel::gemm(acc, weights, &cols, bias, dst, positions);
+            }
+        }
+        Tensor::new(out_shape.to_vec(), out)
+    }
+
+    /// A bound on `|b[m]·2^F| + Σ |w·x|` over every output: `max_m (|b[m]|·2^F + max|x|·Σ|w[m]|)`
+    /// for weight rows of `kdim` values. Every partial sum of every output is at most this.
+    fn bound(x: &[i32], w: &[i32], kdim: usize, bias: Option<&[i32]>) -> u128 {
+        let xmax = kernel::max_abs(x);
+        let rows = w.chunks(kdim.max(1)).enumerate();
+        rows.map(|(m, row)| {
+            let b = bias.map_or(0, |b| b[m].unsigned_abs() as u128);
+            (b << FRAC_BITS).saturating_add(xmax.saturating_mul(kernel::sum_abs(row)))
+        })
+        .max()
+        .unwrap_or(0)
+    }
+}
+
+/// The im2col matrix of one image and group, read row segment by row segment and never
+/// built whole: row `(c, ky, kx)` (`c` of the group's channels), column `oy·ow + ox` holds
+/// `x[c][oy·sh + ky·dh − top][ox·sw + kx·dw − left]`, zero in the padding.
+struct Im2col<'a> {
+    /// Sizes, strides, dilations and padding.
+    window: Window,
+    /// The group's `channels` input planes, `h × w` each.
+    image: &'a [i32],
+    /// Input channels of the group.
+    channels: usize,
+}
+
+impl Rows for Im2col<'_> {
+    fn dims(&self) -> (usize, usize) {
+        let (w, [kh, kw]) = (&self.window, self.window.kernel);
+        (self.channels * kh * kw, w.output[0] * w.output[1])
+    }
+
+    #[inline(always)]
+    fn row<T: Copy>(&self, r: usize, c0: usize, dst: &mut [T], pack: impl Fn(i32) -> T) {
+        let win = &self.window;
+        let ([h, w], [_, ow], [kh, kw]) = (win.input, win.output, win.kernel);
+        let ([sh, sw], [dh, dw], [top, left]) = (win.strides, win.dilations, win.pad);
+        let (c, ky, kx) = (r / (kh * kw), r / kw % kh, r % kw);
+        let plane = &self.image[c * h * w..][..h * w];
+        // Input column of output column ox: ox·sw + shift − left, inside [0, w) exactly
+        // for ox in lo..hi.
+        let shift = kx * dw;
+        let lo = left.saturating_sub(shift).div_ceil(sw).min(ow);
+        let hi = (w + left).saturating_sub(shift).div_ceil(sw).clamp(lo, ow);
+        // Output positions c0.. row by row: output row oy from column ox0 on.
+        let (mut oy, mut ox0, mut done) = (c0 / ow.max(1), c0 % ow.max(1), 0);
+        while done < dst.len() {
+            let len = (ow - ox0).min(dst.len() - done);
+            let seg = &mut dst[done..done + len];
+            match (oy * sh + ky * dh).checked_sub(top).filter(|iy| *iy < h) {
+                None => seg.fill(pack(0)),
+                Some(iy) => {
+                    let src = &plane[iy * w..][..w];
+                    let (a, b) = (lo.clamp(ox0, ox0 + len), hi.clamp(ox0, ox0 + len));
+                    seg[..a - ox0].fill(pack(0));
+                    seg[b - ox0..].fill(pack(0));
+                    if a < b {
+                        // a ≥ lo, so the first input column is not left of the plane.
+                        let ix0 = a * sw + shift - left;
+                        let mid = &mut seg[a - ox0..b - ox0];
+                        if sw == 1 {
+                            for (v, &x) in mid.iter_mut().zip(&src[ix0..]) {
+                                *v = pack(x);
                             }
-                        }
-                        for (d, a) in dst.iter_mut().zip(acc) {
-                            *d = rescale(a as i128, FRAC_BITS);
-                        }
-                    } else {
-                        let mut acc = vec![bias as i128; positions];
-                        for (k, wk) in wrow.iter().enumerate() {
-                            for (a, xv) in acc
-                                .iter_mut()
-                                .zip(&cols[k * positions..(k + 1) * positions])
-                            {
-                                *a += *wk as i128 * *xv as i128;
+                        } else {
+                            for (t, v) in mid.iter_mut().enumerate() {
+                                *v = pack(src[ix0 + t * sw]);
                             }
-                        }
-                        for (d, a) in dst.iter_mut().zip(acc) {
-                            *d = rescale(a, FRAC_BITS);
                         }
                     }
                 }
             }
+            done += len;
+            (oy, ox0) = (oy + 1, 0);
         }
-        Tensor::new(out_shape.to_vec(), out)
     }
 }
 
@@ -249,4 +321,204 @@ pub(crate) fn build(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built> {
         op: Op::Conv(conv),
         inputs,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::fixed::{rescale, ONE};
+
+    /// The straightforward kernel the fast one replaced (im2col, then one exact dot product
+    /// per output): the specification the fast kernel must equal bit for bit.
+    fn reference(conv: &Conv, ins: &[&Tensor], out_shape: &[usize]) -> Tensor {
+        let (x, w) = (ins[0], ins[1]);
+        let [batch, m_all, oh, ow] = [out_shape[0], out_shape[1], out_shape[2], out_shape[3]];
+        let mg = m_all / conv.group;
+        let kdim = w.shape[1] * w.shape[2] * w.shape[3];
+        let positions = oh * ow;
+        let mut out = vec![0i32; batch * m_all * positions];
+        let xmax = x
+            .data
+            .iter()
+            .map(|v| (*v as i64).unsigned_abs())
+            .max()
+            .unwrap_or(0) as u128;
+        for n in 0..batch {
+            for g in 0..conv.group {
+                let cols = conv.im2col(x, n, g, oh, ow);
+                for mi in 0..mg {
+                    let m = g * mg + mi;
+                    let wrow = &w.data[m * kdim..(m + 1) * kdim];
+                    let bias = if conv.has_bias {
+                        ins[2].data[m] as i64 * ONE
+                    } else {
+                        0
+                    };
+                    let wsum: u128 = wrow
+                        .iter()
+                        .map(|v| (*v as i64).unsigned_abs() as u128)
+                        .sum();
+                    let dst = &mut out[(n * m_all + m) * positions..][..positions];
+                    if xmax * wsum + (1u128 << 31) * ONE as u128 <= i64::MAX as u128 / 2 {
+                        let mut acc = vec![bias; positions];
+                        for (k, wk) in wrow.iter().enumerate() {
+                            let wk = *wk as i64;
+                            for (a, xv) in acc
+                                .iter_mut()
+                                .zip(&cols[k * positions..(k + 1) * positions])
+                            {
+                                *a += wk * *xv as i64;
+                            }
+                        }
+                        for (d, a) in dst.iter_mut().zip(acc) {
+                            *d = rescale(a as i128, FRAC_BITS);
+                        }
+                    } else {
+                        let mut acc = vec![bias as i128; positions];
+                        for (k, wk) in wrow.iter().enumerate() {
+                            for (a, xv) in acc
+                                .iter_mut()
+                                .zip(&cols[k * positions..(k + 1) * positions])
+                            {
+                                *a += *wk as i128 * *xv as i128;
+                            }
+                        }
+                        for (d, a) in dst.iter_mut().zip(acc) {
+                            *d = rescale(a, FRAC_BITS);
+                        }
+                    }
+                }
+            }
+        }
+        Tensor::new(out_shape.to_vec(), out)
+    }
+
+    /// Values of one of five kinds: small, one random magnitude `2^0..2^31` for the whole
+    /// tensor (products then reach every accumulator's range and its edges), any `i32`,
+    /// extremes only, or a mix of extremes and small values.
+    fn values(len: usize) -> impl Strategy<Value = Vec<i32>> {
+        let extreme = prop::sample::select(vec![i32::MIN, i32::MIN + 1, -1, 0, 1, i32::MAX]);
+        prop_oneof![
+            prop::collection::vec(-300i32..300, len),
+            (0u32..32).prop_flat_map(move |s| {
+                prop::collection::vec(any::<i32>().prop_map(move |v| v >> s), len)
+            }),
+            prop::collection::vec(any::<i32>(), len),
+            prop::collection::vec(extreme.clone(), len),
+            prop::collection::vec(prop_oneof![extreme, -50i32..50], len),
+        ]
+    }
+
+    /// A random convolution with its input shapes: `(conv, x shape, w shape)`.
+    fn case() -> impl Strategy<Value = (Conv, [usize; 4], [usize; 4])> {
+        (
+            (1usize..=2, 1usize..=3, 1usize..=3, 1usize..=3),
+            (1usize..=9, 1usize..=9, 1usize..=3, 1usize..=3),
+            ([1usize..=3, 1usize..=3], [1usize..=2, 1usize..=2]),
+            (
+                [0usize..=2, 0usize..=2, 0usize..=2, 0usize..=2],
+                any::<bool>(),
+            ),
+        )
+            .prop_map(|((n, g, cg, mg), (h, w, kh, kw), (s, d), (p, has_bias))| {
+                let conv = Conv {
+                    kernel: [kh, kw],
+                    pads: p,
+                    strides: s,
+                    dilations: d,
+                    group: g,
+                    has_bias,
+                };
+                (conv, [n, g * cg, h, w], [g * mg, cg, kh, kw])
+            })
+            .prop_filter("window fits the padded input", |(c, x, _)| {
+                c.out_dim(x[2], 0).is_some() && c.out_dim(x[3], 1).is_some()
+            })
+    }
+
+    fn tensors(x: [usize; 4], w: [usize; 4]) -> impl Strategy<Value = (Tensor, Tensor, Tensor)> {
+        let len = |s: [usize; 4]| s.iter().product::<usize>();
+        (values(len(x)), values(len(w)), values(w[0])).prop_map(move |(xd, wd, bd)| {
+            (
+                Tensor::new(x.to_vec(), xd),
+                Tensor::new(w.to_vec(), wd),
+                Tensor::new(vec![w[0]], bd),
+            )
+        })
+    }
+
+    /// Runs the fast and the reference kernel on the same inputs.
+    fn both(conv: &Conv, x: &Tensor, w: &Tensor, b: &Tensor) -> (Tensor, Tensor) {
+        let mut ins = vec![x, w];
+        if conv.has_bias {
+            ins.push(b);
+        }
+        let shapes: Vec<&[usize]> = ins.iter().map(|t| t.shape.as_slice()).collect();
+        let out_shape = conv.output_shape("conv", &shapes).unwrap();
+        (
+            conv.eval(&ins, &out_shape),
+            reference(conv, &ins, &out_shape),
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(600))]
+
+        /// Random shapes, groups (depthwise among them), strides, pads, dilations and
+        /// values from small to extreme: the fast kernel equals the reference bit for bit.
+        #[test]
+        fn equals_reference(
+            ((conv, _, _), (x, w, b)) in case().prop_flat_map(|(c, xs, ws)| {
+                (Just((c, xs, ws)), tensors(xs, ws))
+            })
+        ) {
+            let (fast, slow) = both(&conv, &x, &w, &b);
+            prop_assert_eq!(fast, slow);
+        }
+    }
+
+    /// Shapes of real networks (a multi-block GEMM, a strided depthwise layer, a 1×1
+    /// projection) with values at both accumulators' edges.
+    #[test]
+    fn equals_reference_on_network_shapes() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let shapes = [
+            // (x, w, group, kernel, stride, pad)
+            ([1, 3, 33, 35], [40, 3, 3, 3], 1, 2, 1),
+            ([1, 24, 15, 15], [24, 1, 3, 3], 24, 2, 1),
+            ([1, 24, 15, 15], [24, 1, 3, 3], 24, 1, 1),
+            ([1, 96, 12, 12], [37, 96, 1, 1], 1, 1, 0),
+            ([2, 8, 9, 9], [12, 4, 5, 5], 2, 1, 2),
+        ];
+        for (x, w, group, s, p) in shapes {
+            for scale in [7u32, 20, 24, 26, 28, 31] {
+                let mut gen = |n: usize| -> Vec<i32> {
+                    (0..n)
+                        .map(|_| ((next() as i64) >> (63 - scale)) as i32)
+                        .collect()
+                };
+                let conv = Conv {
+                    kernel: [w[2], w[3]],
+                    pads: [p; 4],
+                    strides: [s; 2],
+                    dilations: [1; 2],
+                    group,
+                    has_bias: true,
+                };
+                let xt = Tensor::new(x.to_vec(), gen(x.iter().product()));
+                let wt = Tensor::new(w.to_vec(), gen(w.iter().product()));
+                let bt = Tensor::new(vec![w[0]], gen(w[0]));
+                let (fast, slow) = both(&conv, &xt, &wt, &bt);
+                assert_eq!(fast, slow, "x {x:?} w {w:?} group {group} scale {scale}");
+            }
+        }
+    }
 }

@@ -2,18 +2,23 @@
 
 use serde::{Deserialize, Serialize};
 
+pub(super) mod kernel;
+
+use kernel::{Acc, Bias, Strided};
+
 use super::{input, input_shape, shape_err, BuildCtx, Built, Op, Wire};
 use crate::{
-    fixed::{rescale, FRAC_BITS, ONE},
+    fixed::FRAC_BITS,
     import::{Const, ConstData, GraphNode},
     Result, Tensor,
 };
 
 /// General matrix product of rank-2 tensors (`MatMul` of rank-2 inputs builds one too).
 ///
-/// `acc[m][n] = Σ_k A'[m][k]·B'[k][n] + C[m][n]·2^F` exactly, then [`rescale`] by `F`:
-/// round half up, saturate to `i32`. `C`, when present, is a constant already broadcast to
-/// `[M, N]`; `alpha` and `beta` are folded into `B` and `C` at compile time.
+/// `acc[m][n] = Σ_k A'[m][k]·B'[k][n] + C[m][n]·2^F` exactly, then
+/// [`rescale`](crate::fixed::rescale) by `F`: round half up, saturate to `i32`. `C`, when
+/// present, is a constant already broadcast to `[M, N]`; `alpha` and `beta` are folded into
+/// `B` and `C` at compile time.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Gemm {
     /// `A' = Aᵀ`.
@@ -53,66 +58,43 @@ impl Gemm {
         Ok(vec![m, n])
     }
 
+    /// Runs the product: `y[i][j] = rescale(C[i][j]·2^F + Σ_k A'[i][k]·B'[k][j], F)`, the sum
+    /// exact. `A'` and `B'` are strided views of the inputs (no transposed copies); a few rows
+    /// (`M < 4`, a batch of vectors) go row by row ([`kernel::gemv`]), more through the
+    /// blocked product ([`kernel::gemm`]). The accumulator ([`Acc::for_bound`]: exact `f64`,
+    /// `i64` or `i128`) is chosen from the bound `max|C|·2^F + max|A'|·max_j Σ_k |B'[k][j]|`
+    /// on every partial sum.
     pub(crate) fn eval(&self, ins: &[&Tensor], out_shape: &[usize]) -> Tensor {
         let (a, b) = (ins[0], ins[1]);
         let (m, k, n) = self.dims(&a.shape, &b.shape);
-        let a_at = |i: usize, j: usize| {
-            if self.trans_a {
-                a.data[j * m + i]
-            } else {
-                a.data[i * k + j]
-            }
+        let (a_rs, a_cs) = if self.trans_a { (1, m) } else { (k, 1) };
+        let (b_rs, b_cs) = if self.trans_b { (1, k) } else { (n, 1) };
+        let av = Strided {
+            data: &a.data,
+            rows: m,
+            cols: k,
+            rs: a_rs,
+            cs: a_cs,
         };
-        // B' as rows of length k (one per output column) so the inner loop is contiguous.
-        let bt: Vec<i32> = if self.trans_b {
-            b.data.clone()
+        let bv = Strided {
+            data: &b.data,
+            rows: k,
+            cols: n,
+            rs: b_rs,
+            cs: b_cs,
+        };
+        let (bias, cmax) = match ins.get(2).filter(|_| self.has_bias) {
+            Some(c) => (Bias::Full(&c.data), kernel::max_abs(&c.data)),
+            None => (Bias::None, 0),
+        };
+        let bound = (cmax << FRAC_BITS)
+            .saturating_add(kernel::max_abs(&a.data).saturating_mul(kernel::max_col_abs_sum(bv)));
+        let acc = Acc::for_bound(bound);
+        let mut out = vec![0i32; m * n];
+        if m < 4 {
+            kernel::gemv(acc, av, bv, bias, &mut out, n);
         } else {
-            (0..n)
-                .flat_map(|j| (0..k).map(move |i| (i, j)))
-                .map(|(i, j)| b.data[i * n + j])
-                .collect()
-        };
-        let bias = |i: usize, j: usize| {
-            if self.has_bias {
-                ins[2].data[i * n + j] as i64 * ONE
-            } else {
-                0
-            }
-        };
-        let amax = a
-            .data
-            .iter()
-            .map(|v| (*v as i64).unsigned_abs())
-            .max()
-            .unwrap_or(0) as u128;
-        let bsum = bt
-            .chunks(k.max(1))
-            .map(|r| {
-                r.iter()
-                    .map(|v| (*v as i64).unsigned_abs() as u128)
-                    .sum::<u128>()
-            })
-            .max()
-            .unwrap_or(0);
-        let narrow = amax * bsum + (1u128 << 31) * ONE as u128 <= i64::MAX as u128 / 2;
-        let mut out = Vec::with_capacity(m * n);
-        for i in 0..m {
-            let row: Vec<i32> = (0..k).map(|j| a_at(i, j)).collect();
-            for j in 0..n {
-                let col = &bt[j * k..(j + 1) * k];
-                let acc: i128 = if narrow {
-                    row.iter()
-                        .zip(col)
-                        .map(|(x, w)| *x as i64 * *w as i64)
-                        .sum::<i64>() as i128
-                } else {
-                    row.iter()
-                        .zip(col)
-                        .map(|(x, w)| *x as i128 * *w as i128)
-                        .sum::<i128>()
-                };
-                out.push(rescale(acc + bias(i, j) as i128, FRAC_BITS));
-            }
+            kernel::gemm(acc, av, &bv, bias, &mut out, n);
         }
         Tensor::new(out_shape.to_vec(), out)
     }
@@ -202,4 +184,135 @@ pub(crate) fn broadcast_const(c: &Const, shape: &[usize]) -> Option<Const> {
         shape: shape.to_vec(),
         data: ConstData::Float(idx.iter().map(|i| vals[*i]).collect()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::fixed::{rescale, ONE};
+
+    /// The straightforward kernel the fast one replaced (transposed copy of `B`, one exact
+    /// dot product per output): the specification the fast kernel must equal bit for bit.
+    fn reference(gemm: &Gemm, ins: &[&Tensor], out_shape: &[usize]) -> Tensor {
+        let (a, b) = (ins[0], ins[1]);
+        let (m, k, n) = gemm.dims(&a.shape, &b.shape);
+        let a_at = |i: usize, j: usize| {
+            if gemm.trans_a {
+                a.data[j * m + i]
+            } else {
+                a.data[i * k + j]
+            }
+        };
+        // B' as rows of length k (one per output column) so the inner loop is contiguous.
+        let bt: Vec<i32> = if gemm.trans_b {
+            b.data.clone()
+        } else {
+            (0..n)
+                .flat_map(|j| (0..k).map(move |i| (i, j)))
+                .map(|(i, j)| b.data[i * n + j])
+                .collect()
+        };
+        let bias = |i: usize, j: usize| {
+            if gemm.has_bias {
+                ins[2].data[i * n + j] as i64 * ONE
+            } else {
+                0
+            }
+        };
+        let amax = a
+            .data
+            .iter()
+            .map(|v| (*v as i64).unsigned_abs())
+            .max()
+            .unwrap_or(0) as u128;
+        let bsum = bt
+            .chunks(k.max(1))
+            .map(|r| {
+                r.iter()
+                    .map(|v| (*v as i64).unsigned_abs() as u128)
+                    .sum::<u128>()
+            })
+            .max()
+            .unwrap_or(0);
+        let narrow = amax * bsum + (1u128 << 31) * ONE as u128 <= i64::MAX as u128 / 2;
+        let mut out = Vec::with_capacity(m * n);
+        for i in 0..m {
+            let row: Vec<i32> = (0..k).map(|j| a_at(i, j)).collect();
+            for j in 0..n {
+                let col = &bt[j * k..(j + 1) * k];
+                let acc: i128 = if narrow {
+                    row.iter()
+                        .zip(col)
+                        .map(|(x, w)| *x as i64 * *w as i64)
+                        .sum::<i64>() as i128
+                } else {
+                    row.iter()
+                        .zip(col)
+                        .map(|(x, w)| *x as i128 * *w as i128)
+                        .sum::<i128>()
+                };
+                out.push(rescale(acc + bias(i, j) as i128, FRAC_BITS));
+            }
+        }
+        Tensor::new(out_shape.to_vec(), out)
+    }
+
+    /// Values of one of five kinds: small, one random magnitude `2^0..2^31` for the whole
+    /// tensor (products then reach every accumulator's range and its edges), any `i32`,
+    /// extremes only, or a mix of extremes and small values.
+    fn values(len: usize) -> impl Strategy<Value = Vec<i32>> {
+        let extreme = prop::sample::select(vec![i32::MIN, i32::MIN + 1, -1, 0, 1, i32::MAX]);
+        prop_oneof![
+            prop::collection::vec(-300i32..300, len),
+            (0u32..32).prop_flat_map(move |s| {
+                prop::collection::vec(any::<i32>().prop_map(move |v| v >> s), len)
+            }),
+            prop::collection::vec(any::<i32>(), len),
+            prop::collection::vec(extreme.clone(), len),
+            prop::collection::vec(prop_oneof![extreme, -50i32..50], len),
+        ]
+    }
+
+    /// A random `Gemm` with inputs: `(gemm, A, B, C)`; `M` from 1 (row by row) to 13
+    /// (blocked, with partial tiles).
+    fn case() -> impl Strategy<Value = (Gemm, Tensor, Tensor, Tensor)> {
+        (1usize..=13, 0usize..=40, 1usize..=20, any::<[bool; 3]>()).prop_flat_map(
+            |(m, k, n, [trans_a, trans_b, has_bias])| {
+                let gemm = Gemm {
+                    trans_a,
+                    trans_b,
+                    has_bias,
+                };
+                let a_shape = if trans_a { vec![k, m] } else { vec![m, k] };
+                let b_shape = if trans_b { vec![n, k] } else { vec![k, n] };
+                (values(m * k), values(k * n), values(m * n)).prop_map(move |(a, b, c)| {
+                    (
+                        gemm.clone(),
+                        Tensor::new(a_shape.clone(), a),
+                        Tensor::new(b_shape.clone(), b),
+                        Tensor::new(vec![m, n], c),
+                    )
+                })
+            },
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(600))]
+
+        /// Random sizes, transpositions and values from small to extreme: the fast kernel
+        /// equals the reference bit for bit.
+        #[test]
+        fn equals_reference((gemm, a, b, c) in case()) {
+            let mut ins = vec![&a, &b];
+            if gemm.has_bias {
+                ins.push(&c);
+            }
+            let shapes: Vec<&[usize]> = ins.iter().map(|t| t.shape.as_slice()).collect();
+            let out_shape = gemm.output_shape("gemm", &shapes).unwrap();
+            prop_assert_eq!(gemm.eval(&ins, &out_shape), reference(&gemm, &ins, &out_shape));
+        }
+    }
 }
