@@ -9,7 +9,7 @@ use std::{collections::HashMap, sync::OnceLock};
 use libfuzzer_sys::fuzz_target;
 use zkopml_engine::{evaluate, execute, import, step_is_consistent, Program, Tensor};
 
-const MODELS: [&str; 4] = ["dnn", "variable_cnn", "lenet5", "conv2d"];
+const MODELS: [&str; 5] = ["dnn", "variable_cnn", "lenet5", "conv2d", "xgboost"];
 
 fn programs() -> &'static [Program] {
     static P: OnceLock<Vec<Program>> = OnceLock::new();
