@@ -85,13 +85,8 @@ async fn net_with(model: &str, ops_per_step: usize, challenge_window: u64) -> Ne
 async fn request(net: &Net) -> U256 {
     let ctx = net.cfg.ctx("requester", Timeline::default()).unwrap();
     let m = ctx.model(net.model).await.unwrap();
-    let file = TensorFile::read(
-        &repo()
-            .join("testdata")
-            .join(&net.name)
-            .join("input.json"),
-    )
-    .unwrap();
+    let file =
+        TensorFile::read(&repo().join("testdata").join(&net.name).join("input.json")).unwrap();
     let inputs = quantize_inputs(&m.program, &file.inputs).unwrap();
     requester::request(
         &ctx,
@@ -213,8 +208,16 @@ async fn xgboost_defect_at_a_data_dependent_gather_and_at_argmax_loses() {
         let mut sub = submitter(&net, "submitter", Some(defect), false);
         let mut ch = [challenger(&net, "challenger1", None, DisputeMode::Bisect)];
         play(&mut sub, &mut ch, Duration::from_secs(120)).await;
-        assert_eq!(response_status(&net, 1).await, DISPROVEN, "defect at step {defect}");
-        assert_eq!(game_status(&net, 1).await, CHALLENGER_WON, "defect at step {defect}");
+        assert_eq!(
+            response_status(&net, 1).await,
+            DISPROVEN,
+            "defect at step {defect}"
+        );
+        assert_eq!(
+            game_status(&net, 1).await,
+            CHALLENGER_WON,
+            "defect at step {defect}"
+        );
     }
 }
 

@@ -91,9 +91,26 @@ const SUPPORTED: &[&str] = &[
 /// Ops whose kernels are exact on quantised values and 1-Lipschitz in the max norm (or
 /// output integers, where any flip is an error ≥ 1): tolerance `Q`.
 const EXACT: &[&str] = &[
-    "Relu", "Clip", "MaxPool", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose",
-    "Concat", "Less", "LessOrEqual", "Greater", "GreaterOrEqual", "Equal", "Where", "Cast",
-    "Gather", "GatherElements", "ReduceMax", "ArgMax",
+    "Relu",
+    "Clip",
+    "MaxPool",
+    "Reshape",
+    "Flatten",
+    "Squeeze",
+    "Unsqueeze",
+    "Transpose",
+    "Concat",
+    "Less",
+    "LessOrEqual",
+    "Greater",
+    "GreaterOrEqual",
+    "Equal",
+    "Where",
+    "Cast",
+    "Gather",
+    "GatherElements",
+    "ReduceMax",
+    "ArgMax",
 ];
 /// Folded away by the importer, so they do not make a case unsupported.
 const IMPORT_ONLY: &[&str] = &["Constant", "Identity"];
@@ -527,7 +544,9 @@ fn run_case(dir: &Path) -> (String, Outcome) {
             }
         };
         if ops.contains("Div") && ins.iter().any(|pb| is_integer(pb.proto.data_type)) {
-            return Outcome::Dtype("integer Div truncates; the engine's Div is real division".into());
+            return Outcome::Dtype(
+                "integer Div truncates; the engine's Div is real division".into(),
+            );
         }
         // Representability of what remains a runtime value: runtime inputs and outputs.
         for (pb, name) in ins.iter().zip(&declared_in) {

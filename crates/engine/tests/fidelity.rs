@@ -156,6 +156,9 @@ fn xgboost_labels_agree_with_onnx_runtime() {
         let theirs = c.outputs["label"].data[0].unwrap();
         agree += (ours == theirs) as usize;
     }
-    println!("xgboost labels: {agree}/{} equal to ONNX Runtime", cases.cases.len());
+    println!(
+        "xgboost labels: {agree}/{} equal to ONNX Runtime",
+        cases.cases.len()
+    );
     assert!(agree * 100 >= cases.cases.len() * 98);
 }

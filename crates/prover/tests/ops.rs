@@ -70,11 +70,7 @@ impl Rng {
 }
 
 /// Input tensors for a program: per input, the given generator.
-fn run_cases(
-    name: &str,
-    program: &Program,
-    gens: &mut dyn FnMut(usize, usize, &mut Rng) -> i32,
-) {
+fn run_cases(name: &str, program: &Program, gens: &mut dyn FnMut(usize, usize, &mut Rng) -> i32) {
     let mut rng = Rng(0x2545_f491_4f6c_dd1d);
     for case in 0..6 {
         let inputs: Vec<Tensor> = program
@@ -88,7 +84,13 @@ fn run_cases(
                     .map(|i| match case {
                         0 => i32::MAX,
                         1 => i32::MIN,
-                        2 => if i % 2 == 0 { i32::MAX } else { i32::MIN },
+                        2 => {
+                            if i % 2 == 0 {
+                                i32::MAX
+                            } else {
+                                i32::MIN
+                            }
+                        }
                         3 => rng.next(),
                         _ => gens(k, i, &mut rng),
                     })
@@ -118,7 +120,14 @@ fn run_cases(
 #[test]
 fn comparisons_and_where_agree_with_engine() {
     for op in ["Less", "LessOrEqual", "Greater", "GreaterOrEqual", "Equal"] {
-        let p = one_node(op, &[("a", &[2, 3]), ("b", &[3])], &[], &["a", "b"], &[], 13);
+        let p = one_node(
+            op,
+            &[("a", &[2, 3]), ("b", &[3])],
+            &[],
+            &["a", "b"],
+            &[],
+            13,
+        );
         run_cases(op, &p, &mut |_, _, r| r.small(2) * K);
     }
     let p = one_node(
@@ -129,14 +138,29 @@ fn comparisons_and_where_agree_with_engine() {
         &[],
         13,
     );
-    run_cases("Where", &p, &mut |k, _, r| if k == 0 { r.small(1) } else { r.next() });
+    run_cases("Where", &p, &mut |k, _, r| {
+        if k == 0 {
+            r.small(1)
+        } else {
+            r.next()
+        }
+    });
 }
 
 #[test]
 fn cast_agrees_with_engine() {
     for to in [1i64, 2, 3, 7, 9] {
-        let p = one_node("Cast", &[("x", &[2, 4])], &[], &["x"], &[("to", Attr::Int(to))], 13);
-        run_cases(&format!("Cast to {to}"), &p, &mut |_, _, r| r.small(300 * K));
+        let p = one_node(
+            "Cast",
+            &[("x", &[2, 4])],
+            &[],
+            &["x"],
+            &[("to", Attr::Int(to))],
+            13,
+        );
+        run_cases(&format!("Cast to {to}"), &p, &mut |_, _, r| {
+            r.small(300 * K)
+        });
     }
 }
 
@@ -152,7 +176,9 @@ fn gathers_agree_with_engine() {
         &[("axis", Attr::Int(0))],
         13,
     );
-    run_cases("Gather const data", &p, &mut |_, _, r| r.small(6) * K + r.small(2047));
+    run_cases("Gather const data", &p, &mut |_, _, r| {
+        r.small(6) * K + r.small(2047)
+    });
     // Runtime data and indices, axis 1.
     let p = one_node(
         "Gather",
@@ -162,7 +188,13 @@ fn gathers_agree_with_engine() {
         &[("axis", Attr::Int(1))],
         13,
     );
-    run_cases("Gather", &p, &mut |k, _, r| if k == 0 { r.next() } else { r.small(5) * K });
+    run_cases("Gather", &p, &mut |k, _, r| {
+        if k == 0 {
+            r.next()
+        } else {
+            r.small(5) * K
+        }
+    });
     // Constant indices: wiring only.
     let p = one_node(
         "Gather",
@@ -181,7 +213,13 @@ fn gathers_agree_with_engine() {
         &[("axis", Attr::Int(1))],
         13,
     );
-    run_cases("GatherElements", &p, &mut |k, _, r| if k == 0 { r.next() } else { r.small(4) * K });
+    run_cases("GatherElements", &p, &mut |k, _, r| {
+        if k == 0 {
+            r.next()
+        } else {
+            r.small(4) * K
+        }
+    });
 }
 
 #[test]
@@ -192,7 +230,10 @@ fn reductions_argmax_and_softmax_agree_with_engine() {
             &[("x", &[2, 3, 2])],
             &[],
             &["x"],
-            &[("axes", Attr::Ints(vec![1, -1])), ("keepdims", Attr::Int(0))],
+            &[
+                ("axes", Attr::Ints(vec![1, -1])),
+                ("keepdims", Attr::Int(0)),
+            ],
             11,
         );
         run_cases(op, &p, &mut |_, _, r| r.next() >> 3);
@@ -203,14 +244,24 @@ fn reductions_argmax_and_softmax_agree_with_engine() {
             &[("x", &[3, 4])],
             &[],
             &["x"],
-            &[("axis", Attr::Int(1)), ("select_last_index", Attr::Int(last))],
+            &[
+                ("axis", Attr::Int(1)),
+                ("select_last_index", Attr::Int(last)),
+            ],
             13,
         );
         run_cases("ArgMax", &p, &mut |_, _, r| r.small(2));
     }
     let p = one_node("Softmax", &[("x", &[2, 5])], &[], &["x"], &[], 13);
     run_cases("Softmax", &p, &mut |_, _, r| r.small(12 * K));
-    let p = one_node("Softmax", &[("x", &[2, 2, 3])], &[], &["x"], &[("axis", Attr::Int(1))], 11);
+    let p = one_node(
+        "Softmax",
+        &[("x", &[2, 2, 3])],
+        &[],
+        &["x"],
+        &[("axis", Attr::Int(1))],
+        11,
+    );
     run_cases("Softmax opset 11", &p, &mut |_, _, r| r.small(30 * K));
 }
 
@@ -233,7 +284,14 @@ fn constraint_costs_match_the_numerics_table() {
     };
     let sm = one_node("Softmax", &[("x", &[1, 64])], &[], &["x"], &[], 13);
     let per_softmax = (cost(&sm) - base(&[1, 64])) / 64;
-    let am = one_node("ArgMax", &[("x", &[1, 64])], &[], &["x"], &[("axis", Attr::Int(1))], 13);
+    let am = one_node(
+        "ArgMax",
+        &[("x", &[1, 64])],
+        &[],
+        &["x"],
+        &[("axis", Attr::Int(1))],
+        13,
+    );
     let per_argmax = (cost(&am) - base(&[1, 64])) / 64;
     println!("softmax {per_softmax}/element, argmax {per_argmax}/element");
     assert!((620..=720).contains(&per_softmax), "softmax {per_softmax}");
@@ -263,6 +321,8 @@ fn clip_variants_agree_with_engine() {
             }
         }
         let p = one_node("Clip", &[("x", &[2, 8])], &consts, &order, &[], 13);
-        run_cases(&format!("Clip {lo:?} {hi:?}"), &p, &mut |_, _, r| r.small(8 * K));
+        run_cases(&format!("Clip {lo:?} {hi:?}"), &p, &mut |_, _, r| {
+            r.small(8 * K)
+        });
     }
 }

@@ -38,7 +38,11 @@ impl Gather {
                 out.extend_from_slice(&d[self.axis + 1..]);
                 Ok(out)
             }
-            _ => Err(shape_err(node, format!("data of rank > {}", self.axis), ins)),
+            _ => Err(shape_err(
+                node,
+                format!("data of rank > {}", self.axis),
+                ins,
+            )),
         }
     }
 
@@ -169,10 +173,16 @@ mod tests {
         let g = Gather { axis: 1 };
         let shape = g.output_shape("n", &[&[3, 3], &[1, 2]]).unwrap();
         assert_eq!(shape, vec![3, 1, 2]);
-        assert_eq!(g.eval_gather(&[&data, &idx], &shape).data, vec![1, 3, 4, 6, 7, 9]);
+        assert_eq!(
+            g.eval_gather(&[&data, &idx], &shape).data,
+            vec![1, 3, 4, 6, 7, 9]
+        );
         // Out of range selects 0.
         let idx = Tensor::new(vec![1, 2], vec![5 * K, -K]);
-        assert_eq!(g.eval_gather(&[&data, &idx], &shape).data, vec![0, 3, 0, 6, 0, 9]);
+        assert_eq!(
+            g.eval_gather(&[&data, &idx], &shape).data,
+            vec![0, 3, 0, 6, 0, 9]
+        );
     }
 
     #[test]
@@ -181,6 +191,9 @@ mod tests {
         let data = Tensor::new(vec![2, 2], vec![1, 2, 3, 4]);
         let idx = Tensor::new(vec![2, 2], vec![0, 0, K, 0]);
         let g = Gather { axis: 1 };
-        assert_eq!(g.eval_elements(&[&data, &idx], &[2, 2]).data, vec![1, 1, 4, 3]);
+        assert_eq!(
+            g.eval_elements(&[&data, &idx], &[2, 2]).data,
+            vec![1, 1, 4, 3]
+        );
     }
 }

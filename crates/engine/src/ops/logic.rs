@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{binary::broadcast_index, input, Built, Op, Wire};
 use crate::{
-    fixed::{ONE, FRAC_BITS},
+    fixed::{FRAC_BITS, ONE},
     import::GraphNode,
     Result, Tensor,
 };
@@ -142,7 +142,10 @@ impl Cast {
     }
 
     pub(crate) fn eval(&self, x: &Tensor) -> Tensor {
-        Tensor::new(x.shape.clone(), x.data.iter().map(|q| self.apply(*q)).collect())
+        Tensor::new(
+            x.shape.clone(),
+            x.data.iter().map(|q| self.apply(*q)).collect(),
+        )
     }
 }
 
@@ -183,7 +186,10 @@ mod tests {
 
     #[test]
     fn cast_truncates_toward_zero_and_saturates() {
-        let i8_ = Cast::Int { min: -128, max: 127 };
+        let i8_ = Cast::Int {
+            min: -128,
+            max: 127,
+        };
         assert_eq!(i8_.apply(4096 * 3 + 4095), 4096 * 3);
         assert_eq!(i8_.apply(-(4096 * 3 + 1)), -4096 * 3);
         assert_eq!(i8_.apply(-1), 0);

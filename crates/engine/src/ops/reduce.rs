@@ -75,7 +75,11 @@ impl Reduce {
             [x] if self.axes.iter().all(|a| *a < x.len()) => {
                 Ok(reduced_shape(x, &self.axes, self.keepdims))
             }
-            _ => Err(shape_err(node, format!("one input with axes {:?}", self.axes), ins)),
+            _ => Err(shape_err(
+                node,
+                format!("one input with axes {:?}", self.axes),
+                ins,
+            )),
         }
     }
 
@@ -87,10 +91,9 @@ impl Reduce {
                 match self.kind {
                     ReduceKind::Sum => saturate(vals.map(|v| v as i128).sum()),
                     ReduceKind::Mean if g.is_empty() => 0,
-                    ReduceKind::Mean => saturate(div_round(
-                        vals.map(|v| v as i128).sum(),
-                        g.len() as i128,
-                    )),
+                    ReduceKind::Mean => {
+                        saturate(div_round(vals.map(|v| v as i128).sum(), g.len() as i128))
+                    }
                     ReduceKind::Max => vals.max().unwrap_or(i32::MIN),
                 }
             })
@@ -117,7 +120,11 @@ impl ArgMax {
             [x] if self.axis < x.len() && x[self.axis] > 0 => {
                 Ok(reduced_shape(x, &[self.axis], self.keepdims))
             }
-            _ => Err(shape_err(node, format!("one input with a non-empty axis {}", self.axis), ins)),
+            _ => Err(shape_err(
+                node,
+                format!("one input with a non-empty axis {}", self.axis),
+                ins,
+            )),
         }
     }
 
@@ -227,14 +234,29 @@ mod tests {
     #[test]
     fn reductions_saturate_round_and_tie_break() {
         let x = Tensor::new(vec![1, 3], vec![i32::MAX, i32::MAX, 1]);
-        let sum = Reduce { kind: ReduceKind::Sum, axes: vec![1], keepdims: false };
+        let sum = Reduce {
+            kind: ReduceKind::Sum,
+            axes: vec![1],
+            keepdims: false,
+        };
         assert_eq!(sum.eval(&x, &[1]).data, vec![i32::MAX]);
         let x = Tensor::new(vec![1, 2], vec![1, 2]);
-        let mean = Reduce { kind: ReduceKind::Mean, axes: vec![1], keepdims: true };
+        let mean = Reduce {
+            kind: ReduceKind::Mean,
+            axes: vec![1],
+            keepdims: true,
+        };
         assert_eq!(mean.eval(&x, &[1, 1]).data, vec![2]); // 1.5 rounds half up
-        let am = ArgMax { axis: 1, keepdims: false, select_last: false };
+        let am = ArgMax {
+            axis: 1,
+            keepdims: false,
+            select_last: false,
+        };
         assert_eq!(am.winner(&[3, 7, 7, 1]), 1);
-        let am_last = ArgMax { select_last: true, ..am };
+        let am_last = ArgMax {
+            select_last: true,
+            ..am
+        };
         assert_eq!(am_last.winner(&[3, 7, 7, 1]), 2);
     }
 }

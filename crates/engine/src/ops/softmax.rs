@@ -136,8 +136,14 @@ mod tests {
 
     #[test]
     fn softmax_rows_sum_to_one_and_are_total() {
-        let sm = Softmax { axis: 1, coerce_2d: false };
-        let x = Tensor::new(vec![2, 3], vec![0, 4096, 8192, i32::MIN, i32::MAX, i32::MAX]);
+        let sm = Softmax {
+            axis: 1,
+            coerce_2d: false,
+        };
+        let x = Tensor::new(
+            vec![2, 3],
+            vec![0, 4096, 8192, i32::MIN, i32::MAX, i32::MAX],
+        );
         let y = sm.eval(&x);
         // [0,1,2] -> [0.0900, 0.2447, 0.6652]
         assert_eq!(y.data[..3], [369, 1002, 2725]);

@@ -97,13 +97,7 @@ fn selectors(cs: &Cs, q: &Lc, d: usize) -> CsResult<Vec<Lc>> {
 }
 
 /// `Σ_j sel_j · data[base + j·stride]` (linear when `data` is a constant).
-fn pick(
-    cs: &Cs,
-    data: &Operand<'_>,
-    sels: &[Lc],
-    base: usize,
-    stride: usize,
-) -> CsResult<Lc> {
+fn pick(cs: &Cs, data: &Operand<'_>, sels: &[Lc], base: usize, stride: usize) -> CsResult<Lc> {
     sels.iter().enumerate().try_fold(Lc::int(0), |acc, (j, s)| {
         let v = data.at(base + j * stride);
         let term = match data.constant() {

@@ -3,8 +3,10 @@
 use zkopml_commit::fr_from_i64;
 use zkopml_engine::{
     fixed::{FRAC_BITS, ONE},
-    ops::{exp_q30, reduce_groups, softmax_element, ArgMax, Reduce, ReduceKind, Softmax, D_MIN,
-        EXP2_POLY, LOG2E_Q16},
+    ops::{
+        exp_q30, reduce_groups, softmax_element, ArgMax, Reduce, ReduceKind, Softmax, D_MIN,
+        EXP2_POLY, LOG2E_Q16,
+    },
 };
 
 use super::{pool::mean, Operand};
@@ -84,7 +86,11 @@ fn exp(cs: &Cs, d: &Lc) -> CsResult<Lc> {
     // Step 3: Horner with floor shifts; |acc| < 2^31 and f < 2^28, so |acc·f| < 2^59.
     let mut acc = Lc::int(EXP2_POLY[6]);
     for c in EXP2_POLY[..6].iter().rev() {
-        let prod = if acc.terms.iter().all(|(_, v)| *v == ark_relations::gr1cs::Variable::One) {
+        let prod = if acc
+            .terms
+            .iter()
+            .all(|(_, v)| *v == ark_relations::gr1cs::Variable::One)
+        {
             f.scale(acc.val)
         } else {
             cs.mul(&acc, &f)?
@@ -94,8 +100,14 @@ fn exp(cs: &Cs, d: &Lc) -> CsResult<Lc> {
     // Step 4: e = floor(p / 2^k): 2^k from k's bits, p = e·2^k + r, 0 <= r < 2^k.
     let mut pow = Lc::int(1);
     for (i, b) in bits[28..33].iter().enumerate() {
-        let factor = b.scale(fr_from_i64((1i64 << (1 << i)) - 1)).add_const(fr_from_i64(1));
-        pow = if i == 0 { factor } else { cs.mul(&pow, &factor)? };
+        let factor = b
+            .scale(fr_from_i64((1i64 << (1 << i)) - 1))
+            .add_const(fr_from_i64(1));
+        pow = if i == 0 {
+            factor
+        } else {
+            cs.mul(&pow, &factor)?
+        };
     }
     let e_val = d.as_i128().map_or(0, |d| exp_q30(d as i64));
     let e = cs.witness(fr_from_i64(e_val))?;
@@ -131,7 +143,10 @@ pub(crate) fn softmax(cs: &Cs, sm: &Softmax, x: &Operand<'_>) -> CsResult<Vec<Lc
             let num = e.scale(fr_from_i64(2 * ONE)).add(&s);
             let r = num.sub(&cs.mul(&y, &s.scale(fr_from_i64(2)))?);
             cs.range(&r, width)?;
-            cs.range(&s.scale(fr_from_i64(2)).add_const(-fr_from_i64(1)).sub(&r), width)?;
+            cs.range(
+                &s.scale(fr_from_i64(2)).add_const(-fr_from_i64(1)).sub(&r),
+                width,
+            )?;
             out[*i] = y;
         }
     }
