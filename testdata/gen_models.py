@@ -639,17 +639,19 @@ def generate(name: str, out_dir: str) -> dict:
 FILES = ("model.onnx", "input.json", "output.json", "fidelity.json")
 
 
-def check(names: list[str], ref_dir: str) -> int:
+def check(names: list[str], ref_dir: str, generate_fn=None, files=FILES) -> int:
     """Regenerate into a temp dir; compare with ref_dir.  model.onnx/input.json must be
-    identical everywhere; output/fidelity json may differ by ORT ulps on another CPU kind."""
+    identical everywhere; output/fidelity json may differ by ORT ulps on another CPU kind.
+    `generate_fn`/`files` let other generators (gen_transformers.py) reuse the check."""
+    generate_fn = generate_fn or generate
     import hashlib
     import tempfile
 
     bad = 0
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
-            generate(name, tmp)
-            for fn in FILES:
+            generate_fn(name, tmp)
+            for fn in files:
                 with open(os.path.join(tmp, name, fn), "rb") as f:
                     new = f.read()
                 ref_path = os.path.join(ref_dir, name, fn)

@@ -34,7 +34,6 @@ import io
 import math
 import os
 import sys
-import tempfile
 import warnings
 
 import numpy as np
@@ -45,6 +44,7 @@ from torch import nn
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+import gen_models  # noqa: E402
 from gen_models import dump_json, f32, ort_session, run_ort, tensor_json  # noqa: E402
 
 OPSET = 17
@@ -368,19 +368,7 @@ def generate(name: str, out_dir: str) -> dict:
 
 def check(names: list[str], ref_dir: str) -> int:
     """Regenerate into a temp dir and compare every file byte-for-byte with ref_dir."""
-    bad = 0
-    with tempfile.TemporaryDirectory() as tmp:
-        for name in names:
-            generate(name, tmp)
-            for fn in FILES:
-                new = open(os.path.join(tmp, name, fn), "rb").read()
-                ref_path = os.path.join(ref_dir, name, fn)
-                old = open(ref_path, "rb").read() if os.path.exists(ref_path) else b""
-                same = new == old
-                bad += not same
-                print(f"{'ok  ' if same else 'DIFF'} {name}/{fn} {hashlib.sha256(new).hexdigest()}", file=sys.stderr)
-    print("byte-identical" if not bad else f"{bad} file(s) differ", file=sys.stderr)
-    return 1 if bad else 0
+    return gen_models.check(names, ref_dir, generate_fn=generate, files=FILES)
 
 
 def main() -> None:
