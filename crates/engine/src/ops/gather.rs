@@ -64,16 +64,20 @@ impl Gather {
         plan
     }
 
-    pub(crate) fn eval_gather(&self, ins: &[&Tensor], out_shape: &[usize]) -> Tensor {
-        let (data, idx) = (ins[0], ins[1]);
+    /// A selector over `data` along the axis: index value `q` from offset `base`, or 0.
+    fn selector<'a>(&self, data: &'a Tensor) -> impl Fn(usize, i32) -> i32 + 'a {
         let d = data.shape[self.axis];
         let stride = strides(&data.shape)[self.axis];
+        move |base, q| resolve_index(q, d).map_or(0, |k| data.data[base + k * stride])
+    }
+
+    pub(crate) fn eval_gather(&self, ins: &[&Tensor], out_shape: &[usize]) -> Tensor {
+        let (data, idx) = (ins[0], ins[1]);
+        let select = self.selector(data);
         let out = self
             .gather_plan(&data.shape, &idx.shape)
             .into_iter()
-            .map(|(j, base)| {
-                resolve_index(idx.data[j], d).map_or(0, |k| data.data[base + k * stride])
-            })
+            .map(|(j, base)| select(base, idx.data[j]))
             .collect();
         Tensor::new(out_shape.to_vec(), out)
     }
@@ -117,13 +121,12 @@ impl Gather {
 
     pub(crate) fn eval_elements(&self, ins: &[&Tensor], out_shape: &[usize]) -> Tensor {
         let (data, idx) = (ins[0], ins[1]);
-        let d = data.shape[self.axis];
-        let stride = strides(&data.shape)[self.axis];
+        let select = self.selector(data);
         let out = self
             .elements_plan(&data.shape, &idx.shape)
             .into_iter()
             .zip(&idx.data)
-            .map(|(base, q)| resolve_index(*q, d).map_or(0, |k| data.data[base + k * stride]))
+            .map(|(base, q)| select(base, *q))
             .collect();
         Tensor::new(out_shape.to_vec(), out)
     }

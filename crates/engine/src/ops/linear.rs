@@ -190,6 +190,8 @@ pub(crate) fn broadcast_const(c: &Const, shape: &[usize]) -> Option<Const> {
 mod tests {
     use proptest::prelude::*;
 
+    use crate::ops::test_values as values;
+
     use super::*;
     use crate::fixed::{rescale, ONE};
 
@@ -257,22 +259,6 @@ mod tests {
             }
         }
         Tensor::new(out_shape.to_vec(), out)
-    }
-
-    /// Values of one of five kinds: small, one random magnitude `2^0..2^31` for the whole
-    /// tensor (products then reach every accumulator's range and its edges), any `i32`,
-    /// extremes only, or a mix of extremes and small values.
-    fn values(len: usize) -> impl Strategy<Value = Vec<i32>> {
-        let extreme = prop::sample::select(vec![i32::MIN, i32::MIN + 1, -1, 0, 1, i32::MAX]);
-        prop_oneof![
-            prop::collection::vec(-300i32..300, len),
-            (0u32..32).prop_flat_map(move |s| {
-                prop::collection::vec(any::<i32>().prop_map(move |v| v >> s), len)
-            }),
-            prop::collection::vec(any::<i32>(), len),
-            prop::collection::vec(extreme.clone(), len),
-            prop::collection::vec(prop_oneof![extreme, -50i32..50], len),
-        ]
     }
 
     /// A random `Gemm` with inputs: `(gemm, A, B, C)`; `M` from 1 (row by row) to 13

@@ -3,30 +3,11 @@
 use zkopml_commit::fr_from_i64;
 use zkopml_engine::{
     fixed::{FRAC_BITS, ONE},
-    ops::BinaryKind,
+    ops::{broadcast_index, BinaryKind},
 };
 
 use super::Operand;
 use crate::gadgets::{Cs, CsResult, Lc};
-
-fn index(src: &[usize], out: &[usize], flat: usize) -> usize {
-    let off = out.len() - src.len();
-    let mut idx = 0;
-    let mut stride_out = 1;
-    let mut stride_src = 1;
-    let mut coords = vec![0; out.len()];
-    for d in (0..out.len()).rev() {
-        coords[d] = (flat / stride_out) % out[d];
-        stride_out *= out[d];
-    }
-    for d in (0..src.len()).rev() {
-        if src[d] != 1 {
-            idx += coords[off + d] * stride_src;
-        }
-        stride_src *= src[d];
-    }
-    idx
-}
 
 pub(crate) fn binary(
     cs: &Cs,
@@ -34,12 +15,15 @@ pub(crate) fn binary(
     ins: &[Operand<'_>],
     out_shape: &[usize],
 ) -> CsResult<Vec<Lc>> {
-    let n: usize = out_shape.iter().product();
     let one = fr_from_i64(ONE);
-    (0..n)
+    let idx: Vec<Vec<usize>> = ins
+        .iter()
+        .map(|t| broadcast_index(t.shape(), out_shape))
+        .collect();
+    (0..idx[0].len())
         .map(|i| {
-            let a = ins[0].at(index(ins[0].shape(), out_shape, i));
-            let b_idx = index(ins[1].shape(), out_shape, i);
+            let a = ins[0].at(idx[0][i]);
+            let b_idx = idx[1][i];
             let b = ins[1].at(b_idx);
             let b_const = ins[1].constant().map(|t| t.data[b_idx]);
             match k {
@@ -54,7 +38,7 @@ pub(crate) fn binary(
                 }
                 BinaryKind::Affine => {
                     let s = b_const.expect("folded BatchNormalization scales are constants");
-                    let t_idx = index(ins[2].shape(), out_shape, i);
+                    let t_idx = idx[2][i];
                     let t = ins[2].constant().expect("constant shift").data[t_idx];
                     let acc = a
                         .scale(fr_from_i64(s as i64))

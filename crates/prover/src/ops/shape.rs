@@ -1,17 +1,9 @@
 //! `Transpose` and `Concat`: rewiring only, no constraints.
 
-use zkopml_engine::ops::{Concat, Transpose};
+use zkopml_engine::ops::{strides, Concat, Transpose};
 
 use super::Operand;
 use crate::gadgets::Lc;
-
-fn strides(shape: &[usize]) -> Vec<usize> {
-    let mut s = vec![1; shape.len()];
-    for i in (0..shape.len().saturating_sub(1)).rev() {
-        s[i] = s[i + 1] * shape[i + 1];
-    }
-    s
-}
 
 pub(crate) fn transpose(t: &Transpose, x: &Operand<'_>, out_shape: &[usize]) -> Vec<Lc> {
     let in_strides = strides(x.shape());
