@@ -5,7 +5,11 @@ use rayon::prelude::*;
 use tracing::{debug_span, info_span};
 use zkopml_commit::{fr_to_bytes32, state_commitment, Fr, KeccakTree};
 
-use crate::{program::ValueKind, EngineError, Program, Result, Tensor};
+use crate::{
+    ops::{Clip, Op},
+    program::ValueKind,
+    EngineError, Program, Result, Tensor,
+};
 
 /// Everything an honest party needs to respond, dispute or prove: every tensor, every
 /// tensor commitment and the state commitments `S_0..S_n`.
@@ -183,14 +187,105 @@ fn run_ops(
 }
 
 /// Plain inference: the program's outputs, without trace commitments (fidelity checks and
-/// benchmarks of the kernels alone).
+/// benchmarks of the kernels alone). The same kernels as [`execute`], the same integers;
+/// but every activation is dropped after its last use, and `Relu`, `Clip`, `Reshape` and
+/// elementwise arithmetic write over an input of the output's shape that no later node
+/// reads instead of allocating a new tensor.
 pub fn evaluate(program: &Program, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
-    let mut values = run_ops(program, inputs, None)?;
+    check_inputs(program, inputs)?;
+    let n = program.values.len();
+    // The last node that reads each value; the graph outputs are read at the end.
+    let mut last_use: Vec<Option<usize>> = vec![None; n];
+    for (index, node) in program.nodes.iter().enumerate() {
+        for v in &node.inputs {
+            last_use[*v] = Some(index);
+        }
+    }
+    for o in &program.outputs {
+        last_use[*o] = Some(usize::MAX);
+    }
+    let mut given: Vec<Option<&Tensor>> = vec![None; n];
+    for (t, id) in inputs.iter().zip(&program.inputs) {
+        given[*id] = Some(t);
+    }
+    let mut owned: Vec<Option<Tensor>> = vec![None; n];
+    for (index, node) in program.nodes.iter().enumerate() {
+        let _s = debug_span!("op", name = %node.name, op = node.op.name()).entered();
+        let shape = &program.values[node.output].shape;
+        // An operand to overwrite: computed here (not a constant or a graph input), read by
+        // no later node and only once by this one, of the output's shape (any shape for
+        // `Reshape`).
+        let reusable = |p: usize| {
+            let v = node.inputs[p];
+            last_use[v] == Some(index)
+                && node.inputs.iter().filter(|u| **u == v).count() == 1
+                && owned[v]
+                    .as_ref()
+                    .is_some_and(|t| matches!(node.op, Op::Reshape(_)) || t.shape == *shape)
+        };
+        let in_place = match &node.op {
+            Op::Relu | Op::Clip(_) | Op::Reshape(_) => reusable(0).then_some(0),
+            Op::Binary(_) => (0..node.inputs.len()).find(|p| reusable(*p)),
+            _ => None,
+        };
+        let out = match in_place {
+            Some(p) => {
+                let mut t = owned[node.inputs[p]].take().expect("reusable");
+                match &node.op {
+                    Op::Relu => Clip::RELU.eval_in_place(&mut t.data),
+                    Op::Clip(c) => c.eval_in_place(&mut t.data),
+                    Op::Binary(k) => {
+                        let ins: Vec<Option<&Tensor>> = node
+                            .inputs
+                            .iter()
+                            .enumerate()
+                            .map(|(k, v)| (k != p).then(|| read(program, &given, &owned, *v)))
+                            .collect();
+                        k.eval_into(&ins, shape, &mut t.data);
+                    }
+                    _ => {}
+                }
+                t.shape.clone_from(shape);
+                t
+            }
+            None => {
+                let ins: Vec<&Tensor> = node
+                    .inputs
+                    .iter()
+                    .map(|v| read(program, &given, &owned, *v))
+                    .collect();
+                node.op.eval(&ins, shape)
+            }
+        };
+        for v in &node.inputs {
+            if last_use[*v] == Some(index) {
+                owned[*v] = None;
+            }
+        }
+        if last_use[node.output].is_some_and(|l| l > index) {
+            owned[node.output] = Some(out);
+        }
+    }
     Ok(program
         .outputs
         .iter()
-        .map(|o| values[*o].take().expect("outputs computed"))
+        .map(|o| read(program, &given, &owned, *o).clone())
         .collect())
+}
+
+/// A value [`evaluate`] holds: a constant, a graph input or a computed activation.
+fn read<'a>(
+    program: &'a Program,
+    given: &[Option<&'a Tensor>],
+    owned: &'a [Option<Tensor>],
+    v: usize,
+) -> &'a Tensor {
+    match &program.values[v].kind {
+        ValueKind::Const(t) => t,
+        _ => given[v]
+            .or(owned[v].as_ref())
+            .expect("topological order: inputs computed before use"),
+    }
 }
 
 /// Whether `trace` is honest at `step`: the step's nodes, re-run on the trace's own tensors,

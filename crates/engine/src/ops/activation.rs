@@ -7,10 +7,7 @@ use crate::{fixed::quantize, import::GraphNode, Result, Tensor};
 
 /// `Relu(x) = max(x, 0)`: exact.
 pub(crate) fn relu(x: &Tensor) -> Tensor {
-    Tensor::new(
-        x.shape.clone(),
-        x.data.iter().map(|v| (*v).max(0)).collect(),
-    )
+    Clip::RELU.eval(x)
 }
 
 /// `Clip(x) = min(max(x, lo), hi)` with quantised bounds; if `lo > hi` every output is `hi`
@@ -24,14 +21,22 @@ pub struct Clip {
 }
 
 impl Clip {
+    /// `Relu` as a clip: `min(max(x, 0), i32::MAX) = max(x, 0)`.
+    pub(crate) const RELU: Clip = Clip {
+        lo: 0,
+        hi: i32::MAX,
+    };
+
     pub(crate) fn eval(&self, x: &Tensor) -> Tensor {
-        Tensor::new(
-            x.shape.clone(),
-            x.data
-                .iter()
-                .map(|v| (*v).max(self.lo).min(self.hi))
-                .collect(),
-        )
+        let mut data = x.data.clone();
+        self.eval_in_place(&mut data);
+        Tensor::new(x.shape.clone(), data)
+    }
+
+    /// The same kernel on values it overwrites.
+    pub(crate) fn eval_in_place(&self, data: &mut [i32]) {
+        let (lo, hi) = (self.lo, self.hi);
+        data.iter_mut().for_each(|v| *v = (*v).max(lo).min(hi));
     }
 }
 
@@ -61,4 +66,28 @@ pub(crate) fn build_clip(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built> 
         op: Op::Clip(clip),
         inputs: vec![Wire::Value(input(node, 0)?)],
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::ops::test_values as values;
+
+    proptest! {
+        /// `Relu` and `Clip`, fresh and in place, against their one-line definitions.
+        #[test]
+        fn equals_definition(data in values(64), lo in any::<i32>(), hi in any::<i32>()) {
+            let x = Tensor::new(vec![data.len()], data.clone());
+            let want: Vec<i32> = data.iter().map(|v| (*v).max(0)).collect();
+            prop_assert_eq!(&relu(&x).data, &want);
+            let clip = Clip { lo, hi };
+            let want: Vec<i32> = data.iter().map(|v| (*v).max(lo).min(hi)).collect();
+            prop_assert_eq!(&clip.eval(&x).data, &want);
+            let mut inplace = data;
+            clip.eval_in_place(&mut inplace);
+            prop_assert_eq!(inplace, want);
+        }
+    }
 }

@@ -53,19 +53,183 @@ impl BinaryKind {
         }
     }
 
+    /// Runs the kernel on `ins` broadcast to `out_shape`.
     pub(crate) fn eval(&self, ins: &[&Tensor], out_shape: &[usize]) -> Tensor {
-        let idx: Vec<Vec<usize>> = ins
-            .iter()
-            .map(|t| broadcast_index(&t.shape, out_shape))
-            .collect();
         let n: usize = out_shape.iter().product();
-        let data = (0..n)
-            .map(|i| {
-                let c = ins.get(2).map_or(0, |t| t.data[idx[2][i]]);
-                self.apply(ins[0].data[idx[0][i]], ins[1].data[idx[1][i]], c)
-            })
-            .collect();
-        Tensor::new(out_shape.to_vec(), data)
+        let mut out = vec![0; n];
+        let srcs: Vec<Option<&Tensor>> = ins.iter().map(|t| Some(*t)).collect();
+        self.eval_into(&srcs, out_shape, &mut out);
+        Tensor::new(out_shape.to_vec(), out)
+    }
+
+    /// Runs the kernel into `out` (`out_shape`'s size). An operand given as `None` is read
+    /// from `out` itself: it has `out_shape` and its values are in `out` (in place).
+    pub(crate) fn eval_into(&self, ins: &[Option<&Tensor>], out_shape: &[usize], out: &mut [i32]) {
+        match self {
+            BinaryKind::Add => rows2(ins, out_shape, out, i32::saturating_add),
+            BinaryKind::Sub => rows2(ins, out_shape, out, i32::saturating_sub),
+            BinaryKind::Mul => rows2(ins, out_shape, out, mul),
+            BinaryKind::Div => rows2(ins, out_shape, out, |a, b| BinaryKind::Div.apply(a, b, 0)),
+            BinaryKind::Affine => for_each_row(ins, out_shape, out, |o, ops| {
+                row3(o, ops[0], ops[1], ops[2], affine)
+            }),
+        }
+    }
+}
+
+/// [`BinaryKind::Mul`] in `i64`: `|a·b| ≤ 2^62`, so `a·b + 2^(F−1)` does not overflow.
+#[inline(always)]
+fn mul(a: i32, b: i32) -> i32 {
+    let p = a as i64 * b as i64 + (1 << (FRAC_BITS - 1));
+    (p >> FRAC_BITS).clamp(i32::MIN as i64, i32::MAX as i64) as i32
+}
+
+/// [`BinaryKind::Affine`] in `i64`: `|a·s| ≤ 2^62` and `|t·2^F| ≤ 2^43`, so
+/// `a·s + t·2^F + 2^(F−1)` does not overflow.
+#[inline(always)]
+fn affine(a: i32, s: i32, t: i32) -> i32 {
+    let p = a as i64 * s as i64 + ((t as i64) << FRAC_BITS) + (1 << (FRAC_BITS - 1));
+    (p >> FRAC_BITS).clamp(i32::MIN as i64, i32::MAX as i64) as i32
+}
+
+/// One operand over one row of the output.
+#[derive(Clone, Copy)]
+enum Operand<'a> {
+    /// The row of `out` itself (the operand is computed in place).
+    Out,
+    /// A contiguous run, as long as the row.
+    Run(&'a [i32]),
+    /// One value broadcast along the row.
+    Splat(i32),
+}
+
+/// Calls `row(out_row, operands)` for every row of the output: the output's axes are
+/// merged wherever every operand reads them as one axis, and a row is the last merged
+/// axis, along which each operand is either contiguous or constant (numpy broadcasting
+/// gives no other case).
+fn for_each_row(
+    ins: &[Option<&Tensor>],
+    out_shape: &[usize],
+    out: &mut [i32],
+    mut row: impl FnMut(&mut [i32], [Operand; 3]),
+) {
+    debug_assert!(ins.len() <= 3);
+    if out.is_empty() {
+        return;
+    }
+    // Strides of every operand along every output axis (0 where it is broadcast), axes of
+    // length 1 dropped, mergeable neighbours merged.
+    let src_strides: Vec<Vec<usize>> = ins
+        .iter()
+        .map(|t| match t {
+            Some(t) => {
+                let off = out_shape.len() - t.shape.len();
+                let s = strides(&t.shape);
+                (0..out_shape.len())
+                    .map(|d| match d.checked_sub(off) {
+                        Some(d) if t.shape[d] != 1 => s[d],
+                        _ => 0,
+                    })
+                    .collect()
+            }
+            None => strides(out_shape),
+        })
+        .collect();
+    let mut dims: Vec<(usize, [usize; 3])> = Vec::with_capacity(out_shape.len());
+    for (d, &len) in out_shape.iter().enumerate() {
+        if len == 1 {
+            continue;
+        }
+        let mut st = [0; 3];
+        for (k, s) in src_strides.iter().enumerate() {
+            st[k] = s[d];
+        }
+        match dims.last_mut() {
+            Some((plen, pst)) if (0..3).all(|k| pst[k] == st[k] * len) => {
+                *plen *= len;
+                *pst = st;
+            }
+            _ => dims.push((len, st)),
+        }
+    }
+    let (len, inner) = dims.pop().unwrap_or((1, [0; 3]));
+    let mut offsets = [0usize; 3];
+    let mut counter = vec![0usize; dims.len()];
+    for out_row in out.chunks_exact_mut(len) {
+        let mut ops = [Operand::Splat(0); 3];
+        for (k, t) in ins.iter().enumerate() {
+            ops[k] = match t {
+                None => Operand::Out,
+                Some(t) if inner[k] == 1 => Operand::Run(&t.data[offsets[k]..offsets[k] + len]),
+                Some(t) => Operand::Splat(t.data[offsets[k]]),
+            };
+        }
+        row(out_row, ops);
+        // Next row: odometer over the outer axes.
+        for (d, (dlen, st)) in dims.iter().enumerate().rev() {
+            counter[d] += 1;
+            for k in 0..3 {
+                offsets[k] += st[k];
+            }
+            if counter[d] < *dlen {
+                break;
+            }
+            counter[d] = 0;
+            for k in 0..3 {
+                offsets[k] -= st[k] * dlen;
+            }
+        }
+    }
+}
+
+/// A two-operand kernel over every row.
+fn rows2(
+    ins: &[Option<&Tensor>],
+    out_shape: &[usize],
+    out: &mut [i32],
+    f: impl Fn(i32, i32) -> i32 + Copy,
+) {
+    for_each_row(ins, out_shape, out, |o, ops| row2(o, ops[0], ops[1], f));
+}
+
+/// `out[i] = f(a[i], b[i])` over one row.
+#[inline(always)]
+fn row2(out: &mut [i32], a: Operand, b: Operand, f: impl Fn(i32, i32) -> i32) {
+    use Operand::*;
+    match (a, b) {
+        (Run(a), Run(b)) => out
+            .iter_mut()
+            .zip(a.iter().zip(b))
+            .for_each(|(o, (a, b))| *o = f(*a, *b)),
+        (Run(a), Splat(b)) => out.iter_mut().zip(a).for_each(|(o, a)| *o = f(*a, b)),
+        (Splat(a), Run(b)) => out.iter_mut().zip(b).for_each(|(o, b)| *o = f(a, *b)),
+        (Splat(a), Splat(b)) => out.fill(f(a, b)),
+        (Out, Run(b)) => out.iter_mut().zip(b).for_each(|(o, b)| *o = f(*o, *b)),
+        (Out, Splat(b)) => out.iter_mut().for_each(|o| *o = f(*o, b)),
+        (Run(a), Out) => out.iter_mut().zip(a).for_each(|(o, a)| *o = f(*a, *o)),
+        (Splat(a), Out) => out.iter_mut().for_each(|o| *o = f(a, *o)),
+        (Out, Out) => out.iter_mut().for_each(|o| *o = f(*o, *o)),
+    }
+}
+
+/// `out[i] = f(a[i], b[i], c[i])` over one row; fast for `a` contiguous (or in place) with
+/// `b` and `c` constant along the row (a per-channel affine map).
+#[inline(always)]
+fn row3(out: &mut [i32], a: Operand, b: Operand, c: Operand, f: impl Fn(i32, i32, i32) -> i32) {
+    use Operand::*;
+    match (a, b, c) {
+        (Run(a), Splat(b), Splat(c)) => out.iter_mut().zip(a).for_each(|(o, a)| *o = f(*a, b, c)),
+        (Out, Splat(b), Splat(c)) => out.iter_mut().for_each(|o| *o = f(*o, b, c)),
+        _ => {
+            let get = |x: &Operand, o: i32, i: usize| match x {
+                Out => o,
+                Run(r) => r[i],
+                Splat(v) => *v,
+            };
+            for (i, o) in out.iter_mut().enumerate() {
+                *o = f(get(&a, *o, i), get(&b, *o, i), get(&c, *o, i));
+            }
+        }
     }
 }
 
@@ -167,7 +331,7 @@ pub(crate) fn build_batchnorm(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Bu
         .map(|((b, m), s)| b - m * s)
         .collect();
     let mut shape = vec![x[1]];
-    shape.extend(std::iter::repeat(1).take(x.len() - 2));
+    shape.extend(std::iter::repeat_n(1, x.len() - 2));
     let c = |v: Vec<f64>| {
         Wire::Const(Const {
             shape: shape.clone(),
@@ -182,7 +346,172 @@ pub(crate) fn build_batchnorm(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Bu
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+    use crate::ops::test_values as values;
+
+    /// The previous kernel: every operand read through a precomputed broadcast index, every
+    /// element by [`BinaryKind::apply`].
+    fn reference(kind: BinaryKind, ins: &[&Tensor], out_shape: &[usize]) -> Tensor {
+        let idx: Vec<Vec<usize>> = ins
+            .iter()
+            .map(|t| broadcast_index(&t.shape, out_shape))
+            .collect();
+        let n: usize = out_shape.iter().product();
+        let data = (0..n)
+            .map(|i| {
+                let c = ins.get(2).map_or(0, |t| t.data[idx[2][i]]);
+                kind.apply(ins[0].data[idx[0][i]], ins[1].data[idx[1][i]], c)
+            })
+            .collect();
+        Tensor::new(out_shape.to_vec(), data)
+    }
+
+    /// An output shape of rank 0..=4 and, per operand, a shape broadcasting to it: each
+    /// axis kept or set to 1, leading axes possibly dropped.
+    fn shapes(operands: usize) -> impl Strategy<Value = (Vec<usize>, Vec<Vec<usize>>)> {
+        prop::collection::vec(1usize..5, 0..5).prop_flat_map(move |out| {
+            let rank = out.len();
+            let one = (prop::collection::vec(any::<bool>(), rank), 0..=rank).prop_map({
+                let out = out.clone();
+                move |(keep, drop)| {
+                    out.iter()
+                        .zip(keep)
+                        .skip(drop)
+                        .map(|(d, k)| if k { *d } else { 1 })
+                        .collect::<Vec<usize>>()
+                }
+            });
+            (Just(out), prop::collection::vec(one, operands))
+        })
+    }
+
+    fn kinds() -> impl Strategy<Value = BinaryKind> {
+        prop::sample::select(vec![
+            BinaryKind::Add,
+            BinaryKind::Sub,
+            BinaryKind::Mul,
+            BinaryKind::Div,
+            BinaryKind::Affine,
+        ])
+    }
+
+    /// Tensors of the given shapes filled from `values`.
+    fn filled(shapes: &[Vec<usize>], values: &[i32]) -> Vec<Tensor> {
+        let mut at = 0;
+        shapes
+            .iter()
+            .map(|s| {
+                let n: usize = s.iter().product();
+                let t = Tensor::new(s.clone(), values[at..at + n].to_vec());
+                at += n;
+                t
+            })
+            .collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Fresh output and in place on every operand of the output's shape: the same
+        /// integers as the reference.
+        #[test]
+        fn equals_reference(
+            kind in kinds(),
+            (out, shapes) in shapes(3),
+            pool in values(3 * 256),
+        ) {
+            let operands = if kind == BinaryKind::Affine { 3 } else { 2 };
+            let ins = filled(&shapes[..operands], &pool);
+            let refs: Vec<&Tensor> = ins.iter().collect();
+            let want = reference(kind, &refs, &out);
+            prop_assert_eq!(&kind.eval(&refs, &out), &want);
+            for p in 0..operands {
+                if ins[p].shape != out {
+                    continue;
+                }
+                let mut data = ins[p].data.clone();
+                let srcs: Vec<Option<&Tensor>> =
+                    (0..operands).map(|k| (k != p).then_some(&ins[k])).collect();
+                kind.eval_into(&srcs, &out, &mut data);
+                prop_assert_eq!(&data, &want.data);
+            }
+        }
+    }
+
+    #[test]
+    fn equals_reference_on_extremes_and_network_shapes() {
+        let extremes = [
+            i32::MIN,
+            i32::MIN + 1,
+            -4097,
+            -2048,
+            -1,
+            0,
+            1,
+            2047,
+            2048,
+            i32::MAX - 1,
+            i32::MAX,
+        ];
+        let all: Vec<i32> = extremes
+            .iter()
+            .flat_map(|a| extremes.iter().map(move |b| [*a, *b]))
+            .flatten()
+            .collect();
+        let pairs = all.len() / 2;
+        let a = Tensor::new(vec![pairs], all.iter().step_by(2).copied().collect());
+        let b = Tensor::new(
+            vec![pairs],
+            all.iter().skip(1).step_by(2).copied().collect(),
+        );
+        let c = Tensor::new(vec![pairs], b.data.iter().rev().copied().collect());
+        for kind in [
+            BinaryKind::Add,
+            BinaryKind::Sub,
+            BinaryKind::Mul,
+            BinaryKind::Div,
+        ] {
+            assert_eq!(
+                kind.eval(&[&a, &b], &[pairs]),
+                reference(kind, &[&a, &b], &[pairs])
+            );
+        }
+        let affine = BinaryKind::Affine;
+        assert_eq!(
+            affine.eval(&[&a, &b, &c], &[pairs]),
+            reference(affine, &[&a, &b, &c], &[pairs])
+        );
+        // A residual add and a folded batch norm of MobileNet-like shapes.
+        let x = Tensor::new(
+            vec![1, 24, 7, 9],
+            (0..1512i32).map(|i| i.wrapping_mul(2_000_003)).collect(),
+        );
+        let y = Tensor::new(
+            vec![1, 24, 7, 9],
+            (0..1512i32).map(|i| i.wrapping_mul(-1_400_017)).collect(),
+        );
+        let s = Tensor::new(
+            vec![24, 1, 1],
+            (0..24).map(|i| i * 900_001 - 9_000_000).collect(),
+        );
+        let t = Tensor::new(vec![24, 1, 1], (0..24).map(|i| i32::MAX - i * 77).collect());
+        let out = [1, 24, 7, 9];
+        for kind in [
+            BinaryKind::Add,
+            BinaryKind::Sub,
+            BinaryKind::Mul,
+            BinaryKind::Div,
+        ] {
+            assert_eq!(kind.eval(&[&x, &y], &out), reference(kind, &[&x, &y], &out));
+            assert_eq!(kind.eval(&[&x, &s], &out), reference(kind, &[&x, &s], &out));
+        }
+        assert_eq!(
+            affine.eval(&[&x, &s, &t], &out),
+            reference(affine, &[&x, &s, &t], &out)
+        );
+    }
 
     #[test]
     fn broadcasting_follows_numpy() {

@@ -72,17 +72,39 @@ impl Pool {
         idx
     }
 
-    fn map(&self, x: &Tensor, out_shape: &[usize], f: impl Fn(&[i32], &[usize]) -> i32) -> Tensor {
+    /// The valid (non-padding) input range `lo..hi` along axis `a` (of length `size`) of the
+    /// window of every output position `0..out`; empty where the window is all padding.
+    fn ranges(&self, a: usize, size: usize, out: usize) -> Vec<(usize, usize)> {
+        (0..out)
+            .map(|o| {
+                // Window start in input coordinates, shifted by the padding so it is >= 0.
+                let start = o * self.strides[a];
+                let lo = start.max(self.pads[a]).min(size + self.pads[a]) - self.pads[a];
+                let hi = (start + self.kernel[a]).clamp(self.pads[a], size + self.pads[a])
+                    - self.pads[a];
+                (lo.min(hi), hi)
+            })
+            .collect()
+    }
+
+    /// `f(plane, w, rows, cols)` for every window: the valid input rows `rows.0..rows.1` and
+    /// columns `cols.0..cols.1` of one plane of width `w`.
+    fn map(
+        &self,
+        x: &Tensor,
+        out_shape: &[usize],
+        f: impl Fn(&[i32], usize, (usize, usize), (usize, usize)) -> i32,
+    ) -> Tensor {
         let (h, w) = (x.shape[2], x.shape[3]);
         let (oh, ow) = (out_shape[2], out_shape[3]);
+        let rows = self.ranges(0, h, oh);
+        let cols = self.ranges(1, w, ow);
         let planes = x.shape[0] * x.shape[1];
         let mut out = Vec::with_capacity(planes * oh * ow);
         for p in 0..planes {
             let plane = &x.data[p * h * w..(p + 1) * h * w];
-            for oy in 0..oh {
-                for ox in 0..ow {
-                    out.push(f(plane, &self.window(h, w, oy, ox)));
-                }
+            for r in &rows {
+                out.extend(cols.iter().map(|c| f(plane, w, *r, *c)));
             }
         }
         Tensor::new(out_shape.to_vec(), out)
@@ -90,8 +112,10 @@ impl Pool {
 
     /// Max of the valid positions; a window with none gives `i32::MIN`.
     pub(crate) fn eval_max(&self, x: &Tensor, out_shape: &[usize]) -> Tensor {
-        self.map(x, out_shape, |plane, idx| {
-            idx.iter().map(|i| plane[*i]).max().unwrap_or(i32::MIN)
+        self.map(x, out_shape, |plane, w, (y0, y1), (x0, x1)| {
+            (y0..y1)
+                .flat_map(|iy| &plane[iy * w + x0..iy * w + x1])
+                .fold(i32::MIN, |m, v| m.max(*v))
         })
     }
 
@@ -99,12 +123,14 @@ impl Pool {
     /// `count_include_pad`); a window with no valid position gives 0.
     pub(crate) fn eval_avg(&self, x: &Tensor, out_shape: &[usize]) -> Tensor {
         let area = (self.kernel[0] * self.kernel[1]) as i128;
-        self.map(x, out_shape, |plane, idx| {
-            let sum: i128 = idx.iter().map(|i| plane[*i] as i128).sum();
+        self.map(x, out_shape, |plane, w, (y0, y1), (x0, x1)| {
+            let sum: i128 = (y0..y1)
+                .map(|iy| sum_exact(&plane[iy * w + x0..iy * w + x1]))
+                .sum();
             let count = if self.count_include_pad {
                 area
             } else {
-                idx.len() as i128
+                ((y1 - y0) * (x1 - x0)) as i128
             };
             if count == 0 {
                 0
@@ -115,20 +141,24 @@ impl Pool {
     }
 }
 
+/// The exact sum of `values`: `i64` over runs of `2^31` (below `2^62` in magnitude).
+fn sum_exact(values: &[i32]) -> i128 {
+    values
+        .chunks(1 << 31)
+        .map(|c| c.iter().map(|v| *v as i64).sum::<i64>() as i128)
+        .sum()
+}
+
 /// Mean of each plane, rounding half up.
 pub(crate) fn global_avg(x: &Tensor, out_shape: &[usize]) -> Tensor {
     let planes = x.shape[0] * x.shape[1];
     let size: usize = x.shape[2..].iter().product();
     let data = (0..planes)
         .map(|p| {
-            let sum: i128 = x.data[p * size..(p + 1) * size]
-                .iter()
-                .map(|v| *v as i128)
-                .sum();
             if size == 0 {
                 0
             } else {
-                div_round(sum, size as i128) as i32
+                div_round(sum_exact(&x.data[p * size..(p + 1) * size]), size as i128) as i32
             }
         })
         .collect();
@@ -171,4 +201,153 @@ pub(crate) fn build(node: &GraphNode, ctx: &dyn BuildCtx, average: bool) -> Resu
         op,
         inputs: vec![Wire::Value(input(node, 0)?)],
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::ops::test_values as values;
+
+    /// The previous kernels: every window's valid positions listed by [`Pool::window`].
+    fn reference_map(
+        pool: &Pool,
+        x: &Tensor,
+        out_shape: &[usize],
+        f: impl Fn(&[i32], &[usize]) -> i32,
+    ) -> Tensor {
+        let (h, w) = (x.shape[2], x.shape[3]);
+        let (oh, ow) = (out_shape[2], out_shape[3]);
+        let planes = x.shape[0] * x.shape[1];
+        let mut out = Vec::with_capacity(planes * oh * ow);
+        for p in 0..planes {
+            let plane = &x.data[p * h * w..(p + 1) * h * w];
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    out.push(f(plane, &pool.window(h, w, oy, ox)));
+                }
+            }
+        }
+        Tensor::new(out_shape.to_vec(), out)
+    }
+
+    fn reference_max(pool: &Pool, x: &Tensor, out_shape: &[usize]) -> Tensor {
+        reference_map(pool, x, out_shape, |plane, idx| {
+            idx.iter().map(|i| plane[*i]).max().unwrap_or(i32::MIN)
+        })
+    }
+
+    fn reference_avg(pool: &Pool, x: &Tensor, out_shape: &[usize]) -> Tensor {
+        let area = (pool.kernel[0] * pool.kernel[1]) as i128;
+        reference_map(pool, x, out_shape, |plane, idx| {
+            let sum: i128 = idx.iter().map(|i| plane[*i] as i128).sum();
+            let count = if pool.count_include_pad {
+                area
+            } else {
+                idx.len() as i128
+            };
+            if count == 0 {
+                0
+            } else {
+                div_round(sum, count) as i32
+            }
+        })
+    }
+
+    fn reference_global(x: &Tensor, out_shape: &[usize]) -> Tensor {
+        let planes = x.shape[0] * x.shape[1];
+        let size: usize = x.shape[2..].iter().product();
+        let data = (0..planes)
+            .map(|p| {
+                let sum: i128 = x.data[p * size..(p + 1) * size]
+                    .iter()
+                    .map(|v| *v as i128)
+                    .sum();
+                if size == 0 {
+                    0
+                } else {
+                    div_round(sum, size as i128) as i32
+                }
+            })
+            .collect();
+        Tensor::new(out_shape.to_vec(), data)
+    }
+
+    /// A pooling geometry (windows may lie wholly in the padding) and an input it accepts.
+    fn cases() -> impl Strategy<Value = (Pool, Vec<usize>, Vec<usize>)> {
+        (
+            (1usize..5, 1usize..5),
+            (1usize..4, 1usize..4),
+            prop::array::uniform4(0usize..4),
+            any::<bool>(),
+            any::<bool>(),
+            (1usize..3, 1usize..4, 1usize..9, 1usize..9),
+        )
+            .prop_filter_map(
+                "kernel fits the padded input",
+                |((kh, kw), (sh, sw), pads, ceil_mode, count_include_pad, (n, c, h, w))| {
+                    let pool = Pool {
+                        kernel: [kh, kw],
+                        pads,
+                        strides: [sh, sw],
+                        ceil_mode,
+                        count_include_pad,
+                    };
+                    let x = vec![n, c, h, w];
+                    let out = pool.output_shape("pool", &[&x]).ok()?;
+                    Some((pool, x, out))
+                },
+            )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn equals_reference(((pool, shape, out), data) in cases().prop_flat_map(|c| {
+            let n = c.1.iter().product();
+            (Just(c), values(n))
+        })) {
+            let x = Tensor::new(shape, data);
+            prop_assert_eq!(pool.eval_max(&x, &out), reference_max(&pool, &x, &out));
+            prop_assert_eq!(pool.eval_avg(&x, &out), reference_avg(&pool, &x, &out));
+            let g = [x.shape[0], x.shape[1], 1, 1];
+            prop_assert_eq!(global_avg(&x, &g), reference_global(&x, &g));
+        }
+    }
+
+    #[test]
+    fn equals_reference_on_network_shapes() {
+        // LeNet-5's 2×2/2 pools and a padded 3×3/2 with ceil mode, on extreme values.
+        let extremes = [i32::MIN, i32::MIN + 1, -1, 0, 1, i32::MAX];
+        let x = Tensor::new(
+            vec![1, 6, 28, 28],
+            (0..6 * 28 * 28)
+                .map(|i| extremes[(i * 7 + i / 5) % 6])
+                .collect(),
+        );
+        for pool in [
+            Pool {
+                kernel: [2, 2],
+                pads: [0; 4],
+                strides: [2, 2],
+                ceil_mode: false,
+                count_include_pad: false,
+            },
+            Pool {
+                kernel: [3, 3],
+                pads: [1, 1, 1, 1],
+                strides: [2, 2],
+                ceil_mode: true,
+                count_include_pad: true,
+            },
+        ] {
+            let out = pool.output_shape("pool", &[&x.shape]).unwrap();
+            assert_eq!(pool.eval_max(&x, &out), reference_max(&pool, &x, &out));
+            assert_eq!(pool.eval_avg(&x, &out), reference_avg(&pool, &x, &out));
+        }
+        let g = [1, 6, 1, 1];
+        assert_eq!(global_avg(&x, &g), reference_global(&x, &g));
+    }
 }

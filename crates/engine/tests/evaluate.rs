@@ -1,0 +1,134 @@
+//! `evaluate` (activations dropped after their last use, elementwise ops in place) gives the
+//! same integers as running every node's kernel on freshly allocated tensors, as `execute`
+//! does.
+
+use std::{collections::HashMap, path::PathBuf};
+
+use zkopml_engine::{
+    evaluate,
+    import::{self, Const, ConstData, Dim, Graph, GraphNode},
+    io::{quantize_inputs, TensorFile},
+    Program, Tensor, ValueKind,
+};
+
+/// Every node's kernel on fresh tensors, every value kept: the executor `execute` runs.
+fn reference(program: &Program, inputs: &[Tensor]) -> Vec<Tensor> {
+    let mut values: Vec<Option<Tensor>> = vec![None; program.values.len()];
+    for (t, id) in inputs.iter().zip(&program.inputs) {
+        values[*id] = Some(t.clone());
+    }
+    for node in &program.nodes {
+        let ins: Vec<&Tensor> = node
+            .inputs
+            .iter()
+            .map(|i| match &program.values[*i].kind {
+                ValueKind::Const(t) => t,
+                _ => values[*i].as_ref().unwrap(),
+            })
+            .collect();
+        values[node.output] = Some(node.op.eval(&ins, &program.values[node.output].shape));
+    }
+    program
+        .outputs
+        .iter()
+        .map(|o| values[*o].clone().unwrap())
+        .collect()
+}
+
+#[test]
+fn evaluate_equals_fresh_execution_on_every_test_model() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata");
+    let mut ran = Vec::new();
+    for model in [
+        "dnn",
+        "variable_cnn",
+        "lenet5",
+        "conv2d",
+        "xgboost",
+        "mobilenet_v2",
+        "bert_tiny",
+        "gte_tiny",
+        "t5_tiny",
+        "whisper_tiny",
+    ] {
+        let dir = root.join(model);
+        // Generated models (git-ignored) are checked where they exist.
+        let (Ok(graph), Ok(input)) = (
+            import::load_file(&dir.join("model.onnx")),
+            TensorFile::read(&dir.join("input.json")),
+        ) else {
+            continue;
+        };
+        let Ok(program) = Program::compile(&graph, &HashMap::new(), 1) else {
+            continue;
+        };
+        let inputs = quantize_inputs(&program, &input.inputs).unwrap();
+        assert_eq!(
+            evaluate(&program, &inputs).unwrap(),
+            reference(&program, &inputs),
+            "{model}"
+        );
+        ran.push(model);
+    }
+    eprintln!("checked: {ran:?}");
+    for model in ["dnn", "variable_cnn", "lenet5", "conv2d", "xgboost"] {
+        assert!(ran.contains(&model), "{model} did not run");
+    }
+}
+
+fn node(op: &str, inputs: &[&str], output: &str) -> GraphNode {
+    GraphNode {
+        name: output.into(),
+        op_type: op.into(),
+        inputs: inputs.iter().map(|s| s.to_string()).collect(),
+        outputs: vec![output.into()],
+        attrs: Default::default(),
+    }
+}
+
+/// Operands read twice by one node, values that are both graph outputs and read later,
+/// and broadcast operands: nothing a later node or the caller reads is overwritten.
+#[test]
+fn in_place_never_overwrites_a_live_value() {
+    let constant = |shape: Vec<usize>, v: Vec<f64>| Const {
+        shape,
+        data: ConstData::Float(v),
+    };
+    let graph = Graph {
+        nodes: vec![
+            node("Relu", &["x"], "a"),
+            node("Add", &["a", "a"], "b"),
+            node("Clip", &["b", "lo", "hi"], "c"),
+            node("Mul", &["c", "x"], "d"),
+            node("Sub", &["s", "d"], "e"),
+            node("Add", &["e", "b"], "f"),
+            node("Relu", &["f"], "g"),
+            node("Div", &["g", "c"], "h"),
+            node("Flatten", &["h"], "i"),
+            node("Relu", &["c"], "j"),
+        ],
+        initializers: HashMap::from([
+            ("lo".into(), constant(vec![], vec![-0.5])),
+            ("hi".into(), constant(vec![], vec![1.5])),
+            ("s".into(), constant(vec![3, 1, 1], vec![0.25, -3.0, 7.5])),
+        ]),
+        inputs: vec![(
+            "x".into(),
+            [1, 3, 2, 4].iter().map(|d| Dim::Fixed(*d)).collect(),
+        )],
+        outputs: vec!["b".into(), "i".into(), "j".into(), "c".into()],
+        opset: 13,
+    };
+    let program = Program::compile(&graph, &HashMap::new(), 1).unwrap();
+    let x = Tensor::new(
+        vec![1, 3, 2, 4],
+        (0..24)
+            .map(|i: i32| (i - 11).wrapping_mul(1 << 27) + i * 977)
+            .collect(),
+    );
+    let inputs = vec![x];
+    assert_eq!(
+        evaluate(&program, &inputs).unwrap(),
+        reference(&program, &inputs)
+    );
+}
