@@ -87,13 +87,18 @@ impl Pool {
             .collect()
     }
 
-    /// `f(plane, w, rows, cols)` for every window: the valid input rows `rows.0..rows.1` and
-    /// columns `cols.0..cols.1` of one plane of width `w`.
-    fn map(
+    /// Every window folded separably: per output row, the valid input rows are folded
+    /// column by column (`add` from `zero`), then each window's valid columns of that
+    /// (`merge`); `finish` gets the result and the number of valid positions. Exact for
+    /// associative, commutative folds (max, integer sum).
+    fn map<A: Copy>(
         &self,
         x: &Tensor,
         out_shape: &[usize],
-        f: impl Fn(&[i32], usize, (usize, usize), (usize, usize)) -> i32,
+        zero: A,
+        add: impl Fn(A, i32) -> A,
+        merge: impl Fn(A, A) -> A,
+        finish: impl Fn(A, usize) -> i32,
     ) -> Tensor {
         let (h, w) = (x.shape[2], x.shape[3]);
         let (oh, ow) = (out_shape[2], out_shape[3]);
@@ -101,10 +106,20 @@ impl Pool {
         let cols = self.ranges(1, w, ow);
         let planes = x.shape[0] * x.shape[1];
         let mut out = Vec::with_capacity(planes * oh * ow);
+        let mut folded = vec![zero; w];
         for p in 0..planes {
             let plane = &x.data[p * h * w..(p + 1) * h * w];
-            for r in &rows {
-                out.extend(cols.iter().map(|c| f(plane, w, *r, *c)));
+            for &(y0, y1) in &rows {
+                folded.fill(zero);
+                for row in plane[y0 * w..y1 * w].chunks_exact(w) {
+                    for (f, v) in folded.iter_mut().zip(row) {
+                        *f = add(*f, *v);
+                    }
+                }
+                out.extend(cols.iter().map(|&(x0, x1)| {
+                    let a = folded[x0..x1].iter().fold(zero, |a, b| merge(a, *b));
+                    finish(a, (y1 - y0) * (x1 - x0))
+                }));
             }
         }
         Tensor::new(out_shape.to_vec(), out)
@@ -112,32 +127,28 @@ impl Pool {
 
     /// Max of the valid positions; a window with none gives `i32::MIN`.
     pub(crate) fn eval_max(&self, x: &Tensor, out_shape: &[usize]) -> Tensor {
-        self.map(x, out_shape, |plane, w, (y0, y1), (x0, x1)| {
-            (y0..y1)
-                .flat_map(|iy| &plane[iy * w + x0..iy * w + x1])
-                .fold(i32::MIN, |m, v| m.max(*v))
-        })
+        self.map(x, out_shape, i32::MIN, i32::max, i32::max, |m, _| m)
     }
 
     /// `round_half_up(sum / count)`, count = valid positions (or the kernel area with
     /// `count_include_pad`); a window with no valid position gives 0.
     pub(crate) fn eval_avg(&self, x: &Tensor, out_shape: &[usize]) -> Tensor {
-        let area = (self.kernel[0] * self.kernel[1]) as i128;
-        self.map(x, out_shape, |plane, w, (y0, y1), (x0, x1)| {
-            let sum: i128 = (y0..y1)
-                .map(|iy| sum_exact(&plane[iy * w + x0..iy * w + x1]))
-                .sum();
-            let count = if self.count_include_pad {
-                area
-            } else {
-                ((y1 - y0) * (x1 - x0)) as i128
-            };
-            if count == 0 {
-                0
-            } else {
-                div_round(sum, count) as i32
-            }
-        })
+        let area = self.kernel[0] * self.kernel[1];
+        self.map(
+            x,
+            out_shape,
+            0i128,
+            |s, v| s + v as i128,
+            |s, t| s + t,
+            |sum, valid| {
+                let count = if self.count_include_pad { area } else { valid };
+                if count == 0 {
+                    0
+                } else {
+                    div_round(sum, count as i128) as i32
+                }
+            },
+        )
     }
 }
 
