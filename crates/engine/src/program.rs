@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use zkopml_commit::Fr;
 
 use crate::{
-    fixed::{quantize, FRAC_BITS},
+    fixed::{quantize_at, FRAC_BITS},
     import::{Const, Dim, Graph},
     ops::{self, BuildCtx, Op, Wire},
     EngineError, Result, Tensor,
@@ -16,8 +16,10 @@ use crate::{
 /// Version of the program format and of the integer semantics it encodes. Bump on any
 /// change to either: a registered program is only ever run by the semantics it names.
 /// History: 1 — first release; 2 — tensor commitments absorb 7 packed `i32` limbs per
-/// field element (`zkopml_commit::pack_word`).
-pub const PROGRAM_VERSION: u32 = 2;
+/// field element (`zkopml_commit::pack_word`); 3 — constant weights and biases of `Conv`,
+/// `Gemm` and `MatMul` carry their own fractional bits (`fixed::weight_frac_bits`,
+/// `fixed::bias_frac_bits`).
+pub const PROGRAM_VERSION: u32 = 3;
 
 /// Index of a tensor in [`Program::values`].
 pub type ValueId = usize;
@@ -96,11 +98,32 @@ impl BuildCtx for Ctx<'_> {
     }
 }
 
-fn quantize_const(c: &Const) -> Tensor {
+fn quantize_const(c: &Const, frac_bits: u32) -> Tensor {
     Tensor::new(
         c.shape.clone(),
-        c.data.as_floats().iter().map(|x| quantize(*x)).collect(),
+        c.data
+            .as_floats()
+            .iter()
+            .map(|x| quantize_at(*x, frac_bits))
+            .collect(),
     )
+}
+
+/// Adds a constant the builder of node `node` derived for its input `k`, quantised at
+/// `frac_bits`; returns its id.
+fn push_const(
+    values: &mut Vec<ValueInfo>,
+    node: &str,
+    k: usize,
+    c: &Const,
+    frac_bits: u32,
+) -> ValueId {
+    values.push(ValueInfo {
+        name: format!("{node}:const{k}"),
+        shape: c.shape.clone(),
+        kind: ValueKind::Const(quantize_const(c, frac_bits)),
+    });
+    values.len() - 1
 }
 
 impl Program {
@@ -162,20 +185,14 @@ impl Program {
                             values.push(ValueInfo {
                                 name: name.clone(),
                                 shape: c.shape.clone(),
-                                kind: ValueKind::Const(quantize_const(c)),
+                                kind: ValueKind::Const(quantize_const(c, FRAC_BITS)),
                             });
                             ids.insert(name, id);
                             id
                         }
                     },
-                    Wire::Const(c) => {
-                        values.push(ValueInfo {
-                            name: format!("{}:const{k}", gn.name),
-                            shape: c.shape.clone(),
-                            kind: ValueKind::Const(quantize_const(&c)),
-                        });
-                        values.len() - 1
-                    }
+                    Wire::Const(c) => push_const(&mut values, &gn.name, k, &c, FRAC_BITS),
+                    Wire::ConstAt(c, bits) => push_const(&mut values, &gn.name, k, &c, bits),
                 };
                 in_ids.push(id);
             }

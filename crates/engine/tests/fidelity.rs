@@ -81,17 +81,16 @@ fn argmax(v: &[f64]) -> usize {
 fn classifiers_agree_with_onnx_runtime_on_100_inputs() {
     println!("| model | cases | top-1 agreement | max abs error | max rel error (|ref| > 0.1) | mean abs error |");
     println!("|---|---|---|---|---|---|");
-    // (model, minimum top-1 agreement in %, max abs error bound). mobilenet_v2 misses the
-    // 98% bar: with one global 2^-12 scale its 52 layers of small weights accumulate ~1%
-    // relative error, and a random-weight net separates classes by small margins — a
-    // regression guard at today's level, not the target (docs/fidelity.md).
+    // (model, minimum top-1 agreement in %, max abs error bound). mobilenet_v2's logits
+    // spread wider (std ≈ 3) and pass through 52 rescaled layers: its bound is 0.25
+    // (docs/fidelity.md).
     for (model, min_agree, abs_bound) in [
         ("dnn", 98, 0.1),
         ("variable_cnn", 98, 0.1),
         ("lenet5", 98, 0.1),
         ("conv2d", 98, 0.1),
         ("xgboost", 98, 0.1),
-        ("mobilenet_v2", 90, 1.5),
+        ("mobilenet_v2", 98, 0.25),
     ] {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("../../testdata")

@@ -61,19 +61,19 @@ fn golden_trace_roots() {
     for (model, root) in [
         (
             "dnn",
-            "0xbb7c017b09bba8563a439a5a43310a5c18778939623af969ff659cac09493366",
+            "0x91c4e2c914cc9774446df489eda3ac09089af177b6f3fa5bdf0525ab765532bb",
         ),
         (
             "variable_cnn",
-            "0x41cd16bfe3171ae55238c99c7b14e50139e744b145ce92b8c4512952ace7c0c3",
+            "0x54bf5793eb903a0eec0d30ed7840eab473c9962ca0edf70598a20875735e48c9",
         ),
         (
             "lenet5",
-            "0xdba7982ec35f9012852d0a9d51731df7b1ba2ad9b7016eedf3cdf85a858da246",
+            "0x7d815fa104ca0f3257d89f53e66e42513c6a2713e3ba9470d4e3559373630ddd",
         ),
         (
             "conv2d",
-            "0xcec01b9318a2e7e4debc7471089b46bcf9e897cdd5e21a9b65a47494cef19922",
+            "0x7f90ba105df859bacf4b5662a02cefcf8bac9d8586889f739a69de7906220b8d",
         ),
         (
             "xgboost",
@@ -83,7 +83,7 @@ fn golden_trace_roots() {
         // generates it; model.onnx sha256 b2ba41af…).
         (
             "mobilenet_v2",
-            "0xcdb5c7d0ede44dd69a509321ee57d29afd92ee59f66c38662e0810212e7aa313",
+            "0x9abbf8ea5cbbc84148ce1993f124357aebd122c21b9d3c4602ae03d824d86250",
         ),
     ] {
         let (trace, _) = run(model, 1);

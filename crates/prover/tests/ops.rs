@@ -326,3 +326,65 @@ fn clip_variants_agree_with_engine() {
         });
     }
 }
+
+/// Conv and Gemm with weights and biases at their own scales (program version 3): tiny
+/// weights (the largest weight scale), weights near 1, large biases (no lift) and tiny ones
+/// (the full lift) — the circuit rescales by the same `S` and lifts the bias by the same
+/// `F + S − T` as the engine, on saturating and random inputs.
+#[test]
+fn conv_and_gemm_at_their_own_weight_and_bias_scales_agree_with_engine() {
+    use zkopml_engine::ops::Op;
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut floats = |n: usize, size: f64| -> Vec<f64> {
+        (0..n)
+            .map(|_| rng.next() as f64 / i32::MAX as f64 * size)
+            .collect()
+    };
+    for (w_size, b_size) in [(1e-4, 1e-6), (0.08, 0.3), (0.9, 1e4), (200.0, 5.0)] {
+        let w = floats(4 * 3 * 3, w_size);
+        let b = floats(4, b_size);
+        let conv = one_node(
+            "Conv",
+            &[("x", &[1, 2, 4, 4])],
+            &[
+                ("w", vec![4, 1, 3, 3], w.clone()),
+                ("b", vec![4], b.clone()),
+            ],
+            &["x", "w", "b"],
+            &[
+                ("pads", Attr::Ints(vec![1, 1, 1, 1])),
+                ("group", Attr::Int(2)),
+            ],
+            13,
+        );
+        let Op::Conv(c) = &conv.nodes[0].op else {
+            panic!("a Conv node")
+        };
+        assert_eq!(
+            c.weight_frac_bits,
+            zkopml_engine::fixed::weight_frac_bits(&w)
+        );
+        run_cases(
+            &format!("Conv |w| ≤ {w_size} |b| ≤ {b_size}"),
+            &conv,
+            &mut |_, _, r| r.small(8 * K),
+        );
+        let gemm = one_node(
+            "Gemm",
+            &[("a", &[2, 9])],
+            &[("bw", vec![9, 4], w), ("c", vec![4], b)],
+            &["a", "bw", "c"],
+            &[],
+            13,
+        );
+        let Op::Gemm(g) = &gemm.nodes[0].op else {
+            panic!("a Gemm node")
+        };
+        assert!(g.bias_frac_bits >= 12 && g.bias_frac_bits <= 12 + g.weight_frac_bits);
+        run_cases(
+            &format!("Gemm |w| ≤ {w_size} |b| ≤ {b_size}"),
+            &gemm,
+            &mut |_, _, r| r.small(8 * K),
+        );
+    }
+}

@@ -5,13 +5,18 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     input, input_shape,
-    linear::kernel::{self, Acc, Bias, Rows, Strided, Window},
+    linear::kernel::{self, Acc, Bias, Rows, Scale, Strided, Window},
     shape_err, BuildCtx, Built, Op, Wire,
 };
-use crate::{fixed::FRAC_BITS, import::GraphNode, EngineError, Result, Tensor};
+use crate::{
+    fixed::{bias_frac_bits, FRAC_BITS},
+    import::GraphNode,
+    EngineError, Result, Tensor,
+};
 
-/// 2-D convolution. `acc = Σ x·w + b·2^F` over the window (padding reads zero), then
-/// [`rescale`](crate::fixed::rescale) by `F`.
+/// 2-D convolution. `acc = Σ x·w + b·2^(F+S−T)` over the window (padding reads zero), then
+/// [`rescale`](crate::fixed::rescale) by `S`: weights at `2^-S`, the bias at `2^-T`
+/// ([`Scale`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Conv {
     /// `[kh, kw]`.
@@ -26,9 +31,21 @@ pub struct Conv {
     pub group: usize,
     /// Whether a bias input is present.
     pub has_bias: bool,
+    /// Fractional bits `S` of the weights: [`weight_frac_bits`] of constant weights, `F` for
+    /// computed ones. `Σ x·w` then carries `F + S` of them and is rescaled by `S`.
+    pub weight_frac_bits: u32,
+    /// Fractional bits `T` of the bias: [`bias_frac_bits`] of a constant bias (`F ≤ T ≤
+    /// F + S`), `F` for a computed one.
+    pub bias_frac_bits: u32,
 }
 
 impl Conv {
+    /// The scales around the window sums: the bias lifted by `F + S − T`, the sum rescaled
+    /// by `S`.
+    pub fn scale(&self) -> Scale {
+        Scale::of(self.weight_frac_bits, self.bias_frac_bits)
+    }
+
     /// Output spatial size along one axis.
     fn out_dim(&self, size: usize, axis: usize) -> Option<usize> {
         let span = self.dilations[axis] * (self.kernel[axis] - 1) + 1;
@@ -94,8 +111,9 @@ impl Conv {
     }
 
     /// Runs the convolution: for every image `n`, group `g` and output channel `m` of the
-    /// group, `y[n][m][oy][ox] = rescale(b[m]·2^F + Σ_{c,ky,kx} w[m][c][ky][kx]·x[n][g·C/g + c]
-    /// [oy·sh + ky·dh − top][ox·sw + kx·dw − left], F)`, padding reading zero, the sum exact.
+    /// group, `y[n][m][oy][ox] = rescale(b[m]·2^L + Σ_{c,ky,kx} w[m][c][ky][kx]·x[n][g·C/g + c]
+    /// [oy·sh + ky·dh − top][ox·sw + kx·dw − left], S)` ([`Scale`]), padding reading zero,
+    /// the sum exact.
     ///
     /// Groups whose output channels each read a single input channel (`C/g = 1`: depthwise)
     /// run as a direct convolution ([`kernel::single_channel`]); the others as the product of
@@ -111,7 +129,8 @@ impl Conv {
         let (cg, mg) = (w.shape[1], m_all / self.group);
         let kdim = cg * self.kernel[0] * self.kernel[1];
         let positions = oh * ow;
-        let acc = Acc::for_bound(Self::bound(&x.data, &w.data, kdim, bias));
+        let scale = self.scale();
+        let acc = Acc::for_bound(Self::bound(&x.data, &w.data, kdim, (bias, scale.lift)));
         let window = Window {
             input: [h, wd],
             output: [oh, ow],
@@ -126,7 +145,8 @@ impl Conv {
             let dst = &mut out[n * m_all * positions..][..m_all * positions];
             if cg == 1 {
                 let planes = [self.group, mg];
-                kernel::single_channel(acc, &window, planes, image, &w.data, bias, dst);
+                let epilogue = (bias, scale);
+                kernel::single_channel(acc, &window, planes, image, &w.data, epilogue, dst);
                 continue;
             }
             for g in 0..self.group {
@@ -144,20 +164,21 @@ impl Conv {
                 };
                 let bias = bias.map_or(Bias::None, |b| Bias::Row(&b[g * mg..][..mg]));
                 let dst = &mut dst[g * mg * positions..][..mg * positions];
-                kernel::gemm(acc, weights, &cols, bias, dst, positions);
+                kernel::gemm(acc, weights, &cols, (bias, scale), dst, positions);
             }
         }
         Tensor::new(out_shape.to_vec(), out)
     }
 
-    /// A bound on `|b[m]·2^F| + Σ |w·x|` over every output: `max_m (|b[m]|·2^F + max|x|·Σ|w[m]|)`
-    /// for weight rows of `kdim` values. Every partial sum of every output is at most this.
-    fn bound(x: &[i32], w: &[i32], kdim: usize, bias: Option<&[i32]>) -> u128 {
+    /// A bound on `|b[m]·2^L| + Σ |w·x|` over every output: `max_m (|b[m]|·2^L +
+    /// max|x|·Σ|w[m]|)` for weight rows of `kdim` values. Every partial sum of every output
+    /// is at most this.
+    fn bound(x: &[i32], w: &[i32], kdim: usize, (bias, lift): (Option<&[i32]>, u32)) -> u128 {
         let xmax = kernel::max_abs(x);
         let rows = w.chunks(kdim.max(1)).enumerate();
         rows.map(|(m, row)| {
             let b = bias.map_or(0, |b| b[m].unsigned_abs() as u128);
-            (b << FRAC_BITS).saturating_add(xmax.saturating_mul(kernel::sum_abs(row)))
+            (b << lift).saturating_add(xmax.saturating_mul(kernel::sum_abs(row)))
         })
         .max()
         .unwrap_or(0)
@@ -305,18 +326,30 @@ pub(crate) fn build(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built> {
     if group < 1 {
         return Err(node.bad_attr("group", "must be >= 1"));
     }
+    let (weights, weight_frac_bits) = super::linear::weight(ctx, input(node, 1)?);
+    let has_bias = node.inputs.get(2).is_some_and(|s| !s.is_empty());
+    let (bias, bias_frac_bits) = match has_bias.then(|| input(node, 2)).transpose()? {
+        Some(name) => match ctx.constant(&name) {
+            Some(c) => {
+                let bits = bias_frac_bits(&c.data.as_floats(), weight_frac_bits);
+                (Some(Wire::ConstAt(c.clone(), bits)), bits)
+            }
+            None => (Some(Wire::Value(name)), FRAC_BITS),
+        },
+        None => (None, FRAC_BITS),
+    };
     let conv = Conv {
         kernel,
         pads: pads(node, &x[2..], kernel, strides, dilations)?,
         strides,
         dilations,
         group: group as usize,
-        has_bias: node.inputs.get(2).is_some_and(|s| !s.is_empty()),
+        has_bias,
+        weight_frac_bits,
+        bias_frac_bits,
     };
-    let mut inputs = vec![Wire::Value(input(node, 0)?), Wire::Value(input(node, 1)?)];
-    if conv.has_bias {
-        inputs.push(Wire::Value(input(node, 2)?));
-    }
+    let mut inputs = vec![Wire::Value(input(node, 0)?), weights];
+    inputs.extend(bias);
     Ok(Built {
         op: Op::Conv(conv),
         inputs,
@@ -330,7 +363,7 @@ mod tests {
     use crate::ops::test_values as values;
 
     use super::*;
-    use crate::fixed::{rescale, ONE};
+    use crate::fixed::rescale;
 
     /// The straightforward kernel the fast one replaced (im2col, then one exact dot product
     /// per output): the specification the fast kernel must equal bit for bit.
@@ -353,8 +386,9 @@ mod tests {
                 for mi in 0..mg {
                     let m = g * mg + mi;
                     let wrow = &w.data[m * kdim..(m + 1) * kdim];
+                    let Scale { lift, shift } = conv.scale();
                     let bias = if conv.has_bias {
-                        ins[2].data[m] as i64 * ONE
+                        (ins[2].data[m] as i64) << lift
                     } else {
                         0
                     };
@@ -363,7 +397,7 @@ mod tests {
                         .map(|v| (*v as i64).unsigned_abs() as u128)
                         .sum();
                     let dst = &mut out[(n * m_all + m) * positions..][..positions];
-                    if xmax * wsum + (1u128 << 31) * ONE as u128 <= i64::MAX as u128 / 2 {
+                    if xmax * wsum + (1u128 << (31 + lift)) <= i64::MAX as u128 / 2 {
                         let mut acc = vec![bias; positions];
                         for (k, wk) in wrow.iter().enumerate() {
                             let wk = *wk as i64;
@@ -375,7 +409,7 @@ mod tests {
                             }
                         }
                         for (d, a) in dst.iter_mut().zip(acc) {
-                            *d = rescale(a as i128, FRAC_BITS);
+                            *d = rescale(a as i128, shift);
                         }
                     } else {
                         let mut acc = vec![bias as i128; positions];
@@ -388,7 +422,7 @@ mod tests {
                             }
                         }
                         for (d, a) in dst.iter_mut().zip(acc) {
-                            *d = rescale(a, FRAC_BITS);
+                            *d = rescale(a, shift);
                         }
                     }
                 }
@@ -406,19 +440,25 @@ mod tests {
             (
                 [0usize..=2, 0usize..=2, 0usize..=2, 0usize..=2],
                 any::<bool>(),
+                FRAC_BITS..=crate::fixed::MAX_WEIGHT_FRAC_BITS,
+                0u32..=24,
             ),
         )
-            .prop_map(|((n, g, cg, mg), (h, w, kh, kw), (s, d), (p, has_bias))| {
-                let conv = Conv {
-                    kernel: [kh, kw],
-                    pads: p,
-                    strides: s,
-                    dilations: d,
-                    group: g,
-                    has_bias,
-                };
-                (conv, [n, g * cg, h, w], [g * mg, cg, kh, kw])
-            })
+            .prop_map(
+                |((n, g, cg, mg), (h, w, kh, kw), (s, d), (p, has_bias, bits, t))| {
+                    let conv = Conv {
+                        kernel: [kh, kw],
+                        pads: p,
+                        strides: s,
+                        dilations: d,
+                        group: g,
+                        has_bias,
+                        weight_frac_bits: bits,
+                        bias_frac_bits: FRAC_BITS + t.min(bits),
+                    };
+                    (conv, [n, g * cg, h, w], [g * mg, cg, kh, kw])
+                },
+            )
             .prop_filter("window fits the padded input", |(c, x, _)| {
                 c.out_dim(x[2], 0).is_some() && c.out_dim(x[3], 1).is_some()
             })
@@ -498,6 +538,8 @@ mod tests {
                     dilations: [1; 2],
                     group,
                     has_bias: true,
+                    weight_frac_bits: if scale % 2 == 0 { FRAC_BITS } else { 19 },
+                    bias_frac_bits: FRAC_BITS,
                 };
                 let xt = Tensor::new(x.to_vec(), gen(x.iter().product()));
                 let wt = Tensor::new(w.to_vec(), gen(w.iter().product()));

@@ -1,24 +1,26 @@
-//! `Gemm` and `MatMul`: `Y = rescale(op(A)·op(B) + C·2^F)`.
+//! `Gemm` and `MatMul`: `Y = rescale(op(A)·op(B) + C·2^(F+S−T), S)`, `S` and `T` the
+//! fractional bits of `B` and `C` (their own for constants, `F` otherwise).
 
 use serde::{Deserialize, Serialize};
 
 pub(super) mod kernel;
 
+pub use kernel::Scale;
 use kernel::{Acc, Bias, Strided};
 
 use super::{input, input_shape, shape_err, BuildCtx, Built, Op, Wire};
 use crate::{
-    fixed::FRAC_BITS,
+    fixed::{bias_frac_bits, weight_frac_bits, FRAC_BITS},
     import::{Const, ConstData, GraphNode},
     Result, Tensor,
 };
 
 /// General matrix product of rank-2 tensors (`MatMul` of rank-2 inputs builds one too).
 ///
-/// `acc[m][n] = Σ_k A'[m][k]·B'[k][n] + C[m][n]·2^F` exactly, then
-/// [`rescale`](crate::fixed::rescale) by `F`: round half up, saturate to `i32`. `C`, when
-/// present, is a constant already broadcast to `[M, N]`; `alpha` and `beta` are folded into
-/// `B` and `C` at compile time.
+/// `acc[m][n] = Σ_k A'[m][k]·B'[k][n] + C[m][n]·2^(F+S−T)` exactly, then
+/// [`rescale`](crate::fixed::rescale) by `S = weight_frac_bits`: round half up, saturate to
+/// `i32`. `C`, when present, is a constant at `2^-T` (`T = bias_frac_bits`) already
+/// broadcast to `[M, N]`; `alpha` and `beta` are folded into `B` and `C` at compile time.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Gemm {
     /// `A' = Aᵀ`.
@@ -27,9 +29,19 @@ pub struct Gemm {
     pub trans_b: bool,
     /// Whether a third input `C` is present.
     pub has_bias: bool,
+    /// Fractional bits `S` of `B`: [`weight_frac_bits`] of a constant `B`, `F` for a
+    /// computed one. `A'·B'` then carries `F + S` of them and is rescaled by `S`.
+    pub weight_frac_bits: u32,
+    /// Fractional bits `T` of `C`: [`bias_frac_bits`], `F ≤ T ≤ F + S`.
+    pub bias_frac_bits: u32,
 }
 
 impl Gemm {
+    /// The scales around the product: `C` lifted by `F + S − T`, the sum rescaled by `S`.
+    pub fn scale(&self) -> Scale {
+        Scale::of(self.weight_frac_bits, self.bias_frac_bits)
+    }
+
     /// `(M, K, N)` from the input shapes.
     pub fn dims(&self, a: &[usize], b: &[usize]) -> (usize, usize, usize) {
         let (m, k) = if self.trans_a {
@@ -58,11 +70,11 @@ impl Gemm {
         Ok(vec![m, n])
     }
 
-    /// Runs the product: `y[i][j] = rescale(C[i][j]·2^F + Σ_k A'[i][k]·B'[k][j], F)`, the sum
+    /// Runs the product: `y[i][j] = rescale(C[i][j]·2^L + Σ_k A'[i][k]·B'[k][j], S)` ([`Scale`]), the sum
     /// exact. `A'` and `B'` are strided views of the inputs (no transposed copies); a few rows
     /// (`M < 4`, a batch of vectors) go row by row ([`kernel::gemv`]), more through the
     /// blocked product ([`kernel::gemm`]). The accumulator ([`Acc::for_bound`]: exact `f64`,
-    /// `i64` or `i128`) is chosen from the bound `max|C|·2^F + max|A'|·max_j Σ_k |B'[k][j]|`
+    /// `i64` or `i128`) is chosen from the bound `max|C|·2^L + max|A'|·max_j Σ_k |B'[k][j]|`
     /// on every partial sum.
     pub(crate) fn eval(&self, ins: &[&Tensor], out_shape: &[usize]) -> Tensor {
         let (a, b) = (ins[0], ins[1]);
@@ -87,14 +99,15 @@ impl Gemm {
             Some(c) => (Bias::Full(&c.data), kernel::max_abs(&c.data)),
             None => (Bias::None, 0),
         };
-        let bound = (cmax << FRAC_BITS)
+        let scale = self.scale();
+        let bound = (cmax << scale.lift)
             .saturating_add(kernel::max_abs(&a.data).saturating_mul(kernel::max_col_abs_sum(bv)));
         let acc = Acc::for_bound(bound);
         let mut out = vec![0i32; m * n];
         if m < 4 {
-            kernel::gemv(acc, av, bv, bias, &mut out, n);
+            kernel::gemv(acc, av, bv, (bias, scale), &mut out, n);
         } else {
-            kernel::gemm(acc, av, &bv, bias, &mut out, n);
+            kernel::gemm(acc, av, &bv, (bias, scale), &mut out, n);
         }
         Tensor::new(out_shape.to_vec(), out)
     }
@@ -103,10 +116,12 @@ impl Gemm {
 pub(crate) fn build_gemm(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built> {
     let alpha = node.float("alpha", 1.0)? as f64;
     let beta = node.float("beta", 1.0)? as f64;
-    let gemm = Gemm {
+    let mut gemm = Gemm {
         trans_a: node.int("transA", 0)? != 0,
         trans_b: node.int("transB", 0)? != 0,
         has_bias: node.inputs.get(2).is_some_and(|s| !s.is_empty()),
+        weight_frac_bits: FRAC_BITS,
+        bias_frac_bits: FRAC_BITS,
     };
     let a_shape = input_shape(node, ctx, 0)?;
     let b_shape = input_shape(node, ctx, 1)?;
@@ -121,9 +136,13 @@ pub(crate) fn build_gemm(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built> 
     let mut inputs = vec![Wire::Value(input(node, 0)?)];
     let b_name = input(node, 1)?;
     inputs.push(match ctx.constant(&b_name) {
-        Some(c) if alpha != 1.0 => Wire::Const(scaled(c, alpha)),
+        Some(c) => {
+            let w = scaled(c, alpha);
+            gemm.weight_frac_bits = weight_frac_bits(&w.data.as_floats());
+            Wire::ConstAt(w, gemm.weight_frac_bits)
+        }
         None if alpha != 1.0 => return Err(node.bad_attr("alpha", "alpha != 1 needs a constant B")),
-        _ => Wire::Value(b_name),
+        None => Wire::Value(b_name),
     });
     if gemm.has_bias {
         let c_name = input(node, 2)?;
@@ -137,7 +156,9 @@ pub(crate) fn build_gemm(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built> 
                 &[&c.shape],
             )
         })?;
-        inputs.push(Wire::Const(scaled(&full, beta)));
+        let c = scaled(&full, beta);
+        gemm.bias_frac_bits = bias_frac_bits(&c.data.as_floats(), gemm.weight_frac_bits);
+        inputs.push(Wire::ConstAt(c, gemm.bias_frac_bits));
     }
     Ok(Built {
         op: Op::Gemm(gemm),
@@ -154,15 +175,31 @@ pub(crate) fn build_matmul(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built
             op: format!("MatMul of ranks {} x {} (rank 2 only)", a.len(), b.len()),
         });
     }
+    let b_name = input(node, 1)?;
+    let (b, weight_frac_bits) = weight(ctx, b_name);
     let gemm = Gemm {
         trans_a: false,
         trans_b: false,
         has_bias: false,
+        weight_frac_bits,
+        bias_frac_bits: FRAC_BITS,
     };
     Ok(Built {
         op: Op::Gemm(gemm),
-        inputs: vec![Wire::Value(input(node, 0)?), Wire::Value(input(node, 1)?)],
+        inputs: vec![Wire::Value(input(node, 0)?), b],
     })
+}
+
+/// The weight operand `name` and its fractional bits: a constant at its own scale
+/// ([`weight_frac_bits`]), a computed tensor at `F`.
+pub(crate) fn weight(ctx: &dyn BuildCtx, name: String) -> (Wire, u32) {
+    match ctx.constant(&name) {
+        Some(c) => {
+            let bits = weight_frac_bits(&c.data.as_floats());
+            (Wire::ConstAt(c.clone(), bits), bits)
+        }
+        None => (Wire::Value(name), FRAC_BITS),
+    }
 }
 
 fn scaled(c: &Const, s: f64) -> Const {
@@ -193,7 +230,7 @@ mod tests {
     use crate::ops::test_values as values;
 
     use super::*;
-    use crate::fixed::{rescale, ONE};
+    use crate::fixed::rescale;
 
     /// The straightforward kernel the fast one replaced (transposed copy of `B`, one exact
     /// dot product per output): the specification the fast kernel must equal bit for bit.
@@ -216,9 +253,10 @@ mod tests {
                 .map(|(i, j)| b.data[i * n + j])
                 .collect()
         };
+        let Scale { lift, shift } = gemm.scale();
         let bias = |i: usize, j: usize| {
             if gemm.has_bias {
-                ins[2].data[i * n + j] as i64 * ONE
+                (ins[2].data[i * n + j] as i64) << lift
             } else {
                 0
             }
@@ -238,7 +276,7 @@ mod tests {
             })
             .max()
             .unwrap_or(0);
-        let narrow = amax * bsum + (1u128 << 31) * ONE as u128 <= i64::MAX as u128 / 2;
+        let narrow = amax * bsum + (1u128 << (31 + lift)) <= i64::MAX as u128 / 2;
         let mut out = Vec::with_capacity(m * n);
         for i in 0..m {
             let row: Vec<i32> = (0..k).map(|j| a_at(i, j)).collect();
@@ -255,34 +293,45 @@ mod tests {
                         .map(|(x, w)| *x as i128 * *w as i128)
                         .sum::<i128>()
                 };
-                out.push(rescale(acc + bias(i, j) as i128, FRAC_BITS));
+                out.push(rescale(acc + bias(i, j) as i128, shift));
             }
         }
         Tensor::new(out_shape.to_vec(), out)
     }
 
     /// A random `Gemm` with inputs: `(gemm, A, B, C)`; `M` from 1 (row by row) to 13
-    /// (blocked, with partial tiles).
+    /// (blocked, with partial tiles); weight scales from `F` to the largest.
     fn case() -> impl Strategy<Value = (Gemm, Tensor, Tensor, Tensor)> {
-        (1usize..=13, 0usize..=40, 1usize..=20, any::<[bool; 3]>()).prop_flat_map(
-            |(m, k, n, [trans_a, trans_b, has_bias])| {
-                let gemm = Gemm {
-                    trans_a,
-                    trans_b,
-                    has_bias,
-                };
-                let a_shape = if trans_a { vec![k, m] } else { vec![m, k] };
-                let b_shape = if trans_b { vec![n, k] } else { vec![k, n] };
-                (values(m * k), values(k * n), values(m * n)).prop_map(move |(a, b, c)| {
-                    (
-                        gemm.clone(),
-                        Tensor::new(a_shape.clone(), a),
-                        Tensor::new(b_shape.clone(), b),
-                        Tensor::new(vec![m, n], c),
-                    )
-                })
-            },
+        let bits = FRAC_BITS..=crate::fixed::MAX_WEIGHT_FRAC_BITS;
+        let scales = (bits, 0u32..=24).prop_map(|(s, t)| (s, FRAC_BITS + t.min(s)));
+        (
+            1usize..=13,
+            0usize..=40,
+            1usize..=20,
+            any::<[bool; 3]>(),
+            scales,
         )
+            .prop_flat_map(
+                |(m, k, n, [trans_a, trans_b, has_bias], (weight_frac_bits, bias_frac_bits))| {
+                    let gemm = Gemm {
+                        trans_a,
+                        trans_b,
+                        has_bias,
+                        weight_frac_bits,
+                        bias_frac_bits,
+                    };
+                    let a_shape = if trans_a { vec![k, m] } else { vec![m, k] };
+                    let b_shape = if trans_b { vec![n, k] } else { vec![k, n] };
+                    (values(m * k), values(k * n), values(m * n)).prop_map(move |(a, b, c)| {
+                        (
+                            gemm.clone(),
+                            Tensor::new(a_shape.clone(), a),
+                            Tensor::new(b_shape.clone(), b),
+                            Tensor::new(vec![m, n], c),
+                        )
+                    })
+                },
+            )
     }
 
     proptest! {

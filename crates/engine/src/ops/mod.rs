@@ -17,7 +17,7 @@ pub use activation::Clip;
 pub use binary::{broadcast_index, BinaryKind};
 pub use conv::Conv;
 pub use gather::{resolve_index, Gather};
-pub use linear::Gemm;
+pub use linear::{Gemm, Scale};
 pub use logic::{bool_value, Cast, CmpKind};
 pub use pool::Pool;
 pub use reduce::{reduce_groups, ArgMax, Reduce, ReduceKind};
@@ -79,8 +79,13 @@ pub enum Op {
 pub enum Wire {
     /// A tensor of the graph by name (an activation or an initializer).
     Value(String),
-    /// A constant the builder derived (e.g. a transposed weight), quantised by the compiler.
+    /// A constant the builder derived (e.g. a transposed weight), quantised by the compiler
+    /// at [`FRAC_BITS`](crate::fixed::FRAC_BITS).
     Const(Const),
+    /// A constant quantised at its own fractional bits (a weight or bias operand:
+    /// [`weight_frac_bits`](crate::fixed::weight_frac_bits),
+    /// [`bias_frac_bits`](crate::fixed::bias_frac_bits)), which the operator records.
+    ConstAt(Const, u32),
 }
 
 /// What a builder makes of one ONNX node.

@@ -3,10 +3,7 @@
 
 use ark_ff::Zero;
 use zkopml_commit::fr_from_i64;
-use zkopml_engine::{
-    fixed::{FRAC_BITS, ONE},
-    ops::Conv,
-};
+use zkopml_engine::ops::Conv;
 
 use super::{abs_sum, Operand};
 use crate::gadgets::{Cs, CsResult, Lc};
@@ -25,6 +22,7 @@ pub(crate) fn conv(
     let (cg, mg) = (c_all / c.group, m_all / c.group);
     let [kh, kw] = c.kernel;
     let kdim = cg * kh * kw;
+    let scale = c.scale();
     let mut out = Vec::with_capacity(out_shape.iter().product());
     for n in 0..batch {
         for m in 0..m_all {
@@ -36,7 +34,7 @@ pub(crate) fn conv(
                 0
             };
             let bound = abs_sum(wrow.iter().copied()) * (1u128 << 31)
-                + bias.unsigned_abs() as u128 * ONE as u128;
+                + ((bias.unsigned_abs() as u128) << scale.lift);
             for oy in 0..oh {
                 for ox in 0..ow {
                     let mut acc = Lc::constant(ark_bn254::Fr::zero());
@@ -60,8 +58,8 @@ pub(crate) fn conv(
                             }
                         }
                     }
-                    acc = acc.add_const(fr_from_i64(bias) * fr_from_i64(ONE));
-                    out.push(cs.rescale(&acc.compact(), FRAC_BITS, bound)?);
+                    acc = acc.add_const(fr_from_i64(bias) * fr_from_i64(1 << scale.lift));
+                    out.push(cs.rescale(&acc.compact(), scale.shift, bound)?);
                 }
             }
         }

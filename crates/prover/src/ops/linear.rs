@@ -3,10 +3,7 @@
 
 use ark_ff::Zero;
 use zkopml_commit::fr_from_i64;
-use zkopml_engine::{
-    fixed::{FRAC_BITS, ONE},
-    ops::Gemm,
-};
+use zkopml_engine::ops::Gemm;
 
 use super::{abs_sum, Operand};
 use crate::gadgets::{Cs, CsResult, Lc};
@@ -31,6 +28,7 @@ pub(crate) fn gemm(cs: &Cs, g: &Gemm, ins: &[Operand<'_>]) -> CsResult<Vec<Lc>> 
     let rows: Vec<Vec<Lc>> = (0..m)
         .map(|i| (0..k).map(|j| a_at(i, j)).collect())
         .collect();
+    let scale = g.scale();
     let mut out = Vec::with_capacity(m * n);
     for row in &rows {
         for j in 0..n {
@@ -46,10 +44,10 @@ pub(crate) fn gemm(cs: &Cs, g: &Gemm, ins: &[Operand<'_>]) -> CsResult<Vec<Lc>> 
             } else {
                 0
             };
-            acc = acc.add_const(fr_from_i64(bias) * fr_from_i64(ONE));
+            acc = acc.add_const(fr_from_i64(bias) * fr_from_i64(1 << scale.lift));
             let bound = abs_sum(col.iter().copied()) * (1u128 << 31)
-                + bias.unsigned_abs() as u128 * ONE as u128;
-            out.push(cs.rescale(&acc.compact(), FRAC_BITS, bound)?);
+                + ((bias.unsigned_abs() as u128) << scale.lift);
+            out.push(cs.rescale(&acc.compact(), scale.shift, bound)?);
         }
     }
     Ok(out)

@@ -1,22 +1,23 @@
 //! Exact integer inner products, fast: the arithmetic of `Gemm` and `Conv`.
 //!
-//! Every kernel here stores, for each output, `rescale(acc, F)` ([`rescale`]) of the exact
-//! integer `acc = bias·2^F + Σ_k a_k·b_k` over `i32` operands — the integer a schoolbook
+//! Every kernel here stores, for each output, `rescale(acc, S)` ([`rescale`]) of the exact
+//! integer `acc = bias·2^S + Σ_k a_k·b_k` over `i32` operands (`S` the weights' fractional
+//! bits, `F` or more: `crate::fixed::weight_frac_bits`) — the integer a schoolbook
 //! `i128` loop gives. Speed comes only from the order of the additions (packed panels,
 //! register tiles, vector instructions), and the order cannot change the integer:
 //!
 //! * the caller picks the accumulator ([`Acc::for_bound`]) from a static bound
-//!   `B ≥ |bias·2^F| + Σ_k |a_k·b_k|` on every output; every product and every partial sum,
+//!   `B ≥ |bias·2^S| + Σ_k |a_k·b_k|` on every output; every product and every partial sum,
 //!   in any order, is at most `B` in magnitude, so `f64` is exact whenever `B ≤ 2^53`
 //!   (every such integer is a `f64`, and IEEE 754 returns an exactly representable result
-//!   unrounded), `i64` whenever `B ≤ i64::MAX`, and `i128` always (`B < 2^43 + K·2^62`);
+//!   unrounded), `i64` whenever `B ≤ i64::MAX`, and `i128` always (`B < 2^55 + K·2^62`);
 //! * vector instructions are chosen at run time (`is_x86_feature_detected!`) and only
 //!   compile the same Rust body for a wider instruction set: integer arithmetic is exact,
 //!   so every machine computes the same outputs bit for bit.
 
 use std::cell::Cell;
 
-use crate::fixed::{rescale, FRAC_BITS};
+use crate::fixed::rescale;
 
 /// Rows of `A` one register tile covers.
 const MR: usize = 6;
@@ -26,6 +27,28 @@ const NR: usize = 8;
 const A_BLOCK_BYTES: usize = 128 << 10;
 /// Target bytes of packed `B` columns kept in L2/L3 while all of `A` passes over them.
 const B_BLOCK_BYTES: usize = 512 << 10;
+
+/// The fixed-point scales around a product: each output is
+/// `rescale(bias·2^lift + Σ_k a_k·b_k, shift)`. With activations at `2^-F`, weights at `2^-S`
+/// and the bias at `2^-T` (`F ≤ T ≤ F + S`): `lift = F + S − T`, `shift = S`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Scale {
+    /// Left shift of the bias onto the product's scale.
+    pub lift: u32,
+    /// Right shift (rounding half up, saturating) of the sum back to `2^-F`.
+    pub shift: u32,
+}
+
+impl Scale {
+    /// The scales of a product with weights at `2^-weight_frac_bits` and a bias at
+    /// `2^-bias_frac_bits` (`F ≤ T ≤ F + S`).
+    pub fn of(weight_frac_bits: u32, bias_frac_bits: u32) -> Scale {
+        Scale {
+            lift: (crate::fixed::FRAC_BITS + weight_frac_bits).saturating_sub(bias_frac_bits),
+            shift: weight_frac_bits,
+        }
+    }
+}
 
 /// An exact accumulator for one node, chosen from a bound on its partial sums.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,7 +64,7 @@ pub(crate) enum Acc {
 
 impl Acc {
     /// The accumulator for a node whose every output satisfies
-    /// `|bias·2^F| + Σ_k |a_k·b_k| ≤ bound` (which bounds each product too).
+    /// `|bias·2^S| + Σ_k |a_k·b_k| ≤ bound` (which bounds each product too).
     pub(crate) fn for_bound(bound: u128) -> Acc {
         if bound <= 1 << 53 {
             Acc::F64
@@ -142,12 +165,16 @@ trait Lane: Copy {
     fn pack(v: i32) -> Self::Packed;
     /// A packed value as an accumulator (the broadcast left operand of [`Lane::mac`]).
     fn of(v: Self::Packed) -> Self;
-    /// `bias·2^F`.
-    fn bias(v: i32) -> Self;
+    /// Zero.
+    fn zero() -> Self {
+        Self::of(Self::pack(0))
+    }
+    /// `bias·2^lift` (`lift ≤ 31`, so it is exact in every lane under the caller's bound).
+    fn bias(v: i32, lift: u32) -> Self;
     /// `self + a·b`, exactly (the caller's bound rules out overflow and rounding).
     fn mac(self, a: Self, b: Self::Packed) -> Self;
-    /// `rescale(self, F)`.
-    fn finish(self) -> i32;
+    /// `rescale(self, shift)`.
+    fn finish(self, shift: u32) -> i32;
     /// This thread's scratch memory for packed operands, taken out (empty the first time):
     /// kept between calls by [`Lane::keep`], so that packing writes to warm memory instead
     /// of fresh pages on every call.
@@ -185,16 +212,16 @@ impl Lane for f64 {
         v
     }
     #[inline(always)]
-    fn bias(v: i32) -> f64 {
-        ((v as i64) << FRAC_BITS) as f64
+    fn bias(v: i32, lift: u32) -> f64 {
+        ((v as i64) << lift) as f64
     }
     #[inline(always)]
     fn mac(self, a: f64, b: f64) -> f64 {
         self + a * b
     }
     #[inline(always)]
-    fn finish(self) -> i32 {
-        rescale(self as i64 as i128, FRAC_BITS)
+    fn finish(self, shift: u32) -> i32 {
+        rescale(self as i64 as i128, shift)
     }
     fn take() -> Vec<Self::Packed> {
         F64_SCRATCH.take()
@@ -221,20 +248,21 @@ impl Lane for Fma {
         Fma(v)
     }
     #[inline(always)]
-    fn bias(v: i32) -> Fma {
-        Fma(f64::bias(v))
+    fn bias(v: i32, lift: u32) -> Fma {
+        Fma(f64::bias(v, lift))
     }
     #[inline(always)]
     fn mac(self, a: Fma, b: f64) -> Fma {
         Fma(a.0.mul_add(b, self.0))
     }
-    /// `rescale(v, F)` in vector-friendly `f64` arithmetic: `clamp(floor(v·2^-F + 1/2))`.
-    /// Equal to [`rescale`] for every integer `|v| ≤ 2^53`: below 2^52, `v·2^-F` is exact
-    /// and so is adding 1/2 (a multiple of 2^-F below 2^41, which `f64` holds), so the floor
-    /// is `floor((v + 2^(F-1)) / 2^F)`; from 2^52 up both sides saturate.
+    /// `rescale(v, S)` in vector-friendly `f64` arithmetic: `clamp(floor(v·2^-S + 1/2))`.
+    /// Equal to [`rescale`] for every integer `|v| ≤ 2^53` and `1 ≤ S ≤ 31`: below 2^52,
+    /// `v·2^-S` is exact (a power-of-two scaling) and so is adding 1/2 (the sum is a
+    /// multiple of 2^-S below 2^(52-S), 52 significant bits), so the floor is
+    /// `floor((v + 2^(S-1)) / 2^S)`; from 2^52 up both sides saturate (`S ≤ 31`).
     #[inline(always)]
-    fn finish(self) -> i32 {
-        let q = (self.0 * (1.0 / (1u64 << FRAC_BITS) as f64) + 0.5).floor();
+    fn finish(self, shift: u32) -> i32 {
+        let q = (self.0 * (1.0 / (1u64 << shift) as f64) + 0.5).floor();
         let q = q.clamp(i32::MIN as f64, i32::MAX as f64);
         // SAFETY: `q` is an integer in the `i32` range: the accumulator is a finite sum of
         // finite products of `i32`s (never NaN or infinite), and `q` is its clamped floor.
@@ -260,16 +288,16 @@ impl Lane for i64 {
         v as i64
     }
     #[inline(always)]
-    fn bias(v: i32) -> i64 {
-        (v as i64) << FRAC_BITS
+    fn bias(v: i32, lift: u32) -> i64 {
+        (v as i64) << lift
     }
     #[inline(always)]
     fn mac(self, a: i64, b: i32) -> i64 {
         self + a * b as i64
     }
     #[inline(always)]
-    fn finish(self) -> i32 {
-        rescale(self as i128, FRAC_BITS)
+    fn finish(self, shift: u32) -> i32 {
+        rescale(self as i128, shift)
     }
     fn take() -> Vec<Self::Packed> {
         I32_SCRATCH.take()
@@ -290,16 +318,16 @@ impl Lane for i128 {
         v as i128
     }
     #[inline(always)]
-    fn bias(v: i32) -> i128 {
-        (v as i128) << FRAC_BITS
+    fn bias(v: i32, lift: u32) -> i128 {
+        (v as i128) << lift
     }
     #[inline(always)]
     fn mac(self, a: i128, b: i32) -> i128 {
         self + a * b as i128
     }
     #[inline(always)]
-    fn finish(self) -> i32 {
-        rescale(self, FRAC_BITS)
+    fn finish(self, shift: u32) -> i32 {
+        rescale(self, shift)
     }
     fn take() -> Vec<Self::Packed> {
         I32_SCRATCH.take()
@@ -466,7 +494,7 @@ fn pack_rows<R: Rows + ?Sized, T: Copy, const W: usize>(
     }
 }
 
-/// The bias added (times `2^F`) to output `(i, j)` of a [`gemm`].
+/// The bias added (times `2^lift`, [`Scale`]) to output `(i, j)` of a [`gemm`].
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Bias<'a> {
     /// No bias.
@@ -488,7 +516,7 @@ impl Bias<'_> {
         }
     }
 
-    /// `bias·2^F` of the register tile at `(i0, j0)` (`rows × cols` of it inside the
+    /// `bias·2^lift` of the register tile at `(i0, j0)` (`rows × cols` of it inside the
     /// product, which has `cols_all` columns; zero elsewhere).
     #[inline(always)]
     fn tile<L: Lane>(
@@ -498,11 +526,12 @@ impl Bias<'_> {
         rows: usize,
         cols: usize,
         cols_all: usize,
+        lift: u32,
     ) -> [[L; NR]; MR] {
-        let mut t = [[L::bias(0); NR]; MR];
+        let mut t = [[L::zero(); NR]; MR];
         for (i, row) in t.iter_mut().enumerate().take(rows) {
             for (j, v) in row.iter_mut().enumerate().take(cols) {
-                *v = L::bias(self.at(i0 + i, j0 + j, cols_all));
+                *v = L::bias(self.at(i0 + i, j0 + j, cols_all), lift);
             }
         }
         t
@@ -524,18 +553,18 @@ fn tile<L: Lane>(a: &[L::Packed], b: &[L::Packed], mut acc: [[L; NR]; MR]) -> [[
     acc
 }
 
-/// `out[i·ldo + j] = rescale(bias(i, j)·2^F + Σ_k a[i][k]·b[k][j], F)` for every `i < a.rows`,
-/// `j < b.cols`, exactly, with accumulator `acc` (see the module documentation for why the
-/// order of the sum is free). `a.cols` must equal `b`'s row count.
+/// `out[i·ldo + j] = rescale(bias(i, j)·2^L + Σ_k a[i][k]·b[k][j], S)` (`L`, `S`: [`Scale`]) for
+/// every `i < a.rows`, `j < b.cols`, exactly, with accumulator `acc` (see the module
+/// documentation for why the order of the sum is free). `a.cols` must equal `b`'s row count.
 pub(crate) fn gemm(
     acc: Acc,
     a: Strided<'_>,
     b: &impl Rows,
-    bias: Bias<'_>,
+    (bias, scale): (Bias<'_>, Scale),
     out: &mut [i32],
     ldo: usize,
 ) {
-    dispatch!(acc, gemm_body, gemm_fast, (a, b, bias, out, ldo))
+    dispatch!(acc, gemm_body, gemm_fast, (a, b, (bias, scale), out, ldo))
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -543,18 +572,24 @@ pub(crate) fn gemm(
 unsafe fn gemm_fast<L: Lane>(
     a: Strided<'_>,
     b: &impl Rows,
-    bias: Bias<'_>,
+    epilogue: (Bias<'_>, Scale),
     out: &mut [i32],
     ldo: usize,
 ) {
-    gemm_body::<L>(a, b, bias, out, ldo)
+    gemm_body::<L>(a, b, epilogue, out, ldo)
 }
 
 /// The blocked product: `A` packed once into `MR`-row panels; `B` packed block by block
 /// into `NR`-column panels; each pair of panels is one register [`tile`] over all of `K`.
 /// Loop order keeps a block of `A` panels in L2 while one `B` panel sits in L1.
 #[inline(always)]
-fn gemm_body<L: Lane>(a: Strided<'_>, b: &impl Rows, bias: Bias<'_>, out: &mut [i32], ldo: usize) {
+fn gemm_body<L: Lane>(
+    a: Strided<'_>,
+    b: &impl Rows,
+    (bias, scale): (Bias<'_>, Scale),
+    out: &mut [i32],
+    ldo: usize,
+) {
     let (m, k) = (a.rows, a.cols);
     let (kb, n) = b.dims();
     assert_eq!(k, kb, "gemm: inner dimensions");
@@ -568,11 +603,11 @@ fn gemm_body<L: Lane>(a: Strided<'_>, b: &impl Rows, bias: Bias<'_>, out: &mut [
     let (ap, rest) = buf.split_at_mut(a_len);
     let (bp, line) = rest.split_at_mut(b_cols * k);
     a.t().panels::<_, MR>([0, m], ap, line, L::pack);
-    // Per-row bias·2^F (zero for a full-matrix bias, added tile by tile instead).
+    // Per-row bias·2^lift (zero for a full-matrix bias, added tile by tile instead).
     let row_bias: Vec<L> = (0..a_panels * MR)
         .map(|i| match bias {
-            Bias::Row(b) if i < m => L::bias(b[i]),
-            _ => L::bias(0),
+            Bias::Row(b) if i < m => L::bias(b[i], scale.lift),
+            _ => L::zero(),
         })
         .collect();
     for c0 in (0..n).step_by(b_block) {
@@ -588,7 +623,7 @@ fn gemm_body<L: Lane>(a: Strided<'_>, b: &impl Rows, bias: Bias<'_>, out: &mut [
                     let i0 = p * MR;
                     let rows = MR.min(m - i0);
                     let init = match bias {
-                        Bias::Full(_) => bias.tile::<L>(i0, j0, rows, cols, n),
+                        Bias::Full(_) => bias.tile::<L>(i0, j0, rows, cols, n, scale.lift),
                         _ => {
                             let b: &[L; MR] = row_bias[i0..].first_chunk().expect("MR rows");
                             std::array::from_fn(|i| [b[i]; NR])
@@ -598,13 +633,14 @@ fn gemm_body<L: Lane>(a: Strided<'_>, b: &impl Rows, bias: Bias<'_>, out: &mut [
                     if rows == MR && cols == NR {
                         for (i, row) in acc.iter().enumerate() {
                             let dst = &mut out[(i0 + i) * ldo + j0..][..NR];
-                            *dst.first_chunk_mut::<NR>().expect("NR values") = row.map(L::finish);
+                            *dst.first_chunk_mut::<NR>().expect("NR values") =
+                                row.map(|v| v.finish(scale.shift));
                         }
                     } else {
                         for (i, row) in acc.iter().enumerate().take(rows) {
                             let dst = &mut out[(i0 + i) * ldo + j0..][..cols];
                             for (d, v) in dst.iter_mut().zip(row) {
-                                *d = v.finish();
+                                *d = v.finish(scale.shift);
                             }
                         }
                     }
@@ -615,18 +651,18 @@ fn gemm_body<L: Lane>(a: Strided<'_>, b: &impl Rows, bias: Bias<'_>, out: &mut [
     L::keep(scratch);
 }
 
-/// `out[i·ldo + j] = rescale(bias(i, j)·2^F + Σ_k a[i][k]·b[k][j], F)` like [`gemm`], for few
+/// `out[i·ldo + j] = rescale(bias(i, j)·2^L + Σ_k a[i][k]·b[k][j], S)` like [`gemm`], for few
 /// rows: each output row is `B`'s columns dotted with one row of `A` (when `B`'s columns are
 /// contiguous) or a sum of `B`'s rows scaled by it (otherwise), with no packing of `B`.
 pub(crate) fn gemv(
     acc: Acc,
     a: Strided<'_>,
     b: Strided<'_>,
-    bias: Bias<'_>,
+    epilogue: (Bias<'_>, Scale),
     out: &mut [i32],
     ldo: usize,
 ) {
-    dispatch!(acc, gemv_body, gemv_fast, (a, b, bias, out, ldo))
+    dispatch!(acc, gemv_body, gemv_fast, (a, b, epilogue, out, ldo))
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -634,25 +670,31 @@ pub(crate) fn gemv(
 unsafe fn gemv_fast<L: Lane>(
     a: Strided<'_>,
     b: Strided<'_>,
-    bias: Bias<'_>,
+    epilogue: (Bias<'_>, Scale),
     out: &mut [i32],
     ldo: usize,
 ) {
-    gemv_body::<L>(a, b, bias, out, ldo)
+    gemv_body::<L>(a, b, epilogue, out, ldo)
 }
 
 /// The row-by-row product behind [`gemv`].
 #[inline(always)]
-fn gemv_body<L: Lane>(a: Strided<'_>, b: Strided<'_>, bias: Bias<'_>, out: &mut [i32], ldo: usize) {
+fn gemv_body<L: Lane>(
+    a: Strided<'_>,
+    b: Strided<'_>,
+    (bias, scale): (Bias<'_>, Scale),
+    out: &mut [i32],
+    ldo: usize,
+) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert_eq!(k, b.rows, "gemv: inner dimensions");
     let mut x = vec![L::pack(0); k];
     let mut line = vec![0i32; n];
-    let mut sums = vec![L::bias(0); n];
+    let mut sums = vec![L::zero(); n];
     for i in 0..m {
         a.row(i, 0, &mut x, L::pack);
         for (j, s) in sums.iter_mut().enumerate() {
-            *s = L::bias(bias.at(i, j, n));
+            *s = L::bias(bias.at(i, j, n), scale.lift);
         }
         if b.rs == 1 {
             // Column j of B is contiguous: one dot product per output.
@@ -670,7 +712,7 @@ fn gemv_body<L: Lane>(a: Strided<'_>, b: Strided<'_>, bias: Bias<'_>, out: &mut 
             }
         }
         for (d, s) in out[i * ldo..][..n].iter_mut().zip(&sums) {
-            *d = s.finish();
+            *d = s.finish(scale.shift);
         }
     }
 }
@@ -682,7 +724,7 @@ const DOT_LANES: usize = 16;
 /// onto vector registers), added up at the end.
 #[inline(always)]
 fn dot<L: Lane>(init: L, x: &[L::Packed], y: &[i32]) -> L {
-    let mut lanes = [L::bias(0); DOT_LANES];
+    let mut lanes = [L::zero(); DOT_LANES];
     let (xc, yc) = (x.chunks_exact(DOT_LANES), y.chunks_exact(DOT_LANES));
     let (xr, yr) = (xc.remainder(), yc.remainder());
     for (xs, ys) in xc.zip(yc) {
@@ -722,22 +764,22 @@ pub(crate) struct Window {
 /// A convolution in which every output channel reads a single input channel
 /// (`C/group = 1`: depthwise, or a one-channel input). Plane `g < planes` of `image`
 /// (`h × w`) feeds output planes `j` in `g·per_plane..(g + 1)·per_plane`:
-/// `out[j][oy][ox] = rescale(bias[j]·2^F + Σ_{ky,kx} w[j][ky][kx]·x[g][oy·sh + ky·dh − top]
-/// [ox·sw + kx·dw − left], F)`, padding reading zero.
+/// `out[j][oy][ox] = rescale(bias[j]·2^L + Σ_{ky,kx} w[j][ky][kx]·x[g][oy·sh + ky·dh − top]
+/// [ox·sw + kx·dw − left], S)` (`L`, `S`: [`Scale`]), padding reading zero.
 pub(crate) fn single_channel(
     acc: Acc,
     win: &Window,
     [planes, per_plane]: [usize; 2],
     image: &[i32],
     weights: &[i32],
-    bias: Option<&[i32]>,
+    epilogue: (Option<&[i32]>, Scale),
     out: &mut [i32],
 ) {
     dispatch!(
         acc,
         single_channel_body,
         single_channel_fast,
-        (win, [planes, per_plane], image, weights, bias, out)
+        (win, [planes, per_plane], image, weights, epilogue, out)
     )
 }
 
@@ -748,10 +790,10 @@ unsafe fn single_channel_fast<L: Lane>(
     [planes, per_plane]: [usize; 2],
     image: &[i32],
     weights: &[i32],
-    bias: Option<&[i32]>,
+    epilogue: (Option<&[i32]>, Scale),
     out: &mut [i32],
 ) {
-    single_channel_body::<L>(win, [planes, per_plane], image, weights, bias, out)
+    single_channel_body::<L>(win, [planes, per_plane], image, weights, epilogue, out)
 }
 
 /// `dst[t] = src[t·S]`, packed (`src` holds at least `(dst.len() − 1)·S + 1` values). The
@@ -782,7 +824,7 @@ fn single_channel_body<L: Lane>(
     [planes, per_plane]: [usize; 2],
     image: &[i32],
     weights: &[i32],
-    bias: Option<&[i32]>,
+    (bias, scale): (Option<&[i32]>, Scale),
     out: &mut [i32],
 ) {
     let ([h, w], [oh, ow]) = (win.input, win.output);
@@ -848,7 +890,7 @@ fn single_channel_body<L: Lane>(
         // weight and the phase row its run of inputs starts in.
         let mut live: Vec<(L, &[L::Packed])> = Vec::with_capacity(taps_per_out);
         for j in g * per_plane..(g + 1) * per_plane {
-            let b = L::bias(bias.map_or(0, |b| b[j]));
+            let b = L::bias(bias.map_or(0, |b| b[j]), scale.lift);
             let taps = &weights[j * taps_per_out..][..taps_per_out];
             for oy in 0..oh {
                 live.clear();
@@ -862,20 +904,20 @@ fn single_channel_body<L: Lane>(
                     }
                 }
                 let dst = &mut out[(j * oh + oy) * ow..][..ow];
-                runs::<L, LANES>(b, &live, dst);
+                runs::<L, LANES>(b, &live, dst, scale.shift);
             }
         }
     }
     L::keep(scratch);
 }
 
-/// One output row of [`single_channel`]: `dst[ox] = rescale(b + Σ_taps w·run[ox], F)` for
+/// One output row of [`single_channel`]: `dst[ox] = rescale(b + Σ_taps w·run[ox], shift)` for
 /// the row's live taps `(w, run)` (each `run` holding at least `dst.len() + N` values), in
 /// runs of `N` outputs held in registers (independent sums for the vector units) until
 /// finished. When the row is longer than one run, the last run ends at the row's end
 /// (overlapping its predecessor, recomputing the same values), so every run is stored whole.
 #[inline(always)]
-fn runs<L: Lane, const N: usize>(b: L, live: &[(L, &[L::Packed])], dst: &mut [i32]) {
+fn runs<L: Lane, const N: usize>(b: L, live: &[(L, &[L::Packed])], dst: &mut [i32], shift: u32) {
     let ow = dst.len();
     for c0 in (0..ow).step_by(N).map(|c| c.min(ow.saturating_sub(N))) {
         let mut acc = [b; N];
@@ -885,10 +927,10 @@ fn runs<L: Lane, const N: usize>(b: L, live: &[(L, &[L::Packed])], dst: &mut [i3
             }
         }
         match dst[c0..].first_chunk_mut::<N>() {
-            Some(run) => *run = acc.map(L::finish),
+            Some(run) => *run = acc.map(|a| a.finish(shift)),
             None => {
                 for (d, a) in dst[c0..].iter_mut().zip(&acc) {
-                    *d = a.finish();
+                    *d = a.finish(shift);
                 }
             }
         }
@@ -898,6 +940,7 @@ fn runs<L: Lane, const N: usize>(b: L, live: &[(L, &[L::Packed])], dst: &mut [i3
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fixed::FRAC_BITS;
 
     /// xorshift64: a fixed, dependency-free stream of test values.
     struct Rng(u64);
@@ -919,19 +962,29 @@ mod tests {
     }
 
     /// The schoolbook product in `i128`: what every lane must give.
-    fn naive(a: Strided<'_>, b: Strided<'_>, bias: Bias<'_>) -> Vec<i32> {
+    fn naive(a: Strided<'_>, b: Strided<'_>, (bias, scale): (Bias<'_>, Scale)) -> Vec<i32> {
         let mut out = Vec::new();
         for i in 0..a.rows {
             for j in 0..b.cols {
-                let mut acc = (bias.at(i, j, b.cols) as i128) << FRAC_BITS;
+                let mut acc = (bias.at(i, j, b.cols) as i128) << scale.lift;
                 for k in 0..a.cols {
                     acc +=
                         a.data[i * a.rs + k * a.cs] as i128 * b.data[k * b.rs + j * b.cs] as i128;
                 }
-                out.push(rescale(acc, FRAC_BITS));
+                out.push(rescale(acc, scale.shift));
             }
         }
         out
+    }
+
+    /// Scales with a shift from `F` to the largest weight scale and lifts from 0 up to it,
+    /// and the bias size `2^bits` whose `bias·2^lift` stays within the `2^43` that
+    /// [`widest`] leaves for it.
+    fn scale_and_bias_bits(case: usize) -> (Scale, u32) {
+        let shift =
+            FRAC_BITS + (case as u32 % (crate::fixed::MAX_WEIGHT_FRAC_BITS - FRAC_BITS + 1));
+        let lift = (case as u32 / 3) % (shift + 1);
+        (Scale { lift, shift }, (43 - lift).min(31))
     }
 
     /// The largest operand size `2^bits` for which `k` products and a full-range bias stay
@@ -968,16 +1021,17 @@ mod tests {
             (13, 40, 17),
             (130, 600, 1000),
         ];
-        for (m, k, n) in shapes {
+        for (case, (m, k, n)) in shapes.into_iter().enumerate() {
             for lane in [Acc::F64, Acc::I64, Acc::I128] {
                 let bits = widest(lane, k);
+                let (scale, bias_bits) = scale_and_bias_bits(case * 7 + lane as usize);
                 let ta = rng.next() & 1 == 1;
                 let tb = rng.next() & 1 == 1;
                 let ad: Vec<i32> = (0..m * k).map(|_| rng.value(bits)).collect();
                 let bd: Vec<i32> = (0..k * n).map(|_| rng.value(bits)).collect();
-                let cd: Vec<i32> = (0..m * n).map(|_| rng.value(31)).collect();
+                let cd: Vec<i32> = (0..m * n).map(|_| rng.value(bias_bits)).collect();
                 let (a, b) = (view(&ad, m, k, ta), view(&bd, k, n, tb));
-                let bias = Bias::Full(&cd);
+                let bias = (Bias::Full(&cd), scale);
                 let want = naive(a, b, bias);
                 let mut runs: Vec<(&str, Vec<i32>)> = Vec::new();
                 let mut run = |name, f: &dyn Fn(&mut [i32])| {
@@ -997,7 +1051,7 @@ mod tests {
                     run("gemv f64", &|o| gemv_body::<f64>(a, b, bias, o, n));
                 }
                 for (name, got) in runs {
-                    assert_eq!(got, want, "{name} {lane:?} m {m} k {k} n {n}");
+                    assert_eq!(got, want, "{name} {lane:?} m {m} k {k} n {n} {scale:?}");
                 }
             }
         }
@@ -1007,21 +1061,23 @@ mod tests {
     /// zero, every rounding tie near the saturation edges, and the top of the range.
     #[test]
     fn fma_finish_is_rescale() {
-        let half = 1i64 << (FRAC_BITS - 1);
-        let mut centres = vec![0, half, 1 << 40, 1 << 52, 1 << 53];
-        centres.extend([i32::MAX as i64, i32::MIN as i64].map(|q| (q << FRAC_BITS) + half));
-        centres.extend([i32::MAX as i64 + 1, i32::MIN as i64 - 1].map(|q| q << FRAC_BITS));
         let mut rng = Rng(7);
-        centres.extend((0..10_000).map(|_| (rng.next() >> 11) as i64));
-        for c in centres {
-            for d in -4..=4 {
-                for v in [c + d, -(c + d)] {
-                    if v.unsigned_abs() > 1 << 53 {
-                        continue;
+        for shift in FRAC_BITS..=crate::fixed::MAX_WEIGHT_FRAC_BITS {
+            let half = 1i64 << (shift - 1);
+            let mut centres = vec![0, half, 1 << 40, 1 << 52, 1 << 53];
+            centres.extend([i32::MAX as i64, i32::MIN as i64].map(|q| (q << shift) + half));
+            centres.extend([i32::MAX as i64 + 1, i32::MIN as i64 - 1].map(|q| q << shift));
+            centres.extend((0..2_000).map(|_| (rng.next() >> 11) as i64));
+            for c in centres {
+                for d in -4..=4 {
+                    for v in [c + d, -(c + d)] {
+                        if v.unsigned_abs() > 1 << 53 {
+                            continue;
+                        }
+                        let want = rescale(v as i128, shift);
+                        assert_eq!(Fma(v as f64).finish(shift), want, "{v} >> {shift}");
+                        assert_eq!((v as f64).finish(shift), want, "{v} >> {shift}");
                     }
-                    let want = rescale(v as i128, FRAC_BITS);
-                    assert_eq!(Fma(v as f64).finish(), want, "{v}");
-                    assert_eq!((v as f64).finish(), want, "{v}");
                 }
             }
         }
@@ -1035,17 +1091,54 @@ mod tests {
         let big = (1 << 27) + 1;
         let (ad, bd) = ([big, big, 1], [big, -big, 1 << (FRAC_BITS - 1)]);
         let (a, b) = (view(&ad, 1, 3, false), view(&bd, 3, 1, false));
-        let want = naive(a, b, Bias::None);
+        let want = naive(
+            a,
+            b,
+            (
+                Bias::None,
+                Scale {
+                    lift: FRAC_BITS,
+                    shift: FRAC_BITS,
+                },
+            ),
+        );
         assert_eq!(want, [1]);
         let bound = kernel_bound(&ad, &bd);
         assert_ne!(Acc::for_bound(bound), Acc::F64);
         let mut out = [0];
-        gemv(Acc::for_bound(bound), a, b, Bias::None, &mut out, 1);
+        gemv(
+            Acc::for_bound(bound),
+            a,
+            b,
+            (
+                Bias::None,
+                Scale {
+                    lift: FRAC_BITS,
+                    shift: FRAC_BITS,
+                },
+            ),
+            &mut out,
+            1,
+        );
         assert_eq!(out, [1]);
         #[cfg(target_arch = "x86_64")]
         if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
             // SAFETY: the CPU has AVX2 and FMA.
-            unsafe { gemv_fast::<Fma>(a, b, Bias::None, &mut out, 1) };
+            unsafe {
+                gemv_fast::<Fma>(
+                    a,
+                    b,
+                    (
+                        Bias::None,
+                        Scale {
+                            lift: FRAC_BITS,
+                            shift: FRAC_BITS,
+                        },
+                    ),
+                    &mut out,
+                    1,
+                )
+            };
             assert_eq!(out, [0], "f64 beyond its bound rounds");
         }
     }
@@ -1086,12 +1179,13 @@ mod tests {
             let wts: Vec<i32> = (0..outs * kernel[0] * kernel[1])
                 .map(|_| rng.value(bits))
                 .collect();
-            let bias: Vec<i32> = (0..outs).map(|_| rng.value(31)).collect();
+            let (scale, bias_bits) = scale_and_bias_bits(case);
+            let bias: Vec<i32> = (0..outs).map(|_| rng.value(bias_bits)).collect();
             let mut want = Vec::new();
             for j in 0..outs {
                 for oy in 0..output[0] {
                     for ox in 0..output[1] {
-                        let mut acc = (bias[j] as i128) << FRAC_BITS;
+                        let mut acc = (bias[j] as i128) << scale.lift;
                         for ky in 0..kernel[0] {
                             for kx in 0..kernel[1] {
                                 let iy = (oy * strides[0] + ky * dilations[0]) as isize
@@ -1105,22 +1199,51 @@ mod tests {
                                 }
                             }
                         }
-                        want.push(rescale(acc, FRAC_BITS));
+                        want.push(rescale(acc, scale.shift));
                     }
                 }
             }
             let n = outs * output[0] * output[1];
             let mut got = vec![0; n];
-            single_channel(lane, &win, [1, outs], &plane, &wts, Some(&bias), &mut got);
+            single_channel(
+                lane,
+                &win,
+                [1, outs],
+                &plane,
+                &wts,
+                (Some(&bias), scale),
+                &mut got,
+            );
             assert_eq!(got, want, "dispatched {lane:?} {win:?}");
-            single_channel_body::<i128>(&win, [1, outs], &plane, &wts, Some(&bias), &mut got);
+            single_channel_body::<i128>(
+                &win,
+                [1, outs],
+                &plane,
+                &wts,
+                (Some(&bias), scale),
+                &mut got,
+            );
             assert_eq!(got, want, "i128 {win:?}");
             if lane != Acc::I128 {
-                single_channel_body::<i64>(&win, [1, outs], &plane, &wts, Some(&bias), &mut got);
+                single_channel_body::<i64>(
+                    &win,
+                    [1, outs],
+                    &plane,
+                    &wts,
+                    (Some(&bias), scale),
+                    &mut got,
+                );
                 assert_eq!(got, want, "i64 {win:?}");
             }
             if lane == Acc::F64 {
-                single_channel_body::<f64>(&win, [1, outs], &plane, &wts, Some(&bias), &mut got);
+                single_channel_body::<f64>(
+                    &win,
+                    [1, outs],
+                    &plane,
+                    &wts,
+                    (Some(&bias), scale),
+                    &mut got,
+                );
                 assert_eq!(got, want, "f64 {win:?}");
             }
         }
