@@ -114,7 +114,7 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Cmd::Prove(a) => local::prove(a, json),
         Cmd::VerifyProof(a) => local::verify(a, json),
         Cmd::Circuits(a) => local::circuits(a, json),
-        Cmd::Devnet(c) => devnet::devnet(c, &cli.devnet, json),
+        Cmd::Devnet(c) => devnet::devnet(c, &cli.devnet, kubo, json),
         Cmd::Register(a) => devnet::register(a, &cli.devnet, kubo, json),
         Cmd::Request(a) => devnet::request(a, &cli.devnet, kubo, json),
         Cmd::Submit(a) => devnet::submit(a, &cli.devnet, kubo),

@@ -121,8 +121,7 @@ async fn run(
         |name: &str, t: Instant| phases.push((name.to_string(), t.elapsed().as_secs_f64()));
 
     let t = Instant::now();
-    let mut cfg = devnet::up(config_path, a.port).await?;
-    devnet::use_kubo(&mut cfg, kubo_api);
+    let cfg = devnet::up(config_path, a.port, kubo_api).await?;
     timeline.record(
         "devnet",
         format!("anvil up at {}, contracts deployed", cfg.deployment.rpc),
@@ -139,15 +138,9 @@ async fn run(
     let before = balances(&cfg, &roles).await?;
 
     let t = Instant::now();
-    let model = devnet::register_model(
-        &cfg,
-        timeline.clone(),
-        &onnx,
-        a.ops_per_step,
-        a.params.params(),
-    )
-    .await
-    .with_context(|| format!("registering {}", onnx.display()))?;
+    let model = devnet::register_model(&cfg, timeline.clone(), &onnx, a.ops_per_step, &a.params)
+        .await
+        .with_context(|| format!("registering {}", onnx.display()))?;
     phase("register (compile, test-key setup, verifiers)", t);
     let steps = model.program.num_steps();
     let defect = a.defect.unwrap_or(steps / 2).min(steps - 1);

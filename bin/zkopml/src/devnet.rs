@@ -54,11 +54,16 @@ pub(crate) fn use_kubo(cfg: &mut DevnetConfig, kubo_api: Option<&str>) {
     }
 }
 
-pub(crate) fn devnet(cmd: DevnetCmd, config_path: &Path, json: bool) -> anyhow::Result<()> {
+pub(crate) fn devnet(
+    cmd: DevnetCmd,
+    config_path: &Path,
+    kubo_api: Option<&str>,
+    json: bool,
+) -> anyhow::Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
     match cmd {
         DevnetCmd::Up { port } => {
-            let c = rt.block_on(up(config_path, port))?;
+            let c = rt.block_on(up(config_path, port, kubo_api))?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&c.deployment)?);
             } else {
@@ -109,9 +114,10 @@ pub(crate) struct ParamArgs {
     /// Proving window (s): a safety factor over the worst measured leaf proving time.
     #[arg(long, default_value_t = 900)]
     pub(crate) proving_window: u64,
-    /// Bisection arity k.
-    #[arg(long, default_value_t = 4)]
-    pub(crate) arity: u32,
+    /// Bisection arity k (2–16), or `auto`: the fewest rounds with reveals under the 120k
+    /// gas move target (k ≤ 6), e.g. lenet5 → 4, conv2d → 6.
+    #[arg(long, default_value = "auto", value_parser = parse_arity)]
+    pub(crate) arity: Option<u32>,
     /// Response bond (wei).
     #[arg(long, default_value_t = 10_000_000_000_000_000)]
     pub(crate) response_bond: u128,
@@ -120,13 +126,26 @@ pub(crate) struct ParamArgs {
     pub(crate) challenger_bond: u128,
 }
 
+/// `auto` → `None`; otherwise a number.
+fn parse_arity(s: &str) -> Result<Option<u32>, String> {
+    match s {
+        "auto" => Ok(None),
+        n => n
+            .parse()
+            .map(Some)
+            .map_err(|_| format!("expected a number or `auto`, got `{n}`")),
+    }
+}
+
 impl ParamArgs {
-    pub(crate) fn params(&self) -> GameParams {
+    /// The game parameters for a model of `steps` steps (`--arity auto` picks
+    /// [`model::auto_arity`]).
+    pub(crate) fn params(&self, steps: usize) -> GameParams {
         GameParams {
             challengeWindow: self.challenge_window,
             clockPerSide: self.clock,
             provingWindow: self.proving_window,
-            arity: self.arity,
+            arity: self.arity.unwrap_or_else(|| model::auto_arity(steps)),
             responseBond: self.response_bond,
             challengerBond: self.challenger_bond,
         }
@@ -159,13 +178,14 @@ pub(crate) async fn register_model(
     timeline: Timeline,
     path: &Path,
     ops_per_step: usize,
-    params: GameParams,
+    params: &ParamArgs,
 ) -> anyhow::Result<model::LoadedModel> {
     let ctx = cfg.ctx("owner", timeline)?;
     let onnx = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let steps =
         Program::compile(&import::load_bytes(&onnx)?, &HashMap::new(), ops_per_step)?.num_steps();
     let bar = progress(steps, "setting up step keys and verifiers");
+    let params = params.params(steps);
     let (m, _) = model::register(&ctx, &onnx, ops_per_step, params, &|done, _| {
         bar.set_position(done as u64)
     })
@@ -187,18 +207,19 @@ pub(crate) fn register(
         Timeline::default(),
         &a.model,
         a.ops_per_step,
-        a.params.params(),
+        &a.params,
     ))?;
     if json {
         println!(
             "{}",
-            serde_json::json!({"model_id": m.id.to_string(), "steps": m.program.num_steps(), "root": m.tree.root().to_string(), "test_keys": true})
+            serde_json::json!({"model_id": m.id.to_string(), "steps": m.program.num_steps(), "arity": m.params.arity, "root": m.tree.root().to_string(), "test_keys": true})
         );
     } else {
         println!(
-            "registered model {} ({} steps, root {}; verifying keys are TEST keys)",
+            "registered model {} ({} steps, bisection arity {}, root {}; verifying keys are TEST keys)",
             m.id,
             m.program.num_steps(),
+            m.params.arity,
             m.tree.root()
         );
     }

@@ -30,7 +30,7 @@ async fn setup(dir: &Path, port: u16) -> DevnetConfig {
     );
     std::env::set_var("ZKOPML_ANVIL", &anvil);
     let path = dir.join("devnet.json");
-    let mut cfg = devnet::up(&path, port).await.expect("devnet up");
+    let mut cfg = devnet::up(&path, port, None).await.expect("devnet up");
     cfg.key_cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("keys");
     cfg.write(&path).unwrap();
     let params = GameParams {

@@ -41,8 +41,9 @@ pub fn anvil_path() -> PathBuf {
 }
 
 /// Starts anvil on `port` (in its own process group, so it outlives the command), deploys
-/// the contracts, and writes the config to `config_path`.
-pub async fn up(config_path: &Path, port: u16) -> Result<DevnetConfig> {
+/// the contracts, and writes the config to `config_path`; with `kubo_api`, the config names
+/// that kubo node's RPC API as the content store instead of the embedded one.
+pub async fn up(config_path: &Path, port: u16, kubo_api: Option<&str>) -> Result<DevnetConfig> {
     let dir = config_path.parent().unwrap_or(Path::new(".")).to_path_buf();
     let io = |path: &Path| {
         let path = path.display().to_string();
@@ -82,7 +83,7 @@ pub async fn up(config_path: &Path, port: u16) -> Result<DevnetConfig> {
             .map(|(r, k)| (r.to_string(), k.to_string()))
             .collect::<HashMap<_, _>>(),
         store: dir.join("store"),
-        kubo_api: None,
+        kubo_api: kubo_api.map(str::to_string),
         key_cache: dir.join("keys"),
         state_dir: dir.join("agents"),
         anvil_pid: Some(child.id()),

@@ -136,6 +136,30 @@ impl LoadedModel {
     }
 }
 
+/// The largest arity [`auto_arity`] picks: a reveal of `k − 1` states at `k = 6` costs
+/// 96–110k gas in a mined transaction (docs/benchmarks.md §3), under the 120k move target.
+pub const AUTO_MAX_ARITY: u32 = 6;
+
+/// The bisection arity for a model of `steps` steps when the owner does not choose one: the
+/// fewest rounds any `k ≤ AUTO_MAX_ARITY` reaches, with the smallest `k` that reaches them
+/// (smaller reveals). A round of `k`-ary bisection divides the disputed range by `k`, so
+/// `r` rounds settle `k^r` steps: dnn (3 steps) gets `k = 3`, one round; lenet5 (12) `k = 4`
+/// and conv2d (31) `k = 6`, two rounds; mobilenet_v2 (100) `k = 5`, three.
+pub fn auto_arity(steps: usize) -> u32 {
+    let rounds = |k: u32| {
+        let (mut r, mut span) = (0u32, 1usize);
+        while span < steps {
+            span = span.saturating_mul(k as usize);
+            r += 1;
+        }
+        r
+    };
+    let best = rounds(AUTO_MAX_ARITY);
+    (2..=AUTO_MAX_ARITY)
+        .find(|k| rounds(*k) == best)
+        .unwrap_or(AUTO_MAX_ARITY)
+}
+
 /// Registers an ONNX model: compile with `ops_per_step` operators per step, store the file
 /// and program, set up (test) keys and deploy a verifier per step, register the root.
 /// `progress(step, steps)` is called after each step's verifier is deployed.
@@ -216,4 +240,30 @@ pub async fn register(
         },
         txs,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_arity_takes_the_fewest_rounds_with_the_smallest_reveals() {
+        for (steps, k) in [
+            (1, 2),
+            (2, 2),
+            (3, 3),
+            (4, 4),
+            (6, 6),
+            (7, 3),
+            (12, 4),
+            (31, 6),
+            (36, 6),
+            (37, 4),
+            (100, 5),
+            (216, 6),
+            (217, 4),
+        ] {
+            assert_eq!(auto_arity(steps), k, "{steps} steps");
+        }
+    }
 }
