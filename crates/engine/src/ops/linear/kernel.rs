@@ -783,6 +783,8 @@ pub(crate) fn single_channel(
     )
 }
 
+mod plane;
+
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn single_channel_fast<L: Lane>(
@@ -793,7 +795,7 @@ unsafe fn single_channel_fast<L: Lane>(
     epilogue: (Option<&[i32]>, Scale),
     out: &mut [i32],
 ) {
-    single_channel_body::<L>(win, [planes, per_plane], image, weights, epilogue, out)
+    plane::body::<L>(win, [planes, per_plane], image, weights, epilogue, out)
 }
 
 /// `dst[t] = src[t·S]`, packed (`src` holds at least `(dst.len() − 1)·S + 1` values). The
@@ -811,15 +813,29 @@ fn every<L: Lane, const S: usize>(dst: &mut [L::Packed], src: &[i32]) {
     }
 }
 
-/// Outputs of one row [`single_channel`] computes together ([`runs`]).
+/// [`single_channel`] without AVX2: the same body ([`plane::body`]).
+fn single_channel_body<L: Lane>(
+    win: &Window,
+    [planes, per_plane]: [usize; 2],
+    image: &[i32],
+    weights: &[i32],
+    epilogue: (Option<&[i32]>, Scale),
+    out: &mut [i32],
+) {
+    plane::body::<L>(win, [planes, per_plane], image, weights, epilogue, out)
+}
+
+/// Outputs of one row [`single_channel_rows`] computes together ([`runs`]).
+#[cfg(test)]
 const LANES: usize = 16;
 
-/// The direct convolution behind [`single_channel`]. Each input plane, padded, is split by
+/// The previous direct convolution behind [`single_channel`], kept as a test reference for
+/// [`plane::body`]: one output row at a time. Each input plane, padded, is split by
 /// column phase (phase `q` holds padded columns `q, q + sw, q + 2·sw, …`), so that for every
 /// tap `(ky, kx)` the inputs of neighbouring outputs of a row are a contiguous run of one
 /// phase row: each run of outputs is a sum over taps of scaled contiguous runs ([`runs`]).
-#[inline(always)]
-fn single_channel_body<L: Lane>(
+#[cfg(test)]
+fn single_channel_rows<L: Lane>(
     win: &Window,
     [planes, per_plane]: [usize; 2],
     image: &[i32],
@@ -911,12 +927,12 @@ fn single_channel_body<L: Lane>(
     L::keep(scratch);
 }
 
-/// One output row of [`single_channel`]: `dst[ox] = rescale(b + Σ_taps w·run[ox], shift)` for
+/// One output row of [`single_channel_rows`]: `dst[ox] = rescale(b + Σ_taps w·run[ox], shift)` for
 /// the row's live taps `(w, run)` (each `run` holding at least `dst.len() + N` values), in
 /// runs of `N` outputs held in registers (independent sums for the vector units) until
 /// finished. When the row is longer than one run, the last run ends at the row's end
 /// (overlapping its predecessor, recomputing the same values), so every run is stored whole.
-#[inline(always)]
+#[cfg(test)]
 fn runs<L: Lane, const N: usize>(b: L, live: &[(L, &[L::Packed])], dst: &mut [i32], shift: u32) {
     let ow = dst.len();
     for c0 in (0..ow).step_by(N).map(|c| c.min(ow.saturating_sub(N))) {
