@@ -7,7 +7,9 @@ mod tensor;
 
 pub use field::{fr_from_bytes32, fr_from_i64, fr_to_bytes32, Digest};
 pub use merkle::{KeccakTree, MerkleProof};
-pub use poseidon::{poseidon_params, poseidon_t13, PoseidonParams, CHUNK, WIDTH};
+pub use poseidon::{
+    poseidon_params, poseidon_t13, poseidon_t13_reference, PoseidonParams, CHUNK, WIDTH,
+};
 pub use tensor::{
     pack_word, state_commitment, tensor_commitment, tensor_header, StateLayout, LIMBS, LIMB_OFFSET,
     TAG_STATE, TAG_TENSOR,

@@ -9,9 +9,28 @@
 //! below the BN254 modulus, so packing is injective, and a tensor costs 7× fewer
 //! permutations natively and in circuits than one element per field element.
 
+use std::{cell::RefCell, collections::HashMap};
+
 use ark_bn254::Fr;
 
 use crate::poseidon::{poseidon_t13, CHUNK, WIDTH};
+
+/// Headers depend on the shape (or the live count) only, and a program commits the same few
+/// shapes at every run: each thread remembers the ones it hashed, so a header costs one
+/// permutation per thread and shape instead of one per commitment.
+#[derive(Default)]
+struct HeaderCache {
+    tensors: HashMap<Vec<usize>, Fr>,
+    states: HashMap<usize, Fr>,
+}
+
+/// Entries kept per thread and kind before a cache starts over (bounds memory in
+/// long-running processes that see many shapes).
+const HEADER_CACHE_ENTRIES: usize = 4096;
+
+thread_local! {
+    static HEADERS: RefCell<HeaderCache> = RefCell::default();
+}
 
 /// Domain tag of a tensor header.
 pub const TAG_TENSOR: u64 = 1;
@@ -25,6 +44,20 @@ pub fn tensor_header(shape: &[usize]) -> Option<Fr> {
     if shape.len() > WIDTH - 4 {
         return None;
     }
+    if let Some(h) = HEADERS.with_borrow(|c| c.tensors.get(shape).copied()) {
+        return Some(h);
+    }
+    let h = hash_tensor_header(shape);
+    HEADERS.with_borrow_mut(|c| {
+        if c.tensors.len() >= HEADER_CACHE_ENTRIES {
+            c.tensors.clear();
+        }
+        c.tensors.insert(shape.to_vec(), h);
+    });
+    Some(h)
+}
+
+fn hash_tensor_header(shape: &[usize]) -> Fr {
     let len: usize = shape.iter().product();
     let mut input = [Fr::from(0u64); WIDTH - 1];
     input[0] = Fr::from(TAG_TENSOR);
@@ -33,7 +66,7 @@ pub fn tensor_header(shape: &[usize]) -> Option<Fr> {
     for (slot, d) in input[3..].iter_mut().zip(shape) {
         *slot = Fr::from(*d as u64);
     }
-    Some(poseidon_t13(&input))
+    poseidon_t13(&input)
 }
 
 /// Folds `elems` into the chain starting at `header`.
@@ -94,10 +127,28 @@ pub type StateLayout = Vec<usize>;
 /// State commitment over the commitments of the live tensors, in slot order:
 /// the chain from `Poseidon(TAG_STATE, count, 0...)`.
 pub fn state_commitment(tensor_commitments: &[Fr]) -> Fr {
+    chain(
+        state_header(tensor_commitments.len()),
+        tensor_commitments.iter().copied(),
+    )
+}
+
+/// `Poseidon(TAG_STATE, count, 0...)`, cached per thread like tensor headers.
+fn state_header(count: usize) -> Fr {
+    if let Some(h) = HEADERS.with_borrow(|c| c.states.get(&count).copied()) {
+        return h;
+    }
     let mut input = [Fr::from(0u64); WIDTH - 1];
     input[0] = Fr::from(TAG_STATE);
-    input[1] = Fr::from(tensor_commitments.len() as u64);
-    chain(poseidon_t13(&input), tensor_commitments.iter().copied())
+    input[1] = Fr::from(count as u64);
+    let h = poseidon_t13(&input);
+    HEADERS.with_borrow_mut(|c| {
+        if c.states.len() >= HEADER_CACHE_ENTRIES {
+            c.states.clear();
+        }
+        c.states.insert(count, h);
+    });
+    h
 }
 
 #[cfg(test)]
@@ -140,6 +191,26 @@ mod tests {
             block[1 + i] = pack_word(w);
         }
         assert_eq!(h, poseidon_t13(&block));
+    }
+
+    #[test]
+    fn cached_headers_are_the_hashed_ones() {
+        for shape in [&[][..], &[3], &[2, 3], &[1, 1, 1, 1, 1, 1, 1, 1, 1]] {
+            let first = tensor_header(shape).unwrap();
+            assert_eq!(tensor_header(shape).unwrap(), first);
+            assert_eq!(first, hash_tensor_header(shape));
+        }
+        for count in [0usize, 1, 12] {
+            let mut input = [Fr::from(0u64); WIDTH - 1];
+            input[0] = Fr::from(TAG_STATE);
+            input[1] = Fr::from(count as u64);
+            assert_eq!(state_header(count), poseidon_t13(&input));
+            assert_eq!(state_header(count), poseidon_t13(&input));
+        }
+        // A cache that starts over still answers the same.
+        let h = tensor_header(&[5, 5]).unwrap();
+        HEADERS.with_borrow_mut(|c| c.tensors.clear());
+        assert_eq!(tensor_header(&[5, 5]).unwrap(), h);
     }
 
     #[test]

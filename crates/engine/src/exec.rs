@@ -125,7 +125,9 @@ pub fn execute_with_fault(
             .map(|v| v.as_ref().map(Tensor::commitment))
             .collect()
     };
+    // States are independent of each other: hashed in parallel, collected in step order.
     let states = (0..=program.num_steps())
+        .into_par_iter()
         .map(|b| {
             let live: Vec<Fr> = program
                 .layout(b)

@@ -1,0 +1,61 @@
+//! Native Poseidon speed: the optimised permutation against the round-by-round reference
+//! and light-poseidon's circom hasher, and one tensor commitment, on one thread.
+//! Prints one line per measurement (median of 11 batches).
+//!
+//! Usage: `cargo bench -p zkopml-commit --bench poseidon`
+
+use std::{hint::black_box, time::Instant};
+
+use light_poseidon::{Poseidon, PoseidonHasher};
+use zkopml_commit::{poseidon_t13, poseidon_t13_reference, tensor_commitment, Fr};
+
+/// Median over 11 batches of the time per call of `f`, in microseconds.
+fn median_us(calls: usize, mut f: impl FnMut()) -> f64 {
+    f();
+    let mut v: Vec<f64> = (0..11)
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..calls {
+                f();
+            }
+            t.elapsed().as_secs_f64() * 1e6 / calls as f64
+        })
+        .collect();
+    v.sort_by(f64::total_cmp);
+    v[5]
+}
+
+fn main() {
+    let mut inputs: [Fr; 12] = core::array::from_fn(|i| Fr::from(i as u64 + 1));
+    let reference = median_us(200, || {
+        inputs[0] = poseidon_t13_reference(black_box(&inputs));
+    });
+    let optimized = median_us(1000, || {
+        inputs[0] = poseidon_t13(black_box(&inputs));
+    });
+    let mut library = Poseidon::<Fr>::new_circom(12).expect("width 13");
+    let light = median_us(100, || {
+        inputs[0] = library.hash(black_box(&inputs)).expect("12 inputs");
+    });
+    let mut x = inputs[1];
+    let y = inputs[2];
+    let mul_ns = median_us(100_000, || {
+        x *= black_box(y);
+    }) * 1e3;
+    black_box(x);
+    let data: Vec<i32> = (0..77 * 1000).map(|i| i * 7919 - 300_000).collect();
+    let tensor = median_us(1, || {
+        black_box(tensor_commitment(&[data.len()], black_box(&data)));
+    });
+    println!("poseidon t=13, reference (dense rounds): {reference:.2} us");
+    println!(
+        "poseidon t=13, optimised:                {optimized:.2} us ({:.2}x)",
+        reference / optimized
+    );
+    println!("poseidon t=13, light-poseidon 0.5:       {light:.2} us");
+    println!("one field multiplication (latency):     {mul_ns:.1} ns");
+    println!(
+        "tensor commitment, 77000 values (1001 permutations): {:.2} ms",
+        tensor / 1e3
+    );
+}
