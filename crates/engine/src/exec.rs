@@ -120,10 +120,25 @@ pub fn execute_with_fault(
     let started = std::time::Instant::now();
     let commitments: Vec<Option<Fr>> = {
         let _s = info_span!("commit_tensors").entered();
-        values
-            .par_iter()
-            .map(|v| v.as_ref().map(Tensor::commitment))
-            .collect()
+        // A tensor's chain is sequential: longest first, each thread taking the next tensor
+        // when it is free, so two long chains do not queue on one thread. Results land by
+        // value id, whatever the order or the thread count.
+        let mut order: Vec<usize> = (0..values.len()).filter(|&i| values[i].is_some()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(values[i].as_ref().map_or(0, |t| t.data.len())));
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let mut commitments = vec![None; values.len()];
+        let hashed = rayon::broadcast(|_| {
+            let mut done = Vec::new();
+            while let Some(&i) = order.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+            {
+                done.push((i, values[i].as_ref().map(Tensor::commitment)));
+            }
+            done
+        });
+        for (i, c) in hashed.into_iter().flatten() {
+            commitments[i] = c;
+        }
+        commitments
     };
     // States are independent of each other: hashed in parallel, collected in step order.
     let states = (0..=program.num_steps())
