@@ -813,6 +813,20 @@ fn every<L: Lane, const S: usize>(dst: &mut [L::Packed], src: &[i32]) {
     }
 }
 
+/// `dst[t] = src[t·stride]`, packed: [`every`] with the strides 1 and 2 made constant.
+#[inline(always)]
+fn every_nth<L: Lane>(dst: &mut [L::Packed], src: &[i32], stride: usize) {
+    match stride {
+        1 => every::<L, 1>(dst, src),
+        2 => every::<L, 2>(dst, src),
+        _ => {
+            for (d, run) in dst.iter_mut().zip(src.chunks(stride)) {
+                *d = L::pack(run[0]);
+            }
+        }
+    }
+}
+
 /// [`single_channel`] without AVX2: the same body ([`plane::body`]).
 fn single_channel_body<L: Lane>(
     win: &Window,
@@ -889,15 +903,7 @@ fn single_channel_rows<L: Lane>(
                 if lo < hi {
                     // t ≥ lo, so the first column is not left of the plane.
                     let src = &plane[iy * w..][..w][lo * sw + q - left..];
-                    match sw {
-                        1 => every::<L, 1>(dst, src),
-                        2 => every::<L, 2>(dst, src),
-                        _ => {
-                            for (d, run) in dst.iter_mut().zip(src.chunks(sw)) {
-                                *d = L::pack(run[0]);
-                            }
-                        }
-                    }
+                    every_nth::<L>(dst, src, sw);
                 }
             }
         }

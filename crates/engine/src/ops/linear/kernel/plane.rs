@@ -10,7 +10,7 @@
 //! wide grid are computed and dropped; they read input values or zeros, so the static bound
 //! that makes the accumulator exact covers them too.
 
-use super::{every, room, Lane, Scale, Window};
+use super::{every_nth, room, Lane, Scale, Window};
 
 /// Wide positions computed together in registers: 32 `f64` are eight AVX2 registers, eight
 /// independent multiply-add chains, enough to cover the FMA latency.
@@ -72,15 +72,7 @@ pub(super) fn body<L: Lane>(
                     // c ≥ lo, so the first column is not left of the plane.
                     let src = &plane[iy * w..][..w][lo * sw + qx - left..];
                     let dst = &mut dst[lo..hi];
-                    match sw {
-                        1 => every::<L, 1>(dst, src),
-                        2 => every::<L, 2>(dst, src),
-                        _ => {
-                            for (d, run) in dst.iter_mut().zip(src.chunks(sw)) {
-                                *d = L::pack(run[0]);
-                            }
-                        }
-                    }
+                    every_nth::<L>(dst, src, sw);
                 }
             }
         }
