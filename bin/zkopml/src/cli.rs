@@ -134,6 +134,31 @@ mod tests {
         exit_code(&e.into().context("while doing something"))
     }
 
+    /// Every subcommand's arguments parse (clap checks definitions only when parsing), and
+    /// `--arity` takes `auto` (the default) or a number.
+    #[test]
+    fn arguments_parse() {
+        use crate::devnet::Arity;
+        use clap::{CommandFactory, Parser};
+        Cli::command().debug_assert();
+        let arity = |args: &[&str]| match Cli::try_parse_from(args).map(|c| c.cmd) {
+            Ok(Cmd::Register(a)) => Ok(a.params.arity),
+            Ok(Cmd::Demo(a)) => Ok(a.params.arity),
+            Ok(other) => panic!("parsed as {other:?}"),
+            Err(e) => Err(e.kind()),
+        };
+        assert_eq!(arity(&["zkopml", "register", "--model", "m.onnx"]), Ok(Arity::Auto));
+        assert_eq!(
+            arity(&["zkopml", "register", "--model", "m.onnx", "--arity", "6"]),
+            Ok(Arity::Fixed(6))
+        );
+        assert_eq!(arity(&["zkopml", "demo"]), Ok(Arity::Auto));
+        assert_eq!(
+            arity(&["zkopml", "demo", "--arity", "many"]),
+            Err(clap::error::ErrorKind::ValueValidation)
+        );
+    }
+
     #[test]
     fn exit_codes_look_through_agent_errors() {
         let mismatch = || StoreError::Mismatch {

@@ -51,7 +51,7 @@ pub(crate) struct DemoArgs {
     #[arg(long, default_value = ".devnet-demo")]
     dir: PathBuf,
     #[command(flatten)]
-    params: ParamArgs,
+    pub(crate) params: ParamArgs,
 }
 
 #[derive(Serialize)]

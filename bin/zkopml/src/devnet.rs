@@ -117,7 +117,7 @@ pub(crate) struct ParamArgs {
     /// Bisection arity k (2–16), or `auto`: the fewest rounds with reveals under the 120k
     /// gas move target (k ≤ 6), e.g. lenet5 → 4, conv2d → 6.
     #[arg(long, default_value = "auto", value_parser = parse_arity)]
-    pub(crate) arity: Option<u32>,
+    pub(crate) arity: Arity,
     /// Response bond (wei).
     #[arg(long, default_value_t = 10_000_000_000_000_000)]
     pub(crate) response_bond: u128,
@@ -126,13 +126,22 @@ pub(crate) struct ParamArgs {
     pub(crate) challenger_bond: u128,
 }
 
-/// `auto` → `None`; otherwise a number.
-fn parse_arity(s: &str) -> Result<Option<u32>, String> {
+/// `--arity`: a fixed bisection arity, or one chosen from the model's step count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Arity {
+    /// [`model::auto_arity`] of the compiled model's steps.
+    Auto,
+    /// This arity (the registry checks `2 ≤ k ≤ 16`).
+    Fixed(u32),
+}
+
+/// `auto`, or a number.
+fn parse_arity(s: &str) -> Result<Arity, String> {
     match s {
-        "auto" => Ok(None),
+        "auto" => Ok(Arity::Auto),
         n => n
             .parse()
-            .map(Some)
+            .map(Arity::Fixed)
             .map_err(|_| format!("expected a number or `auto`, got `{n}`")),
     }
 }
@@ -145,7 +154,10 @@ impl ParamArgs {
             challengeWindow: self.challenge_window,
             clockPerSide: self.clock,
             provingWindow: self.proving_window,
-            arity: self.arity.unwrap_or_else(|| model::auto_arity(steps)),
+            arity: match self.arity {
+                Arity::Auto => model::auto_arity(steps),
+                Arity::Fixed(k) => k,
+            },
             responseBond: self.response_bond,
             challengerBond: self.challenger_bond,
         }
@@ -161,7 +173,7 @@ pub(crate) struct RegisterArgs {
     #[arg(long, default_value_t = 1)]
     ops_per_step: usize,
     #[command(flatten)]
-    params: ParamArgs,
+    pub(crate) params: ParamArgs,
 }
 
 pub(crate) fn progress(len: usize, what: &str) -> ProgressBar {
