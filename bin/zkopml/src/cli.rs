@@ -147,7 +147,10 @@ mod tests {
             Ok(other) => panic!("parsed as {other:?}"),
             Err(e) => Err(e.kind()),
         };
-        assert_eq!(arity(&["zkopml", "register", "--model", "m.onnx"]), Ok(Arity::Auto));
+        assert_eq!(
+            arity(&["zkopml", "register", "--model", "m.onnx"]),
+            Ok(Arity::Auto)
+        );
         assert_eq!(
             arity(&["zkopml", "register", "--model", "m.onnx", "--arity", "6"]),
             Ok(Arity::Fixed(6))
