@@ -277,65 +277,43 @@ impl Lane for Fma {
     }
 }
 
-impl Lane for i64 {
-    type Packed = i32;
-    #[inline(always)]
-    fn pack(v: i32) -> i32 {
-        v
-    }
-    #[inline(always)]
-    fn of(v: i32) -> i64 {
-        v as i64
-    }
-    #[inline(always)]
-    fn bias(v: i32, lift: u32) -> i64 {
-        (v as i64) << lift
-    }
-    #[inline(always)]
-    fn mac(self, a: i64, b: i32) -> i64 {
-        self + a * b as i64
-    }
-    #[inline(always)]
-    fn finish(self, shift: u32) -> i32 {
-        rescale(self as i128, shift)
-    }
-    fn take() -> Vec<Self::Packed> {
-        I32_SCRATCH.take()
-    }
-    fn keep(scratch: Vec<Self::Packed>) {
-        I32_SCRATCH.set(scratch)
-    }
+/// The integer lanes: `i32` operands widened into an exact `$t` accumulator.
+macro_rules! int_lane {
+    ($t:ty) => {
+        impl Lane for $t {
+            type Packed = i32;
+            #[inline(always)]
+            fn pack(v: i32) -> i32 {
+                v
+            }
+            #[inline(always)]
+            fn of(v: i32) -> $t {
+                v as $t
+            }
+            #[inline(always)]
+            fn bias(v: i32, lift: u32) -> $t {
+                (v as $t) << lift
+            }
+            #[inline(always)]
+            fn mac(self, a: $t, b: i32) -> $t {
+                self + a * b as $t
+            }
+            #[inline(always)]
+            fn finish(self, shift: u32) -> i32 {
+                rescale(self as i128, shift)
+            }
+            fn take() -> Vec<Self::Packed> {
+                I32_SCRATCH.take()
+            }
+            fn keep(scratch: Vec<Self::Packed>) {
+                I32_SCRATCH.set(scratch)
+            }
+        }
+    };
 }
 
-impl Lane for i128 {
-    type Packed = i32;
-    #[inline(always)]
-    fn pack(v: i32) -> i32 {
-        v
-    }
-    #[inline(always)]
-    fn of(v: i32) -> i128 {
-        v as i128
-    }
-    #[inline(always)]
-    fn bias(v: i32, lift: u32) -> i128 {
-        (v as i128) << lift
-    }
-    #[inline(always)]
-    fn mac(self, a: i128, b: i32) -> i128 {
-        self + a * b as i128
-    }
-    #[inline(always)]
-    fn finish(self, shift: u32) -> i32 {
-        rescale(self, shift)
-    }
-    fn take() -> Vec<Self::Packed> {
-        I32_SCRATCH.take()
-    }
-    fn keep(scratch: Vec<Self::Packed>) {
-        I32_SCRATCH.set(scratch)
-    }
-}
+int_lane!(i64);
+int_lane!(i128);
 
 /// Runs `$body::<L>($args)` with `L` the lane of accumulator `$acc`. Where the CPU has
 /// AVX2 and FMA, the `f64` (as [`Fma`]) and `i64` instantiations run compiled for them
