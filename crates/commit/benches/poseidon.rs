@@ -1,5 +1,7 @@
 //! Native Poseidon speed: the optimised permutation against the round-by-round reference
-//! and light-poseidon's circom hasher, and one tensor commitment, on one thread.
+//! and light-poseidon's circom hasher, and one tensor commitment, on one thread; and, for
+//! scale, what the same tensor costs per value under hashes no circuit can open cheaply
+//! (keccak256, SHA-256, BLAKE3 over the values' little-endian bytes).
 //! Prints one line per measurement (median of 11 batches).
 //!
 //! Usage: `cargo bench -p zkopml-commit --bench poseidon`
@@ -47,6 +49,16 @@ fn main() {
     let tensor = median_us(1, || {
         black_box(tensor_commitment(&[data.len()], black_box(&data)));
     });
+    let bytes: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let keccak = median_us(10, || {
+        black_box(alloy_primitives::keccak256(black_box(&bytes)));
+    });
+    let sha256 = median_us(10, || {
+        black_box(<sha2::Sha256 as sha2::Digest>::digest(black_box(&bytes)));
+    });
+    let blake3 = median_us(10, || {
+        black_box(blake3::hash(black_box(&bytes)));
+    });
     println!("poseidon t=13, reference (dense rounds): {reference:.2} us");
     println!(
         "poseidon t=13, optimised:                {optimized:.2} us ({:.2}x)",
@@ -58,4 +70,10 @@ fn main() {
         "tensor commitment, 77000 values (1001 permutations): {:.2} ms",
         tensor / 1e3
     );
+    let per_value = |us: f64| us * 1e3 / data.len() as f64;
+    println!("per value (i32), same 77000-value tensor:");
+    println!("  poseidon tensor commitment: {:8.2} ns", per_value(tensor));
+    println!("  keccak256 of the bytes:     {:8.2} ns", per_value(keccak));
+    println!("  sha256 of the bytes:        {:8.2} ns", per_value(sha256));
+    println!("  blake3 of the bytes:        {:8.2} ns", per_value(blake3));
 }
