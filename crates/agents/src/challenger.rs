@@ -11,7 +11,7 @@ use zkopml_commit::KeccakTree;
 
 use crate::{
     data::get_json,
-    job::{claim_timeout, play_leaf, prove_step, run_request, Job},
+    job::{claim_timeout, play_leaf, prove_step, request_output, run_request, Job},
     state::Persisted,
     Ctx, PublishedTrace, Result,
 };
@@ -152,9 +152,22 @@ impl Challenger {
         resp: &zkopml_chain::market::Types::Response,
         games: u64,
     ) -> Result<()> {
-        let job = self.job(resp.requestId).await?;
-        let mine = job.state(job.trace.states.len() - 1);
-        if mine == resp.outputCommitment {
+        // An honest challenger first checks the response's output commitment against its
+        // own inference (no trace); the full trace is computed only to dispute. A lying test
+        // actor needs its faulty trace for the comparison.
+        let agrees = match self.config.lie {
+            None => {
+                let started = std::time::Instant::now();
+                let mine = request_output(&self.ctx, resp.requestId).await?;
+                tracing::debug!(response = %rid, seconds = started.elapsed().as_secs_f64(), "checked the output");
+                mine == resp.outputCommitment
+            }
+            Some(_) => {
+                let job = self.job(resp.requestId).await?;
+                job.state(job.trace.states.len() - 1) == resp.outputCommitment
+            }
+        };
+        if agrees {
             self.ctx.timeline.record(
                 &self.ctx.role,
                 format!("response {rid} agrees with my execution"),
@@ -184,6 +197,8 @@ impl Challenger {
                 return self.state.save();
             }
         }
+        let job = self.job(resp.requestId).await?;
+        let mine = job.state(job.trace.states.len() - 1);
         if self.config.mode == DisputeMode::Auto && !resp.traceCid.is_empty() {
             match self.one_shot(rid, resp, &job).await {
                 Ok(true) => {

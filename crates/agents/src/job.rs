@@ -5,7 +5,7 @@ use std::sync::Arc;
 use alloy_primitives::{B256, U256};
 use zkopml_chain::market::Types::GameView;
 use zkopml_commit::{fr_to_bytes32, KeccakTree};
-use zkopml_engine::{execute_with_fault, Trace};
+use zkopml_engine::{evaluate, execute_with_fault, output_commitment, Trace};
 
 use crate::{data::get_json, model::LoadedModel, AgentError, Ctx, IntTensors, Result};
 
@@ -23,8 +23,8 @@ impl Job {
     }
 }
 
-/// Runs request `request_id` (with a deliberate fault at `fault`, for test actors).
-pub(crate) async fn run_request(ctx: &Ctx, request_id: U256, fault: Option<usize>) -> Result<Job> {
+/// A request's model and its input, checked against the posted `S_0`.
+async fn load_request(ctx: &Ctx, request_id: U256) -> Result<(Arc<LoadedModel>, IntTensors)> {
     let req = ctx
         .chain
         .view("getRequest", ctx.chain.market().getRequest(request_id))
@@ -41,6 +41,12 @@ pub(crate) async fn run_request(ctx: &Ctx, request_id: U256, fault: Option<usize
             ),
         });
     }
+    Ok((model, inputs))
+}
+
+/// Runs request `request_id` (with a deliberate fault at `fault`, for test actors).
+pub(crate) async fn run_request(ctx: &Ctx, request_id: U256, fault: Option<usize>) -> Result<Job> {
+    let (model, inputs) = load_request(ctx, request_id).await?;
     let program = model.program.clone();
     let trace =
         tokio::task::spawn_blocking(move || execute_with_fault(&program, &inputs.tensors, fault))
@@ -52,6 +58,20 @@ pub(crate) async fn run_request(ctx: &Ctx, request_id: U256, fault: Option<usize
         trace: Arc::new(trace),
         tree,
     })
+}
+
+/// `S_n` of request `request_id` computed honestly without a trace: inference, then the
+/// outputs' commitments only. What a verifier compares with a response before it pays for
+/// the full trace, which it needs only to dispute.
+pub(crate) async fn request_output(ctx: &Ctx, request_id: U256) -> Result<B256> {
+    let (model, inputs) = load_request(ctx, request_id).await?;
+    let s_n = tokio::task::spawn_blocking(move || -> zkopml_engine::Result<_> {
+        let outputs = evaluate(&model.program, &inputs.tensors)?;
+        output_commitment(&model.program, &outputs)
+    })
+    .await
+    .expect("evaluate task")?;
+    Ok(B256::from(fr_to_bytes32(&s_n)))
 }
 
 /// Proves `step` of a job's trace and returns the proof calldata (blocking work off the

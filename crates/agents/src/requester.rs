@@ -2,27 +2,15 @@
 
 use alloy_primitives::{B256, U256};
 use zkopml_chain::Chain;
-use zkopml_commit::{fr_to_bytes32, state_commitment};
-use zkopml_engine::{exec::check_inputs, Tensor};
+use zkopml_commit::fr_to_bytes32;
+use zkopml_engine::Tensor;
 
 use crate::{data::put_json, Ctx, IntTensors, Result};
 
 /// `S_0` of a program on `inputs`: the state commitment of the live inputs.
 pub fn input_commitment(program: &zkopml_engine::Program, inputs: &[Tensor]) -> Result<B256> {
-    check_inputs(program, inputs)?;
-    let commitments: Vec<_> = program
-        .layout(0)
-        .iter()
-        .map(|v| {
-            let pos = program
-                .inputs
-                .iter()
-                .position(|i| i == v)
-                .expect("live tensors at step 0 are inputs");
-            inputs[pos].commitment()
-        })
-        .collect();
-    Ok(B256::from(fr_to_bytes32(&state_commitment(&commitments))))
+    let s0 = zkopml_engine::input_commitment(program, inputs)?;
+    Ok(B256::from(fr_to_bytes32(&s0)))
 }
 
 /// Posts a request for model `model_id` on quantised `inputs`, paying `fee` wei.

@@ -242,6 +242,13 @@ async fn honest_submitter_beats_a_lying_challenger_and_finalises() {
         challenger(&net, "challenger2", Some(1), DisputeMode::Bisect),
     ];
     play(&mut sub, &mut chs, Duration::from_secs(120)).await;
+    // The honest challenger checked the response by inference and `S_n` alone and agreed.
+    assert_eq!(
+        chs[0].disputes(),
+        0,
+        "the honest challenger disputed an honest response"
+    );
+    assert_eq!(chs[1].disputes(), 1);
     assert_eq!(game_status(&net, 1).await, SUBMITTER_WON);
     assert_eq!(response_status(&net, 1).await, FINALIZED);
     assert!(

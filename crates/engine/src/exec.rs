@@ -7,7 +7,7 @@ use zkopml_commit::{fr_to_bytes32, state_commitment, Fr, KeccakTree};
 
 use crate::{
     ops::{Clip, Op},
-    program::ValueKind,
+    program::{ValueId, ValueKind},
     EngineError, Program, Result, Tensor,
 };
 
@@ -93,6 +93,62 @@ pub fn check_inputs(program: &Program, inputs: &[Tensor]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `S_0` of `inputs` (in the program's input order): what a request posts, computed
+/// without running anything.
+pub fn input_commitment(program: &Program, inputs: &[Tensor]) -> Result<Fr> {
+    check_inputs(program, inputs)?;
+    Ok(boundary_commitment(program, 0, &program.inputs, inputs))
+}
+
+/// `S_n` of `outputs` (in the program's output order, as [`evaluate`] returns them).
+///
+/// Equal to [`Trace::output_commitment`] of the same run, but it hashes the outputs only:
+/// a verifier that agrees with a response pays for the inference and this, and computes the
+/// full trace (every tensor's commitment) only when it has to dispute.
+pub fn output_commitment(program: &Program, outputs: &[Tensor]) -> Result<Fr> {
+    if outputs.len() != program.outputs.len() {
+        return Err(EngineError::BadInput {
+            name: "<outputs>".into(),
+            reason: format!(
+                "expected {} outputs, got {}",
+                program.outputs.len(),
+                outputs.len()
+            ),
+        });
+    }
+    for (t, id) in outputs.iter().zip(&program.outputs) {
+        let info = &program.values[*id];
+        if t.shape != info.shape || t.data.len() != info.shape.iter().product::<usize>() {
+            return Err(EngineError::BadInput {
+                name: info.name.clone(),
+                reason: format!("output of shape {:?} given as {:?}", info.shape, t.shape),
+            });
+        }
+    }
+    Ok(boundary_commitment(
+        program,
+        program.num_steps(),
+        &program.outputs,
+        outputs,
+    ))
+}
+
+/// The state commitment at boundary `b` when every tensor live there is one of `tensors`
+/// (named by `ids`, the value ids in the same order).
+fn boundary_commitment(program: &Program, b: usize, ids: &[ValueId], tensors: &[Tensor]) -> Fr {
+    let live: Vec<Fr> = program
+        .layout(b)
+        .iter()
+        .map(|v| {
+            let pos = ids.iter().position(|i| i == v).expect(
+                "the tensors live at the first and last boundary are the inputs and outputs",
+            );
+            tensors[pos].commitment()
+        })
+        .collect();
+    state_commitment(&live)
 }
 
 /// Runs `program` on `inputs` (already quantised), recording the trace.

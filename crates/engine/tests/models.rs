@@ -4,11 +4,11 @@
 use std::{collections::HashMap, path::PathBuf};
 
 use zkopml_engine::{
-    execute,
+    evaluate, execute,
     fixed::dequantize,
-    import,
+    import, input_commitment,
     io::{quantize_inputs, TensorFile},
-    Program,
+    output_commitment, Program,
 };
 
 fn testdata(model: &str) -> PathBuf {
@@ -118,4 +118,37 @@ fn program_round_trips_and_steps_group_nodes() {
     assert_eq!(t1.states[0], t3.states[0]);
     assert_eq!(t1.states.last(), t3.states.last());
     assert_eq!(t1.states[3], t3.states[1]);
+}
+
+#[test]
+fn input_and_output_commitments_without_a_trace_equal_the_traces_first_and_last_state() {
+    for model in ["dnn", "variable_cnn", "lenet5", "conv2d", "xgboost"] {
+        for ops_per_step in [1, 3] {
+            let (trace, program) = run(model, ops_per_step);
+            let input = TensorFile::read(&testdata(model).join("input.json")).unwrap();
+            let inputs = quantize_inputs(&program, &input.inputs).unwrap();
+            let outputs = evaluate(&program, &inputs).unwrap();
+            assert_eq!(
+                input_commitment(&program, &inputs).unwrap(),
+                trace.input_commitment(),
+                "{model}"
+            );
+            assert_eq!(
+                output_commitment(&program, &outputs).unwrap(),
+                trace.output_commitment(),
+                "{model}"
+            );
+            // A changed output value changes S_n; a wrong count or shape is an error.
+            let mut changed = outputs.clone();
+            changed[0].data[0] ^= 1;
+            assert_ne!(
+                output_commitment(&program, &changed).unwrap(),
+                trace.output_commitment()
+            );
+            assert!(output_commitment(&program, &outputs[1..]).is_err());
+            let mut reshaped = outputs.clone();
+            reshaped[0].shape.insert(0, 1);
+            assert!(output_commitment(&program, &reshaped).is_err());
+        }
+    }
 }
