@@ -17,7 +17,8 @@ use crate::{
 pub struct Trace {
     /// Value of every input and activation (`None` for constants).
     pub values: Vec<Option<Tensor>>,
-    /// Commitment of every input and activation (`None` for constants).
+    /// Commitment of every input and activation that is live at a step boundary (`None`
+    /// for constants and for tensors produced and consumed inside one step).
     pub commitments: Vec<Option<Fr>>,
     /// `S_0..S_n`.
     pub states: Vec<Fr>,
@@ -174,12 +175,24 @@ pub fn execute_with_fault(
     let values = run_ops(program, inputs, fault)?;
     let ops_s = started.elapsed().as_secs_f64();
     let started = std::time::Instant::now();
+    // Only tensors live at a step boundary enter a state (with N > 1 operators per step,
+    // those produced and consumed inside one step never do): nothing else is hashed.
+    let layouts: Vec<Vec<ValueId>> = (0..=program.num_steps())
+        .map(|b| program.layout(b))
+        .collect();
+    let mut at_boundary = vec![false; values.len()];
+    layouts
+        .iter()
+        .flatten()
+        .for_each(|v| at_boundary[*v] = true);
     let commitments: Vec<Option<Fr>> = {
         let _s = info_span!("commit_tensors").entered();
         // A tensor's chain is sequential: longest first, each thread taking the next tensor
         // when it is free, so two long chains do not queue on one thread. Results land by
         // value id, whatever the order or the thread count.
-        let mut order: Vec<usize> = (0..values.len()).filter(|&i| values[i].is_some()).collect();
+        let mut order: Vec<usize> = (0..values.len())
+            .filter(|&i| at_boundary[i] && values[i].is_some())
+            .collect();
         order.sort_by_key(|&i| std::cmp::Reverse(values[i].as_ref().map_or(0, |t| t.data.len())));
         let next = std::sync::atomic::AtomicUsize::new(0);
         let mut commitments = vec![None; values.len()];
@@ -197,11 +210,10 @@ pub fn execute_with_fault(
         commitments
     };
     // States are independent of each other: hashed in parallel, collected in step order.
-    let states = (0..=program.num_steps())
-        .into_par_iter()
-        .map(|b| {
-            let live: Vec<Fr> = program
-                .layout(b)
+    let states = layouts
+        .par_iter()
+        .map(|layout| {
+            let live: Vec<Fr> = layout
                 .iter()
                 .map(|v| commitments[*v].expect("live tensors are computed"))
                 .collect();
