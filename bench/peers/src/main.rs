@@ -1,5 +1,6 @@
-//! Times one model's native inference three ways in one process, on one thread:
-//! our fixed-point kernels alone (`evaluate`), our full traced execution with every state
+//! Times one model's native inference four ways in one process, on one thread:
+//! our fixed-point kernels alone (`evaluate`), the kernels plus the output commitment `S_n`
+//! (what a challenger pays to check a response), our full traced execution with every state
 //! commitment (`execute`), and tract's optimised f32 plan. Prints one JSON object.
 //!
 //! Usage: zkopml-bench-peers MODEL_DIR [ITERATIONS]
@@ -8,7 +9,9 @@ use std::{collections::HashMap, path::PathBuf, time::Instant};
 
 use anyhow::Context;
 use tract_onnx::prelude::*;
-use zkopml_engine::{evaluate, execute, import, io::quantize_inputs, io::TensorFile, Program};
+use zkopml_engine::{
+    evaluate, execute, import, io::quantize_inputs, io::TensorFile, output_commitment, Program,
+};
 
 /// Median of `n` timed runs of `f`, in milliseconds.
 fn median_ms(n: usize, mut f: impl FnMut()) -> f64 {
@@ -36,6 +39,10 @@ fn main() -> anyhow::Result<()> {
     let ours = median_ms(iters, || {
         evaluate(&program, &inputs).expect("evaluate");
     });
+    let verify = median_ms(iters, || {
+        let outputs = evaluate(&program, &inputs).expect("evaluate");
+        output_commitment(&program, &outputs).expect("outputs of the program");
+    });
     let traced = median_ms(iters.min(10), || {
         execute(&program, &inputs).expect("execute");
     });
@@ -58,6 +65,7 @@ fn main() -> anyhow::Result<()> {
             "input": name,
             "iterations": iters,
             "ours_kernels_ms": ours,
+            "ours_verify_ms": verify,
             "ours_traced_ms": traced,
             "tract_ms": tract,
         })
