@@ -11,8 +11,8 @@ pub use poseidon::{
     poseidon_params, poseidon_t13, poseidon_t13_reference, PoseidonParams, CHUNK, WIDTH,
 };
 pub use tensor::{
-    pack_word, state_commitment, tensor_commitment, tensor_header, StateLayout, LIMBS, LIMB_OFFSET,
-    TAG_STATE, TAG_TENSOR,
+    pack_word, state_commitment, tensor_commitment, tensor_commitments, tensor_header, StateLayout,
+    LIMBS, LIMB_OFFSET, TAG_STATE, TAG_TENSOR,
 };
 
 pub use ark_bn254::Fr;

@@ -24,6 +24,9 @@
 //!
 //! All of it is exact field arithmetic, so outputs are the same field elements.
 
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod ifma;
+
 use std::sync::OnceLock;
 
 use ark_bn254::Fr;

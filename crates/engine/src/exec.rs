@@ -3,7 +3,7 @@
 use alloy_primitives::B256;
 use rayon::prelude::*;
 use tracing::{debug_span, info_span};
-use zkopml_commit::{fr_to_bytes32, state_commitment, Fr, KeccakTree};
+use zkopml_commit::{fr_to_bytes32, state_commitment, tensor_commitments, Fr, KeccakTree};
 
 use crate::{
     ops::{Clip, Op},
@@ -196,13 +196,14 @@ pub fn execute_with_fault(
         order.sort_by_key(|&i| std::cmp::Reverse(values[i].as_ref().map_or(0, |t| t.data.len())));
         let next = std::sync::atomic::AtomicUsize::new(0);
         let mut commitments = vec![None; values.len()];
+        // Each thread hashes up to eight chains in lock-step where the CPU allows
+        // (`tensor_commitments`), refilling its lanes from the shared queue.
         let hashed = rayon::broadcast(|_| {
-            let mut done = Vec::new();
-            while let Some(&i) = order.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
-            {
-                done.push((i, values[i].as_ref().map(Tensor::commitment)));
-            }
-            done
+            tensor_commitments(|| {
+                let &i = order.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))?;
+                let t = values[i].as_ref()?;
+                Some((i, t.shape.as_slice(), t.data.as_slice()))
+            })
         });
         for (i, c) in hashed.into_iter().flatten() {
             commitments[i] = c;
