@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 use zkopml_commit::Fr;
 
 use crate::{
-    fixed::{quantize_at, FRAC_BITS},
-    import::{Const, Dim, Graph},
+    fixed::{dequantize, quantize_at, FRAC_BITS},
+    import::{Const, ConstData, Dim, Graph},
     ops::{self, BuildCtx, Op, Wire},
     EngineError, Result, Tensor,
 };
@@ -84,6 +84,8 @@ pub struct Program {
 struct Ctx<'a> {
     graph: &'a Graph,
     shapes: HashMap<String, Vec<usize>>,
+    /// Outputs of nodes folded at compile time, as reals (`q / 2^F`, exact).
+    folded: HashMap<String, Const>,
 }
 
 impl BuildCtx for Ctx<'_> {
@@ -91,7 +93,10 @@ impl BuildCtx for Ctx<'_> {
         self.shapes.get(name).cloned()
     }
     fn constant(&self, name: &str) -> Option<&Const> {
-        self.graph.initializers.get(name)
+        self.graph
+            .initializers
+            .get(name)
+            .or_else(|| self.folded.get(name))
     }
     fn opset(&self) -> i64 {
         self.graph.opset
@@ -142,6 +147,7 @@ impl Program {
         let mut ctx = Ctx {
             graph,
             shapes: HashMap::new(),
+            folded: HashMap::new(),
         };
         let mut values: Vec<ValueInfo> = Vec::new();
         let mut ids: HashMap<String, ValueId> = HashMap::new();
@@ -215,6 +221,34 @@ impl Program {
                     field: "output",
                 })?;
             ctx.shapes.insert(out_name.clone(), shape.clone());
+            // Constant folding: a node whose inputs are all constants (and whose output is
+            // not a graph output) runs now, by the same integer kernel, and its output
+            // becomes a constant of the program.
+            let consts: Option<Vec<&Tensor>> = in_ids
+                .iter()
+                .map(|i| match &values[*i].kind {
+                    ValueKind::Const(t) => Some(t),
+                    _ => None,
+                })
+                .collect();
+            if let Some(ins) = consts.filter(|_| !graph.outputs.contains(&out_name)) {
+                let t = built.op.eval(&ins, &shape);
+                tracing::debug!(node = %gn.name, op = built.op.name(), "folded at compile time");
+                ctx.folded.insert(
+                    out_name.clone(),
+                    Const {
+                        shape: shape.clone(),
+                        data: ConstData::Float(t.data.iter().map(|q| dequantize(*q)).collect()),
+                    },
+                );
+                ids.insert(out_name.clone(), values.len());
+                values.push(ValueInfo {
+                    name: out_name,
+                    shape,
+                    kind: ValueKind::Const(t),
+                });
+                continue;
+            }
             let out = values.len();
             values.push(ValueInfo {
                 name: out_name.clone(),

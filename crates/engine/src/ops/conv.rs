@@ -310,9 +310,87 @@ pub(crate) fn pads(
     }
 }
 
+/// 1-D convolution (`X [N, C, W]`, `W [M, C/g, k]`): the 2-D [`Conv`] on `[N, C, 1, W]`
+/// with kernel `[1, k]`, pads `[0, left, 0, right]`, strides `[1, s]` and dilations
+/// `[1, d]`; the output `[N, M, 1, OW]` is reshaped to `[N, M, OW]`. Same integer semantics.
+impl Conv {
+    /// Rank-3 shapes as the rank-4 ones the 2-D kernel reads (`H = 1`).
+    fn lift(s: &[usize]) -> Vec<usize> {
+        match s {
+            [a, b, w] => vec![*a, *b, 1, *w],
+            other => other.to_vec(),
+        }
+    }
+
+    pub(crate) fn output_shape_1d(&self, node: &str, ins: &[&[usize]]) -> Result<Vec<usize>> {
+        if ins.len() < 2 || ins[0].len() != 3 || ins[1].len() != 3 {
+            return Err(shape_err(node, "X [N,C,W] and W [M,C/g,k]", ins));
+        }
+        let lifted: Vec<Vec<usize>> = ins
+            .iter()
+            .enumerate()
+            .map(|(i, s)| if i < 2 { Self::lift(s) } else { s.to_vec() })
+            .collect();
+        let refs: Vec<&[usize]> = lifted.iter().map(|s| s.as_slice()).collect();
+        let y = self.output_shape(node, &refs)?;
+        Ok(vec![y[0], y[1], y[3]])
+    }
+
+    pub(crate) fn eval_1d(&self, ins: &[&Tensor], out_shape: &[usize]) -> Tensor {
+        let lift = |t: &Tensor| Tensor::new(Self::lift(&t.shape), t.data.clone());
+        let (x, w) = (lift(ins[0]), lift(ins[1]));
+        let mut args = vec![&x, &w];
+        args.extend(ins.get(2).copied());
+        let y = self.eval(&args, &Self::lift(out_shape));
+        Tensor::new(out_shape.to_vec(), y.data)
+    }
+}
+
+/// One value of a 1-D spatial attribute, as the 2-D pair `[1, v]`.
+fn single(node: &GraphNode, name: &str, default: usize) -> Result<[usize; 2]> {
+    match node.ints(name)? {
+        None => Ok([1, default]),
+        Some(v) if v.len() == 1 && (1..=1 << 16).contains(&v[0]) => Ok([1, v[0] as usize]),
+        Some(v) => Err(node.bad_attr(
+            name,
+            format!("expected one positive value (1-D), got {v:?}"),
+        )),
+    }
+}
+
+fn build_1d(node: &GraphNode, ctx: &dyn BuildCtx, x: &[usize], w: &[usize]) -> Result<Built> {
+    let kernel = single(node, "kernel_shape", w[2])?;
+    let strides = single(node, "strides", 1)?;
+    let dilations = single(node, "dilations", 1)?;
+    let pads = match node.string("auto_pad", "NOTSET")?.as_str() {
+        "NOTSET" => match node.ints("pads")? {
+            None => [0; 4],
+            Some(v) if v.len() == 2 && v.iter().all(|p| (0..=1 << 16).contains(p)) => {
+                [0, v[0] as usize, 0, v[1] as usize]
+            }
+            Some(v) => {
+                return Err(node.bad_attr(
+                    "pads",
+                    format!("expected two non-negative values (1-D), got {v:?}"),
+                ))
+            }
+        },
+        "VALID" => [0; 4],
+        _ => pads(node, &[1, x[2]], kernel, strides, dilations)?,
+    };
+    let mut built = build_conv(node, ctx, kernel, pads, strides, dilations)?;
+    if let Op::Conv(c) = built.op {
+        built.op = Op::Conv1d(c);
+    }
+    Ok(built)
+}
+
 pub(crate) fn build(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built> {
     let x = input_shape(node, ctx, 0)?;
     let w = input_shape(node, ctx, 1)?;
+    if x.len() == 3 && w.len() == 3 {
+        return build_1d(node, ctx, &x, &w);
+    }
     if x.len() != 4 || w.len() != 4 {
         return Err(EngineError::UnsupportedOp {
             node: node.name.clone(),
@@ -322,6 +400,18 @@ pub(crate) fn build(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built> {
     let kernel = pair(node, "kernel_shape", Some([w[2], w[3]]))?;
     let strides = pair(node, "strides", Some([1, 1]))?;
     let dilations = pair(node, "dilations", Some([1, 1]))?;
+    let pads = pads(node, &x[2..], kernel, strides, dilations)?;
+    build_conv(node, ctx, kernel, pads, strides, dilations)
+}
+
+fn build_conv(
+    node: &GraphNode,
+    ctx: &dyn BuildCtx,
+    kernel: [usize; 2],
+    pads: [usize; 4],
+    strides: [usize; 2],
+    dilations: [usize; 2],
+) -> Result<Built> {
     let group = node.int("group", 1)?;
     if group < 1 {
         return Err(node.bad_attr("group", "must be >= 1"));
@@ -340,7 +430,7 @@ pub(crate) fn build(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built> {
     };
     let conv = Conv {
         kernel,
-        pads: pads(node, &x[2..], kernel, strides, dilations)?,
+        pads,
         strides,
         dilations,
         group: group as usize,
