@@ -258,7 +258,7 @@ impl Op {
                 [x] if x.len() >= 3 => Ok(x[..2]
                     .iter()
                     .copied()
-                    .chain(std::iter::repeat(1).take(x.len() - 2))
+                    .chain(std::iter::repeat_n(1, x.len() - 2))
                     .collect()),
                 _ => Err(shape_err(node, "one input of rank >= 3", ins)),
             },

@@ -110,7 +110,7 @@ pub(crate) fn build_layernorm(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Bu
         return Err(node.bad_attr("axis", format!("{a} out of range for rank {rank}")));
     }
     let eps = node.float("epsilon", 1e-5)? as f64;
-    if !(eps >= 0.0) {
+    if eps.is_nan() || eps < 0.0 {
         return Err(node.bad_attr("epsilon", format!("{eps}: must be >= 0")));
     }
     if node.int("stash_type", 1)? != 1 {

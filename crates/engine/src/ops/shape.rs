@@ -310,7 +310,7 @@ pub(crate) fn build_reshape(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Buil
             }
             if let Some(i) = infer {
                 let known: usize = out.iter().product();
-                if known == 0 || total % known != 0 {
+                if known == 0 || !total.is_multiple_of(known) {
                     return Err(shape_err(
                         &node.name,
                         format!("a shape compatible with {spec:?}"),
