@@ -355,3 +355,65 @@ impl Program {
         Fr::from_be_bytes_mod_order(keccak256(buf).as_slice())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::import::{Attr, GraphNode};
+
+    fn node(op: &str, inputs: &[&str], out: &str, attrs: &[(&str, Attr)]) -> GraphNode {
+        GraphNode {
+            name: format!("{op}_{out}"),
+            op_type: op.into(),
+            inputs: inputs.iter().map(|s| s.to_string()).collect(),
+            outputs: vec![out.into()],
+            attrs: attrs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect::<BTreeMap<_, _>>(),
+        }
+    }
+
+    /// `Shape → ConstantOfShape → Mul` on constants folds at compile time: only the `Add`
+    /// that reads the runtime input remains, and it sees the folded constant.
+    #[test]
+    fn all_constant_nodes_fold_at_compile_time() {
+        let value = Const {
+            shape: vec![1],
+            data: ConstData::Float(vec![0.5]),
+        };
+        let graph = Graph {
+            nodes: vec![
+                node("Shape", &["x"], "s", &[]),
+                node(
+                    "ConstantOfShape",
+                    &["s"],
+                    "c",
+                    &[("value", Attr::Tensor(value))],
+                ),
+                node("Mul", &["c", "two"], "d", &[]),
+                node("Add", &["x", "d"], "y", &[]),
+            ],
+            initializers: [(
+                "two".to_string(),
+                Const {
+                    shape: vec![],
+                    data: ConstData::Float(vec![2.0]),
+                },
+            )]
+            .into_iter()
+            .collect(),
+            inputs: vec![("x".into(), vec![Dim::Fixed(2), Dim::Fixed(3)])],
+            outputs: vec!["y".into()],
+            opset: 17,
+        };
+        let p = Program::compile(&graph, &HashMap::new(), 1).unwrap();
+        assert_eq!(p.nodes.len(), 1);
+        assert_eq!(p.nodes[0].op.name(), "Add");
+        let x = Tensor::new(vec![2, 3], vec![0, 1, 2, 3, 4, 5]);
+        let t = crate::execute(&p, &[x]).unwrap();
+        assert_eq!(t.outputs[0].data, vec![4096, 4097, 4098, 4099, 4100, 4101]);
+    }
+}

@@ -579,6 +579,49 @@ mod tests {
         )
     }
 
+    /// 1-D convolution is the 2-D one on `[N, C, 1, W]`: same shapes (less the `H = 1`
+    /// axis) and the same values; wrong ranks are a typed error.
+    #[test]
+    fn conv1d_is_conv2d_with_unit_height() {
+        let conv = Conv {
+            kernel: [1, 3],
+            pads: [0, 1, 0, 1],
+            strides: [1, 2],
+            dilations: [1, 1],
+            group: 1,
+            has_bias: true,
+            weight_frac_bits: 14,
+            bias_frac_bits: 20,
+        };
+        let x = Tensor::new(
+            vec![1, 2, 7],
+            (0..14).map(|v| (v * 977 - 5000) << 3).collect(),
+        );
+        let w = Tensor::new(vec![4, 2, 3], (0..24).map(|v| v * 300 - 3000).collect());
+        let b = Tensor::new(vec![4], vec![1 << 20, -(1 << 19), 7, 0]);
+        let shape = conv
+            .output_shape_1d("c", &[&x.shape, &w.shape, &b.shape])
+            .unwrap();
+        assert_eq!(shape, vec![1, 4, 4]);
+        let y = conv.eval_1d(&[&x, &w, &b], &shape);
+        let x4 = Tensor::new(vec![1, 2, 1, 7], x.data.clone());
+        let w4 = Tensor::new(vec![4, 2, 1, 3], w.data.clone());
+        let y4 = conv.eval(&[&x4, &w4, &b], &[1, 4, 1, 4]);
+        assert_eq!(y.data, y4.data);
+        assert_eq!(y, reference_1d(&conv, &x4, &w4, &b));
+        assert!(conv
+            .output_shape_1d("c", &[&[1, 2, 1, 7], &w.shape])
+            .is_err());
+        assert!(conv
+            .output_shape_1d("c", &[&[1, 3, 7], &w.shape, &b.shape])
+            .is_err());
+    }
+
+    fn reference_1d(conv: &Conv, x: &Tensor, w: &Tensor, b: &Tensor) -> Tensor {
+        let y = reference(conv, &[x, w, b], &[1, 4, 1, 4]);
+        Tensor::new(vec![1, 4, 4], y.data)
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(600))]
 

@@ -136,6 +136,21 @@ impl Expand {
     }
 }
 
+/// The most elements an `Expand`/`ConstantOfShape` output may have (`2^28`).
+const MAX_EXPANDED: usize = 1 << 28;
+
+/// A typed error when `shape` has more than [`MAX_EXPANDED`] elements.
+fn check_size(node: &GraphNode, what: &str, shape: &[usize]) -> Result<()> {
+    let n = shape.iter().try_fold(1usize, |acc, d| acc.checked_mul(*d));
+    match n {
+        Some(n) if n <= MAX_EXPANDED => Ok(()),
+        _ => Err(node.bad_attr(
+            what,
+            format!("output shape {shape:?} has more than {MAX_EXPANDED} elements"),
+        )),
+    }
+}
+
 /// Dimensions from a constant int tensor; negative values are an error naming `what`.
 fn dims(node: &GraphNode, ctx: &dyn BuildCtx, i: usize, what: &str) -> Result<Vec<usize>> {
     let v = const_ints(node, ctx, i, what)?.ok_or(EngineError::MissingField {
@@ -157,6 +172,7 @@ pub(crate) fn build_expand(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built
     let target = dims(node, ctx, 1, "shape")?;
     let shape = super::binary::broadcast(&[&x, &target])
         .ok_or_else(|| shape_err(&node.name, format!("broadcastable to {target:?}"), &[&x]))?;
+    check_size(node, "shape", &shape)?;
     Ok(Built {
         op: Op::Expand(Expand { shape }),
         inputs: vec![Wire::Value(input(node, 0)?)],
@@ -167,6 +183,7 @@ pub(crate) fn build_expand(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built
 /// `shape`; an all-constant node, so the compiler folds it.
 pub(crate) fn build_constant_of_shape(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built> {
     let shape = dims(node, ctx, 0, "input")?;
+    check_size(node, "input", &shape)?;
     let value = match node.attrs.get("value") {
         None => Const {
             shape: vec![],
@@ -371,4 +388,34 @@ pub(crate) fn build_concat(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built
         op: Op::Concat(Concat { axis: a }),
         inputs,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `Expand` broadcasts like numpy (also to a larger rank) and rejects incompatible or
+    /// oversized targets with typed errors.
+    #[test]
+    fn expand_broadcasts_and_checks_shapes() {
+        let e = Expand {
+            shape: vec![2, 2, 3],
+        };
+        let x = Tensor::new(vec![2, 1], vec![1, 2]);
+        assert_eq!(e.output_shape("e", &[&x.shape]).unwrap(), vec![2, 2, 3]);
+        let y = e.eval(&x, &[2, 2, 3]);
+        assert_eq!(y.data, vec![1, 1, 1, 2, 2, 2, 1, 1, 1, 2, 2, 2]);
+        assert!(e.output_shape("e", &[&[3, 1]]).is_err());
+        assert!(e.output_shape("e", &[&[2, 2, 2, 3]]).is_err());
+        let node = GraphNode {
+            name: "n".into(),
+            op_type: "Expand".into(),
+            inputs: vec![],
+            outputs: vec![],
+            attrs: Default::default(),
+        };
+        assert!(check_size(&node, "shape", &[1 << 20, 1 << 20]).is_err());
+        assert!(check_size(&node, "shape", &[usize::MAX, 2]).is_err());
+        assert!(check_size(&node, "shape", &[16, 64]).is_ok());
+    }
 }
