@@ -31,7 +31,7 @@ pub struct Conv {
     pub group: usize,
     /// Whether a bias input is present.
     pub has_bias: bool,
-    /// Fractional bits `S` of the weights: [`weight_frac_bits`] of constant weights, `F` for
+    /// Fractional bits `S` of the weights: [`weight_frac_bits`](crate::fixed::weight_frac_bits) of constant weights, `F` for
     /// computed ones. `Σ x·w` then carries `F + S` of them and is rescaled by `S`.
     pub weight_frac_bits: u32,
     /// Fractional bits `T` of the bias: [`bias_frac_bits`] of a constant bias (`F ≤ T ≤
