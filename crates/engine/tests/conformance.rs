@@ -451,10 +451,10 @@ fn tolerance(
         "Gemm" | "MatMul" => {
             let ((sa, a), (sb, b)) = (need(0)?, need(1)?);
             if node.op_type == "MatMul" && (sa.len() != 2 || sb.len() != 2) {
-                // Batched: the rank-2 bound with the row and column sums bounded by
-                // `K·max|A|` and `K·max|B|`.
-                if sa.len() < 2 || sb.len() < 2 {
-                    return Err("MatMul: rank < 2".into());
+                // Batched or rank 1: the rank-2 bound with the row and column sums bounded
+                // by `K·max|A|` and `K·max|B|`.
+                if sa.is_empty() || sb.is_empty() {
+                    return Err("MatMul: rank 0".into());
                 }
                 let k = sa[sa.len() - 1] as f64;
                 let t = Q * k * (max_abs(&a) + max_abs(&b)) + k * Q * Q + Q;

@@ -186,11 +186,50 @@ impl MatMul {
         }
     }
 
-    pub(crate) fn output_shape(&self, node: &str, ins: &[&[usize]]) -> Result<Vec<usize>> {
-        let (a, b) = match ins {
-            [a, b] if a.len() >= 2 && b.len() >= 2 && a[a.len() - 1] == b[b.len() - 2] => (a, b),
-            _ => return Err(shape_err(node, "A [..., M, K] and B [..., K, N]", ins)),
+    /// Operand shapes as ONNX promotes them: a rank-1 `A` `[K]` is `[1, K]`, a rank-1 `B`
+    /// `[K]` is `[K, 1]` (the added axis is removed from the output again).
+    fn promote(a: &[usize], b: &[usize]) -> (Vec<usize>, Vec<usize>) {
+        let a = if a.len() == 1 {
+            vec![1, a[0]]
+        } else {
+            a.to_vec()
         };
+        let b = if b.len() == 1 {
+            vec![b[0], 1]
+        } else {
+            b.to_vec()
+        };
+        (a, b)
+    }
+
+    pub(crate) fn output_shape(&self, node: &str, ins: &[&[usize]]) -> Result<Vec<usize>> {
+        let [a0, b0] = ins else {
+            return Err(shape_err(node, "A [..., M, K] and B [..., K, N]", ins));
+        };
+        if a0.is_empty() || b0.is_empty() {
+            return Err(shape_err(node, "A and B of rank >= 1", ins));
+        }
+        let (a, b) = Self::promote(a0, b0);
+        let mut out = self.promoted_shape(node, ins, &a, &b)?;
+        if b0.len() == 1 {
+            out.pop();
+        }
+        if a0.len() == 1 {
+            out.remove(out.len() - 1 - usize::from(b0.len() != 1));
+        }
+        Ok(out)
+    }
+
+    fn promoted_shape(
+        &self,
+        node: &str,
+        ins: &[&[usize]],
+        a: &[usize],
+        b: &[usize],
+    ) -> Result<Vec<usize>> {
+        if a[a.len() - 1] != b[b.len() - 2] {
+            return Err(shape_err(node, "A [..., M, K] and B [..., K, N]", ins));
+        }
         let batch = super::binary::broadcast(&[&a[..a.len() - 2], &b[..b.len() - 2]])
             .ok_or_else(|| shape_err(node, "broadcastable batch dimensions", ins))?;
         Ok(batch
@@ -202,6 +241,21 @@ impl MatMul {
     /// Runs one [`Gemm`] per batch element (a rank-2 `B` is shared: `A` is then one
     /// `[batch·M, K]` matrix).
     pub(crate) fn eval(&self, ins: &[&Tensor], out_shape: &[usize]) -> Tensor {
+        if ins[0].shape.len() == 1 || ins[1].shape.len() == 1 {
+            let (sa, sb) = Self::promote(&ins[0].shape, &ins[1].shape);
+            let a = Tensor::new(sa.clone(), ins[0].data.clone());
+            let b = Tensor::new(sb.clone(), ins[1].data.clone());
+            let (a1, b1) = (ins[0].shape.len() == 1, ins[1].shape.len() == 1);
+            let mut shape = out_shape.to_vec();
+            if a1 {
+                shape.insert(shape.len() - usize::from(!b1), 1);
+            }
+            if b1 {
+                shape.push(1);
+            }
+            let y = self.eval(&[&a, &b], &shape);
+            return Tensor::new(out_shape.to_vec(), y.data);
+        }
         let (a, b) = (ins[0], ins[1]);
         let r = out_shape.len();
         let (m, n) = (out_shape[r - 2], out_shape[r - 1]);
@@ -230,10 +284,10 @@ impl MatMul {
 pub(crate) fn build_matmul(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built> {
     let a = input_shape(node, ctx, 0)?;
     let b = input_shape(node, ctx, 1)?;
-    if a.len() < 2 || b.len() < 2 {
+    if a.is_empty() || b.is_empty() {
         return Err(crate::EngineError::UnsupportedOp {
             node: node.name.clone(),
-            op: format!("MatMul of ranks {} x {} (rank >= 2 only)", a.len(), b.len()),
+            op: format!("MatMul of ranks {} x {} (rank >= 1 only)", a.len(), b.len()),
         });
     }
     let b_name = input(node, 1)?;
@@ -422,6 +476,24 @@ mod tests {
             vec![2, 1, 3, 5]
         );
         assert!(mm.output_shape("mm", &[&[2, 3, 4], &[3, 4, 5]]).is_err());
+        // Rank-1 operands are promoted and the added axis removed again (numpy).
+        assert_eq!(
+            mm.output_shape("mm", &[&[4], &[4]]).unwrap(),
+            Vec::<usize>::new()
+        );
+        assert_eq!(
+            mm.output_shape("mm", &[&[4], &[2, 4, 5]]).unwrap(),
+            vec![2, 5]
+        );
+        assert_eq!(
+            mm.output_shape("mm", &[&[2, 3, 4], &[4]]).unwrap(),
+            vec![2, 3]
+        );
+        assert!(mm.output_shape("mm", &[&[4], &[5]]).is_err());
+        assert!(mm.output_shape("mm", &[&[], &[5]]).is_err());
+        let v = Tensor::new(vec![3], vec![4096, 2 * 4096, -4096]);
+        let y = mm.eval(&[&v, &v], &[]);
+        assert_eq!(y.data, vec![6 * 4096]);
         assert!(mm.output_shape("mm", &[&[2, 3, 4], &[5, 5]]).is_err());
         let a = Tensor::new(vec![2, 2, 3], (0..12).map(|v| (v - 6) << 12).collect());
         let b = Tensor::new(vec![1, 3, 2], (0..6).map(|v| (v + 1) << 11).collect());
