@@ -526,14 +526,13 @@ fn tolerance(
                 })
                 .collect())
         }
-        // A constant exponent (bound), `|(|x| + Q)^n − |x|^n|` plus the rounding.
+        // Constant exponents (bound), `|(|x| + Q)^n − |x|^n|` plus the rounding.
         "Pow" => {
-            let ((sx, x), (_, e)) = (need(0)?, need(1)?);
-            let n = e.first().copied().unwrap_or(1.0);
-            let ix = bcast(&sx, out_shape);
+            let ((sx, x), (se, e)) = (need(0)?, need(1)?);
+            let (ix, ie) = (bcast(&sx, out_shape), bcast(&se, out_shape));
             Ok((0..n_out)
                 .map(|i| {
-                    let a = x[ix[i]].abs();
+                    let (a, n) = (x[ix[i]].abs(), e[ie[i]]);
                     (a + Q).powf(n) - a.powf(n) + Q
                 })
                 .collect())

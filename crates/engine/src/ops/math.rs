@@ -1,5 +1,5 @@
 //! Elementwise transcendental and power operators: `Erf`, `Tanh`, `Sqrt`, `Log`, `Abs`,
-//! `Pow` with a constant integer exponent, and the variadic `Min`/`Max`.
+//! `Pow` with constant integer exponents, and the variadic `Min`/`Max`.
 //!
 //! Every kernel is integer-only and total (normative: `docs/numerics.md`): `Erf` and `Tanh`
 //! are built on the integer exponential of `Softmax` ([`exp_q30`]), `Sqrt` is the exactly
@@ -174,35 +174,61 @@ pub fn erf_q(q: i32) -> i32 {
     }
 }
 
-/// `Pow(x, n)` for a constant integer exponent `n ∈ [0, 4]`: `rescale(x^n, (n − 1)·F)`
-/// exact in `i128` (`n = 0`: `2^F` for every `x`, `0^0 = 1`; `n = 1`: `x`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// `Pow(X, Y)` for constant non-negative integer exponents `Y` (`≤ MAX_POW`, a scalar or a
+/// tensor broadcast against `X` like numpy): elementwise [`pow_q`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pow {
-    /// The exponent.
-    pub exponent: u32,
+    /// The exponents, row-major.
+    pub exponents: Vec<u32>,
+    /// Their shape (`[]` for one exponent).
+    pub shape: Vec<usize>,
 }
 
-/// The largest exponent [`Pow`] takes (`|x|^4 < 2^124` fits `i128`).
-pub const MAX_POW: u32 = 4;
+/// The largest exponent [`Pow`] takes: an `|x|^n` that overflows `i128` (`≥ 2^127`) is then
+/// at least `2^(127 − 12·7) = 2^43` after the rescale, so it saturates either way.
+pub const MAX_POW: u32 = 8;
 
-impl Pow {
-    /// `x^n` on one value.
-    pub fn apply(&self, q: i32) -> i32 {
-        match self.exponent {
-            0 => 1 << FRAC_BITS,
-            1 => q,
-            n => {
-                let p = (0..n).fold(1i128, |acc, _| acc * q as i128);
-                rescale(p, (n - 1) * FRAC_BITS)
+/// `x^n` at scale `2^-F` for `n ≤ MAX_POW`: `n = 0`: `2^F` for every `x` (`0^0 = 1`);
+/// `n = 1`: `x`; otherwise `rescale(x^n, (n − 1)·F)` of the exact power, which saturates
+/// (by its sign) when it overflows `i128`.
+pub fn pow_q(q: i32, n: u32) -> i32 {
+    match n {
+        0 => 1 << FRAC_BITS,
+        1 => q,
+        n => {
+            let p = (0..n).try_fold(1i128, |acc, _| acc.checked_mul(q as i128));
+            match p {
+                // floor((p + 2^(s−1)) / 2^s) without the addition (which could overflow).
+                Some(p) => {
+                    let s = (n - 1) * FRAC_BITS;
+                    saturate((p >> s) + ((p >> (s - 1)) & 1))
+                }
+                None if q < 0 && n % 2 == 1 => i32::MIN,
+                None => i32::MAX,
             }
         }
     }
+}
 
-    pub(crate) fn eval(&self, x: &Tensor) -> Tensor {
-        Tensor::new(
-            x.shape.clone(),
-            x.data.iter().map(|q| self.apply(*q)).collect(),
-        )
+impl Pow {
+    pub(crate) fn output_shape(&self, node: &str, ins: &[&[usize]]) -> Result<Vec<usize>> {
+        match ins {
+            [x] => broadcast(&[x, &self.shape]).ok_or_else(|| {
+                shape_err(node, format!("X broadcastable with {:?}", self.shape), ins)
+            }),
+            _ => Err(shape_err(node, "exactly one input", ins)),
+        }
+    }
+
+    pub(crate) fn eval(&self, x: &Tensor, out_shape: &[usize]) -> Tensor {
+        let ix = broadcast_index(&x.shape, out_shape);
+        let ie = broadcast_index(&self.shape, out_shape);
+        let data = ix
+            .into_iter()
+            .zip(ie)
+            .map(|(i, e)| pow_q(x.data[i], self.exponents[e]))
+            .collect();
+        Tensor::new(out_shape.to_vec(), data)
     }
 }
 
@@ -276,24 +302,32 @@ pub(crate) fn build_pow(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built> {
         .constant(&y)
         .ok_or_else(|| node.bad_attr("Y", "the exponent must be a constant"))?;
     let vals = c.data.as_floats();
-    let e = match vals.as_slice() {
-        [e] => *e,
-        _ => return Err(node.bad_attr("Y", format!("expected one exponent, got {vals:?}"))),
-    };
-    if e == 0.5 {
+    if vals == [0.5] {
         return Ok(Built {
             op: Op::Unary(UnaryKind::Sqrt),
             inputs: vec![x],
         });
     }
-    if e.fract() != 0.0 || !(0.0..=MAX_POW as f64).contains(&e) {
-        return Err(node.bad_attr(
-            "Y",
-            format!("exponent {e}: only the integers 0..={MAX_POW} and 0.5 are supported"),
-        ));
-    }
+    let exponents = vals
+        .iter()
+        .map(|e| {
+            (e.fract() == 0.0 && (0.0..=MAX_POW as f64).contains(e))
+                .then_some(*e as u32)
+                .ok_or_else(|| {
+                    node.bad_attr(
+                        "Y",
+                        format!(
+                            "exponent {e}: only the integers 0..={MAX_POW} (and one exponent 0.5) are supported"
+                        ),
+                    )
+                })
+        })
+        .collect::<Result<Vec<_>>>()?;
     Ok(Built {
-        op: Op::Pow(Pow { exponent: e as u32 }),
+        op: Op::Pow(Pow {
+            exponents,
+            shape: c.shape.clone(),
+        }),
         inputs: vec![x],
     })
 }
@@ -395,7 +429,7 @@ mod tests {
 
         #[test]
         fn pow_is_exactly_rounded(q in any_q(), n in 0u32..=MAX_POW) {
-            let y = Pow { exponent: n }.apply(q);
+            let y = pow_q(q, n);
             let r = dequantize(q).powi(n as i32);
             let r = r.clamp(dequantize(i32::MIN), dequantize(i32::MAX));
             // f64 powi is exact to 2^-52 relative; the kernel rounds once (half up).
@@ -422,10 +456,27 @@ mod tests {
         assert_eq!(ln_q(0), i32::MIN);
         assert_eq!(ln_q(-5), i32::MIN);
         assert_eq!(ln_q(1), -34_070); // ln(2^-12)·2^12 = -34069.78
-        assert_eq!(Pow { exponent: 0 }.apply(0), 4096);
-        assert_eq!(Pow { exponent: 3 }.apply(i32::MIN), i32::MIN);
-        assert_eq!(Pow { exponent: 2 }.apply(i32::MIN), i32::MAX);
-        assert_eq!(Pow { exponent: 4 }.apply(i32::MIN), i32::MAX);
+        assert_eq!(pow_q(0, 0), 4096);
+        assert_eq!(pow_q(i32::MIN, 3), i32::MIN);
+        assert_eq!(pow_q(i32::MIN, 2), i32::MAX);
+        assert_eq!(pow_q(i32::MIN, 4), i32::MAX);
+        assert_eq!(pow_q(i32::MIN, MAX_POW), i32::MAX);
+        assert_eq!(pow_q(i32::MAX, MAX_POW - 1), i32::MAX);
+        assert_eq!(pow_q(-2 * 4096, 7), -128 * 4096);
+        assert_eq!(pow_q(4096 + 2048, 8), 104_976); // 1.5^8 = 25.62890625, exact
+        let p = Pow {
+            exponents: vec![1, 2, 3],
+            shape: vec![3],
+        };
+        let x = Tensor::new(vec![2, 1], vec![2 << 12, -(3 << 12)]);
+        let shape = p.output_shape("p", &[&x.shape]).unwrap();
+        assert_eq!(shape, vec![2, 3]);
+        let y = p.eval(&x, &shape);
+        assert_eq!(
+            y.data,
+            vec![2 << 12, 4 << 12, 8 << 12, -(3 << 12), 9 << 12, -(27 << 12)]
+        );
+        assert!(p.output_shape("p", &[&[2, 2]]).is_err());
         assert_eq!(isqrt(u128::MAX), u64::MAX as u128);
         assert_eq!(sqrt_round(u128::MAX), 1u128 << 64);
     }

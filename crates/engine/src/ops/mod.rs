@@ -22,7 +22,7 @@ pub use gather::{resolve_index, Gather};
 pub use linear::{Gemm, MatMul, Scale};
 pub use logic::{bool_value, Cast, CmpKind};
 pub use math::{
-    erf_q, isqrt, ln_q, log2_q30, sqrt_q, sqrt_round, tanh_q, ExtremumKind, Pow, UnaryKind,
+    erf_q, isqrt, ln_q, log2_q30, pow_q, sqrt_q, sqrt_round, tanh_q, ExtremumKind, Pow, UnaryKind,
     ERF_A_Q30, ERF_P_Q30, LN2_Q30, MAX_POW,
 };
 pub use norm::{LayerNorm, MAX_GROUP};
@@ -85,7 +85,7 @@ pub enum Op {
     MatMul(MatMul),
     /// Elementwise `Erf`, `Tanh`, `Sqrt`, `Log`, `Abs`.
     Unary(UnaryKind),
-    /// `Pow` with a constant integer exponent.
+    /// `Pow` with constant integer exponents.
     Pow(Pow),
     /// Variadic elementwise `Min` / `Max` with broadcasting.
     Extremum(ExtremumKind),
@@ -241,9 +241,8 @@ impl Op {
         match self {
             Op::Gemm(g) => g.output_shape(node, ins),
             Op::Conv(c) => c.output_shape(node, ins),
-            Op::Relu | Op::Clip(_) | Op::Cast(_) | Op::Unary(_) | Op::Pow(_) => {
-                unary_shape(node, ins)
-            }
+            Op::Relu | Op::Clip(_) | Op::Cast(_) | Op::Unary(_) => unary_shape(node, ins),
+            Op::Pow(p) => p.output_shape(node, ins),
             Op::Conv1d(c) => c.output_shape_1d(node, ins),
             Op::MatMul(m) => m.output_shape(node, ins),
             Op::Extremum(k) => k.output_shape(node, ins),
@@ -299,7 +298,7 @@ impl Op {
             Op::Conv1d(c) => c.eval_1d(ins, out_shape),
             Op::MatMul(m) => m.eval(ins, out_shape),
             Op::Unary(k) => k.eval(ins[0]),
-            Op::Pow(p) => p.eval(ins[0]),
+            Op::Pow(p) => p.eval(ins[0], out_shape),
             Op::Extremum(k) => k.eval(ins, out_shape),
             Op::LayerNorm(l) => l.eval(ins, out_shape),
             Op::Expand(e) => e.eval(ins[0], out_shape),
