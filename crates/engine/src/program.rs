@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 use zkopml_commit::Fr;
 
 use crate::{
-    fixed::{quantize_at, FRAC_BITS},
-    import::{Const, Dim, Graph},
+    fixed::{dequantize, quantize_at, FRAC_BITS},
+    import::{Const, ConstData, Dim, Graph},
     ops::{self, BuildCtx, Op, Wire},
     EngineError, Result, Tensor,
 };
@@ -84,6 +84,8 @@ pub struct Program {
 struct Ctx<'a> {
     graph: &'a Graph,
     shapes: HashMap<String, Vec<usize>>,
+    /// Outputs of nodes folded at compile time, as reals (`q / 2^F`, exact).
+    folded: HashMap<String, Const>,
 }
 
 impl BuildCtx for Ctx<'_> {
@@ -91,7 +93,10 @@ impl BuildCtx for Ctx<'_> {
         self.shapes.get(name).cloned()
     }
     fn constant(&self, name: &str) -> Option<&Const> {
-        self.graph.initializers.get(name)
+        self.graph
+            .initializers
+            .get(name)
+            .or_else(|| self.folded.get(name))
     }
     fn opset(&self) -> i64 {
         self.graph.opset
@@ -142,6 +147,7 @@ impl Program {
         let mut ctx = Ctx {
             graph,
             shapes: HashMap::new(),
+            folded: HashMap::new(),
         };
         let mut values: Vec<ValueInfo> = Vec::new();
         let mut ids: HashMap<String, ValueId> = HashMap::new();
@@ -215,6 +221,34 @@ impl Program {
                     field: "output",
                 })?;
             ctx.shapes.insert(out_name.clone(), shape.clone());
+            // Constant folding: a node whose inputs are all constants (and whose output is
+            // not a graph output) runs now, by the same integer kernel, and its output
+            // becomes a constant of the program.
+            let consts: Option<Vec<&Tensor>> = in_ids
+                .iter()
+                .map(|i| match &values[*i].kind {
+                    ValueKind::Const(t) => Some(t),
+                    _ => None,
+                })
+                .collect();
+            if let Some(ins) = consts.filter(|_| !graph.outputs.contains(&out_name)) {
+                let t = built.op.eval(&ins, &shape);
+                tracing::debug!(node = %gn.name, op = built.op.name(), "folded at compile time");
+                ctx.folded.insert(
+                    out_name.clone(),
+                    Const {
+                        shape: shape.clone(),
+                        data: ConstData::Float(t.data.iter().map(|q| dequantize(*q)).collect()),
+                    },
+                );
+                ids.insert(out_name.clone(), values.len());
+                values.push(ValueInfo {
+                    name: out_name,
+                    shape,
+                    kind: ValueKind::Const(t),
+                });
+                continue;
+            }
             let out = values.len();
             values.push(ValueInfo {
                 name: out_name.clone(),
@@ -319,5 +353,67 @@ impl Program {
         let mut buf = self.digest().to_vec();
         buf.extend_from_slice(&(step as u64).to_be_bytes());
         Fr::from_be_bytes_mod_order(keccak256(buf).as_slice())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::import::{Attr, GraphNode};
+
+    fn node(op: &str, inputs: &[&str], out: &str, attrs: &[(&str, Attr)]) -> GraphNode {
+        GraphNode {
+            name: format!("{op}_{out}"),
+            op_type: op.into(),
+            inputs: inputs.iter().map(|s| s.to_string()).collect(),
+            outputs: vec![out.into()],
+            attrs: attrs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect::<BTreeMap<_, _>>(),
+        }
+    }
+
+    /// `Shape → ConstantOfShape → Mul` on constants folds at compile time: only the `Add`
+    /// that reads the runtime input remains, and it sees the folded constant.
+    #[test]
+    fn all_constant_nodes_fold_at_compile_time() {
+        let value = Const {
+            shape: vec![1],
+            data: ConstData::Float(vec![0.5]),
+        };
+        let graph = Graph {
+            nodes: vec![
+                node("Shape", &["x"], "s", &[]),
+                node(
+                    "ConstantOfShape",
+                    &["s"],
+                    "c",
+                    &[("value", Attr::Tensor(value))],
+                ),
+                node("Mul", &["c", "two"], "d", &[]),
+                node("Add", &["x", "d"], "y", &[]),
+            ],
+            initializers: [(
+                "two".to_string(),
+                Const {
+                    shape: vec![],
+                    data: ConstData::Float(vec![2.0]),
+                },
+            )]
+            .into_iter()
+            .collect(),
+            inputs: vec![("x".into(), vec![Dim::Fixed(2), Dim::Fixed(3)])],
+            outputs: vec!["y".into()],
+            opset: 17,
+        };
+        let p = Program::compile(&graph, &HashMap::new(), 1).unwrap();
+        assert_eq!(p.nodes.len(), 1);
+        assert_eq!(p.nodes[0].op.name(), "Add");
+        let x = Tensor::new(vec![2, 3], vec![0, 1, 2, 3, 4, 5]);
+        let t = crate::execute(&p, &[x]).unwrap();
+        assert_eq!(t.outputs[0].data, vec![4096, 4097, 4098, 4099, 4100, 4101]);
     }
 }

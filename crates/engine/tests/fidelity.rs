@@ -107,7 +107,7 @@ fn classifiers_agree_with_onnx_runtime_on_100_inputs() {
         for (inputs, theirs) in &cases {
             let outputs = evaluate(&program, &quantize_inputs(&program, inputs).unwrap()).unwrap();
             let ours: Vec<f64> = outputs[0].data.iter().map(|q| dequantize(*q)).collect();
-            agree += (argmax(&ours) == argmax(&theirs)) as usize;
+            agree += (argmax(&ours) == argmax(theirs)) as usize;
             for (o, t) in ours.iter().zip(theirs) {
                 let e = (o - t).abs();
                 max_abs = max_abs.max(e);

@@ -388,3 +388,120 @@ fn conv_and_gemm_at_their_own_weight_and_bias_scales_agree_with_engine() {
         );
     }
 }
+
+/// The transformer operators have no circuit yet: proving a step with one is a typed
+/// `Unsupported` error naming the operator, never a panic.
+#[test]
+fn transformer_ops_without_circuits_are_typed_errors() {
+    let w3 = vec![0.5; 4 * 2 * 3];
+    let cases: Vec<(&str, Program)> = vec![
+        (
+            "Erf",
+            one_node("Erf", &[("x", &[2, 3])], &[], &["x"], &[], 17),
+        ),
+        (
+            "Tanh",
+            one_node("Tanh", &[("x", &[2, 3])], &[], &["x"], &[], 17),
+        ),
+        (
+            "Sqrt",
+            one_node("Sqrt", &[("x", &[2, 3])], &[], &["x"], &[], 17),
+        ),
+        (
+            "Log",
+            one_node("Log", &[("x", &[2, 3])], &[], &["x"], &[], 17),
+        ),
+        (
+            "Abs",
+            one_node("Abs", &[("x", &[2, 3])], &[], &["x"], &[], 17),
+        ),
+        (
+            "Pow",
+            one_node(
+                "Pow",
+                &[("x", &[2, 3])],
+                &[("y", vec![], vec![3.0])],
+                &["x", "y"],
+                &[],
+                17,
+            ),
+        ),
+        (
+            "Min",
+            one_node(
+                "Min",
+                &[("a", &[2, 3]), ("b", &[3])],
+                &[],
+                &["a", "b"],
+                &[],
+                17,
+            ),
+        ),
+        (
+            "ReduceL2",
+            one_node("ReduceL2", &[("x", &[2, 3])], &[], &["x"], &[], 17),
+        ),
+        (
+            "LayerNormalization",
+            one_node(
+                "LayerNormalization",
+                &[("x", &[2, 3])],
+                &[("g", vec![3], vec![1.0; 3]), ("b", vec![3], vec![0.0; 3])],
+                &["x", "g", "b"],
+                &[],
+                17,
+            ),
+        ),
+        (
+            "Expand",
+            one_node(
+                "Expand",
+                &[("x", &[1, 3])],
+                &[("s", vec![2], vec![2.0, 3.0])],
+                &["x", "s"],
+                &[],
+                17,
+            ),
+        ),
+        (
+            "MatMul",
+            one_node(
+                "MatMul",
+                &[("a", &[2, 2, 3]), ("b", &[2, 3, 2])],
+                &[],
+                &["a", "b"],
+                &[],
+                17,
+            ),
+        ),
+        (
+            "Conv",
+            one_node(
+                "Conv",
+                &[("x", &[1, 2, 8])],
+                &[("w", vec![4, 2, 3], w3)],
+                &["x", "w"],
+                &[],
+                17,
+            ),
+        ),
+    ];
+    for (op, p) in cases {
+        let inputs: Vec<Tensor> = p
+            .inputs
+            .iter()
+            .map(|i| {
+                let shape = p.values[*i].shape.clone();
+                let n = shape.iter().product();
+                Tensor::new(shape, (0..n).map(|v| (v as i32 - 3) * K / 2).collect())
+            })
+            .collect();
+        let trace = execute(&p, &inputs).expect("the engine runs it");
+        match is_satisfied(&p, 0, &trace) {
+            Err(zkopml_prover::ProverError::Unsupported { reason, .. }) => {
+                assert!(reason.contains("no circuit"), "{op}: {reason}");
+            }
+            other => panic!("{op}: expected a typed Unsupported error, got {other:?}"),
+        }
+    }
+}

@@ -31,7 +31,7 @@ pub struct Conv {
     pub group: usize,
     /// Whether a bias input is present.
     pub has_bias: bool,
-    /// Fractional bits `S` of the weights: [`weight_frac_bits`] of constant weights, `F` for
+    /// Fractional bits `S` of the weights: [`weight_frac_bits`](crate::fixed::weight_frac_bits) of constant weights, `F` for
     /// computed ones. `Σ x·w` then carries `F + S` of them and is rescaled by `S`.
     pub weight_frac_bits: u32,
     /// Fractional bits `T` of the bias: [`bias_frac_bits`] of a constant bias (`F ≤ T ≤
@@ -310,9 +310,87 @@ pub(crate) fn pads(
     }
 }
 
+/// 1-D convolution (`X [N, C, W]`, `W [M, C/g, k]`): the 2-D [`Conv`] on `[N, C, 1, W]`
+/// with kernel `[1, k]`, pads `[0, left, 0, right]`, strides `[1, s]` and dilations
+/// `[1, d]`; the output `[N, M, 1, OW]` is reshaped to `[N, M, OW]`. Same integer semantics.
+impl Conv {
+    /// Rank-3 shapes as the rank-4 ones the 2-D kernel reads (`H = 1`).
+    fn lift(s: &[usize]) -> Vec<usize> {
+        match s {
+            [a, b, w] => vec![*a, *b, 1, *w],
+            other => other.to_vec(),
+        }
+    }
+
+    pub(crate) fn output_shape_1d(&self, node: &str, ins: &[&[usize]]) -> Result<Vec<usize>> {
+        if ins.len() < 2 || ins[0].len() != 3 || ins[1].len() != 3 {
+            return Err(shape_err(node, "X [N,C,W] and W [M,C/g,k]", ins));
+        }
+        let lifted: Vec<Vec<usize>> = ins
+            .iter()
+            .enumerate()
+            .map(|(i, s)| if i < 2 { Self::lift(s) } else { s.to_vec() })
+            .collect();
+        let refs: Vec<&[usize]> = lifted.iter().map(|s| s.as_slice()).collect();
+        let y = self.output_shape(node, &refs)?;
+        Ok(vec![y[0], y[1], y[3]])
+    }
+
+    pub(crate) fn eval_1d(&self, ins: &[&Tensor], out_shape: &[usize]) -> Tensor {
+        let lift = |t: &Tensor| Tensor::new(Self::lift(&t.shape), t.data.clone());
+        let (x, w) = (lift(ins[0]), lift(ins[1]));
+        let mut args = vec![&x, &w];
+        args.extend(ins.get(2).copied());
+        let y = self.eval(&args, &Self::lift(out_shape));
+        Tensor::new(out_shape.to_vec(), y.data)
+    }
+}
+
+/// One value of a 1-D spatial attribute, as the 2-D pair `[1, v]`.
+fn single(node: &GraphNode, name: &str, default: usize) -> Result<[usize; 2]> {
+    match node.ints(name)? {
+        None => Ok([1, default]),
+        Some(v) if v.len() == 1 && (1..=1 << 16).contains(&v[0]) => Ok([1, v[0] as usize]),
+        Some(v) => Err(node.bad_attr(
+            name,
+            format!("expected one positive value (1-D), got {v:?}"),
+        )),
+    }
+}
+
+fn build_1d(node: &GraphNode, ctx: &dyn BuildCtx, x: &[usize], w: &[usize]) -> Result<Built> {
+    let kernel = single(node, "kernel_shape", w[2])?;
+    let strides = single(node, "strides", 1)?;
+    let dilations = single(node, "dilations", 1)?;
+    let pads = match node.string("auto_pad", "NOTSET")?.as_str() {
+        "NOTSET" => match node.ints("pads")? {
+            None => [0; 4],
+            Some(v) if v.len() == 2 && v.iter().all(|p| (0..=1 << 16).contains(p)) => {
+                [0, v[0] as usize, 0, v[1] as usize]
+            }
+            Some(v) => {
+                return Err(node.bad_attr(
+                    "pads",
+                    format!("expected two non-negative values (1-D), got {v:?}"),
+                ))
+            }
+        },
+        "VALID" => [0; 4],
+        _ => pads(node, &[1, x[2]], kernel, strides, dilations)?,
+    };
+    let mut built = build_conv(node, ctx, kernel, pads, strides, dilations)?;
+    if let Op::Conv(c) = built.op {
+        built.op = Op::Conv1d(c);
+    }
+    Ok(built)
+}
+
 pub(crate) fn build(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built> {
     let x = input_shape(node, ctx, 0)?;
     let w = input_shape(node, ctx, 1)?;
+    if x.len() == 3 && w.len() == 3 {
+        return build_1d(node, ctx, &x, &w);
+    }
     if x.len() != 4 || w.len() != 4 {
         return Err(EngineError::UnsupportedOp {
             node: node.name.clone(),
@@ -322,6 +400,18 @@ pub(crate) fn build(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built> {
     let kernel = pair(node, "kernel_shape", Some([w[2], w[3]]))?;
     let strides = pair(node, "strides", Some([1, 1]))?;
     let dilations = pair(node, "dilations", Some([1, 1]))?;
+    let pads = pads(node, &x[2..], kernel, strides, dilations)?;
+    build_conv(node, ctx, kernel, pads, strides, dilations)
+}
+
+fn build_conv(
+    node: &GraphNode,
+    ctx: &dyn BuildCtx,
+    kernel: [usize; 2],
+    pads: [usize; 4],
+    strides: [usize; 2],
+    dilations: [usize; 2],
+) -> Result<Built> {
     let group = node.int("group", 1)?;
     if group < 1 {
         return Err(node.bad_attr("group", "must be >= 1"));
@@ -340,7 +430,7 @@ pub(crate) fn build(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built> {
     };
     let conv = Conv {
         kernel,
-        pads: pads(node, &x[2..], kernel, strides, dilations)?,
+        pads,
         strides,
         dilations,
         group: group as usize,
@@ -487,6 +577,49 @@ mod tests {
             conv.eval(&ins, &out_shape),
             reference(conv, &ins, &out_shape),
         )
+    }
+
+    /// 1-D convolution is the 2-D one on `[N, C, 1, W]`: same shapes (less the `H = 1`
+    /// axis) and the same values; wrong ranks are a typed error.
+    #[test]
+    fn conv1d_is_conv2d_with_unit_height() {
+        let conv = Conv {
+            kernel: [1, 3],
+            pads: [0, 1, 0, 1],
+            strides: [1, 2],
+            dilations: [1, 1],
+            group: 1,
+            has_bias: true,
+            weight_frac_bits: 14,
+            bias_frac_bits: 20,
+        };
+        let x = Tensor::new(
+            vec![1, 2, 7],
+            (0..14).map(|v| (v * 977 - 5000) << 3).collect(),
+        );
+        let w = Tensor::new(vec![4, 2, 3], (0..24).map(|v| v * 300 - 3000).collect());
+        let b = Tensor::new(vec![4], vec![1 << 20, -(1 << 19), 7, 0]);
+        let shape = conv
+            .output_shape_1d("c", &[&x.shape, &w.shape, &b.shape])
+            .unwrap();
+        assert_eq!(shape, vec![1, 4, 4]);
+        let y = conv.eval_1d(&[&x, &w, &b], &shape);
+        let x4 = Tensor::new(vec![1, 2, 1, 7], x.data.clone());
+        let w4 = Tensor::new(vec![4, 2, 1, 3], w.data.clone());
+        let y4 = conv.eval(&[&x4, &w4, &b], &[1, 4, 1, 4]);
+        assert_eq!(y.data, y4.data);
+        assert_eq!(y, reference_1d(&conv, &x4, &w4, &b));
+        assert!(conv
+            .output_shape_1d("c", &[&[1, 2, 1, 7], &w.shape])
+            .is_err());
+        assert!(conv
+            .output_shape_1d("c", &[&[1, 3, 7], &w.shape, &b.shape])
+            .is_err());
+    }
+
+    fn reference_1d(conv: &Conv, x: &Tensor, w: &Tensor, b: &Tensor) -> Tensor {
+        let y = reference(conv, &[x, w, b], &[1, 4, 1, 4]);
+        Tensor::new(vec![1, 4, 4], y.data)
     }
 
     proptest! {

@@ -166,17 +166,139 @@ pub(crate) fn build_gemm(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built> 
     })
 }
 
+/// `MatMul` of operands of rank ≥ 2 other than 2 × 2 (which builds a [`Gemm`]): numpy
+/// batching, the leading (batch) dimensions broadcast, one [`Gemm`] product per batch
+/// element with the same rounding (`rescale` by `S` of `B`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MatMul {
+    /// Fractional bits `S` of `B` (see [`Gemm::weight_frac_bits`]).
+    pub weight_frac_bits: u32,
+}
+
+impl MatMul {
+    fn gemm(&self) -> Gemm {
+        Gemm {
+            trans_a: false,
+            trans_b: false,
+            has_bias: false,
+            weight_frac_bits: self.weight_frac_bits,
+            bias_frac_bits: FRAC_BITS,
+        }
+    }
+
+    /// Operand shapes as ONNX promotes them: a rank-1 `A` `[K]` is `[1, K]`, a rank-1 `B`
+    /// `[K]` is `[K, 1]` (the added axis is removed from the output again).
+    fn promote(a: &[usize], b: &[usize]) -> (Vec<usize>, Vec<usize>) {
+        let a = if a.len() == 1 {
+            vec![1, a[0]]
+        } else {
+            a.to_vec()
+        };
+        let b = if b.len() == 1 {
+            vec![b[0], 1]
+        } else {
+            b.to_vec()
+        };
+        (a, b)
+    }
+
+    pub(crate) fn output_shape(&self, node: &str, ins: &[&[usize]]) -> Result<Vec<usize>> {
+        let [a0, b0] = ins else {
+            return Err(shape_err(node, "A [..., M, K] and B [..., K, N]", ins));
+        };
+        if a0.is_empty() || b0.is_empty() {
+            return Err(shape_err(node, "A and B of rank >= 1", ins));
+        }
+        let (a, b) = Self::promote(a0, b0);
+        let mut out = self.promoted_shape(node, ins, &a, &b)?;
+        if b0.len() == 1 {
+            out.pop();
+        }
+        if a0.len() == 1 {
+            out.remove(out.len() - 1 - usize::from(b0.len() != 1));
+        }
+        Ok(out)
+    }
+
+    fn promoted_shape(
+        &self,
+        node: &str,
+        ins: &[&[usize]],
+        a: &[usize],
+        b: &[usize],
+    ) -> Result<Vec<usize>> {
+        if a[a.len() - 1] != b[b.len() - 2] {
+            return Err(shape_err(node, "A [..., M, K] and B [..., K, N]", ins));
+        }
+        let batch = super::binary::broadcast(&[&a[..a.len() - 2], &b[..b.len() - 2]])
+            .ok_or_else(|| shape_err(node, "broadcastable batch dimensions", ins))?;
+        Ok(batch
+            .into_iter()
+            .chain([a[a.len() - 2], b[b.len() - 1]])
+            .collect())
+    }
+
+    /// Runs one [`Gemm`] per batch element (a rank-2 `B` is shared: `A` is then one
+    /// `[batch·M, K]` matrix).
+    pub(crate) fn eval(&self, ins: &[&Tensor], out_shape: &[usize]) -> Tensor {
+        if ins[0].shape.len() == 1 || ins[1].shape.len() == 1 {
+            let (sa, sb) = Self::promote(&ins[0].shape, &ins[1].shape);
+            let a = Tensor::new(sa.clone(), ins[0].data.clone());
+            let b = Tensor::new(sb.clone(), ins[1].data.clone());
+            let (a1, b1) = (ins[0].shape.len() == 1, ins[1].shape.len() == 1);
+            let mut shape = out_shape.to_vec();
+            if a1 {
+                shape.insert(shape.len() - usize::from(!b1), 1);
+            }
+            if b1 {
+                shape.push(1);
+            }
+            let y = self.eval(&[&a, &b], &shape);
+            return Tensor::new(out_shape.to_vec(), y.data);
+        }
+        let (a, b) = (ins[0], ins[1]);
+        let r = out_shape.len();
+        let (m, n) = (out_shape[r - 2], out_shape[r - 1]);
+        let k = a.shape[a.shape.len() - 1];
+        let gemm = self.gemm();
+        let batch_shape = &out_shape[..r - 2];
+        let batches: usize = batch_shape.iter().product();
+        if b.shape.len() == 2 && a.shape.len() - 2 == batch_shape.len() {
+            let rows = batches * m;
+            let a2 = Tensor::new(vec![rows, k], a.data.clone());
+            let y = gemm.eval(&[&a2, b], &[rows, n]);
+            return Tensor::new(out_shape.to_vec(), y.data);
+        }
+        let ia = super::binary::broadcast_index(&a.shape[..a.shape.len() - 2], batch_shape);
+        let ib = super::binary::broadcast_index(&b.shape[..b.shape.len() - 2], batch_shape);
+        let mut out = Vec::with_capacity(batches * m * n);
+        for (i, j) in ia.into_iter().zip(ib) {
+            let a2 = Tensor::new(vec![m, k], a.data[i * m * k..][..m * k].to_vec());
+            let b2 = Tensor::new(vec![k, n], b.data[j * k * n..][..k * n].to_vec());
+            out.extend(gemm.eval(&[&a2, &b2], &[m, n]).data);
+        }
+        Tensor::new(out_shape.to_vec(), out)
+    }
+}
+
 pub(crate) fn build_matmul(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built> {
     let a = input_shape(node, ctx, 0)?;
     let b = input_shape(node, ctx, 1)?;
-    if a.len() != 2 || b.len() != 2 {
+    if a.is_empty() || b.is_empty() {
         return Err(crate::EngineError::UnsupportedOp {
             node: node.name.clone(),
-            op: format!("MatMul of ranks {} x {} (rank 2 only)", a.len(), b.len()),
+            op: format!("MatMul of ranks {} x {} (rank >= 1 only)", a.len(), b.len()),
         });
     }
     let b_name = input(node, 1)?;
-    let (b, weight_frac_bits) = weight(ctx, b_name);
+    let (b_wire, weight_frac_bits) = weight(ctx, b_name);
+    if a.len() != 2 || b.len() != 2 {
+        return Ok(Built {
+            op: Op::MatMul(MatMul { weight_frac_bits }),
+            inputs: vec![Wire::Value(input(node, 0)?), b_wire],
+        });
+    }
+    let b = b_wire;
     let gemm = Gemm {
         trans_a: false,
         trans_b: false,
@@ -332,6 +454,59 @@ mod tests {
                     })
                 },
             )
+    }
+
+    /// Batched shapes broadcast like numpy; each batch element equals its own 2-D product.
+    #[test]
+    fn batched_matmul_shapes_and_values() {
+        let mm = MatMul {
+            weight_frac_bits: FRAC_BITS,
+        };
+        assert_eq!(
+            mm.output_shape("mm", &[&[1, 2, 3, 4], &[1, 2, 4, 5]])
+                .unwrap(),
+            vec![1, 2, 3, 5]
+        );
+        assert_eq!(
+            mm.output_shape("mm", &[&[2, 3, 4], &[4, 5]]).unwrap(),
+            vec![2, 3, 5]
+        );
+        assert_eq!(
+            mm.output_shape("mm", &[&[3, 4], &[2, 1, 4, 5]]).unwrap(),
+            vec![2, 1, 3, 5]
+        );
+        assert!(mm.output_shape("mm", &[&[2, 3, 4], &[3, 4, 5]]).is_err());
+        // Rank-1 operands are promoted and the added axis removed again (numpy).
+        assert_eq!(
+            mm.output_shape("mm", &[&[4], &[4]]).unwrap(),
+            Vec::<usize>::new()
+        );
+        assert_eq!(
+            mm.output_shape("mm", &[&[4], &[2, 4, 5]]).unwrap(),
+            vec![2, 5]
+        );
+        assert_eq!(
+            mm.output_shape("mm", &[&[2, 3, 4], &[4]]).unwrap(),
+            vec![2, 3]
+        );
+        assert!(mm.output_shape("mm", &[&[4], &[5]]).is_err());
+        assert!(mm.output_shape("mm", &[&[], &[5]]).is_err());
+        let v = Tensor::new(vec![3], vec![4096, 2 * 4096, -4096]);
+        let y = mm.eval(&[&v, &v], &[]);
+        assert_eq!(y.data, vec![6 * 4096]);
+        assert!(mm.output_shape("mm", &[&[2, 3, 4], &[5, 5]]).is_err());
+        let a = Tensor::new(vec![2, 2, 3], (0..12).map(|v| (v - 6) << 12).collect());
+        let b = Tensor::new(vec![1, 3, 2], (0..6).map(|v| (v + 1) << 11).collect());
+        let shape = mm.output_shape("mm", &[&a.shape, &b.shape]).unwrap();
+        let y = mm.eval(&[&a, &b], &shape);
+        let b2 = Tensor::new(vec![3, 2], b.data.clone());
+        let y2 = mm.eval(&[&a, &b2], &shape);
+        assert_eq!(y, y2);
+        for t in 0..2 {
+            let at = Tensor::new(vec![2, 3], a.data[t * 6..][..6].to_vec());
+            let g = mm.gemm().eval(&[&at, &b2], &[2, 2]);
+            assert_eq!(&y.data[t * 4..][..4], g.data.as_slice());
+        }
     }
 
     proptest! {

@@ -8,6 +8,8 @@ mod conv;
 mod gather;
 mod linear;
 mod logic;
+mod math;
+mod norm;
 mod pool;
 mod reduce;
 mod shape;
@@ -17,11 +19,16 @@ pub use activation::Clip;
 pub use binary::{broadcast_index, BinaryKind};
 pub use conv::Conv;
 pub use gather::{resolve_index, Gather};
-pub use linear::{Gemm, Scale};
+pub use linear::{Gemm, MatMul, Scale};
 pub use logic::{bool_value, Cast, CmpKind};
+pub use math::{
+    erf_q, isqrt, ln_q, log2_q30, pow_q, sqrt_q, sqrt_round, tanh_q, ExtremumKind, Pow, UnaryKind,
+    ERF_A_Q30, ERF_P_Q30, LN2_Q30, MAX_POW,
+};
+pub use norm::{LayerNorm, MAX_GROUP};
 pub use pool::Pool;
 pub use reduce::{reduce_groups, ArgMax, Reduce, ReduceKind};
-pub use shape::{Concat, Reshape, Transpose};
+pub use shape::{Concat, Expand, Reshape, Transpose};
 pub use softmax::{exp_q30, softmax_element, Softmax, D_MIN, EXP2_POLY, LOG2E_Q16};
 
 use serde::{Deserialize, Serialize};
@@ -72,6 +79,20 @@ pub enum Op {
     ArgMax(ArgMax),
     /// Softmax with the integer exponential of `docs/numerics.md`.
     Softmax(Softmax),
+    /// 1-D convolution (`[N, C, W]`): the 2-D kernel with `H = 1`.
+    Conv1d(Conv),
+    /// `MatMul` with batch dimensions (ranks other than 2 × 2), broadcast like numpy.
+    MatMul(MatMul),
+    /// Elementwise `Erf`, `Tanh`, `Sqrt`, `Log`, `Abs`.
+    Unary(UnaryKind),
+    /// `Pow` with constant integer exponents.
+    Pow(Pow),
+    /// Variadic elementwise `Min` / `Max` with broadcasting.
+    Extremum(ExtremumKind),
+    /// `LayerNormalization` with integer mean, variance and inverse square root.
+    LayerNorm(LayerNorm),
+    /// Broadcast to a static shape (`Expand`, `ConstantOfShape`).
+    Expand(Expand),
 }
 
 /// How a node's input is wired into the program.
@@ -138,6 +159,14 @@ pub fn build(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built> {
         "ReduceSum" | "ReduceMean" | "ReduceMax" => reduce::build_reduce(node, ctx),
         "ArgMax" => reduce::build_argmax(node, ctx),
         "Softmax" => softmax::build(node, ctx),
+        "ReduceL2" => reduce::build_reduce(node, ctx),
+        "Erf" | "Tanh" | "Sqrt" | "Log" | "Abs" => math::build_unary(node),
+        "Pow" => math::build_pow(node, ctx),
+        "Min" | "Max" => math::build_extremum(node),
+        "LayerNormalization" => norm::build_layernorm(node, ctx),
+        "Expand" => shape::build_expand(node, ctx),
+        "ConstantOfShape" => shape::build_constant_of_shape(node, ctx),
+        "Shape" => shape::build_shape(node, ctx),
         other => Err(EngineError::UnsupportedOp {
             node: node.name.clone(),
             op: other.to_string(),
@@ -197,6 +226,13 @@ impl Op {
             Op::Reduce(r) => r.name(),
             Op::ArgMax(_) => "ArgMax",
             Op::Softmax(_) => "Softmax",
+            Op::Conv1d(_) => "Conv1d",
+            Op::MatMul(_) => "MatMul",
+            Op::Unary(k) => k.name(),
+            Op::Pow(_) => "Pow",
+            Op::Extremum(k) => k.name(),
+            Op::LayerNorm(_) => "LayerNormalization",
+            Op::Expand(_) => "Expand",
         }
     }
 
@@ -205,7 +241,13 @@ impl Op {
         match self {
             Op::Gemm(g) => g.output_shape(node, ins),
             Op::Conv(c) => c.output_shape(node, ins),
-            Op::Relu | Op::Clip(_) | Op::Cast(_) => unary_shape(node, ins),
+            Op::Relu | Op::Clip(_) | Op::Cast(_) | Op::Unary(_) => unary_shape(node, ins),
+            Op::Pow(p) => p.output_shape(node, ins),
+            Op::Conv1d(c) => c.output_shape_1d(node, ins),
+            Op::MatMul(m) => m.output_shape(node, ins),
+            Op::Extremum(k) => k.output_shape(node, ins),
+            Op::LayerNorm(l) => l.output_shape(node, ins),
+            Op::Expand(e) => e.output_shape(node, ins),
             Op::Softmax(_) => match ins {
                 [x] if !x.is_empty() => Ok(x.to_vec()),
                 _ => Err(shape_err(node, "one input of rank >= 1", ins)),
@@ -215,7 +257,7 @@ impl Op {
                 [x] if x.len() >= 3 => Ok(x[..2]
                     .iter()
                     .copied()
-                    .chain(std::iter::repeat(1).take(x.len() - 2))
+                    .chain(std::iter::repeat_n(1, x.len() - 2))
                     .collect()),
                 _ => Err(shape_err(node, "one input of rank >= 3", ins)),
             },
@@ -253,6 +295,13 @@ impl Op {
             Op::Reduce(r) => r.eval(ins[0], out_shape),
             Op::ArgMax(a) => a.eval(ins[0], out_shape),
             Op::Softmax(s) => s.eval(ins[0]),
+            Op::Conv1d(c) => c.eval_1d(ins, out_shape),
+            Op::MatMul(m) => m.eval(ins, out_shape),
+            Op::Unary(k) => k.eval(ins[0]),
+            Op::Pow(p) => p.eval(ins[0], out_shape),
+            Op::Extremum(k) => k.eval(ins, out_shape),
+            Op::LayerNorm(l) => l.eval(ins, out_shape),
+            Op::Expand(e) => e.eval(ins[0], out_shape),
         }
     }
 }

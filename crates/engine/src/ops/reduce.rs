@@ -18,6 +18,9 @@ pub enum ReduceKind {
     Mean,
     /// `max x`; `i32::MIN` over an empty set.
     Max,
+    /// `sat(round(sqrt(Σ x²)))` (the exactly rounded integer square root of the exact sum
+    /// of squares, which is `‖x‖` at scale `2^-F`); 0 over an empty set.
+    L2,
 }
 
 /// A reduction over a set of axes.
@@ -67,6 +70,7 @@ impl Reduce {
             ReduceKind::Sum => "ReduceSum",
             ReduceKind::Mean => "ReduceMean",
             ReduceKind::Max => "ReduceMax",
+            ReduceKind::L2 => "ReduceL2",
         }
     }
 
@@ -95,6 +99,9 @@ impl Reduce {
                         saturate(div_round(vals.map(|v| v as i128).sum(), g.len() as i128))
                     }
                     ReduceKind::Max => vals.max().unwrap_or(i32::MIN),
+                    ReduceKind::L2 => saturate(super::math::sqrt_round(
+                        vals.map(|v| (v as i128 * v as i128) as u128).sum(),
+                    ) as i128),
                 }
             })
             .collect();
@@ -164,6 +171,7 @@ pub(crate) fn build_reduce(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built
     let kind = match node.op_type.as_str() {
         "ReduceSum" => ReduceKind::Sum,
         "ReduceMean" => ReduceKind::Mean,
+        "ReduceL2" => ReduceKind::L2,
         _ => ReduceKind::Max,
     };
     // Axes: an attribute in older opsets, a constant input in newer ones.
@@ -258,5 +266,20 @@ mod tests {
             ..am
         };
         assert_eq!(am_last.winner(&[3, 7, 7, 1]), 2);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        /// ReduceL2 is the exactly rounded norm (within half a unit of the float norm of
+        /// the same fixed-point values), saturated.
+        #[test]
+        fn l2_is_exactly_rounded(x in crate::ops::test_values(17)) {
+            let l2 = Reduce { kind: ReduceKind::L2, axes: vec![0], keepdims: false };
+            let y = l2.eval(&Tensor::new(vec![17], x.clone()), &[]).data[0];
+            let r = x.iter().map(|v| (*v as f64) * (*v as f64)).sum::<f64>().sqrt();
+            let r = r.min(i32::MAX as f64);
+            proptest::prop_assert!((y as f64 - r).abs() <= 0.5 + r * 1e-15, "{} vs {}", y, r);
+        }
     }
 }

@@ -4,7 +4,10 @@
 use serde::{Deserialize, Serialize};
 
 use super::{input, input_shape, shape_err, strides, BuildCtx, Built, Op, Wire};
-use crate::{import::GraphNode, EngineError, Result, Tensor};
+use crate::{
+    import::{Attr, Const, ConstData, GraphNode},
+    EngineError, Result, Tensor,
+};
 
 /// Same data under a new shape, resolved at compile time.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,6 +103,127 @@ impl Concat {
         }
         Tensor::new(out_shape.to_vec(), data)
     }
+}
+
+/// `Expand` (and `ConstantOfShape`): numpy broadcast of the input to a shape resolved at
+/// compile time. Exact: data movement only.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Expand {
+    /// The output shape (the broadcast of the input's shape and the requested one).
+    pub shape: Vec<usize>,
+}
+
+impl Expand {
+    pub(crate) fn output_shape(&self, node: &str, ins: &[&[usize]]) -> Result<Vec<usize>> {
+        match ins {
+            [x] if super::binary::broadcast(&[x, &self.shape]).as_ref() == Some(&self.shape) => {
+                Ok(self.shape.clone())
+            }
+            _ => Err(shape_err(
+                node,
+                format!("one input broadcastable to {:?}", self.shape),
+                ins,
+            )),
+        }
+    }
+
+    pub(crate) fn eval(&self, x: &Tensor, out_shape: &[usize]) -> Tensor {
+        let data = super::binary::broadcast_index(&x.shape, out_shape)
+            .into_iter()
+            .map(|i| x.data[i])
+            .collect();
+        Tensor::new(out_shape.to_vec(), data)
+    }
+}
+
+/// The most elements an `Expand`/`ConstantOfShape` output may have (`2^28`).
+const MAX_EXPANDED: usize = 1 << 28;
+
+/// A typed error when `shape` has more than [`MAX_EXPANDED`] elements.
+fn check_size(node: &GraphNode, what: &str, shape: &[usize]) -> Result<()> {
+    let n = shape.iter().try_fold(1usize, |acc, d| acc.checked_mul(*d));
+    match n {
+        Some(n) if n <= MAX_EXPANDED => Ok(()),
+        _ => Err(node.bad_attr(
+            what,
+            format!("output shape {shape:?} has more than {MAX_EXPANDED} elements"),
+        )),
+    }
+}
+
+/// Dimensions from a constant int tensor; negative values are an error naming `what`.
+fn dims(node: &GraphNode, ctx: &dyn BuildCtx, i: usize, what: &str) -> Result<Vec<usize>> {
+    let v = const_ints(node, ctx, i, what)?.ok_or(EngineError::MissingField {
+        node: node.name.clone(),
+        field: "input",
+    })?;
+    v.iter()
+        .map(|d| {
+            usize::try_from(*d)
+                .ok()
+                .filter(|d| *d <= 1 << 24)
+                .ok_or_else(|| node.bad_attr(what, format!("dimension {d} out of range")))
+        })
+        .collect()
+}
+
+pub(crate) fn build_expand(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built> {
+    let x = input_shape(node, ctx, 0)?;
+    let target = dims(node, ctx, 1, "shape")?;
+    let shape = super::binary::broadcast(&[&x, &target])
+        .ok_or_else(|| shape_err(&node.name, format!("broadcastable to {target:?}"), &[&x]))?;
+    check_size(node, "shape", &shape)?;
+    Ok(Built {
+        op: Op::Expand(Expand { shape }),
+        inputs: vec![Wire::Value(input(node, 0)?)],
+    })
+}
+
+/// `ConstantOfShape(shape)`: the `value` attribute (default 0) expanded to the constant
+/// `shape`; an all-constant node, so the compiler folds it.
+pub(crate) fn build_constant_of_shape(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built> {
+    let shape = dims(node, ctx, 0, "input")?;
+    check_size(node, "input", &shape)?;
+    let value = match node.attrs.get("value") {
+        None => Const {
+            shape: vec![],
+            data: ConstData::Float(vec![0.0]),
+        },
+        Some(Attr::Tensor(t)) if t.data.len() == 1 => Const {
+            shape: vec![],
+            data: t.data.clone(),
+        },
+        Some(other) => {
+            return Err(node.bad_attr(
+                "value",
+                format!("expected a one-element tensor, got {other:?}"),
+            ))
+        }
+    };
+    Ok(Built {
+        op: Op::Expand(Expand { shape }),
+        inputs: vec![Wire::Const(value)],
+    })
+}
+
+/// `Shape(x)` (with `start`, `end`): the static shape of `x` as a constant int vector (a
+/// [`Reshape`] of a builder constant, which the compiler folds).
+pub(crate) fn build_shape(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built> {
+    let x = input_shape(node, ctx, 0)?;
+    let r = x.len() as i64;
+    let clampi = |v: i64| (if v < 0 { v + r } else { v }).clamp(0, r) as usize;
+    let start = clampi(node.int("start", 0)?);
+    let end = clampi(node.int("end", r)?).max(start);
+    let dims: Vec<i64> = x[start..end].iter().map(|d| *d as i64).collect();
+    Ok(Built {
+        op: Op::Reshape(Reshape {
+            shape: vec![dims.len()],
+        }),
+        inputs: vec![Wire::Const(Const {
+            shape: vec![dims.len()],
+            data: ConstData::Int(dims),
+        })],
+    })
 }
 
 fn axis(node: &GraphNode, a: i64, rank: usize) -> Result<usize> {
@@ -203,7 +327,7 @@ pub(crate) fn build_reshape(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Buil
             }
             if let Some(i) = infer {
                 let known: usize = out.iter().product();
-                if known == 0 || total % known != 0 {
+                if known == 0 || !total.is_multiple_of(known) {
                     return Err(shape_err(
                         &node.name,
                         format!("a shape compatible with {spec:?}"),
@@ -264,4 +388,34 @@ pub(crate) fn build_concat(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built
         op: Op::Concat(Concat { axis: a }),
         inputs,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `Expand` broadcasts like numpy (also to a larger rank) and rejects incompatible or
+    /// oversized targets with typed errors.
+    #[test]
+    fn expand_broadcasts_and_checks_shapes() {
+        let e = Expand {
+            shape: vec![2, 2, 3],
+        };
+        let x = Tensor::new(vec![2, 1], vec![1, 2]);
+        assert_eq!(e.output_shape("e", &[&x.shape]).unwrap(), vec![2, 2, 3]);
+        let y = e.eval(&x, &[2, 2, 3]);
+        assert_eq!(y.data, vec![1, 1, 1, 2, 2, 2, 1, 1, 1, 2, 2, 2]);
+        assert!(e.output_shape("e", &[&[3, 1]]).is_err());
+        assert!(e.output_shape("e", &[&[2, 2, 2, 3]]).is_err());
+        let node = GraphNode {
+            name: "n".into(),
+            op_type: "Expand".into(),
+            inputs: vec![],
+            outputs: vec![],
+            attrs: Default::default(),
+        };
+        assert!(check_size(&node, "shape", &[1 << 20, 1 << 20]).is_err());
+        assert!(check_size(&node, "shape", &[usize::MAX, 2]).is_err());
+        assert!(check_size(&node, "shape", &[16, 64]).is_ok());
+    }
 }

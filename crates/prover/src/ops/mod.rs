@@ -11,7 +11,10 @@ mod reduce;
 mod shape;
 
 use ark_relations::gr1cs::SynthesisError;
-use zkopml_engine::{ops::Op, Tensor};
+use zkopml_engine::{
+    ops::{Op, UnaryKind},
+    Tensor,
+};
 
 use crate::gadgets::{Cs, CsResult, Lc};
 
@@ -67,6 +70,22 @@ pub(crate) fn check(op: &Op, consts: &[bool]) -> Result<(), &'static str> {
             Err("weights and bias must be model constants")
         }
         Op::Binary(zkopml_engine::ops::BinaryKind::Div) => Err("Div has no circuit yet"),
+        Op::Reduce(r) if r.kind == zkopml_engine::ops::ReduceKind::L2 => {
+            Err("no circuit for operator ReduceL2 yet")
+        }
+        Op::Conv1d(_) => Err("no circuit for operator Conv (1-D) yet"),
+        Op::MatMul(_) => Err("no circuit for operator MatMul (batched, rank > 2) yet"),
+        Op::Unary(k) => Err(match k {
+            UnaryKind::Erf => "no circuit for operator Erf yet",
+            UnaryKind::Tanh => "no circuit for operator Tanh yet",
+            UnaryKind::Sqrt => "no circuit for operator Sqrt yet",
+            UnaryKind::Log => "no circuit for operator Log yet",
+            UnaryKind::Abs => "no circuit for operator Abs yet",
+        }),
+        Op::Pow(_) => Err("no circuit for operator Pow yet"),
+        Op::Extremum(_) => Err("no circuit for operator Min/Max yet"),
+        Op::LayerNorm(_) => Err("no circuit for operator LayerNormalization yet"),
+        Op::Expand(_) => Err("no circuit for operator Expand yet"),
         _ => Ok(()),
     }
 }
@@ -98,6 +117,14 @@ pub(crate) fn synthesize(
         Op::Reduce(r) => reduce::reduce(cs, r, &ins[0]),
         Op::ArgMax(a) => reduce::argmax(cs, a, &ins[0]),
         Op::Softmax(s) => reduce::softmax(cs, s, &ins[0]),
+        // Rejected by `check` before any synthesis.
+        Op::Conv1d(_)
+        | Op::MatMul(_)
+        | Op::Unary(_)
+        | Op::Pow(_)
+        | Op::Extremum(_)
+        | Op::LayerNorm(_)
+        | Op::Expand(_) => Err(SynthesisError::Unsatisfiable),
     }
     .and_then(|v| {
         if v.len() == out_shape.iter().product::<usize>() {

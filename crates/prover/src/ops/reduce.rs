@@ -29,6 +29,8 @@ pub(crate) fn reduce(cs: &Cs, r: &Reduce, x: &Operand<'_>) -> CsResult<Vec<Lc>> 
                 ReduceKind::Sum => cs.rescale(&sum(), 0, (g.len() as u128) << 31),
                 ReduceKind::Mean => mean(cs, &sum(), g.len()),
                 ReduceKind::Max => max_of(cs, &vals),
+                // Rejected by `ops::check` before any synthesis.
+                ReduceKind::L2 => Err(ark_relations::gr1cs::SynthesisError::Unsatisfiable),
             }
         })
         .collect()
