@@ -6,7 +6,7 @@ use tracing::{debug_span, info_span};
 use zkopml_commit::{fr_to_bytes32, state_commitment, Fr, KeccakTree};
 
 use crate::{
-    ops::{Clip, Op},
+    ops::{Clip, ConvWeights, Op},
     program::ValueKind,
     EngineError, Program, Result, Tensor,
 };
@@ -226,6 +226,7 @@ pub fn evaluate(program: &Program, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
         given[*id] = Some(t);
     }
     let mut owned: Vec<Option<Tensor>> = vec![None; n];
+    let prepared = program.prepared.0.get_or_init(|| prepare(program));
     for (index, node) in program.nodes.iter().enumerate() {
         let _s = debug_span!("op", name = %node.name, op = node.op.name()).entered();
         let shape = &program.values[node.output].shape;
@@ -245,6 +246,7 @@ pub fn evaluate(program: &Program, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
             Op::Binary(_) => (0..node.inputs.len()).find(|p| reusable(*p)),
             _ => None,
         };
+        let prep = prepared[index].as_ref();
         let out = match in_place {
             Some(p) => {
                 let mut t = owned[node.inputs[p]].take().expect("reusable");
@@ -271,7 +273,12 @@ pub fn evaluate(program: &Program, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
                     .iter()
                     .map(|v| read(program, &given, &owned, *v))
                     .collect();
-                node.op.eval(&ins, shape)
+                match (&node.op, prep) {
+                    (Op::Conv(c), Some(p)) if p.is_for(ins[1]) => {
+                        c.eval_prepared(&ins, shape, Some(&p.conv))
+                    }
+                    _ => node.op.eval(&ins, shape),
+                }
             }
         };
         for v in &node.inputs {
@@ -288,6 +295,67 @@ pub fn evaluate(program: &Program, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
         .iter()
         .map(|o| read(program, &given, &owned, *o).clone())
         .collect())
+}
+
+/// Weight-side data of a program's constant operands (see [`NodePrep`]), derived on its
+/// first [`evaluate`] and reused by the later ones: one entry per node. Not part of the
+/// program's content: every two are equal, a clone starts empty, and it is never
+/// serialised.
+#[derive(Default)]
+pub(crate) struct Prepared(std::sync::OnceLock<Vec<Option<NodePrep>>>);
+
+impl Clone for Prepared {
+    fn clone(&self) -> Self {
+        Prepared::default()
+    }
+}
+
+impl PartialEq for Prepared {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Prepared {}
+
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Prepared")
+    }
+}
+
+/// What [`evaluate`] reuses for one node whose weights are a constant of the program: a
+/// `Conv`'s row sums and packed weights ([`crate::ops::Conv`]). It names the constant it
+/// was derived from by address and length, and is only used while the node's weight
+/// operand is that same tensor (a program's constants are not modified after it is
+/// compiled or loaded; one that was replaced is recomputed from scratch).
+pub(crate) struct NodePrep {
+    /// Address and length of the weights' data.
+    source: (usize, usize),
+    /// The convolution's weight-side data.
+    conv: ConvWeights,
+}
+
+impl NodePrep {
+    /// Whether this was derived from `w`'s very data.
+    fn is_for(&self, w: &Tensor) -> bool {
+        self.source == (w.data.as_ptr() as usize, w.data.len())
+    }
+}
+
+/// The weight-side data of every `Conv` node whose weights are a constant.
+fn prepare(program: &Program) -> Vec<Option<NodePrep>> {
+    let prep = |node: &crate::Node| {
+        let Op::Conv(c) = &node.op else { return None };
+        let ValueKind::Const(w) = &program.values[*node.inputs.get(1)?].kind else {
+            return None;
+        };
+        Some(NodePrep {
+            source: (w.data.as_ptr() as usize, w.data.len()),
+            conv: c.prepare(w),
+        })
+    };
+    program.nodes.iter().map(prep).collect()
 }
 
 /// A value [`evaluate`] holds: a constant, a graph input or a computed activation.

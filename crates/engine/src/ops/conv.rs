@@ -122,6 +122,46 @@ impl Conv {
     /// accumulator ([`Acc`]) is chosen from [`Conv::bound`]: `f64` when it proves every
     /// partial sum an exact `f64` integer (≤ 2^53), `i64` when it fits that, `i128` otherwise.
     pub(crate) fn eval(&self, ins: &[&Tensor], out_shape: &[usize]) -> Tensor {
+        self.eval_prepared(ins, out_shape, None)
+    }
+
+    /// The weight-side data [`Conv::eval_prepared`] reuses across calls, for the constant
+    /// weights `w`: each output channel's `Σ|w[m]|` and, where the groups run as a product,
+    /// their weights packed for the `f64` accumulator ([`kernel::Panels`]).
+    pub(crate) fn prepare(&self, w: &Tensor) -> ConvWeights {
+        let (m_all, cg) = (w.shape[0], w.shape[1]);
+        let kdim = cg * self.kernel[0] * self.kernel[1];
+        let mg = m_all / self.group;
+        let row_sums = w.data.chunks(kdim.max(1)).map(kernel::sum_abs).collect();
+        let panels = if cg == 1 {
+            Vec::new()
+        } else {
+            (0..self.group)
+                .map(|g| kernel::Panels::pack(Self::group_weights(w, g, mg, kdim)))
+                .collect()
+        };
+        ConvWeights { row_sums, panels }
+    }
+
+    /// The weights of group `g`: `mg × kdim`.
+    fn group_weights(w: &Tensor, g: usize, mg: usize, kdim: usize) -> Strided<'_> {
+        Strided {
+            data: &w.data[g * mg * kdim..][..mg * kdim],
+            rows: mg,
+            cols: kdim,
+            rs: kdim,
+            cs: 1,
+        }
+    }
+
+    /// [`Conv::eval`], with the weight-side data of `ins[1]` computed beforehand
+    /// ([`Conv::prepare`] of these very weights) when `prepared` is given: the same integers.
+    pub(crate) fn eval_prepared(
+        &self,
+        ins: &[&Tensor],
+        out_shape: &[usize],
+        prepared: Option<&ConvWeights>,
+    ) -> Tensor {
         let (x, w) = (ins[0], ins[1]);
         let bias = self.has_bias.then(|| ins[2].data.as_slice());
         let [batch, m_all, oh, ow] = [out_shape[0], out_shape[1], out_shape[2], out_shape[3]];
@@ -130,7 +170,9 @@ impl Conv {
         let kdim = cg * self.kernel[0] * self.kernel[1];
         let positions = oh * ow;
         let scale = self.scale();
-        let acc = Acc::for_bound(Self::bound(&x.data, &w.data, kdim, (bias, scale.lift)));
+        let row_sums = prepared.map(|p| p.row_sums.as_slice());
+        let bound = Self::bound(&x.data, (&w.data, row_sums), kdim, (bias, scale.lift));
+        let acc = Acc::for_bound(bound);
         let window = Window {
             input: [h, wd],
             output: [oh, ow],
@@ -150,13 +192,7 @@ impl Conv {
                 continue;
             }
             for g in 0..self.group {
-                let weights = Strided {
-                    data: &w.data[g * mg * kdim..][..mg * kdim],
-                    rows: mg,
-                    cols: kdim,
-                    rs: kdim,
-                    cs: 1,
-                };
+                let weights = Self::group_weights(w, g, mg, kdim);
                 let cols = Im2col {
                     window,
                     image: &image[g * cg * h * wd..][..cg * h * wd],
@@ -164,25 +200,52 @@ impl Conv {
                 };
                 let bias = bias.map_or(Bias::None, |b| Bias::Row(&b[g * mg..][..mg]));
                 let dst = &mut dst[g * mg * positions..][..mg * positions];
-                kernel::gemm(acc, weights, &cols, (bias, scale), dst, positions);
+                match prepared.and_then(|p| p.panels.get(g)) {
+                    Some(panels) if acc == Acc::F64 => {
+                        kernel::gemm_packed(panels, &cols, (bias, scale), dst, positions)
+                    }
+                    _ => kernel::gemm(acc, weights, &cols, (bias, scale), dst, positions),
+                }
             }
         }
         Tensor::new(out_shape.to_vec(), out)
     }
 
     /// A bound on `|b[m]·2^L| + Σ |w·x|` over every output: `max_m (|b[m]|·2^L +
-    /// max|x|·Σ|w[m]|)` for weight rows of `kdim` values. Every partial sum of every output
-    /// is at most this.
-    fn bound(x: &[i32], w: &[i32], kdim: usize, (bias, lift): (Option<&[i32]>, u32)) -> u128 {
+    /// max|x|·Σ|w[m]|)` for weight rows of `kdim` values (their sums `Σ|w[m]|` taken from
+    /// `row_sums` when given: [`Conv::prepare`]). Every partial sum of every output is at
+    /// most this.
+    fn bound(
+        x: &[i32],
+        (w, row_sums): (&[i32], Option<&[u128]>),
+        kdim: usize,
+        (bias, lift): (Option<&[i32]>, u32),
+    ) -> u128 {
         let xmax = kernel::max_abs(x);
-        let rows = w.chunks(kdim.max(1)).enumerate();
-        rows.map(|(m, row)| {
+        let with = |m: usize, wsum: u128| {
             let b = bias.map_or(0, |b| b[m].unsigned_abs() as u128);
-            (b << lift).saturating_add(xmax.saturating_mul(kernel::sum_abs(row)))
-        })
-        .max()
+            (b << lift).saturating_add(xmax.saturating_mul(wsum))
+        };
+        match row_sums {
+            Some(sums) => sums.iter().enumerate().map(|(m, s)| with(m, *s)).max(),
+            None => w
+                .chunks(kdim.max(1))
+                .enumerate()
+                .map(|(m, row)| with(m, kernel::sum_abs(row)))
+                .max(),
+        }
         .unwrap_or(0)
     }
+}
+
+/// What [`Conv::prepare`] derives from constant weights, once.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ConvWeights {
+    /// `Σ|w[m]|` of each output channel `m` (exact).
+    row_sums: Vec<u128>,
+    /// Each group's weights packed for the `f64` accumulator (none for single-channel
+    /// groups, which read the weights directly).
+    panels: Vec<kernel::Panels>,
 }
 
 /// The im2col matrix of one image and group, read row segment by row segment and never

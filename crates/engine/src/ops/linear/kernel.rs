@@ -542,13 +542,85 @@ pub(crate) fn gemm(
     out: &mut [i32],
     ldo: usize,
 ) {
-    dispatch!(acc, gemm_body, gemm_fast, (a, b, (bias, scale), out, ldo))
+    dispatch!(
+        acc,
+        gemm_body,
+        gemm_fast,
+        (Left::Strided(a), b, (bias, scale), out, ldo)
+    )
+}
+
+/// The left operand `A` (`m × k`) of the [`gemm`] kernels: a view to pack on every call,
+/// or panels packed once ([`Panels`]).
+#[derive(Clone, Copy)]
+enum Left<'a, P> {
+    /// Packed into scratch memory by the call.
+    Strided(Strided<'a>),
+    /// Already packed, as [`Panels::data`] holds them.
+    Packed {
+        panels: &'a [P],
+        rows: usize,
+        cols: usize,
+    },
+}
+
+/// A left operand `A` (`rows × cols`) packed once for the `f64` accumulator, in the layout
+/// [`gemm`] packs it into on every call: `MR`-row panels, `k`-major inside a panel
+/// (`data[(p·cols + k)·MR + i] = A[p·MR + i][k]`, zero past the last row). Constant weights
+/// are packed once per program ([`crate::exec`]) instead of once per call.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Panels {
+    /// The packed values (integers, exactly representable: `|v| ≤ 2^31`).
+    data: Vec<f64>,
+    /// Rows of `A`.
+    rows: usize,
+    /// Columns of `A` (the inner dimension).
+    cols: usize,
+}
+
+impl Panels {
+    /// `a` packed for the `f64` lanes (`v as f64` is exact for every `i32`).
+    pub(crate) fn pack(a: Strided<'_>) -> Panels {
+        let (m, k) = (a.rows, a.cols);
+        let mut data = vec![0.0; m.div_ceil(MR) * MR * k];
+        let mut line = vec![0.0; m];
+        a.t()
+            .panels::<f64, MR>([0, m], &mut data, &mut line, |v| v as f64);
+        Panels {
+            data,
+            rows: m,
+            cols: k,
+        }
+    }
+}
+
+/// [`gemm`] with the left operand packed beforehand ([`Panels`]), for the [`Acc::F64`]
+/// accumulator only (the caller's bound must pick it): the same sums, without packing `A`.
+pub(crate) fn gemm_packed(
+    a: &Panels,
+    b: &impl Rows,
+    epilogue: (Bias<'_>, Scale),
+    out: &mut [i32],
+    ldo: usize,
+) {
+    let left = Left::Packed {
+        panels: &a.data,
+        rows: a.rows,
+        cols: a.cols,
+    };
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+        // SAFETY: `gemm_fast` only enables AVX2 and FMA, which the CPU has (checked just
+        // above), for a safe body.
+        return unsafe { gemm_fast::<Fma>(left, b, epilogue, out, ldo) };
+    }
+    gemm_body::<f64>(left, b, epilogue, out, ldo)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn gemm_fast<L: Lane>(
-    a: Strided<'_>,
+    a: Left<'_, L::Packed>,
     b: &impl Rows,
     epilogue: (Bias<'_>, Scale),
     out: &mut [i32],
@@ -557,30 +629,47 @@ unsafe fn gemm_fast<L: Lane>(
     gemm_body::<L>(a, b, epilogue, out, ldo)
 }
 
-/// The blocked product: `A` packed once into `MR`-row panels; `B` packed block by block
-/// into `NR`-column panels; each pair of panels is one register [`tile`] over all of `K`.
-/// Loop order keeps a block of `A` panels in L2 while one `B` panel sits in L1.
+/// The blocked product: `A` packed once into `MR`-row panels (or given packed); `B` packed
+/// block by block into `NR`-column panels; each pair of panels is one register [`tile`]
+/// over all of `K`. Loop order keeps a block of `A` panels in L2 while one `B` panel sits
+/// in L1.
 #[inline(always)]
 fn gemm_body<L: Lane>(
-    a: Strided<'_>,
+    a: Left<'_, L::Packed>,
     b: &impl Rows,
     (bias, scale): (Bias<'_>, Scale),
     out: &mut [i32],
     ldo: usize,
 ) {
-    let (m, k) = (a.rows, a.cols);
+    let (m, k) = match a {
+        Left::Strided(a) => (a.rows, a.cols),
+        Left::Packed { rows, cols, .. } => (rows, cols),
+    };
     let (kb, n) = b.dims();
     assert_eq!(k, kb, "gemm: inner dimensions");
     let line_bytes = k.max(1) * std::mem::size_of::<L::Packed>();
     let a_block = (A_BLOCK_BYTES / (line_bytes * MR)).max(1);
     let b_block = (B_BLOCK_BYTES / (line_bytes * NR)).max(1) * NR;
-    let (a_panels, a_len) = (m.div_ceil(MR), m.div_ceil(MR) * MR * k);
+    let a_panels = m.div_ceil(MR);
+    let a_len = match a {
+        Left::Strided(_) => a_panels * MR * k,
+        Left::Packed { .. } => 0,
+    };
     let b_cols = b_block.min(n.div_ceil(NR) * NR);
     let mut scratch = L::take();
     let buf = room(&mut scratch, a_len + b_cols * k + m.max(b_cols), L::pack(0));
     let (ap, rest) = buf.split_at_mut(a_len);
     let (bp, line) = rest.split_at_mut(b_cols * k);
-    a.t().panels::<_, MR>([0, m], ap, line, L::pack);
+    let ap: &[L::Packed] = match a {
+        Left::Strided(a) => {
+            a.t().panels::<_, MR>([0, m], ap, line, L::pack);
+            ap
+        }
+        Left::Packed { panels, .. } => {
+            assert_eq!(panels.len(), a_panels * MR * k, "gemm: packed panels");
+            panels
+        }
+    };
     // Per-row bias·2^lift (zero for a full-matrix bias, added tile by tile instead).
     let row_bias: Vec<L> = (0..a_panels * MR)
         .map(|i| match bias {
@@ -1041,13 +1130,22 @@ mod tests {
                 };
                 run("gemm", &|o| gemm(lane, a, &b, bias, o, n));
                 run("gemv", &|o| gemv(lane, a, b, bias, o, n));
-                run("gemm i128", &|o| gemm_body::<i128>(a, &b, bias, o, n));
+                run("gemm i128", &|o| {
+                    gemm_body::<i128>(Left::Strided(a), &b, bias, o, n)
+                });
                 if lane != Acc::I128 {
-                    run("gemm i64", &|o| gemm_body::<i64>(a, &b, bias, o, n));
+                    run("gemm i64", &|o| {
+                        gemm_body::<i64>(Left::Strided(a), &b, bias, o, n)
+                    });
                     run("gemv i64", &|o| gemv_body::<i64>(a, b, bias, o, n));
                 }
                 if lane == Acc::F64 {
-                    run("gemm f64", &|o| gemm_body::<f64>(a, &b, bias, o, n));
+                    run("gemm f64", &|o| {
+                        gemm_body::<f64>(Left::Strided(a), &b, bias, o, n)
+                    });
+                    run("gemm packed", &|o| {
+                        gemm_packed(&Panels::pack(a), &b, bias, o, n)
+                    });
                     run("gemv f64", &|o| gemv_body::<f64>(a, b, bias, o, n));
                 }
                 for (name, got) in runs {
