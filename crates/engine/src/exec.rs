@@ -227,6 +227,22 @@ pub fn evaluate(program: &Program, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
     }
     let mut owned: Vec<Option<Tensor>> = vec![None; n];
     let prepared = program.prepared.0.get_or_init(|| prepare(program));
+    // The clip of a `Conv` whose only reader is the next node, a `Relu` or `Clip`: the
+    // convolution applies it to each output as it writes it, and the clip node, finding
+    // its input clipped (`clipped`), leaves it as it is (clipping twice is clipping once,
+    // so a clip node that cannot take its input over and clips a copy gives the same).
+    let fused_clip = |index: usize| -> Option<Clip> {
+        let (conv, next) = (&program.nodes[index], program.nodes.get(index + 1)?);
+        if next.inputs != [conv.output] || last_use[conv.output] != Some(index + 1) {
+            return None;
+        }
+        match &next.op {
+            Op::Relu => Some(Clip::RELU),
+            Op::Clip(c) => Some(c.clone()),
+            _ => None,
+        }
+    };
+    let mut clipped: Option<usize> = None;
     for (index, node) in program.nodes.iter().enumerate() {
         let _s = debug_span!("op", name = %node.name, op = node.op.name()).entered();
         let shape = &program.values[node.output].shape;
@@ -251,6 +267,8 @@ pub fn evaluate(program: &Program, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
             Some(p) => {
                 let mut t = owned[node.inputs[p]].take().expect("reusable");
                 match &node.op {
+                    // Already clipped by the convolution that wrote it (see `fused_clip`).
+                    Op::Relu | Op::Clip(_) if clipped == Some(index) => {}
                     Op::Relu => Clip::RELU.eval_in_place(&mut t.data),
                     Op::Clip(c) => c.eval_in_place(&mut t.data),
                     Op::Binary(k) => {
@@ -273,9 +291,17 @@ pub fn evaluate(program: &Program, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
                     .iter()
                     .map(|v| read(program, &given, &owned, *v))
                     .collect();
-                match (&node.op, prep) {
-                    (Op::Conv(c), Some(p)) if p.is_for(ins[1]) => {
-                        c.eval_prepared(&ins, shape, Some(&p.conv))
+                match &node.op {
+                    Op::Conv(c) => {
+                        let prep = prep.filter(|p| p.is_for(ins[1])).map(|p| &p.conv);
+                        let bounds = match fused_clip(index) {
+                            Some(clip) => {
+                                clipped = Some(index + 1);
+                                [clip.lo, clip.hi]
+                            }
+                            None => [i32::MIN, i32::MAX],
+                        };
+                        c.eval_prepared(&ins, shape, prep, bounds)
                     }
                     _ => node.op.eval(&ins, shape),
                 }

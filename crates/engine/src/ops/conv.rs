@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     input, input_shape,
-    linear::kernel::{self, Acc, Bias, Rows, Scale, Strided, Window},
+    linear::kernel::{self, Acc, Bias, Clamp, Rows, Scale, Strided, Window, NO_CLAMP},
     shape_err, BuildCtx, Built, Op, Wire,
 };
 use crate::{
@@ -122,7 +122,7 @@ impl Conv {
     /// accumulator ([`Acc`]) is chosen from [`Conv::bound`]: `f64` when it proves every
     /// partial sum an exact `f64` integer (≤ 2^53), `i64` when it fits that, `i128` otherwise.
     pub(crate) fn eval(&self, ins: &[&Tensor], out_shape: &[usize]) -> Tensor {
-        self.eval_prepared(ins, out_shape, None)
+        self.eval_prepared(ins, out_shape, None, NO_CLAMP)
     }
 
     /// The weight-side data [`Conv::eval_prepared`] reuses across calls, for the constant
@@ -155,12 +155,15 @@ impl Conv {
     }
 
     /// [`Conv::eval`], with the weight-side data of `ins[1]` computed beforehand
-    /// ([`Conv::prepare`] of these very weights) when `prepared` is given: the same integers.
+    /// ([`Conv::prepare`] of these very weights) when `prepared` is given, then every output
+    /// clipped to `bounds` (`min(max(v, lo), hi)`, a fused `Clip`/`Relu`; [`NO_CLAMP`]
+    /// keeps them): the same integers as `Clip` applied to [`Conv::eval`]'s.
     pub(crate) fn eval_prepared(
         &self,
         ins: &[&Tensor],
         out_shape: &[usize],
         prepared: Option<&ConvWeights>,
+        bounds: Clamp,
     ) -> Tensor {
         let (x, w) = (ins[0], ins[1]);
         let bias = self.has_bias.then(|| ins[2].data.as_slice());
@@ -187,7 +190,7 @@ impl Conv {
             let dst = &mut out[n * m_all * positions..][..m_all * positions];
             if cg == 1 {
                 let planes = [self.group, mg];
-                let epilogue = (bias, scale);
+                let epilogue = (bias, scale, bounds);
                 kernel::single_channel(acc, &window, planes, image, &w.data, epilogue, dst);
                 continue;
             }
@@ -202,9 +205,15 @@ impl Conv {
                 let dst = &mut dst[g * mg * positions..][..mg * positions];
                 match prepared.and_then(|p| p.panels.get(g)) {
                     Some(panels) if acc == Acc::F64 => {
-                        kernel::gemm_packed(panels, &cols, (bias, scale), dst, positions)
+                        kernel::gemm_packed(panels, &cols, (bias, scale), bounds, dst, positions)
                     }
-                    _ => kernel::gemm(acc, weights, &cols, (bias, scale), dst, positions),
+                    _ => {
+                        kernel::gemm(acc, weights, &cols, (bias, scale), dst, positions);
+                        if bounds != NO_CLAMP {
+                            let [lo, hi] = bounds;
+                            dst.iter_mut().for_each(|v| *v = (*v).max(lo).min(hi));
+                        }
+                    }
                 }
             }
         }
@@ -552,6 +561,41 @@ mod tests {
         )
     }
 
+    /// The fast kernel with the weight-side data prepared beforehand ([`Conv::prepare`])
+    /// and an output clip fused, and the reference followed by that clip.
+    fn both_prepared(
+        conv: &Conv,
+        (x, w, b): (&Tensor, &Tensor, &Tensor),
+        bounds: Clamp,
+    ) -> (Tensor, Tensor) {
+        let mut ins = vec![x, w];
+        if conv.has_bias {
+            ins.push(b);
+        }
+        let shapes: Vec<&[usize]> = ins.iter().map(|t| t.shape.as_slice()).collect();
+        let out_shape = conv.output_shape("conv", &shapes).unwrap();
+        let prepared = conv.prepare(w);
+        let clip = crate::ops::Clip {
+            lo: bounds[0],
+            hi: bounds[1],
+        };
+        (
+            conv.eval_prepared(&ins, &out_shape, Some(&prepared), bounds),
+            clip.eval(&reference(conv, &ins, &out_shape)),
+        )
+    }
+
+    /// Output clips: none, `Relu`, a `Relu6`-like range, ordered and arbitrary pairs.
+    fn bounds() -> impl Strategy<Value = Clamp> {
+        prop_oneof![
+            Just(NO_CLAMP),
+            Just([0, i32::MAX]),
+            Just([0, 6 << FRAC_BITS]),
+            any::<(i32, i32)>().prop_map(|(a, b)| [a.min(b), a.max(b)]),
+            any::<Clamp>(),
+        ]
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(600))]
 
@@ -564,6 +608,19 @@ mod tests {
             })
         ) {
             let (fast, slow) = both(&conv, &x, &w, &b);
+            prop_assert_eq!(fast, slow);
+        }
+
+        /// The same with the weight-side data prepared once and an output clip fused (what
+        /// `evaluate` runs): the reference, clipped, bit for bit.
+        #[test]
+        fn prepared_and_clipped_equals_reference(
+            ((conv, _, _), (x, w, b)) in case().prop_flat_map(|(c, xs, ws)| {
+                (Just((c, xs, ws)), tensors(xs, ws))
+            }),
+            bounds in bounds(),
+        ) {
+            let (fast, slow) = both_prepared(&conv, (&x, &w, &b), bounds);
             prop_assert_eq!(fast, slow);
         }
     }
@@ -609,6 +666,10 @@ mod tests {
                 let bt = Tensor::new(vec![w[0]], gen(w[0]));
                 let (fast, slow) = both(&conv, &xt, &wt, &bt);
                 assert_eq!(fast, slow, "x {x:?} w {w:?} group {group} scale {scale}");
+                for bounds in [NO_CLAMP, [0, 6 << FRAC_BITS]] {
+                    let (fast, slow) = both_prepared(&conv, (&xt, &wt, &bt), bounds);
+                    assert_eq!(fast, slow, "x {x:?} w {w:?} group {group} scale {scale}");
+                }
             }
         }
     }

@@ -546,8 +546,22 @@ pub(crate) fn gemm(
         acc,
         gemm_body,
         gemm_fast,
-        (Left::Strided(a), b, (bias, scale), out, ldo)
+        (Left::Strided(a), b, (bias, scale), NO_CLAMP, out, ldo)
     )
+}
+
+/// Bounds `[lo, hi]` a kernel applies to each output after the rescale, as
+/// `min(max(v, lo), hi)`: an ONNX `Clip` (or `Relu`, `[0, i32::MAX]`) fused into the
+/// product by [`crate::evaluate`], the same integers as clipping afterwards.
+pub(crate) type Clamp = [i32; 2];
+
+/// No bounds: every `i32` is kept.
+pub(crate) const NO_CLAMP: Clamp = [i32::MIN, i32::MAX];
+
+/// `min(max(v, lo), hi)`, as ONNX `Clip` (and [`crate::ops::Clip`]) computes it.
+#[inline(always)]
+fn clamp(v: i32, [lo, hi]: Clamp) -> i32 {
+    v.max(lo).min(hi)
 }
 
 /// The left operand `A` (`m × k`) of the [`gemm`] kernels: a view to pack on every call,
@@ -600,6 +614,7 @@ pub(crate) fn gemm_packed(
     a: &Panels,
     b: &impl Rows,
     epilogue: (Bias<'_>, Scale),
+    bounds: Clamp,
     out: &mut [i32],
     ldo: usize,
 ) {
@@ -612,9 +627,9 @@ pub(crate) fn gemm_packed(
     if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
         // SAFETY: `gemm_fast` only enables AVX2 and FMA, which the CPU has (checked just
         // above), for a safe body.
-        return unsafe { gemm_fast::<Fma>(left, b, epilogue, out, ldo) };
+        return unsafe { gemm_fast::<Fma>(left, b, epilogue, bounds, out, ldo) };
     }
-    gemm_body::<f64>(left, b, epilogue, out, ldo)
+    gemm_body::<f64>(left, b, epilogue, bounds, out, ldo)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -623,10 +638,11 @@ unsafe fn gemm_fast<L: Lane>(
     a: Left<'_, L::Packed>,
     b: &impl Rows,
     epilogue: (Bias<'_>, Scale),
+    bounds: Clamp,
     out: &mut [i32],
     ldo: usize,
 ) {
-    gemm_body::<L>(a, b, epilogue, out, ldo)
+    gemm_body::<L>(a, b, epilogue, bounds, out, ldo)
 }
 
 /// The blocked product: `A` packed once into `MR`-row panels (or given packed); `B` packed
@@ -638,6 +654,7 @@ fn gemm_body<L: Lane>(
     a: Left<'_, L::Packed>,
     b: &impl Rows,
     (bias, scale): (Bias<'_>, Scale),
+    bounds: Clamp,
     out: &mut [i32],
     ldo: usize,
 ) {
@@ -701,13 +718,13 @@ fn gemm_body<L: Lane>(
                         for (i, row) in acc.iter().enumerate() {
                             let dst = &mut out[(i0 + i) * ldo + j0..][..NR];
                             *dst.first_chunk_mut::<NR>().expect("NR values") =
-                                row.map(|v| v.finish(scale.shift));
+                                row.map(|v| clamp(v.finish(scale.shift), bounds));
                         }
                     } else {
                         for (i, row) in acc.iter().enumerate().take(rows) {
                             let dst = &mut out[(i0 + i) * ldo + j0..][..cols];
                             for (d, v) in dst.iter_mut().zip(row) {
-                                *d = v.finish(scale.shift);
+                                *d = clamp(v.finish(scale.shift), bounds);
                             }
                         }
                     }
@@ -839,14 +856,21 @@ pub(crate) fn single_channel(
     [planes, per_plane]: [usize; 2],
     image: &[i32],
     weights: &[i32],
-    epilogue: (Option<&[i32]>, Scale),
+    (bias, scale, bounds): (Option<&[i32]>, Scale, Clamp),
     out: &mut [i32],
 ) {
     dispatch!(
         acc,
         single_channel_body,
         single_channel_fast,
-        (win, [planes, per_plane], image, weights, epilogue, out)
+        (
+            win,
+            [planes, per_plane],
+            image,
+            weights,
+            (bias, scale, bounds),
+            out
+        )
     )
 }
 
@@ -859,7 +883,7 @@ unsafe fn single_channel_fast<L: Lane>(
     [planes, per_plane]: [usize; 2],
     image: &[i32],
     weights: &[i32],
-    epilogue: (Option<&[i32]>, Scale),
+    epilogue: (Option<&[i32]>, Scale, Clamp),
     out: &mut [i32],
 ) {
     plane::body::<L>(win, [planes, per_plane], image, weights, epilogue, out)
@@ -900,7 +924,7 @@ fn single_channel_body<L: Lane>(
     [planes, per_plane]: [usize; 2],
     image: &[i32],
     weights: &[i32],
-    epilogue: (Option<&[i32]>, Scale),
+    epilogue: (Option<&[i32]>, Scale, Clamp),
     out: &mut [i32],
 ) {
     plane::body::<L>(win, [planes, per_plane], image, weights, epilogue, out)
@@ -1131,20 +1155,20 @@ mod tests {
                 run("gemm", &|o| gemm(lane, a, &b, bias, o, n));
                 run("gemv", &|o| gemv(lane, a, b, bias, o, n));
                 run("gemm i128", &|o| {
-                    gemm_body::<i128>(Left::Strided(a), &b, bias, o, n)
+                    gemm_body::<i128>(Left::Strided(a), &b, bias, NO_CLAMP, o, n)
                 });
                 if lane != Acc::I128 {
                     run("gemm i64", &|o| {
-                        gemm_body::<i64>(Left::Strided(a), &b, bias, o, n)
+                        gemm_body::<i64>(Left::Strided(a), &b, bias, NO_CLAMP, o, n)
                     });
                     run("gemv i64", &|o| gemv_body::<i64>(a, b, bias, o, n));
                 }
                 if lane == Acc::F64 {
                     run("gemm f64", &|o| {
-                        gemm_body::<f64>(Left::Strided(a), &b, bias, o, n)
+                        gemm_body::<f64>(Left::Strided(a), &b, bias, NO_CLAMP, o, n)
                     });
                     run("gemm packed", &|o| {
-                        gemm_packed(&Panels::pack(a), &b, bias, o, n)
+                        gemm_packed(&Panels::pack(a), &b, bias, NO_CLAMP, o, n)
                     });
                     run("gemv f64", &|o| gemv_body::<f64>(a, b, bias, o, n));
                 }
@@ -1309,7 +1333,7 @@ mod tests {
                 [1, outs],
                 &plane,
                 &wts,
-                (Some(&bias), scale),
+                (Some(&bias), scale, NO_CLAMP),
                 &mut got,
             );
             assert_eq!(got, want, "dispatched {lane:?} {win:?}");
@@ -1318,7 +1342,7 @@ mod tests {
                 [1, outs],
                 &plane,
                 &wts,
-                (Some(&bias), scale),
+                (Some(&bias), scale, NO_CLAMP),
                 &mut got,
             );
             assert_eq!(got, want, "i128 {win:?}");
@@ -1328,7 +1352,7 @@ mod tests {
                     [1, outs],
                     &plane,
                     &wts,
-                    (Some(&bias), scale),
+                    (Some(&bias), scale, NO_CLAMP),
                     &mut got,
                 );
                 assert_eq!(got, want, "i64 {win:?}");
@@ -1339,7 +1363,7 @@ mod tests {
                     [1, outs],
                     &plane,
                     &wts,
-                    (Some(&bias), scale),
+                    (Some(&bias), scale, NO_CLAMP),
                     &mut got,
                 );
                 assert_eq!(got, want, "f64 {win:?}");
