@@ -175,6 +175,11 @@ trait Lane: Copy {
     fn mac(self, a: Self, b: Self::Packed) -> Self;
     /// `rescale(self, shift)`.
     fn finish(self, shift: u32) -> i32;
+    /// `min(max(rescale(self, shift), lo), hi)` ([`clamp`]).
+    #[inline(always)]
+    fn finish_clamped(self, shift: u32, bounds: Clamp) -> i32 {
+        clamp(self.finish(shift), bounds)
+    }
     /// This thread's scratch memory for packed operands, taken out (empty the first time):
     /// kept between calls by [`Lane::keep`], so that packing writes to warm memory instead
     /// of fresh pages on every call.
@@ -267,6 +272,22 @@ impl Lane for Fma {
         // SAFETY: `q` is an integer in the `i32` range: the accumulator is a finite sum of
         // finite products of `i32`s (never NaN or infinite), and `q` is its clamped floor.
         // (A checked `as i32` would re-test for NaN and keep the compiler from vectorising.)
+        unsafe { q.to_int_unchecked::<i32>() }
+    }
+    /// [`Fma::finish`] with the bounds applied in `f64` instead of the `i32` range:
+    /// `min(max(q, lo), hi)` for the integer `q = floor(v·2^-S + 1/2)` and `i32` bounds
+    /// (exact `f64`s). Equal to saturating `q` to `i32` and then clipping, for any `lo`,
+    /// `hi`: `min(max(min(max(q, MIN), MAX), lo), hi) = min(max(q, lo), hi)` because
+    /// `MIN ≤ lo` and `hi ≤ MAX` (and both sides are `hi` when `lo > hi`).
+    #[inline(always)]
+    fn finish_clamped(self, shift: u32, [lo, hi]: Clamp) -> i32 {
+        let q = (self.0 * (1.0 / (1u64 << shift) as f64) + 0.5).floor();
+        let (lo, hi) = (lo as f64, hi as f64);
+        let q = if q < lo { lo } else { q };
+        let q = if q > hi { hi } else { q };
+        // SAFETY: `q` is an integer in the `i32` range: the accumulator is a finite sum of
+        // finite products of `i32`s (never NaN or infinite), and `q` is its floor bounded by
+        // `i32` values (`hi` last).
         unsafe { q.to_int_unchecked::<i32>() }
     }
     fn take() -> Vec<Self::Packed> {
@@ -718,13 +739,13 @@ fn gemm_body<L: Lane>(
                         for (i, row) in acc.iter().enumerate() {
                             let dst = &mut out[(i0 + i) * ldo + j0..][..NR];
                             *dst.first_chunk_mut::<NR>().expect("NR values") =
-                                row.map(|v| clamp(v.finish(scale.shift), bounds));
+                                row.map(|v| v.finish_clamped(scale.shift, bounds));
                         }
                     } else {
                         for (i, row) in acc.iter().enumerate().take(rows) {
                             let dst = &mut out[(i0 + i) * ldo + j0..][..cols];
                             for (d, v) in dst.iter_mut().zip(row) {
-                                *d = clamp(v.finish(scale.shift), bounds);
+                                *d = v.finish_clamped(scale.shift, bounds);
                             }
                         }
                     }
@@ -1180,10 +1201,22 @@ mod tests {
     }
 
     /// The float rescale of [`Fma`] is [`rescale`] on every integer up to 2^53: around
-    /// zero, every rounding tie near the saturation edges, and the top of the range.
+    /// zero, every rounding tie near the saturation edges, and the top of the range; and
+    /// with output clips, the clipped [`rescale`].
     #[test]
     fn fma_finish_is_rescale() {
         let mut rng = Rng(7);
+        // Output clips: none, Relu, Relu6 at `F`, tight, empty (`lo > hi`), at the edges.
+        let clamps = [
+            NO_CLAMP,
+            [0, i32::MAX],
+            [0, 6 << FRAC_BITS],
+            [-1, 1],
+            [5, -5],
+            [i32::MIN, i32::MIN],
+            [i32::MAX, i32::MAX],
+            [i32::MAX, i32::MIN],
+        ];
         for shift in FRAC_BITS..=crate::fixed::MAX_WEIGHT_FRAC_BITS {
             let half = 1i64 << (shift - 1);
             let mut centres = vec![0, half, 1 << 40, 1 << 52, 1 << 53];
@@ -1199,6 +1232,13 @@ mod tests {
                         let want = rescale(v as i128, shift);
                         assert_eq!(Fma(v as f64).finish(shift), want, "{v} >> {shift}");
                         assert_eq!((v as f64).finish(shift), want, "{v} >> {shift}");
+                        for bounds in clamps {
+                            let want = clamp(want, bounds);
+                            let got = Fma(v as f64).finish_clamped(shift, bounds);
+                            assert_eq!(got, want, "{v} >> {shift} in {bounds:?}");
+                            let got = (v as f64).finish_clamped(shift, bounds);
+                            assert_eq!(got, want, "{v} >> {shift} in {bounds:?}");
+                        }
                     }
                 }
             }

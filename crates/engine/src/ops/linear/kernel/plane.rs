@@ -10,7 +10,7 @@
 //! wide grid are computed and dropped; they read input values or zeros, so the static bound
 //! that makes the accumulator exact covers them too.
 
-use super::{clamp, every_nth, room, Clamp, Lane, Scale, Window};
+use super::{every_nth, room, Clamp, Lane, Scale, Window};
 
 /// Wide positions computed together in registers: 32 `f64` are eight AVX2 registers, eight
 /// independent multiply-add chains, enough to cover the FMA latency.
@@ -92,7 +92,7 @@ pub(super) fn body<L: Lane>(
                     }
                 }
                 for (d, a) in dst.iter_mut().zip(acc) {
-                    *d = clamp(a.finish(scale.shift), bounds);
+                    *d = a.finish_clamped(scale.shift, bounds);
                 }
             }
             let dst = &mut out[j * oh * ow..][..oh * ow];
