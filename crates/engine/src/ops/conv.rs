@@ -275,6 +275,30 @@ impl Rows for Im2col<'_> {
         (self.channels * kh * kw, w.output[0] * w.output[1])
     }
 
+    /// A 1×1 window of stride 1 without padding reads each plane as it is: row `c` is
+    /// plane `c` (straight into the panels, [`kernel::pack_contiguous`]); otherwise row by
+    /// row.
+    #[inline(always)]
+    fn panels<T: Copy, const W: usize>(
+        &self,
+        [c0, c1]: [usize; 2],
+        out: &mut [T],
+        line: &mut [T],
+        pack: impl Fn(i32) -> T,
+    ) {
+        let win = &self.window;
+        if win.kernel == [1, 1]
+            && win.strides == [1, 1]
+            && win.pad == [0, 0]
+            && win.output == win.input
+        {
+            let plane = win.input[0] * win.input[1];
+            let row = |r: usize| &self.image[r * plane + c0..][..c1 - c0];
+            return kernel::pack_contiguous::<T, W>(row, self.channels, out, pack);
+        }
+        kernel::pack_rows::<Self, T, W>(self, [c0, c1], out, line, pack)
+    }
+
     #[inline(always)]
     fn row<T: Copy>(&self, r: usize, c0: usize, dst: &mut [T], pack: impl Fn(i32) -> T) {
         let win = &self.window;
@@ -642,6 +666,8 @@ mod tests {
             ([1, 24, 15, 15], [24, 1, 3, 3], 24, 2, 1),
             ([1, 24, 15, 15], [24, 1, 3, 3], 24, 1, 1),
             ([1, 96, 12, 12], [37, 96, 1, 1], 1, 1, 0),
+            // Grouped 1×1 projections over a batch (planes packed straight into panels).
+            ([2, 8, 5, 7], [6, 4, 1, 1], 2, 1, 0),
             ([2, 8, 9, 9], [12, 4, 5, 5], 2, 1, 2),
         ];
         for (x, w, group, s, p) in shapes {

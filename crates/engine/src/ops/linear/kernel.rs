@@ -445,7 +445,12 @@ impl Rows for Strided<'_> {
         line: &mut [T],
         pack: impl Fn(i32) -> T,
     ) {
-        if self.rs != 1 || self.cs == 1 || self.rows == 0 {
+        if self.cs == 1 {
+            // Contiguous rows: each row segment straight into its panels.
+            let row = |r: usize| &self.data[r * self.rs + c0..][..c1 - c0];
+            return pack_contiguous::<T, W>(row, self.rows, out, pack);
+        }
+        if self.rs != 1 || self.rows == 0 {
             return pack_rows::<Self, T, W>(self, [c0, c1], out, line, pack);
         }
         let rows = self.rows;
@@ -465,10 +470,36 @@ impl Rows for Strided<'_> {
     }
 }
 
+/// [`Rows::panels`] of a matrix whose row segments are contiguous (`row(r)`: the `c1 − c0`
+/// values of row `r` from column `c0`): each is packed straight into its panels.
+#[inline(always)]
+pub(crate) fn pack_contiguous<'a, T: Copy, const W: usize>(
+    row: impl Fn(usize) -> &'a [i32],
+    rows: usize,
+    out: &mut [T],
+    pack: impl Fn(i32) -> T,
+) {
+    for r in 0..rows {
+        let full = row(r).chunks_exact(W);
+        let (tail, last) = (full.remainder(), full.len());
+        for (p, chunk) in full.enumerate() {
+            for (o, &v) in out[(p * rows + r) * W..][..W].iter_mut().zip(chunk) {
+                *o = pack(v);
+            }
+        }
+        if !tail.is_empty() {
+            let dst = &mut out[(last * rows + r) * W..][..W];
+            for (i, o) in dst.iter_mut().enumerate() {
+                *o = pack(tail.get(i).copied().unwrap_or(0));
+            }
+        }
+    }
+}
+
 /// [`Rows::panels`] row by row: each row segment is read once ([`Rows::row`]) and cut into
 /// the panels.
 #[inline(always)]
-fn pack_rows<R: Rows + ?Sized, T: Copy, const W: usize>(
+pub(crate) fn pack_rows<R: Rows + ?Sized, T: Copy, const W: usize>(
     src: &R,
     [c0, c1]: [usize; 2],
     out: &mut [T],
