@@ -291,9 +291,20 @@ pub fn evaluate(program: &Program, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
                     .iter()
                     .map(|v| read(program, &given, &owned, *v))
                     .collect();
+                let prep = prep.filter(|p| p.is_for(ins[1])).map(|p| &p.data);
                 match &node.op {
+                    Op::Gemm(g) => {
+                        let col_abs_sum = match prep {
+                            Some(Derived::Gemm(sum)) => Some(*sum),
+                            _ => None,
+                        };
+                        g.eval_prepared(&ins, shape, col_abs_sum)
+                    }
                     Op::Conv(c) => {
-                        let prep = prep.filter(|p| p.is_for(ins[1])).map(|p| &p.conv);
+                        let prep = match prep {
+                            Some(Derived::Conv(w)) => Some(w),
+                            _ => None,
+                        };
                         let bounds = match fused_clip(index) {
                             Some(clip) => {
                                 clipped = Some(index + 1);
@@ -351,15 +362,23 @@ impl std::fmt::Debug for Prepared {
 }
 
 /// What [`evaluate`] reuses for one node whose weights are a constant of the program: a
-/// `Conv`'s row sums and packed weights ([`crate::ops::Conv`]). It names the constant it
-/// was derived from by address and length, and is only used while the node's weight
-/// operand is that same tensor (a program's constants are not modified after it is
+/// `Conv`'s row sums and packed weights, a `Gemm`'s column sum of `B`. It names the
+/// constant it was derived from by address and length, and is only used while the node's
+/// weight operand is that same tensor (a program's constants are not modified after it is
 /// compiled or loaded; one that was replaced is recomputed from scratch).
 pub(crate) struct NodePrep {
     /// Address and length of the weights' data.
     source: (usize, usize),
-    /// The convolution's weight-side data.
-    conv: ConvWeights,
+    /// What was derived from them.
+    data: Derived,
+}
+
+/// The weight-side data of one node ([`NodePrep`]).
+enum Derived {
+    /// A convolution's ([`crate::ops::Conv::prepare`]).
+    Conv(ConvWeights),
+    /// A product's `max_j Σ_k |B'[k][j]|` ([`crate::ops::Gemm::col_abs_sum`]).
+    Gemm(u128),
 }
 
 impl NodePrep {
@@ -369,16 +388,20 @@ impl NodePrep {
     }
 }
 
-/// The weight-side data of every `Conv` node whose weights are a constant.
+/// The weight-side data of every `Conv` and `Gemm` node whose weights are a constant.
 fn prepare(program: &Program) -> Vec<Option<NodePrep>> {
     let prep = |node: &crate::Node| {
-        let Op::Conv(c) = &node.op else { return None };
         let ValueKind::Const(w) = &program.values[*node.inputs.get(1)?].kind else {
             return None;
         };
+        let data = match &node.op {
+            Op::Conv(c) => Derived::Conv(c.prepare(w)),
+            Op::Gemm(g) => Derived::Gemm(g.col_abs_sum(w)?),
+            _ => return None,
+        };
         Some(NodePrep {
             source: (w.data.as_ptr() as usize, w.data.len()),
-            conv: c.prepare(w),
+            data,
         })
     };
     program.nodes.iter().map(prep).collect()
