@@ -243,6 +243,16 @@ pub fn evaluate(program: &Program, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
         }
     };
     let mut clipped: Option<usize> = None;
+    // A bound on `|v|` for every value of a `Clip`'s output: its values lie in `[lo, hi]`
+    // (all `hi` when `lo > hi`), fused into a convolution or not.
+    let mut clip_abs_bound: Vec<Option<u128>> = vec![None; n];
+    for node in &program.nodes {
+        if let Op::Clip(c) = &node.op {
+            clip_abs_bound[node.output] =
+                Some(c.lo.unsigned_abs().max(c.hi.unsigned_abs()) as u128);
+        }
+    }
+    let clipped_input = |v: usize| clip_abs_bound[v];
     for (index, node) in program.nodes.iter().enumerate() {
         let _s = debug_span!("op", name = %node.name, op = node.op.name()).entered();
         let shape = &program.values[node.output].shape;
@@ -312,7 +322,8 @@ pub fn evaluate(program: &Program, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
                             }
                             None => [i32::MIN, i32::MAX],
                         };
-                        c.eval_prepared(&ins, shape, prep, bounds)
+                        let x_abs_bound = clipped_input(node.inputs[0]);
+                        c.eval_prepared(&ins, shape, (prep, x_abs_bound), bounds)
                     }
                     _ => node.op.eval(&ins, shape),
                 }

@@ -122,7 +122,7 @@ impl Conv {
     /// accumulator ([`Acc`]) is chosen from [`Conv::bound`]: `f64` when it proves every
     /// partial sum an exact `f64` integer (≤ 2^53), `i64` when it fits that, `i128` otherwise.
     pub(crate) fn eval(&self, ins: &[&Tensor], out_shape: &[usize]) -> Tensor {
-        self.eval_prepared(ins, out_shape, None, NO_CLAMP)
+        self.eval_prepared(ins, out_shape, (None, None), NO_CLAMP)
     }
 
     /// The weight-side data [`Conv::eval_prepared`] reuses across calls, for the constant
@@ -157,12 +157,16 @@ impl Conv {
     /// [`Conv::eval`], with the weight-side data of `ins[1]` computed beforehand
     /// ([`Conv::prepare`] of these very weights) when `prepared` is given, then every output
     /// clipped to `bounds` (`min(max(v, lo), hi)`, a fused `Clip`/`Relu`; [`NO_CLAMP`]
-    /// keeps them): the same integers as `Clip` applied to [`Conv::eval`]'s.
+    /// keeps them): the same integers as `Clip` applied to [`Conv::eval`]'s. `x_abs_bound`,
+    /// when given, must bound `|x|` for every input value (a `Clip`'s range): the bound it
+    /// gives is then at least the one from the exact `max|x|`, so an accumulator it admits
+    /// is exact; it is used when it admits `f64` (sparing the pass over `x`), the exact
+    /// `max|x|` otherwise.
     pub(crate) fn eval_prepared(
         &self,
         ins: &[&Tensor],
         out_shape: &[usize],
-        prepared: Option<&ConvWeights>,
+        (prepared, x_abs_bound): (Option<&ConvWeights>, Option<u128>),
         bounds: Clamp,
     ) -> Tensor {
         let (x, w) = (ins[0], ins[1]);
@@ -174,8 +178,11 @@ impl Conv {
         let positions = oh * ow;
         let scale = self.scale();
         let row_sums = prepared.map(|p| p.row_sums.as_slice());
-        let bound = Self::bound(&x.data, (&w.data, row_sums), kdim, (bias, scale.lift));
-        let acc = Acc::for_bound(bound);
+        let bound = |xmax| Self::bound(xmax, (&w.data, row_sums), kdim, (bias, scale.lift));
+        let acc = match x_abs_bound.map(|b| Acc::for_bound(bound(b))) {
+            Some(Acc::F64) => Acc::F64,
+            _ => Acc::for_bound(bound(kernel::max_abs(&x.data))),
+        };
         let window = Window {
             input: [h, wd],
             output: [oh, ow],
@@ -221,16 +228,15 @@ impl Conv {
     }
 
     /// A bound on `|b[m]·2^L| + Σ |w·x|` over every output: `max_m (|b[m]|·2^L +
-    /// max|x|·Σ|w[m]|)` for weight rows of `kdim` values (their sums `Σ|w[m]|` taken from
-    /// `row_sums` when given: [`Conv::prepare`]). Every partial sum of every output is at
-    /// most this.
+    /// xmax·Σ|w[m]|)` for weight rows of `kdim` values (their sums `Σ|w[m]|` taken from
+    /// `row_sums` when given: [`Conv::prepare`]), `xmax ≥ max|x|`. Every partial sum of
+    /// every output is at most this.
     fn bound(
-        x: &[i32],
+        xmax: u128,
         (w, row_sums): (&[i32], Option<&[u128]>),
         kdim: usize,
         (bias, lift): (Option<&[i32]>, u32),
     ) -> u128 {
-        let xmax = kernel::max_abs(x);
         let with = |m: usize, wsum: u128| {
             let b = bias.map_or(0, |b| b[m].unsigned_abs() as u128);
             (b << lift).saturating_add(xmax.saturating_mul(wsum))
@@ -592,6 +598,9 @@ mod tests {
         (x, w, b): (&Tensor, &Tensor, &Tensor),
         bounds: Clamp,
     ) -> (Tensor, Tensor) {
+        // An input bound at the exact `max|x|`, above it, or none.
+        let xmax = x.data.iter().map(|v| v.unsigned_abs()).max().unwrap_or(0) as u128;
+        let x_abs_bound = [Some(xmax), Some(xmax * 3 + 1), None][bounds[0] as u32 as usize % 3];
         let mut ins = vec![x, w];
         if conv.has_bias {
             ins.push(b);
@@ -604,7 +613,7 @@ mod tests {
             hi: bounds[1],
         };
         (
-            conv.eval_prepared(&ins, &out_shape, Some(&prepared), bounds),
+            conv.eval_prepared(&ins, &out_shape, (Some(&prepared), x_abs_bound), bounds),
             clip.eval(&reference(conv, &ins, &out_shape)),
         )
     }
