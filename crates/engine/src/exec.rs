@@ -6,7 +6,7 @@ use tracing::{debug_span, info_span};
 use zkopml_commit::{fr_to_bytes32, state_commitment, tensor_commitments, Fr, KeccakTree};
 
 use crate::{
-    ops::{Clip, Op},
+    ops::{Clip, ConvWeights, Op},
     program::{ValueId, ValueKind},
     EngineError, Program, Result, Tensor,
 };
@@ -295,6 +295,33 @@ pub fn evaluate(program: &Program, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
         given[*id] = Some(t);
     }
     let mut owned: Vec<Option<Tensor>> = vec![None; n];
+    let prepared = program.prepared.0.get_or_init(|| prepare(program));
+    // The clip of a `Conv` whose only reader is the next node, a `Relu` or `Clip`: the
+    // convolution applies it to each output as it writes it, and the clip node, finding
+    // its input clipped (`clipped`), leaves it as it is (clipping twice is clipping once,
+    // so a clip node that cannot take its input over and clips a copy gives the same).
+    let fused_clip = |index: usize| -> Option<Clip> {
+        let (conv, next) = (&program.nodes[index], program.nodes.get(index + 1)?);
+        if next.inputs != [conv.output] || last_use[conv.output] != Some(index + 1) {
+            return None;
+        }
+        match &next.op {
+            Op::Relu => Some(Clip::RELU),
+            Op::Clip(c) => Some(c.clone()),
+            _ => None,
+        }
+    };
+    let mut clipped: Option<usize> = None;
+    // A bound on `|v|` for every value of a `Clip`'s output: its values lie in `[lo, hi]`
+    // (all `hi` when `lo > hi`), fused into a convolution or not.
+    let mut clip_abs_bound: Vec<Option<u128>> = vec![None; n];
+    for node in &program.nodes {
+        if let Op::Clip(c) = &node.op {
+            clip_abs_bound[node.output] =
+                Some(c.lo.unsigned_abs().max(c.hi.unsigned_abs()) as u128);
+        }
+    }
+    let clipped_input = |v: usize| clip_abs_bound[v];
     for (index, node) in program.nodes.iter().enumerate() {
         let _s = debug_span!("op", name = %node.name, op = node.op.name()).entered();
         let shape = &program.values[node.output].shape;
@@ -314,10 +341,13 @@ pub fn evaluate(program: &Program, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
             Op::Binary(_) => (0..node.inputs.len()).find(|p| reusable(*p)),
             _ => None,
         };
+        let prep = prepared[index].as_ref();
         let out = match in_place {
             Some(p) => {
                 let mut t = owned[node.inputs[p]].take().expect("reusable");
                 match &node.op {
+                    // Already clipped by the convolution that wrote it (see `fused_clip`).
+                    Op::Relu | Op::Clip(_) if clipped == Some(index) => {}
                     Op::Relu => Clip::RELU.eval_in_place(&mut t.data),
                     Op::Clip(c) => c.eval_in_place(&mut t.data),
                     Op::Binary(k) => {
@@ -340,7 +370,32 @@ pub fn evaluate(program: &Program, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
                     .iter()
                     .map(|v| read(program, &given, &owned, *v))
                     .collect();
-                node.op.eval(&ins, shape)
+                let prep = prep.filter(|p| p.is_for(ins[1])).map(|p| &p.data);
+                match &node.op {
+                    Op::Gemm(g) => {
+                        let col_abs_sum = match prep {
+                            Some(Derived::Gemm(sum)) => Some(*sum),
+                            _ => None,
+                        };
+                        g.eval_prepared(&ins, shape, col_abs_sum)
+                    }
+                    Op::Conv(c) => {
+                        let prep = match prep {
+                            Some(Derived::Conv(w)) => Some(w),
+                            _ => None,
+                        };
+                        let bounds = match fused_clip(index) {
+                            Some(clip) => {
+                                clipped = Some(index + 1);
+                                [clip.lo, clip.hi]
+                            }
+                            None => [i32::MIN, i32::MAX],
+                        };
+                        let x_abs_bound = clipped_input(node.inputs[0]);
+                        c.eval_prepared(&ins, shape, (prep, x_abs_bound), bounds)
+                    }
+                    _ => node.op.eval(&ins, shape),
+                }
             }
         };
         for v in &node.inputs {
@@ -357,6 +412,79 @@ pub fn evaluate(program: &Program, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
         .iter()
         .map(|o| read(program, &given, &owned, *o).clone())
         .collect())
+}
+
+/// Weight-side data of a program's constant operands (see [`NodePrep`]), derived on its
+/// first [`evaluate`] and reused by the later ones: one entry per node. Not part of the
+/// program's content: every two are equal, a clone starts empty, and it is never
+/// serialised.
+#[derive(Default)]
+pub(crate) struct Prepared(std::sync::OnceLock<Vec<Option<NodePrep>>>);
+
+impl Clone for Prepared {
+    fn clone(&self) -> Self {
+        Prepared::default()
+    }
+}
+
+impl PartialEq for Prepared {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Prepared {}
+
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Prepared")
+    }
+}
+
+/// What [`evaluate`] reuses for one node whose weights are a constant of the program: a
+/// `Conv`'s row sums and packed weights, a `Gemm`'s column sum of `B`. It names the
+/// constant it was derived from by address and length, and is only used while the node's
+/// weight operand is that same tensor (a program's constants are not modified after it is
+/// compiled or loaded; one that was replaced is recomputed from scratch).
+pub(crate) struct NodePrep {
+    /// Address and length of the weights' data.
+    source: (usize, usize),
+    /// What was derived from them.
+    data: Derived,
+}
+
+/// The weight-side data of one node ([`NodePrep`]).
+enum Derived {
+    /// A convolution's ([`crate::ops::Conv::prepare`]).
+    Conv(ConvWeights),
+    /// A product's `max_j Σ_k |B'[k][j]|` ([`crate::ops::Gemm::col_abs_sum`]).
+    Gemm(u128),
+}
+
+impl NodePrep {
+    /// Whether this was derived from `w`'s very data.
+    fn is_for(&self, w: &Tensor) -> bool {
+        self.source == (w.data.as_ptr() as usize, w.data.len())
+    }
+}
+
+/// The weight-side data of every `Conv` and `Gemm` node whose weights are a constant.
+fn prepare(program: &Program) -> Vec<Option<NodePrep>> {
+    let prep = |node: &crate::Node| {
+        let ValueKind::Const(w) = &program.values[*node.inputs.get(1)?].kind else {
+            return None;
+        };
+        let data = match &node.op {
+            Op::Conv(c) => Derived::Conv(c.prepare(w)),
+            Op::Gemm(g) => Derived::Gemm(g.col_abs_sum(w)?),
+            _ => return None,
+        };
+        Some(NodePrep {
+            source: (w.data.as_ptr() as usize, w.data.len()),
+            data,
+        })
+    };
+    program.nodes.iter().map(prep).collect()
 }
 
 /// A value [`evaluate`] holds: a constant, a graph input or a computed activation.

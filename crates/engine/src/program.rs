@@ -79,6 +79,11 @@ pub struct Program {
     pub inputs: Vec<ValueId>,
     /// Outputs, in the ONNX graph's order.
     pub outputs: Vec<ValueId>,
+    /// Weight-side data [`evaluate`](crate::evaluate) derives from the constants on its
+    /// first call and reuses (not part of the program's content: never serialised, equal
+    /// in every program, empty in a clone).
+    #[serde(skip)]
+    pub(crate) prepared: crate::exec::Prepared,
 }
 
 struct Ctx<'a> {
@@ -285,6 +290,7 @@ impl Program {
             nodes,
             inputs,
             outputs,
+            prepared: Default::default(),
         })
     }
 

@@ -10,18 +10,25 @@ use libfuzzer_sys::fuzz_target;
 use zkopml_engine::{evaluate, execute, import, step_is_consistent, Program, Tensor};
 
 const MODELS: [&str; 5] = ["dnn", "variable_cnn", "lenet5", "conv2d", "xgboost"];
+/// Generated (git-ignored) models whose operators are fuzzed too where they exist: the
+/// transformer set (Erf, Tanh, Sqrt, Log, Pow, LayerNormalization, batched MatMul, ...).
+const GENERATED: [&str; 4] = ["whisper_tiny", "bert_tiny", "gte_tiny", "t5_tiny"];
 
 fn programs() -> &'static [Program] {
     static P: OnceLock<Vec<Program>> = OnceLock::new();
     P.get_or_init(|| {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../testdata");
-        MODELS
+        let compile = |m: &str| {
+            let g = import::load_file(&root.join(m).join("model.onnx")).ok()?;
+            Some(Program::compile(&g, &HashMap::new(), 1).expect("test model compiles"))
+        };
+        let mut programs: Vec<Program> = MODELS
             .iter()
-            .map(|m| {
-                let g = import::load_file(&root.join(m).join("model.onnx")).expect("committed model");
-                Program::compile(&g, &HashMap::new(), 1).expect("committed model compiles")
-            })
-            .collect()
+            .map(|m| compile(m).expect("committed model"))
+            .collect();
+        programs.extend(GENERATED.iter().filter_map(|m| compile(m)));
+        eprintln!("fuzzing the kernels of {} models", programs.len());
+        programs
     })
 }
 

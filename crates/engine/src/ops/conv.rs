@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     input, input_shape,
-    linear::kernel::{self, Acc, Bias, Rows, Scale, Strided, Window},
+    linear::kernel::{self, Acc, Bias, Clamp, Rows, Scale, Strided, Window, NO_CLAMP},
     shape_err, BuildCtx, Built, Op, Wire,
 };
 use crate::{
@@ -122,6 +122,53 @@ impl Conv {
     /// accumulator ([`Acc`]) is chosen from [`Conv::bound`]: `f64` when it proves every
     /// partial sum an exact `f64` integer (≤ 2^53), `i64` when it fits that, `i128` otherwise.
     pub(crate) fn eval(&self, ins: &[&Tensor], out_shape: &[usize]) -> Tensor {
+        self.eval_prepared(ins, out_shape, (None, None), NO_CLAMP)
+    }
+
+    /// The weight-side data [`Conv::eval_prepared`] reuses across calls, for the constant
+    /// weights `w`: each output channel's `Σ|w[m]|` and, where the groups run as a product,
+    /// their weights packed for the `f64` accumulator ([`kernel::Panels`]).
+    pub(crate) fn prepare(&self, w: &Tensor) -> ConvWeights {
+        let (m_all, cg) = (w.shape[0], w.shape[1]);
+        let kdim = cg * self.kernel[0] * self.kernel[1];
+        let mg = m_all / self.group;
+        let row_sums = w.data.chunks(kdim.max(1)).map(kernel::sum_abs).collect();
+        let panels = if cg == 1 {
+            Vec::new()
+        } else {
+            (0..self.group)
+                .map(|g| kernel::Panels::pack(Self::group_weights(w, g, mg, kdim)))
+                .collect()
+        };
+        ConvWeights { row_sums, panels }
+    }
+
+    /// The weights of group `g`: `mg × kdim`.
+    fn group_weights(w: &Tensor, g: usize, mg: usize, kdim: usize) -> Strided<'_> {
+        Strided {
+            data: &w.data[g * mg * kdim..][..mg * kdim],
+            rows: mg,
+            cols: kdim,
+            rs: kdim,
+            cs: 1,
+        }
+    }
+
+    /// [`Conv::eval`], with the weight-side data of `ins[1]` computed beforehand
+    /// ([`Conv::prepare`] of these very weights) when `prepared` is given, then every output
+    /// clipped to `bounds` (`min(max(v, lo), hi)`, a fused `Clip`/`Relu`; [`NO_CLAMP`]
+    /// keeps them): the same integers as `Clip` applied to [`Conv::eval`]'s. `x_abs_bound`,
+    /// when given, must bound `|x|` for every input value (a `Clip`'s range): the bound it
+    /// gives is then at least the one from the exact `max|x|`, so an accumulator it admits
+    /// is exact; it is used when it admits `f64` (sparing the pass over `x`), the exact
+    /// `max|x|` otherwise.
+    pub(crate) fn eval_prepared(
+        &self,
+        ins: &[&Tensor],
+        out_shape: &[usize],
+        (prepared, x_abs_bound): (Option<&ConvWeights>, Option<u128>),
+        bounds: Clamp,
+    ) -> Tensor {
         let (x, w) = (ins[0], ins[1]);
         let bias = self.has_bias.then(|| ins[2].data.as_slice());
         let [batch, m_all, oh, ow] = [out_shape[0], out_shape[1], out_shape[2], out_shape[3]];
@@ -130,7 +177,12 @@ impl Conv {
         let kdim = cg * self.kernel[0] * self.kernel[1];
         let positions = oh * ow;
         let scale = self.scale();
-        let acc = Acc::for_bound(Self::bound(&x.data, &w.data, kdim, (bias, scale.lift)));
+        let row_sums = prepared.map(|p| p.row_sums.as_slice());
+        let bound = |xmax| Self::bound(xmax, (&w.data, row_sums), kdim, (bias, scale.lift));
+        let acc = match x_abs_bound.map(|b| Acc::for_bound(bound(b))) {
+            Some(Acc::F64) => Acc::F64,
+            _ => Acc::for_bound(bound(kernel::max_abs(&x.data))),
+        };
         let window = Window {
             input: [h, wd],
             output: [oh, ow],
@@ -145,18 +197,12 @@ impl Conv {
             let dst = &mut out[n * m_all * positions..][..m_all * positions];
             if cg == 1 {
                 let planes = [self.group, mg];
-                let epilogue = (bias, scale);
+                let epilogue = (bias, scale, bounds);
                 kernel::single_channel(acc, &window, planes, image, &w.data, epilogue, dst);
                 continue;
             }
             for g in 0..self.group {
-                let weights = Strided {
-                    data: &w.data[g * mg * kdim..][..mg * kdim],
-                    rows: mg,
-                    cols: kdim,
-                    rs: kdim,
-                    cs: 1,
-                };
+                let weights = Self::group_weights(w, g, mg, kdim);
                 let cols = Im2col {
                     window,
                     image: &image[g * cg * h * wd..][..cg * h * wd],
@@ -164,25 +210,57 @@ impl Conv {
                 };
                 let bias = bias.map_or(Bias::None, |b| Bias::Row(&b[g * mg..][..mg]));
                 let dst = &mut dst[g * mg * positions..][..mg * positions];
-                kernel::gemm(acc, weights, &cols, (bias, scale), dst, positions);
+                match prepared.and_then(|p| p.panels.get(g)) {
+                    Some(panels) if acc == Acc::F64 => {
+                        kernel::gemm_packed(panels, &cols, (bias, scale), bounds, dst, positions)
+                    }
+                    _ => {
+                        kernel::gemm(acc, weights, &cols, (bias, scale), dst, positions);
+                        if bounds != NO_CLAMP {
+                            let [lo, hi] = bounds;
+                            dst.iter_mut().for_each(|v| *v = (*v).max(lo).min(hi));
+                        }
+                    }
+                }
             }
         }
         Tensor::new(out_shape.to_vec(), out)
     }
 
     /// A bound on `|b[m]·2^L| + Σ |w·x|` over every output: `max_m (|b[m]|·2^L +
-    /// max|x|·Σ|w[m]|)` for weight rows of `kdim` values. Every partial sum of every output
-    /// is at most this.
-    fn bound(x: &[i32], w: &[i32], kdim: usize, (bias, lift): (Option<&[i32]>, u32)) -> u128 {
-        let xmax = kernel::max_abs(x);
-        let rows = w.chunks(kdim.max(1)).enumerate();
-        rows.map(|(m, row)| {
+    /// xmax·Σ|w[m]|)` for weight rows of `kdim` values (their sums `Σ|w[m]|` taken from
+    /// `row_sums` when given: [`Conv::prepare`]), `xmax ≥ max|x|`. Every partial sum of
+    /// every output is at most this.
+    fn bound(
+        xmax: u128,
+        (w, row_sums): (&[i32], Option<&[u128]>),
+        kdim: usize,
+        (bias, lift): (Option<&[i32]>, u32),
+    ) -> u128 {
+        let with = |m: usize, wsum: u128| {
             let b = bias.map_or(0, |b| b[m].unsigned_abs() as u128);
-            (b << lift).saturating_add(xmax.saturating_mul(kernel::sum_abs(row)))
-        })
-        .max()
+            (b << lift).saturating_add(xmax.saturating_mul(wsum))
+        };
+        match row_sums {
+            Some(sums) => sums.iter().enumerate().map(|(m, s)| with(m, *s)).max(),
+            None => w
+                .chunks(kdim.max(1))
+                .enumerate()
+                .map(|(m, row)| with(m, kernel::sum_abs(row)))
+                .max(),
+        }
         .unwrap_or(0)
     }
+}
+
+/// What [`Conv::prepare`] derives from constant weights, once.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ConvWeights {
+    /// `Σ|w[m]|` of each output channel `m` (exact).
+    row_sums: Vec<u128>,
+    /// Each group's weights packed for the `f64` accumulator (none for single-channel
+    /// groups, which read the weights directly).
+    panels: Vec<kernel::Panels>,
 }
 
 /// The im2col matrix of one image and group, read row segment by row segment and never
@@ -201,6 +279,30 @@ impl Rows for Im2col<'_> {
     fn dims(&self) -> (usize, usize) {
         let (w, [kh, kw]) = (&self.window, self.window.kernel);
         (self.channels * kh * kw, w.output[0] * w.output[1])
+    }
+
+    /// A 1×1 window of stride 1 without padding reads each plane as it is: row `c` is
+    /// plane `c` (straight into the panels, [`kernel::pack_contiguous`]); otherwise row by
+    /// row.
+    #[inline(always)]
+    fn panels<T: Copy, const W: usize>(
+        &self,
+        [c0, c1]: [usize; 2],
+        out: &mut [T],
+        line: &mut [T],
+        pack: impl Fn(i32) -> T,
+    ) {
+        let win = &self.window;
+        if win.kernel == [1, 1]
+            && win.strides == [1, 1]
+            && win.pad == [0, 0]
+            && win.output == win.input
+        {
+            let plane = win.input[0] * win.input[1];
+            let row = |r: usize| &self.image[r * plane + c0..][..c1 - c0];
+            return kernel::pack_contiguous::<T, W>(row, self.channels, out, pack);
+        }
+        kernel::pack_rows::<Self, T, W>(self, [c0, c1], out, line, pack)
     }
 
     #[inline(always)]
@@ -622,6 +724,44 @@ mod tests {
         Tensor::new(vec![1, 4, 4], y.data)
     }
 
+    /// The fast kernel with the weight-side data prepared beforehand ([`Conv::prepare`])
+    /// and an output clip fused, and the reference followed by that clip.
+    fn both_prepared(
+        conv: &Conv,
+        (x, w, b): (&Tensor, &Tensor, &Tensor),
+        bounds: Clamp,
+    ) -> (Tensor, Tensor) {
+        // An input bound at the exact `max|x|`, above it, or none.
+        let xmax = x.data.iter().map(|v| v.unsigned_abs()).max().unwrap_or(0) as u128;
+        let x_abs_bound = [Some(xmax), Some(xmax * 3 + 1), None][bounds[0] as u32 as usize % 3];
+        let mut ins = vec![x, w];
+        if conv.has_bias {
+            ins.push(b);
+        }
+        let shapes: Vec<&[usize]> = ins.iter().map(|t| t.shape.as_slice()).collect();
+        let out_shape = conv.output_shape("conv", &shapes).unwrap();
+        let prepared = conv.prepare(w);
+        let clip = crate::ops::Clip {
+            lo: bounds[0],
+            hi: bounds[1],
+        };
+        (
+            conv.eval_prepared(&ins, &out_shape, (Some(&prepared), x_abs_bound), bounds),
+            clip.eval(&reference(conv, &ins, &out_shape)),
+        )
+    }
+
+    /// Output clips: none, `Relu`, a `Relu6`-like range, ordered and arbitrary pairs.
+    fn bounds() -> impl Strategy<Value = Clamp> {
+        prop_oneof![
+            Just(NO_CLAMP),
+            Just([0, i32::MAX]),
+            Just([0, 6 << FRAC_BITS]),
+            any::<(i32, i32)>().prop_map(|(a, b)| [a.min(b), a.max(b)]),
+            any::<Clamp>(),
+        ]
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(600))]
 
@@ -634,6 +774,19 @@ mod tests {
             })
         ) {
             let (fast, slow) = both(&conv, &x, &w, &b);
+            prop_assert_eq!(fast, slow);
+        }
+
+        /// The same with the weight-side data prepared once and an output clip fused (what
+        /// `evaluate` runs): the reference, clipped, bit for bit.
+        #[test]
+        fn prepared_and_clipped_equals_reference(
+            ((conv, _, _), (x, w, b)) in case().prop_flat_map(|(c, xs, ws)| {
+                (Just((c, xs, ws)), tensors(xs, ws))
+            }),
+            bounds in bounds(),
+        ) {
+            let (fast, slow) = both_prepared(&conv, (&x, &w, &b), bounds);
             prop_assert_eq!(fast, slow);
         }
     }
@@ -655,6 +808,8 @@ mod tests {
             ([1, 24, 15, 15], [24, 1, 3, 3], 24, 2, 1),
             ([1, 24, 15, 15], [24, 1, 3, 3], 24, 1, 1),
             ([1, 96, 12, 12], [37, 96, 1, 1], 1, 1, 0),
+            // Grouped 1×1 projections over a batch (planes packed straight into panels).
+            ([2, 8, 5, 7], [6, 4, 1, 1], 2, 1, 0),
             ([2, 8, 9, 9], [12, 4, 5, 5], 2, 1, 2),
         ];
         for (x, w, group, s, p) in shapes {
@@ -679,6 +834,10 @@ mod tests {
                 let bt = Tensor::new(vec![w[0]], gen(w[0]));
                 let (fast, slow) = both(&conv, &xt, &wt, &bt);
                 assert_eq!(fast, slow, "x {x:?} w {w:?} group {group} scale {scale}");
+                for bounds in [NO_CLAMP, [0, 6 << FRAC_BITS]] {
+                    let (fast, slow) = both_prepared(&conv, (&xt, &wt, &bt), bounds);
+                    assert_eq!(fast, slow, "x {x:?} w {w:?} group {group} scale {scale}");
+                }
             }
         }
     }

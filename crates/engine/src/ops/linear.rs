@@ -77,6 +77,39 @@ impl Gemm {
     /// `i64` or `i128`) is chosen from the bound `max|C|·2^L + max|A'|·max_j Σ_k |B'[k][j]|`
     /// on every partial sum.
     pub(crate) fn eval(&self, ins: &[&Tensor], out_shape: &[usize]) -> Tensor {
+        self.eval_prepared(ins, out_shape, None)
+    }
+
+    /// `max_j Σ_k |B'[k][j]|` of a rank-2 right operand `b` (its part of the accumulator
+    /// bound), for [`Gemm::eval_prepared`] to reuse when `b` is a constant; `None` for
+    /// another rank.
+    pub(crate) fn col_abs_sum(&self, b: &Tensor) -> Option<u128> {
+        let &[rows, cols] = b.shape.as_slice() else {
+            return None;
+        };
+        let (k, n) = if self.trans_b {
+            (cols, rows)
+        } else {
+            (rows, cols)
+        };
+        let (rs, cs) = if self.trans_b { (1, k) } else { (n, 1) };
+        Some(kernel::max_col_abs_sum(Strided {
+            data: &b.data,
+            rows: k,
+            cols: n,
+            rs,
+            cs,
+        }))
+    }
+
+    /// [`Gemm::eval`], with [`Gemm::col_abs_sum`] of these very `ins[1]` computed beforehand
+    /// when given: the same integers.
+    pub(crate) fn eval_prepared(
+        &self,
+        ins: &[&Tensor],
+        out_shape: &[usize],
+        col_abs_sum: Option<u128>,
+    ) -> Tensor {
         let (a, b) = (ins[0], ins[1]);
         let (m, k, n) = self.dims(&a.shape, &b.shape);
         let (a_rs, a_cs) = if self.trans_a { (1, m) } else { (k, 1) };
@@ -100,8 +133,10 @@ impl Gemm {
             None => (Bias::None, 0),
         };
         let scale = self.scale();
-        let bound = (cmax << scale.lift)
-            .saturating_add(kernel::max_abs(&a.data).saturating_mul(kernel::max_col_abs_sum(bv)));
+        let bound = (cmax << scale.lift).saturating_add(
+            kernel::max_abs(&a.data)
+                .saturating_mul(col_abs_sum.unwrap_or_else(|| kernel::max_col_abs_sum(bv))),
+        );
         let acc = Acc::for_bound(bound);
         let mut out = vec![0i32; m * n];
         if m < 4 {
@@ -522,7 +557,12 @@ mod tests {
             }
             let shapes: Vec<&[usize]> = ins.iter().map(|t| t.shape.as_slice()).collect();
             let out_shape = gemm.output_shape("gemm", &shapes).unwrap();
-            prop_assert_eq!(gemm.eval(&ins, &out_shape), reference(&gemm, &ins, &out_shape));
+            let want = reference(&gemm, &ins, &out_shape);
+            prop_assert_eq!(gemm.eval(&ins, &out_shape), want.clone());
+            // With B's part of the bound computed beforehand (`evaluate` on a constant B).
+            let col_abs_sum = gemm.col_abs_sum(&b);
+            prop_assert!(col_abs_sum.is_some());
+            prop_assert_eq!(gemm.eval_prepared(&ins, &out_shape, col_abs_sum), want);
         }
     }
 }

@@ -18,6 +18,7 @@ mod softmax;
 pub use activation::Clip;
 pub use binary::{broadcast_index, BinaryKind};
 pub use conv::Conv;
+pub(crate) use conv::ConvWeights;
 pub use gather::{resolve_index, Gather};
 pub use linear::{Gemm, MatMul, Scale};
 pub use logic::{bool_value, Cast, CmpKind};

@@ -175,6 +175,11 @@ trait Lane: Copy {
     fn mac(self, a: Self, b: Self::Packed) -> Self;
     /// `rescale(self, shift)`.
     fn finish(self, shift: u32) -> i32;
+    /// `min(max(rescale(self, shift), lo), hi)` ([`clamp`]).
+    #[inline(always)]
+    fn finish_clamped(self, shift: u32, bounds: Clamp) -> i32 {
+        clamp(self.finish(shift), bounds)
+    }
     /// This thread's scratch memory for packed operands, taken out (empty the first time):
     /// kept between calls by [`Lane::keep`], so that packing writes to warm memory instead
     /// of fresh pages on every call.
@@ -267,6 +272,22 @@ impl Lane for Fma {
         // SAFETY: `q` is an integer in the `i32` range: the accumulator is a finite sum of
         // finite products of `i32`s (never NaN or infinite), and `q` is its clamped floor.
         // (A checked `as i32` would re-test for NaN and keep the compiler from vectorising.)
+        unsafe { q.to_int_unchecked::<i32>() }
+    }
+    /// [`Fma::finish`] with the bounds applied in `f64` instead of the `i32` range:
+    /// `min(max(q, lo), hi)` for the integer `q = floor(v·2^-S + 1/2)` and `i32` bounds
+    /// (exact `f64`s). Equal to saturating `q` to `i32` and then clipping, for any `lo`,
+    /// `hi`: `min(max(min(max(q, MIN), MAX), lo), hi) = min(max(q, lo), hi)` because
+    /// `MIN ≤ lo` and `hi ≤ MAX` (and both sides are `hi` when `lo > hi`).
+    #[inline(always)]
+    fn finish_clamped(self, shift: u32, [lo, hi]: Clamp) -> i32 {
+        let q = (self.0 * (1.0 / (1u64 << shift) as f64) + 0.5).floor();
+        let (lo, hi) = (lo as f64, hi as f64);
+        let q = if q < lo { lo } else { q };
+        let q = if q > hi { hi } else { q };
+        // SAFETY: `q` is an integer in the `i32` range: the accumulator is a finite sum of
+        // finite products of `i32`s (never NaN or infinite), and `q` is its floor bounded by
+        // `i32` values (`hi` last).
         unsafe { q.to_int_unchecked::<i32>() }
     }
     fn take() -> Vec<Self::Packed> {
@@ -424,7 +445,12 @@ impl Rows for Strided<'_> {
         line: &mut [T],
         pack: impl Fn(i32) -> T,
     ) {
-        if self.rs != 1 || self.cs == 1 || self.rows == 0 {
+        if self.cs == 1 {
+            // Contiguous rows: each row segment straight into its panels.
+            let row = |r: usize| &self.data[r * self.rs + c0..][..c1 - c0];
+            return pack_contiguous::<T, W>(row, self.rows, out, pack);
+        }
+        if self.rs != 1 || self.rows == 0 {
             return pack_rows::<Self, T, W>(self, [c0, c1], out, line, pack);
         }
         let rows = self.rows;
@@ -444,10 +470,36 @@ impl Rows for Strided<'_> {
     }
 }
 
+/// [`Rows::panels`] of a matrix whose row segments are contiguous (`row(r)`: the `c1 − c0`
+/// values of row `r` from column `c0`): each is packed straight into its panels.
+#[inline(always)]
+pub(crate) fn pack_contiguous<'a, T: Copy, const W: usize>(
+    row: impl Fn(usize) -> &'a [i32],
+    rows: usize,
+    out: &mut [T],
+    pack: impl Fn(i32) -> T,
+) {
+    for r in 0..rows {
+        let full = row(r).chunks_exact(W);
+        let (tail, last) = (full.remainder(), full.len());
+        for (p, chunk) in full.enumerate() {
+            for (o, &v) in out[(p * rows + r) * W..][..W].iter_mut().zip(chunk) {
+                *o = pack(v);
+            }
+        }
+        if !tail.is_empty() {
+            let dst = &mut out[(last * rows + r) * W..][..W];
+            for (i, o) in dst.iter_mut().enumerate() {
+                *o = pack(tail.get(i).copied().unwrap_or(0));
+            }
+        }
+    }
+}
+
 /// [`Rows::panels`] row by row: each row segment is read once ([`Rows::row`]) and cut into
 /// the panels.
 #[inline(always)]
-fn pack_rows<R: Rows + ?Sized, T: Copy, const W: usize>(
+pub(crate) fn pack_rows<R: Rows + ?Sized, T: Copy, const W: usize>(
     src: &R,
     [c0, c1]: [usize; 2],
     out: &mut [T],
@@ -542,45 +594,151 @@ pub(crate) fn gemm(
     out: &mut [i32],
     ldo: usize,
 ) {
-    dispatch!(acc, gemm_body, gemm_fast, (a, b, (bias, scale), out, ldo))
+    dispatch!(
+        acc,
+        gemm_body,
+        gemm_fast,
+        (Left::Strided(a), b, (bias, scale), NO_CLAMP, out, ldo)
+    )
+}
+
+/// Bounds `[lo, hi]` a kernel applies to each output after the rescale, as
+/// `min(max(v, lo), hi)`: an ONNX `Clip` (or `Relu`, `[0, i32::MAX]`) fused into the
+/// product by [`crate::evaluate`], the same integers as clipping afterwards.
+pub(crate) type Clamp = [i32; 2];
+
+/// No bounds: every `i32` is kept.
+pub(crate) const NO_CLAMP: Clamp = [i32::MIN, i32::MAX];
+
+/// `min(max(v, lo), hi)`, as ONNX `Clip` (and [`crate::ops::Clip`]) computes it.
+#[inline(always)]
+fn clamp(v: i32, [lo, hi]: Clamp) -> i32 {
+    v.max(lo).min(hi)
+}
+
+/// The left operand `A` (`m × k`) of the [`gemm`] kernels: a view to pack on every call,
+/// or panels packed once ([`Panels`]).
+#[derive(Clone, Copy)]
+enum Left<'a, P> {
+    /// Packed into scratch memory by the call.
+    Strided(Strided<'a>),
+    /// Already packed, as [`Panels::data`] holds them.
+    Packed {
+        panels: &'a [P],
+        rows: usize,
+        cols: usize,
+    },
+}
+
+/// A left operand `A` (`rows × cols`) packed once for the `f64` accumulator, in the layout
+/// [`gemm`] packs it into on every call: `MR`-row panels, `k`-major inside a panel
+/// (`data[(p·cols + k)·MR + i] = A[p·MR + i][k]`, zero past the last row). Constant weights
+/// are packed once per program ([`crate::exec`]) instead of once per call.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Panels {
+    /// The packed values (integers, exactly representable: `|v| ≤ 2^31`).
+    data: Vec<f64>,
+    /// Rows of `A`.
+    rows: usize,
+    /// Columns of `A` (the inner dimension).
+    cols: usize,
+}
+
+impl Panels {
+    /// `a` packed for the `f64` lanes (`v as f64` is exact for every `i32`).
+    pub(crate) fn pack(a: Strided<'_>) -> Panels {
+        let (m, k) = (a.rows, a.cols);
+        let mut data = vec![0.0; m.div_ceil(MR) * MR * k];
+        let mut line = vec![0.0; m];
+        a.t()
+            .panels::<f64, MR>([0, m], &mut data, &mut line, |v| v as f64);
+        Panels {
+            data,
+            rows: m,
+            cols: k,
+        }
+    }
+}
+
+/// [`gemm`] with the left operand packed beforehand ([`Panels`]), for the [`Acc::F64`]
+/// accumulator only (the caller's bound must pick it): the same sums, without packing `A`.
+pub(crate) fn gemm_packed(
+    a: &Panels,
+    b: &impl Rows,
+    epilogue: (Bias<'_>, Scale),
+    bounds: Clamp,
+    out: &mut [i32],
+    ldo: usize,
+) {
+    let left = Left::Packed {
+        panels: &a.data,
+        rows: a.rows,
+        cols: a.cols,
+    };
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+        // SAFETY: `gemm_fast` only enables AVX2 and FMA, which the CPU has (checked just
+        // above), for a safe body.
+        return unsafe { gemm_fast::<Fma>(left, b, epilogue, bounds, out, ldo) };
+    }
+    gemm_body::<f64>(left, b, epilogue, bounds, out, ldo)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn gemm_fast<L: Lane>(
-    a: Strided<'_>,
+    a: Left<'_, L::Packed>,
     b: &impl Rows,
     epilogue: (Bias<'_>, Scale),
+    bounds: Clamp,
     out: &mut [i32],
     ldo: usize,
 ) {
-    gemm_body::<L>(a, b, epilogue, out, ldo)
+    gemm_body::<L>(a, b, epilogue, bounds, out, ldo)
 }
 
-/// The blocked product: `A` packed once into `MR`-row panels; `B` packed block by block
-/// into `NR`-column panels; each pair of panels is one register [`tile`] over all of `K`.
-/// Loop order keeps a block of `A` panels in L2 while one `B` panel sits in L1.
+/// The blocked product: `A` packed once into `MR`-row panels (or given packed); `B` packed
+/// block by block into `NR`-column panels; each pair of panels is one register [`tile`]
+/// over all of `K`. Loop order keeps a block of `A` panels in L2 while one `B` panel sits
+/// in L1.
 #[inline(always)]
 fn gemm_body<L: Lane>(
-    a: Strided<'_>,
+    a: Left<'_, L::Packed>,
     b: &impl Rows,
     (bias, scale): (Bias<'_>, Scale),
+    bounds: Clamp,
     out: &mut [i32],
     ldo: usize,
 ) {
-    let (m, k) = (a.rows, a.cols);
+    let (m, k) = match a {
+        Left::Strided(a) => (a.rows, a.cols),
+        Left::Packed { rows, cols, .. } => (rows, cols),
+    };
     let (kb, n) = b.dims();
     assert_eq!(k, kb, "gemm: inner dimensions");
     let line_bytes = k.max(1) * std::mem::size_of::<L::Packed>();
     let a_block = (A_BLOCK_BYTES / (line_bytes * MR)).max(1);
     let b_block = (B_BLOCK_BYTES / (line_bytes * NR)).max(1) * NR;
-    let (a_panels, a_len) = (m.div_ceil(MR), m.div_ceil(MR) * MR * k);
+    let a_panels = m.div_ceil(MR);
+    let a_len = match a {
+        Left::Strided(_) => a_panels * MR * k,
+        Left::Packed { .. } => 0,
+    };
     let b_cols = b_block.min(n.div_ceil(NR) * NR);
     let mut scratch = L::take();
     let buf = room(&mut scratch, a_len + b_cols * k + m.max(b_cols), L::pack(0));
     let (ap, rest) = buf.split_at_mut(a_len);
     let (bp, line) = rest.split_at_mut(b_cols * k);
-    a.t().panels::<_, MR>([0, m], ap, line, L::pack);
+    let ap: &[L::Packed] = match a {
+        Left::Strided(a) => {
+            a.t().panels::<_, MR>([0, m], ap, line, L::pack);
+            ap
+        }
+        Left::Packed { panels, .. } => {
+            assert_eq!(panels.len(), a_panels * MR * k, "gemm: packed panels");
+            panels
+        }
+    };
     // Per-row bias·2^lift (zero for a full-matrix bias, added tile by tile instead).
     let row_bias: Vec<L> = (0..a_panels * MR)
         .map(|i| match bias {
@@ -612,13 +770,13 @@ fn gemm_body<L: Lane>(
                         for (i, row) in acc.iter().enumerate() {
                             let dst = &mut out[(i0 + i) * ldo + j0..][..NR];
                             *dst.first_chunk_mut::<NR>().expect("NR values") =
-                                row.map(|v| v.finish(scale.shift));
+                                row.map(|v| v.finish_clamped(scale.shift, bounds));
                         }
                     } else {
                         for (i, row) in acc.iter().enumerate().take(rows) {
                             let dst = &mut out[(i0 + i) * ldo + j0..][..cols];
                             for (d, v) in dst.iter_mut().zip(row) {
-                                *d = v.finish(scale.shift);
+                                *d = v.finish_clamped(scale.shift, bounds);
                             }
                         }
                     }
@@ -750,14 +908,21 @@ pub(crate) fn single_channel(
     [planes, per_plane]: [usize; 2],
     image: &[i32],
     weights: &[i32],
-    epilogue: (Option<&[i32]>, Scale),
+    (bias, scale, bounds): (Option<&[i32]>, Scale, Clamp),
     out: &mut [i32],
 ) {
     dispatch!(
         acc,
         single_channel_body,
         single_channel_fast,
-        (win, [planes, per_plane], image, weights, epilogue, out)
+        (
+            win,
+            [planes, per_plane],
+            image,
+            weights,
+            (bias, scale, bounds),
+            out
+        )
     )
 }
 
@@ -770,7 +935,7 @@ unsafe fn single_channel_fast<L: Lane>(
     [planes, per_plane]: [usize; 2],
     image: &[i32],
     weights: &[i32],
-    epilogue: (Option<&[i32]>, Scale),
+    epilogue: (Option<&[i32]>, Scale, Clamp),
     out: &mut [i32],
 ) {
     plane::body::<L>(win, [planes, per_plane], image, weights, epilogue, out)
@@ -811,7 +976,7 @@ fn single_channel_body<L: Lane>(
     [planes, per_plane]: [usize; 2],
     image: &[i32],
     weights: &[i32],
-    epilogue: (Option<&[i32]>, Scale),
+    epilogue: (Option<&[i32]>, Scale, Clamp),
     out: &mut [i32],
 ) {
     plane::body::<L>(win, [planes, per_plane], image, weights, epilogue, out)
@@ -1041,13 +1206,22 @@ mod tests {
                 };
                 run("gemm", &|o| gemm(lane, a, &b, bias, o, n));
                 run("gemv", &|o| gemv(lane, a, b, bias, o, n));
-                run("gemm i128", &|o| gemm_body::<i128>(a, &b, bias, o, n));
+                run("gemm i128", &|o| {
+                    gemm_body::<i128>(Left::Strided(a), &b, bias, NO_CLAMP, o, n)
+                });
                 if lane != Acc::I128 {
-                    run("gemm i64", &|o| gemm_body::<i64>(a, &b, bias, o, n));
+                    run("gemm i64", &|o| {
+                        gemm_body::<i64>(Left::Strided(a), &b, bias, NO_CLAMP, o, n)
+                    });
                     run("gemv i64", &|o| gemv_body::<i64>(a, b, bias, o, n));
                 }
                 if lane == Acc::F64 {
-                    run("gemm f64", &|o| gemm_body::<f64>(a, &b, bias, o, n));
+                    run("gemm f64", &|o| {
+                        gemm_body::<f64>(Left::Strided(a), &b, bias, NO_CLAMP, o, n)
+                    });
+                    run("gemm packed", &|o| {
+                        gemm_packed(&Panels::pack(a), &b, bias, NO_CLAMP, o, n)
+                    });
                     run("gemv f64", &|o| gemv_body::<f64>(a, b, bias, o, n));
                 }
                 for (name, got) in runs {
@@ -1058,10 +1232,22 @@ mod tests {
     }
 
     /// The float rescale of [`Fma`] is [`rescale`] on every integer up to 2^53: around
-    /// zero, every rounding tie near the saturation edges, and the top of the range.
+    /// zero, every rounding tie near the saturation edges, and the top of the range; and
+    /// with output clips, the clipped [`rescale`].
     #[test]
     fn fma_finish_is_rescale() {
         let mut rng = Rng(7);
+        // Output clips: none, Relu, Relu6 at `F`, tight, empty (`lo > hi`), at the edges.
+        let clamps = [
+            NO_CLAMP,
+            [0, i32::MAX],
+            [0, 6 << FRAC_BITS],
+            [-1, 1],
+            [5, -5],
+            [i32::MIN, i32::MIN],
+            [i32::MAX, i32::MAX],
+            [i32::MAX, i32::MIN],
+        ];
         for shift in FRAC_BITS..=crate::fixed::MAX_WEIGHT_FRAC_BITS {
             let half = 1i64 << (shift - 1);
             let mut centres = vec![0, half, 1 << 40, 1 << 52, 1 << 53];
@@ -1077,6 +1263,13 @@ mod tests {
                         let want = rescale(v as i128, shift);
                         assert_eq!(Fma(v as f64).finish(shift), want, "{v} >> {shift}");
                         assert_eq!((v as f64).finish(shift), want, "{v} >> {shift}");
+                        for bounds in clamps {
+                            let want = clamp(want, bounds);
+                            let got = Fma(v as f64).finish_clamped(shift, bounds);
+                            assert_eq!(got, want, "{v} >> {shift} in {bounds:?}");
+                            let got = (v as f64).finish_clamped(shift, bounds);
+                            assert_eq!(got, want, "{v} >> {shift} in {bounds:?}");
+                        }
                     }
                 }
             }
@@ -1211,7 +1404,7 @@ mod tests {
                 [1, outs],
                 &plane,
                 &wts,
-                (Some(&bias), scale),
+                (Some(&bias), scale, NO_CLAMP),
                 &mut got,
             );
             assert_eq!(got, want, "dispatched {lane:?} {win:?}");
@@ -1220,7 +1413,7 @@ mod tests {
                 [1, outs],
                 &plane,
                 &wts,
-                (Some(&bias), scale),
+                (Some(&bias), scale, NO_CLAMP),
                 &mut got,
             );
             assert_eq!(got, want, "i128 {win:?}");
@@ -1230,7 +1423,7 @@ mod tests {
                     [1, outs],
                     &plane,
                     &wts,
-                    (Some(&bias), scale),
+                    (Some(&bias), scale, NO_CLAMP),
                     &mut got,
                 );
                 assert_eq!(got, want, "i64 {win:?}");
@@ -1241,7 +1434,7 @@ mod tests {
                     [1, outs],
                     &plane,
                     &wts,
-                    (Some(&bias), scale),
+                    (Some(&bias), scale, NO_CLAMP),
                     &mut got,
                 );
                 assert_eq!(got, want, "f64 {win:?}");

@@ -10,7 +10,7 @@
 //! wide grid are computed and dropped; they read input values or zeros, so the static bound
 //! that makes the accumulator exact covers them too.
 
-use super::{every_nth, room, Lane, Scale, Window};
+use super::{every_nth, room, Clamp, Lane, Scale, Window};
 
 /// Wide positions computed together in registers: 32 `f64` are eight AVX2 registers, eight
 /// independent multiply-add chains, enough to cover the FMA latency.
@@ -23,7 +23,7 @@ pub(super) fn body<L: Lane>(
     [planes, per_plane]: [usize; 2],
     image: &[i32],
     weights: &[i32],
-    (bias, scale): (Option<&[i32]>, Scale),
+    (bias, scale, bounds): (Option<&[i32]>, Scale, Clamp),
     out: &mut [i32],
 ) {
     let ([h, w], [oh, ow]) = (win.input, win.output);
@@ -92,7 +92,7 @@ pub(super) fn body<L: Lane>(
                     }
                 }
                 for (d, a) in dst.iter_mut().zip(acc) {
-                    *d = a.finish(scale.shift);
+                    *d = a.finish_clamped(scale.shift, bounds);
                 }
             }
             let dst = &mut out[j * oh * ow..][..oh * ow];
@@ -108,7 +108,7 @@ pub(super) fn body<L: Lane>(
 mod tests {
     use proptest::prelude::*;
 
-    use super::super::{max_abs, single_channel, single_channel_rows, sum_abs, Acc};
+    use super::super::{max_abs, single_channel, single_channel_rows, sum_abs, Acc, NO_CLAMP};
     use super::*;
     use crate::ops::test_values as values;
 
@@ -168,6 +168,7 @@ mod tests {
                     )
                 }),
             with_bias in any::<bool>(),
+            bounds in any::<[i32; 2]>(),
         ) {
             let scale = Scale::of(s, 12 + t.min(s));
             let bias = with_bias.then_some(bias.as_slice());
@@ -187,16 +188,20 @@ mod tests {
             let mut want = vec![0; n];
             single_channel_rows::<i128>(&win, [planes, per_plane], &image, &weights, (bias, scale), &mut want);
             let mut got = vec![0; n];
-            single_channel(acc, &win, [planes, per_plane], &image, &weights, (bias, scale), &mut got);
+            single_channel(acc, &win, [planes, per_plane], &image, &weights, (bias, scale, NO_CLAMP), &mut got);
             prop_assert_eq!(&got, &want, "dispatched {:?}", acc);
-            body::<i128>(&win, [planes, per_plane], &image, &weights, (bias, scale), &mut got);
+            // With an output clip fused: the same as clipping afterwards (`lo > hi` too).
+            single_channel(acc, &win, [planes, per_plane], &image, &weights, (bias, scale, bounds), &mut got);
+            let clipped: Vec<i32> = want.iter().map(|v| (*v).max(bounds[0]).min(bounds[1])).collect();
+            prop_assert_eq!(&got, &clipped, "dispatched {:?}, clipped to {:?}", acc, bounds);
+            body::<i128>(&win, [planes, per_plane], &image, &weights, (bias, scale, NO_CLAMP), &mut got);
             prop_assert_eq!(&got, &want, "i128");
             if acc != Acc::I128 {
-                body::<i64>(&win, [planes, per_plane], &image, &weights, (bias, scale), &mut got);
+                body::<i64>(&win, [planes, per_plane], &image, &weights, (bias, scale, NO_CLAMP), &mut got);
                 prop_assert_eq!(&got, &want, "i64");
             }
             if acc == Acc::F64 {
-                body::<f64>(&win, [planes, per_plane], &image, &weights, (bias, scale), &mut got);
+                body::<f64>(&win, [planes, per_plane], &image, &weights, (bias, scale, NO_CLAMP), &mut got);
                 prop_assert_eq!(&got, &want, "f64");
             }
         }
