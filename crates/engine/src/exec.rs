@@ -69,17 +69,18 @@ impl Trace {
 
 /// Checks that `inputs` match the program's declared inputs (count and shapes).
 pub fn check_inputs(program: &Program, inputs: &[Tensor]) -> Result<()> {
-    if inputs.len() != program.inputs.len() {
+    check_tensors(program, "inputs", &program.inputs, inputs)
+}
+
+/// Checks that `tensors` match the values `ids` (count and shapes); `what` names them.
+fn check_tensors(program: &Program, what: &str, ids: &[ValueId], tensors: &[Tensor]) -> Result<()> {
+    if tensors.len() != ids.len() {
         return Err(EngineError::BadInput {
-            name: "<inputs>".into(),
-            reason: format!(
-                "expected {} inputs, got {}",
-                program.inputs.len(),
-                inputs.len()
-            ),
+            name: format!("<{what}>"),
+            reason: format!("expected {} {what}, got {}", ids.len(), tensors.len()),
         });
     }
-    for (t, id) in inputs.iter().zip(&program.inputs) {
+    for (t, id) in tensors.iter().zip(ids) {
         let info = &program.values[*id];
         if t.shape != info.shape || t.data.len() != info.shape.iter().product::<usize>() {
             return Err(EngineError::BadInput {
@@ -109,25 +110,7 @@ pub fn input_commitment(program: &Program, inputs: &[Tensor]) -> Result<Fr> {
 /// a verifier that agrees with a response pays for the inference and this, and computes the
 /// full trace (every tensor's commitment) only when it has to dispute.
 pub fn output_commitment(program: &Program, outputs: &[Tensor]) -> Result<Fr> {
-    if outputs.len() != program.outputs.len() {
-        return Err(EngineError::BadInput {
-            name: "<outputs>".into(),
-            reason: format!(
-                "expected {} outputs, got {}",
-                program.outputs.len(),
-                outputs.len()
-            ),
-        });
-    }
-    for (t, id) in outputs.iter().zip(&program.outputs) {
-        let info = &program.values[*id];
-        if t.shape != info.shape || t.data.len() != info.shape.iter().product::<usize>() {
-            return Err(EngineError::BadInput {
-                name: info.name.clone(),
-                reason: format!("output of shape {:?} given as {:?}", info.shape, t.shape),
-            });
-        }
-    }
+    check_tensors(program, "outputs", &program.outputs, outputs)?;
     Ok(boundary_commitment(
         program,
         program.num_steps(),
