@@ -1,7 +1,8 @@
 //! Times one model's native inference four ways in one process, on one thread:
 //! our fixed-point kernels alone (`evaluate`), the kernels plus the output commitment `S_n`
 //! (what a challenger pays to check a response), our full traced execution with every state
-//! commitment (`execute`), and tract's optimised f32 plan. Prints one JSON object.
+//! commitment (`execute`) and how many values it commits, and tract's optimised f32 plan.
+//! Prints one JSON object.
 //!
 //! Usage: zkopml-bench-peers MODEL_DIR [ITERATIONS]
 
@@ -46,6 +47,14 @@ fn main() -> anyhow::Result<()> {
     let traced = median_ms(iters.min(10), || {
         execute(&program, &inputs).expect("execute");
     });
+    // Values the trace commits to (every tensor it hashes), for per-value costs.
+    let committed_values: usize = execute(&program, &inputs)?
+        .commitments
+        .iter()
+        .zip(&program.values)
+        .filter(|(c, _)| c.is_some())
+        .map(|(_, v)| v.shape.iter().product::<usize>())
+        .sum();
 
     let (name, t) = file.inputs.iter().next().context("no input")?;
     let data: Vec<f32> = t.data.iter().map(|v| v.unwrap_or(f64::NAN) as f32).collect();
@@ -67,6 +76,7 @@ fn main() -> anyhow::Result<()> {
             "ours_kernels_ms": ours,
             "ours_verify_ms": verify,
             "ours_traced_ms": traced,
+            "committed_values": committed_values,
             "tract_ms": tract,
         })
     );

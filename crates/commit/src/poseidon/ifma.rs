@@ -72,9 +72,11 @@ struct Partial {
     cross: [Limbs; GROUP - 1],
 }
 
-/// `2^260 mod p` as a field element.
+/// `2^260 mod p` as a field element (derived once: every tensor a lane starts converts its
+/// header with it).
 fn r_mod_p() -> Fr {
-    Fr::from(2u64).pow([260])
+    static R: OnceLock<Fr> = OnceLock::new();
+    *R.get_or_init(|| Fr::from(2u64).pow([260]))
 }
 
 /// The 52-bit limbs of an integer below `2^256`.
