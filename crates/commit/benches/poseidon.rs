@@ -10,7 +10,8 @@ use std::{hint::black_box, time::Instant};
 
 use light_poseidon::{Poseidon, PoseidonHasher};
 use zkopml_commit::{
-    poseidon_t13, poseidon_t13_reference, tensor_commitment, tensor_commitments, Fr,
+    chunked_commitment, chunked_commitments, poseidon_t13, poseidon_t13_reference, poseidon_t3,
+    tensor_commitment, tensor_commitments, Fr,
 };
 
 /// Median over 11 batches of the time per call of `f`, in microseconds.
@@ -60,6 +61,17 @@ fn main() {
             (i <= 16).then_some((i, &shape[..], &data[..]))
         }));
     }) / 16.0;
+    // Version 4 (chunked: leaf chains + a t = 3 tree), the same tensor and batch.
+    let t3 = median_us(1000, || {
+        inputs[0] = poseidon_t3(black_box(inputs[0]), inputs[1]);
+    });
+    let chunked = median_us(1, || {
+        black_box(chunked_commitment(&[data.len()], black_box(&data)));
+    });
+    let pairs: Vec<(&[usize], &[i32])> = (0..16).map(|_| (&shape[..], &data[..])).collect();
+    let chunked_batch = median_us(1, || {
+        black_box(chunked_commitments(black_box(&pairs)));
+    }) / 16.0;
     let bytes: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
     let keccak = median_us(10, || {
         black_box(alloy_primitives::keccak256(black_box(&bytes)));
@@ -88,6 +100,17 @@ fn main() {
         "  same, batched (16 tensors): {:8.2} ns ({:.2}x)",
         per_value(batch),
         tensor / batch
+    );
+    println!("poseidon t=3 (tree node):               {t3:.2} us");
+    println!(
+        "  v4 chunked commitment:      {:8.2} ns ({:.2}x v3 single)",
+        per_value(chunked),
+        chunked / tensor
+    );
+    println!(
+        "  v4 chunked, batched (16):   {:8.2} ns ({:.2}x v3 batched)",
+        per_value(chunked_batch),
+        chunked_batch / batch
     );
     println!("  keccak256 of the bytes:     {:8.2} ns", per_value(keccak));
     println!("  sha256 of the bytes:        {:8.2} ns", per_value(sha256));

@@ -377,7 +377,7 @@ fn sub_if_geq(x: [u64; 4], m: &[u64; 4]) -> [u64; 4] {
 
 /// `Σ a_i · b_i` with one reduction ([`Wide`]).
 #[inline(always)]
-fn dot<const M: usize>(a: &[Fr; M], b: &[Fr; M]) -> Fr {
+pub(crate) fn dot<const M: usize>(a: &[Fr; M], b: &[Fr; M]) -> Fr {
     const { assert!(M <= Wide::MAX_TERMS) };
     let mut acc = Wide::default();
     for (x, y) in a.iter().zip(b) {

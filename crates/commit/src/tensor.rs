@@ -103,7 +103,7 @@ pub fn pack_word(values: &[i32]) -> Fr {
 }
 
 /// [`pack_word`] as a little-endian integer (below `2^224`).
-fn pack_word_limbs(values: &[i32]) -> [u64; 4] {
+pub(crate) fn pack_word_limbs(values: &[i32]) -> [u64; 4] {
     debug_assert!(values.len() <= LIMBS);
     let mut limbs = [0u64; 4];
     for (k, v) in values.iter().enumerate() {

@@ -1,0 +1,479 @@
+//! Chunked tensor commitments (program version 4; normative text: `docs/commitments.md`,
+//! "Version 4"): a tensor opens one chunk at a time, at a cost independent of its size.
+//!
+//! - The row-major `i32` values are packed seven to a word as in version 3
+//!   ([`crate::pack_word`]) and split into chunks of [`CHUNK_WORDS`] words
+//!   ([`CHUNK_VALUES`] values; the last chunk may be shorter).
+//! - Chunk `j`'s *leaf digest* is the Poseidon (t = 13) chain seeded with
+//!   [`chunk_seed`]`(j)` over its words: `d_j = chain(TAG_CHUNK + 2^32·j, words_j)`.
+//!   The seed binds the chunk's position, so a digest is never valid at another index.
+//!   Every leaf absorbs exactly [`CHUNK_WORDS`] words (a short last chunk is zero-padded), so
+//!   one fixed circuit hashes any chunk.
+//! - A binary Merkle tree with circomlib Poseidon t = 3 nodes ([`poseidon_t3`]) sits above the
+//!   leaf digests: depth `⌈log2 c⌉` for `c` chunks (0 for `c ≤ 1`), leaves past `c` are the
+//!   empty value 0, and an all-empty pair hashes to 0 ([`tree_node`]). t = 3 because the
+//!   dispute contract descends this tree on chain, where a t = 3 Poseidon is the cheapest one.
+//! - The commitment is `C(T) = Poseidon_t3(header, root)` with version 3's
+//!   [`tensor_header`] (tag, length, rank, dimensions): the header fixes the length, so the
+//!   zero padding of the last chunk and of the tree never aliases another tensor.
+//!
+//! A chunk leaf costs the same permutations as version 3's chain over the same values; the
+//! tree adds one t = 3 permutation per chunk. With AVX-512 IFMA, [`chunked_commitments`]
+//! hashes eight chunks in lock-step (chunks are independent, unlike a chain's blocks).
+
+use std::sync::OnceLock;
+
+use ark_bn254::Fr;
+use ark_ff::{Field, Zero};
+
+use crate::{
+    poseidon::{dot, CHUNK},
+    tensor::{chain, pack_word, tensor_header, LIMBS},
+};
+
+/// Poseidon permutations per chunk leaf.
+pub const PERMS_PER_CHUNK: usize = 8;
+/// Packed words per chunk.
+pub const CHUNK_WORDS: usize = PERMS_PER_CHUNK * CHUNK;
+/// Values per chunk (the last chunk of a tensor may hold fewer).
+pub const CHUNK_VALUES: usize = CHUNK_WORDS * LIMBS;
+/// Domain tag of a chunk leaf's seed.
+pub const TAG_CHUNK: u64 = 3;
+/// Deepest tree a tensor may have (`2^32` chunks).
+pub const MAX_TREE_DEPTH: usize = 32;
+
+/// Number of chunks of a tensor of `len` values.
+pub fn chunk_count(len: usize) -> usize {
+    len.div_ceil(CHUNK_VALUES)
+}
+
+/// Depth of the tree over `chunks` leaves: `⌈log2 chunks⌉`, 0 for one chunk or none.
+pub fn tree_depth(chunks: usize) -> usize {
+    if chunks <= 1 {
+        0
+    } else {
+        (usize::BITS - (chunks - 1).leading_zeros()) as usize
+    }
+}
+
+/// The seed of chunk `index`'s leaf chain: `TAG_CHUNK + 2^32 · index`.
+pub fn chunk_seed(index: usize) -> Fr {
+    Fr::from(TAG_CHUNK) + Fr::from(index as u64) * Fr::from(1u64 << 32)
+}
+
+/// Leaf digest of chunk `index` holding `values` (at most [`CHUNK_VALUES`]).
+pub fn chunk_digest(index: usize, values: &[i32]) -> Fr {
+    debug_assert!(values.len() <= CHUNK_VALUES);
+    let mut words = [Fr::zero(); CHUNK_WORDS];
+    for (w, v) in words.iter_mut().zip(values.chunks(LIMBS)) {
+        *w = pack_word(v);
+    }
+    chain(chunk_seed(index), words.into_iter())
+}
+
+/// circomlib constants of Poseidon t = 3, in the shape the round loop reads.
+struct T3 {
+    ark: Vec<[Fr; 3]>,
+    mds: [[Fr; 3]; 3],
+    half_full: usize,
+    partial: usize,
+}
+
+fn t3() -> &'static T3 {
+    static PARAMS: OnceLock<T3> = OnceLock::new();
+    PARAMS.get_or_init(|| {
+        let p = light_poseidon::parameters::bn254_x5::get_poseidon_parameters::<Fr>(3)
+            .expect("width 3 is one of circomlib's parameter sets");
+        assert_eq!(p.alpha, 5, "circomlib Poseidon uses x^5");
+        T3 {
+            ark: p.ark.chunks(3).map(|c| [c[0], c[1], c[2]]).collect(),
+            mds: core::array::from_fn(|i| core::array::from_fn(|j| p.mds[i][j])),
+            half_full: p.full_rounds / 2,
+            partial: p.partial_rounds,
+        }
+    })
+}
+
+fn sbox(x: Fr) -> Fr {
+    let x2 = x.square();
+    x2.square() * x
+}
+
+/// circomlib `Poseidon(2)` of `(a, b)`: the tree's node hash (the same function as the
+/// dispute contract's `PoseidonT3.hash([a, b])`).
+pub fn poseidon_t3(a: Fr, b: Fr) -> Fr {
+    let p = t3();
+    let mut s = [Fr::zero(), a, b];
+    for (round, ark) in p.ark.iter().enumerate() {
+        for (x, c) in s.iter_mut().zip(ark) {
+            *x += c;
+        }
+        if round < p.half_full || round >= p.half_full + p.partial {
+            s.iter_mut().for_each(|x| *x = sbox(*x));
+        } else {
+            s[0] = sbox(s[0]);
+        }
+        // One reduction per lane: the three products accumulate unreduced.
+        let x = s;
+        s = core::array::from_fn(|i| dot(&p.mds[i], &x));
+    }
+    s[0]
+}
+
+/// A tree node: `Poseidon_t3(left, right)`, except that an all-empty pair is empty (0).
+pub fn tree_node(left: Fr, right: Fr) -> Fr {
+    if left.is_zero() && right.is_zero() {
+        Fr::zero()
+    } else {
+        poseidon_t3(left, right)
+    }
+}
+
+/// The root a leaf at `index` reaches with `siblings` (bottom to top).
+pub fn root_from_leaf(leaf: Fr, index: usize, siblings: &[Fr]) -> Fr {
+    siblings.iter().enumerate().fold(leaf, |node, (level, s)| {
+        if (index >> level) & 1 == 1 {
+            tree_node(*s, node)
+        } else {
+            tree_node(node, *s)
+        }
+    })
+}
+
+/// A tensor's chunk tree: every level, leaves first (levels are not padded; missing nodes
+/// are the empty value 0).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChunkTree {
+    levels: Vec<Vec<Fr>>,
+}
+
+impl ChunkTree {
+    /// The tree over these leaf digests.
+    pub fn from_leaves(leaves: Vec<Fr>) -> Self {
+        let depth = tree_depth(leaves.len());
+        let mut levels = Vec::with_capacity(depth + 1);
+        levels.push(leaves);
+        for _ in 0..depth {
+            let below = levels.last().expect("leaves are level 0");
+            let level = below
+                .chunks(2)
+                .map(|pair| tree_node(pair[0], pair.get(1).copied().unwrap_or_default()))
+                .collect();
+            levels.push(level);
+        }
+        Self { levels }
+    }
+
+    /// The tree of a tensor's values (the leaf digests hashed one by one).
+    pub fn of_values(data: &[i32]) -> Self {
+        Self::from_leaves(
+            data.chunks(CHUNK_VALUES)
+                .enumerate()
+                .map(|(j, c)| chunk_digest(j, c))
+                .collect(),
+        )
+    }
+
+    /// The root (0 for a tree without leaves).
+    pub fn root(&self) -> Fr {
+        self.levels
+            .last()
+            .and_then(|l| l.first())
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Depth (number of siblings in a proof).
+    pub fn depth(&self) -> usize {
+        self.levels.len() - 1
+    }
+
+    /// Number of chunks.
+    pub fn chunks(&self) -> usize {
+        self.levels[0].len()
+    }
+
+    /// The leaf digests.
+    pub fn leaves(&self) -> &[Fr] {
+        &self.levels[0]
+    }
+
+    /// The node at `level` (0 = leaves) and `index`, empty (0) past the last one.
+    pub fn node(&self, level: usize, index: usize) -> Fr {
+        self.levels
+            .get(level)
+            .and_then(|l| l.get(index))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Siblings of the leaf at `index`, bottom to top; `None` past `2^depth`. Positions in
+    /// `[chunks, 2^depth)` are valid: their leaf is the empty value 0.
+    pub fn prove(&self, index: usize) -> Option<Vec<Fr>> {
+        if index >> self.depth() != 0 {
+            return None;
+        }
+        Some(
+            (0..self.depth())
+                .map(|level| self.node(level, (index >> level) ^ 1))
+                .collect(),
+        )
+    }
+
+    /// Whether `leaf` sits at `index` of the tree with this `root` and `depth`.
+    pub fn verify(root: Fr, depth: usize, index: usize, leaf: Fr, siblings: &[Fr]) -> bool {
+        siblings.len() == depth
+            && depth <= MAX_TREE_DEPTH
+            && index >> depth == 0
+            && root_from_leaf(leaf, index, siblings) == root
+    }
+}
+
+/// `C(T) = Poseidon_t3(header, root)`.
+pub fn chunked_commitment_of(header: Fr, root: Fr) -> Fr {
+    poseidon_t3(header, root)
+}
+
+/// Version 4 commitment of a tensor: `None` when the rank exceeds nine, `data` does not fill
+/// the shape, or the tree would be deeper than [`MAX_TREE_DEPTH`].
+pub fn chunked_commitment(shape: &[usize], data: &[i32]) -> Option<Fr> {
+    if shape.iter().product::<usize>() != data.len()
+        || tree_depth(chunk_count(data.len())) > MAX_TREE_DEPTH
+    {
+        return None;
+    }
+    let header = tensor_header(shape)?;
+    Some(chunked_commitment_of(
+        header,
+        ChunkTree::of_values(data).root(),
+    ))
+}
+
+/// Chunk trees of many tensors at once: the same trees as [`ChunkTree::of_values`] of each,
+/// with the leaf digests of all of them computed eight at a time in lock-step where the CPU
+/// has AVX-512 IFMA.
+pub fn chunk_trees(tensors: &[&[i32]]) -> Vec<ChunkTree> {
+    let jobs: Vec<(usize, usize)> = tensors
+        .iter()
+        .enumerate()
+        .flat_map(|(t, d)| (0..chunk_count(d.len())).map(move |j| (t, j)))
+        .collect();
+    let digests = leaf_digests(tensors, &jobs);
+    let mut leaves: Vec<Vec<Fr>> = tensors
+        .iter()
+        .map(|d| Vec::with_capacity(chunk_count(d.len())))
+        .collect();
+    for ((t, _), d) in jobs.iter().zip(digests) {
+        leaves[*t].push(d);
+    }
+    leaves.into_iter().map(ChunkTree::from_leaves).collect()
+}
+
+/// Version 4 commitments of many tensors (`(shape, data)`), the same values as
+/// [`chunked_commitment`] of each, faster where the CPU allows ([`chunk_trees`]).
+pub fn chunked_commitments(tensors: &[(&[usize], &[i32])]) -> Vec<Option<Fr>> {
+    let valid: Vec<bool> = tensors
+        .iter()
+        .map(|(s, d)| {
+            s.iter().product::<usize>() == d.len()
+                && tree_depth(chunk_count(d.len())) <= MAX_TREE_DEPTH
+        })
+        .collect();
+    let data: Vec<&[i32]> = tensors
+        .iter()
+        .zip(&valid)
+        .map(|((_, d), ok)| if *ok { *d } else { &[][..] })
+        .collect();
+    let trees = chunk_trees(&data);
+    tensors
+        .iter()
+        .zip(valid)
+        .zip(trees)
+        .map(|(((shape, _), ok), tree)| {
+            ok.then(|| tensor_header(shape))
+                .flatten()
+                .map(|h| chunked_commitment_of(h, tree.root()))
+        })
+        .collect()
+}
+
+/// Leaf digests of `(tensor, chunk)` jobs, in job order.
+fn leaf_digests(tensors: &[&[i32]], jobs: &[(usize, usize)]) -> Vec<Fr> {
+    let chunk = |(t, j): (usize, usize)| {
+        let d = tensors[t];
+        &d[j * CHUNK_VALUES..((j + 1) * CHUNK_VALUES).min(d.len())]
+    };
+    #[cfg(target_arch = "x86_64")]
+    if crate::poseidon::ifma::available() {
+        return lockstep::leaf_digests(jobs, chunk);
+    }
+    jobs.iter()
+        .map(|&(t, j)| chunk_digest(j, chunk((t, j))))
+        .collect()
+}
+
+#[cfg(target_arch = "x86_64")]
+mod lockstep {
+    use super::*;
+    use crate::{
+        poseidon::ifma::{chain_step, from_limbs, to_limbs, Limbs, LANES},
+        tensor::pack_word_limbs,
+    };
+
+    /// Values absorbed per permutation.
+    const BLOCK: usize = CHUNK * LIMBS;
+
+    /// Eight chunk chains per lock-step pass, [`PERMS_PER_CHUNK`] blocks each (a short chunk's
+    /// missing words are zero).
+    pub(super) fn leaf_digests<'a>(
+        jobs: &[(usize, usize)],
+        chunk: impl Fn((usize, usize)) -> &'a [i32],
+    ) -> Vec<Fr> {
+        let mut out = Vec::with_capacity(jobs.len());
+        for group in jobs.chunks(LANES) {
+            let data: Vec<&[i32]> = group.iter().map(|j| chunk(*j)).collect();
+            let mut h: [Limbs; LANES] = [[0; 5]; LANES];
+            for (lane, (_, j)) in group.iter().enumerate() {
+                h[lane] = to_limbs(&chunk_seed(*j));
+            }
+            for b in 0..PERMS_PER_CHUNK {
+                let mut words = [[[0u64; 4]; LANES]; CHUNK];
+                for (lane, d) in data.iter().enumerate() {
+                    let lo = (b * BLOCK).min(d.len());
+                    let hi = ((b + 1) * BLOCK).min(d.len());
+                    for (k, w) in d[lo..hi].chunks(LIMBS).enumerate() {
+                        words[k][lane] = pack_word_limbs(w);
+                    }
+                }
+                chain_step(&mut h, &words);
+            }
+            out.extend(h[..group.len()].iter().map(|l| from_limbs(*l)));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    use ark_ff::One;
+    use light_poseidon::{Poseidon, PoseidonHasher};
+
+    fn values(n: usize, salt: i32) -> Vec<i32> {
+        (0..n as i32)
+            .map(|i| i.wrapping_mul(7919).wrapping_add(salt) ^ (i << 20))
+            .collect()
+    }
+
+    #[test]
+    fn poseidon_t3_is_circomlib_poseidon_2() {
+        // circomlib's published poseidon([1, 2]).
+        let want = Fr::from_str(
+            "7853200120776062878684798364095072458815029376092732009249414926327459813530",
+        )
+        .unwrap();
+        assert_eq!(poseidon_t3(Fr::one(), Fr::from(2u64)), want);
+        let mut lib = Poseidon::<Fr>::new_circom(2).unwrap();
+        for (a, b) in [(0u64, 0u64), (5, 9), (u64::MAX, 1)] {
+            let (a, b) = (Fr::from(a), Fr::from(b));
+            assert_eq!(poseidon_t3(a, b), lib.hash(&[a, b]).unwrap());
+        }
+        let m1 = -Fr::one();
+        assert_eq!(poseidon_t3(m1, m1), lib.hash(&[m1, m1]).unwrap());
+    }
+
+    #[test]
+    fn depths_and_counts() {
+        assert_eq!(chunk_count(0), 0);
+        assert_eq!(chunk_count(1), 1);
+        assert_eq!(chunk_count(CHUNK_VALUES), 1);
+        assert_eq!(chunk_count(CHUNK_VALUES + 1), 2);
+        let d: Vec<usize> = [0, 1, 2, 3, 4, 5, 8, 9].map(tree_depth).to_vec();
+        assert_eq!(d, [0, 0, 1, 2, 2, 3, 3, 4]);
+    }
+
+    #[test]
+    fn every_chunk_opens_at_its_index_and_nowhere_else() {
+        for len in [
+            0,
+            1,
+            600,
+            CHUNK_VALUES,
+            3 * CHUNK_VALUES + 5,
+            8 * CHUNK_VALUES,
+        ] {
+            let data = values(len, len as i32);
+            let tree = ChunkTree::of_values(&data);
+            let (root, depth) = (tree.root(), tree.depth());
+            assert_eq!(tree.chunks(), chunk_count(len));
+            for (j, c) in data.chunks(CHUNK_VALUES).enumerate() {
+                let leaf = chunk_digest(j, c);
+                let proof = tree.prove(j).unwrap();
+                assert!(ChunkTree::verify(root, depth, j, leaf, &proof));
+                // Another index with the same siblings, or another leaf, fails.
+                if depth > 0 {
+                    assert!(!ChunkTree::verify(root, depth, j ^ 1, leaf, &proof));
+                }
+                assert!(!ChunkTree::verify(root, depth, j, leaf + Fr::one(), &proof));
+                // The digest binds the index: the same values at another index differ.
+                assert_ne!(chunk_digest(j + 1, c), leaf);
+            }
+            // Past the last position: no proof, no verification.
+            assert!(tree.prove(1 << depth).is_none());
+            assert!(!ChunkTree::verify(root, depth, 1 << depth, Fr::one(), &[]));
+            // Padded positions hold the empty leaf.
+            for j in tree.chunks()..1 << depth {
+                let proof = tree.prove(j).unwrap();
+                assert!(ChunkTree::verify(root, depth, j, Fr::zero(), &proof));
+            }
+        }
+    }
+
+    #[test]
+    fn commitment_binds_shape_and_values() {
+        let data = values(2 * CHUNK_VALUES + 3, 1);
+        let a = chunked_commitment(&[data.len()], &data).unwrap();
+        assert_ne!(
+            a,
+            chunked_commitment(&[1, data.len()], &data).unwrap(),
+            "shape"
+        );
+        let mut other = data.clone();
+        other[CHUNK_VALUES + 9] ^= 1;
+        assert_ne!(a, chunked_commitment(&[data.len()], &other).unwrap());
+        assert!(chunked_commitment(&[5], &data).is_none());
+        // i32::MIN in a last chunk is not the padding: the length in the header tells.
+        let short = vec![i32::MIN; 3];
+        let long = vec![i32::MIN; 4];
+        assert_ne!(
+            chunked_commitment(&[3], &short),
+            chunked_commitment(&[4], &long)
+        );
+    }
+
+    #[test]
+    fn batched_trees_equal_one_by_one() {
+        let tensors: Vec<Vec<i32>> = [0, 1, 77, 616, 617, 5000, 20 * CHUNK_VALUES - 1]
+            .iter()
+            .enumerate()
+            .map(|(i, n)| values(*n, i as i32 * 31))
+            .collect();
+        let refs: Vec<&[i32]> = tensors.iter().map(|t| &t[..]).collect();
+        let batched = chunk_trees(&refs);
+        for (t, tree) in tensors.iter().zip(&batched) {
+            assert_eq!(*tree, ChunkTree::of_values(t));
+        }
+        let shapes: Vec<[usize; 1]> = tensors.iter().map(|t| [t.len()]).collect();
+        let pairs: Vec<(&[usize], &[i32])> = shapes
+            .iter()
+            .zip(&tensors)
+            .map(|(s, t)| (&s[..], &t[..]))
+            .collect();
+        let commitments = chunked_commitments(&pairs);
+        for ((s, t), c) in pairs.iter().zip(commitments) {
+            assert_eq!(c, chunked_commitment(s, t));
+        }
+    }
+}
