@@ -7,6 +7,7 @@ pub mod gadgets;
 mod groth16;
 mod ops;
 pub mod poseidon;
+pub mod templates;
 
 pub use circuit::StepCircuit;
 pub use error::{ProverError, Result};

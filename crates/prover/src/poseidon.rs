@@ -119,7 +119,13 @@ pub fn permute(cs: &Cs, inputs: &[Lc; WIDTH - 1]) -> CsResult<Lc> {
 
 /// The commitment chain from a constant header over `elems` (see `zkopml-commit`).
 pub fn chain(cs: &Cs, header: Fr, elems: &[Lc]) -> CsResult<Lc> {
-    let mut h = Lc::constant(header);
+    chain_from(cs, Lc::constant(header), elems)
+}
+
+/// The commitment chain from a header that is itself a circuit value (a chunk leaf's seed
+/// depends on the chunk's index).
+pub fn chain_from(cs: &Cs, header: Lc, elems: &[Lc]) -> CsResult<Lc> {
+    let mut h = header;
     for chunk in elems.chunks(CHUNK) {
         let mut block: [Lc; WIDTH - 1] = core::array::from_fn(|_| Lc::constant(Fr::zero()));
         block[0] = h;

@@ -1,0 +1,294 @@
+//! Opening one chunk of a version-4 tensor commitment inside a fixed circuit, and hashing an
+//! output chunk the same way (`zkopml_commit::chunked`, `docs/commitments.md` "Version 4").
+//!
+//! Nothing here depends on the tensor's size or on a model: the length comes from the
+//! opened header, the tree depth and the last chunk's value count are derived from it in the
+//! circuit, and the path always has [`TREE_LEVELS`] levels of which the first `depth` count.
+
+use std::sync::OnceLock;
+
+use ark_bn254::Fr;
+use ark_ff::{One, Zero};
+use zkopml_commit::{
+    chunk_count, tensor_header, tree_depth, ChunkTree, CHUNK_VALUES, CHUNK_WORDS, LIMBS,
+    LIMB_OFFSET, TAG_CHUNK, TAG_TENSOR, WIDTH,
+};
+
+use crate::{
+    gadgets::{Cs, CsResult, Lc},
+    poseidon,
+};
+
+/// Tree levels a template can climb: tensors up to `2^20` chunks (≈ 646 M values).
+pub const TREE_LEVELS: usize = 20;
+/// Largest rank a header opens (the header has nine dimension slots).
+const MAX_RANK: usize = WIDTH - 4;
+
+/// What a prover needs to open chunk `index` of a committed tensor.
+#[derive(Clone, Debug)]
+pub struct ChunkOpening {
+    /// The tensor's shape (the header's preimage).
+    pub shape: Vec<usize>,
+    /// The tree root.
+    pub root: Fr,
+    /// The chunk's index.
+    pub index: usize,
+    /// The chunk's values (fewer than [`CHUNK_VALUES`] only for the last chunk).
+    pub values: Vec<i32>,
+    /// Siblings bottom to top, [`TREE_LEVELS`] of them (zero past the tree's depth).
+    pub siblings: Vec<Fr>,
+}
+
+impl ChunkOpening {
+    /// Opening of chunk `index` of `data` (shape `shape`) from its tree; `None` when the
+    /// index is past the last chunk, the rank is above nine or the tree is too deep for a
+    /// template.
+    pub fn new(shape: &[usize], data: &[i32], tree: &ChunkTree, index: usize) -> Option<Self> {
+        if index >= tree.chunks() || shape.len() > MAX_RANK || tree.depth() > TREE_LEVELS {
+            return None;
+        }
+        let mut siblings = tree.prove(index)?;
+        siblings.resize(TREE_LEVELS, Fr::zero());
+        let lo = index * CHUNK_VALUES;
+        let hi = (lo + CHUNK_VALUES).min(data.len());
+        Some(Self {
+            shape: shape.to_vec(),
+            root: tree.root(),
+            index,
+            values: data[lo..hi].to_vec(),
+            siblings,
+        })
+    }
+}
+
+/// A tensor commitment opened in the circuit: its length and tree shape.
+pub(crate) struct OpenedTensor {
+    /// Number of values.
+    pub len: Lc,
+    /// Number of chunks `⌈len / CHUNK_VALUES⌉ ≥ 1`.
+    pub chunks: Lc,
+    /// One-hot over `0..=TREE_LEVELS`: the tree's depth.
+    pub depth: Vec<Lc>,
+    /// The tree root.
+    pub root: Lc,
+}
+
+/// circomlib Poseidon t = 3 in the circuit (textbook rounds: 243 constraints).
+pub(crate) fn poseidon_t3(cs: &Cs, a: &Lc, b: &Lc) -> CsResult<Lc> {
+    struct P {
+        ark: Vec<Fr>,
+        mds: Vec<Vec<Fr>>,
+        full: usize,
+        partial: usize,
+    }
+    static PARAMS: OnceLock<P> = OnceLock::new();
+    let p = PARAMS.get_or_init(|| {
+        let p = light_poseidon::parameters::bn254_x5::get_poseidon_parameters::<Fr>(3)
+            .expect("width 3 is one of circomlib's parameter sets");
+        P {
+            ark: p.ark,
+            mds: p.mds,
+            full: p.full_rounds,
+            partial: p.partial_rounds,
+        }
+    });
+    let half = p.full / 2;
+    let mut s = [Lc::constant(Fr::zero()), a.clone(), b.clone()];
+    for round in 0..p.full + p.partial {
+        for (i, x) in s.iter_mut().enumerate() {
+            *x = x.add_const(p.ark[round * 3 + i]);
+        }
+        if round < half || round >= half + p.partial {
+            for x in s.iter_mut() {
+                *x = cs.pow5(x)?;
+            }
+        } else {
+            s[0] = cs.pow5(&s[0])?;
+        }
+        let x = s.clone();
+        for (i, out) in s.iter_mut().enumerate() {
+            *out = x
+                .iter()
+                .zip(&p.mds[i])
+                .fold(Lc::constant(Fr::zero()), |acc, (v, m)| acc.add(&v.scale(*m)))
+                .compact();
+        }
+    }
+    let [out, _, _] = s;
+    Ok(out)
+}
+
+/// Opens the public tensor commitment `c = Poseidon_t3(header, root)`: the header's preimage
+/// (tag, length, rank, dimensions) and the root are witnesses; the chunk count and the
+/// tree's depth are derived from the length and constrained.
+pub(crate) fn open_tensor(cs: &Cs, c: &Lc, w: Option<&ChunkOpening>) -> CsResult<OpenedTensor> {
+    let shape = w.map(|w| w.shape.as_slice()).unwrap_or(&[1]);
+    let len_v = shape.iter().product::<usize>();
+    let mut pre: [Lc; WIDTH - 1] = core::array::from_fn(|_| Lc::constant(Fr::zero()));
+    pre[0] = Lc::constant(Fr::from(TAG_TENSOR));
+    pre[1] = cs.witness(Fr::from(len_v as u64))?;
+    pre[2] = cs.witness(Fr::from(shape.len() as u64))?;
+    for (slot, k) in pre[3..].iter_mut().zip(0..) {
+        *slot = cs.witness(Fr::from(shape.get(k).copied().unwrap_or(0) as u64))?;
+    }
+    let header = poseidon::permute(cs, &pre)?;
+    debug_assert!(w.is_none() || Some(header.val) == tensor_header(shape));
+    let root = cs.witness(w.map_or(Fr::zero(), |w| w.root))?;
+    cs.assert_eq(&poseidon_t3(cs, &header, &root)?, c)?;
+    let len = pre[1].clone();
+
+    // chunks = ⌈len / CHUNK_VALUES⌉ ≥ 1: 0 ≤ CHUNK_VALUES·chunks − len < CHUNK_VALUES.
+    let chunks_v = chunk_count(len_v).max(1);
+    let chunks = cs.witness(Fr::from(chunks_v as u64))?;
+    let slack = chunks.scale(Fr::from(CHUNK_VALUES as u64)).sub(&len);
+    cs.range(&slack, 10)?;
+    cs.range(&slack.scale(-Fr::one()).add_const(Fr::from(CHUNK_VALUES as u64 - 1)), 10)?;
+    cs.range(&chunks.add_const(-Fr::one()), 32)?;
+
+    // depth = ⌈log2 chunks⌉: with P = 2^depth, P ≥ chunks and 2·chunks > P.
+    let d = tree_depth(chunks_v);
+    let depth: Vec<Lc> = (0..=TREE_LEVELS)
+        .map(|l| cs.witness(if l == d { Fr::one() } else { Fr::zero() }))
+        .collect::<CsResult<_>>()?;
+    let mut sum = Lc::constant(Fr::zero());
+    let mut pow = Lc::constant(Fr::zero());
+    for (l, e) in depth.iter().enumerate() {
+        cs.enforce(e, &Lc::constant(Fr::one()).sub(e), &Lc::constant(Fr::zero()))?;
+        sum = sum.add(e);
+        pow = pow.add(&e.scale(Fr::from(1u64 << l)));
+    }
+    cs.assert_eq(&sum, &Lc::constant(Fr::one()))?;
+    cs.range(&pow.sub(&chunks), 33)?;
+    cs.range(&chunks.scale(Fr::from(2u64)).sub(&pow).add_const(-Fr::one()), 33)?;
+    Ok(OpenedTensor {
+        len,
+        chunks,
+        depth,
+        root,
+    })
+}
+
+/// Little-endian bits of a chunk index with `index < chunks` of `t` (so the bits above the
+/// tree's depth are zero).
+pub(crate) fn index_bits(cs: &Cs, index: &Lc, t: &OpenedTensor) -> CsResult<Vec<Lc>> {
+    let bits = cs.bits(index, TREE_LEVELS)?;
+    cs.range(&t.chunks.sub(index).add_const(-Fr::one()), 32)?;
+    Ok(bits)
+}
+
+/// `valid[k] = 1` iff position `k` of chunk `index` holds a value (`index·CHUNK_VALUES + k <
+/// len`): a non-increasing boolean vector whose sum is the chunk's value count.
+pub(crate) fn valid_mask(cs: &Cs, index: &Lc, t: &OpenedTensor) -> CsResult<Vec<Lc>> {
+    let last = cs.is_zero(&t.chunks.sub(index).add_const(-Fr::one()))?;
+    let full = Lc::constant(Fr::from(CHUNK_VALUES as u64));
+    let tail = t
+        .len
+        .sub(&t.chunks.scale(Fr::from(CHUNK_VALUES as u64)))
+        .add_const(Fr::from(CHUNK_VALUES as u64));
+    let count = cs.select(&last, &tail, &full)?;
+    let count_v = count.val;
+    let n = crate::gadgets::fr_to_i128(count_v).unwrap_or(0).max(0) as usize;
+    let mut mask = Vec::with_capacity(CHUNK_VALUES);
+    let mut sum = Lc::constant(Fr::zero());
+    for k in 0..CHUNK_VALUES {
+        let t_k = cs.witness(if k < n { Fr::one() } else { Fr::zero() })?;
+        cs.enforce(&t_k, &Lc::constant(Fr::one()).sub(&t_k), &Lc::constant(Fr::zero()))?;
+        if let Some(prev) = mask.last() {
+            // t_k ≤ t_{k−1}: t_k · (1 − t_{k−1}) = 0.
+            cs.enforce(&t_k, &Lc::constant(Fr::one()).sub(prev), &Lc::constant(Fr::zero()))?;
+        }
+        sum = sum.add(&t_k);
+        mask.push(t_k);
+    }
+    cs.assert_eq(&sum, &count)?;
+    Ok(mask)
+}
+
+/// Leaf digest of the chunk at `index` from its limbs (`v + 2^31`, 0 where no value):
+/// `chain(TAG_CHUNK + 2^32·index, CHUNK_WORDS packed words)`.
+pub(crate) fn chunk_leaf(cs: &Cs, index: &Lc, limbs: &[Lc]) -> CsResult<Lc> {
+    debug_assert_eq!(limbs.len(), CHUNK_VALUES);
+    let seed = index
+        .scale(Fr::from(1u64 << 32))
+        .add_const(Fr::from(TAG_CHUNK));
+    let shift = Fr::from(1u64 << 32);
+    let words: Vec<Lc> = limbs
+        .chunks(LIMBS)
+        .map(|c| {
+            let mut word = Lc::constant(Fr::zero());
+            let mut pow = Fr::one();
+            for l in c {
+                word = word.add(&l.scale(pow));
+                pow *= shift;
+            }
+            word.compact()
+        })
+        .collect();
+    debug_assert_eq!(words.len(), CHUNK_WORDS);
+    poseidon::chain_from(cs, seed, &words)
+}
+
+/// Climbs from `leaf` at the position given by `bits` with `siblings` and enforces that the
+/// node at the tree's depth is `t.root`.
+pub(crate) fn check_path(
+    cs: &Cs,
+    t: &OpenedTensor,
+    leaf: &Lc,
+    bits: &[Lc],
+    siblings: &[Lc],
+) -> CsResult<()> {
+    let mut node = leaf.clone();
+    let mut at_depth = cs.mul(&t.depth[0], &node)?;
+    for l in 0..TREE_LEVELS {
+        // (left, right) = bit ? (sibling, node) : (node, sibling)
+        let left = cs.select(&bits[l], &siblings[l], &node)?;
+        let right = siblings[l].add(&node).sub(&left);
+        node = poseidon_t3(cs, &left, &right)?;
+        at_depth = at_depth.add(&cs.mul(&t.depth[l + 1], &node)?);
+    }
+    cs.assert_eq(&at_depth, &t.root)
+}
+
+/// Opens chunk `index` of the tensor committed as `c`: returns the chunk's values (in the
+/// `i32` range; `−2^31` at positions past the tensor's end, whose limb is 0) and the valid
+/// mask.
+pub(crate) fn open_chunk(
+    cs: &Cs,
+    c: &Lc,
+    index: &Lc,
+    w: Option<&ChunkOpening>,
+) -> CsResult<(Vec<Lc>, Vec<Lc>)> {
+    let t = open_tensor(cs, c, w)?;
+    let bits = index_bits(cs, index, &t)?;
+    let mask = valid_mask(cs, index, &t)?;
+    let mut values = Vec::with_capacity(CHUNK_VALUES);
+    let mut limbs = Vec::with_capacity(CHUNK_VALUES);
+    for (k, m) in mask.iter().enumerate() {
+        let v = w
+            .and_then(|w| w.values.get(k).copied())
+            .unwrap_or(i32::MIN);
+        let v = cs.witness_int(v as i128)?;
+        cs.i32_bits(&v)?;
+        let limb = v.add_const(Fr::from(LIMB_OFFSET));
+        // Past the end the limb is 0: (1 − valid) · limb = 0.
+        cs.enforce(&Lc::constant(Fr::one()).sub(m), &limb, &Lc::constant(Fr::zero()))?;
+        values.push(v);
+        limbs.push(limb);
+    }
+    let leaf = chunk_leaf(cs, index, &limbs)?;
+    let siblings: Vec<Lc> = (0..TREE_LEVELS)
+        .map(|l| cs.witness(w.map_or(Fr::zero(), |w| w.siblings[l])))
+        .collect::<CsResult<_>>()?;
+    check_path(cs, &t, &leaf, &bits, &siblings)?;
+    Ok((values, mask))
+}
+
+/// Digest of an output chunk at `index` whose values are `values` where `mask` is set.
+pub(crate) fn output_leaf(cs: &Cs, index: &Lc, values: &[Lc], mask: &[Lc]) -> CsResult<Lc> {
+    let limbs: Vec<Lc> = values
+        .iter()
+        .zip(mask)
+        .map(|(v, m)| cs.mul(m, &v.add_const(Fr::from(LIMB_OFFSET))))
+        .collect::<CsResult<_>>()?;
+    chunk_leaf(cs, index, &limbs)
+}

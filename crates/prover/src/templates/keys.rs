@@ -1,0 +1,137 @@
+//! Keys, proofs and verification of templates. Keys depend on the template alone: one
+//! setup per template for the whole protocol.
+
+use std::{marker::PhantomData, time::Instant};
+
+use alloy_primitives::keccak256;
+use ark_bn254::{Bn254, Fr};
+use ark_groth16::{Groth16, PreparedVerifyingKey, Proof, ProvingKey, VerifyingKey};
+use ark_relations::gr1cs::{
+    ConstraintSynthesizer, ConstraintSystem, ConstraintSystemRef, SynthesisError, SynthesisMode,
+};
+use ark_snark::SNARK;
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+use tracing::info_span;
+
+use super::Template;
+use crate::{gadgets::Cs, ProverError, Result};
+
+struct Circuit<'a, T: Template> {
+    inst: Option<&'a T::Instance>,
+    _t: PhantomData<T>,
+}
+
+impl<T: Template> ConstraintSynthesizer<Fr> for Circuit<'_, T> {
+    fn generate_constraints(self, cs: ConstraintSystemRef<Fr>) -> Result<(), SynthesisError> {
+        T::synthesize(&Cs::new(cs), self.inst)
+    }
+}
+
+/// A template's Groth16 keys.
+pub struct TemplateKeys<T: Template> {
+    /// Proving key.
+    pub pk: ProvingKey<Bn254>,
+    /// Prepared verifying key.
+    pub pvk: PreparedVerifyingKey<Bn254>,
+    /// True for keys from [`template_setup`] (public seed: anyone can forge proofs).
+    pub test_keys: bool,
+    _t: PhantomData<T>,
+}
+
+impl<T: Template> TemplateKeys<T> {
+    /// The verifying key (what a verifier contract is generated from).
+    pub fn vk(&self) -> &VerifyingKey<Bn254> {
+        &self.pvk.vk
+    }
+}
+
+/// A template proof with its public inputs.
+#[derive(Clone, Debug)]
+pub struct TemplateProof {
+    /// The Groth16 proof.
+    pub proof: Proof<Bn254>,
+    /// Public inputs, as the circuit allocates them.
+    pub public: Vec<Fr>,
+}
+
+/// Setup of template `T` with deterministic **test** randomness derived from its name
+/// (`keccak256("zkopml/template-test-keys/v1" ‖ NAME)`): every party can regenerate the same
+/// keys, so anyone can forge proofs under them. A deployment uses ceremony keys.
+pub fn template_setup<T: Template>() -> Result<TemplateKeys<T>> {
+    let _s = info_span!("template_setup", template = T::NAME).entered();
+    let mut seed = b"zkopml/template-test-keys/v1".to_vec();
+    seed.extend_from_slice(T::NAME.as_bytes());
+    let mut rng = ChaCha20Rng::from_seed(keccak256(seed).0);
+    let (pk, vk) = Groth16::<Bn254>::circuit_specific_setup(
+        Circuit::<T> {
+            inst: None,
+            _t: PhantomData,
+        },
+        &mut rng,
+    )?;
+    Ok(TemplateKeys {
+        pk,
+        pvk: Groth16::<Bn254>::process_vk(&vk)?,
+        test_keys: true,
+        _t: PhantomData,
+    })
+}
+
+/// Number of constraints of template `T` (synthesised without a witness, no keys).
+pub fn template_stats<T: Template>() -> Result<usize> {
+    let cs = ConstraintSystem::<Fr>::new_ref();
+    cs.set_mode(SynthesisMode::Prove {
+        construct_matrices: false,
+        generate_lc_assignments: false,
+    });
+    let h = Cs::new(cs);
+    T::synthesize(&h, None)?;
+    Ok(h.constraints())
+}
+
+/// Whether `inst` satisfies template `T` (no keys; names the failing constraint's index).
+pub fn template_satisfied<T: Template>(inst: &T::Instance) -> Result<bool> {
+    let cs = ConstraintSystem::<Fr>::new_ref();
+    T::synthesize(&Cs::new(cs.clone()), Some(inst))?;
+    Ok(cs.is_satisfied()?)
+}
+
+/// Proves `inst` under `keys`; a witness that does not satisfy the template is an
+/// [`ProverError::Unsatisfied`] error, never a proof.
+pub fn template_prove<T: Template>(keys: &TemplateKeys<T>, inst: &T::Instance) -> Result<TemplateProof> {
+    if !template_satisfied::<T>(inst)? {
+        return Err(ProverError::Unsatisfied {
+            step: 0,
+            constraint: format!("template {}: the instance is not a true statement", T::NAME),
+        });
+    }
+    let _s = info_span!("template_prove", template = T::NAME).entered();
+    let started = Instant::now();
+    let mut rng = ChaCha20Rng::from_rng(rand::rngs::OsRng).expect("OS randomness");
+    let proof = Groth16::<Bn254>::prove(
+        &keys.pk,
+        Circuit::<T> {
+            inst: Some(inst),
+            _t: PhantomData,
+        },
+        &mut rng,
+    )?;
+    tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "proved");
+    Ok(TemplateProof {
+        proof,
+        public: T::public_inputs(inst),
+    })
+}
+
+/// Verifies a template proof against public inputs the verifier built itself.
+pub fn template_verify<T: Template>(
+    keys: &TemplateKeys<T>,
+    public: &[Fr],
+    proof: &Proof<Bn254>,
+) -> Result<()> {
+    match Groth16::<Bn254>::verify_with_processed_vk(&keys.pvk, public, proof)? {
+        true => Ok(()),
+        false => Err(ProverError::InvalidProof),
+    }
+}

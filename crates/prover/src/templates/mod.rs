@@ -1,0 +1,41 @@
+//! The fixed library of circuit templates (program version 4, being built; see
+//! `docs/commitments.md` "Version 4" and `docs/protocol.md` §10).
+//!
+//! A template proves "this chunk of this operator's output is what the engine computes from
+//! the chunks opened from these commitments". Its constraints depend on the operator family
+//! only — never on a model, a tensor's size or the chunk's position — so its keys are made
+//! once for the protocol, not per model or per step. Attributes (a `Clip`'s bounds, …) and
+//! the chunk index are public inputs the dispute contract builds from the model commitment
+//! and the game; tensor lengths come from the opened headers.
+//!
+//! One template file per operator family, named like the engine's `ops` file it proves.
+
+mod activation;
+mod chunk;
+mod keys;
+
+pub use activation::{ClipChunk, ClipTemplate};
+pub use chunk::{ChunkOpening, TREE_LEVELS};
+pub use keys::{
+    template_prove, template_satisfied, template_setup, template_stats, template_verify,
+    TemplateKeys, TemplateProof,
+};
+
+use ark_bn254::Fr;
+
+use crate::gadgets::{Cs, CsResult};
+
+/// A circuit of the template library.
+pub trait Template {
+    /// Stable name: keys, verifiers and model leaves address the template by it.
+    const NAME: &'static str;
+    /// The witness of one proof.
+    type Instance;
+
+    /// The public inputs of `inst`, in the order the circuit allocates them (the contract
+    /// builds the same vector from game state).
+    fn public_inputs(inst: &Self::Instance) -> Vec<Fr>;
+
+    /// The constraints; `inst` is `None` during setup (witness values are then arbitrary).
+    fn synthesize(cs: &Cs, inst: Option<&Self::Instance>) -> CsResult<()>;
+}
