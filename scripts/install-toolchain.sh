@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Installs the pinned Ethereum toolchain into <repo>/.tools (git-ignored):
 #   forge, anvil, cast 1.7.1 (npm @foundry-rs/*-linux-amd64), solc 0.8.28 (solcjs wrapped to
-#   look like native solc), forge-std 1.9.7 (from npm @layerzerolabs/toolbox-foundry 0.1.13).
+#   look like native solc), forge-std 1.9.7 (from npm @layerzerolabs/toolbox-foundry 0.1.13),
+#   poseidon-solidity 0.0.5 (circomlib Poseidon t=3 as the Solidity library PoseidonT3, used by
+#   contracts/src/lib/LibTensorTree.sol) and poseidon-lite 0.3.0 (circomlib Poseidon in JS, used
+#   only by contracts/test/fixtures/gen_tensor_tree.mjs to make known-answer vectors).
 # Idempotent: when everything is already at the pinned versions it only re-checks and exits.
 # Usage: bash scripts/install-toolchain.sh
 set -euo pipefail
@@ -14,6 +17,8 @@ NM="$TOOLS/node_modules"
 FOUNDRY_VERSION="1.7.1"
 SOLC_VERSION="0.8.28"
 TOOLBOX_VERSION="0.1.13"
+POSEIDON_SOLIDITY_VERSION="0.0.5"
+POSEIDON_LITE_VERSION="0.3.0"
 
 PKGS=(
   "@foundry-rs/forge-linux-amd64@$FOUNDRY_VERSION"
@@ -21,6 +26,8 @@ PKGS=(
   "@foundry-rs/cast-linux-amd64@$FOUNDRY_VERSION"
   "solc@$SOLC_VERSION"
   "@layerzerolabs/toolbox-foundry@$TOOLBOX_VERSION"
+  "poseidon-solidity@$POSEIDON_SOLIDITY_VERSION"
+  "poseidon-lite@$POSEIDON_LITE_VERSION"
 )
 
 # Prints the installed version of an npm package under .tools, or nothing.

@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v cargo >/dev/null || { echo "error: cargo not found: install Rust (rustup) first" >&2; exit 1; }
 bash scripts/install-toolchain.sh
+# The tensor-tree known-answer vectors regenerate identically (poseidon-lite, pinned in .tools).
+node contracts/test/fixtures/gen_tensor_tree.mjs --check
 (cd contracts && ../.tools/bin/forge test)
 bash scripts/export-artifacts.sh --check
 # ONNX backend node tests for the supported operators (docs/conformance.md).

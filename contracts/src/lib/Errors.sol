@@ -128,3 +128,13 @@ error TransferFailed(address to, uint256 amount);
 
 /// @notice The proof does not verify (or is malformed) for the given public inputs.
 error InvalidProof();
+
+////////////////////////////////////////////////////////////////
+//                      Tensor tree errors                    //
+////////////////////////////////////////////////////////////////
+
+/// @notice A tensor-tree index is not a position of the tree (it must be < 2**depth).
+error TreeIndexOutOfRange(uint256 index, uint256 depth);
+
+/// @notice A tensor-tree proof does not carry exactly `depth` siblings.
+error WrongSiblingCount(uint256 expected, uint256 got);
