@@ -21,7 +21,9 @@ fn main() {
     let setup_s = t.elapsed().as_secs_f64();
     let pk_bytes = keys.pk.compressed_size();
     let shape = [1usize, 32, 112, 112];
-    let data: Vec<i32> = (0..32 * 112 * 112).map(|i| (i * 7919) % 900_001 - 450_000).collect();
+    let data: Vec<i32> = (0..32 * 112 * 112)
+        .map(|i| (i * 7919) % 900_001 - 450_000)
+        .collect();
     let tree = ChunkTree::of_values(&data);
     let inst = ClipChunk {
         input: ChunkOpening::new(&shape, &data, &tree, 300).expect("chunk 300"),

@@ -32,7 +32,10 @@ fn instance(shape: &[usize], data: &[i32], index: usize, clip: Clip) -> ClipChun
 }
 
 const RELU6: Clip = Clip { lo: 0, hi: 6 << 16 };
-const RELU: Clip = Clip { lo: 0, hi: i32::MAX };
+const RELU: Clip = Clip {
+    lo: 0,
+    hi: i32::MAX,
+};
 
 #[test]
 fn clip_template_is_small_and_fixed() {
@@ -59,7 +62,12 @@ fn one_set_of_keys_proves_chunks_of_tensors_of_any_size() {
         let p = template_prove(keys(), &inst).unwrap();
         template_verify(keys(), &p.public, &p.proof).unwrap();
         // The public output digest is the engine's chunk.
-        let want: Vec<i32> = inst.input.values.iter().map(|v| (*v).clamp(clip.lo, clip.hi)).collect();
+        let want: Vec<i32> = inst
+            .input
+            .values
+            .iter()
+            .map(|v| (*v).clamp(clip.lo, clip.hi))
+            .collect();
         assert_eq!(p.public[4], chunk_digest(index, &want));
     }
 }
@@ -78,9 +86,15 @@ fn a_true_proof_decides_nothing_about_another_statement() {
     // Another position, another tensor, other bounds, another output.
     assert!(other(1, Fr::from(3u64)), "wrong position");
     let other_tensor = instance(&[3, 1000], &tensor(3000, 12), 2, RELU6);
-    assert!(other(0, ClipTemplate::public_inputs(&other_tensor)[0]), "another tensor");
+    assert!(
+        other(0, ClipTemplate::public_inputs(&other_tensor)[0]),
+        "another tensor"
+    );
     let reshaped = instance(&[1000, 3], &data, 2, RELU6);
-    assert!(other(0, ClipTemplate::public_inputs(&reshaped)[0]), "another shape");
+    assert!(
+        other(0, ClipTemplate::public_inputs(&reshaped)[0]),
+        "another shape"
+    );
     assert!(other(2, Fr::from(1u64)), "another lower bound");
     assert!(other(3, Fr::from(5u64 << 16)), "another upper bound");
     assert!(other(4, p.public[4] + Fr::one()), "another output digest");
@@ -111,7 +125,9 @@ fn false_statements_have_no_proof() {
     past.input.index = chunks;
     past.input.values.clear();
     past.input.siblings = tree.prove(chunks).unwrap();
-    past.input.siblings.resize(zkopml_prover::templates::TREE_LEVELS, Fr::from(0u64));
+    past.input
+        .siblings
+        .resize(zkopml_prover::templates::TREE_LEVELS, Fr::from(0u64));
     assert!(!template_satisfied::<ClipTemplate>(&past).unwrap());
 
     // The last, short chunk: values past the tensor's end cannot be smuggled in.

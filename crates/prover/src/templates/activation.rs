@@ -56,7 +56,9 @@ impl Template for ClipTemplate {
     }
 
     fn synthesize(cs: &Cs, inst: Option<&ClipChunk>) -> CsResult<()> {
-        let public = inst.map(Self::public_inputs).unwrap_or(vec![Fr::from(0u64); 5]);
+        let public = inst
+            .map(Self::public_inputs)
+            .unwrap_or(vec![Fr::from(0u64); 5]);
         let [c_x, index, lo, hi, digest] = [0, 1, 2, 3, 4].map(|i| cs.input(public[i]));
         let (c_x, index, lo, hi, digest) = (c_x?, index?, lo?, hi?, digest?);
         // The bounds are i32 (the max gadget's domain).

@@ -110,7 +110,9 @@ pub(crate) fn poseidon_t3(cs: &Cs, a: &Lc, b: &Lc) -> CsResult<Lc> {
             *out = x
                 .iter()
                 .zip(&p.mds[i])
-                .fold(Lc::constant(Fr::zero()), |acc, (v, m)| acc.add(&v.scale(*m)))
+                .fold(Lc::constant(Fr::zero()), |acc, (v, m)| {
+                    acc.add(&v.scale(*m))
+                })
                 .compact();
         }
     }
@@ -142,7 +144,12 @@ pub(crate) fn open_tensor(cs: &Cs, c: &Lc, w: Option<&ChunkOpening>) -> CsResult
     let chunks = cs.witness(Fr::from(chunks_v as u64))?;
     let slack = chunks.scale(Fr::from(CHUNK_VALUES as u64)).sub(&len);
     cs.range(&slack, 10)?;
-    cs.range(&slack.scale(-Fr::one()).add_const(Fr::from(CHUNK_VALUES as u64 - 1)), 10)?;
+    cs.range(
+        &slack
+            .scale(-Fr::one())
+            .add_const(Fr::from(CHUNK_VALUES as u64 - 1)),
+        10,
+    )?;
     cs.range(&chunks.add_const(-Fr::one()), 32)?;
 
     // depth = ⌈log2 chunks⌉: with P = 2^depth, P ≥ chunks and 2·chunks > P.
@@ -153,13 +160,20 @@ pub(crate) fn open_tensor(cs: &Cs, c: &Lc, w: Option<&ChunkOpening>) -> CsResult
     let mut sum = Lc::constant(Fr::zero());
     let mut pow = Lc::constant(Fr::zero());
     for (l, e) in depth.iter().enumerate() {
-        cs.enforce(e, &Lc::constant(Fr::one()).sub(e), &Lc::constant(Fr::zero()))?;
+        cs.enforce(
+            e,
+            &Lc::constant(Fr::one()).sub(e),
+            &Lc::constant(Fr::zero()),
+        )?;
         sum = sum.add(e);
         pow = pow.add(&e.scale(Fr::from(1u64 << l)));
     }
     cs.assert_eq(&sum, &Lc::constant(Fr::one()))?;
     cs.range(&pow.sub(&chunks), 33)?;
-    cs.range(&chunks.scale(Fr::from(2u64)).sub(&pow).add_const(-Fr::one()), 33)?;
+    cs.range(
+        &chunks.scale(Fr::from(2u64)).sub(&pow).add_const(-Fr::one()),
+        33,
+    )?;
     Ok(OpenedTensor {
         len,
         chunks,
@@ -192,10 +206,18 @@ pub(crate) fn valid_mask(cs: &Cs, index: &Lc, t: &OpenedTensor) -> CsResult<Vec<
     let mut sum = Lc::constant(Fr::zero());
     for k in 0..CHUNK_VALUES {
         let t_k = cs.witness(if k < n { Fr::one() } else { Fr::zero() })?;
-        cs.enforce(&t_k, &Lc::constant(Fr::one()).sub(&t_k), &Lc::constant(Fr::zero()))?;
+        cs.enforce(
+            &t_k,
+            &Lc::constant(Fr::one()).sub(&t_k),
+            &Lc::constant(Fr::zero()),
+        )?;
         if let Some(prev) = mask.last() {
             // t_k ≤ t_{k−1}: t_k · (1 − t_{k−1}) = 0.
-            cs.enforce(&t_k, &Lc::constant(Fr::one()).sub(prev), &Lc::constant(Fr::zero()))?;
+            cs.enforce(
+                &t_k,
+                &Lc::constant(Fr::one()).sub(prev),
+                &Lc::constant(Fr::zero()),
+            )?;
         }
         sum = sum.add(&t_k);
         mask.push(t_k);
@@ -264,14 +286,16 @@ pub(crate) fn open_chunk(
     let mut values = Vec::with_capacity(CHUNK_VALUES);
     let mut limbs = Vec::with_capacity(CHUNK_VALUES);
     for (k, m) in mask.iter().enumerate() {
-        let v = w
-            .and_then(|w| w.values.get(k).copied())
-            .unwrap_or(i32::MIN);
+        let v = w.and_then(|w| w.values.get(k).copied()).unwrap_or(i32::MIN);
         let v = cs.witness_int(v as i128)?;
         cs.i32_bits(&v)?;
         let limb = v.add_const(Fr::from(LIMB_OFFSET));
         // Past the end the limb is 0: (1 − valid) · limb = 0.
-        cs.enforce(&Lc::constant(Fr::one()).sub(m), &limb, &Lc::constant(Fr::zero()))?;
+        cs.enforce(
+            &Lc::constant(Fr::one()).sub(m),
+            &limb,
+            &Lc::constant(Fr::zero()),
+        )?;
         values.push(v);
         limbs.push(limb);
     }

@@ -99,7 +99,10 @@ pub fn template_satisfied<T: Template>(inst: &T::Instance) -> Result<bool> {
 
 /// Proves `inst` under `keys`; a witness that does not satisfy the template is an
 /// [`ProverError::Unsatisfied`] error, never a proof.
-pub fn template_prove<T: Template>(keys: &TemplateKeys<T>, inst: &T::Instance) -> Result<TemplateProof> {
+pub fn template_prove<T: Template>(
+    keys: &TemplateKeys<T>,
+    inst: &T::Instance,
+) -> Result<TemplateProof> {
     if !template_satisfied::<T>(inst)? {
         return Err(ProverError::Unsatisfied {
             step: 0,
