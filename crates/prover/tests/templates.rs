@@ -6,15 +6,24 @@ use std::sync::OnceLock;
 use ark_bn254::Fr;
 use ark_ff::One;
 use zkopml_commit::{chunk_digest, ChunkTree, CHUNK_VALUES};
-use zkopml_engine::ops::Clip;
+use zkopml_engine::ops::{BinaryKind, Clip};
 use zkopml_prover::templates::{
     template_prove, template_satisfied, template_setup, template_stats, template_verify,
-    ChunkOpening, ClipChunk, ClipTemplate, Template, TemplateKeys,
+    BinaryChunk, BinaryTemplate, ChunkOpening, ClipChunk, ClipTemplate, Template, TemplateKeys,
 };
 
 fn keys() -> &'static TemplateKeys<ClipTemplate> {
     static K: OnceLock<TemplateKeys<ClipTemplate>> = OnceLock::new();
     K.get_or_init(|| template_setup::<ClipTemplate>().expect("setup"))
+}
+
+fn binary_keys() -> &'static TemplateKeys<BinaryTemplate> {
+    static K: OnceLock<TemplateKeys<BinaryTemplate>> = OnceLock::new();
+    K.get_or_init(|| template_setup::<BinaryTemplate>().expect("setup"))
+}
+
+fn opening(shape: &[usize], data: &[i32], index: usize) -> ChunkOpening {
+    ChunkOpening::new(shape, data, &ChunkTree::of_values(data), index).expect("inside")
 }
 
 fn tensor(len: usize, salt: i32) -> Vec<i32> {
@@ -38,10 +47,74 @@ const RELU: Clip = Clip {
 };
 
 #[test]
-fn clip_template_is_small_and_fixed() {
-    let n = template_stats::<ClipTemplate>().unwrap();
-    eprintln!("{}: {n} constraints", ClipTemplate::NAME);
-    assert!(n < 1 << 17, "{n} constraints");
+fn templates_are_small_and_fixed() {
+    let clip = template_stats::<ClipTemplate>().unwrap();
+    let binary = template_stats::<BinaryTemplate>().unwrap();
+    eprintln!("{}: {clip} constraints", ClipTemplate::NAME);
+    eprintln!("{}: {binary} constraints", BinaryTemplate::NAME);
+    assert!(clip < 1 << 17, "{clip} constraints");
+    assert!(binary < 1 << 18, "{binary} constraints");
+}
+
+#[test]
+fn binary_template_proves_add_sub_mul_with_saturation() {
+    let shape = [2, 700];
+    let mut a = tensor(1400, 5);
+    let mut b = tensor(1400, -9);
+    // Saturating corners in the last (short) chunk.
+    a[1300] = i32::MAX;
+    b[1300] = i32::MAX;
+    a[1301] = i32::MIN;
+    b[1301] = 1 << 20;
+    for (kind, index) in [
+        (BinaryKind::Add, 2),
+        (BinaryKind::Sub, 0),
+        (BinaryKind::Mul, 2),
+    ] {
+        let inst = BinaryChunk {
+            a: opening(&shape, &a, index),
+            b: opening(&shape, &b, index),
+            kind,
+        };
+        let p = template_prove(binary_keys(), &inst).unwrap();
+        template_verify(binary_keys(), &p.public, &p.proof).unwrap();
+        let want: Vec<i32> = inst
+            .a
+            .values
+            .iter()
+            .zip(&inst.b.values)
+            .map(|(x, y)| kind.apply(*x, *y, 0))
+            .collect();
+        assert_eq!(p.public[4], chunk_digest(index, &want));
+        // The same proof says nothing about another operation or the operands swapped.
+        let mut public = p.public.clone();
+        public[3] = Fr::from((BinaryChunk::code(kind).unwrap() + 1) % 3);
+        assert!(template_verify(binary_keys(), &public, &p.proof).is_err());
+        let mut swapped = p.public.clone();
+        swapped.swap(0, 1);
+        assert!(template_verify(binary_keys(), &swapped, &p.proof).is_err());
+    }
+    // Operands of different lengths, an unproved kind, a chunk of B from another position.
+    let short = tensor(1300, 2);
+    let unequal = BinaryChunk {
+        a: opening(&shape, &a, 0),
+        b: opening(&[1300], &short, 0),
+        kind: BinaryKind::Add,
+    };
+    assert!(!template_satisfied::<BinaryTemplate>(&unequal).unwrap());
+    let div = BinaryChunk {
+        a: opening(&shape, &a, 0),
+        b: opening(&shape, &b, 0),
+        kind: BinaryKind::Div,
+    };
+    assert!(!template_satisfied::<BinaryTemplate>(&div).unwrap());
+    let mut moved = BinaryChunk {
+        a: opening(&shape, &a, 0),
+        b: opening(&shape, &b, 1),
+        kind: BinaryKind::Add,
+    };
+    moved.b.index = 0;
+    assert!(!template_satisfied::<BinaryTemplate>(&moved).unwrap());
 }
 
 #[test]

@@ -64,9 +64,10 @@ impl Template for ClipTemplate {
         // The bounds are i32 (the max gadget's domain).
         cs.i32_bits(&lo)?;
         cs.i32_bits(&hi)?;
-        let (x, mask) = open_chunk(cs, &c_x, &index, inst.map(|i| &i.input))?;
-        debug_assert_eq!(x.len(), CHUNK_VALUES);
+        let x = open_chunk(cs, &c_x, &index, inst.map(|i| &i.input))?;
+        debug_assert_eq!(x.values.len(), CHUNK_VALUES);
         let y = x
+            .values
             .iter()
             .map(|v| {
                 let m = cs.max(v, &lo)?;
@@ -75,7 +76,7 @@ impl Template for ClipTemplate {
                 Ok(m.add(&hi).sub(&top))
             })
             .collect::<CsResult<Vec<_>>>()?;
-        let d = output_leaf(cs, &index, &y, &mask)?;
+        let d = output_leaf(cs, &index, &y, &x.mask)?;
         cs.assert_eq(&d, &digest)
     }
 }

@@ -271,15 +271,23 @@ pub(crate) fn check_path(
     cs.assert_eq(&at_depth, &t.root)
 }
 
-/// Opens chunk `index` of the tensor committed as `c`: returns the chunk's values (in the
-/// `i32` range; `−2^31` at positions past the tensor's end, whose limb is 0) and the valid
-/// mask.
+/// A chunk opened in the circuit.
+pub(crate) struct OpenedChunk {
+    /// The chunk's values, in the `i32` range (`−2^31` past the tensor's end, limb 0).
+    pub values: Vec<Lc>,
+    /// `1` where the position holds a value.
+    pub mask: Vec<Lc>,
+    /// The tensor's length (from its header).
+    pub len: Lc,
+}
+
+/// Opens chunk `index` of the tensor committed as `c`.
 pub(crate) fn open_chunk(
     cs: &Cs,
     c: &Lc,
     index: &Lc,
     w: Option<&ChunkOpening>,
-) -> CsResult<(Vec<Lc>, Vec<Lc>)> {
+) -> CsResult<OpenedChunk> {
     let t = open_tensor(cs, c, w)?;
     let bits = index_bits(cs, index, &t)?;
     let mask = valid_mask(cs, index, &t)?;
@@ -304,7 +312,11 @@ pub(crate) fn open_chunk(
         .map(|l| cs.witness(w.map_or(Fr::zero(), |w| w.siblings[l])))
         .collect::<CsResult<_>>()?;
     check_path(cs, &t, &leaf, &bits, &siblings)?;
-    Ok((values, mask))
+    Ok(OpenedChunk {
+        values,
+        mask,
+        len: t.len,
+    })
 }
 
 /// Digest of an output chunk at `index` whose values are `values` where `mask` is set.

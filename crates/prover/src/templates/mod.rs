@@ -11,10 +11,12 @@
 //! One template file per operator family, named like the engine's `ops` file it proves.
 
 mod activation;
+mod binary;
 mod chunk;
 mod keys;
 
 pub use activation::{ClipChunk, ClipTemplate};
+pub use binary::{BinaryChunk, BinaryTemplate};
 pub use chunk::{ChunkOpening, TREE_LEVELS};
 pub use keys::{
     template_prove, template_satisfied, template_setup, template_stats, template_verify,
