@@ -7,8 +7,8 @@
 //! - Chunk `j`'s *leaf digest* is the Poseidon (t = 13) chain seeded with
 //!   [`chunk_seed`]`(j)` over its words: `d_j = chain(TAG_CHUNK + 2^32·j, words_j)`.
 //!   The seed binds the chunk's position, so a digest is never valid at another index.
-//!   Every leaf absorbs exactly [`CHUNK_WORDS`] words (a short last chunk is zero-padded), so
-//!   one fixed circuit hashes any chunk.
+//!   A short last chunk absorbs only its own words (`⌈values / 77⌉` permutations); a circuit
+//!   runs all [`PERMS_PER_CHUNK`] and picks the state after the right one.
 //! - A binary Merkle tree with circomlib Poseidon t = 3 nodes ([`poseidon_t3`]) sits above the
 //!   leaf digests: depth `⌈log2 c⌉` for `c` chunks (0 for `c ≤ 1`), leaves past `c` are the
 //!   empty value 0, and an all-empty pair hashes to 0 ([`tree_node`]). t = 3 because the
@@ -64,11 +64,7 @@ pub fn chunk_seed(index: usize) -> Fr {
 /// Leaf digest of chunk `index` holding `values` (at most [`CHUNK_VALUES`]).
 pub fn chunk_digest(index: usize, values: &[i32]) -> Fr {
     debug_assert!(values.len() <= CHUNK_VALUES);
-    let mut words = [Fr::zero(); CHUNK_WORDS];
-    for (w, v) in words.iter_mut().zip(values.chunks(LIMBS)) {
-        *w = pack_word(v);
-    }
-    chain(chunk_seed(index), words.into_iter())
+    chain(chunk_seed(index), values.chunks(LIMBS).map(pack_word))
 }
 
 /// circomlib constants of Poseidon t = 3, in the shape the round loop reads.
@@ -323,8 +319,8 @@ mod lockstep {
     /// Values absorbed per permutation.
     const BLOCK: usize = CHUNK * LIMBS;
 
-    /// Eight chunk chains per lock-step pass, [`PERMS_PER_CHUNK`] blocks each (a short chunk's
-    /// missing words are zero).
+    /// Eight chunk chains per lock-step pass; a lane whose chunk is shorter (a tensor's last
+    /// chunk) is read out after its own last block.
     pub(super) fn leaf_digests<'a>(
         jobs: &[(usize, usize)],
         chunk: impl Fn((usize, usize)) -> &'a [i32],
@@ -336,7 +332,9 @@ mod lockstep {
             for (lane, (_, j)) in group.iter().enumerate() {
                 h[lane] = to_limbs(&chunk_seed(*j));
             }
-            for b in 0..PERMS_PER_CHUNK {
+            let blocks: Vec<usize> = data.iter().map(|d| d.len().div_ceil(BLOCK)).collect();
+            let mut done: [Limbs; LANES] = [[0; 5]; LANES];
+            for b in 0..blocks.iter().copied().max().unwrap_or(0) {
                 let mut words = [[[0u64; 4]; LANES]; CHUNK];
                 for (lane, d) in data.iter().enumerate() {
                     let lo = (b * BLOCK).min(d.len());
@@ -346,8 +344,13 @@ mod lockstep {
                     }
                 }
                 chain_step(&mut h, &words);
+                for (lane, n) in blocks.iter().enumerate() {
+                    if b + 1 == *n {
+                        done[lane] = h[lane];
+                    }
+                }
             }
-            out.extend(h[..group.len()].iter().map(|l| from_limbs(*l)));
+            out.extend(done[..group.len()].iter().map(|l| from_limbs(*l)));
         }
         out
     }

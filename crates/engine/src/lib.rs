@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod chunked_trace;
 mod error;
 pub mod exec;
 pub mod fixed;

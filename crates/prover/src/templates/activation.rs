@@ -76,7 +76,7 @@ impl Template for ClipTemplate {
                 Ok(m.add(&hi).sub(&top))
             })
             .collect::<CsResult<Vec<_>>>()?;
-        let d = output_leaf(cs, &index, &y, &x.mask)?;
+        let d = output_leaf(cs, &index, &y, &x)?;
         cs.assert_eq(&d, &digest)
     }
 }

@@ -115,7 +115,7 @@ impl Template for BinaryTemplate {
                 cs.select(&is_mul, &prod, &sum)
             })
             .collect::<CsResult<Vec<_>>>()?;
-        let d = output_leaf(cs, index, &y, &a.mask)?;
+        let d = output_leaf(cs, index, &y, &a)?;
         cs.assert_eq(&d, digest)
     }
 }

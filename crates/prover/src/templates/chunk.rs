@@ -10,8 +10,8 @@ use std::sync::OnceLock;
 use ark_bn254::Fr;
 use ark_ff::{One, Zero};
 use zkopml_commit::{
-    chunk_count, tensor_header, tree_depth, ChunkTree, CHUNK_VALUES, CHUNK_WORDS, LIMBS,
-    LIMB_OFFSET, TAG_CHUNK, TAG_TENSOR, WIDTH,
+    chunk_count, tensor_header, tree_depth, ChunkTree, CHUNK, CHUNK_VALUES, CHUNK_WORDS, LIMBS,
+    LIMB_OFFSET, PERMS_PER_CHUNK, TAG_CHUNK, TAG_TENSOR, WIDTH,
 };
 
 use crate::{
@@ -192,7 +192,7 @@ pub(crate) fn index_bits(cs: &Cs, index: &Lc, t: &OpenedTensor) -> CsResult<Vec<
 
 /// `valid[k] = 1` iff position `k` of chunk `index` holds a value (`index·CHUNK_VALUES + k <
 /// len`): a non-increasing boolean vector whose sum is the chunk's value count.
-pub(crate) fn valid_mask(cs: &Cs, index: &Lc, t: &OpenedTensor) -> CsResult<Vec<Lc>> {
+pub(crate) fn valid_mask(cs: &Cs, index: &Lc, t: &OpenedTensor) -> CsResult<(Vec<Lc>, Lc)> {
     let last = cs.is_zero(&t.chunks.sub(index).add_const(-Fr::one()))?;
     let full = Lc::constant(Fr::from(CHUNK_VALUES as u64));
     let tail = t
@@ -223,12 +223,41 @@ pub(crate) fn valid_mask(cs: &Cs, index: &Lc, t: &OpenedTensor) -> CsResult<Vec<
         mask.push(t_k);
     }
     cs.assert_eq(&sum, &count)?;
-    Ok(mask)
+    Ok((mask, count))
+}
+
+/// One-hot `e_1 … e_P` (`P = PERMS_PER_CHUNK`) naming the permutations a chunk of `count ≥ 1`
+/// values absorbs: `q = ⌈count / 77⌉`, i.e. `77(q − 1) < count ≤ 77q`.
+pub(crate) fn perms_of(cs: &Cs, count: &Lc) -> CsResult<Vec<Lc>> {
+    let block = (CHUNK * LIMBS) as u64;
+    let n = crate::gadgets::fr_to_i128(count.val).unwrap_or(1).max(1) as u64;
+    let q_v = n.div_ceil(block) as usize;
+    let mut sum = Lc::constant(Fr::zero());
+    let mut q = Lc::constant(Fr::zero());
+    let mut e = Vec::with_capacity(PERMS_PER_CHUNK);
+    for k in 1..=PERMS_PER_CHUNK {
+        let b = cs.witness(if k == q_v { Fr::one() } else { Fr::zero() })?;
+        cs.enforce(
+            &b,
+            &Lc::constant(Fr::one()).sub(&b),
+            &Lc::constant(Fr::zero()),
+        )?;
+        sum = sum.add(&b);
+        q = q.add(&b.scale(Fr::from(k as u64)));
+        e.push(b);
+    }
+    cs.assert_eq(&sum, &Lc::constant(Fr::one()))?;
+    let b = Fr::from(block);
+    cs.range(&q.scale(b).sub(count), 7)?;
+    cs.range(&count.sub(&q.scale(b)).add_const(b - Fr::one()), 7)?;
+    Ok(e)
 }
 
 /// Leaf digest of the chunk at `index` from its limbs (`v + 2^31`, 0 where no value):
-/// `chain(TAG_CHUNK + 2^32·index, CHUNK_WORDS packed words)`.
-pub(crate) fn chunk_leaf(cs: &Cs, index: &Lc, limbs: &[Lc]) -> CsResult<Lc> {
+/// `chain(TAG_CHUNK + 2^32·index, words)` over the chunk's own words: all
+/// [`PERMS_PER_CHUNK`] permutations run, and `perms` ([`perms_of`]) picks the state after the
+/// chunk's last one.
+pub(crate) fn chunk_leaf(cs: &Cs, index: &Lc, limbs: &[Lc], perms: &[Lc]) -> CsResult<Lc> {
     debug_assert_eq!(limbs.len(), CHUNK_VALUES);
     let seed = index
         .scale(Fr::from(1u64 << 32))
@@ -247,7 +276,18 @@ pub(crate) fn chunk_leaf(cs: &Cs, index: &Lc, limbs: &[Lc]) -> CsResult<Lc> {
         })
         .collect();
     debug_assert_eq!(words.len(), CHUNK_WORDS);
-    poseidon::chain_from(cs, seed, &words)
+    let mut h = seed;
+    let mut leaf = Lc::constant(Fr::zero());
+    for (block, e) in words.chunks(CHUNK).zip(perms) {
+        let mut input: [Lc; WIDTH - 1] = core::array::from_fn(|_| Lc::constant(Fr::zero()));
+        input[0] = h;
+        for (slot, w) in input[1..].iter_mut().zip(block) {
+            *slot = w.clone();
+        }
+        h = poseidon::permute(cs, &input)?;
+        leaf = leaf.add(&cs.mul(e, &h)?);
+    }
+    Ok(leaf)
 }
 
 /// Climbs from `leaf` at the position given by `bits` with `siblings` and enforces that the
@@ -279,6 +319,8 @@ pub(crate) struct OpenedChunk {
     pub mask: Vec<Lc>,
     /// The tensor's length (from its header).
     pub len: Lc,
+    /// The chunk's permutation count, one-hot ([`perms_of`]).
+    pub perms: Vec<Lc>,
 }
 
 /// Opens chunk `index` of the tensor committed as `c`.
@@ -290,7 +332,8 @@ pub(crate) fn open_chunk(
 ) -> CsResult<OpenedChunk> {
     let t = open_tensor(cs, c, w)?;
     let bits = index_bits(cs, index, &t)?;
-    let mask = valid_mask(cs, index, &t)?;
+    let (mask, count) = valid_mask(cs, index, &t)?;
+    let perms = perms_of(cs, &count)?;
     let mut values = Vec::with_capacity(CHUNK_VALUES);
     let mut limbs = Vec::with_capacity(CHUNK_VALUES);
     for (k, m) in mask.iter().enumerate() {
@@ -307,7 +350,7 @@ pub(crate) fn open_chunk(
         values.push(v);
         limbs.push(limb);
     }
-    let leaf = chunk_leaf(cs, index, &limbs)?;
+    let leaf = chunk_leaf(cs, index, &limbs, &perms)?;
     let siblings: Vec<Lc> = (0..TREE_LEVELS)
         .map(|l| cs.witness(w.map_or(Fr::zero(), |w| w.siblings[l])))
         .collect::<CsResult<_>>()?;
@@ -316,15 +359,18 @@ pub(crate) fn open_chunk(
         values,
         mask,
         len: t.len,
+        perms,
     })
 }
 
-/// Digest of an output chunk at `index` whose values are `values` where `mask` is set.
-pub(crate) fn output_leaf(cs: &Cs, index: &Lc, values: &[Lc], mask: &[Lc]) -> CsResult<Lc> {
+/// Digest of an output chunk at `index` of the same length as the opened chunk `like`,
+/// whose values are `values` (where `like.mask` is set).
+pub(crate) fn output_leaf(cs: &Cs, index: &Lc, values: &[Lc], like: &OpenedChunk) -> CsResult<Lc> {
+    let mask = &like.mask;
     let limbs: Vec<Lc> = values
         .iter()
         .zip(mask)
         .map(|(v, m)| cs.mul(m, &v.add_const(Fr::from(LIMB_OFFSET))))
         .collect::<CsResult<_>>()?;
-    chunk_leaf(cs, index, &limbs)
+    chunk_leaf(cs, index, &limbs, &like.perms)
 }
