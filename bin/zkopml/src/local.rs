@@ -347,6 +347,44 @@ pub(crate) struct CircuitsArgs {
     /// Only these steps (repeatable; default: all). Large steps take minutes to synthesise.
     #[arg(long = "step")]
     steps: Vec<usize>,
+    /// List the version-4 leaves instead: per operator, the template of the fixed library
+    /// that proves its output chunks (or why none does yet), the number of leaves and the
+    /// constraints of one leaf. Sets nothing up; takes seconds.
+    #[arg(long)]
+    templates: bool,
+}
+
+#[derive(Serialize)]
+struct TemplateRow {
+    step: usize,
+    node: String,
+    op: &'static str,
+    template: Option<&'static str>,
+    leaves: Option<usize>,
+    constraints: Option<usize>,
+    unsupported: Option<&'static str>,
+}
+
+fn template_rows(program: &Program, steps: &[usize]) -> Vec<TemplateRow> {
+    steps
+        .iter()
+        .flat_map(|&step| {
+            program.nodes[program.step_nodes(step)]
+                .iter()
+                .map(move |n| {
+                    let plan = zkopml_prover::templates::plan(program, n);
+                    TemplateRow {
+                        step,
+                        node: n.name.clone(),
+                        op: n.op.name(),
+                        template: plan.as_ref().ok().map(|p| p.template),
+                        leaves: plan.as_ref().ok().map(|p| p.leaves),
+                        constraints: plan.as_ref().ok().map(|p| p.constraints),
+                        unsupported: plan.err(),
+                    }
+                })
+        })
+        .collect()
 }
 
 #[derive(Serialize)]
@@ -371,6 +409,38 @@ pub(crate) fn circuits(a: CircuitsArgs, json: bool) -> anyhow::Result<()> {
         }
         a.steps.clone()
     };
+    if a.templates {
+        let rows = template_rows(&program, &steps);
+        if json {
+            println!("{}", serde_json::to_string_pretty(&rows)?);
+            return Ok(());
+        }
+        for r in &rows {
+            match (r.template, r.unsupported) {
+                (Some(t), _) => println!(
+                    "step {:>3}  {:<28} {:<10} {t:<16} {:>7} leaves {:>8} constraints/leaf",
+                    r.step,
+                    r.node,
+                    r.op,
+                    r.leaves.unwrap_or(0),
+                    r.constraints.unwrap_or(0)
+                ),
+                (None, Some(why)) => println!(
+                    "step {:>3}  {:<28} {:<10} no template: {why}",
+                    r.step, r.node, r.op
+                ),
+                _ => {}
+            }
+        }
+        let covered = rows.iter().filter(|r| r.template.is_some()).count();
+        let largest = rows.iter().filter_map(|r| r.constraints).max().unwrap_or(0);
+        println!(
+            "{covered} of {} operators have a template; largest leaf {largest} constraints; {} leaves in all",
+            rows.len(),
+            rows.iter().filter_map(|r| r.leaves).sum::<usize>()
+        );
+        return Ok(());
+    }
     let bar = crate::devnet::progress(steps.len(), "synthesising step circuits");
     let rows: Vec<CircuitRow> = steps
         .into_iter()

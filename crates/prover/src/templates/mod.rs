@@ -14,6 +14,7 @@ mod activation;
 mod binary;
 mod chunk;
 mod keys;
+mod manifest;
 
 pub use activation::{ClipChunk, ClipTemplate};
 pub use binary::{BinaryChunk, BinaryTemplate};
@@ -22,6 +23,7 @@ pub use keys::{
     template_prove, template_satisfied, template_setup, template_stats, template_verify,
     TemplateKeys, TemplateProof,
 };
+pub use manifest::{constraints, plan, LeafPlan, TEMPLATES};
 
 use ark_bn254::Fr;
 
