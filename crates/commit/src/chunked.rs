@@ -67,6 +67,52 @@ pub fn chunk_digest(index: usize, values: &[i32]) -> Fr {
     chain(chunk_seed(index), values.chunks(LIMBS).map(pack_word))
 }
 
+/// Domain tag of a wide chunk's seed.
+pub const TAG_WIDE_CHUNK: u64 = 4;
+
+/// Leaf digest of chunk `index` of a *wide* tensor (accumulators: integers beyond `i32`,
+/// one field element per value, unpacked): `chain(TAG_WIDE_CHUNK + 2^32·index, values)`
+/// over exactly [`CHUNK_VALUES`] elements (a short chunk is zero-padded), so a circuit
+/// hashes every wide chunk the same way. Wide tensors exist only inside a dispute (the
+/// partial sums of one operator), never in a trace.
+pub fn wide_chunk_digest(index: usize, values: &[Fr]) -> Fr {
+    debug_assert!(values.len() <= CHUNK_VALUES);
+    let seed = Fr::from(TAG_WIDE_CHUNK) + Fr::from(index as u64) * Fr::from(1u64 << 32);
+    let pad = CHUNK_VALUES - values.len();
+    chain(
+        seed,
+        values
+            .iter()
+            .copied()
+            .chain(std::iter::repeat_n(Fr::zero(), pad))
+            .collect::<Vec<_>>()
+            .into_iter(),
+    )
+}
+
+/// The chunk tree of a wide tensor.
+pub fn wide_tree(values: &[Fr]) -> ChunkTree {
+    ChunkTree::from_leaves(
+        values
+            .chunks(CHUNK_VALUES)
+            .enumerate()
+            .map(|(j, c)| wide_chunk_digest(j, c))
+            .collect(),
+    )
+}
+
+/// Commitment of a wide tensor: `Poseidon_t3(header, root)` as for `i32` tensors (the leaf
+/// tag keeps the two kinds apart).
+pub fn wide_commitment(shape: &[usize], values: &[Fr]) -> Option<Fr> {
+    if shape.iter().product::<usize>() != values.len() {
+        return None;
+    }
+    Some(chunked_commitment_of(
+        tensor_header(shape)?,
+        wide_tree(values).root(),
+    ))
+}
+
 /// circomlib constants of Poseidon t = 3, in the shape the round loop reads.
 struct T3 {
     ark: Vec<[Fr; 3]>,

@@ -123,8 +123,8 @@ pub(crate) fn poseidon_t3(cs: &Cs, a: &Lc, b: &Lc) -> CsResult<Lc> {
 /// Opens the public tensor commitment `c = Poseidon_t3(header, root)`: the header's preimage
 /// (tag, length, rank, dimensions) and the root are witnesses; the chunk count and the
 /// tree's depth are derived from the length and constrained.
-pub(crate) fn open_tensor(cs: &Cs, c: &Lc, w: Option<&ChunkOpening>) -> CsResult<OpenedTensor> {
-    let shape = w.map(|w| w.shape.as_slice()).unwrap_or(&[1]);
+pub(crate) fn open_tensor(cs: &Cs, c: &Lc, w: Option<(&[usize], Fr)>) -> CsResult<OpenedTensor> {
+    let shape = w.map(|w| w.0).unwrap_or(&[1]);
     let len_v = shape.iter().product::<usize>();
     let mut pre: [Lc; WIDTH - 1] = core::array::from_fn(|_| Lc::constant(Fr::zero()));
     pre[0] = Lc::constant(Fr::from(TAG_TENSOR));
@@ -135,7 +135,7 @@ pub(crate) fn open_tensor(cs: &Cs, c: &Lc, w: Option<&ChunkOpening>) -> CsResult
     }
     let header = poseidon::permute(cs, &pre)?;
     debug_assert!(w.is_none() || Some(header.val) == tensor_header(shape));
-    let root = cs.witness(w.map_or(Fr::zero(), |w| w.root))?;
+    let root = cs.witness(w.map_or(Fr::zero(), |w| w.1))?;
     cs.assert_eq(&poseidon_t3(cs, &header, &root)?, c)?;
     let len = pre[1].clone();
 
@@ -330,7 +330,7 @@ pub(crate) fn open_chunk(
     index: &Lc,
     w: Option<&ChunkOpening>,
 ) -> CsResult<OpenedChunk> {
-    let t = open_tensor(cs, c, w)?;
+    let t = open_tensor(cs, c, w.map(|w| (w.shape.as_slice(), w.root)))?;
     let bits = index_bits(cs, index, &t)?;
     let (mask, count) = valid_mask(cs, index, &t)?;
     let perms = perms_of(cs, &count)?;
@@ -363,6 +363,24 @@ pub(crate) fn open_chunk(
     })
 }
 
+/// Digest of an output chunk at `index` whose values are `values` where `mask` is set, for
+/// a chunk of `count` values.
+pub(crate) fn output_leaf_with(
+    cs: &Cs,
+    index: &Lc,
+    values: &[Lc],
+    mask: &[Lc],
+    count: &Lc,
+) -> CsResult<Lc> {
+    let perms = perms_of(cs, count)?;
+    let limbs: Vec<Lc> = values
+        .iter()
+        .zip(mask)
+        .map(|(v, m)| cs.mul(m, &v.add_const(Fr::from(LIMB_OFFSET))))
+        .collect::<CsResult<_>>()?;
+    chunk_leaf(cs, index, &limbs, &perms)
+}
+
 /// Digest of an output chunk at `index` of the same length as the opened chunk `like`,
 /// whose values are `values` (where `like.mask` is set).
 pub(crate) fn output_leaf(cs: &Cs, index: &Lc, values: &[Lc], like: &OpenedChunk) -> CsResult<Lc> {
@@ -373,4 +391,110 @@ pub(crate) fn output_leaf(cs: &Cs, index: &Lc, values: &[Lc], like: &OpenedChunk
         .map(|(v, m)| cs.mul(m, &v.add_const(Fr::from(LIMB_OFFSET))))
         .collect::<CsResult<_>>()?;
     chunk_leaf(cs, index, &limbs, &like.perms)
+}
+
+/// What a prover needs to open chunk `index` of a committed *wide* tensor
+/// (`zkopml_commit::wide_commitment`).
+#[derive(Clone, Debug)]
+pub struct WideOpening {
+    /// The tensor's shape.
+    pub shape: Vec<usize>,
+    /// The tree root.
+    pub root: Fr,
+    /// The chunk's index.
+    pub index: usize,
+    /// The chunk's values (fewer than [`CHUNK_VALUES`] only for the last chunk).
+    pub values: Vec<Fr>,
+    /// Siblings bottom to top, [`TREE_LEVELS`] of them.
+    pub siblings: Vec<Fr>,
+}
+
+impl WideOpening {
+    /// Opening of chunk `index` of the wide tensor `values` from its tree.
+    pub fn new(shape: &[usize], values: &[Fr], tree: &ChunkTree, index: usize) -> Option<Self> {
+        if index >= tree.chunks() || shape.len() > MAX_RANK || tree.depth() > TREE_LEVELS {
+            return None;
+        }
+        let mut siblings = tree.prove(index)?;
+        siblings.resize(TREE_LEVELS, Fr::zero());
+        let lo = index * CHUNK_VALUES;
+        let hi = (lo + CHUNK_VALUES).min(values.len());
+        Some(Self {
+            shape: shape.to_vec(),
+            root: tree.root(),
+            index,
+            values: values[lo..hi].to_vec(),
+            siblings,
+        })
+    }
+}
+
+/// A wide chunk opened in the circuit: its [`CHUNK_VALUES`] values (0 past the tensor's
+/// end).
+pub(crate) struct OpenedWide {
+    pub values: Vec<Lc>,
+}
+
+/// Leaf digest of a wide chunk: the chain over all [`CHUNK_VALUES`] elements.
+pub(crate) fn wide_leaf(cs: &Cs, index: &Lc, values: &[Lc]) -> CsResult<Lc> {
+    let seed = index
+        .scale(Fr::from(1u64 << 32))
+        .add_const(Fr::from(zkopml_commit::TAG_WIDE_CHUNK));
+    poseidon::chain_from(cs, seed, values)
+}
+
+/// Opens chunk `index` of the wide tensor committed as `c`.
+pub(crate) fn open_wide(
+    cs: &Cs,
+    c: &Lc,
+    index: &Lc,
+    w: Option<&WideOpening>,
+) -> CsResult<OpenedWide> {
+    let t = open_tensor(cs, c, w.map(|w| (w.shape.as_slice(), w.root)))?;
+    let bits = index_bits(cs, index, &t)?;
+    let (mask, _) = valid_mask(cs, index, &t)?;
+    let mut values = Vec::with_capacity(CHUNK_VALUES);
+    for (k, m) in mask.iter().enumerate() {
+        let v = cs.witness(w.and_then(|w| w.values.get(k).copied()).unwrap_or_default())?;
+        // Past the end the element is the zero padding: (1 − valid) · v = 0.
+        cs.enforce(
+            &Lc::constant(Fr::one()).sub(m),
+            &v,
+            &Lc::constant(Fr::zero()),
+        )?;
+        values.push(v);
+    }
+    let leaf = wide_leaf(cs, index, &values)?;
+    let siblings: Vec<Lc> = (0..TREE_LEVELS)
+        .map(|l| cs.witness(w.map_or(Fr::zero(), |w| w.siblings[l])))
+        .collect::<CsResult<_>>()?;
+    check_path(cs, &t, &leaf, &bits, &siblings)?;
+    Ok(OpenedWide { values })
+}
+
+/// One-hot selection: `Σ_s sel_s · items[s]` with `sel` one-hot over `items.len()` slots and
+/// `Σ_s sel_s · s = slot` (the slot is constrained by the caller's arithmetic).
+pub(crate) fn one_hot(cs: &Cs, slot: &Lc, slots: usize) -> CsResult<Vec<Lc>> {
+    let s_v = crate::gadgets::fr_to_i128(slot.val).unwrap_or(-1);
+    let mut sum = Lc::constant(Fr::zero());
+    let mut pos = Lc::constant(Fr::zero());
+    let mut sel = Vec::with_capacity(slots);
+    for s in 0..slots {
+        let b = cs.witness(if s as i128 == s_v {
+            Fr::one()
+        } else {
+            Fr::zero()
+        })?;
+        cs.enforce(
+            &b,
+            &Lc::constant(Fr::one()).sub(&b),
+            &Lc::constant(Fr::zero()),
+        )?;
+        sum = sum.add(&b);
+        pos = pos.add(&b.scale(Fr::from(s as u64)));
+        sel.push(b);
+    }
+    cs.assert_eq(&sum, &Lc::constant(Fr::one()))?;
+    cs.assert_eq(&pos, slot)?;
+    Ok(sel)
 }

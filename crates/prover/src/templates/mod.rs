@@ -14,14 +14,18 @@ mod activation;
 mod binary;
 mod chunk;
 mod keys;
+mod linear;
 mod manifest;
 
 pub use activation::{ClipChunk, ClipTemplate};
 pub use binary::{BinaryChunk, BinaryTemplate};
-pub use chunk::{ChunkOpening, TREE_LEVELS};
+pub use chunk::{ChunkOpening, WideOpening, TREE_LEVELS};
 pub use keys::{
     template_prove, template_satisfied, template_setup, template_stats, template_verify,
     TemplateKeys, TemplateProof,
+};
+pub use linear::{
+    GemmBlockChunk, GemmBlockTemplate, GemmDispute, RescaleChunk, RescaleTemplate, KB, MAX_SHIFT,
 };
 pub use manifest::{constraints, plan, LeafPlan, TEMPLATES};
 
