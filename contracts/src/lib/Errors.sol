@@ -138,3 +138,40 @@ error TreeIndexOutOfRange(uint256 index, uint256 depth);
 
 /// @notice A tensor-tree proof does not carry exactly `depth` siblings.
 error WrongSiblingCount(uint256 expected, uint256 got);
+
+////////////////////////////////////////////////////////////////
+//                    Chunk descent errors                    //
+////////////////////////////////////////////////////////////////
+
+/// @notice `LibChunkDescent.init` on a descent that was already initialised.
+error DescentAlreadyStarted(Types.DescentPhase phase);
+
+/// @notice An operator output has at least one chunk.
+error ZeroOutputChunks();
+
+/// @notice The two sides' commitments are equal: there is nothing to dispute.
+error SameCommitments(uint256 commitment);
+
+/// @notice The descent is not in the phase the call needs.
+error WrongDescentPhase(Types.DescentPhase expected, Types.DescentPhase actual);
+
+/// @notice A move posted for `side` while it is the other side's turn.
+error NotSidesTurn(Types.Side side);
+
+/// @notice The descent is already resolved.
+error DescentNotInProgress(Types.GameStatus status);
+
+/// @notice The mover's clock ran out at `deadline`; the move comes too late.
+error DescentClockExpired(Types.Side side, uint64 deadline);
+
+/// @notice Nothing has timed out yet: the side to move (or the prover) has until `deadline`.
+error NoDescentTimeout(uint64 deadline);
+
+/// @notice The leaf's proving window closed at `deadline`.
+error DescentProvingWindowClosed(uint64 deadline);
+
+/// @notice (header, root) does not open the side's tensor commitment.
+error InvalidRootOpening(Types.Side side, uint256 commitment, uint256 header, uint256 root);
+
+/// @notice (left, right) are not the children of the side's current node `parent`.
+error InvalidChildren(Types.Side side, uint256 parent, uint256 left, uint256 right);

@@ -147,8 +147,9 @@ library Types {
     /// @custom:value InProgress    Not resolved yet.
     /// @custom:value SubmitterWon  Submitter gets the challenger's bond.
     /// @custom:value ChallengerWon Response disproven; challenger gets the submitter's bond.
-    /// @custom:value BothLost      Proving window passed without a valid proof: response
-    ///                             disproven, both bonds go to the requester.
+    /// @custom:value BothLost      Proving window passed without a valid proof (in a chunk
+    ///                             descent also: both digests non-zero at a padding position):
+    ///                             response disproven, both bonds go to the requester.
     /// @custom:value Cancelled     Another party disproved the response first; bond refunded.
     enum GameStatus {
         InProgress,
@@ -156,6 +157,90 @@ library Types {
         ChallengerWon,
         BothLost,
         Cancelled
+    }
+
+    /// @notice One side of a dispute.
+    /// @custom:value Submitter The response's submitter (moves first at every level).
+    /// @custom:value Challenger The challenger.
+    enum Side {
+        Submitter,
+        Challenger
+    }
+
+    /// @notice Whose move a chunk descent (docs/protocol.md §10.2, level 3) is waiting for.
+    /// @custom:value None             Not initialised (`LibChunkDescent.init` not called).
+    /// @custom:value SubmitterOpen    Submitter must open its C into (header, root).
+    /// @custom:value ChallengerOpen   Challenger must open its C into (header, root).
+    /// @custom:value SubmitterReveal  Submitter must reveal the children of its current node.
+    /// @custom:value ChallengerReveal Challenger must reveal the children of its current node.
+    /// @custom:value Proving          At a real chunk (position < outputChunks): waiting for the
+    ///                                embedding contract's leaf proof (anyone).
+    /// @custom:value Resolved         Over; see `ChunkDescent.status`.
+    enum DescentPhase {
+        None,
+        SubmitterOpen,
+        ChallengerOpen,
+        SubmitterReveal,
+        ChallengerReveal,
+        Proving,
+        Resolved
+    }
+
+    /// @notice Stored state of one chunk descent (`LibChunkDescent`): two different tensor
+    ///         commitments C = PoseidonT3(header, root) of one operator output, searched
+    ///         level by level for the first chunk whose digests differ.
+    /// @dev Slot 0 (read and written by every move):
+    ///      | bits     | field           |
+    ///      |----------|-----------------|
+    ///      | 0..7     | phase           |
+    ///      | 8..15    | status          |
+    ///      | 16..23   | depth           |
+    ///      | 24..31   | level           |
+    ///      | 32..95   | turnStartedAt   |
+    ///      | 96..159  | submitterClock  |
+    ///      | 160..223 | challengerClock |
+    ///      Slot 1: position (64) | outputChunks (64) | provingWindow (64) | provingDeadline (64).
+    ///      Then one slot each for the header, the two commitments, the two current nodes and
+    ///      the submitter's pending children. Clocks hold the seconds left as of `turnStartedAt`.
+    ///      Not part of any deployed ABI yet: the Rust mirror follows when InferenceMarket embeds it.
+    /// @param phase                Whose move.
+    /// @param status               Outcome (only InProgress, SubmitterWon, ChallengerWon and
+    ///                             BothLost occur).
+    /// @param depth                depthOf(outputChunks) <= 64: the level of the leaves.
+    /// @param level                Level of the current nodes: 0 is the root, `depth` a leaf.
+    /// @param turnStartedAt        When the current turn began (the leaf was reached, in Proving).
+    /// @param submitterClock       Seconds left on the submitter's clock.
+    /// @param challengerClock      Seconds left on the challenger's clock.
+    /// @param position             Index of the current nodes within their level.
+    /// @param outputChunks         Number of real chunks of the output (>= 1).
+    /// @param provingWindow        Seconds for the leaf proof once a real chunk is reached.
+    /// @param provingDeadline      Last timestamp a leaf proof is accepted (Proving only).
+    /// @param outputHeader         The output's shape header from the model leaf (the truth).
+    /// @param submitterCommitment  Submitter's C of the output.
+    /// @param challengerCommitment Challenger's C of the output.
+    /// @param submitterNode        Submitter's node at (level, position); its leaf digest at the end.
+    /// @param challengerNode       Challenger's node at (level, position); its leaf digest at the end.
+    /// @param submitterLeft        Submitter's revealed left child (ChallengerReveal phase).
+    /// @param submitterRight       Submitter's revealed right child (ChallengerReveal phase).
+    struct ChunkDescent {
+        DescentPhase phase;
+        GameStatus status;
+        uint8 depth;
+        uint8 level;
+        uint64 turnStartedAt;
+        uint64 submitterClock;
+        uint64 challengerClock;
+        uint64 position;
+        uint64 outputChunks;
+        uint64 provingWindow;
+        uint64 provingDeadline;
+        uint256 outputHeader;
+        uint256 submitterCommitment;
+        uint256 challengerCommitment;
+        uint256 submitterNode;
+        uint256 challengerNode;
+        uint256 submitterLeft;
+        uint256 submitterRight;
     }
 
     /// @notice Why a response was disproven.
