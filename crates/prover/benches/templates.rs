@@ -1,38 +1,35 @@
 //! The template library's one-time cost and per-leaf cost: for each template, constraints,
-//! setup time and proving-key size (once for the protocol), and the time to prove one chunk
-//! of a mobilenet_v2-sized tensor (median of 3). Peak memory: run under `/usr/bin/time -v`.
+//! setup time and proving-key size (once for the protocol, never per model), and the time to
+//! prove one leaf (median of 3): a chunk of a mobilenet_v2-sized activation for `clip_chunk`
+//! and `binary_chunk`, and mobilenet_v2's classifier shape (`Gemm` 1280 → 1000) for
+//! `gemm_block` and `rescale_chunk`. Peak memory: run under `/usr/bin/time -v`.
 //!
 //! Usage: `cargo bench -p zkopml-prover --bench templates`
 
 use std::time::Instant;
 
 use ark_serialize::CanonicalSerialize;
-use zkopml_commit::ChunkTree;
-use zkopml_engine::ops::Clip;
+use zkopml_commit::{wide_tree, ChunkTree, CHUNK_VALUES};
+use zkopml_engine::{
+    ops::{BinaryKind, Clip, Gemm},
+    Tensor,
+};
 use zkopml_prover::templates::{
-    template_prove, template_setup, template_stats, template_verify, ChunkOpening, ClipChunk,
-    ClipTemplate, Template,
+    template_prove, template_setup, template_stats, template_verify, BinaryChunk, BinaryTemplate,
+    ChunkOpening, ClipChunk, ClipTemplate, GemmBlockChunk, GemmBlockTemplate, GemmDispute,
+    RescaleChunk, RescaleTemplate, Template, WideOpening, KB,
 };
 
-fn main() {
-    let constraints = template_stats::<ClipTemplate>().expect("stats");
+fn measure<T: Template>(inst: &T::Instance) {
+    let constraints = template_stats::<T>().expect("stats");
     let t = Instant::now();
-    let keys = template_setup::<ClipTemplate>().expect("setup");
+    let keys = template_setup::<T>().expect("setup");
     let setup_s = t.elapsed().as_secs_f64();
-    let pk_bytes = keys.pk.compressed_size();
-    let shape = [1usize, 32, 112, 112];
-    let data: Vec<i32> = (0..32 * 112 * 112)
-        .map(|i| (i * 7919) % 900_001 - 450_000)
-        .collect();
-    let tree = ChunkTree::of_values(&data);
-    let inst = ClipChunk {
-        input: ChunkOpening::new(&shape, &data, &tree, 300).expect("chunk 300"),
-        clip: Clip { lo: 0, hi: 6 << 16 },
-    };
+    let pk_mb = keys.pk.compressed_size() as f64 / 1e6;
     let mut times: Vec<f64> = (0..3)
         .map(|_| {
             let t = Instant::now();
-            let p = template_prove(&keys, &inst).expect("prove");
+            let p = template_prove(&keys, inst).expect("prove");
             let s = t.elapsed().as_secs_f64();
             template_verify(&keys, &p.public, &p.proof).expect("verify");
             s
@@ -40,10 +37,84 @@ fn main() {
         .collect();
     times.sort_by(f64::total_cmp);
     println!(
-        "{}: {constraints} constraints, setup {setup_s:.1} s, proving key {:.1} MB, prove {:.2} s (median of 3; chunk 300 of 1x32x112x112, tree depth {})",
-        ClipTemplate::NAME,
-        pk_bytes as f64 / 1e6,
-        times[1],
-        tree.depth()
+        "{:<18} {constraints:>8} constraints  setup {setup_s:>5.1} s  proving key {pk_mb:>6.1} MB  prove {:>5.2} s",
+        T::NAME,
+        times[1]
     );
+}
+
+fn values(n: usize, salt: i64) -> Vec<i32> {
+    (0..n as i64)
+        .map(|i| ((i * 7919 + salt) % 900_001 - 450_000) as i32)
+        .collect()
+}
+
+fn main() {
+    let shape = [1usize, 32, 112, 112];
+    let x = values(32 * 112 * 112, 1);
+    let y = values(32 * 112 * 112, 2);
+    let (tx, ty) = (ChunkTree::of_values(&x), ChunkTree::of_values(&y));
+    measure::<ClipTemplate>(&ClipChunk {
+        input: ChunkOpening::new(&shape, &x, &tx, 300).expect("chunk"),
+        clip: Clip { lo: 0, hi: 6 << 12 },
+    });
+    measure::<BinaryTemplate>(&BinaryChunk {
+        a: ChunkOpening::new(&shape, &x, &tx, 300).expect("chunk"),
+        b: ChunkOpening::new(&shape, &y, &ty, 300).expect("chunk"),
+        kind: BinaryKind::Mul,
+    });
+    // mobilenet_v2's classifier shape: A [1, 1280], B' [1280, 1000].
+    let g = Gemm {
+        trans_a: false,
+        trans_b: false,
+        has_bias: true,
+        weight_frac_bits: 14,
+        bias_frac_bits: 20,
+    };
+    let a = Tensor {
+        shape: vec![1, 1280],
+        data: values(1280, 3).iter().map(|v| v / 64).collect(),
+    };
+    let b = Tensor {
+        shape: vec![1280, 1000],
+        data: values(1280 * 1000, 4).iter().map(|v| v / 32).collect(),
+    };
+    let c = Tensor {
+        shape: vec![1000],
+        data: values(1000, 5),
+    };
+    let d = GemmDispute::new(&g, &a, &b, Some(&c)).expect("decomposition");
+    let blk = d.blocks() / 2;
+    let acc = d.acc_fr(blk);
+    let r = d.n_pad / CHUNK_VALUES;
+    let wt = ChunkTree::of_values(&d.weights.data);
+    measure::<GemmBlockTemplate>(&GemmBlockChunk {
+        acc_in: WideOpening::new(&[d.n_pad], &acc, &wide_tree(&acc), 1).expect("chunk"),
+        a: ChunkOpening::new(
+            &a.shape,
+            &a.data,
+            &ChunkTree::of_values(&a.data),
+            blk / (CHUNK_VALUES / KB),
+        )
+        .expect("chunk"),
+        rows: (0..KB)
+            .map(|t| {
+                ChunkOpening::new(
+                    &d.weights.shape,
+                    &d.weights.data,
+                    &wt,
+                    (KB * blk + t) * r + 1,
+                )
+                .expect("row")
+            })
+            .collect(),
+        block: blk,
+        row_chunks: r,
+    });
+    let last = d.acc_fr(d.blocks());
+    measure::<RescaleTemplate>(&RescaleChunk {
+        acc: WideOpening::new(&[d.n_pad], &last, &wide_tree(&last), 1).expect("chunk"),
+        shift: d.shift,
+        len: d.n,
+    });
 }

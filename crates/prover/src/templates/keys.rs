@@ -98,12 +98,15 @@ pub fn template_satisfied<T: Template>(inst: &T::Instance) -> Result<bool> {
 }
 
 /// Proves `inst` under `keys`; a witness that does not satisfy the template is an
-/// [`ProverError::Unsatisfied`] error, never a proof.
+/// [`ProverError::Unsatisfied`] error, never a proof (every proof is verified before it is
+/// returned; a failure is then told apart from mismatched keys by a satisfiability check).
 pub fn template_prove<T: Template>(
     keys: &TemplateKeys<T>,
     inst: &T::Instance,
 ) -> Result<TemplateProof> {
-    if !template_satisfied::<T>(inst)? {
+    // arkworks' prover `debug_assert!`s satisfiability: with debug assertions on, a false
+    // statement must be caught before it gets there (release builds skip this synthesis).
+    if cfg!(debug_assertions) && !template_satisfied::<T>(inst)? {
         return Err(ProverError::Unsatisfied {
             step: 0,
             constraint: format!("template {}: the instance is not a true statement", T::NAME),
@@ -121,10 +124,19 @@ pub fn template_prove<T: Template>(
         &mut rng,
     )?;
     tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "proved");
-    Ok(TemplateProof {
-        proof,
-        public: T::public_inputs(inst),
-    })
+    let public = T::public_inputs(inst);
+    if template_verify(keys, &public, &proof).is_err() {
+        let constraint = if template_satisfied::<T>(inst)? {
+            format!("template {}: none (keys do not match the circuit)", T::NAME)
+        } else {
+            format!("template {}: the instance is not a true statement", T::NAME)
+        };
+        return Err(ProverError::Unsatisfied {
+            step: 0,
+            constraint,
+        });
+    }
+    Ok(TemplateProof { proof, public })
 }
 
 /// Verifies a template proof against public inputs the verifier built itself.
