@@ -345,6 +345,27 @@ async fn bad_inputs_get_clear_errors_and_persist_nothing() {
         ),
         other => panic!("expected a decoded revert, got {other}"),
     }
+    // A transaction mined and reverted (a fixed gas limit skips estimation, as when the state
+    // changes between estimation and inclusion) is decoded by replaying it on its block's
+    // parent state.
+    let call = market
+        .respond(
+            id,
+            alloy_primitives::B256::repeat_byte(1),
+            String::new(),
+            alloy_primitives::B256::ZERO,
+            String::new(),
+        )
+        .value(U256::from(1u64))
+        .gas(300_000);
+    let err = sub.chain.send("respond", call).await.unwrap_err();
+    match &err {
+        ChainError::Failed { call, reason, .. } => assert!(
+            *call == "respond" && reason.contains("WrongBond"),
+            "{reason}"
+        ),
+        other => panic!("expected a mined, decoded revert, got {other}"),
+    }
 
     // Content whose bytes do not match its CID is refused.
     let req = ctx

@@ -177,9 +177,27 @@ impl Chain {
             gas_used: receipt.gas_used,
         };
         if !receipt.status() {
+            // Replay the same call on the state the transaction ran on (the block before its
+            // own) to decode why it reverted: a mined revert means the state changed between
+            // gas estimation and inclusion, and the reason says how.
+            let reason = match receipt.block_number {
+                Some(n) if n > 0 => match builder
+                    .call()
+                    .block(alloy::eips::BlockId::number(n - 1))
+                    .await
+                {
+                    Err(e) => self.map_err(call, e).to_string(),
+                    Ok(_) => format!(
+                        "out of gas or state changed within block {n} (gas used {})",
+                        receipt.gas_used
+                    ),
+                },
+                _ => "no block number in the receipt".into(),
+            };
             return Err(ChainError::Failed {
                 call,
                 tx: format!("{}", receipt.transaction_hash),
+                reason,
             });
         }
         debug!(call, gas = receipt.gas_used, tx = %receipt.transaction_hash, "mined");
@@ -217,6 +235,7 @@ impl Chain {
         let address = receipt.contract_address.ok_or(ChainError::Failed {
             call: "Groth16Verifier.deploy",
             tx: format!("{}", receipt.transaction_hash),
+            reason: "no contract address in the receipt".into(),
         })?;
         Ok((
             address,

@@ -31,12 +31,15 @@ pub enum ChainError {
         reason: String,
     },
     /// A transaction that was mined but failed.
-    #[error("{call}: transaction {tx} failed on chain")]
+    #[error("{call}: transaction {tx} failed on chain: {reason}")]
     Failed {
         /// The contract function.
         call: &'static str,
         /// Transaction hash.
         tx: String,
+        /// The decoded revert, from replaying the call on the state it was mined on (or
+        /// why that was not possible).
+        reason: String,
     },
     /// A malformed key or address.
     #[error("invalid {what}: {reason}")]
