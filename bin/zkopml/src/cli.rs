@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::{demo, devnet, local};
+use crate::{ceremony, demo, devnet, local};
 
 /// Verifiable ML inference on Ethereum: optimistic execution settled by ZK proofs of single
 /// operators.
@@ -60,6 +60,9 @@ pub(crate) enum Cmd {
     Submit(devnet::SubmitArgs),
     /// Run the challenger agent (verify every response, dispute wrong ones).
     Challenge(devnet::ChallengeArgs),
+    /// Groth16 phase 2 for the template library: keys made once for every model.
+    #[command(subcommand)]
+    Ceremony(ceremony::CeremonyCmd),
     /// The whole story on a fresh devnet: register, a defective response lost to a
     /// challenger, then an honest response finalised.
     Demo(demo::DemoArgs),
@@ -97,6 +100,13 @@ fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
             1
         });
     }
+    if cause
+        .downcast_ref::<zkopml_ceremony::CeremonyError>()
+        .is_some()
+        || cause.downcast_ref::<ceremony::UnknownTemplate>().is_some()
+    {
+        return Some(2);
+    }
     if cause.downcast_ref::<zkopml_chain::ChainError>().is_some() {
         return Some(3);
     }
@@ -120,6 +130,7 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Cmd::Submit(a) => devnet::submit(a, &cli.devnet, kubo),
         Cmd::Challenge(a) => devnet::challenge(a, &cli.devnet, kubo),
         Cmd::Demo(a) => demo::demo(a, kubo, json),
+        Cmd::Ceremony(c) => ceremony::ceremony(c, json),
     }
 }
 

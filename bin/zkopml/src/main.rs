@@ -1,5 +1,6 @@
 //! `zkopml`: the (ZK+OP)ML command line. Argument parsing only; the work is in the crates.
 
+mod ceremony;
 mod cli;
 mod demo;
 mod devnet;

@@ -40,6 +40,17 @@ pub struct TemplateKeys<T: Template> {
 }
 
 impl<T: Template> TemplateKeys<T> {
+    /// Keys from a ceremony (`zkopml ceremony export`): not test keys.
+    pub fn from_ceremony(pk: ProvingKey<Bn254>) -> Result<Self> {
+        let pvk = Groth16::<Bn254>::process_vk(&pk.vk)?;
+        Ok(Self {
+            pk,
+            pvk,
+            test_keys: false,
+            _t: PhantomData,
+        })
+    }
+
     /// The verifying key (what a verifier contract is generated from).
     pub fn vk(&self) -> &VerifyingKey<Bn254> {
         &self.pvk.vk
