@@ -24,9 +24,11 @@ pub const TREE_LEVELS: usize = 20;
 /// Largest rank a header opens (the header has nine dimension slots).
 const MAX_RANK: usize = WIDTH - 4;
 
-/// What a prover needs to open chunk `index` of a committed tensor.
+/// What a prover needs to open chunk `index` of a committed tensor: `V = i32` for the
+/// tensors of a trace ([`ChunkOpening`]), `V = Fr` for the wide partial sums of a dispute
+/// ([`WideOpening`]).
 #[derive(Clone, Debug)]
-pub struct ChunkOpening {
+pub struct Opening<V> {
     /// The tensor's shape (the header's preimage).
     pub shape: Vec<usize>,
     /// The tree root.
@@ -34,16 +36,21 @@ pub struct ChunkOpening {
     /// The chunk's index.
     pub index: usize,
     /// The chunk's values (fewer than [`CHUNK_VALUES`] only for the last chunk).
-    pub values: Vec<i32>,
+    pub values: Vec<V>,
     /// Siblings bottom to top, [`TREE_LEVELS`] of them (zero past the tree's depth).
     pub siblings: Vec<Fr>,
 }
 
-impl ChunkOpening {
+/// An opening of a tensor of `i32` values.
+pub type ChunkOpening = Opening<i32>;
+/// An opening of a wide tensor (`zkopml_commit::wide_commitment`).
+pub type WideOpening = Opening<Fr>;
+
+impl<V: Clone> Opening<V> {
     /// Opening of chunk `index` of `data` (shape `shape`) from its tree; `None` when the
     /// index is past the last chunk, the rank is above nine or the tree is too deep for a
     /// template.
-    pub fn new(shape: &[usize], data: &[i32], tree: &ChunkTree, index: usize) -> Option<Self> {
+    pub fn new(shape: &[usize], data: &[V], tree: &ChunkTree, index: usize) -> Option<Self> {
         if index >= tree.chunks() || shape.len() > MAX_RANK || tree.depth() > TREE_LEVELS {
             return None;
         }
@@ -391,42 +398,6 @@ pub(crate) fn output_leaf(cs: &Cs, index: &Lc, values: &[Lc], like: &OpenedChunk
         .map(|(v, m)| cs.mul(m, &v.add_const(Fr::from(LIMB_OFFSET))))
         .collect::<CsResult<_>>()?;
     chunk_leaf(cs, index, &limbs, &like.perms)
-}
-
-/// What a prover needs to open chunk `index` of a committed *wide* tensor
-/// (`zkopml_commit::wide_commitment`).
-#[derive(Clone, Debug)]
-pub struct WideOpening {
-    /// The tensor's shape.
-    pub shape: Vec<usize>,
-    /// The tree root.
-    pub root: Fr,
-    /// The chunk's index.
-    pub index: usize,
-    /// The chunk's values (fewer than [`CHUNK_VALUES`] only for the last chunk).
-    pub values: Vec<Fr>,
-    /// Siblings bottom to top, [`TREE_LEVELS`] of them.
-    pub siblings: Vec<Fr>,
-}
-
-impl WideOpening {
-    /// Opening of chunk `index` of the wide tensor `values` from its tree.
-    pub fn new(shape: &[usize], values: &[Fr], tree: &ChunkTree, index: usize) -> Option<Self> {
-        if index >= tree.chunks() || shape.len() > MAX_RANK || tree.depth() > TREE_LEVELS {
-            return None;
-        }
-        let mut siblings = tree.prove(index)?;
-        siblings.resize(TREE_LEVELS, Fr::zero());
-        let lo = index * CHUNK_VALUES;
-        let hi = (lo + CHUNK_VALUES).min(values.len());
-        Some(Self {
-            shape: shape.to_vec(),
-            root: tree.root(),
-            index,
-            values: values[lo..hi].to_vec(),
-            siblings,
-        })
-    }
 }
 
 /// A wide chunk opened in the circuit: its [`CHUNK_VALUES`] values (0 past the tensor's

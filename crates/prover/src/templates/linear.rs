@@ -327,31 +327,15 @@ impl Template for RescaleTemplate {
         index_bits(cs, j, &out)?;
         let (mask, count) = valid_mask(cs, j, &out)?;
         // 2^S and 2^(S−1) from a one-hot over S.
-        let s_v = crate::gadgets::fr_to_i128(shift.val).unwrap_or(0);
+        let sel = one_hot(cs, shift, MAX_SHIFT as usize + 1)?;
         let mut pow = Lc::constant(Fr::zero());
         let mut half = Lc::constant(Fr::zero());
-        let mut sum = Lc::constant(Fr::zero());
-        let mut at = Lc::constant(Fr::zero());
-        for s in 0..=MAX_SHIFT {
-            let e = cs.witness(if s as i128 == s_v {
-                Fr::one()
-            } else {
-                Fr::zero()
-            })?;
-            cs.enforce(
-                &e,
-                &Lc::constant(Fr::one()).sub(&e),
-                &Lc::constant(Fr::zero()),
-            )?;
-            sum = sum.add(&e);
-            at = at.add(&e.scale(Fr::from(s as u64)));
+        for (s, e) in sel.iter().enumerate() {
             pow = pow.add(&e.scale(Fr::from(1u64 << s)));
             if s > 0 {
                 half = half.add(&e.scale(Fr::from(1u64 << (s - 1))));
             }
         }
-        cs.assert_eq(&sum, &Lc::constant(Fr::one()))?;
-        cs.assert_eq(&at, shift)?;
         let y = acc
             .values
             .iter()
