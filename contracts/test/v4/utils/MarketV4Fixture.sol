@@ -362,8 +362,9 @@ abstract contract MarketV4Fixture is Test {
     // ------------------------------------------------------------ flows
 
     function _request(uint256 modelId, uint32 n) internal returns (uint256 requestId) {
+        bytes32 s0 = V4Model.honest(n).S[0];
         vm.prank(requester);
-        requestId = market.requestInference{value: FEE}(modelId, V4Model.honest(n).S[0], "in");
+        requestId = market.requestInference{value: FEE}(modelId, s0, "in");
     }
 
     function _respond(uint256 requestId, V4Model.Trace memory t) internal {
@@ -372,8 +373,9 @@ abstract contract MarketV4Fixture is Test {
     }
 
     function _challenge(uint256 requestId, V4Model.Trace memory t) internal returns (uint256 gameId) {
+        bytes32 root = V4Model.traceRoot(t);
         vm.prank(challenger);
-        gameId = market.challenge{value: CHALLENGER_BOND}(requestId, t.claimed, V4Model.traceRoot(t));
+        gameId = market.challenge{value: CHALLENGER_BOND}(requestId, t.claimed, root);
     }
 
     /// @notice A request on a fresh n-step model, answered from `sub` and challenged from `chal`.
@@ -410,6 +412,10 @@ abstract contract MarketV4Fixture is Test {
         for (uint256 guard; guard < 500; ++guard) {
             TypesV4.Game memory g = market.getGame(gameId);
             if (g.status != TypesV4.GameStatus.InProgress) return g.status;
+            if (g.phase == stopAt) return g.status;
+            if (stopAtProving && g.phase == TypesV4.Phase.Descent) {
+                if (market.getDescent(gameId).phase == Types.DescentPhase.Proving) return g.status;
+            }
             if (g.phase == TypesV4.Phase.AssemblyProving) {
                 _proveAssembly(gameId, g, sub, chal, n);
                 continue;
@@ -452,6 +458,27 @@ abstract contract MarketV4Fixture is Test {
         returns (TypesV4.GameStatus)
     {
         return _play(gameId, sub, chal, Types.Side.Submitter, NEVER);
+    }
+
+    /// @dev `_play` stops (without moving) when the game reaches `stopAt`, or the descent
+    ///      reaches Proving if `stopAtProving`. Both off by default.
+    TypesV4.Phase internal stopAt = TypesV4.Phase.Resolved;
+    bool internal stopAtProving;
+
+    /// @notice Plays honestly from both traces until the game is in `phase` (or over).
+    function _playUntil(uint256 gameId, V4Model.Trace memory sub, V4Model.Trace memory chal, TypesV4.Phase phase)
+        internal
+    {
+        stopAt = phase;
+        _play(gameId, sub, chal);
+        stopAt = TypesV4.Phase.Resolved;
+    }
+
+    /// @notice Plays until the descent waits for the leaf proof.
+    function _playUntilProving(uint256 gameId, V4Model.Trace memory sub, V4Model.Trace memory chal) internal {
+        stopAtProving = true;
+        _play(gameId, sub, chal);
+        stopAtProving = false;
     }
 
     function _timeOut(uint256 gameId) internal {
