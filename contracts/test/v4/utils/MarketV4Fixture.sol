@@ -519,7 +519,7 @@ abstract contract MarketV4Fixture is Test {
             TypesV4.Response memory resp = market.getResponse(g.responseId);
             if (resp.traceRoot == bytes32(0)) {
                 bytes32 root = V4Model.traceRoot(sub);
-                vm.prank(submitter);
+                vm.prank(resp.submitter);
                 market.commitTrace(resp.requestId, root);
             }
         }
