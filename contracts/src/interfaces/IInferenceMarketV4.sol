@@ -10,7 +10,12 @@ import {TypesV4} from "../v4/lib/TypesV4.sol";
 interface IInferenceMarketV4 {
     /// @notice A request was created with `fee` escrowed.
     event RequestCreated(
-        uint256 indexed requestId, uint256 indexed modelId, address requester, bytes32 inputCommitment, string inputCid, uint256 fee
+        uint256 indexed requestId,
+        uint256 indexed modelId,
+        address requester,
+        bytes32 inputCommitment,
+        string inputCid,
+        uint256 fee
     );
     /// @notice A response (output commitment and CID only) was posted.
     event ResponseSubmitted(

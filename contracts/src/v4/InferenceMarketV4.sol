@@ -208,9 +208,8 @@ contract InferenceMarketV4 is IInferenceMarketV4 {
         if (index != 0 && index != n) revert E.NotABindingIndexV4(index, n);
         _checkTraceOpening(resp.traceRoot, n, index, LibTraceV4.traceLeaf(state, prevOutputs), proof);
         // INVARIANT: the opened leaf differs from what it must be.
-        bool fault = index == 0
-            ? (state != req.inputCommitment || prevOutputs != bytes32(0))
-            : state != resp.outputCommitment;
+        bool fault =
+            index == 0 ? (state != req.inputCommitment || prevOutputs != bytes32(0)) : state != resp.outputCommitment;
         if (!fault) revert E.TraceLeafIsBound(index);
         _disprove(req, resp, msg.sender, TypesV4.DisproofReason.BindingFault);
     }
@@ -514,9 +513,7 @@ contract InferenceMarketV4 is IInferenceMarketV4 {
     ///      finds non-zero slots and every move stays under the 120k target (§10.10).
     /// @param leaf       leaf_o.
     /// @param modelProof LibMerkle proof of leaf_o at lo·N + o of the model tree.
-    function startDescent(uint256 gameId, TypesV4.OperatorLeaf calldata leaf, bytes32[] calldata modelProof)
-        external
-    {
+    function startDescent(uint256 gameId, TypesV4.OperatorLeaf calldata leaf, bytes32[] calldata modelProof) external {
         (TypesV4.Game storage g, TypesV4.Request storage req, TypesV4.Response storage resp) = _activeGame(gameId);
         _checkPhase(g, gameId, TypesV4.Phase.DescentStart);
         uint64 elapsed = _elapsedWithin(g, gameId, g.submitterClock);
@@ -549,7 +546,8 @@ contract InferenceMarketV4 is IInferenceMarketV4 {
     function descentOpenRoot(uint256 gameId, Types.Side side, uint256 header, uint256 root) external {
         (TypesV4.Game storage g, TypesV4.Request storage req, TypesV4.Response storage resp) = _activeGame(gameId);
         _checkPhase(g, gameId, TypesV4.Phase.Descent);
-        Types.GameStatus s = LibChunkDescentLinked.openRoot(_descents[gameId], side, header, root, uint64(block.timestamp));
+        Types.GameStatus s =
+            LibChunkDescentLinked.openRoot(_descents[gameId], side, header, root, uint64(block.timestamp));
         emit DescentMoved(gameId, side);
         _afterDescent(g, req, resp, gameId, s);
     }
@@ -559,7 +557,8 @@ contract InferenceMarketV4 is IInferenceMarketV4 {
     function descentReveal(uint256 gameId, Types.Side side, uint256 left, uint256 right) external {
         (TypesV4.Game storage g, TypesV4.Request storage req, TypesV4.Response storage resp) = _activeGame(gameId);
         _checkPhase(g, gameId, TypesV4.Phase.Descent);
-        Types.GameStatus s = LibChunkDescentLinked.revealChildren(_descents[gameId], side, left, right, uint64(block.timestamp));
+        Types.GameStatus s =
+            LibChunkDescentLinked.revealChildren(_descents[gameId], side, left, right, uint64(block.timestamp));
         emit DescentMoved(gameId, side);
         _afterDescent(g, req, resp, gameId, s);
     }
@@ -594,7 +593,8 @@ contract InferenceMarketV4 is IInferenceMarketV4 {
         // INVARIANT: proofs only within the proving window.
         if (block.timestamp > d.provingDeadline) revert Errors.DescentProvingWindowClosed(d.provingDeadline);
         _checkOperatorLeaf(req.spec, g, leaf, modelProof);
-        uint256[] memory pub = _publicInputs(g, req.spec, leaf, inputs, inputProofs, j, forChallenger ? chalDigest : subDigest);
+        uint256[] memory pub =
+            _publicInputs(g, req.spec, leaf, inputs, inputProofs, j, forChallenger ? chalDigest : subDigest);
 
         (address verifier, uint64 gasLimit) = TEMPLATES.templateOf(leaf.templateId);
         if (verifier.code.length == 0) {
@@ -628,7 +628,9 @@ contract InferenceMarketV4 is IInferenceMarketV4 {
         (TypesV4.Game storage g, TypesV4.Request storage req, TypesV4.Response storage resp) = _activeGame(gameId);
         TypesV4.Phase phase = g.phase;
         if (phase == TypesV4.Phase.Descent) {
-            _afterDescent(g, req, resp, gameId, LibChunkDescentLinked.timeout(_descents[gameId], uint64(block.timestamp)));
+            _afterDescent(
+                g, req, resp, gameId, LibChunkDescentLinked.timeout(_descents[gameId], uint64(block.timestamp))
+            );
             return;
         }
         uint64 deadline = _turnDeadline(g, gameId);
@@ -670,7 +672,11 @@ contract InferenceMarketV4 is IInferenceMarketV4 {
 
     /// @inheritdoc IInferenceMarketV4
     function result(uint256 requestId) external view returns (bytes32 outputCommitment, string memory outputCid) {
-        if (!isFinal(requestId)) revert Errors.UnknownRequest(requestId);
+        if (!isFinal(requestId)) {
+            revert Errors.WrongRequestStatus(
+                requestId, Types.RequestStatus.Finalized, Types.RequestStatus(uint8(_requests[requestId].status))
+            );
+        }
         TypesV4.Response storage resp = _responses[_requests[requestId].responseId];
         return (resp.outputCommitment, resp.outputCid);
     }
@@ -736,6 +742,7 @@ contract InferenceMarketV4 is IInferenceMarketV4 {
         }
     }
 
+    /// @dev Loads a request and checks its status.
     function _requestIn(uint256 requestId, TypesV4.RequestStatus expected)
         internal
         view
@@ -744,7 +751,9 @@ contract InferenceMarketV4 is IInferenceMarketV4 {
         req = _requests[requestId];
         if (req.status == TypesV4.RequestStatus.None) revert Errors.UnknownRequest(requestId);
         if (req.status != expected) {
-            revert Errors.WrongRequestStatus(requestId, Types.RequestStatus(uint8(expected)), Types.RequestStatus(uint8(req.status)));
+            revert Errors.WrongRequestStatus(
+                requestId, Types.RequestStatus(uint8(expected)), Types.RequestStatus(uint8(req.status))
+            );
         }
     }
 
@@ -763,17 +772,20 @@ contract InferenceMarketV4 is IInferenceMarketV4 {
         _committedTrace(resp, req.responseId);
     }
 
+    /// @dev The response's trace root; reverts TraceNotCommitted while it is 0.
     function _committedTrace(TypesV4.Response storage resp, uint256 responseId) internal view returns (bytes32 root) {
         root = resp.traceRoot;
         // INVARIANT: the submitter's openings come from the root it committed.
         if (root == bytes32(0)) revert E.TraceNotCommitted(responseId);
     }
 
+    /// @dev Loads an existing game.
     function _existingGame(uint256 gameId) internal view returns (TypesV4.Game storage g) {
         g = _games[gameId];
         if (g.challenger == address(0)) revert Errors.UnknownGame(gameId);
     }
 
+    /// @dev Loads a game in progress on a pending response, with its request and response.
     function _activeGame(uint256 gameId)
         internal
         view
@@ -786,6 +798,7 @@ contract InferenceMarketV4 is IInferenceMarketV4 {
         req = _requests[resp.requestId];
     }
 
+    /// @dev Reverts unless the game is in `expected` phase.
     function _checkPhase(TypesV4.Game storage g, uint256 gameId, TypesV4.Phase expected) internal view {
         if (g.phase != expected) revert E.WrongGamePhase(gameId, expected, g.phase);
     }
@@ -808,6 +821,8 @@ contract InferenceMarketV4 is IInferenceMarketV4 {
             || phase == TypesV4.Phase.SubmitterOps || phase == TypesV4.Phase.DescentStart;
     }
 
+    /// @dev Last timestamp the side to move (or the prover, in AssemblyProving and level 3's
+    ///      Proving) may act.
     function _turnDeadline(TypesV4.Game storage g, uint256 gameId) internal view returns (uint64) {
         TypesV4.Phase phase = g.phase;
         if (phase == TypesV4.Phase.Descent) return _descents[gameId].turnDeadline();
@@ -835,6 +850,7 @@ contract InferenceMarketV4 is IInferenceMarketV4 {
         }
     }
 
+    /// @dev Reverts unless trace leaf `leaf` opens at `index` of the (n + 1)-leaf trace tree `root`.
     function _checkTraceOpening(bytes32 root, uint32 n, uint32 index, bytes32 leaf, bytes32[] calldata proof)
         internal
         pure
@@ -875,7 +891,9 @@ contract InferenceMarketV4 is IInferenceMarketV4 {
         uint256 index = uint256(step) * w + a.slot;
         uint256 layoutDepth = LibMerkle.depthFor(uint256(spec.numSteps) * w);
         // INVARIANT: the source is the model's layout for (step, slot).
-        if (!LibMerkle.verify(spec.layoutRoot, LibTraceV4.layoutLeaf(step, a.slot, a.source), index, a.layoutProof, layoutDepth)) {
+        if (!LibMerkle.verify(
+                spec.layoutRoot, LibTraceV4.layoutLeaf(step, a.slot, a.source), index, a.layoutProof, layoutDepth
+            )) {
             revert E.InvalidLayoutLeaf(index, a.source);
         }
         uint256 stateDepth = LibMerkle.depthFor(w);
@@ -893,6 +911,8 @@ contract InferenceMarketV4 is IInferenceMarketV4 {
         if (a.value == expected) revert E.NoAssemblyFault(a.slot, a.value);
     }
 
+    /// @dev Reverts unless tensor commitment `value` opens at `index` of the state or outputs
+    ///      tree `root` of depth `depth`.
     function _checkValue(bytes32 root, uint256 index, uint256 value, bytes32[] calldata proof, uint256 depth)
         internal
         pure
@@ -965,8 +985,11 @@ contract InferenceMarketV4 is IInferenceMarketV4 {
             uint256 index = src & 0xffffffff;
             // INVARIANT: every input is agreed: S_lo (G1), or P_lo before o (level 2), which
             //            both sides share, so it is opened from the submitter's P_lo.
-            if (src >> 32 == TypesV4.SOURCE_STATE) _checkValue(g.stateLo, index, inputs[k], inputProofs[k], stateDepth);
-            else _checkValue(g.submitterOutputs, index, inputs[k], inputProofs[k], opsDepth);
+            if (src >> 32 == TypesV4.SOURCE_STATE) {
+                _checkValue(g.stateLo, index, inputs[k], inputProofs[k], stateDepth);
+            } else {
+                _checkValue(g.submitterOutputs, index, inputs[k], inputProofs[k], opsDepth);
+            }
             pub[k] = inputs[k];
         }
         pub[r] = j;
@@ -1054,17 +1077,20 @@ contract InferenceMarketV4 is IInferenceMarketV4 {
         _credit(req.requester, req.fee);
     }
 
+    /// @dev Credits `amount` to `account`'s withdrawable balance.
     function _credit(address account, uint256 amount) internal {
         balances[account] += amount;
         emit Credited(account, amount);
     }
 
+    /// @dev Burns `amount`: it stays in the contract forever, counted in `burned`.
     function _burn(uint256 amount) internal {
         if (amount == 0) return;
         burned += amount;
         emit Burned(amount);
     }
 
+    /// @dev Reverts unless `value` < r.
     function _checkField(uint256 value) internal pure {
         if (value >= TypesV4.SNARK_SCALAR_FIELD) revert Errors.NotAFieldElement(bytes32(value));
     }

@@ -50,7 +50,6 @@ abstract contract SyntheticKey {
         uint256 a = addmod(addmod(ALPHA, vk, KEY_R), C, KEY_R);
         return abi.encode(_g1(a), _g2(), _g1(C));
     }
-
 }
 
 /// @notice Groth16TemplateVerifier against a synthetic (setup-free) key, as

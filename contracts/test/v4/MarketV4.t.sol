@@ -189,7 +189,9 @@ contract MarketV4Test is MarketV4Fixture {
         (bytes32[] memory lv, bytes32[][] memory lp) = _openLeaves(l, pts);
         // Wrong phase.
         vm.expectRevert(
-            abi.encodeWithSelector(E.WrongGamePhase.selector, gameId, TypesV4.Phase.ChallengerReveal, TypesV4.Phase.SubmitterReveal)
+            abi.encodeWithSelector(
+                E.WrongGamePhase.selector, gameId, TypesV4.Phase.ChallengerReveal, TypesV4.Phase.SubmitterReveal
+            )
         );
         market.challengerReveal(gameId, v, lv, lp);
         // Another trace's leaves do not open from the submitter's root (G2).

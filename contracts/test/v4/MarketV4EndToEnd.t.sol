@@ -37,7 +37,9 @@ contract MarketV4EndToEndTest is MarketV4Fixture {
         for (uint8 s; s < 2; ++s) {
             uint256 snap = vm.snapshotState();
             (,, TypesV4.GameStatus status) = _honestVsLiar(lie, Types.Side(s), NEVER);
-            assertEq(status, _win(Types.Side(s)), string.concat(what, s == 0 ? ": honest submitter" : ": honest challenger"));
+            assertEq(
+                status, _win(Types.Side(s)), string.concat(what, s == 0 ? ": honest submitter" : ": honest challenger")
+            );
             vm.revertToState(snap);
         }
     }
@@ -88,7 +90,12 @@ contract MarketV4EndToEndTest is MarketV4Fixture {
                     _bothSides(
                         _lie(V4Model.LieKind.Chunk, steps[si], pos, j),
                         string.concat(
-                            "chunk lie step ", vm.toString(steps[si]), " op ", vm.toString(pos), " chunk ", vm.toString(j)
+                            "chunk lie step ",
+                            vm.toString(steps[si]),
+                            " op ",
+                            vm.toString(pos),
+                            " chunk ",
+                            vm.toString(j)
                         )
                     );
                 }
@@ -219,6 +226,8 @@ contract MarketV4EndToEndTest is MarketV4Fixture {
             if (ending != 0) {
                 if (p >= 7) ending += 2600;
                 emit log_named_uint(string.concat(names[p], ", ending the game"), ending);
+                // A move that ends the game also writes its payouts (fresh balance slots, burned).
+                if (p < 9) assertLe(ending, 150_000, string.concat(names[p], ", ending the game"));
             }
         }
     }

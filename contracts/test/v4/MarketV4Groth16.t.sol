@@ -79,7 +79,9 @@ contract MarketV4Groth16Test is MarketV4Fixture, SyntheticKey {
         uint256 g = gasleft();
         market.resolveLeaf(gameId, l, opProof, inputs, proofs, proof, honestIsChallenger);
         uint256 used = g - gasleft() + 2600; // + the linked descent library's cold account
-        emit log_named_uint(string.concat("resolveLeaf with Groth16TemplateVerifier, operator ", vm.toString(pos)), used);
+        emit log_named_uint(
+            string.concat("resolveLeaf with Groth16TemplateVerifier, operator ", vm.toString(pos)), used
+        );
         assertEq(
             market.getGame(gameId).status,
             honestIsChallenger ? TypesV4.GameStatus.ChallengerWon : TypesV4.GameStatus.SubmitterWon,

@@ -50,14 +50,24 @@ contract RegistriesV4Test is Test {
         m.opsPerStep = TypesV4.MAX_OPS_PER_STEP;
         m.stateSlots = TypesV4.MAX_STATE_SLOTS;
         m.params = TypesV4.GameParams(
-            TypesV4.MAX_CHALLENGE_WINDOW, TypesV4.MAX_CLOCK, TypesV4.MAX_PROVING_WINDOW, 16, uint128(FLOOR), uint128(FLOOR)
+            TypesV4.MAX_CHALLENGE_WINDOW,
+            TypesV4.MAX_CLOCK,
+            TypesV4.MAX_PROVING_WINDOW,
+            16,
+            uint128(FLOOR),
+            uint128(FLOOR)
         );
         registry.registerModel(m);
         m.numSteps = 1;
         m.opsPerStep = 1;
         m.stateSlots = 1;
         m.params = TypesV4.GameParams(
-            TypesV4.MIN_CHALLENGE_WINDOW, TypesV4.MIN_CLOCK, TypesV4.MIN_PROVING_WINDOW, 2, uint128(FLOOR), uint128(FLOOR)
+            TypesV4.MIN_CHALLENGE_WINDOW,
+            TypesV4.MIN_CLOCK,
+            TypesV4.MIN_PROVING_WINDOW,
+            2,
+            uint128(FLOOR),
+            uint128(FLOOR)
         );
         registry.registerModel(m);
     }
@@ -112,7 +122,9 @@ contract RegistriesV4Test is Test {
         which %= 3;
         (uint64 min, uint64 max) = which == 0
             ? (TypesV4.MIN_CHALLENGE_WINDOW, TypesV4.MAX_CHALLENGE_WINDOW)
-            : which == 1 ? (TypesV4.MIN_CLOCK, TypesV4.MAX_CLOCK) : (TypesV4.MIN_PROVING_WINDOW, TypesV4.MAX_PROVING_WINDOW);
+            : which == 1
+                ? (TypesV4.MIN_CLOCK, TypesV4.MAX_CLOCK)
+                : (TypesV4.MIN_PROVING_WINDOW, TypesV4.MAX_PROVING_WINDOW);
         vm.assume(w < min || w > max);
         if (which == 0) m.params.challengeWindow = w;
         else if (which == 1) m.params.clockPerSide = w;
@@ -149,10 +161,7 @@ contract RegistriesV4Test is Test {
     //                       TemplateRegistry                     //
     ////////////////////////////////////////////////////////////////
 
-    function _lists(uint256 count)
-        internal
-        returns (uint256[] memory ids, address[] memory vs, uint64[] memory gl)
-    {
+    function _lists(uint256 count) internal returns (uint256[] memory ids, address[] memory vs, uint64[] memory gl) {
         ids = new uint256[](count);
         vs = new address[](count);
         gl = new uint64[](count);

@@ -25,7 +25,15 @@ library LibChunkDescentLinked {
         uint64 provingWindow,
         uint64 timestamp
     ) public {
-        d.init(outputHeader, outputChunks, submitterCommitment, challengerCommitment, clockPerSide, provingWindow, timestamp);
+        d.init(
+            outputHeader,
+            outputChunks,
+            submitterCommitment,
+            challengerCommitment,
+            clockPerSide,
+            provingWindow,
+            timestamp
+        );
     }
 
     /// @notice `LibChunkDescent.openRoot`.
@@ -37,10 +45,13 @@ library LibChunkDescentLinked {
     }
 
     /// @notice `LibChunkDescent.revealChildren`.
-    function revealChildren(Types.ChunkDescent storage d, Types.Side side, uint256 left, uint256 right, uint64 timestamp)
-        public
-        returns (Types.GameStatus)
-    {
+    function revealChildren(
+        Types.ChunkDescent storage d,
+        Types.Side side,
+        uint256 left,
+        uint256 right,
+        uint64 timestamp
+    ) public returns (Types.GameStatus) {
         return d.revealChildren(side, left, right, timestamp);
     }
 

@@ -32,9 +32,10 @@ library LibTraceV4 {
 
     /// @notice leaf_o of the model tree (§10.1).
     function operatorLeaf(uint256 o, TypesV4.OperatorLeaf memory leaf) internal pure returns (bytes32) {
-        return keccak256(
-            abi.encode(o, leaf.templateId, leaf.params, leaf.inputSources, leaf.outputHeader, leaf.outputChunks)
-        );
+        return
+            keccak256(
+                abi.encode(o, leaf.templateId, leaf.params, leaf.inputSources, leaf.outputHeader, leaf.outputChunks)
+            );
     }
 
     /// @notice Layout leaf: slot `slot` of S_{step+1} comes from `source` (`kind << 32 | index`).

@@ -294,7 +294,9 @@ contract V4Handler is MarketV4Fixture {
         TypesV4.OperatorLeaf memory l = V4Model.op(g.lo, g.opPosition);
         (uint256[] memory inputs, bytes32[][] memory proofs) = _inputs(l, sub, g.lo);
         bytes32[] memory opProof = _opProof(STEPS, g.lo, g.opPosition);
-        try market.resolveLeaf(gameId, l, opProof, inputs, proofs, PROOF, d.challengerNode != d.submitterNode && _chalTrue(l, inputs, d)) {}
+        try market.resolveLeaf(
+            gameId, l, opProof, inputs, proofs, PROOF, d.challengerNode != d.submitterNode && _chalTrue(l, inputs, d)
+        ) {}
             catch {}
     }
 
