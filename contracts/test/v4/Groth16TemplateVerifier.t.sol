@@ -149,9 +149,10 @@ contract Groth16TemplateVerifierTest is Test, SyntheticKey {
             bytes memory proof = _proofFor(x);
             vm.cool(address(v));
             vm.cool(v.IC_DATA());
-            uint256 g = gasleft();
             v.verifyProof(proof, x);
-            emit log_named_uint(string.concat("verifyProof, inputs = ", vm.toString(ns[t])), g - gasleft());
+            emit log_named_uint(
+                string.concat("verifyProof, inputs = ", vm.toString(ns[t])), vm.lastCallGas().gasTotalUsed
+            );
         }
     }
 }

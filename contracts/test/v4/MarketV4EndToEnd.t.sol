@@ -231,4 +231,91 @@ contract MarketV4EndToEndTest is MarketV4Fixture {
             }
         }
     }
+
+    ////////////////////////////////////////////////////////////////
+    //                 Fuzzed lies, both sides honest              //
+    ////////////////////////////////////////////////////////////////
+
+    /// @notice Any lie (kind, step, operator, chunk — padding included) against an honest side
+    ///         on either side loses.
+    /// forge-config: default.fuzz.runs = 48
+    function testFuzz_honestWins(uint8 kind, uint32 step, uint32 pos, uint256 chunk, bool honestIsChallenger) public {
+        V4Model.LieKind k = V4Model.LieKind(bound(kind, 1, 5));
+        step = uint32(bound(step, 0, STEPS - 1));
+        pos = uint32(bound(pos, 0, V4Model.N - 1));
+        uint256[3] memory width = [uint256(4), 8, 1];
+        chunk = bound(chunk, 0, width[pos] - 1);
+        if (k == V4Model.LieKind.Junk) step += 1; // L_1 .. L_n (L_0 is never revealed)
+        if (k == V4Model.LieKind.Assembly) {
+            pos = uint32(bound(pos, 0, V4Model.W - 1));
+            if (pos == 3) step = STEPS - 1; // an empty slot only matters at the last step
+        }
+        Types.Side honestSide = honestIsChallenger ? Types.Side.Challenger : Types.Side.Submitter;
+        (,, TypesV4.GameStatus status) = _honestVsLiar(_lie(k, step, pos, chunk), honestSide, NEVER);
+        assertEq(status, _win(honestSide), "the honest side wins");
+    }
+
+    ////////////////////////////////////////////////////////////////
+    //                 Level-1 gas at n = 1023                     //
+    ////////////////////////////////////////////////////////////////
+
+    /// @notice Level-1 reveals at n = 1023 (trace depth 10), cold, for k = 2, 4 and 16 (as §8's
+    ///         table for version 3). Asserted ≤ 120k for k ≤ 4.
+    function test_gas_levelOne_n1023() public {
+        uint32 n = 1023;
+        uint32[3] memory ks = [uint32(2), 4, 16];
+        for (uint256 t; t < ks.length; ++t) {
+            uint256 snap = vm.snapshotState();
+            V4Model.Trace memory a;
+            V4Model.Trace memory b;
+            a.L = new bytes32[](n + 1);
+            b.L = new bytes32[](n + 1);
+            for (uint256 i; i <= n; ++i) {
+                a.L[i] = keccak256(abi.encode("L", i));
+                b.L[i] = i < 700 ? a.L[i] : keccak256(abi.encode("L'", i));
+            }
+            a.claimed = keccak256("a");
+            b.claimed = keccak256("b");
+            uint256 modelId = registry.registerModel(_modelRoots(n, ks[t]));
+            uint256 requestId = _request(modelId, STEPS);
+            _respond(requestId, a);
+            uint256 gameId = _challenge(requestId, b);
+            bytes32 root = V4Model.traceRoot(a);
+            vm.prank(submitter);
+            market.commitTrace(requestId, root);
+            uint256 maxS;
+            uint256 maxC;
+            while (market.getGame(gameId).phase == TypesV4.Phase.SubmitterReveal) {
+                uint32[] memory pts = market.splitPoints(gameId);
+                (bytes32[] memory sv, bytes32[][] memory sp) = _openLeaves(a, pts);
+                (bytes32[] memory cv, bytes32[][] memory cp) = _openLeaves(b, pts);
+                vm.cool(address(market));
+                market.submitterReveal(gameId, sv, sp);
+                uint256 gs = vm.lastCallGas().gasTotalUsed;
+                vm.cool(address(market));
+                market.challengerReveal(gameId, sv, cv, cp);
+                uint256 gc = vm.lastCallGas().gasTotalUsed;
+                if (gs > maxS) maxS = gs;
+                if (gc > maxC) maxC = gc;
+            }
+            assertEq(market.getGame(gameId).lo, 699, "narrowed to the first difference");
+            emit log_named_uint(string.concat("k = ", vm.toString(ks[t]), ": submitterReveal"), maxS);
+            emit log_named_uint(string.concat("k = ", vm.toString(ks[t]), ": challengerReveal"), maxC);
+            if (ks[t] <= 4) {
+                assertLe(maxS, 120_000, "submitterReveal");
+                assertLe(maxC, 120_000, "challengerReveal");
+            }
+            vm.revertToState(snap);
+        }
+    }
+
+    /// @dev A model of n steps whose roots are placeholders (level 1 never opens them).
+    function _modelRoots(uint32 n, uint32 arity) internal pure returns (TypesV4.Model memory m) {
+        m.modelRoot = keccak256("ops");
+        m.layoutRoot = keccak256("layout");
+        m.numSteps = n;
+        m.opsPerStep = V4Model.N;
+        m.stateSlots = V4Model.W;
+        m.params = _params(arity);
+    }
 }

@@ -76,9 +76,8 @@ contract MarketV4Groth16Test is MarketV4Fixture, SyntheticKey {
         vm.cool(address(g4));
         vm.cool(g5.IC_DATA());
         vm.cool(g4.IC_DATA());
-        uint256 g = gasleft();
         market.resolveLeaf(gameId, l, opProof, inputs, proofs, proof, honestIsChallenger);
-        uint256 used = g - gasleft() + 2600; // + the linked descent library's cold account
+        uint256 used = vm.lastCallGas().gasTotalUsed + 2600; // + the linked library's cold account
         emit log_named_uint(
             string.concat("resolveLeaf with Groth16TemplateVerifier, operator ", vm.toString(pos)), used
         );

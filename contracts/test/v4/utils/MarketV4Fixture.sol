@@ -502,7 +502,8 @@ abstract contract MarketV4Fixture is Test {
     /// @dev Records the gas of the move just made under its phase, or under RESOLVING + phase
     ///      if the move also ended the game (and so credited payouts).
     function _record(TypesV4.Phase phase) internal {
-        uint256 used = _gasMark - gasleft();
+        // The market's own frame (the caller's argument encoding excluded).
+        uint256 used = vm.lastCallGas().gasTotalUsed;
         uint256 key = uint8(phase);
         if (market.getGame(_lastGame).status != TypesV4.GameStatus.InProgress) key += RESOLVING;
         if (used > maxGasByPhase[key]) maxGasByPhase[key] = used;
