@@ -990,6 +990,8 @@ contract InferenceMarketV4 is IInferenceMarketV4 {
             } else {
                 _checkValue(g.submitterOutputs, index, inputs[k], inputProofs[k], opsDepth);
             }
+            // INVARIANT: every public input the market builds is a canonical field element.
+            _checkField(inputs[k]);
             pub[k] = inputs[k];
         }
         pub[r] = j;
