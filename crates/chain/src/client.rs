@@ -101,7 +101,14 @@ impl Chain {
             what: "RPC URL",
             reason: format!("{e}"),
         })?;
-        let provider = ProviderBuilder::new()
+        // Nonces are read from the node for every transaction (`pending` count), never
+        // cached: the recommended fillers prepare gas and nonce concurrently, so a call that
+        // reverts at gas estimation would still consume a cached nonce, and every later
+        // transaction of this client would wait forever behind the gap.
+        let provider = ProviderBuilder::default()
+            .with_gas_estimation()
+            .with_simple_nonce_management()
+            .fetch_chain_id()
             .wallet(EthereumWallet::from(signer))
             .connect_http(url);
         Ok((provider.erased(), address))
