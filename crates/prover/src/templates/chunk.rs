@@ -160,22 +160,13 @@ pub(crate) fn open_tensor(cs: &Cs, c: &Lc, w: Option<(&[usize], Fr)>) -> CsResul
     cs.range(&chunks.add_const(-Fr::one()), 32)?;
 
     // depth = ⌈log2 chunks⌉: with P = 2^depth, P ≥ chunks and 2·chunks > P.
-    let d = tree_depth(chunks_v);
-    let depth: Vec<Lc> = (0..=TREE_LEVELS)
-        .map(|l| cs.witness(if l == d { Fr::one() } else { Fr::zero() }))
-        .collect::<CsResult<_>>()?;
-    let mut sum = Lc::constant(Fr::zero());
-    let mut pow = Lc::constant(Fr::zero());
-    for (l, e) in depth.iter().enumerate() {
-        cs.enforce(
-            e,
-            &Lc::constant(Fr::one()).sub(e),
-            &Lc::constant(Fr::zero()),
-        )?;
-        sum = sum.add(e);
-        pow = pow.add(&e.scale(Fr::from(1u64 << l)));
-    }
-    cs.assert_eq(&sum, &Lc::constant(Fr::one()))?;
+    let (depth, _) = one_hot_at(cs, tree_depth(chunks_v) as i128, TREE_LEVELS + 1)?;
+    let pow = depth
+        .iter()
+        .enumerate()
+        .fold(Lc::constant(Fr::zero()), |acc, (l, e)| {
+            acc.add(&e.scale(Fr::from(1u64 << l)))
+        });
     cs.range(&pow.sub(&chunks), 33)?;
     cs.range(
         &chunks.scale(Fr::from(2u64)).sub(&pow).add_const(-Fr::one()),
@@ -238,22 +229,10 @@ pub(crate) fn valid_mask(cs: &Cs, index: &Lc, t: &OpenedTensor) -> CsResult<(Vec
 pub(crate) fn perms_of(cs: &Cs, count: &Lc) -> CsResult<Vec<Lc>> {
     let block = (CHUNK * LIMBS) as u64;
     let n = crate::gadgets::fr_to_i128(count.val).unwrap_or(1).max(1) as u64;
-    let q_v = n.div_ceil(block) as usize;
-    let mut sum = Lc::constant(Fr::zero());
-    let mut q = Lc::constant(Fr::zero());
-    let mut e = Vec::with_capacity(PERMS_PER_CHUNK);
-    for k in 1..=PERMS_PER_CHUNK {
-        let b = cs.witness(if k == q_v { Fr::one() } else { Fr::zero() })?;
-        cs.enforce(
-            &b,
-            &Lc::constant(Fr::one()).sub(&b),
-            &Lc::constant(Fr::zero()),
-        )?;
-        sum = sum.add(&b);
-        q = q.add(&b.scale(Fr::from(k as u64)));
-        e.push(b);
-    }
-    cs.assert_eq(&sum, &Lc::constant(Fr::one()))?;
+    let q_v = n.div_ceil(block) as i128;
+    // e_k for k = 1..=P: slot k − 1 of a one-hot; q = slot + 1.
+    let (e, slot) = one_hot_at(cs, q_v - 1, PERMS_PER_CHUNK)?;
+    let q = slot.add_const(Fr::one());
     let b = Fr::from(block);
     cs.range(&q.scale(b).sub(count), 7)?;
     cs.range(&count.sub(&q.scale(b)).add_const(b - Fr::one()), 7)?;
@@ -446,12 +425,21 @@ pub(crate) fn open_wide(
 /// One-hot selection: `Σ_s sel_s · items[s]` with `sel` one-hot over `items.len()` slots and
 /// `Σ_s sel_s · s = slot` (the slot is constrained by the caller's arithmetic).
 pub(crate) fn one_hot(cs: &Cs, slot: &Lc, slots: usize) -> CsResult<Vec<Lc>> {
-    let s_v = crate::gadgets::fr_to_i128(slot.val).unwrap_or(-1);
+    let at = crate::gadgets::fr_to_i128(slot.val).unwrap_or(-1);
+    let (sel, pos) = one_hot_at(cs, at, slots)?;
+    cs.assert_eq(&pos, slot)?;
+    Ok(sel)
+}
+
+/// A one-hot vector over `slots` with the witness set at `at` (none set if `at` is out of
+/// range, which leaves the circuit unsatisfiable): booleans and `Σ sel = 1`. Returns the
+/// selectors and their position `Σ_s s · sel_s` as a linear combination.
+fn one_hot_at(cs: &Cs, at: i128, slots: usize) -> CsResult<(Vec<Lc>, Lc)> {
     let mut sum = Lc::constant(Fr::zero());
     let mut pos = Lc::constant(Fr::zero());
     let mut sel = Vec::with_capacity(slots);
     for s in 0..slots {
-        let b = cs.witness(if s as i128 == s_v {
+        let b = cs.witness(if s as i128 == at {
             Fr::one()
         } else {
             Fr::zero()
@@ -466,6 +454,5 @@ pub(crate) fn one_hot(cs: &Cs, slot: &Lc, slots: usize) -> CsResult<Vec<Lc>> {
         sel.push(b);
     }
     cs.assert_eq(&sum, &Lc::constant(Fr::one()))?;
-    cs.assert_eq(&pos, slot)?;
-    Ok(sel)
+    Ok((sel, pos))
 }
