@@ -27,7 +27,7 @@ pub use keys::{
 pub use linear::{
     GemmBlockChunk, GemmBlockTemplate, GemmDispute, RescaleChunk, RescaleTemplate, KB, MAX_SHIFT,
 };
-pub use manifest::{constraints, plan, LeafPlan, TEMPLATES};
+pub use manifest::{constraints, plan, template_id, LeafPlan, TEMPLATES};
 
 use ark_bn254::Fr;
 
