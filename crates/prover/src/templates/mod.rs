@@ -19,7 +19,7 @@ mod manifest;
 
 pub use activation::{ClipChunk, ClipTemplate};
 pub use binary::{BinaryChunk, BinaryTemplate};
-pub use chunk::{ChunkOpening, WideOpening, TREE_LEVELS};
+pub use chunk::{ChunkOpening, Opening, WideOpening, TREE_LEVELS};
 pub use keys::{
     template_prove, template_satisfied, template_setup, template_stats, template_verify,
     TemplateKeys, TemplateProof,
