@@ -84,6 +84,11 @@ fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
             AgentError::Store(e) => classify(e),
             AgentError::Engine(e) => classify(e),
             AgentError::Prover(e) => classify(e),
+            // A model id the registry does not know, or content that does not match what
+            // the chain committed to: bad input, as the README documents.
+            AgentError::UnknownModel(_) | AgentError::Inconsistent { .. } => Some(2),
+            // The node could not be started: a chain or node error.
+            AgentError::PortTaken { .. } | AgentError::AnvilExited { .. } => Some(3),
             _ => None,
         };
     }
@@ -193,7 +198,7 @@ mod tests {
         assert_eq!(code(kubo_down()), 3);
         assert_eq!(code(AgentError::Store(kubo_down())), 3);
         assert_eq!(code(AgentError::Chain(chain_down())), 3);
-        assert_eq!(code(AgentError::UnknownModel("7".into())), 1);
+        assert_eq!(code(AgentError::UnknownModel("7".into())), 2);
         let plain: anyhow::Result<()> = Err(anyhow::anyhow!("other"));
         assert_eq!(exit_code(&plain.context("x").unwrap_err()), 1);
     }

@@ -31,6 +31,20 @@ pub enum AgentError {
         /// How it disagrees.
         reason: String,
     },
+    /// `devnet up` on a port something else already listens on.
+    #[error("port {port} is taken (another anvil or another server listens on it): stop it or pass another --port")]
+    PortTaken {
+        /// The port.
+        port: u16,
+    },
+    /// The devnet's anvil exited before it served a request.
+    #[error("anvil exited before it started ({status}); its log: {log}")]
+    AnvilExited {
+        /// Its exit status.
+        status: String,
+        /// The end of its log.
+        log: String,
+    },
     /// Local state file I/O.
     #[error("{path}: {source}")]
     Io {

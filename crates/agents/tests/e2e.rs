@@ -4,7 +4,6 @@
 
 use std::{
     path::PathBuf,
-    sync::atomic::{AtomicU16, Ordering},
     time::{Duration, Instant},
 };
 
@@ -15,8 +14,6 @@ use zkopml_agents::{
 };
 use zkopml_chain::registry::Types::GameParams;
 use zkopml_engine::io::{quantize_inputs, TensorFile};
-
-static PORT: AtomicU16 = AtomicU16::new(0);
 
 const BOND: u128 = 10_000_000_000_000_000;
 
@@ -50,7 +47,7 @@ async fn net_with(model: &str, ops_per_step: usize, challenge_window: u64) -> Ne
     );
     std::env::set_var("ZKOPML_ANVIL", &anvil);
     let dir = tempfile::tempdir().unwrap();
-    let port = 21000 + (std::process::id() % 2000) as u16 * 8 + PORT.fetch_add(1, Ordering::SeqCst);
+    let port = devnet::free_port().unwrap();
     let mut cfg = devnet::up(&dir.path().join("devnet.json"), port, None)
         .await
         .expect("devnet up");
@@ -472,4 +469,20 @@ async fn deployed_verifier_rejects_tampered_statements() {
             .await;
         assert!(verdict.is_err(), "{what} accepted");
     }
+}
+
+#[tokio::test]
+async fn devnet_up_refuses_a_taken_port_and_writes_no_config() {
+    // Something else (here a plain listener, as another anvil or any server) holds the port.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("devnet.json");
+    let err = devnet::up(&path, port, None).await.unwrap_err();
+    assert!(
+        matches!(err, zkopml_agents::AgentError::PortTaken { port: p } if p == port),
+        "{err}"
+    );
+    assert!(err.to_string().contains(&port.to_string()));
+    assert!(!path.exists(), "no config for a devnet that did not start");
 }
