@@ -23,6 +23,17 @@ pub enum AgentError {
     /// A model id the registry does not know.
     #[error("model {0} is not registered")]
     UnknownModel(String),
+    /// A request id the market does not know.
+    #[error("request {0} does not exist")]
+    UnknownRequest(u64),
+    /// A request without an output to show: never answered, or its response disproven.
+    #[error("request {request} has no result ({status}): no response yet, or it was disproven")]
+    NoResult {
+        /// The request.
+        request: u64,
+        /// Its status.
+        status: zkopml_chain::types::RequestStatus,
+    },
     /// Content that parsed but does not match what the chain committed to.
     #[error("{what}: {reason}")]
     Inconsistent {

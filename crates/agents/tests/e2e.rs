@@ -252,6 +252,51 @@ async fn honest_submitter_beats_a_lying_challenger_and_finalises() {
         eth(&net, "challenger2").await + U256::from(BOND) <= liar_before + U256::from(BOND / 10),
         "the liar lost its bond"
     );
+
+    // What `zkopml status` and `zkopml result` show of it.
+    use zkopml_agents::status;
+    use zkopml_chain::types::{GamePhase, GameStatus, RequestStatus, ResponseStatus};
+    let ctx = net.cfg.ctx("requester", Timeline::default()).unwrap();
+    let view = status::request(&ctx.chain, 1).await.unwrap();
+    assert_eq!(view.status, RequestStatus::Finalized);
+    assert_eq!(view.responses.len(), 1);
+    assert_eq!(view.responses[0].status, ResponseStatus::Finalized);
+    assert_eq!(view.responses[0].games.len(), 1);
+    let g = &view.responses[0].games[0];
+    assert_eq!(
+        (g.status, g.phase),
+        (GameStatus::SubmitterWon, GamePhase::Resolved)
+    );
+    assert_eq!(g.turn_deadline, 0, "a resolved game waits for nobody");
+    let r = status::result(&ctx, 1).await.unwrap();
+    assert!(r.is_final);
+    // The engine's own outputs, dequantised: the result is exactly what inference gives.
+    let m = ctx.model(net.model).await.unwrap();
+    let file = TensorFile::read(&repo().join("testdata/dnn/input.json")).unwrap();
+    let outs = zkopml_engine::evaluate(
+        &m.program,
+        &quantize_inputs(&m.program, &file.inputs).unwrap(),
+    )
+    .unwrap();
+    let scale = (1u64 << m.program.frac_bits) as f64;
+    let (name, got) = r.outputs.iter().next().unwrap();
+    assert_eq!(*name, m.program.values[m.program.outputs[0]].name);
+    assert_eq!(got.shape, outs[0].shape);
+    let want: Vec<Option<f64>> = outs[0]
+        .data
+        .iter()
+        .map(|q| Some(*q as f64 / scale))
+        .collect();
+    assert_eq!(got.data, want);
+    // Unknown requests are typed errors.
+    assert!(matches!(
+        status::request(&ctx.chain, 7).await,
+        Err(zkopml_agents::AgentError::UnknownRequest(7))
+    ));
+    assert!(matches!(
+        status::result(&ctx, 7).await,
+        Err(zkopml_agents::AgentError::UnknownRequest(7))
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,6 +3,7 @@
 mod bindings;
 mod client;
 mod error;
+pub mod types;
 
 pub use bindings::{market, registry, verifier};
 pub use client::{Chain, Deployment, TxInfo};
