@@ -77,6 +77,12 @@ pub async fn up(config_path: &Path, port: u16, kubo_api: Option<&str>) -> Result
     if !port_is_free(port) {
         return Err(AgentError::PortTaken { port });
     }
+    // A new chain: agent state of an earlier devnet (same chain id, same addresses: anvil
+    // deploys deterministically) describes games that do not exist on it.
+    let agents = dir.join("agents");
+    if agents.exists() {
+        std::fs::remove_dir_all(&agents).map_err(io(&agents))?;
+    }
     let log_path = dir.join("anvil.log");
     let log = std::fs::File::create(&log_path).map_err(io(&log_path))?;
     let anvil = anvil_path();

@@ -531,3 +531,31 @@ async fn devnet_up_refuses_a_taken_port_and_writes_no_config() {
     assert!(err.to_string().contains(&port.to_string()));
     assert!(!path.exists(), "no config for a devnet that did not start");
 }
+
+#[tokio::test]
+async fn a_new_devnet_starts_without_the_agent_state_of_the_last_one() {
+    std::env::set_var("ZKOPML_ANVIL", repo().join(".tools/bin/anvil"));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("devnet.json");
+    let first = devnet::up(&path, devnet::free_port().unwrap(), None)
+        .await
+        .unwrap();
+    // An agent of the first devnet left state behind.
+    let keyed = first.state_dir.join(format!(
+        "{}-{}",
+        first.deployment.chain_id, first.deployment.market
+    ));
+    devnet::down(&first);
+    std::fs::create_dir_all(&keyed).unwrap();
+    std::fs::write(keyed.join("stale.json"), b"{}").unwrap();
+    let second = devnet::up(&path, devnet::free_port().unwrap(), None)
+        .await
+        .unwrap();
+    assert!(
+        !keyed.join("stale.json").exists(),
+        "the old devnet's agent state is gone"
+    );
+    // anvil deploys deterministically: same chain id and addresses, another chain.
+    assert_eq!(second.deployment.market, first.deployment.market);
+    devnet::down(&second);
+}
