@@ -13,12 +13,16 @@
 mod activation;
 mod binary;
 mod chunk;
+mod conv;
 mod keys;
 mod linear;
 mod manifest;
 
 pub use activation::{ClipChunk, ClipTemplate};
 pub use binary::{BinaryChunk, BinaryTemplate};
+pub use conv::{
+    ConvBlockChunk, ConvBlockTemplate, ConvDispute, ConvDisputeError, ConvParams, SLOTS,
+};
 pub use chunk::{ChunkOpening, WideOpening, TREE_LEVELS};
 pub use keys::{
     template_prove, template_satisfied, template_setup, template_stats, template_verify,
