@@ -84,7 +84,9 @@ pub enum ConvDisputeError {
         value: usize,
     },
     /// The chunk of a tap reads more chunks than the table holds.
-    #[error("chunk {chunk}, tap {tap} reads {needed} chunks of X and W' (the table holds {SLOTS})")]
+    #[error(
+        "chunk {chunk}, tap {tap} reads {needed} chunks of X and W' (the table holds {SLOTS})"
+    )]
     TooManyChunks {
         /// The output chunk.
         chunk: usize,
@@ -181,10 +183,7 @@ impl ConvParams {
         let [h, w] = self.input;
         let inside = iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < w;
         let c = co / self.mg * self.cg + ci;
-        (
-            co,
-            inside.then(|| (c * h + iy as usize) * w + ix as usize),
-        )
+        (co, inside.then(|| (c * h + iy as usize) * w + ix as usize))
     }
 }
 
@@ -388,6 +387,7 @@ impl ConvDispute {
             slots,
             block: b,
             params: self.params,
+            forge: None,
         })
     }
 }
@@ -406,12 +406,13 @@ pub struct ConvBlockChunk {
     pub block: usize,
     /// The shape parameters.
     pub params: ConvParams,
+    /// A dishonest prover's claim (soundness tests): the value it says position `k` gathered
+    /// from `X`, in place of the true one; `None` for the honest witness.
+    pub forge: Option<(usize, i32)>,
 }
 
 /// What each position of a chunk reads, computed natively (the honest witness).
 struct Reads {
-    /// `(co, f)` per position (`f = None`: padding, or past the output's end).
-    source: Vec<(usize, Option<usize>)>,
     /// The gathered `x` (0 in the padding).
     x: Vec<i32>,
     /// The weight of each position's channel.
@@ -441,10 +442,9 @@ impl ConvBlockChunk {
             mult[s][i] += 1;
             Some(self.slots[s].1.values[i])
         };
-        let (mut source, mut xs, mut ws) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut xs, mut ws) = (Vec::new(), Vec::new());
         for k in 0..CHUNK_VALUES {
             if k >= self.count() {
-                source.push((0, None));
                 xs.push(0);
                 ws.push(0);
                 continue;
@@ -452,16 +452,14 @@ impl ConvBlockChunk {
             let (co, f) = self.params.source(base + k, self.block);
             let w = lookup(true, self.block * row + co).unwrap_or(0);
             let x = f.and_then(|f| lookup(false, f)).unwrap_or(0);
-            source.push((co, f));
+            let x = match self.forge {
+                Some((at, v)) if at == k => v,
+                _ => x,
+            };
             xs.push(x);
             ws.push(w);
         }
-        Reads {
-            source,
-            x: xs,
-            w: ws,
-            mult,
-        }
+        Reads { x: xs, w: ws, mult }
     }
 
     /// The output chunk (`acc_{b+1}`'s chunk `j`).
@@ -562,7 +560,6 @@ fn pack(values: &[Lc], bits: usize) -> Vec<Lc> {
         .collect()
 }
 
-
 impl Template for ConvBlockTemplate {
     const NAME: &'static str = "conv_block/v1";
     type Instance = ConvBlockChunk;
@@ -638,8 +635,14 @@ impl Template for ConvBlockTemplate {
                 g = fresh(cs, &g.add(&group_end))?;
                 co = fresh(cs, &co.add(&plane_end))?;
             }
-            let in_y = cs.mul(&ge(cs, &oy, &y_lo)?, &Lc::constant(Fr::one()).sub(&ge(cs, &oy, &y_hi)?))?;
-            let in_x = cs.mul(&ge(cs, &ox, &x_lo)?, &Lc::constant(Fr::one()).sub(&ge(cs, &ox, &x_hi)?))?;
+            let in_y = cs.mul(
+                &ge(cs, &oy, &y_lo)?,
+                &Lc::constant(Fr::one()).sub(&ge(cs, &oy, &y_hi)?),
+            )?;
+            let in_x = cs.mul(
+                &ge(cs, &ox, &x_lo)?,
+                &Lc::constant(Fr::one()).sub(&ge(cs, &ox, &x_hi)?),
+            )?;
             let inside = cs.mul(&cs.mul(&in_y, &in_x)?, &acc.mask[k])?;
             let iy = cs.mul(&oy, sh)?.add(&y_off);
             let ix = cs.mul(&ox, sw)?.add(&x_off);
@@ -660,7 +663,11 @@ impl Template for ConvBlockTemplate {
             } else {
                 Fr::zero()
             })?;
-            cs.enforce(&is_w, &Lc::constant(Fr::one()).sub(&is_w), &Lc::constant(Fr::zero()))?;
+            cs.enforce(
+                &is_w,
+                &Lc::constant(Fr::one()).sub(&is_w),
+                &Lc::constant(Fr::zero()),
+            )?;
             let index = cs.witness(Fr::from(o.map_or(0, |o| o.1.index) as u64))?;
             let c = c_x.add(&cs.mul(&is_w, &c_w.sub(c_x))?);
             let chunk = open_chunk(cs, &c, &index, o.map(|o| &o.1))?;
@@ -727,7 +734,12 @@ impl Template for ConvBlockTemplate {
             let tag = cs.mul(is_w, &gamma)?;
             for i in 0..CHUNK_VALUES {
                 let key = base.add_const(Fr::from(i as u64));
-                rhs = rhs.add(&term(&key, &chunk.values[i], &tag, &mults[s * CHUNK_VALUES + i])?);
+                rhs = rhs.add(&term(
+                    &key,
+                    &chunk.values[i],
+                    &tag,
+                    &mults[s * CHUNK_VALUES + i],
+                )?);
             }
         }
         cs.assert_eq(&lhs.compact(), &rhs.compact())?;

@@ -20,10 +20,10 @@ mod manifest;
 
 pub use activation::{ClipChunk, ClipTemplate};
 pub use binary::{BinaryChunk, BinaryTemplate};
+pub use chunk::{ChunkOpening, WideOpening, TREE_LEVELS};
 pub use conv::{
     ConvBlockChunk, ConvBlockTemplate, ConvDispute, ConvDisputeError, ConvParams, SLOTS,
 };
-pub use chunk::{ChunkOpening, WideOpening, TREE_LEVELS};
 pub use keys::{
     template_prove, template_satisfied, template_setup, template_stats, template_verify,
     TemplateKeys, TemplateProof,
