@@ -7,8 +7,8 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 use zkopml_ceremony::files;
 use zkopml_prover::templates::{
-    BinaryTemplate, ClipTemplate, ConvBlockTemplate, GemmBlockTemplate, RescaleTemplate, Template,
-    TEMPLATES,
+    BinaryTemplate, ClipTemplate, ConvBlockTemplate, GemmBlockTemplate, PoolBlockTemplate,
+    RescaleTemplate, Template, TEMPLATES,
 };
 
 /// One step of the ceremony.
@@ -123,6 +123,7 @@ macro_rules! by_template {
             GemmBlockTemplate::NAME => files::$f::<GemmBlockTemplate>($($arg),*),
             RescaleTemplate::NAME => files::$f::<RescaleTemplate>($($arg),*),
             ConvBlockTemplate::NAME => files::$f::<ConvBlockTemplate>($($arg),*),
+            PoolBlockTemplate::NAME => files::$f::<PoolBlockTemplate>($($arg),*),
             other => return Err(UnknownTemplate(other.to_string()).into()),
         }
     };

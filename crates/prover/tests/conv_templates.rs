@@ -12,14 +12,14 @@ use zkopml_commit::{chunk_count, chunk_digest, wide_tree, CHUNK_VALUES};
 use zkopml_engine::{
     execute, import,
     io::{quantize_inputs, TensorFile},
-    ops::{Conv, Op},
+    ops::{Conv, Op, Pool},
     program::ValueKind,
     Program, Tensor,
 };
 use zkopml_prover::templates::{
     template_prove, template_satisfied, template_setup, template_stats, template_verify,
-    ConvBlockChunk, ConvBlockTemplate, ConvDispute, ConvParams, RescaleChunk, RescaleTemplate,
-    Template, TemplateKeys, WideOpening, SLOTS,
+    ConvBlockChunk, ConvBlockTemplate, ConvDispute, ConvParams, PoolBlockTemplate, PoolDispute,
+    RescaleChunk, RescaleTemplate, Template, TemplateKeys, WideOpening, POOL_SLOTS, SLOTS,
 };
 
 /// One Conv node of a model run: `(model, conv, x, w, bias, y)`.
@@ -313,5 +313,79 @@ fn rescale_leaf_ends_at_the_engine_output() {
     assert_eq!(
         RescaleTemplate::public_inputs(&inst)[4],
         chunk_digest(j, &c.5.data[j * CHUNK_VALUES..(j + 1) * CHUNK_VALUES])
+    );
+}
+
+/// The MaxPool nodes of `model` with their input and output.
+fn pools(model: &'static str) -> Vec<(Pool, Tensor, Tensor)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata")
+        .join(model);
+    let graph = import::load_file(&dir.join("model.onnx")).unwrap();
+    let program = Program::compile(&graph, &HashMap::new(), 1).unwrap();
+    let input = TensorFile::read(&dir.join("input.json")).unwrap();
+    let trace = execute(&program, &quantize_inputs(&program, &input.inputs).unwrap()).unwrap();
+    program
+        .nodes
+        .iter()
+        .filter_map(|n| match &n.op {
+            Op::MaxPool(p) => Some((
+                p.clone(),
+                trace.values[n.inputs[0]].clone().unwrap(),
+                trace.values[n.output].clone().unwrap(),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Every MaxPool of lenet5 and conv2d: the running maxima end at the engine's output bit for
+/// bit, every leaf fits the pool table, and a leaf proves, binds its statement and rejects a
+/// forged gathered value.
+#[test]
+fn maxpool_decomposes_and_proves() {
+    let all: Vec<_> = ["lenet5", "conv2d"].into_iter().flat_map(pools).collect();
+    assert_eq!(all.len(), 7);
+    for (p, x, y) in &all {
+        let d = PoolDispute::new(p, x).unwrap();
+        assert_eq!(d.y, y.data, "{p:?} on {:?}", x.shape);
+        for j in 0..chunk_count(d.len).max(1) {
+            for b in 0..d.blocks() {
+                assert!(
+                    d.chunks_read(j, b).len() <= POOL_SLOTS,
+                    "{p:?} chunk {j} tap {b}"
+                );
+            }
+        }
+    }
+    // lenet5's first pool (6 × 28 × 28 → 6 × 14 × 14): chunk 1 spans channels 3 to 5.
+    let (p, x, _) = &all[0];
+    let d = PoolDispute::new(p, x).unwrap();
+    let (j, b) = (1, 3);
+    let inst = d.block_instance(x, &d.acc(x, b), j, b).unwrap();
+    let next: Vec<Fr> = d
+        .acc(x, b + 1)
+        .iter()
+        .map(|v| zkopml_commit::fr_from_i64(*v as i64))
+        .collect();
+    let keys: TemplateKeys<PoolBlockTemplate> = template_setup().unwrap();
+    let proof = template_prove(&keys, &inst).unwrap();
+    template_verify(&keys, &proof.public, &proof.proof).unwrap();
+    assert_eq!(proof.public[5], wide_tree(&next).leaves()[j]);
+    for k in [2, 3, 5] {
+        let mut public = proof.public.clone();
+        public[k] += Fr::one();
+        assert!(
+            template_verify(&keys, &public, &proof.proof).is_err(),
+            "input {k}"
+        );
+    }
+    let mut forged = inst.clone();
+    forged.window.forge = Some((10, i32::MAX));
+    assert!(!template_satisfied::<PoolBlockTemplate>(&forged).unwrap());
+    eprintln!(
+        "{}: {} constraints",
+        PoolBlockTemplate::NAME,
+        template_stats::<PoolBlockTemplate>().unwrap()
     );
 }

@@ -35,7 +35,7 @@ use zkopml_commit::{
 use zkopml_engine::{fixed::rescale, ops::Conv, Tensor};
 
 use super::{
-    chunk::{open_chunk, open_wide, poseidon_t3, wide_leaf, ChunkOpening, WideOpening},
+    chunk::{open_chunk, open_wide, poseidon_t3, wide_leaf, ChunkOpening, OpenedWide, WideOpening},
     Template,
 };
 use crate::{
@@ -55,7 +55,7 @@ const MULT_BITS: usize = 10;
 /// Domain tag of the lookup's challenge hash.
 const CHALLENGE_TAG: u64 = 0x636f_6e76; // "conv"
 
-fn i128_fr(v: i128) -> Fr {
+pub(crate) fn i128_fr(v: i128) -> Fr {
     let f = Fr::from(v.unsigned_abs());
     if v < 0 {
         -f
@@ -167,7 +167,7 @@ impl ConvParams {
     }
 
     /// Output positions per channel.
-    fn plane_out(&self) -> usize {
+    pub(crate) fn plane_out(&self) -> usize {
         self.output[0] * self.output[1]
     }
 
@@ -346,50 +346,70 @@ impl ConvDispute {
         if j >= zkopml_commit::chunk_count(self.len).max(1) || b >= self.blocks() {
             return Err(ConvDisputeError::OutOfRange { chunk: j, tap: b });
         }
-        let (mut xs, ws) = self.chunks_read(j, b);
-        if xs.is_empty() {
-            // A chunk wholly in the padding reads no X: chunk 0 stands in (C(X) is public).
-            xs.push(0);
-        }
-        let needed = xs.len() + ws.len();
-        if needed > SLOTS {
-            return Err(ConvDisputeError::TooManyChunks {
-                chunk: j,
-                tap: b,
-                needed,
-            });
-        }
-        let x_tree = ChunkTree::of_values(&x.data);
-        let w_tree = ChunkTree::of_values(&self.weights.data);
-        let open = |is_w: bool, i: usize| {
-            let (t, tree) = if is_w {
-                (&self.weights, &w_tree)
-            } else {
-                (x, &x_tree)
-            };
-            ChunkOpening::new(&t.shape, &t.data, tree, i).map(|o| (is_w, o))
-        };
-        let mut slots: Vec<(bool, ChunkOpening)> = xs
-            .iter()
-            .map(|i| open(false, *i))
-            .chain(ws.iter().map(|i| open(true, *i)))
-            .collect::<Option<_>>()
-            .ok_or(ConvDisputeError::OutOfRange { chunk: j, tap: b })?;
-        // Unused slots repeat the first (a duplicate table entry is harmless).
-        while slots.len() < SLOTS {
-            slots.push(slots[0].clone());
-        }
-        let acc: Vec<Fr> = acc_b.iter().map(|v| i128_fr(*v)).collect();
-        let acc_tree = zkopml_commit::wide_tree(&acc);
-        Ok(ConvBlockChunk {
-            acc_in: WideOpening::new(&[self.len], &acc, &acc_tree, j)
-                .ok_or(ConvDisputeError::OutOfRange { chunk: j, tap: b })?,
-            slots,
-            block: b,
-            params: self.params,
-            forge: None,
-        })
+        let (xs, ws) = self.chunks_read(j, b);
+        leaf_instance(
+            (x, Some(&self.weights)),
+            (xs, ws),
+            SLOTS,
+            (acc_b, self.len),
+            (j, b),
+            self.params,
+        )
     }
+}
+
+/// The leaf of chunk `j`, tap `b` over `acc_b` (a wide tensor of `len` values): a table of
+/// `slots` chunks of `x` (and of `w`), those read first, then the first repeated.
+pub(crate) fn leaf_instance(
+    (x, w): (&Tensor, Option<&Tensor>),
+    (mut xs, ws): (Vec<usize>, Vec<usize>),
+    slots: usize,
+    (acc_b, len): (&[i128], usize),
+    (j, b): (usize, usize),
+    params: ConvParams,
+) -> Result<ConvBlockChunk, ConvDisputeError> {
+    if xs.is_empty() {
+        // A chunk wholly in the padding reads no X: chunk 0 stands in (C(X) is public).
+        xs.push(0);
+    }
+    let needed = xs.len() + ws.len();
+    if needed > slots {
+        return Err(ConvDisputeError::TooManyChunks {
+            chunk: j,
+            tap: b,
+            needed,
+        });
+    }
+    let x_tree = ChunkTree::of_values(&x.data);
+    let w_tree = w.map(|w| ChunkTree::of_values(&w.data));
+    let open = |is_w: bool, i: usize| {
+        let (t, tree) = match (is_w, w, &w_tree) {
+            (true, Some(w), Some(tree)) => (w, tree),
+            (true, _, _) => return None,
+            _ => (x, &x_tree),
+        };
+        ChunkOpening::new(&t.shape, &t.data, tree, i).map(|o| (is_w, o))
+    };
+    let out_of_range = ConvDisputeError::OutOfRange { chunk: j, tap: b };
+    let mut table: Vec<(bool, ChunkOpening)> = xs
+        .iter()
+        .map(|i| open(false, *i))
+        .chain(ws.iter().map(|i| open(true, *i)))
+        .collect::<Option<_>>()
+        .ok_or(out_of_range.clone())?;
+    // Unused slots repeat the first (a duplicate table entry is harmless).
+    while table.len() < slots {
+        table.push(table[0].clone());
+    }
+    let acc: Vec<Fr> = acc_b.iter().map(|v| i128_fr(*v)).collect();
+    let acc_tree = zkopml_commit::wide_tree(&acc);
+    Ok(ConvBlockChunk {
+        acc_in: WideOpening::new(&[len], &acc, &acc_tree, j).ok_or(out_of_range)?,
+        slots: table,
+        block: b,
+        params,
+        forge: None,
+    })
 }
 
 /// The tap template: chunk `j` of `acc_{b+1}` from `acc_b`'s, `X` and `W'`.
@@ -412,13 +432,13 @@ pub struct ConvBlockChunk {
 }
 
 /// What each position of a chunk reads, computed natively (the honest witness).
-struct Reads {
+pub(crate) struct Reads {
     /// The gathered `x` (0 in the padding).
-    x: Vec<i32>,
-    /// The weight of each position's channel.
-    w: Vec<i32>,
+    pub x: Vec<i32>,
+    /// The weight of each position's channel (0 without weights).
+    pub w: Vec<i32>,
     /// Multiplicity of every table entry, slot by slot.
-    mult: Vec<Vec<u64>>,
+    pub mult: Vec<Vec<u64>>,
 }
 
 impl ConvBlockChunk {
@@ -429,7 +449,7 @@ impl ConvBlockChunk {
             .min(CHUNK_VALUES)
     }
 
-    fn reads(&self) -> Reads {
+    pub(crate) fn reads(&self) -> Reads {
         let base = self.acc_in.index * CHUNK_VALUES;
         let row = self.params.row_chunks * CHUNK_VALUES;
         let mut mult: Vec<Vec<u64>> = vec![vec![0; CHUNK_VALUES]; self.slots.len()];
@@ -450,6 +470,7 @@ impl ConvBlockChunk {
                 continue;
             }
             let (co, f) = self.params.source(base + k, self.block);
+            // Without W' slots (a pool) no weight is looked up.
             let w = lookup(true, self.block * row + co).unwrap_or(0);
             let x = f.and_then(|f| lookup(false, f)).unwrap_or(0);
             let x = match self.forge {
@@ -473,7 +494,7 @@ impl ConvBlockChunk {
     }
 
     /// `C(X)` and `C(W')` as the slots show them (zero when no slot opens the tensor).
-    fn commitments(&self) -> (Fr, Fr) {
+    pub(crate) fn commitments(&self) -> (Fr, Fr) {
         let c = |want: bool| {
             self.slots
                 .iter()
@@ -590,159 +611,21 @@ impl Template for ConvBlockTemplate {
             .collect::<CsResult<_>>()?;
         let [c_acc, c_x, c_w, j, b, packed, digest] =
             [&v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6]];
-        let reads = inst.map(ConvBlockChunk::reads);
-
-        // The parameters: twelve bits each, nothing above them.
-        let bits = cs.bits(packed, PARAMS * PARAM_BITS)?;
-        let p: Vec<Lc> = bits.chunks(PARAM_BITS).map(lc_from_bits).collect();
-        let [h, w, ho, wo, cg, mg, kh, kw, sh, sw, dh, dw, top, left, r] = [
-            &p[0], &p[1], &p[2], &p[3], &p[4], &p[5], &p[6], &p[7], &p[8], &p[9], &p[10], &p[11],
-            &p[12], &p[13], &p[14],
-        ];
-
-        let acc = open_wide(cs, c_acc, j, inst.map(|i| &i.acc_in))?;
-
-        // The tap: b = (ci·kh + ky)·kw + kx with ci < cg, ky < kh, kx < kw.
-        let (rest, kx) = divmod(cs, b, kw, 24)?;
-        let (ci, ky) = divmod(cs, &rest, kh, PARAM_BITS)?;
-        cs.range(&cg.sub(&ci).add_const(-Fr::one()), PARAM_BITS)?;
-        let (y_lo, y_hi) = thresholds(cs, &cs.mul(&ky, dh)?, sh, top, h)?;
-        let (x_lo, x_hi) = thresholds(cs, &cs.mul(&kx, dw)?, sw, left, w)?;
-        let y_off = cs.mul(&ky, dh)?.sub(top);
-        let x_off = cs.mul(&kx, dw)?.sub(left);
-
-        // The chunk's first position 616·j = (co·Ho + oy)·Wo + ox, co = g·mg + rg.
-        let plane = cs.mul(ho, wo)?;
-        let first = j.scale(Fr::from(CHUNK_VALUES as u64));
-        let (co0, q0) = divmod_wide(cs, &first, &plane)?;
-        let (oy0, ox0) = divmod(cs, &q0, wo, PARAM_BITS)?;
-        let (g0, rg0) = divmod(cs, &co0, mg, 32)?;
-        let in_plane = cs.mul(h, w)?;
-        let row_len = r.scale(Fr::from(CHUNK_VALUES as u64));
-        let w_row = cs.mul(b, &row_len)?;
-
-        // Per position: counters, border flags, the two query keys.
-        let (mut oy, mut ox, mut rg, mut g, mut co) = (oy0, ox0, rg0, g0, co0);
-        let (mut x_keys, mut x_valid, mut w_keys) = (Vec::new(), Vec::new(), Vec::new());
-        for k in 0..CHUNK_VALUES {
-            if k > 0 {
-                let row_end = eq(cs, &ox, &wo.add_const(-Fr::one()))?;
-                let plane_end = cs.mul(&row_end, &eq(cs, &oy, &ho.add_const(-Fr::one()))?)?;
-                let group_end = cs.mul(&plane_end, &eq(cs, &rg, &mg.add_const(-Fr::one()))?)?;
-                ox = fresh(cs, &ox.add_const(Fr::one()).sub(&cs.mul(&row_end, wo)?))?;
-                oy = fresh(cs, &oy.add(&row_end).sub(&cs.mul(&plane_end, ho)?))?;
-                rg = fresh(cs, &rg.add(&plane_end).sub(&cs.mul(&group_end, mg)?))?;
-                g = fresh(cs, &g.add(&group_end))?;
-                co = fresh(cs, &co.add(&plane_end))?;
-            }
-            let in_y = cs.mul(
-                &ge(cs, &oy, &y_lo)?,
-                &Lc::constant(Fr::one()).sub(&ge(cs, &oy, &y_hi)?),
-            )?;
-            let in_x = cs.mul(
-                &ge(cs, &ox, &x_lo)?,
-                &Lc::constant(Fr::one()).sub(&ge(cs, &ox, &x_hi)?),
-            )?;
-            let inside = cs.mul(&cs.mul(&in_y, &in_x)?, &acc.mask[k])?;
-            let iy = cs.mul(&oy, sh)?.add(&y_off);
-            let ix = cs.mul(&ox, sw)?.add(&x_off);
-            let c_in = cs.mul(&g, cg)?.add(&ci);
-            let f = cs.mul(&c_in, &in_plane)?.add(&cs.mul(&iy, w)?).add(&ix);
-            x_keys.push(f);
-            x_valid.push(inside);
-            w_keys.push(w_row.add(&co));
-        }
-
-        // The table: SLOTS chunks, each of X or of W'.
-        let mut table = Vec::with_capacity(SLOTS);
-        let mut slot_words = Vec::with_capacity(2 * SLOTS);
-        for s in 0..SLOTS {
-            let o = inst.map(|i| &i.slots[s]);
-            let is_w = cs.witness(if o.is_some_and(|o| o.0) {
-                Fr::one()
-            } else {
-                Fr::zero()
-            })?;
-            cs.enforce(
-                &is_w,
-                &Lc::constant(Fr::one()).sub(&is_w),
-                &Lc::constant(Fr::zero()),
-            )?;
-            let index = cs.witness(Fr::from(o.map_or(0, |o| o.1.index) as u64))?;
-            let c = c_x.add(&cs.mul(&is_w, &c_w.sub(c_x))?);
-            let chunk = open_chunk(cs, &c, &index, o.map(|o| &o.1))?;
-            let base = index.scale(Fr::from(CHUNK_VALUES as u64));
-            slot_words.push(is_w.clone());
-            slot_words.push(index);
-            table.push((base, is_w, chunk));
-        }
-
-        // Gathered values, weights and multiplicities: witnesses, range-checked, hashed.
-        let mut xs = Vec::with_capacity(CHUNK_VALUES);
-        let mut ws = Vec::with_capacity(CHUNK_VALUES);
-        let mut limbs = Vec::with_capacity(2 * CHUNK_VALUES);
-        for k in 0..CHUNK_VALUES {
-            let x = cs.witness_int(reads.as_ref().map_or(0, |r| r.x[k]) as i128)?;
-            let wv = cs.witness_int(reads.as_ref().map_or(0, |r| r.w[k]) as i128)?;
-            for v in [&x, &wv] {
-                cs.i32_bits(v)?;
-                limbs.push(v.add_const(Fr::from(1u64 << 31)));
-            }
-            xs.push(x);
-            ws.push(wv);
-        }
-        let mut mults = Vec::with_capacity(SLOTS * CHUNK_VALUES);
-        for s in 0..SLOTS {
-            for i in 0..CHUNK_VALUES {
-                let m = cs.witness(Fr::from(reads.as_ref().map_or(0, |r| r.mult[s][i])))?;
-                cs.range(&m, MULT_BITS)?;
-                // No entry past the tensor's end is looked up.
-                cs.enforce(
-                    &m,
-                    &Lc::constant(Fr::one()).sub(&table[s].2.mask[i]),
-                    &Lc::constant(Fr::zero()),
-                )?;
-                mults.push(m);
-            }
-        }
-        let mut transcript: Vec<Lc> = v.clone();
-        transcript.extend(slot_words);
-        transcript.extend(pack(&limbs, 32));
-        transcript.extend(pack(&mults, MULT_BITS));
-        let seed = poseidon::chain_from(cs, Lc::constant(Fr::from(CHALLENGE_TAG)), &transcript)?;
-        let alpha = poseidon_t3(cs, &seed, &Lc::constant(Fr::one()))?;
-        let beta = poseidon_t3(cs, &seed, &Lc::constant(Fr::from(2u64)))?;
-        let gamma = poseidon_t3(cs, &seed, &Lc::constant(Fr::from(3u64)))?;
-
-        // Σ_queries valid/(α − key − β·value − γ·tag) = Σ_entries m/(α − key − β·value −
-        // γ·tag), tag 1 for W', 0 for X: X and W' entries never alias.
-        let mut lhs = Lc::constant(Fr::zero());
-        let term = |key: &Lc, value: &Lc, tag: &Lc, weight: &Lc| -> CsResult<Lc> {
-            let denom = alpha.sub(key).sub(&cs.mul(&beta, value)?).sub(tag);
-            let inv = denom.val.inverse().unwrap_or_default() * weight.val;
-            let u = cs.witness(inv)?;
-            cs.enforce(&u, &denom, weight)?;
-            Ok(u)
-        };
-        for k in 0..CHUNK_VALUES {
-            let zero = Lc::constant(Fr::zero());
-            lhs = lhs.add(&term(&x_keys[k], &xs[k], &zero, &x_valid[k])?);
-            lhs = lhs.add(&term(&w_keys[k], &ws[k], &gamma, &acc.mask[k])?);
-        }
-        let mut rhs = Lc::constant(Fr::zero());
-        for (s, (base, is_w, chunk)) in table.iter().enumerate() {
-            let tag = cs.mul(is_w, &gamma)?;
-            for i in 0..CHUNK_VALUES {
-                let key = base.add_const(Fr::from(i as u64));
-                rhs = rhs.add(&term(
-                    &key,
-                    &chunk.values[i],
-                    &tag,
-                    &mults[s * CHUNK_VALUES + i],
-                )?);
-            }
-        }
-        cs.assert_eq(&lhs.compact(), &rhs.compact())?;
+        let win = window(
+            cs,
+            WindowInputs {
+                c_acc,
+                c_x,
+                c_w: Some(c_w),
+                j,
+                b,
+                packed,
+                transcript: &v,
+            },
+            SLOTS,
+            inst,
+        )?;
+        let (acc, xs, x_valid, ws) = (win.acc, win.x, win.inside, win.w);
 
         // acc_{b+1} = acc_b + w·x where the window reads inside the plane.
         let mut out = Vec::with_capacity(CHUNK_VALUES);
@@ -753,6 +636,230 @@ impl Template for ConvBlockTemplate {
         let d = wide_leaf(cs, j, &out)?;
         cs.assert_eq(&d, digest)
     }
+}
+
+/// The public inputs [`window`] reads.
+pub(crate) struct WindowInputs<'a> {
+    /// `C(acc_b)`.
+    pub c_acc: &'a Lc,
+    /// `C(X)`.
+    pub c_x: &'a Lc,
+    /// `C(W')`, for a template with weights.
+    pub c_w: Option<&'a Lc>,
+    /// The chunk `j`.
+    pub j: &'a Lc,
+    /// The tap `b`.
+    pub b: &'a Lc,
+    /// The packed [`ConvParams`].
+    pub packed: &'a Lc,
+    /// What the challenges are derived from besides the witnesses (the public inputs).
+    pub transcript: &'a [Lc],
+}
+
+/// What [`window`] proves: per position of chunk `j`, the value the window reads at tap `b`
+/// and whether it lies inside the plane (and inside the output), and the weight of its
+/// channel.
+pub(crate) struct Window {
+    /// Chunk `j` of `acc_b`.
+    pub acc: OpenedWide,
+    /// The gathered `x_k` (arbitrary where `inside_k = 0`).
+    pub x: Vec<Lc>,
+    /// `1` where the tap reads inside the plane at a position of the output.
+    pub inside: Vec<Lc>,
+    /// The weights `w_k` (empty without `C(W')`).
+    pub w: Vec<Lc>,
+}
+
+/// The gather of one tap of a window over chunk `j` (shared by `conv_block` and
+/// `pool_block`): positions, borders and query keys from the public parameters, a table of
+/// `slots` chunks of `X` (and of `W'` when `c_w` is given), the witnesses hashed into the
+/// lookup's challenges, and the lookup itself.
+pub(crate) fn window(
+    cs: &Cs,
+    inputs: WindowInputs<'_>,
+    slots: usize,
+    inst: Option<&ConvBlockChunk>,
+) -> CsResult<Window> {
+    let WindowInputs {
+        c_acc,
+        c_x,
+        c_w,
+        j,
+        b,
+        packed,
+        transcript,
+    } = inputs;
+    let reads = inst.map(ConvBlockChunk::reads);
+
+    // The parameters: twelve bits each, nothing above them.
+    let bits = cs.bits(packed, PARAMS * PARAM_BITS)?;
+    let p: Vec<Lc> = bits.chunks(PARAM_BITS).map(lc_from_bits).collect();
+    let [h, w, ho, wo, cg, mg, kh, kw, sh, sw, dh, dw, top, left, r] = [
+        &p[0], &p[1], &p[2], &p[3], &p[4], &p[5], &p[6], &p[7], &p[8], &p[9], &p[10], &p[11],
+        &p[12], &p[13], &p[14],
+    ];
+
+    let acc = open_wide(cs, c_acc, j, inst.map(|i| &i.acc_in))?;
+
+    // The tap: b = (ci·kh + ky)·kw + kx with ci < cg, ky < kh, kx < kw.
+    let (rest, kx) = divmod(cs, b, kw, 24)?;
+    let (ci, ky) = divmod(cs, &rest, kh, PARAM_BITS)?;
+    cs.range(&cg.sub(&ci).add_const(-Fr::one()), PARAM_BITS)?;
+    let (y_lo, y_hi) = thresholds(cs, &cs.mul(&ky, dh)?, sh, top, h)?;
+    let (x_lo, x_hi) = thresholds(cs, &cs.mul(&kx, dw)?, sw, left, w)?;
+    let y_off = cs.mul(&ky, dh)?.sub(top);
+    let x_off = cs.mul(&kx, dw)?.sub(left);
+
+    // The chunk's first position 616·j = (co·Ho + oy)·Wo + ox, co = g·mg + rg.
+    let plane = cs.mul(ho, wo)?;
+    let first = j.scale(Fr::from(CHUNK_VALUES as u64));
+    let (co0, q0) = divmod_wide(cs, &first, &plane)?;
+    let (oy0, ox0) = divmod(cs, &q0, wo, PARAM_BITS)?;
+    let (g0, rg0) = divmod(cs, &co0, mg, 32)?;
+    let in_plane = cs.mul(h, w)?;
+    let row_len = r.scale(Fr::from(CHUNK_VALUES as u64));
+    let w_row = cs.mul(b, &row_len)?;
+
+    // Per position: counters, border flags, the two query keys.
+    let (mut oy, mut ox, mut rg, mut g, mut co) = (oy0, ox0, rg0, g0, co0);
+    let (mut x_keys, mut x_valid, mut w_keys) = (Vec::new(), Vec::new(), Vec::new());
+    for k in 0..CHUNK_VALUES {
+        if k > 0 {
+            let row_end = eq(cs, &ox, &wo.add_const(-Fr::one()))?;
+            let plane_end = cs.mul(&row_end, &eq(cs, &oy, &ho.add_const(-Fr::one()))?)?;
+            let group_end = cs.mul(&plane_end, &eq(cs, &rg, &mg.add_const(-Fr::one()))?)?;
+            ox = fresh(cs, &ox.add_const(Fr::one()).sub(&cs.mul(&row_end, wo)?))?;
+            oy = fresh(cs, &oy.add(&row_end).sub(&cs.mul(&plane_end, ho)?))?;
+            rg = fresh(cs, &rg.add(&plane_end).sub(&cs.mul(&group_end, mg)?))?;
+            g = fresh(cs, &g.add(&group_end))?;
+            co = fresh(cs, &co.add(&plane_end))?;
+        }
+        let in_y = cs.mul(
+            &ge(cs, &oy, &y_lo)?,
+            &Lc::constant(Fr::one()).sub(&ge(cs, &oy, &y_hi)?),
+        )?;
+        let in_x = cs.mul(
+            &ge(cs, &ox, &x_lo)?,
+            &Lc::constant(Fr::one()).sub(&ge(cs, &ox, &x_hi)?),
+        )?;
+        let inside = cs.mul(&cs.mul(&in_y, &in_x)?, &acc.mask[k])?;
+        let iy = cs.mul(&oy, sh)?.add(&y_off);
+        let ix = cs.mul(&ox, sw)?.add(&x_off);
+        let c_in = cs.mul(&g, cg)?.add(&ci);
+        let f = cs.mul(&c_in, &in_plane)?.add(&cs.mul(&iy, w)?).add(&ix);
+        x_keys.push(f);
+        x_valid.push(inside);
+        if c_w.is_some() {
+            w_keys.push(w_row.add(&co));
+        }
+    }
+
+    // The table: SLOTS chunks, each of X or of W'.
+    let mut table = Vec::with_capacity(slots);
+    let mut slot_words = Vec::with_capacity(2 * slots);
+    for s in 0..slots {
+        let o = inst.map(|i| &i.slots[s]);
+        let (is_w, c) = match c_w {
+            Some(c_w) => {
+                let is_w = cs.witness(if o.is_some_and(|o| o.0) {
+                    Fr::one()
+                } else {
+                    Fr::zero()
+                })?;
+                cs.enforce(
+                    &is_w,
+                    &Lc::constant(Fr::one()).sub(&is_w),
+                    &Lc::constant(Fr::zero()),
+                )?;
+                let c = c_x.add(&cs.mul(&is_w, &c_w.sub(c_x))?);
+                (is_w, c)
+            }
+            None => (Lc::constant(Fr::zero()), c_x.clone()),
+        };
+        let index = cs.witness(Fr::from(o.map_or(0, |o| o.1.index) as u64))?;
+        let chunk = open_chunk(cs, &c, &index, o.map(|o| &o.1))?;
+        let base = index.scale(Fr::from(CHUNK_VALUES as u64));
+        slot_words.push(is_w.clone());
+        slot_words.push(index);
+        table.push((base, is_w, chunk));
+    }
+
+    // Gathered values, weights and multiplicities: witnesses, range-checked, hashed.
+    let mut xs = Vec::with_capacity(CHUNK_VALUES);
+    let mut ws = Vec::with_capacity(CHUNK_VALUES);
+    let mut limbs = Vec::with_capacity(2 * CHUNK_VALUES);
+    for k in 0..CHUNK_VALUES {
+        let x = cs.witness_int(reads.as_ref().map_or(0, |r| r.x[k]) as i128)?;
+        cs.i32_bits(&x)?;
+        limbs.push(x.add_const(Fr::from(1u64 << 31)));
+        xs.push(x);
+        if c_w.is_some() {
+            let wv = cs.witness_int(reads.as_ref().map_or(0, |r| r.w[k]) as i128)?;
+            cs.i32_bits(&wv)?;
+            limbs.push(wv.add_const(Fr::from(1u64 << 31)));
+            ws.push(wv);
+        }
+    }
+    let mut mults = Vec::with_capacity(slots * CHUNK_VALUES);
+    for s in 0..slots {
+        for i in 0..CHUNK_VALUES {
+            let m = cs.witness(Fr::from(reads.as_ref().map_or(0, |r| r.mult[s][i])))?;
+            cs.range(&m, MULT_BITS)?;
+            // No entry past the tensor's end is looked up.
+            cs.enforce(
+                &m,
+                &Lc::constant(Fr::one()).sub(&table[s].2.mask[i]),
+                &Lc::constant(Fr::zero()),
+            )?;
+            mults.push(m);
+        }
+    }
+    let mut transcript: Vec<Lc> = transcript.to_vec();
+    transcript.extend(slot_words);
+    transcript.extend(pack(&limbs, 32));
+    transcript.extend(pack(&mults, MULT_BITS));
+    let seed = poseidon::chain_from(cs, Lc::constant(Fr::from(CHALLENGE_TAG)), &transcript)?;
+    let alpha = poseidon_t3(cs, &seed, &Lc::constant(Fr::one()))?;
+    let beta = poseidon_t3(cs, &seed, &Lc::constant(Fr::from(2u64)))?;
+    let gamma = poseidon_t3(cs, &seed, &Lc::constant(Fr::from(3u64)))?;
+
+    // Σ_queries valid/(α − key − β·value − γ·tag) = Σ_entries m/(α − key − β·value −
+    // γ·tag), tag 1 for W', 0 for X: X and W' entries never alias.
+    let mut lhs = Lc::constant(Fr::zero());
+    let term = |key: &Lc, value: &Lc, tag: &Lc, weight: &Lc| -> CsResult<Lc> {
+        let denom = alpha.sub(key).sub(&cs.mul(&beta, value)?).sub(tag);
+        let inv = denom.val.inverse().unwrap_or_default() * weight.val;
+        let u = cs.witness(inv)?;
+        cs.enforce(&u, &denom, weight)?;
+        Ok(u)
+    };
+    for k in 0..CHUNK_VALUES {
+        let zero = Lc::constant(Fr::zero());
+        lhs = lhs.add(&term(&x_keys[k], &xs[k], &zero, &x_valid[k])?);
+        if let Some(key) = w_keys.get(k) {
+            lhs = lhs.add(&term(key, &ws[k], &gamma, &acc.mask[k])?);
+        }
+    }
+    let mut rhs = Lc::constant(Fr::zero());
+    for (s, (base, is_w, chunk)) in table.iter().enumerate() {
+        let tag = cs.mul(is_w, &gamma)?;
+        for i in 0..CHUNK_VALUES {
+            let key = base.add_const(Fr::from(i as u64));
+            rhs = rhs.add(&term(
+                &key,
+                &chunk.values[i],
+                &tag,
+                &mults[s * CHUNK_VALUES + i],
+            )?);
+        }
+    }
+    cs.assert_eq(&lhs.compact(), &rhs.compact())?;
+    Ok(Window {
+        acc,
+        x: xs,
+        inside: x_valid,
+        w: ws,
+    })
 }
 
 /// `v = q·d + r`, `0 ≤ r < d ≤ 2^24`, `q < 2^32`: the chunk's first position over the

@@ -8,7 +8,7 @@ use zkopml_engine::{ops::Op, Node, Program};
 
 use super::{
     template_stats, BinaryChunk, BinaryTemplate, ClipTemplate, ConvBlockTemplate,
-    GemmBlockTemplate, RescaleTemplate, Template, KB,
+    GemmBlockTemplate, PoolBlockTemplate, RescaleTemplate, Template, KB,
 };
 use zkopml_engine::program::ValueKind;
 
@@ -69,9 +69,21 @@ pub fn plan(program: &Program, node: &Node) -> Result<LeafPlan, &'static str> {
             if x.len() != 4 || x[0] != 1 || !matches!(w.kind, ValueKind::Const(_)) {
                 return Err("Conv of a batch above 1 or with computed weights has no template yet");
             }
-            let params = [x[2], x[3], y[2], y[3], w.shape[1], w.shape[0] / c.group.max(1)];
+            let params = [
+                x[2],
+                x[3],
+                y[2],
+                y[3],
+                w.shape[1],
+                w.shape[0] / c.group.max(1),
+            ];
             let attrs = c.kernel.iter().chain(&c.strides).chain(&c.dilations);
-            if params.iter().chain(attrs).chain(&c.pads[..2]).any(|v| *v >= 1 << 12) {
+            if params
+                .iter()
+                .chain(attrs)
+                .chain(&c.pads[..2])
+                .any(|v| *v >= 1 << 12)
+            {
                 return Err("Conv shape parameters above 2^12 have no template");
             }
             // Per output chunk: one conv_block leaf per tap, then one rescale leaf.
@@ -80,6 +92,19 @@ pub fn plan(program: &Program, node: &Node) -> Result<LeafPlan, &'static str> {
             return Ok(LeafPlan {
                 template: ConvBlockTemplate::NAME,
                 leaves: chunk_count(out_len).max(1) * (taps + 1),
+                constraints: block.max(constraints(RescaleTemplate::NAME)),
+            });
+        }
+        Op::MaxPool(p) => {
+            let x = &program.values[node.inputs[0]].shape;
+            if x.len() != 4 || x[0] != 1 || p.ceil_mode {
+                return Err("MaxPool of a batch above 1 or in ceil mode has no template yet");
+            }
+            // Per output chunk: one pool_block leaf per tap, then one rescale (S = 0) leaf.
+            let block = constraints(PoolBlockTemplate::NAME);
+            return Ok(LeafPlan {
+                template: PoolBlockTemplate::NAME,
+                leaves: chunk_count(out_len).max(1) * (p.kernel[0] * p.kernel[1] + 1),
                 constraints: block.max(constraints(RescaleTemplate::NAME)),
             });
         }
@@ -102,6 +127,7 @@ pub fn constraints(template: &str) -> usize {
     static BLOCK: OnceLock<usize> = OnceLock::new();
     static RESCALE: OnceLock<usize> = OnceLock::new();
     static CONV: OnceLock<usize> = OnceLock::new();
+    static POOL: OnceLock<usize> = OnceLock::new();
     let count = |t: &OnceLock<usize>, f: fn() -> crate::Result<usize>| {
         *t.get_or_init(|| f().expect("a template synthesises without a witness"))
     };
@@ -111,15 +137,17 @@ pub fn constraints(template: &str) -> usize {
         GemmBlockTemplate::NAME => count(&BLOCK, template_stats::<GemmBlockTemplate>),
         RescaleTemplate::NAME => count(&RESCALE, template_stats::<RescaleTemplate>),
         ConvBlockTemplate::NAME => count(&CONV, template_stats::<ConvBlockTemplate>),
+        PoolBlockTemplate::NAME => count(&POOL, template_stats::<PoolBlockTemplate>),
         _ => 0,
     }
 }
 
 /// The templates of the library, by name.
-pub const TEMPLATES: [&str; 5] = [
+pub const TEMPLATES: [&str; 6] = [
     ClipTemplate::NAME,
     BinaryTemplate::NAME,
     GemmBlockTemplate::NAME,
     RescaleTemplate::NAME,
     ConvBlockTemplate::NAME,
+    PoolBlockTemplate::NAME,
 ];

@@ -17,6 +17,7 @@ mod conv;
 mod keys;
 mod linear;
 mod manifest;
+mod pool;
 
 pub use activation::{ClipChunk, ClipTemplate};
 pub use binary::{BinaryChunk, BinaryTemplate};
@@ -32,6 +33,7 @@ pub use linear::{
     GemmBlockChunk, GemmBlockTemplate, GemmDispute, RescaleChunk, RescaleTemplate, KB, MAX_SHIFT,
 };
 pub use manifest::{constraints, plan, LeafPlan, TEMPLATES};
+pub use pool::{PoolBlockChunk, PoolBlockTemplate, PoolDispute, POOL_SLOTS};
 
 use ark_bn254::Fr;
 
