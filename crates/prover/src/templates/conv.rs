@@ -224,7 +224,7 @@ impl ConvDispute {
             return Err(shape_err());
         }
         let m = w.shape[0];
-        if c.group == 0 || x.shape[1] != w.shape[1] * c.group || m % c.group != 0 {
+        if c.group == 0 || x.shape[1] != w.shape[1] * c.group || !m.is_multiple_of(c.group) {
             return Err(shape_err());
         }
         // The engine's output plane: ⌊(size + pads − span) / stride⌋ + 1.
@@ -801,14 +801,14 @@ pub(crate) fn window(
         }
     }
     let mut mults = Vec::with_capacity(slots * CHUNK_VALUES);
-    for s in 0..slots {
-        for i in 0..CHUNK_VALUES {
+    for (s, (_, _, chunk)) in table.iter().enumerate() {
+        for (i, valid) in chunk.mask.iter().enumerate() {
             let m = cs.witness(Fr::from(reads.as_ref().map_or(0, |r| r.mult[s][i])))?;
             cs.range(&m, MULT_BITS)?;
             // No entry past the tensor's end is looked up.
             cs.enforce(
                 &m,
-                &Lc::constant(Fr::one()).sub(&table[s].2.mask[i]),
+                &Lc::constant(Fr::one()).sub(valid),
                 &Lc::constant(Fr::zero()),
             )?;
             mults.push(m);
