@@ -406,6 +406,24 @@ fn normalise(model: ModelProto) -> Result<Graph> {
             "Identity" if !node.outputs.is_empty() && !node.inputs.is_empty() => {
                 alias.insert(node.outputs[0].clone(), node.inputs[0].clone());
             }
+            // One single-output node per output of a multi-output `Split`, each tagged with
+            // its index (programs have one output per node; `ops::select::build_split`).
+            "Split" if node.outputs.len() > 1 => {
+                let count = node.outputs.len() as i64;
+                for (j, out) in node.outputs.iter().enumerate() {
+                    if out.is_empty() {
+                        continue;
+                    }
+                    let mut part = node.clone();
+                    part.name = format!("{}:{j}", node.name);
+                    part.outputs = vec![out.clone()];
+                    part.attrs
+                        .insert(crate::ops::OUTPUT_INDEX_ATTR.into(), Attr::Int(j as i64));
+                    part.attrs
+                        .insert(crate::ops::NUM_OUTPUTS_ATTR.into(), Attr::Int(count));
+                    nodes.push(part);
+                }
+            }
             _ => nodes.push(node),
         }
     }
