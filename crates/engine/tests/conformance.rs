@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! .venv/bin/python testdata/gen_conformance.py --any --clean \
-//!     --ops Gemm,MatMul,Conv,Relu,Clip,MaxPool,AveragePool,GlobalAveragePool,Add,Sub,Mul,Div,Reshape,Flatten,Squeeze,Unsqueeze,Transpose,Concat,BatchNormalization,Less,LessOrEqual,Greater,GreaterOrEqual,Equal,Where,Cast,Gather,GatherElements,ReduceSum,ReduceMean,ReduceMax,ArgMax,Softmax,Erf,Tanh,Sqrt,Log,Abs,Pow,Min,Max,LayerNormalization,ReduceL2,Expand,ConstantOfShape,Shape
+//!     --ops Gemm,MatMul,Conv,Relu,Clip,MaxPool,AveragePool,GlobalAveragePool,Add,Sub,Mul,Div,Reshape,Flatten,Squeeze,Unsqueeze,Transpose,Concat,BatchNormalization,Less,LessOrEqual,Greater,GreaterOrEqual,Equal,Where,Cast,Gather,GatherElements,ReduceSum,ReduceMean,ReduceMax,ArgMax,Softmax,Erf,Tanh,Sqrt,Log,Abs,Pow,Min,Max,LayerNormalization,ReduceL2,Expand,ConstantOfShape,Shape,Neg,Reciprocal,Sigmoid,HardSigmoid,HardSwish,Gelu,Not,And,Or,Xor,IsNaN,IsInf,Tile,Range,Trilu,CumSum,ReduceMin,Slice,Split,Resize
 //! ZKOPML_CONFORMANCE=1 cargo test -p zkopml-engine --test conformance -- --nocapture
 //! ```
 //!

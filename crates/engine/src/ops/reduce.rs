@@ -19,11 +19,12 @@ pub enum ReduceKind {
     Mean,
     /// `max x`; `i32::MIN` over an empty set.
     Max,
-    /// `min x`; `i32::MAX` over an empty set.
-    Min,
     /// `sat(round(sqrt(Σ x²)))` (the exactly rounded integer square root of the exact sum
     /// of squares, which is `‖x‖` at scale `2^-F`); 0 over an empty set.
     L2,
+    /// `min x`; `i32::MAX` over an empty set. (Variants are appended: their index is part
+    /// of the serialised program.)
+    Min,
 }
 
 /// A reduction over a set of axes.
