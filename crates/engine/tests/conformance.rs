@@ -454,6 +454,13 @@ fn tolerance(
     };
     let scalar = |t: f64| Ok(vec![t; n_out]);
     match node.op_type.as_str() {
+        // Linear Resize: a convex combination of `Q`-perturbed inputs (`Q`), one rounding
+        // (`Q`), weights at 2^-16 (each off by ≤ 2^-17, on `|x_hi − x_lo| ≤ 2 max|x|`, per
+        // resized axis: at most 4). Nearest: exact, `Q`.
+        "Resize" if matches!(node.attrs.get("mode"), Some(Attr::Str(m)) if m == "linear") => {
+            let x = need(0)?.1;
+            scalar(2.0 * Q + 4.0 * 2f64.powi(-16) * max_abs(&x))
+        }
         // Exact kernels on quantised values. Comparisons, ArgMax and casts to integers
         // output integers: any flip (an input within 2^-13 of a threshold) is an error ≥ 1
         // and fails; `Q` only admits the quantisation of a selected real.

@@ -33,7 +33,7 @@ pub use math::{
 pub use norm::{LayerNorm, MAX_GROUP};
 pub use pool::Pool;
 pub use reduce::{reduce_groups, ArgMax, CumSum, Reduce, ReduceKind};
-pub use select::{Select, NUM_OUTPUTS_ATTR, OUTPUT_INDEX_ATTR};
+pub use select::{Interpolate, Select, Tap, INTERP_BITS, NUM_OUTPUTS_ATTR, OUTPUT_INDEX_ATTR};
 pub use shape::{Concat, Expand, Reshape, Transpose};
 pub use softmax::{exp_q30, softmax_element, Softmax, D_MIN, EXP2_POLY, LOG2E_Q16};
 
@@ -108,6 +108,8 @@ pub enum Op {
     Select(Select),
     /// Running sum along an axis.
     CumSum(CumSum),
+    /// Separable linear interpolation (`Resize` in `linear` mode).
+    Interpolate(Interpolate),
 }
 
 /// How a node's input is wired into the program.
@@ -264,6 +266,7 @@ impl Op {
             Op::Logic(k) => k.name(),
             Op::Select(_) => "Select",
             Op::CumSum(_) => "CumSum",
+            Op::Interpolate(_) => "Resize",
         }
     }
 
@@ -282,6 +285,7 @@ impl Op {
             },
             Op::Select(s) => s.output_shape(node, ins),
             Op::CumSum(c) => c.output_shape(node, ins),
+            Op::Interpolate(i) => i.output_shape(node, ins),
             Op::Pow(p) => p.output_shape(node, ins),
             Op::Conv1d(c) => c.output_shape_1d(node, ins),
             Op::MatMul(m) => m.output_shape(node, ins),
@@ -346,6 +350,7 @@ impl Op {
             Op::Logic(k) => k.eval(ins, out_shape),
             Op::Select(s) => s.eval(ins[0], out_shape),
             Op::CumSum(c) => c.eval(ins[0]),
+            Op::Interpolate(i) => i.eval(ins[0], out_shape),
         }
     }
 }

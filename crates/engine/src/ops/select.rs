@@ -1,9 +1,10 @@
-//! Per-axis index selection: `Slice`, `Split`, `Tile` and nearest-neighbour `Resize` all
-//! lower to one exact kernel,
+//! Per-axis index selection and interpolation. `Slice`, `Split`, `Tile` and
+//! nearest-neighbour `Resize` all lower to one exact kernel,
 //! `out[i_0, …, i_{r−1}] = x[map_0[i_0], …, map_{r−1}[i_{r−1}]]`,
 //! whose maps the builders resolve at compile time from constant attributes and inputs
 //! (a value-dependent start, size or scale is a typed error: shapes are static). Exact:
-//! data movement only.
+//! data movement only. Linear `Resize` is [`Interpolate`]: two taps per axis with weights
+//! fixed at compile time, one rounding.
 
 use serde::{Deserialize, Serialize};
 
@@ -63,6 +64,97 @@ impl Select {
         let mut idx = vec![0usize; rank];
         for _ in 0..n {
             data.push(x.data[(0..rank).map(|d| offs[d][idx[d]]).sum::<usize>()]);
+            for d in (0..rank).rev() {
+                idx[d] += 1;
+                if idx[d] < out_shape[d] {
+                    break;
+                }
+                idx[d] = 0;
+            }
+        }
+        Tensor::new(out_shape.to_vec(), data)
+    }
+}
+
+/// Fractional bits of an [`Interpolate`] weight.
+pub const INTERP_BITS: u32 = 16;
+
+/// One output index of an interpolated axis: `(1 − w)·x[lo] + w·x[hi]`, `w` at
+/// `2^-INTERP_BITS` (`w = 0` and `lo = hi` on an axis that is not resized).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tap {
+    /// Lower input index.
+    pub lo: usize,
+    /// Upper input index.
+    pub hi: usize,
+    /// Weight of `hi`, in `0..=2^INTERP_BITS`.
+    pub w: u32,
+}
+
+/// Separable (multi)linear interpolation: `y = rescale(Σ_corners Π_d w_d · x[corner],
+/// INTERP_BITS · r)` over the `2^r` corners of the `r` resized axes, exact in `i128` before
+/// its one rounding (half up). The weights of each axis sum to `2^INTERP_BITS` exactly, so a
+/// constant input stays exact.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Interpolate {
+    /// Per axis, the taps of each output index.
+    pub taps: Vec<Vec<Tap>>,
+}
+
+impl Interpolate {
+    pub(crate) fn output_shape(&self, node: &str, ins: &[&[usize]]) -> Result<Vec<usize>> {
+        match ins {
+            [x] if x.len() == self.taps.len()
+                && self.taps.iter().zip(x.iter()).all(|(t, d)| {
+                    t.iter()
+                        .all(|t| t.lo < *d && t.hi < *d && t.w <= 1 << INTERP_BITS)
+                }) =>
+            {
+                Ok(self.taps.iter().map(Vec::len).collect())
+            }
+            _ => Err(shape_err(
+                node,
+                format!("rank {} with every tap in range", self.taps.len()),
+                ins,
+            )),
+        }
+    }
+
+    pub(crate) fn eval(&self, x: &Tensor, out_shape: &[usize]) -> Tensor {
+        let st = strides(&x.shape);
+        // Resized axes (some tap with w > 0); the others read `lo` with weight 1.
+        let moving: Vec<usize> = (0..self.taps.len())
+            .filter(|d| self.taps[*d].iter().any(|t| t.w > 0))
+            .collect();
+        let shift = INTERP_BITS * moving.len() as u32;
+        let full = 1i128 << INTERP_BITS;
+        let n: usize = out_shape.iter().product();
+        let rank = out_shape.len();
+        let mut data = Vec::with_capacity(n);
+        let mut idx = vec![0usize; rank];
+        for _ in 0..n {
+            let base: usize = (0..rank)
+                .filter(|d| !moving.contains(d))
+                .map(|d| self.taps[d][idx[d]].lo * st[d])
+                .sum();
+            let mut acc = 0i128;
+            for corner in 0..1usize << moving.len() {
+                let (mut off, mut weight) = (base, 1i128);
+                for (k, d) in moving.iter().enumerate() {
+                    let t = self.taps[*d][idx[*d]];
+                    if corner >> k & 1 == 1 {
+                        off += t.hi * st[*d];
+                        weight *= t.w as i128;
+                    } else {
+                        off += t.lo * st[*d];
+                        weight *= full - t.w as i128;
+                    }
+                }
+                if weight != 0 {
+                    acc += weight * x.data[off] as i128;
+                }
+            }
+            data.push(crate::fixed::rescale(acc, shift));
             for d in (0..rank).rev() {
                 idx[d] += 1;
                 if idx[d] < out_shape[d] {
@@ -246,11 +338,18 @@ pub(crate) fn build_tile(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built> 
 pub(crate) fn build_resize(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built> {
     let x = input_shape(node, ctx, 0)?;
     let mode = node.string("mode", "nearest")?;
-    if mode != "nearest" {
-        return Err(EngineError::UnsupportedOp {
-            node: node.name.clone(),
-            op: format!("Resize with mode {mode} (nearest only)"),
-        });
+    let linear = match mode.as_str() {
+        "nearest" => false,
+        "linear" => true,
+        _ => {
+            return Err(EngineError::UnsupportedOp {
+                node: node.name.clone(),
+                op: format!("Resize with mode {mode} (nearest and linear only)"),
+            })
+        }
+    };
+    if node.int("antialias", 0)? != 0 {
+        return Err(node.bad_attr("antialias", "only 0"));
     }
     let transform = node.string("coordinate_transformation_mode", "half_pixel")?;
     let nearest = node.string("nearest_mode", "round_prefer_floor")?;
@@ -283,6 +382,10 @@ pub(crate) fn build_resize(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built
             .collect::<Result<_>>()?,
     };
     let mut maps = identity_maps(&x);
+    let mut taps: Vec<Vec<Tap>> = x
+        .iter()
+        .map(|d| (0..*d).map(|i| Tap { lo: i, hi: i, w: 0 }).collect())
+        .collect();
     for (k, a) in axes.iter().enumerate() {
         let d = x[*a];
         let (scale, out) = match (&scales, &sizes) {
@@ -307,24 +410,46 @@ pub(crate) fn build_resize(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built
         if out > MAX_SELECTED {
             return Err(node.bad_attr("sizes", format!("{out} outputs along axis {a}")));
         }
+        let origin = |i: usize| -> Result<f64> {
+            let i = i as f64;
+            Ok(match transform.as_str() {
+                "half_pixel" => (i + 0.5) / scale - 0.5,
+                "pytorch_half_pixel" if out > 1 => (i + 0.5) / scale - 0.5,
+                "pytorch_half_pixel" => 0.0,
+                // ONNX's `length_resized` is `d·scale` (not its floor) when scales are given.
+                "align_corners" if out > 1 => i * (d as f64 - 1.0) / (d as f64 * scale - 1.0),
+                "align_corners" => 0.0,
+                "asymmetric" => i / scale,
+                "tf_half_pixel_for_nn" if !linear => (i + 0.5) / scale,
+                other => {
+                    return Err(node.bad_attr(
+                        "coordinate_transformation_mode",
+                        format!("{other} is not supported"),
+                    ))
+                }
+            })
+        };
+        if linear {
+            // ONNX's linear coefficients `[1 − r, r]` on `floor(orig)`, `floor(orig) + 1`,
+            // edge-padded: a coordinate outside `[0, d − 1]` reads the edge.
+            taps[*a] = (0..out)
+                .map(|i| {
+                    let o = origin(i)?.clamp(0.0, d.saturating_sub(1) as f64);
+                    let lo = o.floor();
+                    let w = ((o - lo) * (1u64 << INTERP_BITS) as f64).round() as u32;
+                    let lo = lo as usize;
+                    Ok(Tap {
+                        lo,
+                        hi: (lo + 1).min(d.saturating_sub(1)),
+                        w,
+                    })
+                })
+                .collect::<Result<_>>()?;
+            continue;
+        }
         let map = (0..out)
             .map(|i| {
-                let i = i as f64;
-                let orig = match transform.as_str() {
-                    "half_pixel" => (i + 0.5) / scale - 0.5,
-                    "pytorch_half_pixel" if out > 1 => (i + 0.5) / scale - 0.5,
-                    "pytorch_half_pixel" => 0.0,
-                    "align_corners" if out > 1 => i * (d as f64 - 1.0) / (out as f64 - 1.0),
-                    "align_corners" => 0.0,
-                    "asymmetric" => i / scale,
-                    "tf_half_pixel_for_nn" => (i + 0.5) / scale,
-                    other => {
-                        return Err(node.bad_attr(
-                            "coordinate_transformation_mode",
-                            format!("{other} is not supported"),
-                        ))
-                    }
-                };
+                let orig = origin(i)?;
                 let r = match nearest.as_str() {
                     "round_prefer_floor" if orig.fract() == 0.5 => orig.floor(),
                     "round_prefer_ceil" if orig.fract() == 0.5 => orig.ceil(),
@@ -342,7 +467,22 @@ pub(crate) fn build_resize(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built
             .collect::<Result<Vec<_>>>()?;
         maps[*a] = map;
     }
-    built(node, maps)
+    if !linear {
+        return built(node, maps);
+    }
+    let n = taps
+        .iter()
+        .try_fold(1usize, |acc, t| acc.checked_mul(t.len()));
+    if n.is_none_or(|n| n > MAX_SELECTED) || axes.len() > 4 {
+        return Err(node.bad_attr(
+            "scales",
+            format!("at most 4 resized axes and {MAX_SELECTED} outputs"),
+        ));
+    }
+    Ok(Built {
+        op: Op::Interpolate(Interpolate { taps }),
+        inputs: vec![Wire::Value(input(node, 0)?)],
+    })
 }
 
 #[cfg(test)]
@@ -364,5 +504,40 @@ mod tests {
             maps: vec![vec![2], vec![0]],
         };
         assert!(bad.output_shape("t", &[&[2, 3]]).is_err());
+    }
+
+    /// Linear taps: a quarter of the way from 2.0 to 4.0 is 2.5; weights summing to one keep
+    /// a constant exact; the unresized axis is read as is.
+    #[test]
+    fn interpolate_weights_taps_and_keeps_constants() {
+        let q = 1 << INTERP_BITS;
+        let x = Tensor::new(vec![1, 2], vec![2 << 12, 4 << 12]);
+        let it = Interpolate {
+            taps: vec![
+                vec![Tap { lo: 0, hi: 0, w: 0 }],
+                vec![
+                    Tap {
+                        lo: 0,
+                        hi: 1,
+                        w: q / 4,
+                    },
+                    Tap { lo: 1, hi: 1, w: q },
+                ],
+            ],
+        };
+        let shape = it.output_shape("t", &[&[1, 2]]).unwrap();
+        assert_eq!(it.eval(&x, &shape).data, vec![5 << 11, 4 << 12]);
+        let c = Tensor::new(vec![1, 2], vec![12345, 12345]);
+        let odd = Interpolate {
+            taps: vec![
+                vec![Tap { lo: 0, hi: 0, w: 0 }],
+                vec![Tap {
+                    lo: 0,
+                    hi: 1,
+                    w: 12345,
+                }],
+            ],
+        };
+        assert_eq!(odd.eval(&c, &[1, 1]).data, vec![12345]);
     }
 }

@@ -93,6 +93,7 @@ pub(crate) fn check(op: &Op, consts: &[bool]) -> Result<(), &'static str> {
         Op::Logic(_) => Err("no circuit for operator Not/And/Or/Xor yet"),
         Op::Select(_) => Err("no circuit for Slice/Split/Tile/Resize yet"),
         Op::CumSum(_) => Err("no circuit for operator CumSum yet"),
+        Op::Interpolate(_) => Err("no circuit for Resize (linear) yet"),
         _ => Ok(()),
     }
 }
@@ -135,7 +136,8 @@ pub(crate) fn synthesize(
         | Op::Activation(_)
         | Op::Logic(_)
         | Op::Select(_)
-        | Op::CumSum(_) => Err(SynthesisError::Unsatisfiable),
+        | Op::CumSum(_)
+        | Op::Interpolate(_) => Err(SynthesisError::Unsatisfiable),
     }
     .and_then(|v| {
         if v.len() == out_shape.iter().product::<usize>() {
