@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! .venv/bin/python testdata/gen_conformance.py --any --clean \
-//!     --ops Gemm,MatMul,Conv,Relu,Clip,MaxPool,AveragePool,GlobalAveragePool,Add,Sub,Mul,Div,Reshape,Flatten,Squeeze,Unsqueeze,Transpose,Concat,BatchNormalization,Less,LessOrEqual,Greater,GreaterOrEqual,Equal,Where,Cast,Gather,GatherElements,ReduceSum,ReduceMean,ReduceMax,ArgMax,Softmax,Erf,Tanh,Sqrt,Log,Abs,Pow,Min,Max,LayerNormalization,ReduceL2,Expand,ConstantOfShape,Shape,Neg,Reciprocal,Sigmoid,HardSigmoid,HardSwish,Gelu,Not,And,Or,Xor,IsNaN,IsInf,Tile,Range,Trilu,CumSum,ReduceMin,Slice,Split,Resize
+//!     --ops Gemm,MatMul,Conv,Relu,Clip,MaxPool,AveragePool,GlobalAveragePool,Add,Sub,Mul,Div,Reshape,Flatten,Squeeze,Unsqueeze,Transpose,Concat,BatchNormalization,Less,LessOrEqual,Greater,GreaterOrEqual,Equal,Where,Cast,Gather,GatherElements,ReduceSum,ReduceMean,ReduceMax,ArgMax,Softmax,Erf,Tanh,Sqrt,Log,Abs,Pow,Min,Max,LayerNormalization,ReduceL2,Expand,ConstantOfShape,Shape,Neg,Reciprocal,Sigmoid,HardSigmoid,HardSwish,Gelu,Not,And,Or,Xor,IsNaN,IsInf,Tile,Range,Trilu,CumSum,ReduceMin,Slice,Split,Resize,GatherND
 //! ZKOPML_CONFORMANCE=1 cargo test -p zkopml-engine --test conformance -- --nocapture
 //! ```
 //!
@@ -120,6 +120,7 @@ const SUPPORTED: &[&str] = &[
     "Slice",
     "Split",
     "Resize",
+    "GatherND",
 ];
 /// Ops whose kernels are exact on quantised values and 1-Lipschitz in the max norm (or
 /// output integers, where any flip is an error ≥ 1): tolerance `Q`.
@@ -164,6 +165,7 @@ const EXACT: &[&str] = &[
     "Slice",
     "Split",
     "Resize",
+    "GatherND",
 ];
 /// Folded away by the importer, so they do not make a case unsupported.
 const IMPORT_ONLY: &[&str] = &["Constant", "Identity"];
@@ -179,7 +181,7 @@ const GEN_CMD: &str = ".venv/bin/python testdata/gen_conformance.py --any --clea
 Gemm,MatMul,Conv,Relu,Clip,MaxPool,AveragePool,GlobalAveragePool,Add,Sub,Mul,Div,Reshape,\
 Flatten,Squeeze,Unsqueeze,Transpose,Concat,BatchNormalization,Less,LessOrEqual,Greater,GreaterOrEqual,Equal,Where,Cast,Gather,GatherElements,ReduceSum,ReduceMean,ReduceMax,ArgMax,Softmax,Erf,Tanh,Sqrt,Log,Abs,Pow,Min,Max,\
 LayerNormalization,ReduceL2,Expand,ConstantOfShape,Shape,\
-Neg,Reciprocal,Sigmoid,HardSigmoid,HardSwish,Gelu,Not,And,Or,Xor,IsNaN,IsInf,Tile,Range,Trilu,CumSum,ReduceMin,Slice,Split,Resize";
+Neg,Reciprocal,Sigmoid,HardSigmoid,HardSwish,Gelu,Not,And,Or,Xor,IsNaN,IsInf,Tile,Range,Trilu,CumSum,ReduceMin,Slice,Split,Resize,GatherND";
 
 #[derive(Debug, Clone)]
 enum Outcome {

@@ -163,3 +163,75 @@ fn vision_gates_agree_with_onnx_runtime() {
         &[("features", 1e-3, 0.9999), ("minimum", 1e-3, 0.9999)],
     );
 }
+
+/// all-MiniLM-L6-v2 with its real weights, exported by `testdata/export_minilm.py` (torch
+/// venv; git-ignored, so CI skips this) with the TorchScript and dynamo exporters: every
+/// variant present loads, runs all 24 sentences within bounds of ONNX Runtime, and every
+/// sentence's nearest other sentence (cosine) is the one ONNX Runtime's embeddings name.
+#[test]
+fn minilm_exports_agree_with_onnx_runtime_when_present() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/minilm");
+    let Ok(entries) = std::fs::read_dir(&root) else {
+        eprintln!(
+            "skipped: testdata/minilm absent (made by testdata/export_minilm.py, needs torch)"
+        );
+        return;
+    };
+    let mut variants: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join("cases.json").exists())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    variants.sort();
+    for v in variants {
+        let (p, f) = run(&format!("../minilm/{v}"), None);
+        println!("minilm/{v}: {} program nodes", p.nodes.len());
+        check(
+            &format!("minilm/{v}"),
+            &f,
+            &[("sentence_embedding", 5e-3, 0.9999)],
+        );
+        let dir = root.join(&v);
+        let cases: Cases =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("cases.json")).unwrap())
+                .unwrap();
+        let graph = import::load_file(&dir.join("model.onnx")).unwrap();
+        let program = Program::compile(&graph, &Default::default(), 1).unwrap();
+        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+        for case in &cases.cases {
+            let inputs = quantize_inputs(&program, &case.inputs).unwrap();
+            let t = execute(&program, &inputs).unwrap();
+            ours.push(
+                t.outputs[0]
+                    .data
+                    .iter()
+                    .map(|q| dequantize(*q))
+                    .collect::<Vec<_>>(),
+            );
+            let r = &case.outputs["sentence_embedding"].data;
+            theirs.push(r.iter().map(|x| x.unwrap()).collect::<Vec<_>>());
+        }
+        let nearest = |e: &[Vec<f64>], i: usize| {
+            let cos = |a: &[f64], b: &[f64]| {
+                let d: f64 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+                d / (a.iter().map(|x| x * x).sum::<f64>().sqrt()
+                    * b.iter().map(|x| x * x).sum::<f64>().sqrt())
+            };
+            (0..e.len())
+                .filter(|j| *j != i)
+                .max_by(|a, b| cos(&e[i], &e[*a]).total_cmp(&cos(&e[i], &e[*b])))
+                .unwrap()
+        };
+        for i in 0..ours.len() {
+            assert_eq!(
+                nearest(&ours, i),
+                nearest(&theirs, i),
+                "minilm/{v}: sentence {i}"
+            );
+        }
+        println!(
+            "minilm/{v}: nearest neighbours equal for all {} sentences",
+            ours.len()
+        );
+    }
+}

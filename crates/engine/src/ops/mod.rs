@@ -23,7 +23,7 @@ pub use activation::{
 pub use binary::{broadcast_index, BinaryKind};
 pub use conv::Conv;
 pub(crate) use conv::ConvWeights;
-pub use gather::{resolve_index, Gather};
+pub use gather::{resolve_index, Gather, GatherNd};
 pub use linear::{Gemm, MatMul, Scale};
 pub use logic::{bool_value, Cast, CmpKind, LogicKind};
 pub use math::{
@@ -110,6 +110,8 @@ pub enum Op {
     CumSum(CumSum),
     /// Separable linear interpolation (`Resize` in `linear` mode).
     Interpolate(Interpolate),
+    /// ONNX `GatherND` (`batch_dims = 0`): data-dependent index tuples.
+    GatherNd(GatherNd),
 }
 
 /// How a node's input is wired into the program.
@@ -173,6 +175,7 @@ pub fn build(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built> {
         "Where" => logic::build_where(node),
         "Cast" => logic::build_cast(node),
         "Gather" | "GatherElements" => gather::build(node, ctx),
+        "GatherND" => gather::build_nd(node),
         "ReduceSum" | "ReduceMean" | "ReduceMax" => reduce::build_reduce(node, ctx),
         "ArgMax" => reduce::build_argmax(node, ctx),
         "Softmax" => softmax::build(node, ctx),
@@ -267,6 +270,7 @@ impl Op {
             Op::Select(_) => "Select",
             Op::CumSum(_) => "CumSum",
             Op::Interpolate(_) => "Resize",
+            Op::GatherNd(_) => "GatherND",
         }
     }
 
@@ -286,6 +290,7 @@ impl Op {
             Op::Select(s) => s.output_shape(node, ins),
             Op::CumSum(c) => c.output_shape(node, ins),
             Op::Interpolate(i) => i.output_shape(node, ins),
+            Op::GatherNd(g) => g.output_shape(node, ins),
             Op::Pow(p) => p.output_shape(node, ins),
             Op::Conv1d(c) => c.output_shape_1d(node, ins),
             Op::MatMul(m) => m.output_shape(node, ins),
@@ -351,6 +356,7 @@ impl Op {
             Op::Select(s) => s.eval(ins[0], out_shape),
             Op::CumSum(c) => c.eval(ins[0]),
             Op::Interpolate(i) => i.eval(ins[0], out_shape),
+            Op::GatherNd(g) => g.eval(ins, out_shape),
         }
     }
 }

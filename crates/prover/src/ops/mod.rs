@@ -94,6 +94,7 @@ pub(crate) fn check(op: &Op, consts: &[bool]) -> Result<(), &'static str> {
         Op::Select(_) => Err("no circuit for Slice/Split/Tile/Resize yet"),
         Op::CumSum(_) => Err("no circuit for operator CumSum yet"),
         Op::Interpolate(_) => Err("no circuit for Resize (linear) yet"),
+        Op::GatherNd(_) => Err("no circuit for operator GatherND yet"),
         _ => Ok(()),
     }
 }
@@ -137,7 +138,8 @@ pub(crate) fn synthesize(
         | Op::Logic(_)
         | Op::Select(_)
         | Op::CumSum(_)
-        | Op::Interpolate(_) => Err(SynthesisError::Unsatisfiable),
+        | Op::Interpolate(_)
+        | Op::GatherNd(_) => Err(SynthesisError::Unsatisfiable),
     }
     .and_then(|v| {
         if v.len() == out_shape.iter().product::<usize>() {
