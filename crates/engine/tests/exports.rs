@@ -235,3 +235,35 @@ fn minilm_exports_agree_with_onnx_runtime_when_present() {
         );
     }
 }
+
+/// The `load` fuzz target's out-of-memory finding, as a regression: t5_decoder with the
+/// legacy causal mask's Tile repeats mutated from `[1, 6, 1]` to `[56120, 6, 32]` made
+/// compile-time folding hold 4.4 GB (a 64 M-element mask, then five elementwise folds of it).
+/// Now such a node stays a program node and compilation allocates no tensor of that size.
+/// (That exact mutation then fails with a typed shape error; `[120000, 1, 1]`, a 4.3 M-element
+/// mask above `FOLD_LIMIT`, keeps the graph valid, so the test can see the node.)
+#[test]
+fn a_mutated_huge_constant_mask_compiles_without_folding_it() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata/exports/t5_decoder/model.onnx");
+    let mut graph = import::load_file(&path).unwrap();
+    let reps = graph
+        .initializers
+        .get_mut("ints_11")
+        .expect("the Tile repeats");
+    assert_eq!(reps.data.as_ints(), vec![1, 6, 1]);
+    reps.data = zkopml_engine::import::ConstData::Int(vec![120_000, 1, 1]);
+    let program = Program::compile(&graph, &Default::default(), 1).unwrap();
+    let big = program
+        .nodes
+        .iter()
+        .map(|n| program.values[n.output].shape.iter().product::<usize>())
+        .max()
+        .unwrap();
+    assert!(
+        big > zkopml_engine::program::FOLD_LIMIT,
+        "the mask is a node: {big}"
+    );
+    // The Tile output (720 k elements) still folds; the LessOrEqual against it does not.
+    assert!(ops(&program).contains(&"LessOrEqual"));
+}

@@ -93,6 +93,9 @@ pub(crate) fn build_float_class(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<
     })
 }
 
+/// The most elements a `Trilu` mask may have (`2^24`).
+const MAX_MASK: usize = 1 << 24;
+
 /// `Trilu(x, k)`: keeps the elements on and above (`upper = 1`) or on and below the `k`-th
 /// diagonal of the last two axes and zeroes the rest, lowered to `Where(mask, x, 0)` with a
 /// constant `[N, M]` mask (`j − i ≥ k`, or `j − i ≤ k`). Exact.
@@ -115,6 +118,12 @@ pub(crate) fn build_trilu(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built>
     };
     let upper = node.int("upper", 1)? != 0;
     let (n, m) = (x[x.len() - 2], x[x.len() - 1]);
+    if n.saturating_mul(m) > MAX_MASK {
+        return Err(node.bad_attr(
+            "input",
+            format!("a {n}×{m} mask (at most {MAX_MASK} elements)"),
+        ));
+    }
     let mask = (0..n as i64)
         .flat_map(|i| {
             (0..m as i64).map(move |j| {
