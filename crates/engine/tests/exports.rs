@@ -267,3 +267,33 @@ fn a_mutated_huge_constant_mask_compiles_without_folding_it() {
     // The Tile output (720 k elements) still folds; the LessOrEqual against it does not.
     assert!(ops(&program).contains(&"LessOrEqual"));
 }
+
+/// Full encoder-decoder T5 and Whisper (tiny random-init) exported by
+/// `testdata/export_seq2seq.py` (torch venv; git-ignored, so CI skips this) with both torch
+/// exporters: every variant present loads, compiles and runs, its logits within bounds of
+/// ONNX Runtime's.
+#[test]
+fn seq2seq_exports_agree_with_onnx_runtime_when_present() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/seq2seq");
+    let Ok(entries) = std::fs::read_dir(&root) else {
+        eprintln!(
+            "skipped: testdata/seq2seq absent (made by testdata/export_seq2seq.py, needs torch)"
+        );
+        return;
+    };
+    let mut variants: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join("cases.json").exists())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    variants.sort();
+    for v in variants {
+        let (p, f) = run(&format!("../seq2seq/{v}"), None);
+        println!(
+            "seq2seq/{v}: {} program nodes, ops {:?}",
+            p.nodes.len(),
+            ops(&p)
+        );
+        check(&format!("seq2seq/{v}"), &f, &[("logits", 0.05, 0.9999)]);
+    }
+}
