@@ -7,7 +7,7 @@ use std::{path::Path, time::Duration};
 use clap::Args;
 use zkopml_agents::{
     status::{self, GameView, RequestView, ResultView},
-    DevnetConfig, Timeline,
+    Timeline,
 };
 use zkopml_chain::types::{GamePhase, GameStatus};
 
@@ -101,11 +101,7 @@ pub(crate) fn status(
     kubo: Option<&str>,
     json: bool,
 ) -> anyhow::Result<()> {
-    let mut cfg = DevnetConfig::read(config)?;
-    if let Some(k) = kubo {
-        cfg.kubo_api = Some(k.to_string());
-    }
-    let ctx = cfg.ctx("requester", Timeline::default())?;
+    let ctx = crate::devnet::read_config(config, kubo)?.ctx("requester", Timeline::default())?;
     let rt = tokio::runtime::Runtime::new()?;
     let mut last = String::new();
     loop {
@@ -143,11 +139,7 @@ pub(crate) fn result(
     kubo: Option<&str>,
     json: bool,
 ) -> anyhow::Result<()> {
-    let mut cfg = DevnetConfig::read(config)?;
-    if let Some(k) = kubo {
-        cfg.kubo_api = Some(k.to_string());
-    }
-    let ctx = cfg.ctx("requester", Timeline::default())?;
+    let ctx = crate::devnet::read_config(config, kubo)?.ctx("requester", Timeline::default())?;
     let rt = tokio::runtime::Runtime::new()?;
     let r: ResultView = rt.block_on(status::result(&ctx, a.request))?;
     if json {

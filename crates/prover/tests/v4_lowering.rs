@@ -50,6 +50,31 @@ fn resolved_inputs(l: &Lowered, t: &V4Trace, o: usize) -> Vec<U256> {
         .collect()
 }
 
+/// The leaf (o, j) of `t`: asserts that its public inputs are the statement the contract
+/// builds (inputs resolved from S_lo / P_lo / inline constants, j, the leaf's params) and its
+/// digest the committed chunk's.
+fn check_statement(l: &Lowered, t: &V4Trace, o: usize, j: usize) -> LeafInstance {
+    let leaf = l.operator_leaf(o);
+    let inputs = resolved_inputs(l, t, o);
+    let inst = LeafInstance::new(l, t, o, j).unwrap();
+    let public: Vec<U256> = inst.public_inputs().iter().map(fr_u256).collect();
+    let r = inputs.len();
+    assert_eq!(public.len(), r + leaf.params.len() + 2, "op {o}");
+    assert_eq!(public[..r], inputs[..], "op {o} chunk {j}: inputs");
+    assert_eq!(public[r], U256::from(j), "op {o}: j");
+    assert_eq!(
+        public[r + 1..public.len() - 1],
+        leaf.params[..],
+        "op {o}: params"
+    );
+    assert_eq!(
+        inst.digest(),
+        t.trees[l.ops[o].output].leaves()[j],
+        "op {o} chunk {j}: the template's digest is the committed chunk's"
+    );
+    inst
+}
+
 #[test]
 fn every_leaf_of_an_honest_dnn_trace_is_the_templates_statement() {
     let (program, inputs) = load("dnn");
@@ -67,25 +92,8 @@ fn every_leaf_of_an_honest_dnn_trace_is_the_templates_statement() {
         assert_eq!(t.leaves.len(), l.num_steps() + 1);
         for o in 0..l.ops.len() {
             let leaf = l.operator_leaf(o);
-            let out = l.ops[o].output;
-            let inputs = resolved_inputs(&l, &t, o);
             for j in 0..leaf.output_chunks as usize {
-                let inst = LeafInstance::new(&l, &t, o, j).unwrap();
-                let public: Vec<U256> = inst.public_inputs().iter().map(fr_u256).collect();
-                let r = inputs.len();
-                assert_eq!(public.len(), r + leaf.params.len() + 2, "op {o}");
-                assert_eq!(public[..r], inputs[..], "op {o} chunk {j}: inputs");
-                assert_eq!(public[r], U256::from(j), "op {o}: j");
-                assert_eq!(
-                    public[r + 1..public.len() - 1],
-                    leaf.params[..],
-                    "op {o}: params"
-                );
-                assert_eq!(
-                    inst.digest(),
-                    t.trees[out].leaves()[j],
-                    "op {o} chunk {j}: the template's digest is the committed chunk's"
-                );
+                check_statement(&l, &t, o, j);
             }
             assert!(matches!(
                 LeafInstance::new(&l, &t, o, leaf.output_chunks as usize),
@@ -240,25 +248,9 @@ fn lenet5_leaves_are_the_templates_statements() {
     };
     let mut checked = std::collections::BTreeSet::new();
     for o in (0..l.ops.len()).filter(|o| edge(*o)) {
-        let leaf = l.operator_leaf(o);
-        let inputs = resolved_inputs(&l, &t, o);
-        let last = leaf.output_chunks as usize - 1;
+        let last = l.operator_leaf(o).output_chunks as usize - 1;
         for j in [0, last] {
-            let inst = LeafInstance::new(&l, &t, o, j).unwrap();
-            let public: Vec<U256> = inst.public_inputs().iter().map(fr_u256).collect();
-            let r = inputs.len();
-            assert_eq!(public[..r], inputs[..], "op {o} chunk {j}: inputs");
-            assert_eq!(public[r], U256::from(j));
-            assert_eq!(
-                public[r + 1..public.len() - 1],
-                leaf.params[..],
-                "op {o}: params"
-            );
-            assert_eq!(
-                inst.digest(),
-                t.trees[l.ops[o].output].leaves()[j],
-                "op {o} chunk {j}"
-            );
+            let inst = check_statement(&l, &t, o, j);
             let template = inst.template();
             if !checked.contains(template) && template != "clip_chunk/v1" {
                 assert!(

@@ -268,6 +268,43 @@ pub fn layout_leaf(step: usize, slot: usize, source: U256) -> B256 {
     keccak256(buf)
 }
 
+/// How one engine node lowers: one template operator, or a reduction over blocks.
+enum Lowering {
+    Op(LValueId),
+    Reduction(Reduction),
+}
+
+/// A reduction: `acc_0` (a constant), one block operator per entry of `blocks` (inputs
+/// `[acc_b, operands…]`, output `acc_{b+1}` as wide as `acc_0`), then `rescale(acc_B, shift)`
+/// into the node's output of `len` values.
+struct Reduction {
+    acc0: Vec<Fr>,
+    blocks: Vec<LOpKind>,
+    operands: Vec<LValueId>,
+    shift: u32,
+    len: usize,
+}
+
+/// A zero tensor of `shape`: what a decomposition's constants are computed over (they do
+/// not depend on the data input's values).
+fn zeros(shape: &[usize]) -> Tensor {
+    Tensor::new(shape.to_vec(), vec![0; shape.iter().product()])
+}
+
+/// The constant second (and optional third) operand of a `Gemm` or `Conv`; `None` when
+/// either is computed.
+fn constant_operands<'p>(
+    program: &'p Program,
+    node: &zkopml_engine::Node,
+) -> Option<(&'p Tensor, Option<&'p Tensor>)> {
+    let kind = |k: usize| node.inputs.get(k).map(|v| &program.values[*v].kind);
+    match (kind(1), kind(2)) {
+        (Some(ValueKind::Const(w)), None) => Some((w, None)),
+        (Some(ValueKind::Const(w)), Some(ValueKind::Const(b))) => Some((w, Some(b))),
+        _ => None,
+    }
+}
+
 /// A program lowered onto the template library.
 #[derive(Clone, Debug)]
 pub struct Lowered {
@@ -355,212 +392,167 @@ impl Lowered {
                 output
             };
             let out_len: usize = out_info.shape.iter().product();
-            let output = match &node.op {
-                Op::Relu | Op::Clip(_) | Op::Reshape(_) => {
-                    let clip = match &node.op {
-                        Op::Relu => Clip::RELU,
-                        Op::Clip(c) => c.clone(),
-                        _ => Clip {
-                            lo: i32::MIN,
-                            hi: i32::MAX,
-                        },
-                    };
-                    let x = operand(&mut values, node.inputs[0])?;
-                    push_op(
-                        &mut values,
-                        LOpKind::Clip(clip),
-                        vec![x],
-                        out_info.name.clone(),
-                        out_info.shape.clone(),
-                    )
+            // Wide partial sums this node adds to a trace, against the budget.
+            let mut charge = |n: usize| {
+                partial_sums += n;
+                if partial_sums > MAX_PARTIAL_SUMS {
+                    return Err(unsupported(
+                        "its partial sums do not fit a trace: needs level 4 (protocol §10.12)",
+                    ));
                 }
-                Op::Binary(k) => {
-                    if BinaryChunk::code(*k).is_none() {
-                        return Err(unsupported("no template for this arithmetic kind yet"));
-                    }
-                    if node.inputs.len() != 2
-                        || node
-                            .inputs
-                            .iter()
-                            .any(|v| program.values[*v].shape.iter().product::<usize>() != out_len)
-                    {
-                        return Err(unsupported(
-                            "broadcasting operands need the copy template (not built yet)",
-                        ));
-                    }
-                    let a = operand(&mut values, node.inputs[0])?;
-                    let b = operand(&mut values, node.inputs[1])?;
-                    push_op(
-                        &mut values,
-                        LOpKind::Binary(*k),
-                        vec![a, b],
-                        out_info.name.clone(),
-                        out_info.shape.clone(),
-                    )
-                }
-                Op::Gemm(g) => {
-                    let a_info = &program.values[node.inputs[0]];
-                    let (b, c) = match (
-                        &program.values[node.inputs[1]].kind,
-                        node.inputs.get(2).map(|v| &program.values[*v].kind),
-                    ) {
-                        (ValueKind::Const(b), None) => (b, None),
-                        (ValueKind::Const(b), Some(ValueKind::Const(c))) => (b, Some(c)),
-                        _ => return Err(unsupported("Gemm with a computed B or C")),
-                    };
-                    // The decomposition's constants do not depend on A's values.
-                    let zeros =
-                        Tensor::new(a_info.shape.clone(), vec![0; a_info.shape.iter().product()]);
-                    let d = GemmDispute::new(g, &zeros, b, c).map_err(unsupported)?;
-                    partial_sums += d.blocks() * d.n_pad;
-                    if partial_sums > MAX_PARTIAL_SUMS {
-                        return Err(unsupported(
-                            "its partial sums do not fit a trace: needs level 4 (protocol §10.12)",
-                        ));
-                    }
-                    let a = operand(&mut values, node.inputs[0])?;
-                    let w = constant(
-                        &mut values,
-                        format!("{}:B'", node.name),
-                        d.weights.shape.clone(),
-                        Data::Narrow(d.weights.clone()),
-                    )?;
-                    let mut acc = constant(
-                        &mut values,
-                        format!("{}:acc0", node.name),
-                        vec![d.n_pad],
-                        Data::Wide(d.acc_fr(0)),
-                    )?;
-                    let row_chunks = d.n_pad / CHUNK_VALUES;
-                    for block in 0..d.blocks() {
-                        acc = push_op(
+                Ok(())
+            };
+            let lowering =
+                match &node.op {
+                    Op::Relu | Op::Clip(_) | Op::Reshape(_) => {
+                        let clip = match &node.op {
+                            Op::Relu => Clip::RELU,
+                            Op::Clip(c) => c.clone(),
+                            _ => Clip {
+                                lo: i32::MIN,
+                                hi: i32::MAX,
+                            },
+                        };
+                        let x = operand(&mut values, node.inputs[0])?;
+                        Lowering::Op(push_op(
                             &mut values,
-                            LOpKind::GemmBlock { block, row_chunks },
-                            vec![acc, a, w],
-                            format!("{}:acc{}", node.name, block + 1),
-                            vec![d.n_pad],
-                        );
+                            LOpKind::Clip(clip),
+                            vec![x],
+                            out_info.name.clone(),
+                            out_info.shape.clone(),
+                        ))
                     }
-                    push_op(
-                        &mut values,
-                        LOpKind::Rescale {
+                    Op::Binary(k) => {
+                        if BinaryChunk::code(*k).is_none() {
+                            return Err(unsupported("no template for this arithmetic kind yet"));
+                        }
+                        if node.inputs.len() != 2
+                            || node.inputs.iter().any(|v| {
+                                program.values[*v].shape.iter().product::<usize>() != out_len
+                            })
+                        {
+                            return Err(unsupported(
+                                "broadcasting operands need the copy template (not built yet)",
+                            ));
+                        }
+                        let a = operand(&mut values, node.inputs[0])?;
+                        let b = operand(&mut values, node.inputs[1])?;
+                        Lowering::Op(push_op(
+                            &mut values,
+                            LOpKind::Binary(*k),
+                            vec![a, b],
+                            out_info.name.clone(),
+                            out_info.shape.clone(),
+                        ))
+                    }
+                    Op::Gemm(g) => {
+                        let (b, c) = constant_operands(program, node)
+                            .ok_or_else(|| unsupported("Gemm with a computed B or C"))?;
+                        let a_shape = &program.values[node.inputs[0]].shape;
+                        // The decomposition's constants do not depend on A's values.
+                        let d = GemmDispute::new(g, &zeros(a_shape), b, c).map_err(unsupported)?;
+                        let row_chunks = d.n_pad / CHUNK_VALUES;
+                        charge(d.blocks() * d.n_pad)?;
+                        let a = operand(&mut values, node.inputs[0])?;
+                        let w = constant(
+                            &mut values,
+                            format!("{}:B'", node.name),
+                            d.weights.shape.clone(),
+                            Data::Narrow(d.weights.clone()),
+                        )?;
+                        Lowering::Reduction(Reduction {
+                            acc0: d.acc_fr(0),
+                            blocks: (0..d.blocks())
+                                .map(|block| LOpKind::GemmBlock { block, row_chunks })
+                                .collect(),
+                            operands: vec![a, w],
                             shift: d.shift,
                             len: d.n,
-                        },
-                        vec![acc],
-                        out_info.name.clone(),
-                        out_info.shape.clone(),
-                    )
-                }
-                Op::Conv(c) => {
-                    let x_info = &program.values[node.inputs[0]];
-                    let (w, bias) = match (
-                        &program.values[node.inputs[1]].kind,
-                        node.inputs.get(2).map(|v| &program.values[*v].kind),
-                    ) {
-                        (ValueKind::Const(w), None) => (w, None),
-                        (ValueKind::Const(w), Some(ValueKind::Const(b))) => (w, Some(b)),
-                        _ => return Err(unsupported("Conv with computed weights or bias")),
-                    };
-                    let taps = w.shape.iter().skip(1).product::<usize>();
-                    partial_sums += taps * out_len;
-                    if partial_sums > MAX_PARTIAL_SUMS {
-                        return Err(unsupported(
-                            "its partial sums do not fit a trace: needs level 4 (protocol §10.12)",
-                        ));
+                        })
                     }
-                    // The decomposition's constants do not depend on X's values.
-                    let zeros =
-                        Tensor::new(x_info.shape.clone(), vec![0; x_info.shape.iter().product()]);
-                    let d = Arc::new(ConvDispute::new(c, &zeros, w, bias).map_err(|_| {
-                        unsupported("Conv outside the conv_block template's bounds")
-                    })?);
-                    let x = operand(&mut values, node.inputs[0])?;
-                    let wt = constant(
-                        &mut values,
-                        format!("{}:W'", node.name),
-                        d.weights.shape.clone(),
-                        Data::Narrow(d.weights.clone()),
-                    )?;
-                    let mut acc = constant(
-                        &mut values,
-                        format!("{}:acc0", node.name),
-                        vec![d.len],
-                        Data::Wide(d.acc0.iter().map(|v| i128_fr(*v)).collect()),
-                    )?;
-                    for block in 0..d.blocks() {
-                        acc = push_op(
+                    Op::Conv(c) => {
+                        let (w, bias) = constant_operands(program, node)
+                            .ok_or_else(|| unsupported("Conv with computed weights or bias"))?;
+                        charge(w.shape.iter().skip(1).product::<usize>() * out_len)?;
+                        let x_shape = &program.values[node.inputs[0]].shape;
+                        let d = Arc::new(ConvDispute::new(c, &zeros(x_shape), w, bias).map_err(
+                            |_| unsupported("Conv outside the conv_block template's bounds"),
+                        )?);
+                        let x = operand(&mut values, node.inputs[0])?;
+                        let wt = constant(
                             &mut values,
-                            LOpKind::ConvBlock {
-                                block,
-                                dispute: d.clone(),
-                            },
-                            vec![acc, x, wt],
-                            format!("{}:acc{}", node.name, block + 1),
-                            vec![d.len],
-                        );
-                    }
-                    push_op(
-                        &mut values,
-                        LOpKind::Rescale {
+                            format!("{}:W'", node.name),
+                            d.weights.shape.clone(),
+                            Data::Narrow(d.weights.clone()),
+                        )?;
+                        Lowering::Reduction(Reduction {
+                            acc0: d.acc0.iter().map(|v| i128_fr(*v)).collect(),
+                            blocks: (0..d.blocks())
+                                .map(|block| LOpKind::ConvBlock {
+                                    block,
+                                    dispute: d.clone(),
+                                })
+                                .collect(),
+                            operands: vec![x, wt],
                             shift: d.shift,
                             len: d.len,
-                        },
-                        vec![acc],
-                        out_info.name.clone(),
-                        out_info.shape.clone(),
-                    )
-                }
-                Op::MaxPool(p) => {
-                    let x_info = &program.values[node.inputs[0]];
-                    partial_sums += p.kernel[0] * p.kernel[1] * out_len;
-                    if partial_sums > MAX_PARTIAL_SUMS {
-                        return Err(unsupported(
-                            "its running maxima do not fit a trace: needs level 4 (protocol §10.12)",
-                        ));
+                        })
                     }
-                    let zeros =
-                        Tensor::new(x_info.shape.clone(), vec![0; x_info.shape.iter().product()]);
-                    let d = Arc::new(PoolDispute::new(p, &zeros).map_err(|_| {
-                        unsupported("MaxPool outside the pool_block template's bounds")
-                    })?);
-                    let x = operand(&mut values, node.inputs[0])?;
+                    Op::MaxPool(p) => {
+                        charge(p.kernel[0] * p.kernel[1] * out_len)?;
+                        let x_shape = &program.values[node.inputs[0]].shape;
+                        let d = Arc::new(PoolDispute::new(p, &zeros(x_shape)).map_err(|_| {
+                            unsupported("MaxPool outside the pool_block template's bounds")
+                        })?);
+                        let x = operand(&mut values, node.inputs[0])?;
+                        // Running maxima from −2^31; they are engine values, so the rescale that
+                        // ends the reduction is by 2^0 (it only narrows them).
+                        Lowering::Reduction(Reduction {
+                            acc0: vec![i128_fr(i32::MIN as i128); d.len],
+                            blocks: (0..d.blocks())
+                                .map(|block| LOpKind::PoolBlock {
+                                    block,
+                                    dispute: d.clone(),
+                                })
+                                .collect(),
+                            operands: vec![x],
+                            shift: 0,
+                            len: d.len,
+                        })
+                    }
+                    Op::Conv1d(_) | Op::MatMul(_) => {
+                        return Err(unsupported(
+                            "needs a template of its own (not in the library yet)",
+                        ))
+                    }
+                    _ => return Err(unsupported("no template for this operator yet")),
+                };
+            let output = match lowering {
+                Lowering::Op(v) => v,
+                Lowering::Reduction(r) => {
+                    let width = r.acc0.len();
                     let mut acc = constant(
                         &mut values,
                         format!("{}:acc0", node.name),
-                        vec![d.len],
-                        Data::Wide(vec![i128_fr(i32::MIN as i128); d.len]),
+                        vec![width],
+                        Data::Wide(r.acc0),
                     )?;
-                    for block in 0..d.blocks() {
-                        acc = push_op(
-                            &mut values,
-                            LOpKind::PoolBlock {
-                                block,
-                                dispute: d.clone(),
-                            },
-                            vec![acc, x],
-                            format!("{}:max{}", node.name, block + 1),
-                            vec![d.len],
-                        );
+                    for (b, kind) in r.blocks.into_iter().enumerate() {
+                        let inputs = [vec![acc], r.operands.clone()].concat();
+                        let name = format!("{}:acc{}", node.name, b + 1);
+                        acc = push_op(&mut values, kind, inputs, name, vec![width]);
                     }
-                    // The maxima are engine values already: a rescale by 2^0 narrows them.
                     push_op(
                         &mut values,
                         LOpKind::Rescale {
-                            shift: 0,
-                            len: d.len,
+                            shift: r.shift,
+                            len: r.len,
                         },
                         vec![acc],
                         out_info.name.clone(),
                         out_info.shape.clone(),
                     )
                 }
-                Op::Conv1d(_) | Op::MatMul(_) => {
-                    return Err(unsupported(
-                        "needs a template of its own (not in the library yet)",
-                    ))
-                }
-                _ => return Err(unsupported("no template for this operator yet")),
             };
             of_engine[node.output] = Some(output);
         }
