@@ -191,7 +191,7 @@ mod tests {
             c.val,
             zkopml_commit::tensor_commitment(&[5, 6], &data).unwrap()
         );
-        let s = state_commitment(&cs, &[c.clone()]).unwrap();
+        let s = state_commitment(&cs, std::slice::from_ref(&c)).unwrap();
         assert_eq!(s.val, zkopml_commit::state_commitment(&[c.val]));
         assert!(cs.cs.is_satisfied().unwrap());
         // 30 values = 5 packed words: 1 permutation for the tensor, 1 for the state.

@@ -236,7 +236,7 @@ impl Template for GemmBlockTemplate {
         // Rows KB·b + t of B', column chunk j: chunk (KB·b + t)·R + j.
         let b_r = cs.mul(b, r)?;
         let mut out = acc.values.clone();
-        for t in 0..KB {
+        for (t, x) in xs.iter().enumerate() {
             let idx = b_r
                 .scale(Fr::from(KB as u64))
                 .add(&r.scale(Fr::from(t as u64)))
@@ -244,7 +244,7 @@ impl Template for GemmBlockTemplate {
             let row = open_chunk(cs, c_b, &idx, inst.and_then(|i| i.rows.get(t)))?;
             for (o, w) in out.iter_mut().zip(&row.values) {
                 // A position past B's row end never occurs: rows are whole chunks.
-                *o = o.add(&cs.mul(&xs[t], w)?);
+                *o = o.add(&cs.mul(x, w)?);
             }
         }
         let d = wide_leaf(cs, j, &out)?;
