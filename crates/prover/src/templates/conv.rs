@@ -23,9 +23,13 @@
 //! gathered values, the weights and the table's multiplicities are witnesses, and all of
 //! them, with the slots and the public inputs, are hashed (Poseidon) into the lookup's
 //! challenges `α, β, γ` before they are used (Fiat–Shamir inside the circuit; `γ` tags the
-//! weights' entries so `X` and `W'` keys never alias). The weights `W'` are registered in the template layout `[cg·kh·kw, R·616]`
-//! (`W'[b, co] = W[co, b]`, zero-padded rows of `R` chunks), so a chunk's weights of one tap
-//! are one or two chunks of `W'`.
+//! weights' entries so `X` and `W'` keys never alias). The weights `W'` are registered in the
+//! template layout `[cg·kh·kw, R·616]` (`W'[b, co] = W[co, b]`, zero-padded rows of `R`
+//! chunks), so a chunk's weights of one tap are one or two chunks of `W'`.
+//!
+//! The manifest does not check that every leaf of a Conv fits the table (that costs a pass
+//! over every position of every tap); `ConvDispute::block_instance` reports a leaf that does
+//! not (`ConvDisputeError::TooManyChunks`), and the tests check every Conv of the models.
 
 use ark_bn254::Fr;
 use ark_ff::{Field, One, Zero};
@@ -224,7 +228,15 @@ impl ConvDispute {
             return Err(shape_err());
         }
         let m = w.shape[0];
-        if c.group == 0 || x.shape[1] != w.shape[1] * c.group || !m.is_multiple_of(c.group) {
+        let len = |s: &[usize]| s.iter().product::<usize>();
+        if c.group == 0
+            || x.shape[1] != w.shape[1] * c.group
+            || !m.is_multiple_of(c.group)
+            || x.data.len() != len(&x.shape)
+            || w.data.len() != len(&w.shape)
+            || w.shape[2..] != c.kernel[..]
+            || (c.has_bias && bias.is_some_and(|b| b.data.len() != m))
+        {
             return Err(shape_err());
         }
         // The engine's output plane: ⌊(size + pads − span) / stride⌋ + 1.
