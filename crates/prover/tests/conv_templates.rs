@@ -379,3 +379,56 @@ fn maxpool_decomposes_and_proves() {
         template_stats::<PoolBlockTemplate>().unwrap()
     );
 }
+
+/// Border flags on non-zero data (an image's zero margin would hide a wrong flag): odd
+/// planes, padding 1 and 2, strides 1 and 2, dilation 2, a depthwise multiplier of 2, every
+/// value non-zero; each leaf's digest is the next partial sum's chunk and it is satisfied.
+#[test]
+fn borders_hold_on_nonzero_values() {
+    let nonzero = |n: usize, salt: i32| -> Vec<i32> {
+        (0..n as i32)
+            .map(|i| (i.wrapping_mul(7919).wrapping_add(salt)).rem_euclid(2001) - 1000)
+            .map(|v| if v == 0 { 1 } else { v })
+            .collect()
+    };
+    // (x, w, group, stride, pad, dilation)
+    let cases = [
+        ([1, 3, 9, 11], [5, 3, 3, 3], 1, 2, 1, 2),
+        ([1, 2, 7, 5], [4, 1, 3, 3], 2, 1, 2, 1),
+    ];
+    for (xs, ws, group, s, p, dl) in cases {
+        let conv = Conv {
+            kernel: [ws[2], ws[3]],
+            pads: [p; 4],
+            strides: [s; 2],
+            dilations: [dl; 2],
+            group,
+            has_bias: true,
+            weight_frac_bits: 16,
+            bias_frac_bits: 28,
+        };
+        let x = Tensor::new(xs.to_vec(), nonzero(xs.iter().product(), 3));
+        let w = Tensor::new(ws.to_vec(), nonzero(ws.iter().product(), 5));
+        let bias = Tensor::new(vec![ws[0]], nonzero(ws[0], 7));
+        let case: Case = (
+            "synthetic",
+            conv,
+            x,
+            w,
+            Some(bias),
+            Tensor::new(vec![1], vec![0]),
+        );
+        let d = dispute(&case);
+        for b in [0, 4, d.blocks() - 1] {
+            let (inst, next) = leaf(&case, 0, b);
+            assert_eq!(
+                *ConvBlockTemplate::public_inputs(&inst).last().unwrap(),
+                next
+            );
+            assert!(
+                template_satisfied::<ConvBlockTemplate>(&inst).unwrap(),
+                "x {xs:?} w {ws:?} tap {b}"
+            );
+        }
+    }
+}

@@ -733,7 +733,17 @@ pub(crate) fn window(
     let w_row = cs.mul(b, &row_len)?;
 
     // Per position: counters, border flags, the two query keys.
+    // The border flags [o ≥ threshold] by full comparisons at the first position, then
+    // incrementally: ox runs 0, 1, …, Wo − 1 along a row, so [ox ≥ t] turns on exactly where
+    // ox = t and resets at a row's start (to [0 = t], t ≥ 0); oy steps at row ends and
+    // resets at a plane's.
     let (mut oy, mut ox, mut rg, mut g, mut co) = (oy0, ox0, rg0, g0, co0);
+    let mut flags = [
+        ge(cs, &oy, &y_lo)?,
+        ge(cs, &oy, &y_hi)?,
+        ge(cs, &ox, &x_lo)?,
+        ge(cs, &ox, &x_hi)?,
+    ];
     let (mut x_keys, mut x_valid, mut w_keys) = (Vec::new(), Vec::new(), Vec::new());
     for k in 0..CHUNK_VALUES {
         if k > 0 {
@@ -745,15 +755,20 @@ pub(crate) fn window(
             rg = fresh(cs, &rg.add(&plane_end).sub(&cs.mul(&group_end, mg)?))?;
             g = fresh(cs, &g.add(&group_end))?;
             co = fresh(cs, &co.add(&plane_end))?;
+            for (flag, t) in flags[..2].iter_mut().zip([&y_lo, &y_hi]) {
+                // plane start: [0 = t]; row start: prev + [oy = t]; else prev.
+                let hit = cs.mul(&row_end, &eq(cs, &oy, t)?)?;
+                *flag = fresh(cs, &flag.sub(&cs.mul(flag, &plane_end)?).add(&hit))?;
+            }
+            for (flag, t) in flags[2..].iter_mut().zip([&x_lo, &x_hi]) {
+                // row start: [0 = t]; else prev + [ox = t].
+                let hit = eq(cs, &ox, t)?;
+                *flag = fresh(cs, &flag.sub(&cs.mul(flag, &row_end)?).add(&hit))?;
+            }
         }
-        let in_y = cs.mul(
-            &ge(cs, &oy, &y_lo)?,
-            &Lc::constant(Fr::one()).sub(&ge(cs, &oy, &y_hi)?),
-        )?;
-        let in_x = cs.mul(
-            &ge(cs, &ox, &x_lo)?,
-            &Lc::constant(Fr::one()).sub(&ge(cs, &ox, &x_hi)?),
-        )?;
+        let [y_ge_lo, y_ge_hi, x_ge_lo, x_ge_hi] = &flags;
+        let in_y = cs.mul(y_ge_lo, &Lc::constant(Fr::one()).sub(y_ge_hi))?;
+        let in_x = cs.mul(x_ge_lo, &Lc::constant(Fr::one()).sub(x_ge_hi))?;
         let inside = cs.mul(&cs.mul(&in_y, &in_x)?, &acc.mask[k])?;
         let iy = cs.mul(&oy, sh)?.add(&y_off);
         let ix = cs.mul(&ox, sw)?.add(&x_off);
