@@ -23,9 +23,13 @@
 //! gathered values, the weights and the table's multiplicities are witnesses, and all of
 //! them, with the slots and the public inputs, are hashed (Poseidon) into the lookup's
 //! challenges `α, β, γ` before they are used (Fiat–Shamir inside the circuit; `γ` tags the
-//! weights' entries so `X` and `W'` keys never alias). The weights `W'` are registered in the template layout `[cg·kh·kw, R·616]`
-//! (`W'[b, co] = W[co, b]`, zero-padded rows of `R` chunks), so a chunk's weights of one tap
-//! are one or two chunks of `W'`.
+//! weights' entries so `X` and `W'` keys never alias). The weights `W'` are registered in the
+//! template layout `[cg·kh·kw, R·616]` (`W'[b, co] = W[co, b]`, zero-padded rows of `R`
+//! chunks), so a chunk's weights of one tap are one or two chunks of `W'`.
+//!
+//! The manifest does not check that every leaf of a Conv fits the table (that costs a pass
+//! over every position of every tap); `ConvDispute::block_instance` reports a leaf that does
+//! not (`ConvDisputeError::TooManyChunks`), and the tests check every Conv of the models.
 
 use ark_bn254::Fr;
 use ark_ff::{Field, One, Zero};
@@ -224,7 +228,15 @@ impl ConvDispute {
             return Err(shape_err());
         }
         let m = w.shape[0];
-        if c.group == 0 || x.shape[1] != w.shape[1] * c.group || !m.is_multiple_of(c.group) {
+        let len = |s: &[usize]| s.iter().product::<usize>();
+        if c.group == 0
+            || x.shape[1] != w.shape[1] * c.group
+            || !m.is_multiple_of(c.group)
+            || x.data.len() != len(&x.shape)
+            || w.data.len() != len(&w.shape)
+            || w.shape[2..] != c.kernel[..]
+            || (c.has_bias && bias.is_some_and(|b| b.data.len() != m))
+        {
             return Err(shape_err());
         }
         // The engine's output plane: ⌊(size + pads − span) / stride⌋ + 1.
@@ -721,7 +733,17 @@ pub(crate) fn window(
     let w_row = cs.mul(b, &row_len)?;
 
     // Per position: counters, border flags, the two query keys.
+    // The border flags [o ≥ threshold] by full comparisons at the first position, then
+    // incrementally: ox runs 0, 1, …, Wo − 1 along a row, so [ox ≥ t] turns on exactly where
+    // ox = t and resets at a row's start (to [0 = t], t ≥ 0); oy steps at row ends and
+    // resets at a plane's.
     let (mut oy, mut ox, mut rg, mut g, mut co) = (oy0, ox0, rg0, g0, co0);
+    let mut flags = [
+        ge(cs, &oy, &y_lo)?,
+        ge(cs, &oy, &y_hi)?,
+        ge(cs, &ox, &x_lo)?,
+        ge(cs, &ox, &x_hi)?,
+    ];
     let (mut x_keys, mut x_valid, mut w_keys) = (Vec::new(), Vec::new(), Vec::new());
     for k in 0..CHUNK_VALUES {
         if k > 0 {
@@ -733,15 +755,20 @@ pub(crate) fn window(
             rg = fresh(cs, &rg.add(&plane_end).sub(&cs.mul(&group_end, mg)?))?;
             g = fresh(cs, &g.add(&group_end))?;
             co = fresh(cs, &co.add(&plane_end))?;
+            for (flag, t) in flags[..2].iter_mut().zip([&y_lo, &y_hi]) {
+                // plane start: [0 = t]; row start: prev + [oy = t]; else prev.
+                let hit = cs.mul(&row_end, &eq(cs, &oy, t)?)?;
+                *flag = fresh(cs, &flag.sub(&cs.mul(flag, &plane_end)?).add(&hit))?;
+            }
+            for (flag, t) in flags[2..].iter_mut().zip([&x_lo, &x_hi]) {
+                // row start: [0 = t]; else prev + [ox = t].
+                let hit = eq(cs, &ox, t)?;
+                *flag = fresh(cs, &flag.sub(&cs.mul(flag, &row_end)?).add(&hit))?;
+            }
         }
-        let in_y = cs.mul(
-            &ge(cs, &oy, &y_lo)?,
-            &Lc::constant(Fr::one()).sub(&ge(cs, &oy, &y_hi)?),
-        )?;
-        let in_x = cs.mul(
-            &ge(cs, &ox, &x_lo)?,
-            &Lc::constant(Fr::one()).sub(&ge(cs, &ox, &x_hi)?),
-        )?;
+        let [y_ge_lo, y_ge_hi, x_ge_lo, x_ge_hi] = &flags;
+        let in_y = cs.mul(y_ge_lo, &Lc::constant(Fr::one()).sub(y_ge_hi))?;
+        let in_x = cs.mul(x_ge_lo, &Lc::constant(Fr::one()).sub(x_ge_hi))?;
         let inside = cs.mul(&cs.mul(&in_y, &in_x)?, &acc.mask[k])?;
         let iy = cs.mul(&oy, sh)?.add(&y_off);
         let ix = cs.mul(&ox, sw)?.add(&x_off);

@@ -47,7 +47,11 @@ impl PoolDispute {
             x: x.shape.clone(),
             w: p.kernel.to_vec(),
         };
-        if x.shape.len() != 4 || x.shape[0] != 1 || p.ceil_mode {
+        if x.shape.len() != 4
+            || x.shape[0] != 1
+            || p.ceil_mode
+            || x.data.len() != x.shape.iter().product::<usize>()
+        {
             return Err(shape_err());
         }
         let out_dim = |a: usize| {
