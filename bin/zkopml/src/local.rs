@@ -411,8 +411,31 @@ pub(crate) fn circuits(a: CircuitsArgs, json: bool) -> anyhow::Result<()> {
     };
     if a.templates {
         let rows = template_rows(&program, &steps);
+        // What `register` computes under version 4, without any key: the lowered program's
+        // operators, state width and the model and layout roots (weights included).
+        let started = std::time::Instant::now();
+        let lowering = match zkopml_prover::v4::Lowered::new(&program, a.ops_per_step) {
+            Ok(l) => {
+                let (model_root, layout_root) = (l.model_tree().root(), l.layout_tree().root());
+                serde_json::json!({
+                    "template_operators": l.ops.len(),
+                    "steps": l.num_steps(),
+                    "state_slots": l.state_slots(),
+                    "model_root": model_root,
+                    "layout_root": layout_root,
+                    "seconds": started.elapsed().as_secs_f64(),
+                })
+            }
+            Err(e) => serde_json::json!({ "unsupported": e.to_string() }),
+        };
         if json {
-            println!("{}", serde_json::to_string_pretty(&rows)?);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({
+                    "operators": rows,
+                    "lowering": lowering,
+                }))?
+            );
             return Ok(());
         }
         for r in &rows {
@@ -439,6 +462,14 @@ pub(crate) fn circuits(a: CircuitsArgs, json: bool) -> anyhow::Result<()> {
             rows.len(),
             rows.iter().filter_map(|r| r.leaves).sum::<usize>()
         );
+        match (lowering.get("template_operators"), lowering.get("unsupported")) {
+            (Some(n), _) => println!(
+                "version 4: {n} template operators in {} steps, {} state slots; model root {} (weights included), layout root {}; computed in {:.2} s, no keys",
+                lowering["steps"], lowering["state_slots"], lowering["model_root"], lowering["layout_root"], lowering["seconds"].as_f64().unwrap_or(0.0)
+            ),
+            (_, Some(why)) => println!("version 4 lowering: {}", why.as_str().unwrap_or_default()),
+            _ => {}
+        }
         return Ok(());
     }
     let bar = crate::devnet::progress(steps.len(), "synthesising step circuits");
