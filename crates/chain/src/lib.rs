@@ -3,8 +3,12 @@
 mod bindings;
 mod client;
 mod error;
+pub mod v4;
 
-pub use bindings::{market, registry, verifier};
+pub use bindings::{
+    descent_lib, market, market_v4, registry, registry_v4, template_registry, template_verifier,
+    verifier,
+};
 pub use client::{Chain, Deployment, TxInfo};
 pub use error::{ChainError, Result};
 
