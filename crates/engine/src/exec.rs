@@ -155,6 +155,7 @@ pub fn execute_with_fault(
     )
     .entered();
     let started = std::time::Instant::now();
+    let fault = fault.map(|k| (program.step_nodes(k).end.saturating_sub(1), 0));
     let values = run_ops(program, inputs, fault)?;
     let ops_s = started.elapsed().as_secs_f64();
     let started = std::time::Instant::now();
@@ -222,18 +223,29 @@ pub fn execute_with_fault(
     })
 }
 
-/// Runs the operators only (no commitments): every input and activation by value id.
+/// Runs the operators only (no commitments): every input and activation by value id
+/// (`None` for constants). With `fault = Some((node, element))` the lowest bit of that
+/// element of node `node`'s output is flipped and everything after it computed from there:
+/// the consistent wrong run a cheating party would commit to (for tests of the dispute
+/// game; an element past the output's end flips nothing).
+pub fn activations(
+    program: &Program,
+    inputs: &[Tensor],
+    fault: Option<(usize, usize)>,
+) -> Result<Vec<Option<Tensor>>> {
+    run_ops(program, inputs, fault)
+}
+
 fn run_ops(
     program: &Program,
     inputs: &[Tensor],
-    fault: Option<usize>,
+    fault: Option<(usize, usize)>,
 ) -> Result<Vec<Option<Tensor>>> {
     check_inputs(program, inputs)?;
     let mut values: Vec<Option<Tensor>> = vec![None; program.values.len()];
     for (t, id) in inputs.iter().zip(&program.inputs) {
         values[*id] = Some(t.clone());
     }
-    let faulty_node = fault.map(|k| program.step_nodes(k).end.saturating_sub(1));
     for (index, node) in program.nodes.iter().enumerate() {
         let _s = debug_span!("op", name = %node.name, op = node.op.name()).entered();
         let ins: Vec<&Tensor> = node
@@ -247,8 +259,10 @@ fn run_ops(
             })
             .collect();
         let mut out = node.op.eval(&ins, &program.values[node.output].shape);
-        if faulty_node == Some(index) && !out.data.is_empty() {
-            out.data[0] ^= 1;
+        if let Some((_, e)) = fault.filter(|(n, _)| *n == index) {
+            if let Some(v) = out.data.get_mut(e) {
+                *v ^= 1;
+            }
         }
         values[node.output] = Some(out);
     }

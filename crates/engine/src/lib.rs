@@ -12,8 +12,8 @@ mod tensor;
 
 pub use error::{EngineError, Result};
 pub use exec::{
-    evaluate, execute, execute_with_fault, input_commitment, output_commitment, step_is_consistent,
-    Timings, Trace,
+    activations, evaluate, execute, execute_with_fault, input_commitment, output_commitment,
+    step_is_consistent, Timings, Trace,
 };
 pub use program::{Node, Program, ValueId, ValueInfo, ValueKind, PROGRAM_VERSION};
 pub use tensor::Tensor;

@@ -8,6 +8,7 @@ mod groth16;
 mod ops;
 pub mod poseidon;
 pub mod templates;
+pub mod v4;
 
 pub use circuit::StepCircuit;
 pub use error::{ProverError, Result};

@@ -22,7 +22,7 @@ pub struct Clip {
 
 impl Clip {
     /// `Relu` as a clip: `min(max(x, 0), i32::MAX) = max(x, 0)`.
-    pub(crate) const RELU: Clip = Clip {
+    pub const RELU: Clip = Clip {
         lo: 0,
         hi: i32::MAX,
     };

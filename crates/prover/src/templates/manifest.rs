@@ -91,7 +91,16 @@ pub fn constraints(template: &str) -> usize {
     }
 }
 
-/// The templates of the library, by name.
+/// The protocol's id of a template: its position in [`TEMPLATES`] plus one (0 is no
+/// template). Ids are fixed once deployed: new templates are appended, never inserted.
+pub fn template_id(name: &str) -> Option<u64> {
+    TEMPLATES
+        .iter()
+        .position(|t| *t == name)
+        .map(|i| i as u64 + 1)
+}
+
+/// The templates of the library, by name, in id order ([`template_id`]).
 pub const TEMPLATES: [&str; 4] = [
     ClipTemplate::NAME,
     BinaryTemplate::NAME,

@@ -19,7 +19,7 @@ mod manifest;
 
 pub use activation::{ClipChunk, ClipTemplate};
 pub use binary::{BinaryChunk, BinaryTemplate};
-pub use chunk::{ChunkOpening, WideOpening, TREE_LEVELS};
+pub use chunk::{ChunkOpening, Opening, WideOpening, TREE_LEVELS};
 pub use keys::{
     template_prove, template_satisfied, template_setup, template_stats, template_verify,
     TemplateKeys, TemplateProof,
@@ -27,7 +27,7 @@ pub use keys::{
 pub use linear::{
     GemmBlockChunk, GemmBlockTemplate, GemmDispute, RescaleChunk, RescaleTemplate, KB, MAX_SHIFT,
 };
-pub use manifest::{constraints, plan, LeafPlan, TEMPLATES};
+pub use manifest::{constraints, plan, template_id, LeafPlan, TEMPLATES};
 
 use ark_bn254::Fr;
 

@@ -1,0 +1,153 @@
+//! The leaf of a version-4 game: chunk `j` of template operator `o`, its witness from a
+//! trace and its proof.
+
+use std::sync::OnceLock;
+
+use ark_bn254::Fr;
+use zkopml_commit::{chunk_count, CHUNK_VALUES};
+
+use super::{
+    lower::{Data, LOpKind, Lowered},
+    V4Error, V4Trace,
+};
+use crate::templates::{
+    template_prove, template_setup, BinaryChunk, BinaryTemplate, ChunkOpening, ClipChunk,
+    ClipTemplate, GemmBlockChunk, GemmBlockTemplate, Opening, RescaleChunk, RescaleTemplate,
+    Template, TemplateKeys, TemplateProof, WideOpening, KB,
+};
+
+/// The witness of one leaf, for the template of its operator.
+#[derive(Clone, Debug)]
+pub enum LeafInstance {
+    /// `clip_chunk`.
+    Clip(ClipChunk),
+    /// `binary_chunk`.
+    Binary(BinaryChunk),
+    /// `gemm_block`.
+    GemmBlock(GemmBlockChunk),
+    /// `rescale_chunk`.
+    Rescale(RescaleChunk),
+}
+
+impl LeafInstance {
+    /// Builds the leaf (operator `o`, chunk `j`) from `trace`'s values of `o`'s inputs.
+    /// The public inputs it yields are `[C(inputs)…, j, params…, d]`, `d` the digest of the
+    /// chunk the inputs determine — which is the true one whenever the inputs are agreed.
+    pub fn new(lowered: &Lowered, trace: &V4Trace, o: usize, j: usize) -> Result<Self, V4Error> {
+        let op = lowered.ops.get(o).ok_or(V4Error::OperatorOutOfRange {
+            index: o,
+            count: lowered.ops.len(),
+        })?;
+        let out_len: usize = lowered.values[op.output].shape.iter().product();
+        let chunks = chunk_count(out_len).max(1);
+        let past = V4Error::ChunkOutOfRange { index: j, chunks };
+        if j >= chunks {
+            return Err(past);
+        }
+        let narrow = |v: usize, index: usize| -> Result<ChunkOpening, V4Error> {
+            let Data::Narrow(t) = &trace.data[v] else {
+                return Err(V4Error::Uncommittable(lowered.values[v].name.clone()));
+            };
+            Opening::new(&lowered.values[v].shape, &t.data, &trace.trees[v], index)
+                .ok_or_else(|| V4Error::Uncommittable(lowered.values[v].name.clone()))
+        };
+        let wide = |v: usize, index: usize| -> Result<WideOpening, V4Error> {
+            let Data::Wide(w) = &trace.data[v] else {
+                return Err(V4Error::Uncommittable(lowered.values[v].name.clone()));
+            };
+            Opening::new(&lowered.values[v].shape, w, &trace.trees[v], index)
+                .ok_or_else(|| V4Error::Uncommittable(lowered.values[v].name.clone()))
+        };
+        Ok(match &op.kind {
+            LOpKind::Clip(clip) => LeafInstance::Clip(ClipChunk {
+                input: narrow(op.inputs[0], j)?,
+                clip: clip.clone(),
+            }),
+            LOpKind::Binary(kind) => LeafInstance::Binary(BinaryChunk {
+                a: narrow(op.inputs[0], j)?,
+                b: narrow(op.inputs[1], j)?,
+                kind: *kind,
+            }),
+            LOpKind::GemmBlock { block, row_chunks } => {
+                let (acc, a, w) = (op.inputs[0], op.inputs[1], op.inputs[2]);
+                LeafInstance::GemmBlock(GemmBlockChunk {
+                    acc_in: wide(acc, j)?,
+                    a: narrow(a, block / (CHUNK_VALUES / KB))?,
+                    rows: (0..KB)
+                        .map(|t| narrow(w, (KB * block + t) * row_chunks + j))
+                        .collect::<Result<_, _>>()?,
+                    block: *block,
+                    row_chunks: *row_chunks,
+                })
+            }
+            LOpKind::Rescale { shift, len } => LeafInstance::Rescale(RescaleChunk {
+                acc: wide(op.inputs[0], j)?,
+                shift: *shift,
+                len: *len,
+            }),
+        })
+    }
+
+    /// The template's public inputs.
+    pub fn public_inputs(&self) -> Vec<Fr> {
+        match self {
+            LeafInstance::Clip(i) => ClipTemplate::public_inputs(i),
+            LeafInstance::Binary(i) => BinaryTemplate::public_inputs(i),
+            LeafInstance::GemmBlock(i) => GemmBlockTemplate::public_inputs(i),
+            LeafInstance::Rescale(i) => RescaleTemplate::public_inputs(i),
+        }
+    }
+
+    /// The chunk digest the inputs determine (the last public input).
+    pub fn digest(&self) -> Fr {
+        *self
+            .public_inputs()
+            .last()
+            .expect("every template has a digest")
+    }
+
+    /// The template's name.
+    pub fn template(&self) -> &'static str {
+        match self {
+            LeafInstance::Clip(_) => ClipTemplate::NAME,
+            LeafInstance::Binary(_) => BinaryTemplate::NAME,
+            LeafInstance::GemmBlock(_) => GemmBlockTemplate::NAME,
+            LeafInstance::Rescale(_) => RescaleTemplate::NAME,
+        }
+    }
+}
+
+/// Proves leaves under the library's **test** keys, each template's made on first use
+/// (deterministic: anyone derives the same; `docs/protocol.md` §10.3).
+#[derive(Default)]
+pub struct LeafProver {
+    clip: OnceLock<TemplateKeys<ClipTemplate>>,
+    binary: OnceLock<TemplateKeys<BinaryTemplate>>,
+    block: OnceLock<TemplateKeys<GemmBlockTemplate>>,
+    rescale: OnceLock<TemplateKeys<RescaleTemplate>>,
+}
+
+fn keys<T: Template>(cell: &OnceLock<TemplateKeys<T>>) -> Result<&TemplateKeys<T>, V4Error> {
+    if let Some(k) = cell.get() {
+        return Ok(k);
+    }
+    let k = template_setup::<T>()?;
+    Ok(cell.get_or_init(|| k))
+}
+
+impl LeafProver {
+    /// A prover with no keys made yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Proves `inst` (and checks the proof).
+    pub fn prove(&self, inst: &LeafInstance) -> Result<TemplateProof, V4Error> {
+        Ok(match inst {
+            LeafInstance::Clip(i) => template_prove(keys(&self.clip)?, i)?,
+            LeafInstance::Binary(i) => template_prove(keys(&self.binary)?, i)?,
+            LeafInstance::GemmBlock(i) => template_prove(keys(&self.block)?, i)?,
+            LeafInstance::Rescale(i) => template_prove(keys(&self.rescale)?, i)?,
+        })
+    }
+}

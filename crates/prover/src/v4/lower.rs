@@ -1,0 +1,553 @@
+//! Lowering a compiled program onto the template library, and the static commitments of
+//! the result: operator leaves (§10.1 `leaf_o`), the layout, the model and layout roots.
+
+use alloy_primitives::{keccak256, B256, U256};
+use ark_bn254::Fr;
+use zkopml_commit::{
+    chunk_count, chunked_commitment_of, fr_from_i64, fr_to_bytes32, tensor_header, wide_tree,
+    ChunkTree, KeccakTree, CHUNK_VALUES,
+};
+use zkopml_engine::{
+    ops::{BinaryKind, Clip, Op},
+    program::ValueKind,
+    Program, Tensor, ValueId,
+};
+
+use super::V4Error;
+use crate::templates::{
+    template_id, BinaryChunk, BinaryTemplate, ClipTemplate, GemmBlockTemplate, GemmDispute,
+    RescaleTemplate, Template,
+};
+
+/// Index of a value of a [`Lowered`] program.
+pub type LValueId = usize;
+
+/// `kind << 32 | index` of a slot of `S_i`.
+pub const SOURCE_STATE: u64 = 0;
+/// `kind << 32 | index` of an earlier entry of `P_i`.
+pub const SOURCE_OUTPUT: u64 = 1;
+/// A layout source for a slot that holds nothing (C = 0).
+pub const SOURCE_EMPTY: u64 = 2;
+/// The top bit of a source that carries a constant's commitment inline.
+pub const CONST_FLAG: U256 = U256::from_limbs([0, 0, 0, 1 << 63]);
+
+/// A tensor's contents: narrow (`i32`, the engine's) or wide (one field element per value,
+/// the partial sums of a reduction).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Data {
+    /// Engine values.
+    Narrow(Tensor),
+    /// Wide values.
+    Wide(Vec<Fr>),
+}
+
+impl Data {
+    /// The chunk tree.
+    pub fn tree(&self) -> ChunkTree {
+        match self {
+            Data::Narrow(t) => ChunkTree::of_values(&t.data),
+            Data::Wide(v) => wide_tree(v),
+        }
+    }
+
+    /// Number of values.
+    pub fn len(&self) -> usize {
+        match self {
+            Data::Narrow(t) => t.data.len(),
+            Data::Wide(v) => v.len(),
+        }
+    }
+
+    /// Whether there are no values.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Where a value of the lowered program comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// A runtime input: the engine's value of this id.
+    Input(ValueId),
+    /// A model constant (weights in the template layout, a `Gemm`'s `acc_0`), with its
+    /// commitment.
+    Const {
+        /// The contents.
+        data: Data,
+        /// `C(T)`.
+        commitment: Fr,
+    },
+    /// The output of template operator `o`.
+    Op(usize),
+}
+
+/// A value of the lowered program.
+#[derive(Clone, Debug)]
+pub struct LValue {
+    /// A readable name (the engine's, or derived from it).
+    pub name: String,
+    /// Its shape (the header's preimage).
+    pub shape: Vec<usize>,
+    /// Origin.
+    pub origin: Origin,
+}
+
+/// What a template operator computes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LOpKind {
+    /// `y = min(max(x, lo), hi)` (`Relu`, `Clip`; a reshape with the full range).
+    Clip(Clip),
+    /// `Add`, `Sub`, `Mul` of equal-length operands.
+    Binary(BinaryKind),
+    /// `acc_{b+1} = acc_b + Σ_t a[KB·b + t]·B'[KB·b + t, ·]` (inputs `[acc_b, A, B']`).
+    GemmBlock {
+        /// The block `b`.
+        block: usize,
+        /// `R`: chunks per row of `B'`.
+        row_chunks: usize,
+    },
+    /// `y = sat(round(acc / 2^S))` (input `[acc]`).
+    Rescale {
+        /// `S`.
+        shift: u32,
+        /// Length of `y`.
+        len: usize,
+    },
+}
+
+/// One template operator.
+#[derive(Clone, Debug)]
+pub struct LOp {
+    /// The engine node it comes from.
+    pub node: usize,
+    /// What it computes.
+    pub kind: LOpKind,
+    /// Operands, in the template's order.
+    pub inputs: Vec<LValueId>,
+    /// The output.
+    pub output: LValueId,
+}
+
+impl LOp {
+    /// The template proving this operator's chunks.
+    pub fn template(&self) -> &'static str {
+        match self.kind {
+            LOpKind::Clip(_) => ClipTemplate::NAME,
+            LOpKind::Binary(_) => BinaryTemplate::NAME,
+            LOpKind::GemmBlock { .. } => GemmBlockTemplate::NAME,
+            LOpKind::Rescale { .. } => RescaleTemplate::NAME,
+        }
+    }
+
+    /// The template's parameters (public inputs between `j` and the digest).
+    pub fn params(&self) -> Vec<Fr> {
+        match &self.kind {
+            LOpKind::Clip(c) => vec![fr_from_i64(c.lo as i64), fr_from_i64(c.hi as i64)],
+            LOpKind::Binary(k) => vec![Fr::from(BinaryChunk::code(*k).unwrap_or(u64::MAX))],
+            LOpKind::GemmBlock { block, row_chunks } => {
+                vec![Fr::from(*block as u64), Fr::from(*row_chunks as u64)]
+            }
+            LOpKind::Rescale { shift, len } => vec![Fr::from(*shift as u64), Fr::from(*len as u64)],
+        }
+    }
+}
+
+/// An input source of an operator leaf (§10.1), or a layout source.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// Slot `index` of the state before the step.
+    State(usize),
+    /// Entry `index` of the step's outputs (an earlier operator of the same step).
+    Output(usize),
+    /// A model constant, its commitment inline.
+    Const(Fr),
+    /// Nothing (an empty slot, C = 0).
+    Empty,
+}
+
+impl Source {
+    /// The contracts' encoding: `kind << 32 | index`, or `CONST_FLAG | C`.
+    pub fn encode(&self) -> U256 {
+        match self {
+            Source::State(i) => U256::from((SOURCE_STATE << 32) | *i as u64),
+            Source::Output(i) => U256::from((SOURCE_OUTPUT << 32) | *i as u64),
+            Source::Const(c) => CONST_FLAG | fr_u256(c),
+            Source::Empty => U256::from(SOURCE_EMPTY << 32),
+        }
+    }
+}
+
+/// A field element as the contracts' `uint256`.
+pub fn fr_u256(f: &Fr) -> U256 {
+    U256::from_be_bytes(fr_to_bytes32(f))
+}
+
+/// `leaf_o` of the model tree (`TypesV4.OperatorLeaf`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OperatorLeaf {
+    /// [`template_id`] of the operator's template (0: no operator at this position).
+    pub template_id: U256,
+    /// The template's parameters.
+    pub params: Vec<U256>,
+    /// Encoded input sources.
+    pub input_sources: Vec<U256>,
+    /// `header(Y)`.
+    pub output_header: U256,
+    /// Chunks of `Y`.
+    pub output_chunks: u64,
+}
+
+impl OperatorLeaf {
+    /// `keccak256(abi.encode(o, templateId, params, inputSources, outputHeader, outputChunks))`.
+    pub fn hash(&self, o: usize) -> B256 {
+        // Head: six words, the two arrays by offset; tail: each array's length and items.
+        let head = 6 * 32;
+        let params_at = head;
+        let sources_at = params_at + 32 * (1 + self.params.len());
+        let mut buf = Vec::with_capacity(sources_at + 32 * (1 + self.input_sources.len()));
+        let mut word = |v: U256| buf.extend_from_slice(&v.to_be_bytes::<32>());
+        word(U256::from(o));
+        word(self.template_id);
+        word(U256::from(params_at));
+        word(U256::from(sources_at));
+        word(self.output_header);
+        word(U256::from(self.output_chunks));
+        word(U256::from(self.params.len()));
+        self.params.iter().for_each(|p| word(*p));
+        word(U256::from(self.input_sources.len()));
+        self.input_sources.iter().for_each(|s| word(*s));
+        keccak256(buf)
+    }
+}
+
+/// `keccak256(abi.encode(step, slot, source))`: a leaf of the layout tree.
+pub fn layout_leaf(step: usize, slot: usize, source: U256) -> B256 {
+    let mut buf = [0u8; 96];
+    buf[..32].copy_from_slice(&U256::from(step).to_be_bytes::<32>());
+    buf[32..64].copy_from_slice(&U256::from(slot).to_be_bytes::<32>());
+    buf[64..].copy_from_slice(&source.to_be_bytes::<32>());
+    keccak256(buf)
+}
+
+/// A program lowered onto the template library.
+#[derive(Clone, Debug)]
+pub struct Lowered {
+    /// Every value.
+    pub values: Vec<LValue>,
+    /// Template operators in execution order.
+    pub ops: Vec<LOp>,
+    /// Operators per step (`N`).
+    pub ops_per_step: usize,
+    /// Runtime inputs, in the program's order.
+    pub inputs: Vec<LValueId>,
+    /// Graph outputs, in the program's order.
+    pub outputs: Vec<LValueId>,
+    /// The lowered value of each engine value (inputs and node outputs).
+    pub of_engine: Vec<Option<LValueId>>,
+    /// Values live at each boundary `b = 0..=n`, in slot order.
+    layouts: Vec<Vec<LValueId>>,
+}
+
+impl Lowered {
+    /// Lowers `program` with `ops_per_step` template operators per step.
+    pub fn new(program: &Program, ops_per_step: usize) -> Result<Self, V4Error> {
+        let mut values: Vec<LValue> = Vec::new();
+        let mut of_engine: Vec<Option<LValueId>> = vec![None; program.values.len()];
+        let mut ops: Vec<LOp> = Vec::new();
+        let constant = |values: &mut Vec<LValue>, name: String, shape: Vec<usize>, data: Data| {
+            let header =
+                tensor_header(&shape).ok_or_else(|| V4Error::Uncommittable(name.clone()))?;
+            let commitment = chunked_commitment_of(header, data.tree().root());
+            values.push(LValue {
+                name,
+                shape,
+                origin: Origin::Const { data, commitment },
+            });
+            Ok::<_, V4Error>(values.len() - 1)
+        };
+        for id in &program.inputs {
+            values.push(LValue {
+                name: program.values[*id].name.clone(),
+                shape: program.values[*id].shape.clone(),
+                origin: Origin::Input(*id),
+            });
+            of_engine[*id] = Some(values.len() - 1);
+        }
+        for (index, node) in program.nodes.iter().enumerate() {
+            let unsupported = |reason: &'static str| V4Error::Unsupported {
+                node: node.name.clone(),
+                op: node.op.name(),
+                reason,
+            };
+            // An operand: a value already lowered, or an engine constant committed inline.
+            let mut operand = |values: &mut Vec<LValue>, v: ValueId| -> Result<LValueId, V4Error> {
+                if let Some(l) = of_engine[v] {
+                    return Ok(l);
+                }
+                match &program.values[v].kind {
+                    ValueKind::Const(t) => {
+                        let l = constant(
+                            values,
+                            program.values[v].name.clone(),
+                            t.shape.clone(),
+                            Data::Narrow(t.clone()),
+                        )?;
+                        of_engine[v] = Some(l);
+                        Ok(l)
+                    }
+                    _ => Err(unsupported("an operand computed after its reader")),
+                }
+            };
+            let out_info = &program.values[node.output];
+            let mut push_op = |values: &mut Vec<LValue>, kind, inputs, name: String, shape| {
+                values.push(LValue {
+                    name,
+                    shape,
+                    origin: Origin::Op(ops.len()),
+                });
+                let output = values.len() - 1;
+                ops.push(LOp {
+                    node: index,
+                    kind,
+                    inputs,
+                    output,
+                });
+                output
+            };
+            let out_len: usize = out_info.shape.iter().product();
+            let output = match &node.op {
+                Op::Relu | Op::Clip(_) | Op::Reshape(_) => {
+                    let clip = match &node.op {
+                        Op::Relu => Clip::RELU,
+                        Op::Clip(c) => c.clone(),
+                        _ => Clip {
+                            lo: i32::MIN,
+                            hi: i32::MAX,
+                        },
+                    };
+                    let x = operand(&mut values, node.inputs[0])?;
+                    push_op(
+                        &mut values,
+                        LOpKind::Clip(clip),
+                        vec![x],
+                        out_info.name.clone(),
+                        out_info.shape.clone(),
+                    )
+                }
+                Op::Binary(k) => {
+                    if BinaryChunk::code(*k).is_none() {
+                        return Err(unsupported("no template for this arithmetic kind yet"));
+                    }
+                    if node.inputs.len() != 2
+                        || node
+                            .inputs
+                            .iter()
+                            .any(|v| program.values[*v].shape.iter().product::<usize>() != out_len)
+                    {
+                        return Err(unsupported(
+                            "broadcasting operands need the copy template (not built yet)",
+                        ));
+                    }
+                    let a = operand(&mut values, node.inputs[0])?;
+                    let b = operand(&mut values, node.inputs[1])?;
+                    push_op(
+                        &mut values,
+                        LOpKind::Binary(*k),
+                        vec![a, b],
+                        out_info.name.clone(),
+                        out_info.shape.clone(),
+                    )
+                }
+                Op::Gemm(g) => {
+                    let a_info = &program.values[node.inputs[0]];
+                    let (b, c) = match (
+                        &program.values[node.inputs[1]].kind,
+                        node.inputs.get(2).map(|v| &program.values[*v].kind),
+                    ) {
+                        (ValueKind::Const(b), None) => (b, None),
+                        (ValueKind::Const(b), Some(ValueKind::Const(c))) => (b, Some(c)),
+                        _ => return Err(unsupported("Gemm with a computed B or C")),
+                    };
+                    // The decomposition's constants do not depend on A's values.
+                    let zeros =
+                        Tensor::new(a_info.shape.clone(), vec![0; a_info.shape.iter().product()]);
+                    let d = GemmDispute::new(g, &zeros, b, c).map_err(unsupported)?;
+                    let a = operand(&mut values, node.inputs[0])?;
+                    let w = constant(
+                        &mut values,
+                        format!("{}:B'", node.name),
+                        d.weights.shape.clone(),
+                        Data::Narrow(d.weights.clone()),
+                    )?;
+                    let mut acc = constant(
+                        &mut values,
+                        format!("{}:acc0", node.name),
+                        vec![d.n_pad],
+                        Data::Wide(d.acc_fr(0)),
+                    )?;
+                    let row_chunks = d.n_pad / CHUNK_VALUES;
+                    for block in 0..d.blocks() {
+                        acc = push_op(
+                            &mut values,
+                            LOpKind::GemmBlock { block, row_chunks },
+                            vec![acc, a, w],
+                            format!("{}:acc{}", node.name, block + 1),
+                            vec![d.n_pad],
+                        );
+                    }
+                    push_op(
+                        &mut values,
+                        LOpKind::Rescale {
+                            shift: d.shift,
+                            len: d.n,
+                        },
+                        vec![acc],
+                        out_info.name.clone(),
+                        out_info.shape.clone(),
+                    )
+                }
+                Op::Conv(_) | Op::Conv1d(_) | Op::MatMul(_) => {
+                    return Err(unsupported(
+                        "needs the convolution templates (not in the library yet)",
+                    ))
+                }
+                _ => return Err(unsupported("no template for this operator yet")),
+            };
+            of_engine[node.output] = Some(output);
+        }
+        let mut outputs = Vec::with_capacity(program.outputs.len());
+        for o in &program.outputs {
+            // A graph output that is a constant or an input is still a value of the program.
+            let l = match of_engine[*o] {
+                Some(l) => l,
+                None => return Err(V4Error::Uncommittable(program.values[*o].name.clone())),
+            };
+            outputs.push(l);
+        }
+        for v in &values {
+            if tensor_header(&v.shape).is_none() {
+                return Err(V4Error::Uncommittable(v.name.clone()));
+            }
+        }
+        let ops_per_step = ops_per_step.max(1);
+        let mut lowered = Self {
+            inputs: program
+                .inputs
+                .iter()
+                .filter_map(|i| of_engine[*i])
+                .collect(),
+            values,
+            ops,
+            ops_per_step,
+            outputs,
+            of_engine,
+            layouts: Vec::new(),
+        };
+        lowered.layouts = (0..=lowered.num_steps())
+            .map(|b| lowered.live_at(b))
+            .collect();
+        Ok(lowered)
+    }
+
+    /// Number of steps `n`.
+    pub fn num_steps(&self) -> usize {
+        self.ops.len().div_ceil(self.ops_per_step).max(1)
+    }
+
+    /// Operator indices of step `i`.
+    pub fn step_ops(&self, i: usize) -> std::ops::Range<usize> {
+        let start = (i * self.ops_per_step).min(self.ops.len());
+        start..((i + 1) * self.ops_per_step).min(self.ops.len())
+    }
+
+    /// `W`: slots of every state (the most values live at any boundary).
+    pub fn state_slots(&self) -> usize {
+        self.layouts.iter().map(Vec::len).max().unwrap_or(0).max(1)
+    }
+
+    /// Values live at boundary `b`, in slot order.
+    pub fn layout(&self, b: usize) -> &[LValueId] {
+        &self.layouts[b]
+    }
+
+    fn live_at(&self, b: usize) -> Vec<LValueId> {
+        let t = (b * self.ops_per_step).min(self.ops.len());
+        (0..self.values.len())
+            .filter(|v| {
+                let produced = match self.values[*v].origin {
+                    Origin::Input(_) => true,
+                    Origin::Const { .. } => false,
+                    Origin::Op(o) => o < t,
+                };
+                produced
+                    && (self.ops[t..].iter().any(|op| op.inputs.contains(v))
+                        || self.outputs.contains(v))
+            })
+            .collect()
+    }
+
+    /// Where operator `o` reads input value `v` from.
+    pub fn input_source(&self, o: usize, v: LValueId) -> Source {
+        let step = o / self.ops_per_step;
+        match &self.values[v].origin {
+            Origin::Const { commitment, .. } => Source::Const(*commitment),
+            Origin::Op(p) if *p / self.ops_per_step == step && *p < o => {
+                Source::Output(*p % self.ops_per_step)
+            }
+            _ => self.layouts[step]
+                .iter()
+                .position(|x| *x == v)
+                .map_or(Source::Empty, Source::State),
+        }
+    }
+
+    /// Where slot `slot` of `S_{step+1}` comes from.
+    pub fn layout_source(&self, step: usize, slot: usize) -> Source {
+        let Some(v) = self.layouts[step + 1].get(slot) else {
+            return Source::Empty;
+        };
+        match self.values[*v].origin {
+            Origin::Op(p) if p / self.ops_per_step == step => Source::Output(p % self.ops_per_step),
+            _ => self.layouts[step]
+                .iter()
+                .position(|x| x == v)
+                .map_or(Source::Empty, Source::State),
+        }
+    }
+
+    /// `leaf_o` (`o = step·N + position`; past the last operator: the empty leaf, template 0).
+    pub fn operator_leaf(&self, o: usize) -> OperatorLeaf {
+        let Some(op) = self.ops.get(o) else {
+            return OperatorLeaf::default();
+        };
+        let out = &self.values[op.output];
+        OperatorLeaf {
+            template_id: U256::from(template_id(op.template()).unwrap_or(0)),
+            params: op.params().iter().map(fr_u256).collect(),
+            input_sources: op
+                .inputs
+                .iter()
+                .map(|v| self.input_source(o, *v).encode())
+                .collect(),
+            output_header: fr_u256(&tensor_header(&out.shape).unwrap_or_default()),
+            output_chunks: chunk_count(out.shape.iter().product()).max(1) as u64,
+        }
+    }
+
+    /// The model tree over the `n·N` operator leaves.
+    pub fn model_tree(&self) -> KeccakTree {
+        let count = self.num_steps() * self.ops_per_step;
+        KeccakTree::from_leaf_nodes((0..count).map(|o| self.operator_leaf(o).hash(o)).collect())
+    }
+
+    /// The layout tree over the `n·W` layout leaves.
+    pub fn layout_tree(&self) -> KeccakTree {
+        let w = self.state_slots();
+        KeccakTree::from_leaf_nodes(
+            (0..self.num_steps())
+                .flat_map(|i| (0..w).map(move |s| (i, s)))
+                .map(|(i, s)| layout_leaf(i, s, self.layout_source(i, s).encode()))
+                .collect(),
+        )
+    }
+}

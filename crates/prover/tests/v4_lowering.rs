@@ -1,0 +1,193 @@
+//! Version 4 end to end off chain: a real model lowered onto the template library, its trace,
+//! and every leaf's statement. For each operator and chunk, the public inputs a contract would
+//! build (the committed inputs, j, the leaf's params) are the template's, and the digest the
+//! template computes is the committed chunk's in an honest trace — and not in a faulty one.
+
+use std::{collections::HashMap, path::PathBuf};
+
+use alloy_primitives::U256;
+use zkopml_commit::fr_to_bytes32;
+use zkopml_engine::{
+    evaluate, import,
+    io::{quantize_inputs, TensorFile},
+    Program, Tensor,
+};
+use zkopml_prover::{
+    templates::{template_id, ClipTemplate, Template},
+    v4::{
+        fr_u256, LeafInstance, LeafProver, Lowered, Origin, Source, V4Error, V4Trace, CONST_FLAG,
+    },
+};
+
+fn load(name: &str) -> (Program, Vec<Tensor>) {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata")
+        .join(name);
+    let graph = import::load_file(&dir.join("model.onnx")).unwrap();
+    let program = Program::compile(&graph, &HashMap::new(), 1).unwrap();
+    let input = TensorFile::read(&dir.join("input.json")).unwrap();
+    let inputs = quantize_inputs(&program, &input.inputs).unwrap();
+    (program, inputs)
+}
+
+/// The input commitments of operator `o` as the contract resolves them: a constant inline, a
+/// slot of S_lo, or an entry of P_lo.
+fn resolved_inputs(l: &Lowered, t: &V4Trace, o: usize) -> Vec<U256> {
+    let step = o / l.ops_per_step;
+    l.ops[o]
+        .inputs
+        .iter()
+        .map(|v| match l.input_source(o, *v) {
+            Source::Const(c) => {
+                let enc = Source::Const(c).encode();
+                assert_eq!(enc & CONST_FLAG, CONST_FLAG);
+                enc ^ CONST_FLAG
+            }
+            Source::State(s) => fr_u256(&t.states[step][s]),
+            Source::Output(p) => fr_u256(&t.outputs[step][p]),
+            Source::Empty => panic!("operator {o} reads an empty slot"),
+        })
+        .collect()
+}
+
+#[test]
+fn every_leaf_of_an_honest_dnn_trace_is_the_templates_statement() {
+    let (program, inputs) = load("dnn");
+    for n in [1, 3] {
+        let l = Lowered::new(&program, n).unwrap();
+        let t = V4Trace::compute(&l, &program, &inputs, None).unwrap();
+        // The lowered outputs are the engine's.
+        let expect = evaluate(&program, &inputs).unwrap();
+        for (o, e) in l.outputs.iter().zip(&expect) {
+            match &t.data[*o] {
+                zkopml_prover::v4::Data::Narrow(x) => assert_eq!(x, e),
+                _ => panic!("outputs are narrow"),
+            }
+        }
+        assert_eq!(t.leaves.len(), l.num_steps() + 1);
+        for o in 0..l.ops.len() {
+            let leaf = l.operator_leaf(o);
+            let out = l.ops[o].output;
+            let inputs = resolved_inputs(&l, &t, o);
+            for j in 0..leaf.output_chunks as usize {
+                let inst = LeafInstance::new(&l, &t, o, j).unwrap();
+                let public: Vec<U256> = inst.public_inputs().iter().map(fr_u256).collect();
+                let r = inputs.len();
+                assert_eq!(public.len(), r + leaf.params.len() + 2, "op {o}");
+                assert_eq!(public[..r], inputs[..], "op {o} chunk {j}: inputs");
+                assert_eq!(public[r], U256::from(j), "op {o}: j");
+                assert_eq!(
+                    public[r + 1..public.len() - 1],
+                    leaf.params[..],
+                    "op {o}: params"
+                );
+                assert_eq!(
+                    inst.digest(),
+                    t.trees[out].leaves()[j],
+                    "op {o} chunk {j}: the template's digest is the committed chunk's"
+                );
+            }
+            assert!(matches!(
+                LeafInstance::new(&l, &t, o, leaf.output_chunks as usize),
+                Err(V4Error::ChunkOutOfRange { .. })
+            ));
+            assert_eq!(
+                leaf.template_id,
+                U256::from(template_id(l.ops[o].template()).unwrap())
+            );
+        }
+        // Padding leaves past the last operator name no template.
+        let count = l.num_steps() * n;
+        assert!((l.ops.len()..count).all(|o| l.operator_leaf(o).template_id == U256::ZERO));
+    }
+}
+
+#[test]
+fn weights_are_committed_in_the_model_root() {
+    let (program, _) = load("dnn");
+    let l = Lowered::new(&program, 2).unwrap();
+    let root = l.model_tree().root();
+    // Another weight (one bit of the first constant) → another model root.
+    let mut other = program.clone();
+    let c = other
+        .values
+        .iter_mut()
+        .find_map(|v| match &mut v.kind {
+            zkopml_engine::ValueKind::Const(t) => Some(t),
+            _ => None,
+        })
+        .unwrap();
+    c.data[0] ^= 1;
+    let l2 = Lowered::new(&other, 2).unwrap();
+    assert_ne!(l2.model_tree().root(), root);
+    assert_eq!(l2.layout_tree().root(), l.layout_tree().root());
+    // Constants never occupy a state slot.
+    for b in 0..=l.num_steps() {
+        assert!(l
+            .layout(b)
+            .iter()
+            .all(|v| !matches!(l.values[*v].origin, Origin::Const { .. })));
+    }
+}
+
+#[test]
+fn a_faulty_trace_is_caught_at_the_first_wrong_operator() {
+    let (program, inputs) = load("dnn");
+    let l = Lowered::new(&program, 1).unwrap();
+    let honest = V4Trace::compute(&l, &program, &inputs, None).unwrap();
+    for node in 0..program.nodes.len() {
+        // Past the first chunk where the output has one.
+        let len: usize = program.values[program.nodes[node].output]
+            .shape
+            .iter()
+            .product();
+        let liar = V4Trace::compute(&l, &program, &inputs, Some((node, 700.min(len - 1)))).unwrap();
+        assert_ne!(liar.root(), honest.root());
+        // The first operator whose output differs: its inputs are agreed, so the leaf built
+        // from the liar's own trace proves the honest chunk, not the liar's.
+        let o = (0..l.ops.len())
+            .find(|o| liar.commitments[l.ops[*o].output] != honest.commitments[l.ops[*o].output])
+            .expect("the fault changes an output");
+        assert_eq!(l.ops[o].node, node, "the fault is in node {node}");
+        let out = l.ops[o].output;
+        let j = (0..honest.trees[out].chunks())
+            .find(|j| honest.trees[out].leaves()[*j] != liar.trees[out].leaves()[*j])
+            .unwrap();
+        let inst = LeafInstance::new(&l, &liar, o, j).unwrap();
+        assert_eq!(inst.digest(), honest.trees[out].leaves()[j]);
+        assert_ne!(inst.digest(), liar.trees[out].leaves()[j]);
+        // The states before the step agree; the leaves from there on differ.
+        let step = o / l.ops_per_step;
+        assert_eq!(liar.leaves[..=step], honest.leaves[..=step]);
+        assert_ne!(liar.leaves[step + 1], honest.leaves[step + 1]);
+    }
+}
+
+#[test]
+fn a_clip_leaf_proves_under_the_library_keys() {
+    let (program, inputs) = load("dnn");
+    let l = Lowered::new(&program, 1).unwrap();
+    let t = V4Trace::compute(&l, &program, &inputs, None).unwrap();
+    let o = (0..l.ops.len())
+        .find(|o| l.ops[*o].template() == ClipTemplate::NAME)
+        .unwrap();
+    let inst = LeafInstance::new(&l, &t, o, 0).unwrap();
+    let p = LeafProver::new().prove(&inst).unwrap();
+    assert_eq!(p.public, inst.public_inputs());
+    assert_eq!(
+        fr_to_bytes32(p.public.last().unwrap()),
+        fr_to_bytes32(&t.trees[l.ops[o].output].leaves()[0])
+    );
+}
+
+#[test]
+fn a_model_with_an_operator_outside_the_library_is_refused_with_its_name() {
+    let (program, _) = load("lenet5");
+    match Lowered::new(&program, 1) {
+        Err(V4Error::Unsupported { op, .. }) => assert_eq!(op, "Conv"),
+        other => panic!(
+            "expected Conv to be unsupported, got {:?}",
+            other.map(|l| l.ops.len())
+        ),
+    }
+}
