@@ -11,6 +11,7 @@ pub mod requester;
 mod state;
 mod submitter;
 mod timeline;
+pub mod v4;
 
 pub use challenger::{Challenger, ChallengerConfig, DisputeMode};
 pub use ctx::{Ctx, DevnetConfig, ANVIL_KEYS};

@@ -51,7 +51,12 @@ async fn net_with(model: &str, ops_per_step: usize, challenge_window: u64) -> Ne
     std::env::set_var("ZKOPML_ANVIL", &anvil);
     let dir = tempfile::tempdir().unwrap();
     let port = 21000 + (std::process::id() % 2000) as u16 * 8 + PORT.fetch_add(1, Ordering::SeqCst);
-    let mut cfg = devnet::up(&dir.path().join("devnet.json"), port, None)
+    // Version 3 only: the version-4 stack is exercised by tests/v4.rs.
+    let v3_only = devnet::UpOptions {
+        v4: false,
+        template_keys: None,
+    };
+    let mut cfg = devnet::up_with(&dir.path().join("devnet.json"), port, None, &v3_only)
         .await
         .expect("devnet up");
     // Test keys are deterministic per step digest: share them between scenarios.

@@ -22,7 +22,7 @@ pub use binary::{BinaryChunk, BinaryTemplate};
 pub use chunk::{ChunkOpening, Opening, WideOpening, TREE_LEVELS};
 pub use keys::{
     template_prove, template_satisfied, template_setup, template_stats, template_verify,
-    TemplateKeys, TemplateProof,
+    TemplateKeyCache, TemplateKeys, TemplateProof,
 };
 pub use linear::{
     GemmBlockChunk, GemmBlockTemplate, GemmDispute, RescaleChunk, RescaleTemplate, KB, MAX_SHIFT,
