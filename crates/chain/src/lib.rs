@@ -13,3 +13,9 @@ pub use client::{Chain, Deployment, TxInfo};
 pub use error::{ChainError, Result};
 
 pub use alloy::primitives::{Address, Bytes, B256, U256};
+/// What [`Chain::send`] takes: a contract call bound to the client's provider.
+pub use alloy::{
+    contract::{CallBuilder, CallDecoder},
+    providers::DynProvider,
+    sol_types::SolEvent,
+};

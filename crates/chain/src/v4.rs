@@ -547,6 +547,31 @@ impl Chain {
         ))
     }
 
+    /// Every `E` event `InferenceMarketV4` emitted with first indexed topic `topic1` (a
+    /// gameId or requestId), oldest first.
+    pub async fn market_v4_events<E: alloy::sol_types::SolEvent>(
+        &self,
+        topic1: U256,
+    ) -> Result<Vec<E>> {
+        let filter = alloy::rpc::types::Filter::new()
+            .address(self.v4()?.market)
+            .event_signature(E::SIGNATURE_HASH)
+            .topic1(alloy::primitives::B256::from(topic1))
+            .from_block(0);
+        let logs = self
+            .provider
+            .get_logs(&filter)
+            .await
+            .map_err(|e| ChainError::Unavailable {
+                rpc: self.deployment.rpc.clone(),
+                reason: e.to_string(),
+            })?;
+        Ok(logs
+            .iter()
+            .filter_map(|l| E::decode_log(&l.inner).ok().map(|e| e.data))
+            .collect())
+    }
+
     /// A `Groth16TemplateVerifier` at `address`.
     pub fn template_verifier(
         &self,
