@@ -122,11 +122,11 @@ async fn run(
 
     let t = Instant::now();
     // The demo plays version 3: the version-4 stack (and its template key setup) is left out.
-    let v3_only = devnet::UpOptions {
+    let v3_only = zkopml_agents::devnet::UpOptions {
         v4: false,
         template_keys: None,
     };
-    let cfg = devnet::up_with(config_path, a.port, kubo_api, &v3_only).await?;
+    let cfg = zkopml_agents::devnet::up_with(config_path, a.port, kubo_api, &v3_only).await?;
     timeline.record(
         "devnet",
         format!("anvil up at {}, contracts deployed", cfg.deployment.rpc),
