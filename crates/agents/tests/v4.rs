@@ -432,3 +432,126 @@ async fn a_silent_challenger_loses_on_time() {
         GameStatus::SubmitterWon
     );
 }
+
+/// A two-step program built by hand (dnn's settings, its graph replaced): x → Relu → Relu,
+/// x of 2,000 values, so every output has 4 chunks (616 values each) and the level-3
+/// descent runs two reveal levels per side.
+fn wide_relus() -> (Program, Vec<Tensor>) {
+    use zkopml_engine::{ops::Op, Node, ValueInfo, ValueKind};
+    let (mut p, _) = dnn();
+    let shape = vec![1, 2000];
+    let value = |name: &str, kind| ValueInfo {
+        name: name.into(),
+        shape: shape.clone(),
+        kind,
+    };
+    p.values = vec![
+        value("x", ValueKind::Input),
+        value("r1", ValueKind::Activation),
+        value("r2", ValueKind::Activation),
+    ];
+    p.nodes = vec![
+        Node {
+            name: "relu_1".into(),
+            op: Op::Relu,
+            inputs: vec![0],
+            output: 1,
+        },
+        Node {
+            name: "relu_2".into(),
+            op: Op::Relu,
+            inputs: vec![1],
+            output: 2,
+        },
+    ];
+    p.inputs = vec![0];
+    p.outputs = vec![2];
+    let x = (0..2000i32).map(|i| (i * 7919) % 2001 - 1000).collect();
+    (p, vec![Tensor::new(shape, x)])
+}
+
+/// The descent's reveal moves: a submitter lying in chunk 2 of the second Relu's output
+/// (4 chunks) loses after two reveal levels per side to a real `clip_chunk/v1` proof of
+/// chunk 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_descent_through_a_four_chunk_output_ends_at_the_lie() {
+    let net = net().await;
+    let (program, inputs) = wide_relus();
+    let l = Lowered::new(&program, 1).unwrap();
+    assert_eq!(l.num_steps(), 2);
+    assert_eq!(l.operator_leaf(1).output_chunks, 4);
+    let honest = V4Trace::compute(&l, &program, &inputs, None).unwrap();
+    // Element 2·616 + 3 is in chunk 2; x[1235] = 1235·7919 mod 2001 − 1000 > 0 keeps the
+    // flipped bit through the second Relu.
+    let liar = (2 * 616..3 * 616)
+        .map(|e| V4Trace::compute(&l, &program, &inputs, Some((1, e))).unwrap())
+        .find(|t| t.state_roots[2] != honest.state_roots[2])
+        .expect("a lie in chunk 2 that reaches S_n");
+    let model = V4Model::new(l);
+    let (model_id, _) = v4::register(
+        &net.chain(0),
+        &model,
+        params(),
+        "relus".into(),
+        "relus".into(),
+    )
+    .await
+    .unwrap();
+    let (request_id, _) = v4::request(
+        &net.chain(1),
+        model_id,
+        honest.state_roots[0],
+        U256::from(FEE),
+    )
+    .await
+    .unwrap();
+    let prover = TemplateProver::new(&key_dir());
+    let sub = Player {
+        role: Role::Submitter,
+        chain: net.chain(2),
+        model: &model,
+        trace: &liar,
+        prover: &prover,
+        request_id,
+    };
+    let chal = Player {
+        role: Role::Challenger,
+        chain: net.chain(3),
+        model: &model,
+        trace: &honest,
+        prover: &prover,
+        request_id,
+    };
+    v4::respond(
+        &sub.chain,
+        request_id,
+        liar.state_roots[2],
+        U256::from(BOND),
+    )
+    .await
+    .unwrap();
+    let (game, _) = v4::challenge(
+        &chal.chain,
+        request_id,
+        honest.state_roots[2],
+        honest.root(),
+        U256::from(BOND),
+    )
+    .await
+    .unwrap();
+    let (status, moves) = v4::play(&sub, &chal, game).await.expect("game played");
+    report("wide relus: lying submitter vs honest challenger", &moves);
+    assert_eq!(status, GameStatus::ChallengerWon);
+    let reveals = moves
+        .iter()
+        .filter(|m| m.phase.ends_with("Reveal") && m.phase.starts_with("Descent/"))
+        .count();
+    assert_eq!(reveals, 4, "two reveal levels per side");
+    let m = net.chain(0).market_v4().unwrap();
+    let d = net
+        .chain(0)
+        .view_v4("getDescent", m.getDescent(game))
+        .await
+        .unwrap();
+    assert_eq!(d.position, 2, "the descent ends at the lying chunk");
+}
