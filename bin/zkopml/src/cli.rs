@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::{ceremony, demo, devnet, local};
+use crate::{ceremony, demo, devnet, local, status};
 
 /// Verifiable ML inference on Ethereum: optimistic execution settled by ZK proofs of single
 /// operators.
@@ -60,6 +60,10 @@ pub(crate) enum Cmd {
     Submit(devnet::SubmitArgs),
     /// Run the challenger agent (verify every response, dispute wrong ones).
     Challenge(devnet::ChallengeArgs),
+    /// Requests, responses and games: statuses, whose move, clocks and deadlines.
+    Status(status::StatusArgs),
+    /// A request's output as real numbers, checked against its commitment on chain.
+    Result(status::ResultArgs),
     /// Groth16 phase 2 for the template library: keys made once for every model.
     #[command(subcommand)]
     Ceremony(ceremony::CeremonyCmd),
@@ -70,6 +74,22 @@ pub(crate) enum Cmd {
 
 /// Exit codes: 2 bad input (model, input, proof, content), 3 chain or node (an Ethereum
 /// node or a kubo node), 4 a game went against the agent, 1 anything else.
+/// The error and its causes, `: `-separated, each said once: many errors already quote
+/// their cause in their own text, which `{:#}` would then print twice.
+pub(crate) fn message(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&text);
+        }
+    }
+    out
+}
+
 pub(crate) fn exit_code(e: &anyhow::Error) -> u8 {
     e.chain().find_map(classify).unwrap_or(1)
 }
@@ -84,6 +104,13 @@ fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
             AgentError::Store(e) => classify(e),
             AgentError::Engine(e) => classify(e),
             AgentError::Prover(e) => classify(e),
+            // A model id the registry does not know, or content that does not match what
+            // the chain committed to: bad input, as the README documents.
+            AgentError::UnknownModel(_)
+            | AgentError::UnknownRequest(_)
+            | AgentError::Inconsistent { .. } => Some(2),
+            // The node could not be started: a chain or node error.
+            AgentError::PortTaken { .. } | AgentError::AnvilExited { .. } => Some(3),
             _ => None,
         };
     }
@@ -129,6 +156,8 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Cmd::Request(a) => devnet::request(a, &cli.devnet, kubo, json),
         Cmd::Submit(a) => devnet::submit(a, &cli.devnet, kubo),
         Cmd::Challenge(a) => devnet::challenge(a, &cli.devnet, kubo),
+        Cmd::Status(a) => status::status(a, &cli.devnet, kubo, json),
+        Cmd::Result(a) => status::result(a, &cli.devnet, kubo, json),
         Cmd::Demo(a) => demo::demo(a, kubo, json),
         Cmd::Ceremony(c) => ceremony::ceremony(c, json),
     }
@@ -174,6 +203,17 @@ mod tests {
     }
 
     #[test]
+    fn messages_say_each_cause_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "Unexpected EOF");
+        let e = anyhow::Error::new(zkopml_engine::EngineError::Io {
+            path: "m.onnx".into(),
+            source: io,
+        })
+        .context("loading the model");
+        assert_eq!(message(&e), "loading the model: m.onnx: Unexpected EOF");
+    }
+
+    #[test]
     fn exit_codes_look_through_agent_errors() {
         let mismatch = || StoreError::Mismatch {
             expected: "a".into(),
@@ -193,7 +233,7 @@ mod tests {
         assert_eq!(code(kubo_down()), 3);
         assert_eq!(code(AgentError::Store(kubo_down())), 3);
         assert_eq!(code(AgentError::Chain(chain_down())), 3);
-        assert_eq!(code(AgentError::UnknownModel("7".into())), 1);
+        assert_eq!(code(AgentError::UnknownModel("7".into())), 2);
         let plain: anyhow::Result<()> = Err(anyhow::anyhow!("other"));
         assert_eq!(exit_code(&plain.context("x").unwrap_err()), 1);
     }

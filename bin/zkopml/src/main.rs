@@ -5,6 +5,7 @@ mod cli;
 mod demo;
 mod devnet;
 mod local;
+mod status;
 
 use clap::Parser;
 
@@ -17,11 +18,22 @@ fn main() -> std::process::ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    let json = cli.json;
     match cli::dispatch(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            std::process::ExitCode::from(cli::exit_code(&e))
+            let code = cli::exit_code(&e);
+            let message = cli::message(&e);
+            if json {
+                // With --json an error is a JSON object on stdout too, like every result.
+                println!(
+                    "{}",
+                    serde_json::json!({ "error": message, "exit_code": code })
+                );
+            } else {
+                eprintln!("error: {message}");
+            }
+            std::process::ExitCode::from(code)
         }
     }
 }

@@ -123,7 +123,7 @@ fn finish(mut c: Child) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_challenger_restarts_and_wins() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = setup(dir.path(), 23100 + (std::process::id() % 500) as u16 * 4).await;
+    let cfg = setup(dir.path(), devnet::free_port().unwrap()).await;
     let mut liar = Submitter::new(
         cfg.ctx("submitter", Timeline::default()).unwrap(),
         SubmitterConfig {
@@ -166,7 +166,7 @@ async fn killed_challenger_restarts_and_wins() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_honest_submitter_restarts_and_wins() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = setup(dir.path(), 23102 + (std::process::id() % 500) as u16 * 4).await;
+    let cfg = setup(dir.path(), devnet::free_port().unwrap()).await;
     let s = spawn(dir.path(), &["submit"]);
     let mut liar = Challenger::new(
         cfg.ctx("challenger2", Timeline::default()).unwrap(),

@@ -59,9 +59,7 @@ pub struct Challenger {
 impl Challenger {
     /// A challenger with persistent state under `ctx.state_dir`.
     pub fn new(ctx: Ctx, config: ChallengerConfig) -> Result<Self> {
-        let path = ctx
-            .state_dir
-            .join(format!("{}-{}.json", ctx.role, ctx.chain.address));
+        let path = crate::state::agent_state_path(&ctx);
         Ok(Self {
             state: Persisted::load(&path)?,
             ctx,

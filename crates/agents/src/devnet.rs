@@ -40,6 +40,29 @@ pub fn anvil_path() -> PathBuf {
     "anvil".into()
 }
 
+/// Whether nothing listens on `127.0.0.1:port` (a listener can bind it now).
+pub fn port_is_free(port: u16) -> bool {
+    std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+}
+
+/// A free port below Linux's ephemeral range (32768–60999, from which the OS picks the
+/// local ports of outgoing connections, so a port there can be taken between the check
+/// and anvil's bind), probed from a start that differs per process and per call.
+pub fn free_port() -> Result<u16> {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    const LO: u32 = 10_000;
+    const SPAN: u32 = 22_000;
+    let seed = std::process::id().wrapping_mul(7919);
+    for _ in 0..SPAN {
+        let k = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let port = (LO + seed.wrapping_add(k.wrapping_mul(13)) % SPAN) as u16;
+        if port_is_free(port) {
+            return Ok(port);
+        }
+    }
+    Err(AgentError::PortTaken { port: 0 })
+}
+
 /// What [`up_with`] deploys besides version 3.
 #[derive(Clone, Debug)]
 pub struct UpOptions {
@@ -81,10 +104,20 @@ pub async fn up_with(
         move |source| AgentError::Io { path, source }
     };
     std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+    // INVARIANT: the devnet is the anvil this command starts, never a node already there.
+    if !port_is_free(port) {
+        return Err(AgentError::PortTaken { port });
+    }
+    // A new chain: agent state of an earlier devnet (same chain id, same addresses: anvil
+    // deploys deterministically) describes games that do not exist on it.
+    let agents = dir.join("agents");
+    if agents.exists() {
+        std::fs::remove_dir_all(&agents).map_err(io(&agents))?;
+    }
     let log_path = dir.join("anvil.log");
     let log = std::fs::File::create(&log_path).map_err(io(&log_path))?;
     let anvil = anvil_path();
-    let child = Command::new(&anvil)
+    let mut child = Command::new(&anvil)
         .args(["--port", &port.to_string(), "--silent"])
         .stdin(Stdio::null())
         .stdout(log.try_clone().map_err(io(&log_path))?)
@@ -95,6 +128,15 @@ pub async fn up_with(
     let rpc = format!("http://127.0.0.1:{port}");
     let started = Instant::now();
     let mut deployment = loop {
+        // An anvil that exited (lost the port to a racing process, bad flags) never serves.
+        if let Ok(Some(status)) = child.try_wait() {
+            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            let tail: String = log.lines().rev().take(5).collect::<Vec<_>>().join(" | ");
+            return Err(AgentError::AnvilExited {
+                status: status.to_string(),
+                log: tail,
+            });
+        }
         match Chain::deploy(&rpc, ANVIL_KEYS[0]).await {
             Ok(d) => break d,
             Err(e) if e.is_retryable() && started.elapsed() < Duration::from_secs(30) => {

@@ -23,6 +23,17 @@ pub enum AgentError {
     /// A model id the registry does not know.
     #[error("model {0} is not registered")]
     UnknownModel(String),
+    /// A request id the market does not know.
+    #[error("request {0} does not exist")]
+    UnknownRequest(u64),
+    /// A request without an output to show: never answered, or its response disproven.
+    #[error("request {request} has no result ({status}): no response yet, or it was disproven")]
+    NoResult {
+        /// The request.
+        request: u64,
+        /// Its status.
+        status: zkopml_chain::types::RequestStatus,
+    },
     /// Content that parsed but does not match what the chain committed to.
     #[error("{what}: {reason}")]
     Inconsistent {
@@ -30,6 +41,20 @@ pub enum AgentError {
         what: String,
         /// How it disagrees.
         reason: String,
+    },
+    /// `devnet up` on a port something else already listens on.
+    #[error("port {port} is taken (another anvil or another server listens on it): stop it or pass another --port")]
+    PortTaken {
+        /// The port.
+        port: u16,
+    },
+    /// The devnet's anvil exited before it served a request.
+    #[error("anvil exited before it started ({status}); its log: {log}")]
+    AnvilExited {
+        /// Its exit status.
+        status: String,
+        /// The end of its log.
+        log: String,
     },
     /// Local state file I/O.
     #[error("{path}: {source}")]

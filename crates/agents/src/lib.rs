@@ -9,6 +9,7 @@ mod job;
 pub mod model;
 pub mod requester;
 mod state;
+pub mod status;
 mod submitter;
 mod timeline;
 pub mod v4;

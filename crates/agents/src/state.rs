@@ -5,7 +5,17 @@ use std::path::{Path, PathBuf};
 
 use serde::{de::DeserializeOwned, Serialize};
 
-use crate::{AgentError, Result};
+use crate::{AgentError, Ctx, Result};
+
+/// Where an agent keeps its state: one folder per chain and market
+/// (`<state_dir>/<chain id>-<market>/`), one file per role and account, so an agent pointed
+/// at another chain or another deployment never resumes games that are not there.
+pub(crate) fn agent_state_path(ctx: &Ctx) -> PathBuf {
+    let d = &ctx.chain.deployment;
+    ctx.state_dir
+        .join(format!("{}-{}", d.chain_id, d.market))
+        .join(format!("{}-{}.json", ctx.role, ctx.chain.address))
+}
 
 /// A JSON document on disk holding `T`.
 #[derive(Debug)]

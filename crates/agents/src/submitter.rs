@@ -50,9 +50,7 @@ pub struct Submitter {
 impl Submitter {
     /// A submitter with persistent state under `ctx.state_dir`.
     pub fn new(ctx: Ctx, config: SubmitterConfig) -> Result<Self> {
-        let path = ctx
-            .state_dir
-            .join(format!("{}-{}.json", ctx.role, ctx.chain.address));
+        let path = crate::state::agent_state_path(&ctx);
         Ok(Self {
             state: Persisted::load(&path)?,
             ctx,

@@ -4,7 +4,6 @@
 
 use std::{
     path::PathBuf,
-    sync::atomic::{AtomicU16, Ordering},
     time::{Duration, Instant},
 };
 
@@ -16,7 +15,11 @@ use zkopml_agents::{
 use zkopml_chain::registry::Types::GameParams;
 use zkopml_engine::io::{quantize_inputs, TensorFile};
 
-static PORT: AtomicU16 = AtomicU16::new(0);
+/// Version 3 only: the version-4 stack is exercised by tests/v4.rs.
+const V3_ONLY: devnet::UpOptions = devnet::UpOptions {
+    v4: false,
+    template_keys: None,
+};
 
 const BOND: u128 = 10_000_000_000_000_000;
 
@@ -50,13 +53,8 @@ async fn net_with(model: &str, ops_per_step: usize, challenge_window: u64) -> Ne
     );
     std::env::set_var("ZKOPML_ANVIL", &anvil);
     let dir = tempfile::tempdir().unwrap();
-    let port = 21000 + (std::process::id() % 2000) as u16 * 8 + PORT.fetch_add(1, Ordering::SeqCst);
-    // Version 3 only: the version-4 stack is exercised by tests/v4.rs.
-    let v3_only = devnet::UpOptions {
-        v4: false,
-        template_keys: None,
-    };
-    let mut cfg = devnet::up_with(&dir.path().join("devnet.json"), port, None, &v3_only)
+    let port = devnet::free_port().unwrap();
+    let mut cfg = devnet::up_with(&dir.path().join("devnet.json"), port, None, &V3_ONLY)
         .await
         .expect("devnet up");
     // Test keys are deterministic per step digest: share them between scenarios.
@@ -260,6 +258,51 @@ async fn honest_submitter_beats_a_lying_challenger_and_finalises() {
         eth(&net, "challenger2").await + U256::from(BOND) <= liar_before + U256::from(BOND / 10),
         "the liar lost its bond"
     );
+
+    // What `zkopml status` and `zkopml result` show of it.
+    use zkopml_agents::status;
+    use zkopml_chain::types::{GamePhase, GameStatus, RequestStatus, ResponseStatus};
+    let ctx = net.cfg.ctx("requester", Timeline::default()).unwrap();
+    let view = status::request(&ctx.chain, 1).await.unwrap();
+    assert_eq!(view.status, RequestStatus::Finalized);
+    assert_eq!(view.responses.len(), 1);
+    assert_eq!(view.responses[0].status, ResponseStatus::Finalized);
+    assert_eq!(view.responses[0].games.len(), 1);
+    let g = &view.responses[0].games[0];
+    assert_eq!(
+        (g.status, g.phase),
+        (GameStatus::SubmitterWon, GamePhase::Resolved)
+    );
+    assert_eq!(g.turn_deadline, 0, "a resolved game waits for nobody");
+    let r = status::result(&ctx, 1).await.unwrap();
+    assert!(r.is_final);
+    // The engine's own outputs, dequantised: the result is exactly what inference gives.
+    let m = ctx.model(net.model).await.unwrap();
+    let file = TensorFile::read(&repo().join("testdata/dnn/input.json")).unwrap();
+    let outs = zkopml_engine::evaluate(
+        &m.program,
+        &quantize_inputs(&m.program, &file.inputs).unwrap(),
+    )
+    .unwrap();
+    let scale = (1u64 << m.program.frac_bits) as f64;
+    let (name, got) = r.outputs.iter().next().unwrap();
+    assert_eq!(*name, m.program.values[m.program.outputs[0]].name);
+    assert_eq!(got.shape, outs[0].shape);
+    let want: Vec<Option<f64>> = outs[0]
+        .data
+        .iter()
+        .map(|q| Some(*q as f64 / scale))
+        .collect();
+    assert_eq!(got.data, want);
+    // Unknown requests are typed errors.
+    assert!(matches!(
+        status::request(&ctx.chain, 7).await,
+        Err(zkopml_agents::AgentError::UnknownRequest(7))
+    ));
+    assert!(matches!(
+        status::result(&ctx, 7).await,
+        Err(zkopml_agents::AgentError::UnknownRequest(7))
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -477,4 +520,48 @@ async fn deployed_verifier_rejects_tampered_statements() {
             .await;
         assert!(verdict.is_err(), "{what} accepted");
     }
+}
+
+#[tokio::test]
+async fn devnet_up_refuses_a_taken_port_and_writes_no_config() {
+    // Something else (here a plain listener, as another anvil or any server) holds the port.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("devnet.json");
+    let err = devnet::up(&path, port, None).await.unwrap_err();
+    assert!(
+        matches!(err, zkopml_agents::AgentError::PortTaken { port: p } if p == port),
+        "{err}"
+    );
+    assert!(err.to_string().contains(&port.to_string()));
+    assert!(!path.exists(), "no config for a devnet that did not start");
+}
+
+#[tokio::test]
+async fn a_new_devnet_starts_without_the_agent_state_of_the_last_one() {
+    std::env::set_var("ZKOPML_ANVIL", repo().join(".tools/bin/anvil"));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("devnet.json");
+    let first = devnet::up_with(&path, devnet::free_port().unwrap(), None, &V3_ONLY)
+        .await
+        .unwrap();
+    // An agent of the first devnet left state behind.
+    let keyed = first.state_dir.join(format!(
+        "{}-{}",
+        first.deployment.chain_id, first.deployment.market
+    ));
+    devnet::down(&first);
+    std::fs::create_dir_all(&keyed).unwrap();
+    std::fs::write(keyed.join("stale.json"), b"{}").unwrap();
+    let second = devnet::up_with(&path, devnet::free_port().unwrap(), None, &V3_ONLY)
+        .await
+        .unwrap();
+    assert!(
+        !keyed.join("stale.json").exists(),
+        "the old devnet's agent state is gone"
+    );
+    // anvil deploys deterministically: same chain id and addresses, another chain.
+    assert_eq!(second.deployment.market, first.deployment.market);
+    devnet::down(&second);
 }

@@ -5,14 +5,7 @@
 //! Needs the pinned toolchain (`bash scripts/install-toolchain.sh`). Gas figures are printed
 //! (`cargo test -p zkopml-agents --test v4 -- --nocapture`).
 
-use std::{
-    collections::HashMap,
-    path::PathBuf,
-    sync::{
-        atomic::{AtomicU16, Ordering},
-        Mutex,
-    },
-};
+use std::{collections::HashMap, path::PathBuf, sync::Mutex};
 
 use alloy_primitives::U256;
 use zkopml_agents::{
@@ -35,7 +28,6 @@ use zkopml_prover::{
     v4::{LeafInstance, Lowered, V4Trace},
 };
 
-static PORT: AtomicU16 = AtomicU16::new(0);
 /// Serialises the first template key setup (the cache is shared by every test).
 static KEYS: Mutex<()> = Mutex::new(());
 
@@ -81,7 +73,7 @@ async fn net() -> Net {
         v4::template_key_args(&key_dir()).expect("template keys");
     }
     let dir = tempfile::tempdir().unwrap();
-    let port = 23000 + (std::process::id() % 1000) as u16 * 8 + PORT.fetch_add(1, Ordering::SeqCst);
+    let port = devnet::free_port().unwrap();
     let opts = devnet::UpOptions {
         v4: true,
         template_keys: Some(key_dir()),

@@ -49,6 +49,15 @@ pub enum ChainError {
         /// why that was not possible).
         reason: String,
     },
+    /// A value read from a contract that is not one of its type's values (an enum out of
+    /// range: the contract and this client disagree).
+    #[error("{what}: {value} is not a value of this contract type")]
+    Decode {
+        /// The contract type.
+        what: &'static str,
+        /// The value read.
+        value: String,
+    },
     /// A malformed key or address.
     #[error("invalid {what}: {reason}")]
     Config {

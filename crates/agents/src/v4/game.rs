@@ -556,27 +556,49 @@ pub async fn play(
     id: U256,
 ) -> Result<(GameStatus, Vec<Move>)> {
     let mut moves = Vec::new();
+    let mut retries = 0;
     for _ in 0..2_000 {
-        let g = game(&sub.chain, id).await?;
-        let status = GameStatus::try_from(g.status)?;
-        if status != GameStatus::InProgress {
-            return Ok((status, moves));
+        match round(sub, chal, id).await {
+            Ok(Round::Over(status)) => return Ok((status, moves)),
+            Ok(Round::Moved(mv)) => {
+                moves.push(mv);
+                retries = 0;
+            }
+            Ok(Round::Stuck(phase)) => {
+                return Err(inconsistent(
+                    "game",
+                    format!("neither side can move in phase {phase:?}"),
+                ))
+            }
+            // The node dropped a request (as the agents do: retry on the next tick).
+            Err(e) if e.is_retryable() && retries < 20 => {
+                retries += 1;
+                tracing::warn!(%e, retries, "node unavailable, retrying");
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            }
+            Err(e) => return Err(e),
         }
-        if let Some(mv) = sub.step(id).await? {
-            moves.push(mv);
-            continue;
-        }
-        if let Some(mv) = chal.step(id).await? {
-            moves.push(mv);
-            continue;
-        }
-        return Err(inconsistent(
-            "game",
-            format!(
-                "neither side can move in phase {:?}",
-                Phase::try_from(g.phase)?
-            ),
-        ));
     }
     Err(inconsistent("game", "did not end within 2,000 moves"))
+}
+
+enum Round {
+    Over(GameStatus),
+    Moved(Move),
+    Stuck(Phase),
+}
+
+async fn round(sub: &Player<'_>, chal: &Player<'_>, id: U256) -> Result<Round> {
+    let g = game(&sub.chain, id).await?;
+    let status = GameStatus::try_from(g.status)?;
+    if status != GameStatus::InProgress {
+        return Ok(Round::Over(status));
+    }
+    if let Some(mv) = sub.step(id).await? {
+        return Ok(Round::Moved(mv));
+    }
+    if let Some(mv) = chal.step(id).await? {
+        return Ok(Round::Moved(mv));
+    }
+    Ok(Round::Stuck(Phase::try_from(g.phase)?))
 }

@@ -329,6 +329,67 @@ fn permute(h: &F8, words: &[F8; CHUNK], c: &Consts) -> F8 {
     reduce(acc, c)
 }
 
+/// circomlib Poseidon t = 3 (the chunk trees' node hash) in this module's form: the
+/// unoptimised round order of [`crate::chunked::poseidon_t3`] (every round a full MDS).
+struct Consts3 {
+    ark: Vec<[Limbs; 3]>,
+    mds: [[Limbs; 3]; 3],
+    half_full: usize,
+    partial: usize,
+}
+
+fn consts3() -> &'static Consts3 {
+    static C: OnceLock<Consts3> = OnceLock::new();
+    C.get_or_init(|| {
+        let (ark, mds, half_full, partial) = crate::chunked::t3_params();
+        let row = |r: &[Fr; 3]| -> [Limbs; 3] { core::array::from_fn(|j| to_limbs(&r[j])) };
+        Consts3 {
+            ark: ark.iter().map(row).collect(),
+            mds: core::array::from_fn(|i| row(&mds[i])),
+            half_full,
+            partial,
+        }
+    })
+}
+
+/// Eight circomlib `Poseidon(2)` hashes at once: lane `l` is `poseidon_t3(a[l], b[l])`.
+/// Panics if called on a CPU without IFMA: callers check [`available`].
+pub(crate) fn poseidon_t3_x8(a: &[Fr; LANES], b: &[Fr; LANES]) -> [Fr; LANES] {
+    assert!(available(), "AVX-512 IFMA is not available on this CPU");
+    // SAFETY: the CPU supports avx512f and avx512ifma (checked above).
+    unsafe { poseidon_t3_ifma(a, b) }
+}
+
+/// Bounds as the module's: lanes enter a round below `2p`, leave `add_const` below `3p`
+/// (normalised), and every MDS row is a sum of three products with constants below `p`.
+#[target_feature(enable = "avx512f,avx512ifma")]
+fn poseidon_t3_ifma(a: &[Fr; LANES], b: &[Fr; LANES]) -> [Fr; LANES] {
+    let c = consts();
+    let k = consts3();
+    let zero = F8([_mm512_setzero_si512(); 5]);
+    let mut s = [
+        zero,
+        load(&a.map(|x| to_limbs(&x))),
+        load(&b.map(|x| to_limbs(&x))),
+    ];
+    for (round, ark) in k.ark.iter().enumerate() {
+        let full = round < k.half_full || round >= k.half_full + k.partial;
+        for (i, (x, r)) in s.iter_mut().zip(ark).enumerate() {
+            let y = add_const(x, r);
+            *x = if full || i == 0 { sbox(&y, c) } else { y };
+        }
+        let x = s;
+        for (out, row) in s.iter_mut().zip(&k.mds) {
+            let mut acc = zero_acc();
+            for (w, xj) in row.iter().zip(&x) {
+                mac(&mut acc, &splat(w), xj);
+            }
+            *out = reduce(acc, c);
+        }
+    }
+    store(&s[0]).map(from_limbs)
+}
+
 /// Lane-major limbs → vector.
 #[target_feature(enable = "avx512f,avx512ifma")]
 fn load(lanes: &[Limbs; LANES]) -> F8 {
@@ -389,6 +450,32 @@ mod tests {
         ] {
             assert_eq!(from_limbs(to_limbs(&x)), x);
             assert_eq!(join52(split52(x.into_bigint().0)), x.into_bigint().0);
+        }
+    }
+
+    #[test]
+    fn eight_t3_lanes_equal_eight_scalar_hashes() {
+        if !available() {
+            return;
+        }
+        let mut x = Fr::from(0x5eed_u64);
+        let mut next = || {
+            x = x * x + Fr::from(7u64);
+            x
+        };
+        for _ in 0..4 {
+            let a: [Fr; LANES] = core::array::from_fn(|_| next());
+            let mut b: [Fr; LANES] = core::array::from_fn(|_| next());
+            b[3] = Fr::zero();
+            b[5] = -Fr::one();
+            let lanes = poseidon_t3_x8(&a, &b);
+            for l in 0..LANES {
+                assert_eq!(
+                    lanes[l],
+                    crate::chunked::poseidon_t3(a[l], b[l]),
+                    "lane {l}"
+                );
+            }
         }
     }
 
