@@ -547,3 +547,99 @@ async fn a_descent_through_a_four_chunk_output_ends_at_the_lie() {
         .unwrap();
     assert_eq!(d.position, 2, "the descent ends at the lying chunk");
 }
+
+/// Constant inputs on chain (`SOURCE_CONST_FLAG`): a submitter that computes the first Gemm
+/// with another weight than the registered one loses at that Gemm's first block, whose leaf
+/// reads the weights (and the bias-initialised sums) as constants committed in leaf_o, to a
+/// real `gemm_block/v1` proof.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_submitter_using_other_weights_loses_to_a_gemm_block_proof() {
+    let net = net().await;
+    let (program, inputs) = dnn();
+    let l = Lowered::new(&program, OPS_PER_STEP).unwrap();
+    let o = first_op(&l, GemmBlockTemplate::NAME);
+    assert!(
+        l.operator_leaf(o).input_sources.iter().any(|s| s.bit(255)),
+        "the block reads a constant"
+    );
+    let n = l.num_steps();
+    let honest = V4Trace::compute(&l, &program, &inputs, None).unwrap();
+    // fc1.weight[0, k] changed in the liar's copy of the program, k the first non-zero
+    // input value (a weight of a zero input changes nothing).
+    let k = inputs[0].data.iter().position(|x| *x != 0).unwrap();
+    let mut other = program.clone();
+    let w = other.nodes[l.ops[o].node].inputs[1];
+    match &mut other.values[w].kind {
+        zkopml_engine::ValueKind::Const(t) => t.data[k] += 1 << 12,
+        _ => panic!("the Gemm's B is a constant"),
+    }
+    let liar = V4Trace::compute(&l, &other, &inputs, None).unwrap();
+    assert_ne!(
+        liar.state_roots[n], honest.state_roots[n],
+        "the lie reaches S_n"
+    );
+    let model = V4Model::new(l);
+    let (model_id, _) = v4::register(&net.chain(0), &model, params(), "dnn".into(), "dnn".into())
+        .await
+        .unwrap();
+    let (request_id, _) = v4::request(
+        &net.chain(1),
+        model_id,
+        honest.state_roots[0],
+        U256::from(FEE),
+    )
+    .await
+    .unwrap();
+    let prover = TemplateProver::new(&key_dir());
+    let sub = Player {
+        role: Role::Submitter,
+        chain: net.chain(2),
+        model: &model,
+        trace: &liar,
+        prover: &prover,
+        request_id,
+    };
+    let chal = Player {
+        role: Role::Challenger,
+        chain: net.chain(3),
+        model: &model,
+        trace: &honest,
+        prover: &prover,
+        request_id,
+    };
+    v4::respond(
+        &sub.chain,
+        request_id,
+        liar.state_roots[n],
+        U256::from(BOND),
+    )
+    .await
+    .unwrap();
+    let (game, _) = v4::challenge(
+        &chal.chain,
+        request_id,
+        honest.state_roots[n],
+        honest.root(),
+        U256::from(BOND),
+    )
+    .await
+    .unwrap();
+    let (status, moves) = v4::play(&sub, &chal, game).await.expect("game played");
+    report(
+        "other weights: lying submitter vs honest challenger",
+        &moves,
+    );
+    assert_eq!(status, GameStatus::ChallengerWon);
+    let last = moves.last().unwrap();
+    assert_eq!(
+        last.phase,
+        format!("resolveLeaf({})", GemmBlockTemplate::NAME)
+    );
+    let g = v4::game(&chal.chain, game).await.unwrap();
+    let disputed = g.lo as usize * OPS_PER_STEP + g.opPosition as usize;
+    assert_eq!(
+        model.lowered.ops[disputed].node, model.lowered.ops[o].node,
+        "the game ends in a block of the first Gemm"
+    );
+    println!("disputed operator {disputed} (input {k} changed; first block operator {o})");
+}
