@@ -7,7 +7,8 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 use zkopml_ceremony::files;
 use zkopml_prover::templates::{
-    BinaryTemplate, ClipTemplate, GemmBlockTemplate, RescaleTemplate, Template, TEMPLATES,
+    BinaryTemplate, ClipTemplate, ConvBlockTemplate, GemmBlockTemplate, PoolBlockTemplate,
+    RescaleTemplate, Template, TEMPLATES,
 };
 
 /// One step of the ceremony.
@@ -121,6 +122,8 @@ macro_rules! by_template {
             BinaryTemplate::NAME => files::$f::<BinaryTemplate>($($arg),*),
             GemmBlockTemplate::NAME => files::$f::<GemmBlockTemplate>($($arg),*),
             RescaleTemplate::NAME => files::$f::<RescaleTemplate>($($arg),*),
+            ConvBlockTemplate::NAME => files::$f::<ConvBlockTemplate>($($arg),*),
+            PoolBlockTemplate::NAME => files::$f::<PoolBlockTemplate>($($arg),*),
             other => return Err(UnknownTemplate(other.to_string()).into()),
         }
     };

@@ -310,6 +310,9 @@ pub(crate) struct LoopArgs {
     /// Give up after this many seconds.
     #[arg(long)]
     timeout: Option<u64>,
+    /// Give up when the node stays unreachable this many seconds (exit 3).
+    #[arg(long, default_value_t = 120)]
+    node_wait: u64,
 }
 
 /// A polled agent as the CLI drives it.
@@ -318,6 +321,8 @@ pub(crate) trait Agent {
     async fn tick(&mut self) -> zkopml_agents::Result<()>;
     /// Whether it acted at least once and everything it started is settled.
     fn settled(&self) -> bool;
+    /// Games (or responses) that went against it.
+    fn lost(&self) -> usize;
 }
 
 impl Agent for Submitter {
@@ -326,6 +331,9 @@ impl Agent for Submitter {
     }
     fn settled(&self) -> bool {
         self.responses() > 0 && self.idle()
+    }
+    fn lost(&self) -> usize {
+        Submitter::lost(self)
     }
 }
 
@@ -336,17 +344,69 @@ impl Agent for Challenger {
     fn settled(&self) -> bool {
         self.disputes() > 0 && self.idle()
     }
+    fn lost(&self) -> usize {
+        Challenger::lost(self)
+    }
+}
+
+/// Prints the timeline entries after the first `printed`: one line per action, or one
+/// JSON object per line with `--json`.
+fn print_timeline(timeline: &Timeline, printed: &mut usize, json: bool) {
+    let entries = timeline.entries();
+    for e in entries.iter().skip(*printed) {
+        if json {
+            println!("{}", serde_json::to_string(e).expect("entries serialize"));
+        } else {
+            let gas = e.gas.map(|g| format!(" ({g} gas)")).unwrap_or_default();
+            println!("[{:>7.1}s] {}: {}{gas}", e.at_s, e.actor, e.what);
+        }
+    }
+    *printed = entries.len();
 }
 
 /// Ticks `agent` every `poll_ms` until settled (with `--until-idle`), a timeout, or a
-/// non-retryable error; a node that went away is retried.
-pub(crate) async fn run_agent(agent: &mut impl Agent, args: &LoopArgs) -> anyhow::Result<()> {
+/// non-retryable error, printing each action as it happens. A node that went away is
+/// retried (said once per outage) for up to `--node-wait` seconds. With `--until-idle`, an
+/// agent that lost a game exits with [`crate::demo::Lost`] (exit status 4).
+pub(crate) async fn run_agent(
+    agent: &mut impl Agent,
+    timeline: &Timeline,
+    args: &LoopArgs,
+    json: bool,
+) -> anyhow::Result<()> {
     let started = Instant::now();
+    let mut printed = 0;
+    let mut down_since: Option<Instant> = None;
     loop {
-        match agent.tick().await {
-            Ok(()) if args.until_idle && agent.settled() => return Ok(()),
-            Ok(()) => {}
-            Err(e) if e.is_retryable() => tracing::warn!(error = %e, "node unavailable; retrying"),
+        let tick = agent.tick().await;
+        print_timeline(timeline, &mut printed, json);
+        match tick {
+            Ok(()) => {
+                if down_since.take().is_some() {
+                    tracing::warn!("node reachable again");
+                }
+                if args.until_idle && agent.settled() {
+                    return match agent.lost() {
+                        0 => Ok(()),
+                        n => Err(
+                            crate::demo::Lost(format!("{n} game(s) went against this agent"))
+                                .into(),
+                        ),
+                    };
+                }
+            }
+            Err(e) if e.is_retryable() => {
+                let since = *down_since.get_or_insert_with(|| {
+                    tracing::warn!(error = %e, "node unavailable; retrying for up to {} s", args.node_wait);
+                    Instant::now()
+                });
+                if since.elapsed() > Duration::from_secs(args.node_wait) {
+                    return Err(anyhow::Error::from(e).context(format!(
+                        "the node stayed unreachable for {} s",
+                        args.node_wait
+                    )));
+                }
+            }
             Err(e) => return Err(e.into()),
         }
         if args
@@ -378,11 +438,13 @@ pub(crate) fn submit(
     a: SubmitArgs,
     config_path: &Path,
     kubo_api: Option<&str>,
+    json: bool,
 ) -> anyhow::Result<()> {
     let cfg = read_config(config_path, kubo_api)?;
     let rt = tokio::runtime::Runtime::new()?;
+    let timeline = Timeline::default();
     rt.block_on(async {
-        let ctx = cfg.ctx(&a.role, Timeline::default())?;
+        let ctx = cfg.ctx(&a.role, timeline.clone())?;
         let mut agent = Submitter::new(
             ctx,
             SubmitterConfig {
@@ -391,7 +453,7 @@ pub(crate) fn submit(
                 only: None,
             },
         )?;
-        run_agent(&mut agent, &a.run).await
+        run_agent(&mut agent, &timeline, &a.run, json).await
     })
 }
 
@@ -420,16 +482,18 @@ pub(crate) fn challenge(
     a: ChallengeArgs,
     config_path: &Path,
     kubo_api: Option<&str>,
+    json: bool,
 ) -> anyhow::Result<()> {
     let cfg = read_config(config_path, kubo_api)?;
     let rt = tokio::runtime::Runtime::new()?;
+    let timeline = Timeline::default();
     rt.block_on(async {
-        let ctx = cfg.ctx(&a.role, Timeline::default())?;
+        let ctx = cfg.ctx(&a.role, timeline.clone())?;
         let mode = match a.mode {
             Mode::Auto => DisputeMode::Auto,
             Mode::Bisect => DisputeMode::Bisect,
         };
         let mut agent = Challenger::new(ctx, ChallengerConfig { lie: a.lie, mode })?;
-        run_agent(&mut agent, &a.run).await
+        run_agent(&mut agent, &timeline, &a.run, json).await
     })
 }

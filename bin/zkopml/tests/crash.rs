@@ -205,3 +205,40 @@ async fn killed_honest_submitter_restarts_and_wins() {
     );
     devnet::down(&cfg);
 }
+
+/// The CLI agents as a person runs them: each prints one line per chain action by default,
+/// the winner exits 0 and the loser exits 4 (the README's "a game went against the agent").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_agents_print_their_actions_and_the_loser_exits_4() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = setup(dir.path(), devnet::free_port().unwrap()).await;
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_zkopml"))
+            .arg("--devnet")
+            .arg(dir.path().join("devnet.json"))
+            .args(args)
+            .args(["--poll-ms", "100", "--until-idle", "--timeout", "150"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn zkopml")
+    };
+    let liar = run(&["submit", "--defect", "1"]);
+    let honest = run(&["challenge", "--mode", "bisect"]);
+    let liar = liar.wait_with_output().unwrap();
+    let honest = honest.wait_with_output().unwrap();
+    let (liar_out, honest_out) = (
+        String::from_utf8_lossy(&liar.stdout),
+        String::from_utf8_lossy(&honest.stdout),
+    );
+    assert_eq!(liar.status.code(), Some(4), "the liar lost:\n{liar_out}");
+    assert!(honest.status.success(), "the challenger won:\n{honest_out}");
+    assert!(liar_out.contains("DEFECT at step 1"), "{liar_out}");
+    assert!(liar_out.contains("disproven"), "{liar_out}");
+    assert!(
+        honest_out.contains("gas)"),
+        "one line per transaction: {honest_out}"
+    );
+    assert!(honest_out.contains("challenger won"), "{honest_out}");
+    devnet::down(&cfg);
+}

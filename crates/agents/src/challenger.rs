@@ -46,6 +46,9 @@ enum Verdict {
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct State {
     responses: BTreeMap<U256, Verdict>,
+    /// Games that went against this challenger (the submitter won, or both lost).
+    #[serde(default)]
+    lost: std::collections::BTreeSet<U256>,
 }
 
 /// A challenger agent.
@@ -75,6 +78,11 @@ impl Challenger {
             .responses
             .values()
             .all(|v| matches!(v, Verdict::Agree | Verdict::Settled | Verdict::OneShot))
+    }
+
+    /// How many of this agent's games went against it.
+    pub fn lost(&self) -> usize {
+        self.state.value.lost.len()
     }
 
     /// How many responses this agent disputed (games and one-shots).
@@ -319,6 +327,10 @@ impl Challenger {
                 None,
             );
             self.state.value.responses.insert(rid, Verdict::Settled);
+            // SubmitterWon or BothLost: the challenger's bond is gone.
+            if g.status == 1 || g.status == 3 {
+                self.state.value.lost.insert(gid);
+            }
             return self.state.save();
         }
         let resp = self

@@ -32,6 +32,9 @@ struct Entry {
     response_id: U256,
     defect: Option<usize>,
     done: bool,
+    /// The response was disproven (a game or a one-shot went against it).
+    #[serde(default)]
+    lost: bool,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -73,6 +76,16 @@ impl Submitter {
         self.state.value.responses.len()
     }
 
+    /// How many of this agent's responses were disproven.
+    pub fn lost(&self) -> usize {
+        self.state
+            .value
+            .responses
+            .values()
+            .filter(|e| e.lost)
+            .count()
+    }
+
     /// Whether every response this agent made is settled (finalised or disproven).
     pub fn idle(&self) -> bool {
         self.state.value.responses.values().all(|e| e.done)
@@ -84,10 +97,15 @@ impl Submitter {
         let counts = self.ctx.chain.view("counts", market.counts()).await?;
         for id in 1..=counts.requests.to::<u64>() {
             let id = U256::from(id);
-            if self.state.value.responses.contains_key(&id)
-                || self.config.only.as_ref().is_some_and(|o| !o.contains(&id))
-            {
+            if self.config.only.as_ref().is_some_and(|o| !o.contains(&id)) {
                 continue;
+            }
+            // A request answered before is skipped, unless it re-opened after our response
+            // was disproven and we answer honestly (a test actor lies once per request).
+            if let Some(e) = self.state.value.responses.get(&id) {
+                if !e.done || self.config.defect.is_some() {
+                    continue;
+                }
             }
             let req = self
                 .ctx
@@ -170,6 +188,7 @@ impl Submitter {
                 response_id: resp.responseId,
                 defect,
                 done: false,
+                lost: false,
             },
         );
         self.state.save()
@@ -191,6 +210,7 @@ impl Submitter {
                 .get_mut(&request_id)
                 .expect("entry");
             e.done = true;
+            e.lost = resp.status == 2;
             self.ctx.timeline.record(
                 &self.ctx.role,
                 format!(

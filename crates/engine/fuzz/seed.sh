@@ -3,4 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 mkdir -p seeds/load
-for m in ../../../testdata/*/model.onnx; do cp "$m" "seeds/load/$(basename "$(dirname "$m")").onnx"; done
+for m in ../../../testdata/*/model.onnx ../../../testdata/exports/*/model.onnx; do
+  cp "$m" "seeds/load/$(basename "$(dirname "$m")").onnx"
+done

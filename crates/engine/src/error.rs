@@ -12,6 +12,17 @@ pub enum EngineError {
     /// The bytes are not an ONNX `ModelProto`.
     #[error("malformed ONNX protobuf: {0}")]
     Decode(#[from] protobuf::Error),
+    /// The bytes end inside a field, a length runs past the end of the file, or the
+    /// top level of the `ModelProto` is otherwise not well-formed protobuf (what a truncated
+    /// or appended-to file looks like; rust-protobuf 3.4 accepts a top-level message field
+    /// that runs past the end of its input).
+    #[error("malformed ONNX file at byte {offset}: {reason}")]
+    Malformed {
+        /// Byte offset of the offending field's tag.
+        offset: usize,
+        /// What is wrong there.
+        reason: String,
+    },
     /// A required field is missing or empty.
     #[error("node `{node}`: missing field `{field}`")]
     MissingField {

@@ -165,8 +165,116 @@ pub struct Graph {
 }
 
 /// Decodes an ONNX file's bytes.
+///
+/// Refuses a file whose top level is not exactly a sequence of whole fields (a truncated
+/// file, or one with bytes appended: [`check_top_level`]) before decoding it, and a model
+/// without a default-domain `opset_import` (which ONNX requires, and which a file cut at a
+/// field boundary loses).
 pub fn load_bytes(bytes: &[u8]) -> Result<Graph> {
+    check_top_level(bytes)?;
     normalise(parse_model(bytes)?)
+}
+
+/// `ModelProto` fields that occur at most once (`ir_version` … `graph`); a second copy is
+/// what appending a field to a file looks like (protobuf would silently merge it).
+const SINGULAR_FIELDS: std::ops::RangeInclusive<u64> = 1..=7;
+
+/// Walks the top-level fields of a `ModelProto` without decoding them: every tag a valid
+/// varint with a field number ≥ 1 and a wire type protobuf defines (groups balanced), every
+/// fixed-width or length-delimited payload inside the input, the input ending exactly at a
+/// field boundary, and no singular field twice.
+///
+/// Why: rust-protobuf 3.4 does not check a length-delimited field against the end of a
+/// slice at the top level (its limit there is "unbounded"), so a file cut anywhere inside
+/// `graph` decoded as a smaller graph (found by cutting lenet5 by 1..64 bytes: 20 of the 64
+/// cuts loaded). Nested fields are checked by the decoder against their parent's length,
+/// so checking the top level closes the gap. Iterative, so deeply nested groups cost heap,
+/// never stack.
+pub fn check_top_level(bytes: &[u8]) -> Result<()> {
+    let malformed = |offset: usize, reason: String| EngineError::Malformed { offset, reason };
+    let varint = |pos: &mut usize| -> Option<u64> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = *bytes.get(*pos)?;
+            *pos += 1;
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Some(v);
+            }
+        }
+        None
+    };
+    let mut pos = 0usize;
+    let mut groups: Vec<u64> = Vec::new();
+    let mut seen = [false; 8];
+    while pos < bytes.len() {
+        let at = pos;
+        let tag =
+            varint(&mut pos).ok_or_else(|| malformed(at, "tag is not a complete varint".into()))?;
+        let (field, wire) = (tag >> 3, tag & 7);
+        if field == 0 {
+            return Err(malformed(at, "field number 0".into()));
+        }
+        if groups.is_empty() && SINGULAR_FIELDS.contains(&field) {
+            // INVARIANT: field ∈ 1..=7, an index of `seen`.
+            let slot = &mut seen[field as usize];
+            if *slot {
+                return Err(malformed(
+                    at,
+                    format!("ModelProto field {field} occurs twice"),
+                ));
+            }
+            *slot = true;
+        }
+        let need = match wire {
+            0 => {
+                varint(&mut pos).ok_or_else(|| {
+                    malformed(at, format!("field {field}: value is not a complete varint"))
+                })?;
+                0
+            }
+            1 => 8,
+            2 => {
+                let len = varint(&mut pos).ok_or_else(|| {
+                    malformed(
+                        at,
+                        format!("field {field}: length is not a complete varint"),
+                    )
+                })?;
+                usize::try_from(len).unwrap_or(usize::MAX)
+            }
+            3 => {
+                groups.push(field);
+                0
+            }
+            4 => {
+                if groups.pop() != Some(field) {
+                    return Err(malformed(at, format!("end of group {field} never opened")));
+                }
+                0
+            }
+            5 => 4,
+            other => return Err(malformed(at, format!("field {field}: wire type {other}"))),
+        };
+        let left = bytes.len() - pos;
+        if need > left {
+            return Err(malformed(
+                at,
+                format!("field {field} needs {need} bytes, the file has {left} left (truncated?)"),
+            ));
+        }
+        pos += need;
+    }
+    if let Some(open) = groups.last() {
+        return Err(malformed(
+            bytes.len(),
+            format!(
+                "the file ends inside group {open} ({} open; truncated?)",
+                groups.len()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Stack per input byte for [`parse_model`]: one nesting level of group tags costs one input
@@ -205,16 +313,22 @@ pub fn load_file(path: &std::path::Path) -> Result<Graph> {
 }
 
 fn normalise(model: ModelProto) -> Result<Graph> {
+    let graph = model.graph.into_option().ok_or(EngineError::MissingField {
+        node: "<model>".into(),
+        field: "graph",
+    })?;
+    // ONNX requires the default domain's opset; a file cut at a field boundary loses it
+    // (`opset_import` is the last field torch and onnx.helper write).
     let opset = model
         .opset_import
         .iter()
         .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
         .map(|o| o.version)
-        .unwrap_or(13);
-    let graph = model.graph.into_option().ok_or(EngineError::MissingField {
-        node: "<model>".into(),
-        field: "graph",
-    })?;
+        .filter(|v| *v >= 1)
+        .ok_or(EngineError::MissingField {
+            node: "<model>".into(),
+            field: "opset_import (default domain, version >= 1)",
+        })?;
 
     let mut initializers = HashMap::new();
     for t in &graph.initializer {
@@ -291,6 +405,24 @@ fn normalise(model: ModelProto) -> Result<Graph> {
             }
             "Identity" if !node.outputs.is_empty() && !node.inputs.is_empty() => {
                 alias.insert(node.outputs[0].clone(), node.inputs[0].clone());
+            }
+            // One single-output node per output of a multi-output `Split`, each tagged with
+            // its index (programs have one output per node; `ops::select::build_split`).
+            "Split" if node.outputs.len() > 1 => {
+                let count = node.outputs.len() as i64;
+                for (j, out) in node.outputs.iter().enumerate() {
+                    if out.is_empty() {
+                        continue;
+                    }
+                    let mut part = node.clone();
+                    part.name = format!("{}:{j}", node.name);
+                    part.outputs = vec![out.clone()];
+                    part.attrs
+                        .insert(crate::ops::OUTPUT_INDEX_ATTR.into(), Attr::Int(j as i64));
+                    part.attrs
+                        .insert(crate::ops::NUM_OUTPUTS_ATTR.into(), Attr::Int(count));
+                    nodes.push(part);
+                }
             }
             _ => nodes.push(node),
         }
@@ -455,6 +587,21 @@ pub fn parse_tensor(t: &TensorProto) -> Result<Const> {
     if t.data_location.value() != 0 {
         return Err(unsupported());
     }
+    let width = match dtype {
+        Some(DataType::DOUBLE | DataType::INT64) => 8,
+        Some(DataType::FLOAT | DataType::INT32) => 4,
+        Some(DataType::INT16 | DataType::UINT16) => 2,
+        _ => 1,
+    };
+    // `raw_data` must hold exactly the shape's values: a remainder (which `chunks_exact`
+    // would drop) is a cut or padded tensor.
+    if !raw.is_empty() && raw.len() != expected.saturating_mul(width) {
+        return Err(EngineError::DataLength {
+            name: t.name.clone(),
+            shape,
+            got: raw.len() / width,
+        });
+    }
     fn chunks<const N: usize>(raw: &[u8]) -> impl Iterator<Item = [u8; N]> + '_ {
         raw.chunks_exact(N)
             .map(|c| c.try_into().expect("exact chunk"))
@@ -517,16 +664,51 @@ mod tests {
 
     #[test]
     fn deeply_nested_groups_are_an_error_not_a_stack_overflow() {
-        // Field 1, wire type 3 (start group), nested 500k deep: the fuzz crash's shape.
-        let bytes = vec![0x0b; 500_000];
-        assert!(matches!(load_bytes(&bytes), Err(EngineError::Decode(_))));
+        // Field 1, wire type 3 (start group), nested 500k deep: the fuzz crash's shape. The
+        // top-level check refuses the unclosed groups; behind it, the decoder (on its grown
+        // stack) refuses the same groups closed, which pass the check.
+        let open = vec![0x0b; 500_000];
+        assert!(matches!(
+            load_bytes(&open),
+            Err(EngineError::Malformed { .. })
+        ));
+        // Unknown field 100 (tags `a3 06` / `a4 06`), which the decoder skips recursively.
+        let depth = 250_000;
+        let mut closed = [0xa3, 0x06].repeat(depth);
+        closed.extend([0xa4, 0x06].repeat(depth));
+        check_top_level(&closed).unwrap();
+        assert!(parse_model(&closed).is_ok());
+        assert!(matches!(
+            load_bytes(&closed),
+            Err(EngineError::MissingField { field: "graph", .. })
+        ));
     }
 
     #[test]
-    fn garbage_is_a_decode_error_not_a_panic() {
+    fn garbage_is_a_typed_error_not_a_panic() {
         assert!(matches!(
             load_bytes(&[0xff, 0xff, 0xff, 0x01]),
+            Err(EngineError::Malformed { .. })
+        ));
+        // A well-formed top level whose graph (field 7) holds a cut tag.
+        assert!(matches!(
+            load_bytes(&[0x3a, 0x01, 0xff]),
             Err(EngineError::Decode(_))
+        ));
+    }
+
+    #[test]
+    fn raw_data_with_a_remainder_is_refused() {
+        let t = TensorProto {
+            name: "w".into(),
+            dims: vec![1],
+            data_type: DataType::FLOAT as i32,
+            raw_data: vec![0; 7],
+            ..Default::default()
+        };
+        assert!(matches!(
+            parse_tensor(&t),
+            Err(EngineError::DataLength { got: 1, .. })
         ));
     }
 

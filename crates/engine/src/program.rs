@@ -18,8 +18,16 @@ use crate::{
 /// History: 1 — first release; 2 — tensor commitments absorb 7 packed `i32` limbs per
 /// field element (`zkopml_commit::pack_word`); 3 — constant weights and biases of `Conv`,
 /// `Gemm` and `MatMul` carry their own fractional bits (`fixed::weight_frac_bits`,
-/// `fixed::bias_frac_bits`).
+/// `fixed::bias_frac_bits`). Version 3 was extended without a bump by appending operators
+/// (`Op::Activation`, `Op::Logic`, `Op::Select`, `Op::CumSum`, `ReduceKind::Min`): every
+/// program an earlier build compiled serialises, decodes and runs bit-identically; a program
+/// that uses a new operator fails to decode in an older build.
 pub const PROGRAM_VERSION: u32 = 3;
+
+/// The largest output (elements) a node may have to be folded at compile time (`2^22`).
+pub const FOLD_LIMIT: usize = 1 << 22;
+/// The most elements all folded outputs of one compilation may have together (`2^25`).
+pub const FOLD_BUDGET: usize = 1 << 25;
 
 /// Index of a tensor in [`Program::values`].
 pub type ValueId = usize;
@@ -178,6 +186,7 @@ impl Program {
             ctx.shapes.insert(name.clone(), c.shape.clone());
         }
         let mut nodes = Vec::new();
+        let mut folded_total = 0usize;
         for gn in &graph.nodes {
             let built = ops::build(gn, &ctx)?;
             let mut in_ids = Vec::with_capacity(built.inputs.len());
@@ -236,7 +245,15 @@ impl Program {
                     _ => None,
                 })
                 .collect();
-            if let Some(ins) = consts.filter(|_| !graph.outputs.contains(&out_name)) {
+            // Folding is bounded (`FOLD_LIMIT`, `FOLD_BUDGET`): a larger all-constant node
+            // stays a node of the program (same kernel, same values, run at execution), so a
+            // file cannot make compilation hold gigabytes of folded constants (found by the
+            // `load` fuzz target: a Tile of a mask mutated to 64 M elements, then five
+            // elementwise folds of it, took 4.4 GB).
+            let n_out: usize = shape.iter().product();
+            let foldable = n_out <= FOLD_LIMIT && folded_total + n_out <= FOLD_BUDGET;
+            if let Some(ins) = consts.filter(|_| foldable && !graph.outputs.contains(&out_name)) {
+                folded_total += n_out;
                 let t = built.op.eval(&ins, &shape);
                 tracing::debug!(node = %gn.name, op = built.op.name(), "folded at compile time");
                 ctx.folded.insert(
@@ -421,5 +438,34 @@ mod tests {
         let x = Tensor::new(vec![2, 3], vec![0, 1, 2, 3, 4, 5]);
         let t = crate::execute(&p, &[x]).unwrap();
         assert_eq!(t.outputs[0].data, vec![4096, 4097, 4098, 4099, 4100, 4101]);
+    }
+
+    /// A constant node whose output exceeds `FOLD_LIMIT` stays a program node (the fuzz
+    /// finding: a mutated Tile of a constant), and still computes the same values.
+    #[test]
+    fn oversized_constant_nodes_are_not_folded() {
+        let big = (FOLD_LIMIT + 1) as i64;
+        let graph = Graph {
+            nodes: vec![
+                node("ConstantOfShape", &["shape"], "c", &[]),
+                node("ReduceSum", &["c"], "s", &[("keepdims", Attr::Int(0))]),
+                node("Add", &["x", "s"], "y", &[]),
+            ],
+            initializers: [(
+                "shape".to_string(),
+                Const {
+                    shape: vec![1],
+                    data: ConstData::Int(vec![big]),
+                },
+            )]
+            .into_iter()
+            .collect(),
+            inputs: vec![("x".into(), vec![Dim::Fixed(1)])],
+            outputs: vec!["y".into()],
+            opset: 17,
+        };
+        let p = Program::compile(&graph, &HashMap::new(), 1).unwrap();
+        let names: Vec<&str> = p.nodes.iter().map(|n| n.op.name()).collect();
+        assert_eq!(names, ["Expand", "ReduceSum", "Add"]);
     }
 }

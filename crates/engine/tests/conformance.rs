@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! .venv/bin/python testdata/gen_conformance.py --any --clean \
-//!     --ops Gemm,MatMul,Conv,Relu,Clip,MaxPool,AveragePool,GlobalAveragePool,Add,Sub,Mul,Div,Reshape,Flatten,Squeeze,Unsqueeze,Transpose,Concat,BatchNormalization,Less,LessOrEqual,Greater,GreaterOrEqual,Equal,Where,Cast,Gather,GatherElements,ReduceSum,ReduceMean,ReduceMax,ArgMax,Softmax,Erf,Tanh,Sqrt,Log,Abs,Pow,Min,Max,LayerNormalization,ReduceL2,Expand,ConstantOfShape,Shape
+//!     --ops Gemm,MatMul,Conv,Relu,Clip,MaxPool,AveragePool,GlobalAveragePool,Add,Sub,Mul,Div,Reshape,Flatten,Squeeze,Unsqueeze,Transpose,Concat,BatchNormalization,Less,LessOrEqual,Greater,GreaterOrEqual,Equal,Where,Cast,Gather,GatherElements,ReduceSum,ReduceMean,ReduceMax,ArgMax,Softmax,Erf,Tanh,Sqrt,Log,Abs,Pow,Min,Max,LayerNormalization,ReduceL2,Expand,ConstantOfShape,Shape,Neg,Reciprocal,Sigmoid,HardSigmoid,HardSwish,Gelu,Not,And,Or,Xor,IsNaN,IsInf,Tile,Range,Trilu,CumSum,ReduceMin,Slice,Split,Resize,GatherND
 //! ZKOPML_CONFORMANCE=1 cargo test -p zkopml-engine --test conformance -- --nocapture
 //! ```
 //!
@@ -100,6 +100,27 @@ const SUPPORTED: &[&str] = &[
     "Expand",
     "ConstantOfShape",
     "Shape",
+    "Neg",
+    "Reciprocal",
+    "Sigmoid",
+    "HardSigmoid",
+    "HardSwish",
+    "Gelu",
+    "Not",
+    "And",
+    "Or",
+    "Xor",
+    "IsNaN",
+    "IsInf",
+    "Tile",
+    "Range",
+    "Trilu",
+    "CumSum",
+    "ReduceMin",
+    "Slice",
+    "Split",
+    "Resize",
+    "GatherND",
 ];
 /// Ops whose kernels are exact on quantised values and 1-Lipschitz in the max norm (or
 /// output integers, where any flip is an error ≥ 1): tolerance `Q`.
@@ -130,6 +151,21 @@ const EXACT: &[&str] = &[
     "Expand",
     "ConstantOfShape",
     "Shape",
+    "Neg",
+    "Not",
+    "And",
+    "Or",
+    "Xor",
+    "IsNaN",
+    "IsInf",
+    "Tile",
+    "Range",
+    "Trilu",
+    "ReduceMin",
+    "Slice",
+    "Split",
+    "Resize",
+    "GatherND",
 ];
 /// Folded away by the importer, so they do not make a case unsupported.
 const IMPORT_ONLY: &[&str] = &["Constant", "Identity"];
@@ -144,7 +180,8 @@ const F32_REL: f64 = 1.0 / (1u64 << 20) as f64;
 const GEN_CMD: &str = ".venv/bin/python testdata/gen_conformance.py --any --clean --ops \
 Gemm,MatMul,Conv,Relu,Clip,MaxPool,AveragePool,GlobalAveragePool,Add,Sub,Mul,Div,Reshape,\
 Flatten,Squeeze,Unsqueeze,Transpose,Concat,BatchNormalization,Less,LessOrEqual,Greater,GreaterOrEqual,Equal,Where,Cast,Gather,GatherElements,ReduceSum,ReduceMean,ReduceMax,ArgMax,Softmax,Erf,Tanh,Sqrt,Log,Abs,Pow,Min,Max,\
-LayerNormalization,ReduceL2,Expand,ConstantOfShape,Shape";
+LayerNormalization,ReduceL2,Expand,ConstantOfShape,Shape,\
+Neg,Reciprocal,Sigmoid,HardSigmoid,HardSwish,Gelu,Not,And,Or,Xor,IsNaN,IsInf,Tile,Range,Trilu,CumSum,ReduceMin,Slice,Split,Resize,GatherND";
 
 #[derive(Debug, Clone)]
 enum Outcome {
@@ -270,6 +307,7 @@ fn compile_binding_params(
             Err(EngineError::BadAttribute { node, attr, reason })
                 if reason.contains("constant") =>
             {
+                // `Range` has no data input: all three of its inputs are parameters.
                 let params: Vec<String> = graph
                     .nodes
                     .iter()
@@ -277,7 +315,7 @@ fn compile_binding_params(
                     .map(|n| {
                         n.inputs
                             .iter()
-                            .skip(1)
+                            .skip(usize::from(n.op_type != "Range"))
                             .filter(|s| !s.is_empty())
                             .cloned()
                             .collect()
@@ -418,6 +456,13 @@ fn tolerance(
     };
     let scalar = |t: f64| Ok(vec![t; n_out]);
     match node.op_type.as_str() {
+        // Linear Resize: a convex combination of `Q`-perturbed inputs (`Q`), one rounding
+        // (`Q`), weights at 2^-16 (each off by ≤ 2^-17, on `|x_hi − x_lo| ≤ 2 max|x|`, per
+        // resized axis: at most 4). Nearest: exact, `Q`.
+        "Resize" if matches!(node.attrs.get("mode"), Some(Attr::Str(m)) if m == "linear") => {
+            let x = need(0)?.1;
+            scalar(2.0 * Q + 4.0 * 2f64.powi(-16) * max_abs(&x))
+        }
         // Exact kernels on quantised values. Comparisons, ArgMax and casts to integers
         // output integers: any flip (an input within 2^-13 of a threshold) is an error ≥ 1
         // and fails; `Q` only admits the quantisation of a selected real.
@@ -510,6 +555,54 @@ fn tolerance(
         // Lipschitz constant `L` of the function times the input's `Q`, plus the output
         // rounding `Q`, plus the documented approximation error (docs/numerics.md).
         "Erf" => scalar(Q * 2.0 / std::f64::consts::PI.sqrt() + Q + 3e-6),
+        // `L = 1/4`, the output rounding, the integer exponential.
+        "Sigmoid" => scalar(Q / 4.0 + Q + 2e-6),
+        // `|alpha|·Q` from the input, `Q` from `beta`'s quantisation, `Q` from the rounding,
+        // `2^-25·|x|` from `alpha`'s.
+        "HardSigmoid" => {
+            let x = need(0)?.1;
+            let alpha = fattr("alpha", 0.2).abs();
+            Ok(x.iter()
+                .map(|x| alpha * Q + 2.0 * Q + x.abs() * 2f64.powi(-25))
+                .collect())
+        }
+        // `L = 3/2` on (−3, 3), plus one rounding.
+        "HardSwish" => scalar(1.5 * Q + Q),
+        // `L ≤ 1.13` on the input, plus the kernel's bound (docs/numerics.md).
+        "Gelu" => {
+            let x = need(0)?.1;
+            let tanh = matches!(node.attrs.get("approximate"), Some(Attr::Str(s)) if s == "tanh");
+            Ok(x.iter()
+                .map(|x| {
+                    let k = if tanh {
+                        x.abs().min(5.0) / 2.0 * (3.0 * Q + 4e-6)
+                    } else {
+                        x.abs().min(8.5) / 2.0 * (2.13 * Q + 3e-6)
+                    };
+                    1.13 * Q + Q + k
+                })
+                .collect())
+        }
+        // `Div(1, b)` with an exact numerator.
+        "Reciprocal" => {
+            let b = need(0)?.1;
+            Ok(b.iter()
+                .map(|b| {
+                    let b = b.abs();
+                    if b <= Q {
+                        f64::INFINITY
+                    } else {
+                        Q / (b * (b - Q)) + Q
+                    }
+                })
+                .collect())
+        }
+        // A running sum of at most `d` quantised values (`d` the axis length).
+        "CumSum" => {
+            let (sx, _) = need(0)?;
+            let d = sx.iter().copied().max().unwrap_or(1) as f64;
+            scalar(d * Q)
+        }
         "Tanh" => scalar(2.0 * Q + 4e-6),
         // Concave: the worst input perturbation is downwards.
         "Sqrt" | "Log" => {

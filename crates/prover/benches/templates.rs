@@ -1,8 +1,11 @@
 //! The template library's one-time cost and per-leaf cost: for each template, constraints,
 //! setup time and proving-key size (once for the protocol, never per model), and the time to
 //! prove one leaf (median of 3): a chunk of a mobilenet_v2-sized activation for `clip_chunk`
-//! and `binary_chunk`, and mobilenet_v2's classifier shape (`Gemm` 1280 → 1000) for
-//! `gemm_block` and `rescale_chunk`. Peak memory: run under `/usr/bin/time -v`.
+//! and `binary_chunk`, mobilenet_v2's classifier shape (`Gemm` 1280 → 1000) for
+//! `gemm_block` and `rescale_chunk`, and mobilenet_v2's first `Conv` (3×3 stride 2 on
+//! 3 × 224 × 224, the leaf whose table is fullest: chunk 40, tap 6) for `conv_block`, and
+//! lenet5's first `MaxPool` (2 × 2 stride 2 on 6 × 28 × 28, chunk 1 over three channels) for
+//! `pool_block`. Peak memory: run under `/usr/bin/time -v`.
 //!
 //! Usage: `cargo bench -p zkopml-prover --bench templates`
 
@@ -11,13 +14,14 @@ use std::time::Instant;
 use ark_serialize::CanonicalSerialize;
 use zkopml_commit::{wide_tree, ChunkTree, CHUNK_VALUES};
 use zkopml_engine::{
-    ops::{BinaryKind, Clip, Gemm},
+    ops::{BinaryKind, Clip, Conv, Gemm, Pool},
     Tensor,
 };
 use zkopml_prover::templates::{
     template_prove, template_setup, template_stats, template_verify, BinaryChunk, BinaryTemplate,
-    ChunkOpening, ClipChunk, ClipTemplate, GemmBlockChunk, GemmBlockTemplate, GemmDispute,
-    RescaleChunk, RescaleTemplate, Template, WideOpening, KB,
+    ChunkOpening, ClipChunk, ClipTemplate, ConvBlockTemplate, ConvDispute, GemmBlockChunk,
+    GemmBlockTemplate, GemmDispute, PoolBlockTemplate, PoolDispute, RescaleChunk, RescaleTemplate,
+    Template, WideOpening, KB,
 };
 
 fn measure<T: Template>(inst: &T::Instance) {
@@ -117,4 +121,45 @@ fn main() {
         shift: d.shift,
         len: d.n,
     });
+    // mobilenet_v2's first Conv: X [1, 3, 224, 224], W [32, 3, 3, 3], stride 2, pad 1.
+    let conv = Conv {
+        kernel: [3, 3],
+        pads: [1; 4],
+        strides: [2, 2],
+        dilations: [1, 1],
+        group: 1,
+        has_bias: true,
+        weight_frac_bits: 16,
+        bias_frac_bits: 28,
+    };
+    let x = Tensor {
+        shape: vec![1, 3, 224, 224],
+        data: values(3 * 224 * 224, 6),
+    };
+    let w = Tensor {
+        shape: vec![32, 3, 3, 3],
+        data: values(32 * 27, 7),
+    };
+    let bias = Tensor {
+        shape: vec![32],
+        data: values(32, 8),
+    };
+    let d = ConvDispute::new(&conv, &x, &w, Some(&bias)).expect("decomposition");
+    let acc = d.acc(&x, 6);
+    measure::<ConvBlockTemplate>(&d.block_instance(&x, &acc, 40, 6).expect("leaf"));
+    // lenet5's first MaxPool: X [1, 6, 28, 28], 2 × 2 stride 2.
+    let pool = Pool {
+        kernel: [2, 2],
+        pads: [0; 4],
+        strides: [2, 2],
+        ceil_mode: false,
+        count_include_pad: false,
+    };
+    let x = Tensor {
+        shape: vec![1, 6, 28, 28],
+        data: values(6 * 28 * 28, 9),
+    };
+    let d = PoolDispute::new(&pool, &x).expect("decomposition");
+    let acc = d.acc(&x, 3);
+    measure::<PoolBlockTemplate>(&d.block_instance(&x, &acc, 1, 3).expect("leaf"));
 }

@@ -10,8 +10,8 @@ use zkopml_chain::v4::{deploy_v4, DeploymentV4, TemplateKeyArgs};
 use zkopml_prover::{
     evm::template_verifier_args,
     templates::{
-        template_id, BinaryTemplate, ClipTemplate, GemmBlockTemplate, RescaleTemplate, Template,
-        TemplateKeyCache, TEMPLATES,
+        template_id, BinaryTemplate, ClipTemplate, ConvBlockTemplate, GemmBlockTemplate,
+        PoolBlockTemplate, RescaleTemplate, Template, TemplateKeyCache, TEMPLATES,
     },
 };
 
@@ -61,6 +61,8 @@ pub fn template_key_args(key_dir: &Path) -> Result<Vec<TemplateKeyArgs>> {
             BinaryTemplate::NAME => args_of::<BinaryTemplate>(&cache)?,
             GemmBlockTemplate::NAME => args_of::<GemmBlockTemplate>(&cache)?,
             RescaleTemplate::NAME => args_of::<RescaleTemplate>(&cache)?,
+            ConvBlockTemplate::NAME => args_of::<ConvBlockTemplate>(&cache)?,
+            PoolBlockTemplate::NAME => args_of::<PoolBlockTemplate>(&cache)?,
             other => {
                 return Err(AgentError::Inconsistent {
                     what: "template".into(),

@@ -6,8 +6,9 @@ use alloy_primitives::{Bytes, U256};
 use zkopml_prover::{
     evm::{fr_to_u256, proof_calldata},
     templates::{
-        template_prove, BinaryTemplate, ClipTemplate, GemmBlockTemplate, RescaleTemplate, Template,
-        TemplateKeyCache, TemplateKeys, TemplateProof,
+        template_prove, BinaryTemplate, ClipTemplate, ConvBlockTemplate, GemmBlockTemplate,
+        PoolBlockTemplate, RescaleTemplate, Template, TemplateKeyCache, TemplateKeys,
+        TemplateProof,
     },
     v4::LeafInstance,
 };
@@ -21,6 +22,8 @@ pub struct TemplateProver {
     binary: OnceLock<TemplateKeys<BinaryTemplate>>,
     block: OnceLock<TemplateKeys<GemmBlockTemplate>>,
     rescale: OnceLock<TemplateKeys<RescaleTemplate>>,
+    conv: OnceLock<TemplateKeys<ConvBlockTemplate>>,
+    pool: OnceLock<TemplateKeys<PoolBlockTemplate>>,
 }
 
 /// A leaf proof as `resolveLeaf` / `verifyProof` take it.
@@ -64,6 +67,8 @@ impl TemplateProver {
             binary: OnceLock::new(),
             block: OnceLock::new(),
             rescale: OnceLock::new(),
+            conv: OnceLock::new(),
+            pool: OnceLock::new(),
         }
     }
 
@@ -86,6 +91,14 @@ impl TemplateProver {
             LeafInstance::Rescale(i) => ChainProof::of(
                 RescaleTemplate::NAME,
                 &template_prove(keys(c, &self.rescale)?, i)?,
+            ),
+            LeafInstance::ConvBlock(i) => ChainProof::of(
+                ConvBlockTemplate::NAME,
+                &template_prove(keys(c, &self.conv)?, i)?,
+            ),
+            LeafInstance::PoolBlock(i) => ChainProof::of(
+                PoolBlockTemplate::NAME,
+                &template_prove(keys(c, &self.pool)?, i)?,
             ),
         })
     }

@@ -1,9 +1,159 @@
-//! Elementwise activations: `Relu`, `Clip`.
+//! Elementwise activations: `Relu`, `Clip`, and the smooth and piecewise-linear gates of
+//! vision and transformer exports (`Sigmoid`, `HardSigmoid`, `HardSwish`, `Gelu`).
+//!
+//! Integer-only and total (normative: `docs/numerics.md`): `Sigmoid` is built on the integer
+//! exponential of `Softmax` ([`exp_q30`]), `Gelu` on [`erf_q`] (or [`tanh_q`] for
+//! `approximate = "tanh"`); `HardSwish` is exact up to one rounding.
 
 use serde::{Deserialize, Serialize};
 
-use super::{input, BuildCtx, Built, Op, Wire};
-use crate::{fixed::quantize, import::GraphNode, Result, Tensor};
+use super::{
+    input,
+    math::{erf_q, tanh_q},
+    softmax::exp_q30,
+    BuildCtx, Built, Op, Wire,
+};
+use crate::{
+    fixed::{div_round, quantize, quantize_at, rescale, FRAC_BITS, ONE},
+    import::GraphNode,
+    Result, Tensor,
+};
+
+/// Fractional bits of `HardSigmoid`'s slope `alpha`.
+pub const ALPHA_BITS: u32 = 24;
+/// `round(2^30 / √2)`.
+pub const FRAC_1_SQRT2_Q30: i64 = 759_250_125;
+/// `round(0.044715 · 2^30)`: the cubic coefficient of the tanh form of GELU.
+pub const GELU_CUBIC_Q30: i64 = 48_012_366;
+/// `round(√(2/π) · 2^30)`.
+pub const SQRT_2_OVER_PI_Q30: i64 = 856_722_024;
+
+/// A smooth or piecewise-linear elementwise gate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Activation {
+    /// `1/(1 + exp(−x))`: [`sigmoid_q`].
+    Sigmoid,
+    /// `clamp(alpha·x + beta, 0, 1)`: `alpha` at `2^-ALPHA_BITS`, `beta` at `2^-F`.
+    HardSigmoid {
+        /// `round(alpha · 2^ALPHA_BITS)`.
+        alpha: i32,
+        /// `round(beta · 2^F)`.
+        beta: i32,
+    },
+    /// `x · clamp(x/6 + 1/2, 0, 1)`: [`hard_swish_q`].
+    HardSwish,
+    /// `x/2 · (1 + erf(x/√2))`: [`gelu_q`].
+    Gelu,
+    /// `x/2 · (1 + tanh(√(2/π)(x + 0.044715x³)))`: [`gelu_tanh_q`].
+    GeluTanh,
+}
+
+impl Activation {
+    /// ONNX op type.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Activation::Sigmoid => "Sigmoid",
+            Activation::HardSigmoid { .. } => "HardSigmoid",
+            Activation::HardSwish => "HardSwish",
+            Activation::Gelu | Activation::GeluTanh => "Gelu",
+        }
+    }
+
+    /// The gate on one fixed-point value.
+    pub fn apply(&self, q: i32) -> i32 {
+        match *self {
+            Activation::Sigmoid => sigmoid_q(q),
+            Activation::HardSigmoid { alpha, beta } => {
+                let v = alpha as i128 * q as i128 + ((beta as i128) << ALPHA_BITS);
+                rescale(v, ALPHA_BITS).clamp(0, ONE as i32)
+            }
+            Activation::HardSwish => hard_swish_q(q),
+            Activation::Gelu => gelu_q(q),
+            Activation::GeluTanh => gelu_tanh_q(q),
+        }
+    }
+
+    pub(crate) fn eval(&self, x: &Tensor) -> Tensor {
+        Tensor::new(
+            x.shape.clone(),
+            x.data.iter().map(|q| self.apply(*q)).collect(),
+        )
+    }
+}
+
+/// `sigmoid(q / 2^F)` at scale `2^-F`: `e = exp_q30(−|q|)`, `s = div_round(e·2^F, 2^30 + e)`
+/// (`sigmoid(−|x|)`), then `s` for `q < 0` and `2^F − s` otherwise, so
+/// `sigmoid(−x) = 1 − sigmoid(x)` holds exactly.
+pub fn sigmoid_q(q: i32) -> i32 {
+    let e = exp_q30(-(q as i64).abs()) as i128;
+    let s = div_round(e << FRAC_BITS, (1i128 << 30) + e) as i32;
+    if q < 0 {
+        s
+    } else {
+        ONE as i32 - s
+    }
+}
+
+/// `hardswish(q / 2^F)` at scale `2^-F`: 0 for `q ≤ −3·2^F`, `q` for `q ≥ 3·2^F`, else
+/// `div_round(q·(q + 3·2^F), 6·2^F)` (one rounding of the exact product).
+pub fn hard_swish_q(q: i32) -> i32 {
+    let (q, three) = (q as i128, 3 * ONE as i128);
+    if q <= -three {
+        0
+    } else if q >= three {
+        q as i32
+    } else {
+        div_round(q * (q + three), 2 * three) as i32
+    }
+}
+
+/// `gelu(q / 2^F)` at scale `2^-F`: `z = rescale(q·FRAC_1_SQRT2_Q30, 30)`,
+/// `y = rescale(q·(2^F + erf_q(z)), F + 1)`.
+pub fn gelu_q(q: i32) -> i32 {
+    let z = rescale(q as i128 * FRAC_1_SQRT2_Q30 as i128, 30);
+    rescale(q as i128 * (ONE as i128 + erf_q(z) as i128), FRAC_BITS + 1)
+}
+
+/// GELU's tanh form at scale `2^-F`: `u = q·2^(2F+30) + q³·GELU_CUBIC_Q30` (exact, scale
+/// `2^-(3F+30)`), floored to scale `2^-(F+30)` and clamped to `±16` (tanh is ±1 at scale
+/// `2^-F` from 5 on), `v = rescale(u·SQRT_2_OVER_PI_Q30, 60)`,
+/// `y = rescale(q·(2^F + tanh_q(v)), F + 1)`.
+pub fn gelu_tanh_q(q: i32) -> i32 {
+    let x = q as i128;
+    let u = (x << (2 * FRAC_BITS + 30)) + x * x * x * GELU_CUBIC_Q30 as i128;
+    let bound = 16i128 << (FRAC_BITS + 30);
+    let u = (u >> (2 * FRAC_BITS)).clamp(-bound, bound);
+    let v = rescale(u * SQRT_2_OVER_PI_Q30 as i128, 60);
+    rescale(x * (ONE as i128 + tanh_q(v) as i128), FRAC_BITS + 1)
+}
+
+/// `Sigmoid`, `HardSigmoid` (`alpha` 0.2, `beta` 0.5), `HardSwish`, `Gelu` (opset 20;
+/// `approximate` `none` or `tanh`).
+pub(crate) fn build_activation(node: &GraphNode) -> Result<Built> {
+    let act = match node.op_type.as_str() {
+        "Sigmoid" => Activation::Sigmoid,
+        "HardSigmoid" => {
+            let alpha = node.float("alpha", 0.2)? as f64;
+            if !alpha.is_finite() || alpha.abs() >= 64.0 {
+                return Err(node.bad_attr("alpha", format!("{alpha} outside (-64, 64)")));
+            }
+            Activation::HardSigmoid {
+                alpha: quantize_at(alpha, ALPHA_BITS),
+                beta: quantize(node.float("beta", 0.5)? as f64),
+            }
+        }
+        "HardSwish" => Activation::HardSwish,
+        _ => match node.string("approximate", "none")?.as_str() {
+            "none" => Activation::Gelu,
+            "tanh" => Activation::GeluTanh,
+            other => return Err(node.bad_attr("approximate", format!("unknown mode {other}"))),
+        },
+    };
+    Ok(Built {
+        op: Op::Activation(act),
+        inputs: vec![Wire::Value(input(node, 0)?)],
+    })
+}
 
 /// `Relu(x) = max(x, 0)`: exact.
 pub(crate) fn relu(x: &Tensor) -> Tensor {
@@ -89,5 +239,60 @@ mod tests {
             clip.eval_in_place(&mut inplace);
             prop_assert_eq!(inplace, want);
         }
+
+        /// Every gate is within its documented bound (docs/numerics.md) of the real
+        /// function of the same fixed-point input, on any `i32`.
+        #[test]
+        fn gates_within_documented_bounds(q in any::<i32>(), small in -40_000i32..40_000) {
+            for q in [q, small] {
+                let x = q as f64 / 4096.0;
+                let y = |a: Activation| a.apply(q) as f64 / 4096.0;
+                let qq = 1.0 / 8192.0;
+                let sig = 1.0 / (1.0 + (-x).exp());
+                prop_assert!((y(Activation::Sigmoid) - sig).abs() <= qq + 2e-6, "sigmoid {}", x);
+                let hs = (x / 6.0 + 0.5).clamp(0.0, 1.0);
+                prop_assert!((y(Activation::HardSwish) - x * hs).abs() <= qq, "hardswish {}", x);
+                let hsig = Activation::HardSigmoid { alpha: 3_355_443, beta: 2048 };
+                let want = (0.2 * x + 0.5).clamp(0.0, 1.0);
+                prop_assert!((y(hsig) - want).abs() <= qq + x.abs() * 2f64.powi(-25), "hardsigmoid {}", x);
+                let xm = x.abs().min(8.5);
+                let gelu = 0.5 * x * (1.0 + erf(x / 2f64.sqrt()));
+                prop_assert!(
+                    (y(Activation::Gelu) - gelu).abs() <= qq + xm / 2.0 * (2.13 * qq + 3e-6),
+                    "gelu {} {} {}", x, y(Activation::Gelu), gelu
+                );
+                let inner = (2.0 / std::f64::consts::PI).sqrt() * (x + 0.044715 * x * x * x);
+                let gt = 0.5 * x * (1.0 + inner.tanh());
+                let xm = x.abs().min(5.0);
+                prop_assert!(
+                    (y(Activation::GeluTanh) - gt).abs() <= qq + xm / 2.0 * (3.0 * qq + 4e-6),
+                    "gelu tanh {} {} {}", x, y(Activation::GeluTanh), gt
+                );
+            }
+        }
+    }
+
+    /// `erf` for the reference (Abramowitz–Stegun 7.1.28 is too coarse; a series and a
+    /// continued fraction are exact to ~1e-15 in f64).
+    fn erf(x: f64) -> f64 {
+        let a = x.abs();
+        let r = if a < 3.0 {
+            // Maclaurin series.
+            let (mut term, mut sum, mut n) = (a, a, 0.0);
+            while term.abs() > 1e-17 {
+                n += 1.0;
+                term *= -a * a / n;
+                sum += term / (2.0 * n + 1.0);
+            }
+            2.0 / std::f64::consts::PI.sqrt() * sum
+        } else {
+            // erfc by its continued fraction.
+            let mut f = 0.0;
+            for k in (1..60).rev() {
+                f = (k as f64 / 2.0) / (a + f);
+            }
+            1.0 - (-a * a).exp() / std::f64::consts::PI.sqrt() / (a + f)
+        };
+        r.copysign(x)
     }
 }

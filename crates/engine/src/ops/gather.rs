@@ -1,4 +1,4 @@
-//! `Gather` and `GatherElements`: data-dependent selection.
+//! `Gather`, `GatherElements` and `GatherND` (`batch_dims = 0`): data-dependent selection.
 //!
 //! Indices are fixed-point values like every tensor; the index an element names is
 //! `k = rescale(q, F)` (nearest integer, half up), negative `k` counts from the end
@@ -132,6 +132,61 @@ impl Gather {
     }
 }
 
+/// `GatherND` with `batch_dims = 0`: the last axis of `indices` (length `k ≤ rank(data)`)
+/// holds index tuples; each selects the slice `data[i_0, …, i_{k−1}, …]`, every component
+/// resolved by [`resolve_index`] along its own axis; a tuple with any component out of range
+/// selects zeros. Exact, total.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GatherNd;
+
+impl GatherNd {
+    /// `indices.shape[..−1] ++ data.shape[k..]`.
+    pub(crate) fn output_shape(&self, node: &str, ins: &[&[usize]]) -> Result<Vec<usize>> {
+        match ins {
+            [d, i] if i.last().is_some_and(|k| *k >= 1 && *k <= d.len()) => {
+                let k = i[i.len() - 1];
+                let mut out = i[..i.len() - 1].to_vec();
+                out.extend_from_slice(&d[k..]);
+                Ok(out)
+            }
+            _ => Err(shape_err(
+                node,
+                "indices of rank >= 1 whose last dimension is in 1..=rank(data)",
+                ins,
+            )),
+        }
+    }
+
+    pub(crate) fn eval(&self, ins: &[&Tensor], out_shape: &[usize]) -> Tensor {
+        let (data, idx) = (ins[0], ins[1]);
+        let k = idx.shape[idx.shape.len() - 1];
+        let ds = strides(&data.shape);
+        let slice: usize = data.shape[k..].iter().product();
+        let mut out = Vec::with_capacity(out_shape.iter().product());
+        for tuple in idx.data.chunks(k.max(1)) {
+            let base = tuple.iter().enumerate().try_fold(0usize, |acc, (a, q)| {
+                resolve_index(*q, data.shape[a]).map(|i| acc + i * ds[a])
+            });
+            match base {
+                Some(b) => out.extend_from_slice(&data.data[b..b + slice]),
+                None => out.extend(std::iter::repeat_n(0, slice)),
+            }
+        }
+        Tensor::new(out_shape.to_vec(), out)
+    }
+}
+
+/// `GatherND`; `batch_dims ≠ 0` is a typed error.
+pub(crate) fn build_nd(node: &GraphNode) -> Result<Built> {
+    if node.int("batch_dims", 0)? != 0 {
+        return Err(node.bad_attr("batch_dims", "only 0"));
+    }
+    Ok(Built {
+        op: Op::GatherNd(GatherNd),
+        inputs: vec![Wire::Value(input(node, 0)?), Wire::Value(input(node, 1)?)],
+    })
+}
+
 pub(crate) fn build(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built> {
     let data = input_shape(node, ctx, 0)?;
     let r = data.len() as i64;
@@ -157,6 +212,19 @@ mod tests {
     use super::*;
 
     const K: i32 = 4096;
+
+    /// Tuples select slices; a component out of range selects zeros; negative ones wrap.
+    #[test]
+    fn gather_nd_selects_slices_and_misses_to_zero() {
+        let data = Tensor::new(vec![2, 2, 2], (0..8).collect());
+        let idx = Tensor::new(vec![3, 2], vec![0, K, -K, 0, 2 * K, 0]);
+        let shape = GatherNd.output_shape("t", &[&[2, 2, 2], &[3, 2]]).unwrap();
+        assert_eq!(shape, vec![3, 2]);
+        assert_eq!(
+            GatherNd.eval(&[&data, &idx], &shape).data,
+            vec![2, 3, 4, 5, 0, 0]
+        );
+    }
 
     #[test]
     fn indices_round_wrap_and_miss() {

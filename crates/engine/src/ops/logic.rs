@@ -1,15 +1,152 @@
-//! Comparisons (`Less`, `LessOrEqual`, `Greater`, `GreaterOrEqual`, `Equal`), `Where` and
-//! `Cast`. Booleans and integers live in the one fixed-point format: `true` is `2^F` (1.0),
-//! `false` is 0, an integer `k` is `k·2^F`. All three are exact.
+//! Comparisons (`Less`, `LessOrEqual`, `Greater`, `GreaterOrEqual`, `Equal`), boolean
+//! logic (`Not`, `And`, `Or`, `Xor`), `Where`, `Cast`, the masks `Trilu` lowers to, and the
+//! float-class tests `IsNaN`/`IsInf`. Booleans and integers live in the one fixed-point
+//! format: `true` is `2^F` (1.0), `false` is 0, an integer `k` is `k·2^F`. All are exact.
 
 use serde::{Deserialize, Serialize};
 
-use super::{binary::broadcast_index, input, Built, Op, Wire};
+use super::{binary::broadcast_index, input, input_shape, BuildCtx, Built, Op, Wire};
 use crate::{
     fixed::{FRAC_BITS, ONE},
-    import::GraphNode,
+    import::{Const, ConstData, GraphNode},
     Result, Tensor,
 };
+
+/// Which boolean connective; operands are true when non-zero, outputs `2^F` or 0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LogicKind {
+    /// `¬a` (one input).
+    Not,
+    /// `a ∧ b`.
+    And,
+    /// `a ∨ b`.
+    Or,
+    /// `a ⊕ b`.
+    Xor,
+}
+
+impl LogicKind {
+    /// ONNX op type.
+    pub fn name(&self) -> &'static str {
+        match self {
+            LogicKind::Not => "Not",
+            LogicKind::And => "And",
+            LogicKind::Or => "Or",
+            LogicKind::Xor => "Xor",
+        }
+    }
+
+    /// The connective on truth values (`b` is ignored by `Not`).
+    pub fn holds(&self, a: bool, b: bool) -> bool {
+        match self {
+            LogicKind::Not => !a,
+            LogicKind::And => a && b,
+            LogicKind::Or => a || b,
+            LogicKind::Xor => a != b,
+        }
+    }
+
+    pub(crate) fn eval(&self, ins: &[&Tensor], out_shape: &[usize]) -> Tensor {
+        let ia = broadcast_index(&ins[0].shape, out_shape);
+        let data = match ins.get(1) {
+            None => ia
+                .iter()
+                .map(|a| bool_value(self.holds(ins[0].data[*a] != 0, false)))
+                .collect(),
+            Some(b) => ia
+                .iter()
+                .zip(broadcast_index(&b.shape, out_shape))
+                .map(|(a, j)| bool_value(self.holds(ins[0].data[*a] != 0, b.data[j] != 0)))
+                .collect(),
+        };
+        Tensor::new(out_shape.to_vec(), data)
+    }
+}
+
+pub(crate) fn build_logic(node: &GraphNode) -> Result<Built> {
+    let (kind, arity) = match node.op_type.as_str() {
+        "Not" => (LogicKind::Not, 1),
+        "And" => (LogicKind::And, 2),
+        "Or" => (LogicKind::Or, 2),
+        _ => (LogicKind::Xor, 2),
+    };
+    Ok(Built {
+        op: Op::Logic(kind),
+        inputs: (0..arity)
+            .map(|i| input(node, i).map(Wire::Value))
+            .collect::<Result<_>>()?,
+    })
+}
+
+/// `IsNaN(x)` and `IsInf(x)`: a fixed-point value is always a finite real (the quantiser
+/// maps NaN to 0 and ±inf to the saturated extremes, which are ordinary values), so both
+/// are the constant `false` of `x`'s shape — an `Expand` of a builder constant that never
+/// reads `x`, which the compiler folds. Exact by definition.
+pub(crate) fn build_float_class(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built> {
+    let shape = input_shape(node, ctx, 0)?;
+    Ok(Built {
+        op: Op::Expand(super::Expand { shape }),
+        inputs: vec![Wire::Const(Const {
+            shape: vec![],
+            data: ConstData::Int(vec![0]),
+        })],
+    })
+}
+
+/// The most elements a `Trilu` mask may have (`2^24`).
+const MAX_MASK: usize = 1 << 24;
+
+/// `Trilu(x, k)`: keeps the elements on and above (`upper = 1`) or on and below the `k`-th
+/// diagonal of the last two axes and zeroes the rest, lowered to `Where(mask, x, 0)` with a
+/// constant `[N, M]` mask (`j − i ≥ k`, or `j − i ≤ k`). Exact.
+pub(crate) fn build_trilu(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built> {
+    let x = input_shape(node, ctx, 0)?;
+    if x.len() < 2 {
+        return Err(super::shape_err(&node.name, "rank >= 2", &[&x]));
+    }
+    let k = match node.inputs.get(1).filter(|s| !s.is_empty()) {
+        None => 0,
+        Some(name) => {
+            let c = ctx
+                .constant(name)
+                .ok_or_else(|| node.bad_attr("k", "must be a constant"))?;
+            *c.data
+                .as_ints()
+                .first()
+                .ok_or_else(|| node.bad_attr("k", "empty"))?
+        }
+    };
+    let upper = node.int("upper", 1)? != 0;
+    let (n, m) = (x[x.len() - 2], x[x.len() - 1]);
+    if n.saturating_mul(m) > MAX_MASK {
+        return Err(node.bad_attr(
+            "input",
+            format!("a {n}×{m} mask (at most {MAX_MASK} elements)"),
+        ));
+    }
+    let mask = (0..n as i64)
+        .flat_map(|i| {
+            (0..m as i64).map(move |j| {
+                let d = j.saturating_sub(i);
+                i64::from(if upper { d >= k } else { d <= k })
+            })
+        })
+        .collect();
+    Ok(Built {
+        op: Op::Where,
+        inputs: vec![
+            Wire::Const(Const {
+                shape: vec![n, m],
+                data: ConstData::Int(mask),
+            }),
+            Wire::Value(input(node, 0)?),
+            Wire::Const(Const {
+                shape: vec![],
+                data: ConstData::Int(vec![0]),
+            }),
+        ],
+    })
+}
 
 /// Which comparison.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -216,5 +353,25 @@ mod tests {
         let y = Tensor::new(vec![1], vec![-7]);
         let w = where_(&[&lt, &a, &y], &[1, 3]);
         assert_eq!(w.data, vec![1, -7, -7]);
+    }
+
+    /// The truth tables, with any non-zero value true and broadcasting.
+    #[test]
+    fn logic_truth_tables_broadcast() {
+        let a = Tensor::new(vec![4], vec![0, 0, -3, 4096]);
+        let b = Tensor::new(vec![4], vec![0, 7, 0, i32::MIN]);
+        let run = |k: LogicKind| k.eval(&[&a, &b], &[4]).data;
+        assert_eq!(run(LogicKind::And), vec![0, 0, 0, 4096]);
+        assert_eq!(run(LogicKind::Or), vec![0, 4096, 4096, 4096]);
+        assert_eq!(run(LogicKind::Xor), vec![0, 4096, 4096, 0]);
+        assert_eq!(
+            LogicKind::Not.eval(&[&a], &[4]).data,
+            vec![4096, 4096, 0, 0]
+        );
+        let one = Tensor::new(vec![1], vec![1]);
+        assert_eq!(
+            LogicKind::And.eval(&[&one, &b], &[4]).data,
+            vec![0, 4096, 0, 4096]
+        );
     }
 }

@@ -65,6 +65,26 @@ impl UnaryKind {
     }
 }
 
+/// `Neg(x)` as `Sub(0, x)` and `Reciprocal(x)` as `Div(1, x)`: the compound lowers to the
+/// arithmetic kernel with a builder constant, so it inherits its semantics (saturation:
+/// `−i32::MIN` is `i32::MAX`; `1/0` is `i32::MAX`) and its circuit.
+pub(crate) fn build_neg_reciprocal(node: &GraphNode) -> Result<Built> {
+    let (kind, c) = match node.op_type.as_str() {
+        "Neg" => (super::BinaryKind::Sub, 0.0),
+        _ => (super::BinaryKind::Div, 1.0),
+    };
+    Ok(Built {
+        op: Op::Binary(kind),
+        inputs: vec![
+            Wire::Const(crate::import::Const {
+                shape: vec![],
+                data: crate::import::ConstData::Float(vec![c]),
+            }),
+            Wire::Value(input(node, 0)?),
+        ],
+    })
+}
+
 /// `floor(sqrt(n))`, exact (Newton's iteration from a power of two above the root).
 pub fn isqrt(n: u128) -> u128 {
     if n < 2 {

@@ -12,23 +12,28 @@ mod math;
 mod norm;
 mod pool;
 mod reduce;
+mod select;
 mod shape;
 mod softmax;
 
-pub use activation::Clip;
+pub use activation::{
+    gelu_q, gelu_tanh_q, hard_swish_q, sigmoid_q, Activation, Clip, ALPHA_BITS, FRAC_1_SQRT2_Q30,
+    GELU_CUBIC_Q30, SQRT_2_OVER_PI_Q30,
+};
 pub use binary::{broadcast_index, BinaryKind};
 pub use conv::Conv;
 pub(crate) use conv::ConvWeights;
-pub use gather::{resolve_index, Gather};
+pub use gather::{resolve_index, Gather, GatherNd};
 pub use linear::{Gemm, MatMul, Scale};
-pub use logic::{bool_value, Cast, CmpKind};
+pub use logic::{bool_value, Cast, CmpKind, LogicKind};
 pub use math::{
     erf_q, isqrt, ln_q, log2_q30, pow_q, sqrt_q, sqrt_round, tanh_q, ExtremumKind, Pow, UnaryKind,
     ERF_A_Q30, ERF_P_Q30, LN2_Q30, MAX_POW,
 };
 pub use norm::{LayerNorm, MAX_GROUP};
 pub use pool::Pool;
-pub use reduce::{reduce_groups, ArgMax, Reduce, ReduceKind};
+pub use reduce::{reduce_groups, ArgMax, CumSum, Reduce, ReduceKind};
+pub use select::{Interpolate, Select, Tap, INTERP_BITS, NUM_OUTPUTS_ATTR, OUTPUT_INDEX_ATTR};
 pub use shape::{Concat, Expand, Reshape, Transpose};
 pub use softmax::{exp_q30, softmax_element, Softmax, D_MIN, EXP2_POLY, LOG2E_Q16};
 
@@ -92,8 +97,21 @@ pub enum Op {
     Extremum(ExtremumKind),
     /// `LayerNormalization` with integer mean, variance and inverse square root.
     LayerNorm(LayerNorm),
-    /// Broadcast to a static shape (`Expand`, `ConstantOfShape`).
+    /// Broadcast to a static shape (`Expand`, `ConstantOfShape`, and `IsNaN`/`IsInf`, which
+    /// are constant `false` on fixed-point values).
     Expand(Expand),
+    /// Elementwise `Sigmoid`, `HardSigmoid`, `HardSwish`, `Gelu`.
+    Activation(Activation),
+    /// Boolean `Not`, `And`, `Or`, `Xor` (non-zero is true), broadcasting.
+    Logic(LogicKind),
+    /// Per-axis index selection (`Slice`, `Split`, `Tile`, nearest `Resize`).
+    Select(Select),
+    /// Running sum along an axis.
+    CumSum(CumSum),
+    /// Separable linear interpolation (`Resize` in `linear` mode).
+    Interpolate(Interpolate),
+    /// ONNX `GatherND` (`batch_dims = 0`): data-dependent index tuples.
+    GatherNd(GatherNd),
 }
 
 /// How a node's input is wired into the program.
@@ -157,6 +175,7 @@ pub fn build(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built> {
         "Where" => logic::build_where(node),
         "Cast" => logic::build_cast(node),
         "Gather" | "GatherElements" => gather::build(node, ctx),
+        "GatherND" => gather::build_nd(node),
         "ReduceSum" | "ReduceMean" | "ReduceMax" => reduce::build_reduce(node, ctx),
         "ArgMax" => reduce::build_argmax(node, ctx),
         "Softmax" => softmax::build(node, ctx),
@@ -168,6 +187,18 @@ pub fn build(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built> {
         "Expand" => shape::build_expand(node, ctx),
         "ConstantOfShape" => shape::build_constant_of_shape(node, ctx),
         "Shape" => shape::build_shape(node, ctx),
+        "Neg" | "Reciprocal" => math::build_neg_reciprocal(node),
+        "Sigmoid" | "HardSigmoid" | "HardSwish" | "Gelu" => activation::build_activation(node),
+        "Not" | "And" | "Or" | "Xor" => logic::build_logic(node),
+        "IsNaN" | "IsInf" => logic::build_float_class(node, ctx),
+        "Trilu" => logic::build_trilu(node, ctx),
+        "ReduceMin" => reduce::build_reduce(node, ctx),
+        "CumSum" => reduce::build_cumsum(node, ctx),
+        "Range" => shape::build_range(node, ctx),
+        "Slice" => select::build_slice(node, ctx),
+        "Split" => select::build_split(node, ctx),
+        "Tile" => select::build_tile(node, ctx),
+        "Resize" => select::build_resize(node, ctx),
         other => Err(EngineError::UnsupportedOp {
             node: node.name.clone(),
             op: other.to_string(),
@@ -234,6 +265,12 @@ impl Op {
             Op::Extremum(k) => k.name(),
             Op::LayerNorm(_) => "LayerNormalization",
             Op::Expand(_) => "Expand",
+            Op::Activation(a) => a.name(),
+            Op::Logic(k) => k.name(),
+            Op::Select(_) => "Select",
+            Op::CumSum(_) => "CumSum",
+            Op::Interpolate(_) => "Resize",
+            Op::GatherNd(_) => "GatherND",
         }
     }
 
@@ -242,7 +279,18 @@ impl Op {
         match self {
             Op::Gemm(g) => g.output_shape(node, ins),
             Op::Conv(c) => c.output_shape(node, ins),
-            Op::Relu | Op::Clip(_) | Op::Cast(_) | Op::Unary(_) => unary_shape(node, ins),
+            Op::Relu | Op::Clip(_) | Op::Cast(_) | Op::Unary(_) | Op::Activation(_) => {
+                unary_shape(node, ins)
+            }
+            Op::Logic(LogicKind::Not) => unary_shape(node, ins),
+            Op::Logic(_) => match ins {
+                [_, _] => binary::broadcast_shape(node, ins),
+                _ => Err(shape_err(node, "exactly two inputs", ins)),
+            },
+            Op::Select(s) => s.output_shape(node, ins),
+            Op::CumSum(c) => c.output_shape(node, ins),
+            Op::Interpolate(i) => i.output_shape(node, ins),
+            Op::GatherNd(g) => g.output_shape(node, ins),
             Op::Pow(p) => p.output_shape(node, ins),
             Op::Conv1d(c) => c.output_shape_1d(node, ins),
             Op::MatMul(m) => m.output_shape(node, ins),
@@ -303,6 +351,12 @@ impl Op {
             Op::Extremum(k) => k.eval(ins, out_shape),
             Op::LayerNorm(l) => l.eval(ins, out_shape),
             Op::Expand(e) => e.eval(ins[0], out_shape),
+            Op::Activation(a) => a.eval(ins[0]),
+            Op::Logic(k) => k.eval(ins, out_shape),
+            Op::Select(s) => s.eval(ins[0], out_shape),
+            Op::CumSum(c) => c.eval(ins[0]),
+            Op::Interpolate(i) => i.eval(ins[0], out_shape),
+            Op::GatherNd(g) => g.eval(ins, out_shape),
         }
     }
 }

@@ -1,4 +1,5 @@
-//! Reductions over axes: `ReduceSum`, `ReduceMean`, `ReduceMax`, and `ArgMax`.
+//! Reductions over axes: `ReduceSum`, `ReduceMean`, `ReduceMax`, `ReduceMin`, `ReduceL2`,
+//! `ArgMax`, and the running sum `CumSum`.
 
 use serde::{Deserialize, Serialize};
 
@@ -21,6 +22,9 @@ pub enum ReduceKind {
     /// `sat(round(sqrt(Σ x²)))` (the exactly rounded integer square root of the exact sum
     /// of squares, which is `‖x‖` at scale `2^-F`); 0 over an empty set.
     L2,
+    /// `min x`; `i32::MAX` over an empty set. (Variants are appended: their index is part
+    /// of the serialised program.)
+    Min,
 }
 
 /// A reduction over a set of axes.
@@ -70,6 +74,7 @@ impl Reduce {
             ReduceKind::Sum => "ReduceSum",
             ReduceKind::Mean => "ReduceMean",
             ReduceKind::Max => "ReduceMax",
+            ReduceKind::Min => "ReduceMin",
             ReduceKind::L2 => "ReduceL2",
         }
     }
@@ -99,6 +104,7 @@ impl Reduce {
                         saturate(div_round(vals.map(|v| v as i128).sum(), g.len() as i128))
                     }
                     ReduceKind::Max => vals.max().unwrap_or(i32::MIN),
+                    ReduceKind::Min => vals.min().unwrap_or(i32::MAX),
                     ReduceKind::L2 => saturate(super::math::sqrt_round(
                         vals.map(|v| (v as i128 * v as i128) as u128).sum(),
                     ) as i128),
@@ -172,6 +178,7 @@ pub(crate) fn build_reduce(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built
         "ReduceSum" => ReduceKind::Sum,
         "ReduceMean" => ReduceKind::Mean,
         "ReduceL2" => ReduceKind::L2,
+        "ReduceMin" => ReduceKind::Min,
         _ => ReduceKind::Max,
     };
     // Axes: an attribute in older opsets, a constant input in newer ones.
@@ -207,6 +214,77 @@ pub(crate) fn build_reduce(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built
             keepdims: node.int("keepdims", 1)? != 0,
         }),
         inputs: vec![x_in],
+    })
+}
+
+/// `CumSum` along one axis: `y_i = sat(Σ x_j)` over `j ≤ i` (`j < i` when `exclusive`;
+/// from the other end when `reverse`), each prefix exact in `i128` before its saturation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CumSum {
+    /// The (non-negative) axis.
+    pub axis: usize,
+    /// Whether element `i` is left out of its own sum.
+    pub exclusive: bool,
+    /// Whether sums run from the last index down.
+    pub reverse: bool,
+}
+
+impl CumSum {
+    pub(crate) fn output_shape(&self, node: &str, ins: &[&[usize]]) -> Result<Vec<usize>> {
+        match ins {
+            [x] if self.axis < x.len() => Ok(x.to_vec()),
+            _ => Err(shape_err(
+                node,
+                format!("one input of rank > {}", self.axis),
+                ins,
+            )),
+        }
+    }
+
+    pub(crate) fn eval(&self, x: &Tensor) -> Tensor {
+        let d = x.shape[self.axis];
+        let inner: usize = x.shape[self.axis + 1..].iter().product();
+        let outer: usize = x.shape[..self.axis].iter().product();
+        let mut data = vec![0i32; x.len()];
+        for o in 0..outer {
+            for i in 0..inner {
+                let mut acc = 0i128;
+                for k in 0..d {
+                    let k = if self.reverse { d - 1 - k } else { k };
+                    let at = (o * d + k) * inner + i;
+                    if self.exclusive {
+                        data[at] = saturate(acc);
+                        acc += x.data[at] as i128;
+                    } else {
+                        acc += x.data[at] as i128;
+                        data[at] = saturate(acc);
+                    }
+                }
+            }
+        }
+        Tensor::new(x.shape.clone(), data)
+    }
+}
+
+/// `CumSum(x, axis)` with a constant `axis`.
+pub(crate) fn build_cumsum(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built> {
+    let x = input_shape(node, ctx, 0)?;
+    let a = node
+        .inputs
+        .get(1)
+        .filter(|s| !s.is_empty())
+        .and_then(|n| ctx.constant(n))
+        .ok_or_else(|| node.bad_attr("axis", "must be a constant"))?
+        .data
+        .as_ints();
+    let a = *a.first().ok_or_else(|| node.bad_attr("axis", "empty"))?;
+    Ok(Built {
+        op: Op::CumSum(CumSum {
+            axis: norm_axis(node, "axis", a, x.len())?,
+            exclusive: node.int("exclusive", 0)? != 0,
+            reverse: node.int("reverse", 0)? != 0,
+        }),
+        inputs: vec![Wire::Value(input(node, 0)?)],
     })
 }
 
@@ -266,6 +344,33 @@ mod tests {
             ..am
         };
         assert_eq!(am_last.winner(&[3, 7, 7, 1]), 2);
+    }
+
+    #[test]
+    fn cumsum_modes_and_min() {
+        let x = Tensor::new(vec![2, 3], vec![1, 2, 3, 4, 5, i32::MAX]);
+        let run = |exclusive, reverse| {
+            CumSum {
+                axis: 1,
+                exclusive,
+                reverse,
+            }
+            .eval(&x)
+            .data
+        };
+        assert_eq!(run(false, false), vec![1, 3, 6, 4, 9, i32::MAX]);
+        assert_eq!(run(true, false), vec![0, 1, 3, 0, 4, 9]);
+        assert_eq!(
+            run(false, true),
+            vec![6, 5, 3, i32::MAX, i32::MAX, i32::MAX]
+        );
+        assert_eq!(run(true, true), vec![5, 3, 0, i32::MAX, i32::MAX, 0]);
+        let min = Reduce {
+            kind: ReduceKind::Min,
+            axes: vec![0],
+            keepdims: false,
+        };
+        assert_eq!(min.eval(&x, &[3]).data, vec![1, 2, 3]);
     }
 
     proptest::proptest! {

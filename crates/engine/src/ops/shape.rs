@@ -226,6 +226,62 @@ pub(crate) fn build_shape(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built>
     })
 }
 
+/// The most elements `Range` may output (`2^24`).
+const MAX_RANGE: usize = 1 << 24;
+
+/// `Range(start, limit, delta)` on constant scalars: `start + i·delta` for
+/// `i < max(⌈(limit − start)/delta⌉, 0)`, computed at compile time as a builder constant
+/// (carried by an identity [`Reshape`], which the compiler folds). Values that depend on
+/// the input (a sequence length read from a runtime tensor) would make the output shape
+/// data-dependent: a typed error. Exact for integer ranges; real ones are quantised once.
+pub(crate) fn build_range(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built> {
+    let scalar = |i: usize, what: &str| -> Result<Const> {
+        let name = input(node, i)?;
+        let c = ctx
+            .constant(&name)
+            .ok_or_else(|| node.bad_attr(what, "must be a constant (static shapes)"))?;
+        if c.data.len() != 1 {
+            return Err(node.bad_attr(what, "must be a scalar"));
+        }
+        Ok(c.clone())
+    };
+    let (start, limit, delta) = (
+        scalar(0, "start")?,
+        scalar(1, "limit")?,
+        scalar(2, "delta")?,
+    );
+    let ints = [&start, &limit, &delta]
+        .iter()
+        .all(|c| matches!(c.data, ConstData::Int(_)));
+    let f = |c: &Const| c.data.as_floats()[0];
+    let (s, l, d) = (f(&start), f(&limit), f(&delta));
+    if d == 0.0 || !(s.is_finite() && l.is_finite() && d.is_finite()) {
+        return Err(node.bad_attr("delta", format!("range {s}..{l} by {d}")));
+    }
+    let n = ((l - s) / d).ceil().max(0.0);
+    if n > MAX_RANGE as f64 {
+        return Err(node.bad_attr("limit", format!("{n} elements (at most {MAX_RANGE})")));
+    }
+    let n = n as usize;
+    let data = if ints {
+        let (s, d) = (start.data.as_ints()[0], delta.data.as_ints()[0]);
+        ConstData::Int(
+            (0..n as i64)
+                .map(|i| s.saturating_add(i.saturating_mul(d)))
+                .collect(),
+        )
+    } else {
+        ConstData::Float((0..n).map(|i| s + i as f64 * d).collect())
+    };
+    Ok(Built {
+        op: Op::Reshape(Reshape { shape: vec![n] }),
+        inputs: vec![Wire::Const(Const {
+            shape: vec![n],
+            data,
+        })],
+    })
+}
+
 fn axis(node: &GraphNode, a: i64, rank: usize) -> Result<usize> {
     let r = rank as i64;
     if a < -r || a >= r.max(1) {

@@ -86,6 +86,15 @@ pub(crate) fn check(op: &Op, consts: &[bool]) -> Result<(), &'static str> {
         Op::Extremum(_) => Err("no circuit for operator Min/Max yet"),
         Op::LayerNorm(_) => Err("no circuit for operator LayerNormalization yet"),
         Op::Expand(_) => Err("no circuit for operator Expand yet"),
+        Op::Reduce(r) if r.kind == zkopml_engine::ops::ReduceKind::Min => {
+            Err("no circuit for operator ReduceMin yet")
+        }
+        Op::Activation(_) => Err("no circuit for Sigmoid/HardSigmoid/HardSwish/Gelu yet"),
+        Op::Logic(_) => Err("no circuit for operator Not/And/Or/Xor yet"),
+        Op::Select(_) => Err("no circuit for Slice/Split/Tile/Resize yet"),
+        Op::CumSum(_) => Err("no circuit for operator CumSum yet"),
+        Op::Interpolate(_) => Err("no circuit for Resize (linear) yet"),
+        Op::GatherNd(_) => Err("no circuit for operator GatherND yet"),
         _ => Ok(()),
     }
 }
@@ -124,7 +133,13 @@ pub(crate) fn synthesize(
         | Op::Pow(_)
         | Op::Extremum(_)
         | Op::LayerNorm(_)
-        | Op::Expand(_) => Err(SynthesisError::Unsatisfiable),
+        | Op::Expand(_)
+        | Op::Activation(_)
+        | Op::Logic(_)
+        | Op::Select(_)
+        | Op::CumSum(_)
+        | Op::Interpolate(_)
+        | Op::GatherNd(_) => Err(SynthesisError::Unsatisfiable),
     }
     .and_then(|v| {
         if v.len() == out_shape.iter().product::<usize>() {

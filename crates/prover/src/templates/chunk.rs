@@ -383,6 +383,8 @@ pub(crate) fn output_leaf(cs: &Cs, index: &Lc, values: &[Lc], like: &OpenedChunk
 /// end).
 pub(crate) struct OpenedWide {
     pub values: Vec<Lc>,
+    /// `1` where the position holds a value.
+    pub mask: Vec<Lc>,
 }
 
 /// Leaf digest of a wide chunk: the chain over all [`CHUNK_VALUES`] elements.
@@ -419,7 +421,7 @@ pub(crate) fn open_wide(
         .map(|l| cs.witness(w.map_or(Fr::zero(), |w| w.siblings[l])))
         .collect::<CsResult<_>>()?;
     check_path(cs, &t, &leaf, &bits, &siblings)?;
-    Ok(OpenedWide { values })
+    Ok(OpenedWide { values, mask })
 }
 
 /// One-hot selection: `Σ_s sel_s · items[s]` with `sel` one-hot over `items.len()` slots and

@@ -7,8 +7,8 @@ use zkopml_commit::chunk_count;
 use zkopml_engine::{ops::Op, Node, Program};
 
 use super::{
-    template_stats, BinaryChunk, BinaryTemplate, ClipTemplate, GemmBlockTemplate, RescaleTemplate,
-    Template, KB,
+    template_stats, BinaryChunk, BinaryTemplate, ClipTemplate, ConvBlockTemplate,
+    GemmBlockTemplate, PoolBlockTemplate, RescaleTemplate, Template, KB,
 };
 use zkopml_engine::program::ValueKind;
 
@@ -18,7 +18,8 @@ pub struct LeafPlan {
     /// The template's name (for an operator proved by several, the largest one).
     pub template: &'static str,
     /// Leaves: one per output chunk (for a `Gemm`, one per output chunk and block of rows of
-    /// `B'`, plus one rescale leaf per output chunk).
+    /// `B'`, for a `Conv` one per output chunk and tap of the window, plus one rescale leaf
+    /// per output chunk).
     pub leaves: usize,
     /// Constraints of one leaf (the template's, the same for every model).
     pub constraints: usize,
@@ -61,7 +62,53 @@ pub fn plan(program: &Program, node: &Node) -> Result<LeafPlan, &'static str> {
                 constraints: block.max(rescale),
             });
         }
-        Op::Conv(_) | Op::Conv1d(_) | Op::MatMul(_) => return Err(
+        Op::Conv(c) => {
+            let x = &program.values[node.inputs[0]].shape;
+            let w = &program.values[node.inputs[1]];
+            let y = &program.values[node.output].shape;
+            if x.len() != 4 || x[0] != 1 || !matches!(w.kind, ValueKind::Const(_)) {
+                return Err("Conv of a batch above 1 or with computed weights has no template yet");
+            }
+            let params = [
+                x[2],
+                x[3],
+                y[2],
+                y[3],
+                w.shape[1],
+                w.shape[0] / c.group.max(1),
+            ];
+            let attrs = c.kernel.iter().chain(&c.strides).chain(&c.dilations);
+            if params
+                .iter()
+                .chain(attrs)
+                .chain(&c.pads[..2])
+                .any(|v| *v >= 1 << 12)
+            {
+                return Err("Conv shape parameters above 2^12 have no template");
+            }
+            // Per output chunk: one conv_block leaf per tap, then one rescale leaf.
+            let taps = w.shape[1] * c.kernel[0] * c.kernel[1];
+            let block = constraints(ConvBlockTemplate::NAME);
+            return Ok(LeafPlan {
+                template: ConvBlockTemplate::NAME,
+                leaves: chunk_count(out_len).max(1) * (taps + 1),
+                constraints: block.max(constraints(RescaleTemplate::NAME)),
+            });
+        }
+        Op::MaxPool(p) => {
+            let x = &program.values[node.inputs[0]].shape;
+            if x.len() != 4 || x[0] != 1 || p.ceil_mode {
+                return Err("MaxPool of a batch above 1 or in ceil mode has no template yet");
+            }
+            // Per output chunk: one pool_block leaf per tap, then one rescale (S = 0) leaf.
+            let block = constraints(PoolBlockTemplate::NAME);
+            return Ok(LeafPlan {
+                template: PoolBlockTemplate::NAME,
+                leaves: chunk_count(out_len).max(1) * (p.kernel[0] * p.kernel[1] + 1),
+                constraints: block.max(constraints(RescaleTemplate::NAME)),
+            });
+        }
+        Op::Conv1d(_) | Op::MatMul(_) => return Err(
             "needs the window-copy template (im2col into the accumulation blocks; not built yet)",
         ),
         _ => return Err("no template for this operator yet"),
@@ -79,6 +126,8 @@ pub fn constraints(template: &str) -> usize {
     static BINARY: OnceLock<usize> = OnceLock::new();
     static BLOCK: OnceLock<usize> = OnceLock::new();
     static RESCALE: OnceLock<usize> = OnceLock::new();
+    static CONV: OnceLock<usize> = OnceLock::new();
+    static POOL: OnceLock<usize> = OnceLock::new();
     let count = |t: &OnceLock<usize>, f: fn() -> crate::Result<usize>| {
         *t.get_or_init(|| f().expect("a template synthesises without a witness"))
     };
@@ -87,6 +136,8 @@ pub fn constraints(template: &str) -> usize {
         BinaryTemplate::NAME => count(&BINARY, template_stats::<BinaryTemplate>),
         GemmBlockTemplate::NAME => count(&BLOCK, template_stats::<GemmBlockTemplate>),
         RescaleTemplate::NAME => count(&RESCALE, template_stats::<RescaleTemplate>),
+        ConvBlockTemplate::NAME => count(&CONV, template_stats::<ConvBlockTemplate>),
+        PoolBlockTemplate::NAME => count(&POOL, template_stats::<PoolBlockTemplate>),
         _ => 0,
     }
 }
@@ -101,9 +152,11 @@ pub fn template_id(name: &str) -> Option<u64> {
 }
 
 /// The templates of the library, by name, in id order ([`template_id`]).
-pub const TEMPLATES: [&str; 4] = [
+pub const TEMPLATES: [&str; 6] = [
     ClipTemplate::NAME,
     BinaryTemplate::NAME,
     GemmBlockTemplate::NAME,
     RescaleTemplate::NAME,
+    ConvBlockTemplate::NAME,
+    PoolBlockTemplate::NAME,
 ];

@@ -13,13 +13,18 @@
 mod activation;
 mod binary;
 mod chunk;
+mod conv;
 mod keys;
 mod linear;
 mod manifest;
+mod pool;
 
 pub use activation::{ClipChunk, ClipTemplate};
 pub use binary::{BinaryChunk, BinaryTemplate};
 pub use chunk::{ChunkOpening, Opening, WideOpening, TREE_LEVELS};
+pub use conv::{
+    ConvBlockChunk, ConvBlockTemplate, ConvDispute, ConvDisputeError, ConvParams, SLOTS,
+};
 pub use keys::{
     template_prove, template_satisfied, template_setup, template_stats, template_verify,
     TemplateKeyCache, TemplateKeys, TemplateProof,
@@ -28,6 +33,7 @@ pub use linear::{
     GemmBlockChunk, GemmBlockTemplate, GemmDispute, RescaleChunk, RescaleTemplate, KB, MAX_SHIFT,
 };
 pub use manifest::{constraints, plan, template_id, LeafPlan, TEMPLATES};
+pub use pool::{PoolBlockChunk, PoolBlockTemplate, PoolDispute, POOL_SLOTS};
 
 use ark_bn254::Fr;
 

@@ -12,8 +12,9 @@ use super::{
 };
 use crate::templates::{
     template_prove, template_setup, BinaryChunk, BinaryTemplate, ChunkOpening, ClipChunk,
-    ClipTemplate, GemmBlockChunk, GemmBlockTemplate, Opening, RescaleChunk, RescaleTemplate,
-    Template, TemplateKeys, TemplateProof, WideOpening, KB,
+    ClipTemplate, ConvBlockChunk, ConvBlockTemplate, GemmBlockChunk, GemmBlockTemplate, Opening,
+    PoolBlockChunk, PoolBlockTemplate, RescaleChunk, RescaleTemplate, Template, TemplateKeys,
+    TemplateProof, WideOpening, KB,
 };
 
 /// The witness of one leaf, for the template of its operator.
@@ -25,6 +26,10 @@ pub enum LeafInstance {
     Binary(BinaryChunk),
     /// `gemm_block`.
     GemmBlock(GemmBlockChunk),
+    /// `conv_block`.
+    ConvBlock(ConvBlockChunk),
+    /// `pool_block`.
+    PoolBlock(PoolBlockChunk),
     /// `rescale_chunk`.
     Rescale(RescaleChunk),
 }
@@ -58,6 +63,18 @@ impl LeafInstance {
             Opening::new(&lowered.values[v].shape, w, &trace.trees[v], index)
                 .ok_or_else(|| V4Error::Uncommittable(lowered.values[v].name.clone()))
         };
+        let narrow_tensor = |v: usize| match &trace.data[v] {
+            Data::Narrow(t) => Ok(t),
+            Data::Wide(_) => Err(V4Error::Uncommittable(lowered.values[v].name.clone())),
+        };
+        let wide_ints = |v: usize| match &trace.data[v] {
+            Data::Wide(w) => w
+                .iter()
+                .map(|f| crate::gadgets::fr_to_i128(*f))
+                .collect::<Option<Vec<i128>>>()
+                .ok_or_else(|| V4Error::Uncommittable(lowered.values[v].name.clone())),
+            Data::Narrow(_) => Err(V4Error::Uncommittable(lowered.values[v].name.clone())),
+        };
         Ok(match &op.kind {
             LOpKind::Clip(clip) => LeafInstance::Clip(ClipChunk {
                 input: narrow(op.inputs[0], j)?,
@@ -80,6 +97,22 @@ impl LeafInstance {
                     row_chunks: *row_chunks,
                 })
             }
+            LOpKind::ConvBlock { block, dispute } => {
+                let (acc, x) = (wide_ints(op.inputs[0])?, narrow_tensor(op.inputs[1])?);
+                LeafInstance::ConvBlock(
+                    dispute.block_instance(x, &acc, j, *block).map_err(|_| {
+                        V4Error::Uncommittable(lowered.values[op.output].name.clone())
+                    })?,
+                )
+            }
+            LOpKind::PoolBlock { block, dispute } => {
+                let (acc, x) = (wide_ints(op.inputs[0])?, narrow_tensor(op.inputs[1])?);
+                LeafInstance::PoolBlock(
+                    dispute.block_instance(x, &acc, j, *block).map_err(|_| {
+                        V4Error::Uncommittable(lowered.values[op.output].name.clone())
+                    })?,
+                )
+            }
             LOpKind::Rescale { shift, len } => LeafInstance::Rescale(RescaleChunk {
                 acc: wide(op.inputs[0], j)?,
                 shift: *shift,
@@ -94,8 +127,23 @@ impl LeafInstance {
             LeafInstance::Clip(i) => ClipTemplate::public_inputs(i),
             LeafInstance::Binary(i) => BinaryTemplate::public_inputs(i),
             LeafInstance::GemmBlock(i) => GemmBlockTemplate::public_inputs(i),
+            LeafInstance::ConvBlock(i) => ConvBlockTemplate::public_inputs(i),
+            LeafInstance::PoolBlock(i) => PoolBlockTemplate::public_inputs(i),
             LeafInstance::Rescale(i) => RescaleTemplate::public_inputs(i),
         }
+    }
+
+    /// Whether the witness satisfies its template (synthesis only, no keys).
+    pub fn is_satisfied(&self) -> Result<bool, V4Error> {
+        use crate::templates::template_satisfied as sat;
+        Ok(match self {
+            LeafInstance::Clip(i) => sat::<ClipTemplate>(i)?,
+            LeafInstance::Binary(i) => sat::<BinaryTemplate>(i)?,
+            LeafInstance::GemmBlock(i) => sat::<GemmBlockTemplate>(i)?,
+            LeafInstance::ConvBlock(i) => sat::<ConvBlockTemplate>(i)?,
+            LeafInstance::PoolBlock(i) => sat::<PoolBlockTemplate>(i)?,
+            LeafInstance::Rescale(i) => sat::<RescaleTemplate>(i)?,
+        })
     }
 
     /// The chunk digest the inputs determine (the last public input).
@@ -112,6 +160,8 @@ impl LeafInstance {
             LeafInstance::Clip(_) => ClipTemplate::NAME,
             LeafInstance::Binary(_) => BinaryTemplate::NAME,
             LeafInstance::GemmBlock(_) => GemmBlockTemplate::NAME,
+            LeafInstance::ConvBlock(_) => ConvBlockTemplate::NAME,
+            LeafInstance::PoolBlock(_) => PoolBlockTemplate::NAME,
             LeafInstance::Rescale(_) => RescaleTemplate::NAME,
         }
     }
@@ -124,6 +174,8 @@ pub struct LeafProver {
     clip: OnceLock<TemplateKeys<ClipTemplate>>,
     binary: OnceLock<TemplateKeys<BinaryTemplate>>,
     block: OnceLock<TemplateKeys<GemmBlockTemplate>>,
+    conv: OnceLock<TemplateKeys<ConvBlockTemplate>>,
+    pool: OnceLock<TemplateKeys<PoolBlockTemplate>>,
     rescale: OnceLock<TemplateKeys<RescaleTemplate>>,
 }
 
@@ -147,6 +199,8 @@ impl LeafProver {
             LeafInstance::Clip(i) => template_prove(keys(&self.clip)?, i)?,
             LeafInstance::Binary(i) => template_prove(keys(&self.binary)?, i)?,
             LeafInstance::GemmBlock(i) => template_prove(keys(&self.block)?, i)?,
+            LeafInstance::ConvBlock(i) => template_prove(keys(&self.conv)?, i)?,
+            LeafInstance::PoolBlock(i) => template_prove(keys(&self.pool)?, i)?,
             LeafInstance::Rescale(i) => template_prove(keys(&self.rescale)?, i)?,
         })
     }

@@ -14,10 +14,17 @@ use zkopml_engine::{
 };
 
 use super::V4Error;
+use std::sync::Arc;
+
 use crate::templates::{
-    template_id, BinaryChunk, BinaryTemplate, ClipTemplate, GemmBlockTemplate, GemmDispute,
-    RescaleTemplate, Template,
+    template_id, BinaryChunk, BinaryTemplate, ClipTemplate, ConvBlockTemplate, ConvDispute,
+    GemmBlockTemplate, GemmDispute, PoolBlockTemplate, PoolDispute, RescaleTemplate, Template,
 };
+
+/// Most wide partial-sum values a lowered program may hold in its trace (every block's
+/// partial sums of every reduction: `Σ blocks × output length`). Beyond it the trace does
+/// not fit a party's memory; such models need level 4 (`docs/protocol.md` §10.12).
+pub const MAX_PARTIAL_SUMS: usize = 1 << 24;
 
 /// Index of a value of a [`Lowered`] program.
 pub type LValueId = usize;
@@ -93,7 +100,7 @@ pub struct LValue {
 }
 
 /// What a template operator computes.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub enum LOpKind {
     /// `y = min(max(x, lo), hi)` (`Relu`, `Clip`; a reshape with the full range).
     Clip(Clip),
@@ -105,6 +112,20 @@ pub enum LOpKind {
         block: usize,
         /// `R`: chunks per row of `B'`.
         row_chunks: usize,
+    },
+    /// `acc_{b+1} = acc_b + W'[b, co(p)]·X[src_b(p)]` over one tap (inputs `[acc_b, X, W']`).
+    ConvBlock {
+        /// The tap `b`.
+        block: usize,
+        /// The node's decomposition (shape parameters and `W'`).
+        dispute: Arc<ConvDispute>,
+    },
+    /// `acc_{b+1} = max(acc_b, X[src_b(p)])` over one tap (inputs `[acc_b, X]`).
+    PoolBlock {
+        /// The tap `b`.
+        block: usize,
+        /// The node's decomposition (shape parameters).
+        dispute: Arc<PoolDispute>,
     },
     /// `y = sat(round(acc / 2^S))` (input `[acc]`).
     Rescale {
@@ -135,6 +156,8 @@ impl LOp {
             LOpKind::Clip(_) => ClipTemplate::NAME,
             LOpKind::Binary(_) => BinaryTemplate::NAME,
             LOpKind::GemmBlock { .. } => GemmBlockTemplate::NAME,
+            LOpKind::ConvBlock { .. } => ConvBlockTemplate::NAME,
+            LOpKind::PoolBlock { .. } => PoolBlockTemplate::NAME,
             LOpKind::Rescale { .. } => RescaleTemplate::NAME,
         }
     }
@@ -146,6 +169,12 @@ impl LOp {
             LOpKind::Binary(k) => vec![Fr::from(BinaryChunk::code(*k).unwrap_or(u64::MAX))],
             LOpKind::GemmBlock { block, row_chunks } => {
                 vec![Fr::from(*block as u64), Fr::from(*row_chunks as u64)]
+            }
+            LOpKind::ConvBlock { block, dispute } => {
+                vec![Fr::from(*block as u64), dispute.params.packed()]
+            }
+            LOpKind::PoolBlock { block, dispute } => {
+                vec![Fr::from(*block as u64), dispute.params.packed()]
             }
             LOpKind::Rescale { shift, len } => vec![Fr::from(*shift as u64), Fr::from(*len as u64)],
         }
@@ -174,6 +203,16 @@ impl Source {
             Source::Const(c) => CONST_FLAG | fr_u256(c),
             Source::Empty => U256::from(SOURCE_EMPTY << 32),
         }
+    }
+}
+
+/// A signed integer as a field element.
+pub(crate) fn i128_fr(v: i128) -> Fr {
+    let f = Fr::from(v.unsigned_abs());
+    if v < 0 {
+        -f
+    } else {
+        f
     }
 }
 
@@ -254,6 +293,7 @@ impl Lowered {
         let mut values: Vec<LValue> = Vec::new();
         let mut of_engine: Vec<Option<LValueId>> = vec![None; program.values.len()];
         let mut ops: Vec<LOp> = Vec::new();
+        let mut partial_sums = 0usize;
         let constant = |values: &mut Vec<LValue>, name: String, shape: Vec<usize>, data: Data| {
             let header =
                 tensor_header(&shape).ok_or_else(|| V4Error::Uncommittable(name.clone()))?;
@@ -372,6 +412,12 @@ impl Lowered {
                     let zeros =
                         Tensor::new(a_info.shape.clone(), vec![0; a_info.shape.iter().product()]);
                     let d = GemmDispute::new(g, &zeros, b, c).map_err(unsupported)?;
+                    partial_sums += d.blocks() * d.n_pad;
+                    if partial_sums > MAX_PARTIAL_SUMS {
+                        return Err(unsupported(
+                            "its partial sums do not fit a trace: needs level 4 (protocol §10.12)",
+                        ));
+                    }
                     let a = operand(&mut values, node.inputs[0])?;
                     let w = constant(
                         &mut values,
@@ -406,9 +452,112 @@ impl Lowered {
                         out_info.shape.clone(),
                     )
                 }
-                Op::Conv(_) | Op::Conv1d(_) | Op::MatMul(_) => {
+                Op::Conv(c) => {
+                    let x_info = &program.values[node.inputs[0]];
+                    let (w, bias) = match (
+                        &program.values[node.inputs[1]].kind,
+                        node.inputs.get(2).map(|v| &program.values[*v].kind),
+                    ) {
+                        (ValueKind::Const(w), None) => (w, None),
+                        (ValueKind::Const(w), Some(ValueKind::Const(b))) => (w, Some(b)),
+                        _ => return Err(unsupported("Conv with computed weights or bias")),
+                    };
+                    let taps = w.shape.iter().skip(1).product::<usize>();
+                    partial_sums += taps * out_len;
+                    if partial_sums > MAX_PARTIAL_SUMS {
+                        return Err(unsupported(
+                            "its partial sums do not fit a trace: needs level 4 (protocol §10.12)",
+                        ));
+                    }
+                    // The decomposition's constants do not depend on X's values.
+                    let zeros =
+                        Tensor::new(x_info.shape.clone(), vec![0; x_info.shape.iter().product()]);
+                    let d = Arc::new(ConvDispute::new(c, &zeros, w, bias).map_err(|_| {
+                        unsupported("Conv outside the conv_block template's bounds")
+                    })?);
+                    let x = operand(&mut values, node.inputs[0])?;
+                    let wt = constant(
+                        &mut values,
+                        format!("{}:W'", node.name),
+                        d.weights.shape.clone(),
+                        Data::Narrow(d.weights.clone()),
+                    )?;
+                    let mut acc = constant(
+                        &mut values,
+                        format!("{}:acc0", node.name),
+                        vec![d.len],
+                        Data::Wide(d.acc0.iter().map(|v| i128_fr(*v)).collect()),
+                    )?;
+                    for block in 0..d.blocks() {
+                        acc = push_op(
+                            &mut values,
+                            LOpKind::ConvBlock {
+                                block,
+                                dispute: d.clone(),
+                            },
+                            vec![acc, x, wt],
+                            format!("{}:acc{}", node.name, block + 1),
+                            vec![d.len],
+                        );
+                    }
+                    push_op(
+                        &mut values,
+                        LOpKind::Rescale {
+                            shift: d.shift,
+                            len: d.len,
+                        },
+                        vec![acc],
+                        out_info.name.clone(),
+                        out_info.shape.clone(),
+                    )
+                }
+                Op::MaxPool(p) => {
+                    let x_info = &program.values[node.inputs[0]];
+                    partial_sums += p.kernel[0] * p.kernel[1] * out_len;
+                    if partial_sums > MAX_PARTIAL_SUMS {
+                        return Err(unsupported(
+                            "its running maxima do not fit a trace: needs level 4 (protocol §10.12)",
+                        ));
+                    }
+                    let zeros =
+                        Tensor::new(x_info.shape.clone(), vec![0; x_info.shape.iter().product()]);
+                    let d = Arc::new(PoolDispute::new(p, &zeros).map_err(|_| {
+                        unsupported("MaxPool outside the pool_block template's bounds")
+                    })?);
+                    let x = operand(&mut values, node.inputs[0])?;
+                    let mut acc = constant(
+                        &mut values,
+                        format!("{}:acc0", node.name),
+                        vec![d.len],
+                        Data::Wide(vec![i128_fr(i32::MIN as i128); d.len]),
+                    )?;
+                    for block in 0..d.blocks() {
+                        acc = push_op(
+                            &mut values,
+                            LOpKind::PoolBlock {
+                                block,
+                                dispute: d.clone(),
+                            },
+                            vec![acc, x],
+                            format!("{}:max{}", node.name, block + 1),
+                            vec![d.len],
+                        );
+                    }
+                    // The maxima are engine values already: a rescale by 2^0 narrows them.
+                    push_op(
+                        &mut values,
+                        LOpKind::Rescale {
+                            shift: 0,
+                            len: d.len,
+                        },
+                        vec![acc],
+                        out_info.name.clone(),
+                        out_info.shape.clone(),
+                    )
+                }
+                Op::Conv1d(_) | Op::MatMul(_) => {
                     return Err(unsupported(
-                        "needs the convolution templates (not in the library yet)",
+                        "needs a template of its own (not in the library yet)",
                     ))
                 }
                 _ => return Err(unsupported("no template for this operator yet")),

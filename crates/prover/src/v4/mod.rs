@@ -33,7 +33,7 @@ mod trace;
 pub use leaf::{LeafInstance, LeafProver};
 pub use lower::{
     fr_u256, layout_leaf, Data, LOp, LOpKind, LValue, LValueId, Lowered, OperatorLeaf, Origin,
-    Source, CONST_FLAG, SOURCE_EMPTY, SOURCE_OUTPUT, SOURCE_STATE,
+    Source, CONST_FLAG, MAX_PARTIAL_SUMS, SOURCE_EMPTY, SOURCE_OUTPUT, SOURCE_STATE,
 };
 pub use trace::{trace_leaf, V4Trace};
 

@@ -11,7 +11,7 @@ use zkopml_commit::{
 use zkopml_engine::{activations, ops::Op, program::ValueKind, Program, Tensor};
 
 use super::{
-    lower::{Data, LOpKind, Lowered, Origin},
+    lower::{i128_fr, Data, LOpKind, Lowered, Origin},
     V4Error,
 };
 use crate::templates::GemmDispute;
@@ -42,6 +42,17 @@ fn word(f: &Fr) -> B256 {
     B256::from(fr_to_bytes32(f))
 }
 
+/// `acc_1 … acc_B` from `acc_0` by `step(acc, t)` for each tap `t`, as field elements.
+fn running(start: &[i128], taps: usize, mut step: impl FnMut(&mut [i128], usize)) -> Vec<Vec<Fr>> {
+    let mut acc = start.to_vec();
+    (0..taps)
+        .map(|t| {
+            step(&mut acc, t);
+            acc.iter().map(|v| i128_fr(*v)).collect()
+        })
+        .collect()
+}
+
 /// `keccak256(S ‖ P)`.
 pub fn trace_leaf(state: B256, prev_outputs: B256) -> B256 {
     keccak256([state.as_slice(), prev_outputs.as_slice()].concat())
@@ -68,44 +79,75 @@ impl V4Trace {
         };
         // The partial sums of every Gemm, from its (possibly faulty) input.
         let mut sums: Vec<Option<GemmDispute>> = vec![None; program.nodes.len()];
+        // Every tap's partial sums of a Conv or MaxPool node, taken one by one.
+        let mut taps: std::collections::HashMap<usize, Vec<Vec<Fr>>> = Default::default();
         let mut data: Vec<Option<Data>> = vec![None; lowered.values.len()];
         for (id, v) in lowered.values.iter().enumerate() {
-            data[id] =
-                Some(match &v.origin {
-                    Origin::Input(e) => Data::Narrow(engine_value(*e)),
-                    Origin::Const { data, .. } => data.clone(),
-                    Origin::Op(o) => {
-                        let op = &lowered.ops[*o];
-                        let node = &program.nodes[op.node];
-                        match op.kind {
-                            LOpKind::GemmBlock { block, .. } => {
-                                if sums[op.node].is_none() {
-                                    let Op::Gemm(g) = &node.op else {
-                                        unreachable!("gemm blocks come from Gemm nodes")
-                                    };
-                                    let operand =
-                                        |k: usize| node.inputs.get(k).map(|v| engine_value(*v));
-                                    let d = GemmDispute::new(
-                                        g,
-                                        &engine_value(node.inputs[0]),
-                                        &engine_value(node.inputs[1]),
-                                        operand(2).as_ref(),
-                                    )
-                                    .map_err(|reason| V4Error::Unsupported {
+            data[id] = Some(match &v.origin {
+                Origin::Input(e) => Data::Narrow(engine_value(*e)),
+                Origin::Const { data, .. } => data.clone(),
+                Origin::Op(o) => {
+                    let op = &lowered.ops[*o];
+                    let node = &program.nodes[op.node];
+                    match op.kind {
+                        LOpKind::GemmBlock { block, .. } => {
+                            if sums[op.node].is_none() {
+                                let Op::Gemm(g) = &node.op else {
+                                    unreachable!("gemm blocks come from Gemm nodes")
+                                };
+                                let operand =
+                                    |k: usize| node.inputs.get(k).map(|v| engine_value(*v));
+                                let d = GemmDispute::new(
+                                    g,
+                                    &engine_value(node.inputs[0]),
+                                    &engine_value(node.inputs[1]),
+                                    operand(2).as_ref(),
+                                )
+                                .map_err(|reason| {
+                                    V4Error::Unsupported {
                                         node: node.name.clone(),
                                         op: "Gemm",
                                         reason,
-                                    })?;
-                                    sums[op.node] = Some(d);
-                                }
-                                let d = sums[op.node].as_ref().expect("just set");
-                                Data::Wide(d.acc_fr(block + 1))
+                                    }
+                                })?;
+                                sums[op.node] = Some(d);
                             }
-                            // The node's own output (a faulty one stays faulty).
-                            _ => Data::Narrow(engine_value(node.output)),
+                            let d = sums[op.node].as_ref().expect("just set");
+                            Data::Wide(d.acc_fr(block + 1))
                         }
+                        LOpKind::ConvBlock { block, ref dispute } => {
+                            let x = engine_value(node.inputs[0]);
+                            let sums = taps.entry(op.node).or_insert_with(|| {
+                                let (w, row) = (&dispute.weights.data, dispute.weights.shape[1]);
+                                running(&dispute.acc0, dispute.blocks(), |acc, t| {
+                                    for (p, s) in acc.iter_mut().enumerate() {
+                                        if let (co, Some(f)) = dispute.params.source(p, t) {
+                                            *s += w[t * row + co] as i128 * x.data[f] as i128;
+                                        }
+                                    }
+                                })
+                            });
+                            Data::Wide(std::mem::take(&mut sums[block]))
+                        }
+                        LOpKind::PoolBlock { block, ref dispute } => {
+                            let x = engine_value(node.inputs[0]);
+                            let sums = taps.entry(op.node).or_insert_with(|| {
+                                let start = vec![i32::MIN as i128; dispute.len];
+                                running(&start, dispute.blocks(), |acc, t| {
+                                    for (p, s) in acc.iter_mut().enumerate() {
+                                        if let (_, Some(f)) = dispute.params.source(p, t) {
+                                            *s = (*s).max(x.data[f] as i128);
+                                        }
+                                    }
+                                })
+                            });
+                            Data::Wide(std::mem::take(&mut sums[block]))
+                        }
+                        // The node's own output (a faulty one stays faulty).
+                        _ => Data::Narrow(engine_value(node.output)),
                     }
-                });
+                }
+            });
         }
         let data: Vec<Data> = data.into_iter().map(|d| d.expect("every value")).collect();
         // Narrow trees eight chunks at a time where the CPU allows; wide ones one by one.
