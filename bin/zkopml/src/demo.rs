@@ -121,7 +121,12 @@ async fn run(
         |name: &str, t: Instant| phases.push((name.to_string(), t.elapsed().as_secs_f64()));
 
     let t = Instant::now();
-    let cfg = devnet::up(config_path, a.port, kubo_api).await?;
+    // The demo plays version 3: the version-4 stack (and its template key setup) is left out.
+    let v3_only = zkopml_agents::devnet::UpOptions {
+        v4: false,
+        template_keys: None,
+    };
+    let cfg = zkopml_agents::devnet::up_with(config_path, a.port, kubo_api, &v3_only).await?;
     timeline.record(
         "devnet",
         format!("anvil up at {}, contracts deployed", cfg.deployment.rpc),

@@ -74,6 +74,16 @@ pub(crate) fn devnet(
                     c.deployment.market,
                     config_path.display()
                 );
+                if let Some(v4) = &c.deployment.v4 {
+                    println!(
+                        "version 4: registry {}, market {}, templates {} ({} verifiers, test keys), deploy gas {}",
+                        v4.registry,
+                        v4.market,
+                        v4.templates,
+                        v4.verifiers.len(),
+                        v4.total_deploy_gas()
+                    );
+                }
             }
         }
         DevnetCmd::Down => {

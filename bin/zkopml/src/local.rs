@@ -306,6 +306,7 @@ pub(crate) fn verify(a: VerifyArgs, json: bool) -> anyhow::Result<()> {
                 chain_id: 0,
                 registry: Default::default(),
                 market: Default::default(),
+                v4: None,
             };
             let chain = zkopml_chain::Chain::connect(&dep, &a.key)?;
             let v = evm::verifier_args(keys.vk());

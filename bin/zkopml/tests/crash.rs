@@ -30,7 +30,14 @@ async fn setup(dir: &Path, port: u16) -> DevnetConfig {
     );
     std::env::set_var("ZKOPML_ANVIL", &anvil);
     let path = dir.join("devnet.json");
-    let mut cfg = devnet::up(&path, port, None).await.expect("devnet up");
+    // Version 3 only (these tests crash v3 agents).
+    let v3_only = devnet::UpOptions {
+        v4: false,
+        template_keys: None,
+    };
+    let mut cfg = devnet::up_with(&path, port, None, &v3_only)
+        .await
+        .expect("devnet up");
     cfg.key_cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("keys");
     cfg.write(&path).unwrap();
     let params = GameParams {

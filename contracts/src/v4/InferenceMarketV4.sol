@@ -573,8 +573,9 @@ contract InferenceMarketV4 is IInferenceMarketV4 {
     ///         voids the game (§10.8).
     /// @param leaf          leaf_o, opened again from the model root (as in `startDescent`).
     /// @param modelProof    LibMerkle proof of leaf_o at lo·N + o.
-    /// @param inputs        C(X_k) for each input source, in order.
-    /// @param inputProofs   LibMerkle proof of each from S_lo (slot) or P_lo (entry).
+    /// @param inputs        C(X_k) for each input source, in order (ignored for a constant).
+    /// @param inputProofs   LibMerkle proof of each from S_lo (slot) or P_lo (entry); any
+    ///                      (e.g. empty) for a constant source.
     /// @param proof         The template proof.
     /// @param forChallenger Whose digest the proof shows.
     function resolveLeaf(
@@ -923,8 +924,9 @@ contract InferenceMarketV4 is IInferenceMarketV4 {
     }
 
     /// @dev Whether leaf_o can be proven at all: its template is registered, its header and
-    ///      params are field elements, it has a chunk, each input source is a slot of S_lo
-    ///      or an entry of P_lo before `position`, and its public inputs are bounded.
+    ///      params are field elements, it has a chunk, each input source is a slot of S_lo,
+    ///      an entry of P_lo before `position` or a constant C < r, and its public inputs are
+    ///      bounded.
     function _wellFormed(TypesV4.OperatorLeaf calldata leaf, uint32 stateSlots, uint32 position)
         internal
         view
@@ -939,6 +941,11 @@ contract InferenceMarketV4 is IInferenceMarketV4 {
         }
         for (uint256 i; i < leaf.inputSources.length; ++i) {
             uint256 src = leaf.inputSources[i];
+            if ((src & TypesV4.SOURCE_CONST_FLAG) != 0) {
+                // A constant: its commitment, carried inline, must be a field element.
+                if ((src & ~TypesV4.SOURCE_CONST_FLAG) >= TypesV4.SNARK_SCALAR_FIELD) return false;
+                continue;
+            }
             uint256 kind = src >> 32;
             uint256 index = src & 0xffffffff;
             bool ok = (kind == TypesV4.SOURCE_STATE && index < stateSlots)
@@ -964,7 +971,8 @@ contract InferenceMarketV4 is IInferenceMarketV4 {
         }
     }
 
-    /// @dev Builds `[C(X_1) … C(X_r), j, params…, digest]`, opening every input.
+    /// @dev Builds `[C(X_1) … C(X_r), j, params…, digest]`, opening every input that is a
+    ///      slot or an entry; a constant source contributes its inline commitment.
     function _publicInputs(
         TypesV4.Game storage g,
         TypesV4.ModelSpec storage spec,
@@ -982,6 +990,13 @@ contract InferenceMarketV4 is IInferenceMarketV4 {
         uint256 opsDepth = LibMerkle.depthFor(spec.opsPerStep);
         for (uint256 k; k < r; ++k) {
             uint256 src = leaf.inputSources[k];
+            if ((src & TypesV4.SOURCE_CONST_FLAG) != 0) {
+                // INVARIANT: a constant input is committed by leaf_o itself (which opened from
+                //            the model root); inputs[k] and inputProofs[k] are ignored.
+                //            `_wellFormed` checked C < r at startDescent.
+                pub[k] = src & ~TypesV4.SOURCE_CONST_FLAG;
+                continue;
+            }
             uint256 index = src & 0xffffffff;
             // INVARIANT: every input is agreed: S_lo (G1), or P_lo before o (level 2), which
             //            both sides share, so it is opened from the submitter's P_lo.

@@ -63,10 +63,41 @@ pub fn free_port() -> Result<u16> {
     Err(AgentError::PortTaken { port: 0 })
 }
 
+/// What [`up_with`] deploys besides version 3.
+#[derive(Clone, Debug)]
+pub struct UpOptions {
+    /// Also deploy the version-4 stack (PoseidonT3, the template verifiers with the
+    /// template test keys, the registries, `InferenceMarketV4`), recorded as
+    /// `deployment.v4`.
+    pub v4: bool,
+    /// Where the template test keys are cached (default: the devnet's `keys/templates`).
+    pub template_keys: Option<PathBuf>,
+}
+
+impl Default for UpOptions {
+    fn default() -> Self {
+        Self {
+            v4: true,
+            template_keys: None,
+        }
+    }
+}
+
 /// Starts anvil on `port` (in its own process group, so it outlives the command), deploys
-/// the contracts, and writes the config to `config_path`; with `kubo_api`, the config names
-/// that kubo node's RPC API as the content store instead of the embedded one.
+/// the contracts (version 3 and version 4), and writes the config to `config_path`; with
+/// `kubo_api`, the config names that kubo node's RPC API as the content store instead of
+/// the embedded one.
 pub async fn up(config_path: &Path, port: u16, kubo_api: Option<&str>) -> Result<DevnetConfig> {
+    up_with(config_path, port, kubo_api, &UpOptions::default()).await
+}
+
+/// [`up`] with options (e.g. version 3 only).
+pub async fn up_with(
+    config_path: &Path,
+    port: u16,
+    kubo_api: Option<&str>,
+    opts: &UpOptions,
+) -> Result<DevnetConfig> {
     let dir = config_path.parent().unwrap_or(Path::new(".")).to_path_buf();
     let io = |path: &Path| {
         let path = path.display().to_string();
@@ -96,7 +127,7 @@ pub async fn up(config_path: &Path, port: u16, kubo_api: Option<&str>) -> Result
         .map_err(io(&anvil))?;
     let rpc = format!("http://127.0.0.1:{port}");
     let started = Instant::now();
-    let deployment = loop {
+    let mut deployment = loop {
         // An anvil that exited (lost the port to a racing process, bad flags) never serves.
         if let Ok(Some(status)) = child.try_wait() {
             let log = std::fs::read_to_string(&log_path).unwrap_or_default();
@@ -117,6 +148,19 @@ pub async fn up(config_path: &Path, port: u16, kubo_api: Option<&str>) -> Result
             }
         }
     };
+    if opts.v4 {
+        let keys = opts
+            .template_keys
+            .clone()
+            .unwrap_or_else(|| dir.join("keys").join(crate::v4::TEMPLATE_KEY_DIR));
+        match crate::v4::deploy(&rpc, ANVIL_KEYS[0], &keys).await {
+            Ok(d) => deployment.v4 = Some(d),
+            Err(e) => {
+                let _ = Command::new("kill").arg(child.id().to_string()).status();
+                return Err(e);
+            }
+        }
+    }
     let config = DevnetConfig {
         deployment,
         keys: ROLES

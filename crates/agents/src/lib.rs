@@ -12,6 +12,7 @@ mod state;
 pub mod status;
 mod submitter;
 mod timeline;
+pub mod v4;
 
 pub use challenger::{Challenger, ChallengerConfig, DisputeMode};
 pub use ctx::{Ctx, DevnetConfig, ANVIL_KEYS};

@@ -15,6 +15,12 @@ use zkopml_agents::{
 use zkopml_chain::registry::Types::GameParams;
 use zkopml_engine::io::{quantize_inputs, TensorFile};
 
+/// Version 3 only: the version-4 stack is exercised by tests/v4.rs.
+const V3_ONLY: devnet::UpOptions = devnet::UpOptions {
+    v4: false,
+    template_keys: None,
+};
+
 const BOND: u128 = 10_000_000_000_000_000;
 
 fn repo() -> PathBuf {
@@ -48,7 +54,7 @@ async fn net_with(model: &str, ops_per_step: usize, challenge_window: u64) -> Ne
     std::env::set_var("ZKOPML_ANVIL", &anvil);
     let dir = tempfile::tempdir().unwrap();
     let port = devnet::free_port().unwrap();
-    let mut cfg = devnet::up(&dir.path().join("devnet.json"), port, None)
+    let mut cfg = devnet::up_with(&dir.path().join("devnet.json"), port, None, &V3_ONLY)
         .await
         .expect("devnet up");
     // Test keys are deterministic per step digest: share them between scenarios.
@@ -537,7 +543,7 @@ async fn a_new_devnet_starts_without_the_agent_state_of_the_last_one() {
     std::env::set_var("ZKOPML_ANVIL", repo().join(".tools/bin/anvil"));
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("devnet.json");
-    let first = devnet::up(&path, devnet::free_port().unwrap(), None)
+    let first = devnet::up_with(&path, devnet::free_port().unwrap(), None, &V3_ONLY)
         .await
         .unwrap();
     // An agent of the first devnet left state behind.
@@ -548,7 +554,7 @@ async fn a_new_devnet_starts_without_the_agent_state_of_the_last_one() {
     devnet::down(&first);
     std::fs::create_dir_all(&keyed).unwrap();
     std::fs::write(keyed.join("stale.json"), b"{}").unwrap();
-    let second = devnet::up(&path, devnet::free_port().unwrap(), None)
+    let second = devnet::up_with(&path, devnet::free_port().unwrap(), None, &V3_ONLY)
         .await
         .unwrap();
     assert!(

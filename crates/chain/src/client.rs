@@ -35,6 +35,9 @@ pub struct Deployment {
     pub registry: Address,
     /// `InferenceMarket`.
     pub market: Address,
+    /// The version-4 contracts, when deployed (`crate::v4::deploy_v4`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub v4: Option<crate::v4::DeploymentV4>,
 }
 
 /// A mined transaction.
@@ -51,7 +54,7 @@ pub struct TxInfo {
 /// A signing client bound to one deployment.
 #[derive(Clone)]
 pub struct Chain {
-    provider: DynProvider,
+    pub(crate) provider: DynProvider,
     rpc: String,
     /// The signer's address.
     pub address: Address,
@@ -75,6 +78,23 @@ fn decode_revert(err: &alloy::contract::Error) -> Option<String> {
 
 impl Chain {
     fn map_err(&self, call: &'static str, err: alloy::contract::Error) -> ChainError {
+        self.map_err_as(call, err, false)
+    }
+
+    /// Maps a contract error; with `v4`, revert data is decoded against the version-4
+    /// contracts' errors first ([`ChainError::V4Reverted`]).
+    fn map_err_as(&self, call: &'static str, err: alloy::contract::Error, v4: bool) -> ChainError {
+        if v4 {
+            if let Some(error) = err
+                .as_revert_data()
+                .and_then(|d| crate::v4::V4Revert::decode(&d))
+            {
+                return ChainError::V4Reverted {
+                    call,
+                    error: Box::new(error),
+                };
+            }
+        }
         if let Some(reason) = decode_revert(&err) {
             return ChainError::Reverted { call, reason };
         }
@@ -91,7 +111,7 @@ impl Chain {
         ChainError::Rpc { call, reason: text }
     }
 
-    fn provider(rpc: &str, key: &str) -> Result<(DynProvider, Address)> {
+    pub(crate) fn provider(rpc: &str, key: &str) -> Result<(DynProvider, Address)> {
         let signer: PrivateKeySigner = key.parse().map_err(|e| ChainError::Config {
             what: "private key",
             reason: format!("{e}"),
@@ -140,6 +160,7 @@ impl Chain {
             chain_id,
             registry: *registry.address(),
             market: *market.address(),
+            v4: None,
         })
     }
 
@@ -170,7 +191,40 @@ impl Chain {
         call: &'static str,
         builder: CallBuilder<&DynProvider, D>,
     ) -> Result<(TxInfo, alloy::rpc::types::TransactionReceipt)> {
-        let pending = builder.send().await.map_err(|e| self.map_err(call, e))?;
+        self.send_as(call, builder, false).await
+    }
+
+    /// [`Chain::send`] to a version-4 contract: reverts decode to [`ChainError::V4Reverted`].
+    pub async fn send_v4<D: CallDecoder>(
+        &self,
+        call: &'static str,
+        builder: CallBuilder<&DynProvider, D>,
+    ) -> Result<(TxInfo, alloy::rpc::types::TransactionReceipt)> {
+        self.send_as(call, builder, true).await
+    }
+
+    /// [`Chain::view`] of a version-4 contract.
+    pub async fn view_v4<D: CallDecoder>(
+        &self,
+        call: &'static str,
+        builder: CallBuilder<&DynProvider, D>,
+    ) -> Result<D::CallOutput> {
+        builder
+            .call()
+            .await
+            .map_err(|e| self.map_err_as(call, e, true))
+    }
+
+    async fn send_as<D: CallDecoder>(
+        &self,
+        call: &'static str,
+        builder: CallBuilder<&DynProvider, D>,
+        v4: bool,
+    ) -> Result<(TxInfo, alloy::rpc::types::TransactionReceipt)> {
+        let pending = builder
+            .send()
+            .await
+            .map_err(|e| self.map_err_as(call, e, v4))?;
         let receipt = pending
             .get_receipt()
             .await
@@ -193,7 +247,7 @@ impl Chain {
                     .block(alloy::eips::BlockId::number(n - 1))
                     .await
                 {
-                    Err(e) => self.map_err(call, e).to_string(),
+                    Err(e) => self.map_err_as(call, e, v4).to_string(),
                     Ok(_) => format!(
                         "out of gas or state changed within block {n} (gas used {})",
                         receipt.gas_used

@@ -22,6 +22,14 @@ pub enum ChainError {
         /// Decoded custom error, or the raw revert data.
         reason: String,
     },
+    /// A version-4 contract reverted with one of its typed custom errors.
+    #[error("{call} reverted: {error:?}")]
+    V4Reverted {
+        /// The contract function.
+        call: &'static str,
+        /// The decoded error.
+        error: Box<crate::v4::V4Revert>,
+    },
     /// Any other RPC or ABI error.
     #[error("{call}: {reason}")]
     Rpc {

@@ -81,3 +81,35 @@ pub fn proof_from_calldata(bytes: &[u8]) -> Option<Proof<Bn254>> {
         && b.is_in_correct_subgroup_assuming_on_curve();
     ok.then_some(Proof { a, b, c })
 }
+
+/// Constructor arguments of `Groth16TemplateVerifier` (any number of public inputs):
+/// `(alpha1, beta2, gamma2, delta2, ic)`, `ic` the constant term then one point per input.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TemplateVerifierArgs {
+    /// `alpha` in G1.
+    pub alpha1: [U256; 2],
+    /// `beta` in G2.
+    pub beta2: [[U256; 2]; 2],
+    /// `gamma` in G2.
+    pub gamma2: [[U256; 2]; 2],
+    /// `delta` in G2.
+    pub delta2: [[U256; 2]; 2],
+    /// `IC_0..IC_n` in G1.
+    pub ic: Vec<[U256; 2]>,
+}
+
+/// A template's verifying key as `Groth16TemplateVerifier` constructor arguments.
+pub fn template_verifier_args(vk: &VerifyingKey<Bn254>) -> TemplateVerifierArgs {
+    TemplateVerifierArgs {
+        alpha1: g1(&vk.alpha_g1),
+        beta2: g2(&vk.beta_g2),
+        gamma2: g2(&vk.gamma_g2),
+        delta2: g2(&vk.delta_g2),
+        ic: vk.gamma_abc_g1.iter().map(g1).collect(),
+    }
+}
+
+/// A field element as the `uint256` the contracts take.
+pub fn fr_to_u256(x: &ark_bn254::Fr) -> U256 {
+    U256::from_be_slice(&x.into_bigint().to_bytes_be())
+}

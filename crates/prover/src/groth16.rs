@@ -243,7 +243,7 @@ pub fn verify(pvk: &PreparedVerifyingKey<Bn254>, proof: &StepProof) -> Result<()
 
 /// A temp-file extension unique to this process and call, so concurrent writers of the same
 /// key never rename each other's file.
-fn unique_tmp() -> String {
+pub(crate) fn unique_tmp() -> String {
     static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     format!(
         "tmp{}-{}",

@@ -64,6 +64,17 @@ library TypesV4 {
     uint256 internal constant SOURCE_OUTPUT = 1;
     uint256 internal constant SOURCE_EMPTY = 2;
 
+    /// @notice Top bit of an operator input source: `SOURCE_CONST_FLAG | C` is a *constant*
+    ///         input (a model weight) whose tensor commitment C (< r) is carried inline in
+    ///         leaf_o, committed by the model root; no state or output opens it. Only operator
+    ///         leaves' `inputSources` use it (a layout source with this bit decodes as empty).
+    ///
+    ///         | bit 255 | bits 254..40 | bits 39..32 | bits 31..0 |
+    ///         |---------|--------------|-------------|------------|
+    ///         | 0       | 0            | kind (0/1)  | index      |
+    ///         | 1       |        C (< r, so bits 254.. are free)     |
+    uint256 internal constant SOURCE_CONST_FLAG = 1 << 255;
+
     ////////////////////////////////////////////////////////////////
     //                           Models                           //
     ////////////////////////////////////////////////////////////////
@@ -124,7 +135,9 @@ library TypesV4 {
     /// @param templateId   The protocol template proving this operator's chunks.
     /// @param params       Field elements the template takes (public inputs after j).
     /// @param inputSources Encoded `kind << 32 | index`: SOURCE_STATE = a slot of S_step,
-    ///                     SOURCE_OUTPUT = an earlier entry of P_step (index < position).
+    ///                     SOURCE_OUTPUT = an earlier entry of P_step (index < position);
+    ///                     or `SOURCE_CONST_FLAG | C`: a constant (model weight) whose
+    ///                     commitment C < r is carried inline.
     /// @param outputHeader Shape header of the output tensor (< r).
     /// @param outputChunks Number of chunks of the output (>= 1).
     struct OperatorLeaf {

@@ -161,3 +161,58 @@ pub fn template_verify<T: Template>(
         false => Err(ProverError::InvalidProof),
     }
 }
+
+/// On-disk cache of template **test** keys (`test-template-<name>.pk`, the name's `/` as `_`):
+/// [`template_setup`] is deterministic, so a cached key is the key every party derives.
+/// Ceremony keys are never stored here.
+#[derive(Clone, Debug)]
+pub struct TemplateKeyCache {
+    dir: std::path::PathBuf,
+}
+
+impl TemplateKeyCache {
+    /// A cache rooted at `dir` (created on first write).
+    pub fn new(dir: impl Into<std::path::PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+
+    /// Where template `name`'s test proving key is stored.
+    pub fn path(&self, name: &str) -> std::path::PathBuf {
+        self.dir
+            .join(format!("test-template-{}.pk", name.replace('/', "_")))
+    }
+
+    /// Template `T`'s test keys, from the cache or from [`template_setup`] (then stored).
+    pub fn get<T: Template>(&self) -> Result<TemplateKeys<T>> {
+        use ark_serialize::{CanonicalDeserialize, CanonicalSerialize, Compress, Validate};
+        let path = self.path(T::NAME);
+        if let Ok(bytes) = std::fs::read(&path) {
+            match ProvingKey::<Bn254>::deserialize_with_mode(&bytes[..], Compress::No, Validate::No)
+            {
+                Ok(pk) => {
+                    return Ok(TemplateKeys {
+                        pvk: Groth16::<Bn254>::process_vk(&pk.vk)?,
+                        pk,
+                        test_keys: true,
+                        _t: PhantomData,
+                    })
+                }
+                Err(_) => {
+                    tracing::warn!(path = %path.display(), "corrupt cached template key, regenerating")
+                }
+            }
+        }
+        let keys = template_setup::<T>()?;
+        let io = |source| ProverError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        std::fs::create_dir_all(&self.dir).map_err(io)?;
+        let mut bytes = Vec::new();
+        keys.pk.serialize_with_mode(&mut bytes, Compress::No)?;
+        let tmp = path.with_extension(crate::groth16::unique_tmp());
+        std::fs::write(&tmp, &bytes).map_err(io)?;
+        std::fs::rename(&tmp, &path).map_err(io)?;
+        Ok(keys)
+    }
+}

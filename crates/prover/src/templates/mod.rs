@@ -27,7 +27,7 @@ pub use conv::{
 };
 pub use keys::{
     template_prove, template_satisfied, template_setup, template_stats, template_verify,
-    TemplateKeys, TemplateProof,
+    TemplateKeyCache, TemplateKeys, TemplateProof,
 };
 pub use linear::{
     GemmBlockChunk, GemmBlockTemplate, GemmDispute, RescaleChunk, RescaleTemplate, KB, MAX_SHIFT,

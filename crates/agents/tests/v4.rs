@@ -1,0 +1,645 @@
+//! Version 4 on a real anvil (no test doubles): the whole stack deployed from Rust with the
+//! template test keys, real template proofs checked by the deployed
+//! `Groth16TemplateVerifier`s, and full three-level games played by Rust code over dnn
+//! lowered onto the template library (`zkopml_prover::v4`), registered with no key setup.
+//! Needs the pinned toolchain (`bash scripts/install-toolchain.sh`). Gas figures are printed
+//! (`cargo test -p zkopml-agents --test v4 -- --nocapture`).
+
+use std::{collections::HashMap, path::PathBuf, sync::Mutex};
+
+use alloy_primitives::U256;
+use zkopml_agents::{
+    devnet,
+    v4::{self, Player, Role, TemplateProver, V4Model},
+    DevnetConfig, ANVIL_KEYS,
+};
+use zkopml_chain::{
+    registry_v4::TypesV4::GameParams,
+    v4::{GameStatus, RequestStatus},
+    Chain, ChainError,
+};
+use zkopml_engine::{
+    import,
+    io::{quantize_inputs, TensorFile},
+    Program, Tensor,
+};
+use zkopml_prover::{
+    templates::{ClipTemplate, GemmBlockTemplate, RescaleTemplate, Template},
+    v4::{LeafInstance, Lowered, V4Trace},
+};
+
+/// Serialises the first template key setup (the cache is shared by every test).
+static KEYS: Mutex<()> = Mutex::new(());
+
+const BOND: u128 = 10_000_000_000_000_000;
+const FEE: u128 = 1_000_000_000_000_000;
+const OPS_PER_STEP: usize = 4;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn key_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("template-keys")
+}
+
+struct Net {
+    cfg: DevnetConfig,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        devnet::down(&self.cfg);
+    }
+}
+
+impl Net {
+    fn chain(&self, account: usize) -> Chain {
+        Chain::connect(&self.cfg.deployment, ANVIL_KEYS[account]).unwrap()
+    }
+}
+
+/// A devnet with version 3 and version 4 deployed (the template keys cached across tests).
+async fn net() -> Net {
+    let anvil = repo().join(".tools/bin/anvil");
+    assert!(
+        anvil.exists(),
+        "anvil not installed: run `bash scripts/install-toolchain.sh`"
+    );
+    std::env::set_var("ZKOPML_ANVIL", &anvil);
+    {
+        let _g = KEYS.lock().unwrap_or_else(|e| e.into_inner());
+        v4::template_key_args(&key_dir()).expect("template keys");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = devnet::free_port().unwrap();
+    let opts = devnet::UpOptions {
+        v4: true,
+        template_keys: Some(key_dir()),
+    };
+    let cfg = devnet::up_with(&dir.path().join("devnet.json"), port, None, &opts)
+        .await
+        .expect("devnet up");
+    Net { cfg, _dir: dir }
+}
+
+fn dnn() -> (Program, Vec<Tensor>) {
+    let dir = repo().join("testdata/dnn");
+    let graph = import::load_file(&dir.join("model.onnx")).unwrap();
+    let program = Program::compile(&graph, &HashMap::new(), 1).unwrap();
+    let input = TensorFile::read(&dir.join("input.json")).unwrap();
+    let inputs = quantize_inputs(&program, &input.inputs).unwrap();
+    (program, inputs)
+}
+
+fn params() -> GameParams {
+    GameParams {
+        challengeWindow: 600,
+        clockPerSide: 300,
+        provingWindow: 300,
+        arity: 2,
+        responseBond: BOND,
+        challengerBond: BOND,
+    }
+}
+
+fn first_op(l: &Lowered, template: &str) -> usize {
+    (0..l.ops.len())
+        .find(|o| l.ops[*o].template() == template)
+        .unwrap_or_else(|| panic!("dnn lowers to a {template} operator"))
+}
+
+fn assert_invalid_proof<T: std::fmt::Debug>(r: Result<T, ChainError>, what: &str) {
+    match r {
+        Err(ChainError::V4Reverted { error, .. }) => {
+            assert!(error.is_invalid_proof(), "{what}: reverted {error:?}")
+        }
+        other => panic!("{what}: expected InvalidProof, got {other:?}"),
+    }
+}
+
+/// Item 4 of issue 11: real `clip_chunk/v1` and `gemm_block/v1` proofs of dnn's leaves pass
+/// the deployed verifiers; a proof of another chunk and tampered public inputs are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_template_proofs_verify_on_chain_and_tampered_ones_do_not() {
+    let net = net().await;
+    let d = net.cfg.deployment.v4.clone().expect("v4 deployed");
+    println!(
+        "v4 stack deploy gas: {} total; {:?}",
+        d.total_deploy_gas(),
+        d.deploy_gas
+    );
+    assert_eq!(d.verifiers.len(), zkopml_prover::templates::TEMPLATES.len());
+    assert!(d.verifiers.iter().all(|v| v.test_key));
+    let chain = net.chain(0);
+    let (program, inputs) = dnn();
+    let l = Lowered::new(&program, OPS_PER_STEP).unwrap();
+    let t = V4Trace::compute(&l, &program, &inputs, None).unwrap();
+    let prover = TemplateProver::new(&key_dir());
+    for template in [ClipTemplate::NAME, GemmBlockTemplate::NAME] {
+        let o = first_op(&l, template);
+        let chunks = l.operator_leaf(o).output_chunks as usize;
+        let p0 = prover
+            .prove(&LeafInstance::new(&l, &t, o, 0).unwrap())
+            .unwrap();
+        let verifier = chain.template_verifier(d.template(template).unwrap().verifier);
+        chain
+            .view_v4(
+                "verifyProof",
+                verifier.verifyProof(p0.proof.clone(), p0.public.clone()),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{template}: a true proof is refused: {e}"));
+        let (tx, _) = chain
+            .send_v4(
+                "verifyProof",
+                verifier.verifyProof(p0.proof.clone(), p0.public.clone()),
+            )
+            .await
+            .unwrap();
+        println!(
+            "{template}: verifyProof transaction gas {} ({} public inputs)",
+            tx.gas_used,
+            p0.public.len()
+        );
+        let r = p0.public.len() - 1;
+        let j_at = r - 1 - l.operator_leaf(o).params.len();
+        // Another chunk's position under this chunk's proof.
+        let mut other_j = p0.public.clone();
+        other_j[j_at] = U256::from(1);
+        let refused = chain
+            .view_v4(
+                "verifyProof",
+                verifier.verifyProof(p0.proof.clone(), other_j),
+            )
+            .await;
+        assert_invalid_proof(refused, &format!("{template}: proof of chunk 0 at j = 1"));
+        // A tampered digest and a tampered input commitment.
+        for k in [r, 0] {
+            let mut bad = p0.public.clone();
+            bad[k] += U256::from(1);
+            let refused = chain
+                .view_v4("verifyProof", verifier.verifyProof(p0.proof.clone(), bad))
+                .await;
+            assert_invalid_proof(refused, &format!("{template}: public input {k} tampered"));
+        }
+        if chunks > 1 {
+            let p1 = prover
+                .prove(&LeafInstance::new(&l, &t, o, 1).unwrap())
+                .unwrap();
+            let refused = chain
+                .view_v4(
+                    "verifyProof",
+                    verifier.verifyProof(p1.proof.clone(), p0.public.clone()),
+                )
+                .await;
+            assert_invalid_proof(refused, &format!("{template}: chunk 1's proof for chunk 0"));
+        }
+    }
+}
+
+struct Dispute {
+    net: Net,
+    model: V4Model,
+    honest: V4Trace,
+    liar: V4Trace,
+    model_id: U256,
+    request_id: U256,
+}
+
+/// dnn registered under v4 (no key setup), a request, and a liar's trace that changes one
+/// output chunk of the first operator of template `template`.
+async fn dispute(template: &str) -> Dispute {
+    let net = net().await;
+    let (program, inputs) = dnn();
+    let l = Lowered::new(&program, OPS_PER_STEP).unwrap();
+    let o = first_op(&l, template);
+    let honest = V4Trace::compute(&l, &program, &inputs, None).unwrap();
+    let n = l.num_steps();
+    // The first element whose flipped low bit survives to the output (a flip can be
+    // rounded away downstream, and then S_n is the truth).
+    let liar = (0..64)
+        .map(|e| V4Trace::compute(&l, &program, &inputs, Some((l.ops[o].node, e))).unwrap())
+        .find(|t| t.state_roots[n] != honest.state_roots[n])
+        .expect("a lie in this operator that reaches S_n");
+    let model = V4Model::new(l);
+    let (model_id, reg) = v4::register(
+        &net.chain(0),
+        &model,
+        params(),
+        "dnn.onnx".into(),
+        "dnn.program".into(),
+    )
+    .await
+    .expect("register under v4");
+    println!(
+        "registerModel gas {} (n = {n}, N = {OPS_PER_STEP}, W = {})",
+        reg.gas_used,
+        model.lowered.state_slots()
+    );
+    let (request_id, _) = v4::request(
+        &net.chain(1),
+        model_id,
+        honest.state_roots[0],
+        U256::from(FEE),
+    )
+    .await
+    .expect("request");
+    Dispute {
+        net,
+        model,
+        honest,
+        liar,
+        model_id,
+        request_id,
+    }
+}
+
+fn report(title: &str, moves: &[v4::Move]) {
+    println!("{title}: {} moves", moves.len());
+    for m in moves {
+        println!("  {:?} {:<28} {:>9} gas", m.role, m.phase, m.tx.gas_used);
+    }
+}
+
+/// A submitter lying in one chunk of the Relu's output loses to an honest challenger that
+/// proves the true chunk with a real `clip_chunk/v1` proof.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lying_submitter_loses_to_a_real_leaf_proof() {
+    let d = dispute(ClipTemplate::NAME).await;
+    let n = d.model.lowered.num_steps();
+    let prover = TemplateProver::new(&key_dir());
+    let sub = Player {
+        role: Role::Submitter,
+        chain: d.net.chain(2),
+        model: &d.model,
+        trace: &d.liar,
+        prover: &prover,
+        request_id: d.request_id,
+    };
+    let chal = Player {
+        role: Role::Challenger,
+        chain: d.net.chain(3),
+        model: &d.model,
+        trace: &d.honest,
+        prover: &prover,
+        request_id: d.request_id,
+    };
+    v4::respond(
+        &sub.chain,
+        d.request_id,
+        d.liar.state_roots[n],
+        U256::from(BOND),
+    )
+    .await
+    .unwrap();
+    let (game, _) = v4::challenge(
+        &chal.chain,
+        d.request_id,
+        d.honest.state_roots[n],
+        d.honest.root(),
+        U256::from(BOND),
+    )
+    .await
+    .unwrap();
+    let (status, moves) = v4::play(&sub, &chal, game).await.expect("game played");
+    report("lying submitter vs honest challenger", &moves);
+    assert_eq!(status, GameStatus::ChallengerWon);
+    let last = moves.last().unwrap();
+    assert_eq!(last.role, Role::Challenger);
+    assert_eq!(last.phase, format!("resolveLeaf({})", ClipTemplate::NAME));
+    let _ = d.model_id;
+}
+
+/// An honest submitter beats a challenger lying in one chunk of the first Gemm's rescaled
+/// output with a real `rescale_chunk/v1` proof, and its response finalises after the window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_honest_submitter_beats_a_lying_challenger_and_finalizes() {
+    let d = dispute(RescaleTemplate::NAME).await;
+    let n = d.model.lowered.num_steps();
+    let prover = TemplateProver::new(&key_dir());
+    let sub = Player {
+        role: Role::Submitter,
+        chain: d.net.chain(2),
+        model: &d.model,
+        trace: &d.honest,
+        prover: &prover,
+        request_id: d.request_id,
+    };
+    let chal = Player {
+        role: Role::Challenger,
+        chain: d.net.chain(3),
+        model: &d.model,
+        trace: &d.liar,
+        prover: &prover,
+        request_id: d.request_id,
+    };
+    v4::respond(
+        &sub.chain,
+        d.request_id,
+        d.honest.state_roots[n],
+        U256::from(BOND),
+    )
+    .await
+    .unwrap();
+    let (game, _) = v4::challenge(
+        &chal.chain,
+        d.request_id,
+        d.liar.state_roots[n],
+        d.liar.root(),
+        U256::from(BOND),
+    )
+    .await
+    .unwrap();
+    let (status, moves) = v4::play(&sub, &chal, game).await.expect("game played");
+    report("honest submitter vs lying challenger", &moves);
+    assert_eq!(status, GameStatus::SubmitterWon);
+    let last = moves.last().unwrap();
+    assert_eq!(last.role, Role::Submitter);
+    assert_eq!(
+        last.phase,
+        format!("resolveLeaf({})", RescaleTemplate::NAME)
+    );
+    // The response stands: finalised once the challenge window has passed.
+    let requester = d.net.chain(1);
+    requester.advance_time(601).await.unwrap();
+    let fin = v4::finalize(&requester, d.request_id)
+        .await
+        .expect("finalize");
+    println!("finalize gas {}", fin.gas_used);
+    let m = requester.market_v4().unwrap();
+    let req = requester
+        .view_v4("getRequest", m.getRequest(d.request_id))
+        .await
+        .unwrap();
+    assert_eq!(
+        RequestStatus::try_from(req.status).unwrap(),
+        RequestStatus::Finalized
+    );
+}
+
+/// A challenger that stops answering loses on time: the submitter claims the timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_challenger_loses_on_time() {
+    let d = dispute(ClipTemplate::NAME).await;
+    let n = d.model.lowered.num_steps();
+    let prover = TemplateProver::new(&key_dir());
+    let sub = Player {
+        role: Role::Submitter,
+        chain: d.net.chain(2),
+        model: &d.model,
+        trace: &d.honest,
+        prover: &prover,
+        request_id: d.request_id,
+    };
+    v4::respond(
+        &sub.chain,
+        d.request_id,
+        d.honest.state_roots[n],
+        U256::from(BOND),
+    )
+    .await
+    .unwrap();
+    let (game, _) = v4::challenge(
+        &d.net.chain(3),
+        d.request_id,
+        d.liar.state_roots[n],
+        d.liar.root(),
+        U256::from(BOND),
+    )
+    .await
+    .unwrap();
+    // The submitter's first move(s); then the challenger never answers.
+    while let Some(mv) = sub.step(game).await.unwrap() {
+        println!("  {:?} {:<28} {:>9} gas", mv.role, mv.phase, mv.tx.gas_used);
+    }
+    sub.chain.advance_time(301).await.unwrap();
+    let mv = sub.step(game).await.unwrap().expect("timeout claimed");
+    println!("claimTimeout gas {}", mv.tx.gas_used);
+    assert_eq!(mv.phase, "claimTimeout");
+    let g = v4::game(&sub.chain, game).await.unwrap();
+    assert_eq!(
+        GameStatus::try_from(g.status).unwrap(),
+        GameStatus::SubmitterWon
+    );
+}
+
+/// A two-step program built by hand (dnn's settings, its graph replaced): x → Relu → Relu,
+/// x of 2,000 values, so every output has 4 chunks (616 values each) and the level-3
+/// descent runs two reveal levels per side.
+fn wide_relus() -> (Program, Vec<Tensor>) {
+    use zkopml_engine::{ops::Op, Node, ValueInfo, ValueKind};
+    let (mut p, _) = dnn();
+    let shape = vec![1, 2000];
+    let value = |name: &str, kind| ValueInfo {
+        name: name.into(),
+        shape: shape.clone(),
+        kind,
+    };
+    p.values = vec![
+        value("x", ValueKind::Input),
+        value("r1", ValueKind::Activation),
+        value("r2", ValueKind::Activation),
+    ];
+    p.nodes = vec![
+        Node {
+            name: "relu_1".into(),
+            op: Op::Relu,
+            inputs: vec![0],
+            output: 1,
+        },
+        Node {
+            name: "relu_2".into(),
+            op: Op::Relu,
+            inputs: vec![1],
+            output: 2,
+        },
+    ];
+    p.inputs = vec![0];
+    p.outputs = vec![2];
+    let x = (0..2000i32).map(|i| (i * 7919) % 2001 - 1000).collect();
+    (p, vec![Tensor::new(shape, x)])
+}
+
+/// The descent's reveal moves: a submitter lying in chunk 2 of the second Relu's output
+/// (4 chunks) loses after two reveal levels per side to a real `clip_chunk/v1` proof of
+/// chunk 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_descent_through_a_four_chunk_output_ends_at_the_lie() {
+    let net = net().await;
+    let (program, inputs) = wide_relus();
+    let l = Lowered::new(&program, 1).unwrap();
+    assert_eq!(l.num_steps(), 2);
+    assert_eq!(l.operator_leaf(1).output_chunks, 4);
+    let honest = V4Trace::compute(&l, &program, &inputs, None).unwrap();
+    // Element 2·616 + 3 is in chunk 2; x[1235] = 1235·7919 mod 2001 − 1000 > 0 keeps the
+    // flipped bit through the second Relu.
+    let liar = (2 * 616..3 * 616)
+        .map(|e| V4Trace::compute(&l, &program, &inputs, Some((1, e))).unwrap())
+        .find(|t| t.state_roots[2] != honest.state_roots[2])
+        .expect("a lie in chunk 2 that reaches S_n");
+    let model = V4Model::new(l);
+    let (model_id, _) = v4::register(
+        &net.chain(0),
+        &model,
+        params(),
+        "relus".into(),
+        "relus".into(),
+    )
+    .await
+    .unwrap();
+    let (request_id, _) = v4::request(
+        &net.chain(1),
+        model_id,
+        honest.state_roots[0],
+        U256::from(FEE),
+    )
+    .await
+    .unwrap();
+    let prover = TemplateProver::new(&key_dir());
+    let sub = Player {
+        role: Role::Submitter,
+        chain: net.chain(2),
+        model: &model,
+        trace: &liar,
+        prover: &prover,
+        request_id,
+    };
+    let chal = Player {
+        role: Role::Challenger,
+        chain: net.chain(3),
+        model: &model,
+        trace: &honest,
+        prover: &prover,
+        request_id,
+    };
+    v4::respond(
+        &sub.chain,
+        request_id,
+        liar.state_roots[2],
+        U256::from(BOND),
+    )
+    .await
+    .unwrap();
+    let (game, _) = v4::challenge(
+        &chal.chain,
+        request_id,
+        honest.state_roots[2],
+        honest.root(),
+        U256::from(BOND),
+    )
+    .await
+    .unwrap();
+    let (status, moves) = v4::play(&sub, &chal, game).await.expect("game played");
+    report("wide relus: lying submitter vs honest challenger", &moves);
+    assert_eq!(status, GameStatus::ChallengerWon);
+    let reveals = moves
+        .iter()
+        .filter(|m| m.phase.ends_with("Reveal") && m.phase.starts_with("Descent/"))
+        .count();
+    assert_eq!(reveals, 4, "two reveal levels per side");
+    let m = net.chain(0).market_v4().unwrap();
+    let d = net
+        .chain(0)
+        .view_v4("getDescent", m.getDescent(game))
+        .await
+        .unwrap();
+    assert_eq!(d.position, 2, "the descent ends at the lying chunk");
+}
+
+/// Constant inputs on chain (`SOURCE_CONST_FLAG`): a submitter that computes the first Gemm
+/// with another weight than the registered one loses at that Gemm's first block, whose leaf
+/// reads the weights (and the bias-initialised sums) as constants committed in leaf_o, to a
+/// real `gemm_block/v1` proof.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_submitter_using_other_weights_loses_to_a_gemm_block_proof() {
+    let net = net().await;
+    let (program, inputs) = dnn();
+    let l = Lowered::new(&program, OPS_PER_STEP).unwrap();
+    let o = first_op(&l, GemmBlockTemplate::NAME);
+    assert!(
+        l.operator_leaf(o).input_sources.iter().any(|s| s.bit(255)),
+        "the block reads a constant"
+    );
+    let n = l.num_steps();
+    let honest = V4Trace::compute(&l, &program, &inputs, None).unwrap();
+    // fc1.weight[0, k] changed in the liar's copy of the program, k the first non-zero
+    // input value (a weight of a zero input changes nothing).
+    let k = inputs[0].data.iter().position(|x| *x != 0).unwrap();
+    let mut other = program.clone();
+    let w = other.nodes[l.ops[o].node].inputs[1];
+    match &mut other.values[w].kind {
+        zkopml_engine::ValueKind::Const(t) => t.data[k] += 1 << 12,
+        _ => panic!("the Gemm's B is a constant"),
+    }
+    let liar = V4Trace::compute(&l, &other, &inputs, None).unwrap();
+    assert_ne!(
+        liar.state_roots[n], honest.state_roots[n],
+        "the lie reaches S_n"
+    );
+    let model = V4Model::new(l);
+    let (model_id, _) = v4::register(&net.chain(0), &model, params(), "dnn".into(), "dnn".into())
+        .await
+        .unwrap();
+    let (request_id, _) = v4::request(
+        &net.chain(1),
+        model_id,
+        honest.state_roots[0],
+        U256::from(FEE),
+    )
+    .await
+    .unwrap();
+    let prover = TemplateProver::new(&key_dir());
+    let sub = Player {
+        role: Role::Submitter,
+        chain: net.chain(2),
+        model: &model,
+        trace: &liar,
+        prover: &prover,
+        request_id,
+    };
+    let chal = Player {
+        role: Role::Challenger,
+        chain: net.chain(3),
+        model: &model,
+        trace: &honest,
+        prover: &prover,
+        request_id,
+    };
+    v4::respond(
+        &sub.chain,
+        request_id,
+        liar.state_roots[n],
+        U256::from(BOND),
+    )
+    .await
+    .unwrap();
+    let (game, _) = v4::challenge(
+        &chal.chain,
+        request_id,
+        honest.state_roots[n],
+        honest.root(),
+        U256::from(BOND),
+    )
+    .await
+    .unwrap();
+    let (status, moves) = v4::play(&sub, &chal, game).await.expect("game played");
+    report(
+        "other weights: lying submitter vs honest challenger",
+        &moves,
+    );
+    assert_eq!(status, GameStatus::ChallengerWon);
+    let last = moves.last().unwrap();
+    assert_eq!(
+        last.phase,
+        format!("resolveLeaf({})", GemmBlockTemplate::NAME)
+    );
+    let g = v4::game(&chal.chain, game).await.unwrap();
+    let disputed = g.lo as usize * OPS_PER_STEP + g.opPosition as usize;
+    assert_eq!(
+        model.lowered.ops[disputed].node, model.lowered.ops[o].node,
+        "the game ends in a block of the first Gemm"
+    );
+    println!("disputed operator {disputed} (input {k} changed; first block operator {o})");
+}
