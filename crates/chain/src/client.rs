@@ -40,6 +40,11 @@ pub struct Deployment {
     pub v4: Option<crate::v4::DeploymentV4>,
 }
 
+/// The gas limit sent for a call estimated at `estimate`: a quarter more plus 25k.
+pub(crate) fn gas_limit(estimate: u64) -> u64 {
+    estimate.saturating_add(estimate / 4).saturating_add(25_000)
+}
+
 /// A mined transaction.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TxInfo {
@@ -221,6 +226,15 @@ impl Chain {
         builder: CallBuilder<&DynProvider, D>,
         v4: bool,
     ) -> Result<(TxInfo, alloy::rpc::types::TransactionReceipt)> {
+        // The estimate runs on the latest block; the transaction runs in the next, where a
+        // chess clock charged by `block.timestamp` or a storage slot changing between zero and
+        // non-zero can cost more (seen: `challengerOpenStep` out of gas at 119,332 used). A
+        // margin over the estimate, never a limit equal to it; unused gas is not paid.
+        let estimate = builder
+            .estimate_gas()
+            .await
+            .map_err(|e| self.map_err_as(call, e, v4))?;
+        let builder = builder.gas(gas_limit(estimate));
         let pending = builder
             .send()
             .await
