@@ -2,29 +2,34 @@
 //! `uint8`, so every status read from the chain goes through one of these conversions and
 //! an out-of-range value is an error, never a silently wrong status.
 
-use serde::Serialize;
-
-use crate::ChainError;
-
+/// A Solidity enum as a Rust enum: `TryFrom<u8>` (out of range is [`crate::ChainError::Decode`]),
+/// `From<…> for u8`, its Solidity name, `Display`, serde. Used here and in [`crate::v4`].
 macro_rules! contract_enum {
     ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $value:literal),+ $(,)? }) => {
         $(#[$doc])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+        #[repr(u8)]
         pub enum $name {
             $($(#[$vdoc])* $variant = $value),+
         }
 
         impl TryFrom<u8> for $name {
-            type Error = ChainError;
+            type Error = $crate::ChainError;
 
-            fn try_from(v: u8) -> Result<Self, ChainError> {
+            fn try_from(v: u8) -> Result<Self, $crate::ChainError> {
                 match v {
                     $($value => Ok(Self::$variant),)+
-                    _ => Err(ChainError::Decode {
+                    _ => Err($crate::ChainError::Decode {
                         what: stringify!($name),
                         value: v.to_string(),
                     }),
                 }
+            }
+        }
+
+        impl From<$name> for u8 {
+            fn from(v: $name) -> u8 {
+                v as u8
             }
         }
 
@@ -44,6 +49,7 @@ macro_rules! contract_enum {
         }
     };
 }
+pub(crate) use contract_enum;
 
 contract_enum!(
     /// `Types.RequestStatus`: lifecycle of a request.

@@ -27,6 +27,7 @@ use crate::{
             self, Groth16TemplateVerifierErrors, Groth16TemplateVerifierInstance,
         },
     },
+    types::contract_enum,
     Chain, ChainError, Result,
 };
 
@@ -37,38 +38,7 @@ const DESCENT_LINK: &str = include_str!("../artifacts/LibChunkDescentLinked.link
 /// npm poseidon-solidity's published PoseidonT3 deployment (see `scripts/export-artifacts.sh`).
 const POSEIDON: &str = include_str!("../artifacts/PoseidonT3.json");
 
-macro_rules! solidity_enum {
-    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $variant:ident = $value:literal,)* }) => {
-        $(#[$m])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        #[repr(u8)]
-        pub enum $name {
-            $($(#[$vm])* $variant = $value,)*
-        }
-
-        impl TryFrom<u8> for $name {
-            type Error = ChainError;
-
-            fn try_from(v: u8) -> Result<Self> {
-                match v {
-                    $($value => Ok(Self::$variant),)*
-                    _ => Err(ChainError::Rpc {
-                        call: stringify!($name),
-                        reason: format!("no variant {v}"),
-                    }),
-                }
-            }
-        }
-
-        impl From<$name> for u8 {
-            fn from(v: $name) -> u8 {
-                v as u8
-            }
-        }
-    };
-}
-
-solidity_enum! {
+contract_enum! {
     /// `TypesV4.RequestStatus`.
     RequestStatus {
         /// No such request.
@@ -84,7 +54,7 @@ solidity_enum! {
     }
 }
 
-solidity_enum! {
+contract_enum! {
     /// `TypesV4.ResponseStatus`.
     ResponseStatus {
         /// No such response.
@@ -100,7 +70,7 @@ solidity_enum! {
     }
 }
 
-solidity_enum! {
+contract_enum! {
     /// `TypesV4.Phase`: whose move a version-4 game waits for.
     Phase {
         /// Level 1: the submitter reveals its split points.
@@ -126,7 +96,7 @@ solidity_enum! {
     }
 }
 
-solidity_enum! {
+contract_enum! {
     /// `TypesV4.GameStatus`.
     GameStatus {
         /// Still being played.
@@ -144,7 +114,7 @@ solidity_enum! {
     }
 }
 
-solidity_enum! {
+contract_enum! {
     /// `Types.Side`.
     Side {
         /// The response's submitter.
@@ -154,7 +124,7 @@ solidity_enum! {
     }
 }
 
-solidity_enum! {
+contract_enum! {
     /// `Types.DescentPhase`: the level-3 chunk descent's state.
     DescentPhase {
         /// Not started.
