@@ -230,11 +230,14 @@ impl Chain {
         // chess clock charged by `block.timestamp` or a storage slot changing between zero and
         // non-zero can cost more (seen: `challengerOpenStep` out of gas at 119,332 used). A
         // margin over the estimate, never a limit equal to it; unused gas is not paid.
-        let estimate = builder
-            .estimate_gas()
-            .await
-            .map_err(|e| self.map_err_as(call, e, v4))?;
-        let builder = builder.gas(gas_limit(estimate));
+        // The estimate is taken on the pending block (the next block's timestamp, as the
+        // transaction will see it). If it fails, the call is sent as given: the provider's own
+        // estimate then reports the revert, or a caller-set gas limit lets it be mined.
+        let builder = builder.block(alloy::eips::BlockId::pending());
+        let builder = match builder.estimate_gas().await {
+            Ok(estimate) => builder.gas(gas_limit(estimate)),
+            Err(_) => builder,
+        };
         let pending = builder
             .send()
             .await
