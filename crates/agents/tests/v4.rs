@@ -208,6 +208,65 @@ struct Dispute {
     request_id: U256,
 }
 
+/// `model` registered under v4, a request on the honest input, the liar's response, the
+/// honest challenge, and the game played out: its id, outcome and moves.
+async fn lying_submitter_game(
+    net: &Net,
+    model: &V4Model,
+    honest: &V4Trace,
+    liar: &V4Trace,
+    name: &str,
+) -> (U256, GameStatus, Vec<v4::Move>) {
+    let n = model.lowered.num_steps();
+    let (model_id, _) = v4::register(&net.chain(0), model, params(), name.into(), name.into())
+        .await
+        .unwrap();
+    let (request_id, _) = v4::request(
+        &net.chain(1),
+        model_id,
+        honest.state_roots[0],
+        U256::from(FEE),
+    )
+    .await
+    .unwrap();
+    let prover = TemplateProver::new(&key_dir());
+    let sub = Player {
+        role: Role::Submitter,
+        chain: net.chain(2),
+        model,
+        trace: liar,
+        prover: &prover,
+        request_id,
+    };
+    let chal = Player {
+        role: Role::Challenger,
+        chain: net.chain(3),
+        model,
+        trace: honest,
+        prover: &prover,
+        request_id,
+    };
+    v4::respond(
+        &sub.chain,
+        request_id,
+        liar.state_roots[n],
+        U256::from(BOND),
+    )
+    .await
+    .unwrap();
+    let (game, _) = v4::challenge(
+        &chal.chain,
+        request_id,
+        honest.state_roots[n],
+        honest.root(),
+        U256::from(BOND),
+    )
+    .await
+    .unwrap();
+    let (status, moves) = v4::play(&sub, &chal, game).await.expect("game played");
+    (game, status, moves)
+}
+
 /// dnn registered under v4 (no key setup), a request, and a liar's trace that changes one
 /// output chunk of the first operator of template `template`.
 async fn dispute(template: &str) -> Dispute {
@@ -480,58 +539,7 @@ async fn a_descent_through_a_four_chunk_output_ends_at_the_lie() {
         .find(|t| t.state_roots[2] != honest.state_roots[2])
         .expect("a lie in chunk 2 that reaches S_n");
     let model = V4Model::new(l);
-    let (model_id, _) = v4::register(
-        &net.chain(0),
-        &model,
-        params(),
-        "relus".into(),
-        "relus".into(),
-    )
-    .await
-    .unwrap();
-    let (request_id, _) = v4::request(
-        &net.chain(1),
-        model_id,
-        honest.state_roots[0],
-        U256::from(FEE),
-    )
-    .await
-    .unwrap();
-    let prover = TemplateProver::new(&key_dir());
-    let sub = Player {
-        role: Role::Submitter,
-        chain: net.chain(2),
-        model: &model,
-        trace: &liar,
-        prover: &prover,
-        request_id,
-    };
-    let chal = Player {
-        role: Role::Challenger,
-        chain: net.chain(3),
-        model: &model,
-        trace: &honest,
-        prover: &prover,
-        request_id,
-    };
-    v4::respond(
-        &sub.chain,
-        request_id,
-        liar.state_roots[2],
-        U256::from(BOND),
-    )
-    .await
-    .unwrap();
-    let (game, _) = v4::challenge(
-        &chal.chain,
-        request_id,
-        honest.state_roots[2],
-        honest.root(),
-        U256::from(BOND),
-    )
-    .await
-    .unwrap();
-    let (status, moves) = v4::play(&sub, &chal, game).await.expect("game played");
+    let (game, status, moves) = lying_submitter_game(&net, &model, &honest, &liar, "relus").await;
     report("wide relus: lying submitter vs honest challenger", &moves);
     assert_eq!(status, GameStatus::ChallengerWon);
     let reveals = moves
@@ -579,52 +587,7 @@ async fn a_submitter_using_other_weights_loses_to_a_gemm_block_proof() {
         "the lie reaches S_n"
     );
     let model = V4Model::new(l);
-    let (model_id, _) = v4::register(&net.chain(0), &model, params(), "dnn".into(), "dnn".into())
-        .await
-        .unwrap();
-    let (request_id, _) = v4::request(
-        &net.chain(1),
-        model_id,
-        honest.state_roots[0],
-        U256::from(FEE),
-    )
-    .await
-    .unwrap();
-    let prover = TemplateProver::new(&key_dir());
-    let sub = Player {
-        role: Role::Submitter,
-        chain: net.chain(2),
-        model: &model,
-        trace: &liar,
-        prover: &prover,
-        request_id,
-    };
-    let chal = Player {
-        role: Role::Challenger,
-        chain: net.chain(3),
-        model: &model,
-        trace: &honest,
-        prover: &prover,
-        request_id,
-    };
-    v4::respond(
-        &sub.chain,
-        request_id,
-        liar.state_roots[n],
-        U256::from(BOND),
-    )
-    .await
-    .unwrap();
-    let (game, _) = v4::challenge(
-        &chal.chain,
-        request_id,
-        honest.state_roots[n],
-        honest.root(),
-        U256::from(BOND),
-    )
-    .await
-    .unwrap();
-    let (status, moves) = v4::play(&sub, &chal, game).await.expect("game played");
+    let (game, status, moves) = lying_submitter_game(&net, &model, &honest, &liar, "dnn").await;
     report(
         "other weights: lying submitter vs honest challenger",
         &moves,
@@ -635,7 +598,7 @@ async fn a_submitter_using_other_weights_loses_to_a_gemm_block_proof() {
         last.phase,
         format!("resolveLeaf({})", GemmBlockTemplate::NAME)
     );
-    let g = v4::game(&chal.chain, game).await.unwrap();
+    let g = v4::game(&net.chain(3), game).await.unwrap();
     let disputed = g.lo as usize * OPS_PER_STEP + g.opPosition as usize;
     assert_eq!(
         model.lowered.ops[disputed].node, model.lowered.ops[o].node,

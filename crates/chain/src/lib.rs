@@ -14,6 +14,8 @@ pub use client::{Chain, Deployment, TxInfo};
 pub use error::{ChainError, Result};
 
 pub use alloy::primitives::{Address, Bytes, B256, U256};
+/// What [`Chain::send`] returns with its [`TxInfo`].
+pub use alloy::rpc::types::TransactionReceipt;
 /// What [`Chain::send`] takes: a contract call bound to the client's provider.
 pub use alloy::{
     contract::{CallBuilder, CallDecoder},

@@ -89,6 +89,16 @@ fn inconsistent(what: &str, reason: impl Into<String>) -> AgentError {
     }
 }
 
+/// The first `E` event of a receipt; a missing one is an inconsistency of `call`.
+fn event<E: SolEvent>(receipt: &zkopml_chain::TransactionReceipt, call: &str) -> Result<E> {
+    receipt
+        .inner
+        .logs()
+        .iter()
+        .find_map(|l| E::decode_log(&l.inner).ok().map(|e| e.data))
+        .ok_or_else(|| inconsistent(call, format!("no {} event", E::SIGNATURE)))
+}
+
 /// Registers `model` under version 4 (no key setup); returns its id.
 pub async fn register(
     chain: &Chain,
@@ -113,13 +123,7 @@ pub async fn register(
     let (info, receipt) = chain
         .send_v4("ModelRegistryV4.registerModel", reg.registerModel(m))
         .await?;
-    let id = receipt
-        .inner
-        .logs()
-        .iter()
-        .find_map(|l| ModelRegistered::decode_log(&l.inner).ok())
-        .map(|e| e.modelId)
-        .ok_or_else(|| inconsistent("registerModel", "no ModelRegistered event"))?;
+    let id = event::<ModelRegistered>(&receipt, "registerModel")?.modelId;
     info!(%id, gas = info.gas_used, "v4 model registered");
     Ok((id, info))
 }
@@ -139,13 +143,7 @@ pub async fn request(
                 .value(fee),
         )
         .await?;
-    let id = receipt
-        .inner
-        .logs()
-        .iter()
-        .find_map(|l| RequestCreated::decode_log(&l.inner).ok())
-        .map(|e| e.requestId)
-        .ok_or_else(|| inconsistent("requestInference", "no RequestCreated event"))?;
+    let id = event::<RequestCreated>(&receipt, "requestInference")?.requestId;
     Ok((id, info))
 }
 
@@ -176,13 +174,7 @@ pub async fn challenge(
             m.challenge(request_id, claimed, trace_root).value(bond),
         )
         .await?;
-    let id = receipt
-        .inner
-        .logs()
-        .iter()
-        .find_map(|l| GameCreated::decode_log(&l.inner).ok())
-        .map(|e| e.gameId)
-        .ok_or_else(|| inconsistent("challenge", "no GameCreated event"))?;
+    let id = event::<GameCreated>(&receipt, "challenge")?.gameId;
     Ok((id, info))
 }
 
