@@ -409,18 +409,28 @@ contract MarketV4InvariantsTest is Test {
     }
 
     /// @notice The requester (who sometimes poses as a challenger) never ends up with more
-    ///         than it started with: BothLost pays it nothing.
+    ///         than it started with, except the disproof reward of each game it won as a
+    ///         challenger (a requester that disproves a wrong response did the challenger's
+    ///         work): BothLost, games it lost and cancelled games pay it nothing.
     function invariant_requesterNeverProfitsFromBothLost() public view {
-        uint256 total = _wealth(handler.actors()[0]);
+        address requester = handler.actors()[0];
+        uint256 earned;
+        for (uint256 i; i < handler.gameCount(); ++i) {
+            TypesV4.Game memory g = market.getGame(handler.gameIds(i));
+            if (g.challenger == requester && g.status == TypesV4.GameStatus.ChallengerWon) {
+                earned += market.getResponse(g.responseId).bond * TypesV4.DISPROOF_REWARD_BPS / 10_000;
+            }
+        }
+        uint256 total = _wealth(requester);
         for (uint256 i; i < handler.requestCount(); ++i) {
             TypesV4.Request memory r = market.getRequest(handler.requestIds(i));
             if (r.status == TypesV4.RequestStatus.Open || r.status == TypesV4.RequestStatus.Responded) total += r.fee;
         }
         for (uint256 i; i < handler.gameCount(); ++i) {
             TypesV4.Game memory g = market.getGame(handler.gameIds(i));
-            if (g.status == TypesV4.GameStatus.InProgress && g.challenger == handler.actors()[0]) total += g.bond;
+            if (g.status == TypesV4.GameStatus.InProgress && g.challenger == requester) total += g.bond;
         }
-        assertLe(total, 1e6 ether, "the requester profited");
+        assertLe(total, 1e6 ether + earned, "the requester profited beyond its disproof rewards");
     }
 
     function _isAdv(address a) internal view returns (bool) {
