@@ -77,7 +77,7 @@ pub const TAG_WIDE_CHUNK: u64 = 4;
 /// partial sums of one operator), never in a trace.
 pub fn wide_chunk_digest(index: usize, values: &[Fr]) -> Fr {
     debug_assert!(values.len() <= CHUNK_VALUES);
-    let seed = Fr::from(TAG_WIDE_CHUNK) + Fr::from(index as u64) * Fr::from(1u64 << 32);
+    let seed = wide_chunk_seed(index);
     let pad = CHUNK_VALUES - values.len();
     chain(
         seed,
@@ -90,15 +90,51 @@ pub fn wide_chunk_digest(index: usize, values: &[Fr]) -> Fr {
     )
 }
 
+/// Seed of wide chunk `index`'s chain: `TAG_WIDE_CHUNK + 2^32·index`.
+fn wide_chunk_seed(index: usize) -> Fr {
+    Fr::from(TAG_WIDE_CHUNK) + Fr::from(index as u64) * Fr::from(1u64 << 32)
+}
+
+/// Chunk trees of many wide tensors at once: the same trees as [`wide_tree`] of each, with
+/// the leaf digests of all of them computed eight at a time in lock-step where the CPU has
+/// AVX-512 IFMA (a wide chunk is 56 permutations, seven times a narrow one's eight, so this
+/// is where a trace with partial sums spends its time).
+pub fn wide_trees(tensors: &[&[Fr]]) -> Vec<ChunkTree> {
+    let jobs: Vec<(usize, usize)> = tensors
+        .iter()
+        .enumerate()
+        .flat_map(|(t, d)| (0..chunk_count(d.len())).map(move |j| (t, j)))
+        .collect();
+    let chunk = |(t, j): (usize, usize)| {
+        let d = tensors[t];
+        &d[j * CHUNK_VALUES..((j + 1) * CHUNK_VALUES).min(d.len())]
+    };
+    #[cfg(target_arch = "x86_64")]
+    let digests = if crate::poseidon::ifma::available() {
+        lockstep::wide_leaf_digests(&jobs, chunk)
+    } else {
+        jobs.iter()
+            .map(|&(t, j)| wide_chunk_digest(j, chunk((t, j))))
+            .collect()
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let digests: Vec<Fr> = jobs
+        .iter()
+        .map(|&(t, j)| wide_chunk_digest(j, chunk((t, j))))
+        .collect();
+    let mut leaves: Vec<Vec<Fr>> = tensors
+        .iter()
+        .map(|d| Vec::with_capacity(chunk_count(d.len())))
+        .collect();
+    for ((t, _), d) in jobs.iter().zip(digests) {
+        leaves[*t].push(d);
+    }
+    leaves.into_iter().map(ChunkTree::from_leaves).collect()
+}
+
 /// The chunk tree of a wide tensor.
 pub fn wide_tree(values: &[Fr]) -> ChunkTree {
-    ChunkTree::from_leaves(
-        values
-            .chunks(CHUNK_VALUES)
-            .enumerate()
-            .map(|(j, c)| wide_chunk_digest(j, c))
-            .collect(),
-    )
+    wide_trees(&[values]).pop().expect("one tree per tensor")
 }
 
 /// Commitment of a wide tensor: `Poseidon_t3(header, root)` as for `i32` tensors (the leaf
@@ -240,12 +276,7 @@ impl ChunkTree {
 
     /// The tree of a tensor's values (the leaf digests hashed one by one).
     pub fn of_values(data: &[i32]) -> Self {
-        Self::from_leaves(
-            data.chunks(CHUNK_VALUES)
-                .enumerate()
-                .map(|(j, c)| chunk_digest(j, c))
-                .collect(),
-        )
+        chunk_trees(&[data]).pop().expect("one tree per tensor")
     }
 
     /// The root (0 for a tree without leaves).
@@ -393,6 +424,7 @@ mod lockstep {
         poseidon::ifma::{chain_step, from_limbs, to_limbs, Limbs, LANES},
         tensor::pack_word_limbs,
     };
+    use ark_ff::PrimeField;
 
     /// Values absorbed per permutation.
     const BLOCK: usize = CHUNK * LIMBS;
@@ -432,6 +464,36 @@ mod lockstep {
         }
         out
     }
+
+    /// Eight wide chunk chains per lock-step pass: every chain absorbs exactly
+    /// [`CHUNK_VALUES`] field elements (a short chunk zero-padded), [`CHUNK`] per permutation.
+    pub(super) fn wide_leaf_digests<'a>(
+        jobs: &[(usize, usize)],
+        chunk: impl Fn((usize, usize)) -> &'a [Fr],
+    ) -> Vec<Fr> {
+        const _: () = assert!(CHUNK_VALUES % CHUNK == 0);
+        let mut out = Vec::with_capacity(jobs.len());
+        for group in jobs.chunks(LANES) {
+            let data: Vec<&[Fr]> = group.iter().map(|j| chunk(*j)).collect();
+            let mut h: [Limbs; LANES] = [[0; 5]; LANES];
+            for (lane, (_, j)) in group.iter().enumerate() {
+                h[lane] = to_limbs(&wide_chunk_seed(*j));
+            }
+            for b in 0..CHUNK_VALUES / CHUNK {
+                let mut words = [[[0u64; 4]; LANES]; CHUNK];
+                for (lane, d) in data.iter().enumerate() {
+                    let lo = (b * CHUNK).min(d.len());
+                    let hi = ((b + 1) * CHUNK).min(d.len());
+                    for (k, v) in d[lo..hi].iter().enumerate() {
+                        words[k][lane] = v.into_bigint().0;
+                    }
+                }
+                chain_step(&mut h, &words);
+            }
+            out.extend(h[..group.len()].iter().map(|l| from_limbs(*l)));
+        }
+        out
+    }
 }
 
 #[cfg(test)]
@@ -463,6 +525,50 @@ mod tests {
                 }
             }
             assert_eq!(tree.root(), level[0]);
+        }
+    }
+
+    #[test]
+    fn wide_trees_equal_one_wide_tree_each() {
+        use crate::fr_from_i64;
+        // Lengths around a chunk and the eight lanes, negative and large values included.
+        let lens = [
+            0usize,
+            1,
+            11,
+            CHUNK_VALUES - 1,
+            CHUNK_VALUES,
+            CHUNK_VALUES + 5,
+            9 * CHUNK_VALUES + 3,
+        ];
+        let tensors: Vec<Vec<Fr>> = lens
+            .iter()
+            .enumerate()
+            .map(|(t, n)| {
+                (0..*n as i64)
+                    .map(|i| {
+                        let v =
+                            fr_from_i64((i * 7919 + t as i64) * if i % 3 == 0 { -1 } else { 1 });
+                        if i % 5 == 0 {
+                            v * Fr::from(1u64 << 60).square()
+                        } else {
+                            v
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        let refs: Vec<&[Fr]> = tensors.iter().map(Vec::as_slice).collect();
+        for (t, tree) in wide_trees(&refs).iter().enumerate() {
+            let one = ChunkTree::from_leaves(
+                tensors[t]
+                    .chunks(CHUNK_VALUES)
+                    .enumerate()
+                    .map(|(j, c)| wide_chunk_digest(j, c))
+                    .collect(),
+            );
+            assert_eq!(tree.root(), one.root(), "tensor {t} (length {})", lens[t]);
+            assert_eq!(tree.leaves(), one.leaves(), "tensor {t}");
         }
     }
 
@@ -567,8 +673,15 @@ mod tests {
             .collect();
         let refs: Vec<&[i32]> = tensors.iter().map(|t| &t[..]).collect();
         let batched = chunk_trees(&refs);
+        // Against the scalar chain of every chunk (the lock-step path's reference).
         for (t, tree) in tensors.iter().zip(&batched) {
-            assert_eq!(*tree, ChunkTree::of_values(t));
+            let scalar = ChunkTree::from_leaves(
+                t.chunks(CHUNK_VALUES)
+                    .enumerate()
+                    .map(|(j, c)| chunk_digest(j, c))
+                    .collect(),
+            );
+            assert_eq!(*tree, scalar);
         }
         let shapes: Vec<[usize; 1]> = tensors.iter().map(|t| [t.len()]).collect();
         let pairs: Vec<(&[usize], &[i32])> = shapes

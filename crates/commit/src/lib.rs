@@ -9,7 +9,7 @@ mod tensor;
 pub use chunked::{
     chunk_count, chunk_digest, chunk_seed, chunk_trees, chunked_commitment, chunked_commitment_of,
     chunked_commitments, poseidon_t3, root_from_leaf, tree_depth, tree_node, wide_chunk_digest,
-    wide_commitment, wide_tree, ChunkTree, CHUNK_VALUES, CHUNK_WORDS, MAX_TREE_DEPTH,
+    wide_commitment, wide_tree, wide_trees, ChunkTree, CHUNK_VALUES, CHUNK_WORDS, MAX_TREE_DEPTH,
     PERMS_PER_CHUNK, TAG_CHUNK, TAG_WIDE_CHUNK,
 };
 pub use field::{fr_from_bytes32, fr_from_i64, fr_to_bytes32, Digest};

@@ -419,7 +419,10 @@ impl Player<'_> {
             .ops
             .get(o)
             .ok_or_else(|| inconsistent("game", format!("operator {o} is padding")))?;
-        let tree = &self.trace.trees[op.output];
+        let tree = self
+            .trace
+            .tree(op.output)
+            .map_err(|e| inconsistent("trace", e.to_string()))?;
         let side = u8::from(self.role.side());
         let name = format!("Descent/{phase:?}");
         match (phase, self.role) {

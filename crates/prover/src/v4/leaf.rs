@@ -1,10 +1,10 @@
 //! The leaf of a version-4 game: chunk `j` of template operator `o`, its witness from a
 //! trace and its proof.
 
-use std::sync::OnceLock;
+use std::{borrow::Cow, sync::OnceLock};
 
 use ark_bn254::Fr;
-use zkopml_commit::{chunk_count, CHUNK_VALUES};
+use zkopml_commit::{chunk_count, wide_tree, CHUNK_VALUES};
 
 use super::{
     lower::{Data, LOpKind, Lowered},
@@ -49,31 +49,34 @@ impl LeafInstance {
         if j >= chunks {
             return Err(past);
         }
+        let uncommittable = |v: usize| V4Error::Uncommittable(lowered.values[v].name.clone());
         let narrow = |v: usize, index: usize| -> Result<ChunkOpening, V4Error> {
-            let Data::Narrow(t) = &trace.data[v] else {
-                return Err(V4Error::Uncommittable(lowered.values[v].name.clone()));
+            let Data::Narrow(t) = &*trace.data(v)? else {
+                return Err(uncommittable(v));
             };
-            Opening::new(&lowered.values[v].shape, &t.data, &trace.trees[v], index)
-                .ok_or_else(|| V4Error::Uncommittable(lowered.values[v].name.clone()))
+            Opening::new(&lowered.values[v].shape, &t.data, &*trace.tree(v)?, index)
+                .ok_or_else(|| uncommittable(v))
         };
         let wide = |v: usize, index: usize| -> Result<WideOpening, V4Error> {
-            let Data::Wide(w) = &trace.data[v] else {
-                return Err(V4Error::Uncommittable(lowered.values[v].name.clone()));
+            let data = trace.data(v)?;
+            let Data::Wide(w) = &*data else {
+                return Err(uncommittable(v));
             };
-            Opening::new(&lowered.values[v].shape, w, &trace.trees[v], index)
-                .ok_or_else(|| V4Error::Uncommittable(lowered.values[v].name.clone()))
+            Opening::new(&lowered.values[v].shape, w, &wide_tree(w), index)
+                .ok_or_else(|| uncommittable(v))
         };
-        let narrow_tensor = |v: usize| match &trace.data[v] {
-            Data::Narrow(t) => Ok(t),
-            Data::Wide(_) => Err(V4Error::Uncommittable(lowered.values[v].name.clone())),
+        let narrow_tensor = |v: usize| match trace.data(v)? {
+            Cow::Borrowed(Data::Narrow(t)) => Ok(Cow::Borrowed(t)),
+            Cow::Owned(Data::Narrow(t)) => Ok(Cow::Owned(t)),
+            _ => Err(uncommittable(v)),
         };
-        let wide_ints = |v: usize| match &trace.data[v] {
+        let wide_ints = |v: usize| match &*trace.data(v)? {
             Data::Wide(w) => w
                 .iter()
                 .map(|f| crate::gadgets::fr_to_i128(*f))
                 .collect::<Option<Vec<i128>>>()
-                .ok_or_else(|| V4Error::Uncommittable(lowered.values[v].name.clone())),
-            Data::Narrow(_) => Err(V4Error::Uncommittable(lowered.values[v].name.clone())),
+                .ok_or_else(|| uncommittable(v)),
+            Data::Narrow(_) => Err(uncommittable(v)),
         };
         Ok(match &op.kind {
             LOpKind::Clip(clip) => LeafInstance::Clip(ClipChunk {
@@ -100,7 +103,7 @@ impl LeafInstance {
             LOpKind::ConvBlock { block, dispute } => {
                 let (acc, x) = (wide_ints(op.inputs[0])?, narrow_tensor(op.inputs[1])?);
                 LeafInstance::ConvBlock(
-                    dispute.block_instance(x, &acc, j, *block).map_err(|_| {
+                    dispute.block_instance(&x, &acc, j, *block).map_err(|_| {
                         V4Error::Uncommittable(lowered.values[op.output].name.clone())
                     })?,
                 )
@@ -108,7 +111,7 @@ impl LeafInstance {
             LOpKind::PoolBlock { block, dispute } => {
                 let (acc, x) = (wide_ints(op.inputs[0])?, narrow_tensor(op.inputs[1])?);
                 LeafInstance::PoolBlock(
-                    dispute.block_instance(x, &acc, j, *block).map_err(|_| {
+                    dispute.block_instance(&x, &acc, j, *block).map_err(|_| {
                         V4Error::Uncommittable(lowered.values[op.output].name.clone())
                     })?,
                 )

@@ -21,11 +21,6 @@ use crate::templates::{
     GemmBlockTemplate, GemmDispute, PoolBlockTemplate, PoolDispute, RescaleTemplate, Template,
 };
 
-/// Most wide partial-sum values a lowered program may hold in its trace (every block's
-/// partial sums of every reduction: `Σ blocks × output length`). Beyond it the trace does
-/// not fit a party's memory; such models need level 4 (`docs/protocol.md` §10.12).
-pub const MAX_PARTIAL_SUMS: usize = 1 << 24;
-
 /// Index of a value of a [`Lowered`] program.
 pub type LValueId = usize;
 
@@ -330,7 +325,6 @@ impl Lowered {
         let mut values: Vec<LValue> = Vec::new();
         let mut of_engine: Vec<Option<LValueId>> = vec![None; program.values.len()];
         let mut ops: Vec<LOp> = Vec::new();
-        let mut partial_sums = 0usize;
         let constant = |values: &mut Vec<LValue>, name: String, shape: Vec<usize>, data: Data| {
             let header =
                 tensor_header(&shape).ok_or_else(|| V4Error::Uncommittable(name.clone()))?;
@@ -392,16 +386,6 @@ impl Lowered {
                 output
             };
             let out_len: usize = out_info.shape.iter().product();
-            // Wide partial sums this node adds to a trace, against the budget.
-            let mut charge = |n: usize| {
-                partial_sums += n;
-                if partial_sums > MAX_PARTIAL_SUMS {
-                    return Err(unsupported(
-                        "its partial sums do not fit a trace: needs level 4 (protocol §10.12)",
-                    ));
-                }
-                Ok(())
-            };
             let lowering =
                 match &node.op {
                     Op::Relu | Op::Clip(_) | Op::Reshape(_) => {
@@ -452,7 +436,6 @@ impl Lowered {
                         // The decomposition's constants do not depend on A's values.
                         let d = GemmDispute::new(g, &zeros(a_shape), b, c).map_err(unsupported)?;
                         let row_chunks = d.n_pad / CHUNK_VALUES;
-                        charge(d.blocks() * d.n_pad)?;
                         let a = operand(&mut values, node.inputs[0])?;
                         let w = constant(
                             &mut values,
@@ -473,7 +456,6 @@ impl Lowered {
                     Op::Conv(c) => {
                         let (w, bias) = constant_operands(program, node)
                             .ok_or_else(|| unsupported("Conv with computed weights or bias"))?;
-                        charge(w.shape.iter().skip(1).product::<usize>() * out_len)?;
                         let x_shape = &program.values[node.inputs[0]].shape;
                         let d = Arc::new(ConvDispute::new(c, &zeros(x_shape), w, bias).map_err(
                             |_| unsupported("Conv outside the conv_block template's bounds"),
@@ -499,7 +481,6 @@ impl Lowered {
                         })
                     }
                     Op::MaxPool(p) => {
-                        charge(p.kernel[0] * p.kernel[1] * out_len)?;
                         let x_shape = &program.values[node.inputs[0]].shape;
                         let d = Arc::new(PoolDispute::new(p, &zeros(x_shape)).map_err(|_| {
                             unsupported("MaxPool outside the pool_block template's bounds")
@@ -584,9 +565,7 @@ impl Lowered {
             of_engine,
             layouts: Vec::new(),
         };
-        lowered.layouts = (0..=lowered.num_steps())
-            .map(|b| lowered.live_at(b))
-            .collect();
+        lowered.layouts = lowered.live_sets();
         Ok(lowered)
     }
 
@@ -611,20 +590,54 @@ impl Lowered {
         &self.layouts[b]
     }
 
-    fn live_at(&self, b: usize) -> Vec<LValueId> {
-        let t = (b * self.ops_per_step).min(self.ops.len());
-        (0..self.values.len())
+    /// The values live at every boundary `b = 0..=n`, in slot (value id) order: a value is
+    /// live at `b` (after the first `t = min(b·N, ops)` operators) when it exists by then (an
+    /// input, or the output of an operator before `t`; constants never) and an operator at
+    /// or after `t` reads it, or it is a graph output. One sweep over the operators.
+    fn live_sets(&self) -> Vec<Vec<LValueId>> {
+        const FOREVER: usize = usize::MAX;
+        // The last operator reading each value (FOREVER for a graph output).
+        let mut last_use: Vec<Option<usize>> = vec![None; self.values.len()];
+        for (o, op) in self.ops.iter().enumerate() {
+            for v in &op.inputs {
+                last_use[*v] = Some(o);
+            }
+        }
+        for v in &self.outputs {
+            last_use[*v] = Some(FOREVER);
+        }
+        let mut dies: Vec<Vec<LValueId>> = vec![Vec::new(); self.ops.len()];
+        for (v, last) in last_use.iter().enumerate() {
+            if let Some(o) = last.filter(|o| *o != FOREVER) {
+                dies[o].push(v);
+            }
+        }
+        let mut live: std::collections::BTreeSet<LValueId> = (0..self.values.len())
             .filter(|v| {
-                let produced = match self.values[*v].origin {
-                    Origin::Input(_) => true,
-                    Origin::Const { .. } => false,
-                    Origin::Op(o) => o < t,
-                };
-                produced
-                    && (self.ops[t..].iter().any(|op| op.inputs.contains(v))
-                        || self.outputs.contains(v))
+                matches!(self.values[*v].origin, Origin::Input(_)) && last_use[*v].is_some()
             })
-            .collect()
+            .collect();
+        let mut sets = Vec::with_capacity(self.num_steps() + 1);
+        sets.push(live.iter().copied().collect());
+        let mut t = 0;
+        for b in 1..=self.num_steps() {
+            let next = (b * self.ops_per_step).min(self.ops.len());
+            // Outputs made before `next` that someone reads at or after it, minus the
+            // values whose last reader ran before it.
+            for op in &self.ops[t..next] {
+                if last_use[op.output].is_some_and(|o| o >= next) {
+                    live.insert(op.output);
+                }
+            }
+            for o in t..next {
+                for v in &dies[o] {
+                    live.remove(v);
+                }
+            }
+            t = next;
+            sets.push(live.iter().copied().collect());
+        }
+        sets
     }
 
     /// Where operator `o` reads input value `v` from.

@@ -33,7 +33,7 @@ mod trace;
 pub use leaf::{LeafInstance, LeafProver};
 pub use lower::{
     fr_u256, layout_leaf, Data, LOp, LOpKind, LValue, LValueId, Lowered, OperatorLeaf, Origin,
-    Source, CONST_FLAG, MAX_PARTIAL_SUMS, SOURCE_EMPTY, SOURCE_OUTPUT, SOURCE_STATE,
+    Source, CONST_FLAG, SOURCE_EMPTY, SOURCE_OUTPUT, SOURCE_STATE,
 };
 pub use trace::{trace_leaf, V4Trace};
 
@@ -63,6 +63,14 @@ pub enum V4Error {
         /// Requested operator.
         index: usize,
         /// Number of template operators.
+        count: usize,
+    },
+    /// A value index past the lowered program's values.
+    #[error("value {index} out of range: the program has {count}")]
+    ValueOutOfRange {
+        /// Requested value.
+        index: usize,
+        /// Number of values.
         count: usize,
     },
     /// A chunk index past the operator output's last chunk (its leaf is the empty value).

@@ -1,12 +1,21 @@
-//! The version-4 trace of one run of a lowered program: every tensor, its chunk tree and
-//! commitment, the states, the step outputs and the trace leaves (§10.1), with the
-//! openings the game's moves carry.
+//! The version-4 trace of one run of a lowered program: every tensor's commitment, the
+//! states, the step outputs and the trace leaves (§10.1), with the openings the game's
+//! moves carry.
+//!
+//! The trace holds the engine's values (the narrow tensors) and their chunk trees, but not
+//! the wide partial sums of the reductions: those are most of a CNN's trace (mobilenet_v2:
+//! 300 M values, 9.6 GB as field elements, against 3.5 M narrow ones), so they are hashed
+//! as they are produced, tap by tap, and only their commitments kept. A move or a leaf that
+//! opens one re-derives it from the reduction's input ([`V4Trace::data`], [`V4Trace::tree`]).
+
+use std::{borrow::Cow, sync::Arc};
 
 use alloy_primitives::{keccak256, B256};
 use ark_bn254::Fr;
+use rayon::prelude::*;
 use zkopml_commit::{
-    chunk_trees, chunked_commitment_of, fr_to_bytes32, tensor_header, wide_tree, ChunkTree,
-    KeccakTree, MerkleProof,
+    chunk_trees, chunked_commitment_of, fr_to_bytes32, tensor_header, wide_tree, wide_trees,
+    ChunkTree, KeccakTree, MerkleProof,
 };
 use zkopml_engine::{activations, ops::Op, program::ValueKind, Program, Tensor};
 
@@ -14,15 +23,43 @@ use super::{
     lower::{i128_fr, Data, LOpKind, Lowered, Origin},
     V4Error,
 };
-use crate::templates::GemmDispute;
+use crate::templates::{ConvDispute, GemmDispute, PoolDispute};
+
+/// Partial-sum tensors hashed together (a batch is `WIDE_BATCH × output length` field
+/// elements in memory: 8 MB for mobilenet_v2's widest reduction).
+const WIDE_BATCH: usize = 32;
+
+/// How a wide partial-sum tensor the trace does not keep is re-derived.
+#[derive(Clone, Debug)]
+enum WideRecipe {
+    /// `acc_{block+1}` of the `Gemm` of engine node `node` (its decomposition is kept).
+    Gemm { node: usize, block: usize },
+    /// `acc_{block+1}` of a `Conv` over the narrow value `x`.
+    Conv {
+        dispute: Arc<ConvDispute>,
+        x: usize,
+        block: usize,
+    },
+    /// `acc_{block+1}` of a `MaxPool` over the narrow value `x`.
+    Pool {
+        dispute: Arc<PoolDispute>,
+        x: usize,
+        block: usize,
+    },
+}
 
 /// Every commitment of one run under version 4.
 #[derive(Clone, Debug)]
 pub struct V4Trace {
-    /// Contents of every value (constants included).
-    pub data: Vec<Data>,
-    /// Chunk tree of every value.
-    pub trees: Vec<ChunkTree>,
+    /// Contents of every value the trace keeps (inputs, constants, narrow outputs); `None`
+    /// for a wide partial-sum tensor ([`Self::data`] re-derives it).
+    kept: Vec<Option<Data>>,
+    /// Chunk tree of every kept value.
+    kept_trees: Vec<Option<ChunkTree>>,
+    /// How each value the trace does not keep is re-derived.
+    recipes: Vec<Option<WideRecipe>>,
+    /// The decomposition of every `Gemm` node (its partial sums from the run's `A`).
+    gemms: std::collections::HashMap<usize, GemmDispute>,
     /// `C(T)` of every value.
     pub commitments: Vec<Fr>,
     /// The `W` slot commitments of `S_0 … S_n` (0 for an empty slot).
@@ -42,20 +79,47 @@ fn word(f: &Fr) -> B256 {
     B256::from(fr_to_bytes32(f))
 }
 
-/// `acc_1 … acc_B` from `acc_0` by `step(acc, t)` for each tap `t`, as field elements.
-fn running(start: &[i128], taps: usize, mut step: impl FnMut(&mut [i128], usize)) -> Vec<Vec<Fr>> {
-    let mut acc = start.to_vec();
-    (0..taps)
-        .map(|t| {
-            step(&mut acc, t);
-            acc.iter().map(|v| i128_fr(*v)).collect()
-        })
-        .collect()
-}
-
 /// `keccak256(S ‖ P)`.
 pub fn trace_leaf(state: B256, prev_outputs: B256) -> B256 {
     keccak256([state.as_slice(), prev_outputs.as_slice()].concat())
+}
+
+/// One tap of a `Conv`'s running sums: `acc += W'[t, co(p)]·X[src_t(p)]`.
+fn conv_tap(d: &ConvDispute, x: &Tensor, acc: &mut [i128], t: usize) {
+    let (w, row) = (&d.weights.data, d.weights.shape[1]);
+    for (p, s) in acc.iter_mut().enumerate() {
+        if let (co, Some(f)) = d.params.source(p, t) {
+            *s += w[t * row + co] as i128 * x.data[f] as i128;
+        }
+    }
+}
+
+/// One tap of a `MaxPool`'s running maxima: `acc = max(acc, X[src_t(p)])`.
+fn pool_tap(d: &PoolDispute, x: &Tensor, acc: &mut [i128], t: usize) {
+    for (p, s) in acc.iter_mut().enumerate() {
+        if let (_, Some(f)) = d.params.source(p, t) {
+            *s = (*s).max(x.data[f] as i128);
+        }
+    }
+}
+
+/// Commitments of a batch of wide tensors, hashed on every core.
+fn wide_commitments(lowered: &Lowered, batch: &[(usize, Vec<Fr>)]) -> Vec<(usize, Fr)> {
+    batch
+        .par_chunks(4)
+        .flat_map_iter(|group| {
+            let refs: Vec<&[Fr]> = group.iter().map(|(_, v)| v.as_slice()).collect();
+            let trees = wide_trees(&refs);
+            group
+                .iter()
+                .zip(trees)
+                .map(|((v, _), t)| {
+                    let h = tensor_header(&lowered.values[*v].shape).unwrap_or_default();
+                    (*v, chunked_commitment_of(h, t.root()))
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 impl V4Trace {
@@ -77,111 +141,140 @@ impl V4Trace {
                     .expect("every input and activation is computed"),
             }
         };
-        // The partial sums of every Gemm, from its (possibly faulty) input.
-        let mut sums: Vec<Option<GemmDispute>> = vec![None; program.nodes.len()];
-        // Every tap's partial sums of a Conv or MaxPool node, taken one by one.
-        let mut taps: std::collections::HashMap<usize, Vec<Vec<Fr>>> = Default::default();
-        let mut data: Vec<Option<Data>> = vec![None; lowered.values.len()];
+        let count = lowered.values.len();
+        let mut kept: Vec<Option<Data>> = vec![None; count];
+        let mut recipes: Vec<Option<WideRecipe>> = vec![None; count];
+        let mut gemms = std::collections::HashMap::new();
         for (id, v) in lowered.values.iter().enumerate() {
-            data[id] = Some(match &v.origin {
-                Origin::Input(e) => Data::Narrow(engine_value(*e)),
-                Origin::Const { data, .. } => data.clone(),
+            match &v.origin {
+                Origin::Input(e) => kept[id] = Some(Data::Narrow(engine_value(*e))),
+                Origin::Const { data, .. } => kept[id] = Some(data.clone()),
                 Origin::Op(o) => {
                     let op = &lowered.ops[*o];
                     let node = &program.nodes[op.node];
-                    match op.kind {
-                        LOpKind::GemmBlock { block, .. } => {
-                            if sums[op.node].is_none() {
-                                let Op::Gemm(g) = &node.op else {
-                                    unreachable!("gemm blocks come from Gemm nodes")
-                                };
-                                let operand =
-                                    |k: usize| node.inputs.get(k).map(|v| engine_value(*v));
-                                let d = GemmDispute::new(
-                                    g,
-                                    &engine_value(node.inputs[0]),
-                                    &engine_value(node.inputs[1]),
-                                    operand(2).as_ref(),
-                                )
-                                .map_err(|reason| {
-                                    V4Error::Unsupported {
+                    recipes[id] =
+                        match op.kind {
+                            LOpKind::GemmBlock { block, .. } => {
+                                if let std::collections::hash_map::Entry::Vacant(e) =
+                                    gemms.entry(op.node)
+                                {
+                                    let Op::Gemm(g) = &node.op else {
+                                        unreachable!("gemm blocks come from Gemm nodes")
+                                    };
+                                    let operand =
+                                        |k: usize| node.inputs.get(k).map(|v| engine_value(*v));
+                                    let d = GemmDispute::new(
+                                        g,
+                                        &engine_value(node.inputs[0]),
+                                        &engine_value(node.inputs[1]),
+                                        operand(2).as_ref(),
+                                    )
+                                    .map_err(|reason| V4Error::Unsupported {
                                         node: node.name.clone(),
                                         op: "Gemm",
                                         reason,
-                                    }
-                                })?;
-                                sums[op.node] = Some(d);
+                                    })?;
+                                    e.insert(d);
+                                }
+                                Some(WideRecipe::Gemm {
+                                    node: op.node,
+                                    block,
+                                })
                             }
-                            let d = sums[op.node].as_ref().expect("just set");
-                            Data::Wide(d.acc_fr(block + 1))
-                        }
-                        LOpKind::ConvBlock { block, ref dispute } => {
-                            let x = engine_value(node.inputs[0]);
-                            let sums = taps.entry(op.node).or_insert_with(|| {
-                                let (w, row) = (&dispute.weights.data, dispute.weights.shape[1]);
-                                running(&dispute.acc0, dispute.blocks(), |acc, t| {
-                                    for (p, s) in acc.iter_mut().enumerate() {
-                                        if let (co, Some(f)) = dispute.params.source(p, t) {
-                                            *s += w[t * row + co] as i128 * x.data[f] as i128;
-                                        }
-                                    }
-                                })
-                            });
-                            Data::Wide(std::mem::take(&mut sums[block]))
-                        }
-                        LOpKind::PoolBlock { block, ref dispute } => {
-                            let x = engine_value(node.inputs[0]);
-                            let sums = taps.entry(op.node).or_insert_with(|| {
-                                let start = vec![i32::MIN as i128; dispute.len];
-                                running(&start, dispute.blocks(), |acc, t| {
-                                    for (p, s) in acc.iter_mut().enumerate() {
-                                        if let (_, Some(f)) = dispute.params.source(p, t) {
-                                            *s = (*s).max(x.data[f] as i128);
-                                        }
-                                    }
-                                })
-                            });
-                            Data::Wide(std::mem::take(&mut sums[block]))
-                        }
-                        // The node's own output (a faulty one stays faulty).
-                        _ => Data::Narrow(engine_value(node.output)),
-                    }
+                            LOpKind::ConvBlock { block, ref dispute } => Some(WideRecipe::Conv {
+                                dispute: dispute.clone(),
+                                x: op.inputs[1],
+                                block,
+                            }),
+                            LOpKind::PoolBlock { block, ref dispute } => Some(WideRecipe::Pool {
+                                dispute: dispute.clone(),
+                                x: op.inputs[1],
+                                block,
+                            }),
+                            // The node's own output (a faulty one stays faulty).
+                            _ => {
+                                kept[id] = Some(Data::Narrow(engine_value(node.output)));
+                                None
+                            }
+                        };
                 }
-            });
+            }
         }
-        let data: Vec<Data> = data.into_iter().map(|d| d.expect("every value")).collect();
-        // Narrow trees eight chunks at a time where the CPU allows; wide ones one by one.
-        let narrow: Vec<usize> = (0..data.len())
-            .filter(|i| matches!(data[*i], Data::Narrow(_)))
+        // Narrow trees eight chunks at a time where the CPU allows; kept wide ones (the
+        // constants `acc_0`) one by one.
+        let narrow: Vec<usize> = (0..count)
+            .filter(|i| matches!(kept[*i], Some(Data::Narrow(_))))
             .collect();
         let narrow_trees = chunk_trees(
             &narrow
                 .iter()
-                .map(|i| match &data[*i] {
-                    Data::Narrow(t) => t.data.as_slice(),
-                    Data::Wide(_) => unreachable!("filtered"),
+                .map(|i| match &kept[*i] {
+                    Some(Data::Narrow(t)) => t.data.as_slice(),
+                    _ => unreachable!("filtered"),
                 })
                 .collect::<Vec<_>>(),
         );
-        let mut trees: Vec<Option<ChunkTree>> = vec![None; data.len()];
+        let mut kept_trees: Vec<Option<ChunkTree>> = vec![None; count];
         for (i, t) in narrow.into_iter().zip(narrow_trees) {
-            trees[i] = Some(t);
+            kept_trees[i] = Some(t);
         }
-        for (i, d) in data.iter().enumerate() {
-            if let Data::Wide(v) = d {
-                trees[i] = Some(wide_tree(v));
+        for (i, d) in kept.iter().enumerate() {
+            if let Some(Data::Wide(v)) = d {
+                kept_trees[i] = Some(wide_tree(v));
             }
         }
-        let trees: Vec<ChunkTree> = trees.into_iter().map(|t| t.expect("every tree")).collect();
+        let mut commitments: Vec<Option<Fr>> = lowered
+            .values
+            .iter()
+            .zip(&kept_trees)
+            .map(|(v, t)| {
+                let t = t.as_ref()?;
+                Some(chunked_commitment_of(tensor_header(&v.shape)?, t.root()))
+            })
+            .collect();
+        // The partial sums, reduction by reduction and tap by tap, hashed in batches.
+        let mut batch: Vec<(usize, Vec<Fr>)> = Vec::with_capacity(WIDE_BATCH);
+        let flush = |batch: &mut Vec<(usize, Vec<Fr>)>, commitments: &mut [Option<Fr>]| {
+            for (v, c) in wide_commitments(lowered, batch) {
+                commitments[v] = Some(c);
+            }
+            batch.clear();
+        };
+        let mut running: Option<(usize, Vec<i128>)> = None;
+        for (id, recipe) in recipes.iter().enumerate() {
+            let Some(recipe) = recipe else { continue };
+            let values: Vec<Fr> = match recipe {
+                WideRecipe::Gemm { node, block } => gemms[node].acc_fr(block + 1),
+                WideRecipe::Conv { dispute, x, block } => {
+                    let x = narrow_of(&kept, *x)?;
+                    let mut acc = continued(&mut running, id, *block)
+                        .unwrap_or_else(|| dispute.acc(x, *block));
+                    conv_tap(dispute, x, &mut acc, *block);
+                    let values = acc.iter().map(|v| i128_fr(*v)).collect();
+                    running = Some((id, acc));
+                    values
+                }
+                WideRecipe::Pool { dispute, x, block } => {
+                    let x = narrow_of(&kept, *x)?;
+                    let mut acc = continued(&mut running, id, *block)
+                        .unwrap_or_else(|| dispute.acc(x, *block));
+                    pool_tap(dispute, x, &mut acc, *block);
+                    let values = acc.iter().map(|v| i128_fr(*v)).collect();
+                    running = Some((id, acc));
+                    values
+                }
+            };
+            batch.push((id, values));
+            if batch.len() == WIDE_BATCH {
+                flush(&mut batch, &mut commitments);
+            }
+        }
+        flush(&mut batch, &mut commitments);
         let commitments: Vec<Fr> = lowered
             .values
             .iter()
-            .zip(&trees)
-            .map(|(v, t)| {
-                tensor_header(&v.shape)
-                    .map(|h| chunked_commitment_of(h, t.root()))
-                    .ok_or_else(|| V4Error::Uncommittable(v.name.clone()))
-            })
+            .zip(commitments)
+            .map(|(v, c)| c.ok_or_else(|| V4Error::Uncommittable(v.name.clone())))
             .collect::<Result<_, _>>()?;
         let w = lowered.state_slots();
         let n = lowered.num_steps();
@@ -204,8 +297,8 @@ impl V4Trace {
             .collect();
         let root_of =
             |v: &[Fr]| KeccakTree::from_values(&v.iter().map(word).collect::<Vec<_>>()).root();
-        let state_roots: Vec<B256> = states.iter().map(|s| root_of(s)).collect();
-        let output_roots: Vec<B256> = outputs.iter().map(|p| root_of(p)).collect();
+        let state_roots: Vec<B256> = states.par_iter().map(|s| root_of(s)).collect();
+        let output_roots: Vec<B256> = outputs.par_iter().map(|p| root_of(p)).collect();
         let leaves: Vec<B256> = (0..=n)
             .map(|b| {
                 let p = if b == 0 {
@@ -218,8 +311,10 @@ impl V4Trace {
             .collect();
         let tree = KeccakTree::from_values(&leaves);
         Ok(Self {
-            data,
-            trees,
+            kept,
+            kept_trees,
+            recipes,
+            gemms,
             commitments,
             states,
             outputs,
@@ -228,6 +323,44 @@ impl V4Trace {
             leaves,
             tree,
         })
+    }
+
+    /// The contents of value `v` (a wide partial-sum tensor is re-derived from its
+    /// reduction's input: `O(block × length)`).
+    pub fn data(&self, v: usize) -> Result<Cow<'_, Data>, V4Error> {
+        if let Some(d) = self.kept.get(v).and_then(Option::as_ref) {
+            return Ok(Cow::Borrowed(d));
+        }
+        let recipe =
+            self.recipes
+                .get(v)
+                .and_then(Option::as_ref)
+                .ok_or(V4Error::ValueOutOfRange {
+                    index: v,
+                    count: self.kept.len(),
+                })?;
+        let acc = match recipe {
+            WideRecipe::Gemm { node, block } => {
+                return Ok(Cow::Owned(Data::Wide(self.gemms[node].acc_fr(block + 1))))
+            }
+            WideRecipe::Conv { dispute, x, block } => {
+                dispute.acc(narrow_of(&self.kept, *x)?, block + 1)
+            }
+            WideRecipe::Pool { dispute, x, block } => {
+                dispute.acc(narrow_of(&self.kept, *x)?, block + 1)
+            }
+        };
+        Ok(Cow::Owned(Data::Wide(
+            acc.into_iter().map(i128_fr).collect(),
+        )))
+    }
+
+    /// The chunk tree of value `v` (re-derived for a wide partial-sum tensor).
+    pub fn tree(&self, v: usize) -> Result<Cow<'_, ChunkTree>, V4Error> {
+        if let Some(t) = self.kept_trees.get(v).and_then(Option::as_ref) {
+            return Ok(Cow::Borrowed(t));
+        }
+        Ok(Cow::Owned(self.data(v)?.tree()))
     }
 
     /// The trace root (what `challenge` and `commitTrace` carry).
@@ -255,5 +388,29 @@ impl V4Trace {
     /// `S_n`: the response's output commitment.
     pub fn final_state(&self) -> B256 {
         *self.state_roots.last().expect("n + 1 states")
+    }
+}
+
+/// The kept narrow tensor of value `v`.
+fn narrow_of(kept: &[Option<Data>], v: usize) -> Result<&Tensor, V4Error> {
+    match kept.get(v) {
+        Some(Some(Data::Narrow(t))) => Ok(t),
+        _ => Err(V4Error::ValueOutOfRange {
+            index: v,
+            count: kept.len(),
+        }),
+    }
+}
+
+/// The accumulator the previous value left, when value `id` (block `block > 0`) continues
+/// its reduction (the blocks of a reduction are consecutive values).
+fn continued(
+    running: &mut Option<(usize, Vec<i128>)>,
+    id: usize,
+    block: usize,
+) -> Option<Vec<i128>> {
+    match running.take() {
+        Some((prev, acc)) if block > 0 && prev + 1 == id => Some(acc),
+        _ => None,
     }
 }
