@@ -471,7 +471,7 @@ mod lockstep {
         jobs: &[(usize, usize)],
         chunk: impl Fn((usize, usize)) -> &'a [Fr],
     ) -> Vec<Fr> {
-        const _: () = assert!(CHUNK_VALUES % CHUNK == 0);
+        const _: () = assert!(CHUNK_VALUES.is_multiple_of(CHUNK));
         let mut out = Vec::with_capacity(jobs.len());
         for group in jobs.chunks(LANES) {
             let data: Vec<&[Fr]> = group.iter().map(|j| chunk(*j)).collect();

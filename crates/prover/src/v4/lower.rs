@@ -629,10 +629,8 @@ impl Lowered {
                     live.insert(op.output);
                 }
             }
-            for o in t..next {
-                for v in &dies[o] {
-                    live.remove(v);
-                }
+            for v in dies[t..next].iter().flatten() {
+                live.remove(v);
             }
             t = next;
             sets.push(live.iter().copied().collect());
