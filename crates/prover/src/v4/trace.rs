@@ -143,6 +143,11 @@ impl V4Trace {
                             });
                             Data::Wide(std::mem::take(&mut sums[block]))
                         }
+                        LOpKind::GapBlock { block, ref dispute } => {
+                            let x = engine_value(node.inputs[0]);
+                            let sums = taps.entry(op.node).or_insert_with(|| dispute.running(&x));
+                            Data::Wide(std::mem::take(&mut sums[block]))
+                        }
                         // The node's own output (a faulty one stays faulty).
                         _ => Data::Narrow(engine_value(node.output)),
                     }
