@@ -7,8 +7,8 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 use zkopml_ceremony::files;
 use zkopml_prover::templates::{
-    BinaryTemplate, ClipTemplate, ConvBlockTemplate, GemmBlockTemplate, PoolBlockTemplate,
-    RescaleTemplate, Template, TEMPLATES,
+    AvgTemplate, BinaryTemplate, ClipTemplate, ConvBlockTemplate, GapBlockTemplate,
+    GemmBlockTemplate, PoolBlockTemplate, RescaleTemplate, Template, TEMPLATES,
 };
 
 /// One step of the ceremony.
@@ -124,6 +124,8 @@ macro_rules! by_template {
             RescaleTemplate::NAME => files::$f::<RescaleTemplate>($($arg),*),
             ConvBlockTemplate::NAME => files::$f::<ConvBlockTemplate>($($arg),*),
             PoolBlockTemplate::NAME => files::$f::<PoolBlockTemplate>($($arg),*),
+            GapBlockTemplate::NAME => files::$f::<GapBlockTemplate>($($arg),*),
+            AvgTemplate::NAME => files::$f::<AvgTemplate>($($arg),*),
             other => return Err(UnknownTemplate(other.to_string()).into()),
         }
     };

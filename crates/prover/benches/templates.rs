@@ -5,9 +5,11 @@
 //! `gemm_block` and `rescale_chunk`, and mobilenet_v2's first `Conv` (3×3 stride 2 on
 //! 3 × 224 × 224, the leaf whose table is fullest: chunk 40, tap 6) for `conv_block`, and
 //! lenet5's first `MaxPool` (2 × 2 stride 2 on 6 × 28 × 28, chunk 1 over three channels) for
-//! `pool_block`. Peak memory: run under `/usr/bin/time -v`.
+//! `pool_block`, and mobilenet_v2's `GlobalAveragePool` (1280 planes of 7 × 7: chunk 2, the
+//! last, block 3) for `gap_block` and `avg_chunk`. Peak memory: run under `/usr/bin/time -v`.
 //!
-//! Usage: `cargo bench -p zkopml-prover --bench templates`
+//! Usage: `cargo bench -p zkopml-prover --bench templates [-- NAME…]` (only the templates
+//! whose names contain one of the NAMEs, e.g. `-- gap avg`).
 
 use std::time::Instant;
 
@@ -18,13 +20,21 @@ use zkopml_engine::{
     Tensor,
 };
 use zkopml_prover::templates::{
-    template_prove, template_setup, template_stats, template_verify, BinaryChunk, BinaryTemplate,
-    ChunkOpening, ClipChunk, ClipTemplate, ConvBlockTemplate, ConvDispute, GemmBlockChunk,
+    template_prove, template_setup, template_stats, template_verify, AvgChunk, AvgDispute,
+    AvgTemplate, BinaryChunk, BinaryTemplate, ChunkOpening, ClipChunk, ClipTemplate,
+    ConvBlockTemplate, ConvDispute, GapBlockTemplate, GapDispute, GemmBlockChunk,
     GemmBlockTemplate, GemmDispute, PoolBlockTemplate, PoolDispute, RescaleChunk, RescaleTemplate,
     Template, WideOpening, KB,
 };
 
 fn measure<T: Template>(inst: &T::Instance) {
+    let only: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    if !only.is_empty() && !only.iter().any(|n| T::NAME.contains(n.as_str())) {
+        return;
+    }
     let constraints = template_stats::<T>().expect("stats");
     let t = Instant::now();
     let keys = template_setup::<T>().expect("setup");
@@ -162,4 +172,30 @@ fn main() {
     let d = PoolDispute::new(&pool, &x).expect("decomposition");
     let acc = d.acc(&x, 3);
     measure::<PoolBlockTemplate>(&d.block_instance(&x, &acc, 1, 3).expect("leaf"));
+    // mobilenet_v2's GlobalAveragePool: X [1, 1280, 7, 7] → [1, 1280, 1, 1].
+    let x = Tensor {
+        shape: vec![1, 1280, 7, 7],
+        data: values(1280 * 49, 10),
+    };
+    let g = GapDispute::new(&x.shape).expect("decomposition");
+    let acc = g.acc(&x, 3);
+    measure::<GapBlockTemplate>(&g.block_instance(&x, &acc, 2, 3).expect("leaf"));
+    let avg = AvgDispute::global(&x.shape, &[1, 1280, 1, 1]).expect("decomposition");
+    let acc: Vec<_> = g
+        .acc(&x, g.blocks())
+        .iter()
+        .map(|v| zkopml_commit::fr_from_i64(*v as i64))
+        .collect();
+    let counts = &avg.counts;
+    measure::<AvgTemplate>(&AvgChunk {
+        acc: WideOpening::new(&[1280], &acc, &wide_tree(&acc), 2).expect("opening"),
+        counts: ChunkOpening::new(
+            &counts.shape,
+            &counts.data,
+            &ChunkTree::of_values(&counts.data),
+            2,
+        )
+        .expect("opening"),
+        forge: None,
+    });
 }

@@ -10,8 +10,9 @@ use zkopml_chain::v4::{deploy_v4, DeploymentV4, TemplateKeyArgs};
 use zkopml_prover::{
     evm::template_verifier_args,
     templates::{
-        template_id, BinaryTemplate, ClipTemplate, ConvBlockTemplate, GemmBlockTemplate,
-        PoolBlockTemplate, RescaleTemplate, Template, TemplateKeyCache, TEMPLATES,
+        template_id, AvgTemplate, BinaryTemplate, ClipTemplate, ConvBlockTemplate,
+        GapBlockTemplate, GemmBlockTemplate, PoolBlockTemplate, RescaleTemplate, Template,
+        TemplateKeyCache, TEMPLATES,
     },
 };
 
@@ -63,6 +64,8 @@ pub fn template_key_args(key_dir: &Path) -> Result<Vec<TemplateKeyArgs>> {
             RescaleTemplate::NAME => args_of::<RescaleTemplate>(&cache)?,
             ConvBlockTemplate::NAME => args_of::<ConvBlockTemplate>(&cache)?,
             PoolBlockTemplate::NAME => args_of::<PoolBlockTemplate>(&cache)?,
+            GapBlockTemplate::NAME => args_of::<GapBlockTemplate>(&cache)?,
+            AvgTemplate::NAME => args_of::<AvgTemplate>(&cache)?,
             other => {
                 return Err(AgentError::Inconsistent {
                     what: "template".into(),

@@ -6,9 +6,9 @@ use alloy_primitives::{Bytes, U256};
 use zkopml_prover::{
     evm::{fr_to_u256, proof_calldata},
     templates::{
-        template_prove, BinaryTemplate, ClipTemplate, ConvBlockTemplate, GemmBlockTemplate,
-        PoolBlockTemplate, RescaleTemplate, Template, TemplateKeyCache, TemplateKeys,
-        TemplateProof,
+        template_prove, AvgTemplate, BinaryTemplate, ClipTemplate, ConvBlockTemplate,
+        GapBlockTemplate, GemmBlockTemplate, PoolBlockTemplate, RescaleTemplate, Template,
+        TemplateKeyCache, TemplateKeys, TemplateProof,
     },
     v4::LeafInstance,
 };
@@ -24,6 +24,8 @@ pub struct TemplateProver {
     rescale: OnceLock<TemplateKeys<RescaleTemplate>>,
     conv: OnceLock<TemplateKeys<ConvBlockTemplate>>,
     pool: OnceLock<TemplateKeys<PoolBlockTemplate>>,
+    gap: OnceLock<TemplateKeys<GapBlockTemplate>>,
+    avg: OnceLock<TemplateKeys<AvgTemplate>>,
 }
 
 /// A leaf proof as `resolveLeaf` / `verifyProof` take it.
@@ -69,6 +71,8 @@ impl TemplateProver {
             rescale: OnceLock::new(),
             conv: OnceLock::new(),
             pool: OnceLock::new(),
+            gap: OnceLock::new(),
+            avg: OnceLock::new(),
         }
     }
 
@@ -100,6 +104,13 @@ impl TemplateProver {
                 PoolBlockTemplate::NAME,
                 &template_prove(keys(c, &self.pool)?, i)?,
             ),
+            LeafInstance::GapBlock(i) => ChainProof::of(
+                GapBlockTemplate::NAME,
+                &template_prove(keys(c, &self.gap)?, i)?,
+            ),
+            LeafInstance::Avg(i) => {
+                ChainProof::of(AvgTemplate::NAME, &template_prove(keys(c, &self.avg)?, i)?)
+            }
         })
     }
 }

@@ -317,6 +317,17 @@ pub(crate) fn open_chunk(
     w: Option<&ChunkOpening>,
 ) -> CsResult<OpenedChunk> {
     let t = open_tensor(cs, c, w.map(|w| (w.shape.as_slice(), w.root)))?;
+    open_chunk_in(cs, t, index, w)
+}
+
+/// Opens chunk `index` of the tensor `t` already opened by [`open_tensor`] (for a caller
+/// that derives the index from the tensor's length).
+pub(crate) fn open_chunk_in(
+    cs: &Cs,
+    t: OpenedTensor,
+    index: &Lc,
+    w: Option<&ChunkOpening>,
+) -> CsResult<OpenedChunk> {
     let bits = index_bits(cs, index, &t)?;
     let (mask, count) = valid_mask(cs, index, &t)?;
     let perms = perms_of(cs, &count)?;

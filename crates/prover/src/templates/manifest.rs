@@ -7,8 +7,9 @@ use zkopml_commit::chunk_count;
 use zkopml_engine::{ops::Op, Node, Program};
 
 use super::{
-    template_stats, BinaryChunk, BinaryTemplate, ClipTemplate, ConvBlockTemplate,
-    GemmBlockTemplate, PoolBlockTemplate, RescaleTemplate, Template, KB,
+    template_stats, AvgDispute, AvgSums, AvgTemplate, BinaryChunk, BinaryTemplate, ClipTemplate,
+    ConvBlockTemplate, GapBlockTemplate, GemmBlockTemplate, PoolBlockTemplate, RescaleTemplate,
+    Template, KB,
 };
 use zkopml_engine::program::ValueKind;
 
@@ -108,6 +109,27 @@ pub fn plan(program: &Program, node: &Node) -> Result<LeafPlan, &'static str> {
                 constraints: block.max(constraints(RescaleTemplate::NAME)),
             });
         }
+        Op::GlobalAveragePool | Op::AveragePool(_) => {
+            let x = &program.values[node.inputs[0]].shape;
+            let y = &program.values[node.output].shape;
+            let d = match &node.op {
+                Op::AveragePool(p) => AvgDispute::window(p, x, y),
+                _ => AvgDispute::global(x, y),
+            }
+            .map_err(|_| "average pool outside the conv_block / gap_block templates' bounds")?;
+            // Per output chunk: one block leaf per tap (conv_block, weight 1) or per chunk
+            // of a plane (gap_block), then one avg_chunk leaf.
+            let (block, blocks) = match &d.sums {
+                AvgSums::Global(g) => (GapBlockTemplate::NAME, g.blocks()),
+                AvgSums::Window(c) => (ConvBlockTemplate::NAME, c.blocks()),
+            };
+            let (b, a) = (constraints(block), constraints(AvgTemplate::NAME));
+            return Ok(LeafPlan {
+                template: if b >= a { block } else { AvgTemplate::NAME },
+                leaves: chunk_count(out_len).max(1) * (blocks + 1),
+                constraints: b.max(a),
+            });
+        }
         Op::Conv1d(_) | Op::MatMul(_) => return Err(
             "needs the window-copy template (im2col into the accumulation blocks; not built yet)",
         ),
@@ -128,6 +150,8 @@ pub fn constraints(template: &str) -> usize {
     static RESCALE: OnceLock<usize> = OnceLock::new();
     static CONV: OnceLock<usize> = OnceLock::new();
     static POOL: OnceLock<usize> = OnceLock::new();
+    static GAP: OnceLock<usize> = OnceLock::new();
+    static AVG: OnceLock<usize> = OnceLock::new();
     let count = |t: &OnceLock<usize>, f: fn() -> crate::Result<usize>| {
         *t.get_or_init(|| f().expect("a template synthesises without a witness"))
     };
@@ -138,6 +162,8 @@ pub fn constraints(template: &str) -> usize {
         RescaleTemplate::NAME => count(&RESCALE, template_stats::<RescaleTemplate>),
         ConvBlockTemplate::NAME => count(&CONV, template_stats::<ConvBlockTemplate>),
         PoolBlockTemplate::NAME => count(&POOL, template_stats::<PoolBlockTemplate>),
+        GapBlockTemplate::NAME => count(&GAP, template_stats::<GapBlockTemplate>),
+        AvgTemplate::NAME => count(&AVG, template_stats::<AvgTemplate>),
         _ => 0,
     }
 }
@@ -152,11 +178,13 @@ pub fn template_id(name: &str) -> Option<u64> {
 }
 
 /// The templates of the library, by name, in id order ([`template_id`]).
-pub const TEMPLATES: [&str; 6] = [
+pub const TEMPLATES: [&str; 8] = [
     ClipTemplate::NAME,
     BinaryTemplate::NAME,
     GemmBlockTemplate::NAME,
     RescaleTemplate::NAME,
     ConvBlockTemplate::NAME,
     PoolBlockTemplate::NAME,
+    GapBlockTemplate::NAME,
+    AvgTemplate::NAME,
 ];

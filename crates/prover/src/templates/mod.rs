@@ -33,7 +33,10 @@ pub use linear::{
     GemmBlockChunk, GemmBlockTemplate, GemmDispute, RescaleChunk, RescaleTemplate, KB, MAX_SHIFT,
 };
 pub use manifest::{constraints, plan, template_id, LeafPlan, TEMPLATES};
-pub use pool::{PoolBlockChunk, PoolBlockTemplate, PoolDispute, POOL_SLOTS};
+pub use pool::{
+    AvgChunk, AvgDispute, AvgSums, AvgTemplate, GapBlockChunk, GapBlockTemplate, GapDispute,
+    PoolBlockChunk, PoolBlockTemplate, PoolDispute, COUNT_BITS, POOL_SLOTS,
+};
 
 use ark_bn254::Fr;
 

@@ -11,10 +11,11 @@ use super::{
     V4Error, V4Trace,
 };
 use crate::templates::{
-    template_prove, template_setup, BinaryChunk, BinaryTemplate, ChunkOpening, ClipChunk,
-    ClipTemplate, ConvBlockChunk, ConvBlockTemplate, GemmBlockChunk, GemmBlockTemplate, Opening,
-    PoolBlockChunk, PoolBlockTemplate, RescaleChunk, RescaleTemplate, Template, TemplateKeys,
-    TemplateProof, WideOpening, KB,
+    template_prove, template_setup, AvgChunk, AvgTemplate, BinaryChunk, BinaryTemplate,
+    ChunkOpening, ClipChunk, ClipTemplate, ConvBlockChunk, ConvBlockTemplate, GapBlockChunk,
+    GapBlockTemplate, GemmBlockChunk, GemmBlockTemplate, Opening, PoolBlockChunk,
+    PoolBlockTemplate, RescaleChunk, RescaleTemplate, Template, TemplateKeys, TemplateProof,
+    WideOpening, KB,
 };
 
 /// The witness of one leaf, for the template of its operator.
@@ -30,6 +31,10 @@ pub enum LeafInstance {
     ConvBlock(ConvBlockChunk),
     /// `pool_block`.
     PoolBlock(PoolBlockChunk),
+    /// `gap_block`.
+    GapBlock(GapBlockChunk),
+    /// `avg_chunk`.
+    Avg(AvgChunk),
     /// `rescale_chunk`.
     Rescale(RescaleChunk),
 }
@@ -116,6 +121,19 @@ impl LeafInstance {
                     })?,
                 )
             }
+            LOpKind::GapBlock { block, dispute } => {
+                let (acc, x) = (wide_ints(op.inputs[0])?, narrow_tensor(op.inputs[1])?);
+                LeafInstance::GapBlock(
+                    dispute.block_instance(&x, &acc, j, *block).map_err(|_| {
+                        V4Error::Uncommittable(lowered.values[op.output].name.clone())
+                    })?,
+                )
+            }
+            LOpKind::Average => LeafInstance::Avg(AvgChunk {
+                acc: wide(op.inputs[0], j)?,
+                counts: narrow(op.inputs[1], j)?,
+                forge: None,
+            }),
             LOpKind::Rescale { shift, len } => LeafInstance::Rescale(RescaleChunk {
                 acc: wide(op.inputs[0], j)?,
                 shift: *shift,
@@ -132,6 +150,8 @@ impl LeafInstance {
             LeafInstance::GemmBlock(i) => GemmBlockTemplate::public_inputs(i),
             LeafInstance::ConvBlock(i) => ConvBlockTemplate::public_inputs(i),
             LeafInstance::PoolBlock(i) => PoolBlockTemplate::public_inputs(i),
+            LeafInstance::GapBlock(i) => GapBlockTemplate::public_inputs(i),
+            LeafInstance::Avg(i) => AvgTemplate::public_inputs(i),
             LeafInstance::Rescale(i) => RescaleTemplate::public_inputs(i),
         }
     }
@@ -145,6 +165,8 @@ impl LeafInstance {
             LeafInstance::GemmBlock(i) => sat::<GemmBlockTemplate>(i)?,
             LeafInstance::ConvBlock(i) => sat::<ConvBlockTemplate>(i)?,
             LeafInstance::PoolBlock(i) => sat::<PoolBlockTemplate>(i)?,
+            LeafInstance::GapBlock(i) => sat::<GapBlockTemplate>(i)?,
+            LeafInstance::Avg(i) => sat::<AvgTemplate>(i)?,
             LeafInstance::Rescale(i) => sat::<RescaleTemplate>(i)?,
         })
     }
@@ -165,6 +187,8 @@ impl LeafInstance {
             LeafInstance::GemmBlock(_) => GemmBlockTemplate::NAME,
             LeafInstance::ConvBlock(_) => ConvBlockTemplate::NAME,
             LeafInstance::PoolBlock(_) => PoolBlockTemplate::NAME,
+            LeafInstance::GapBlock(_) => GapBlockTemplate::NAME,
+            LeafInstance::Avg(_) => AvgTemplate::NAME,
             LeafInstance::Rescale(_) => RescaleTemplate::NAME,
         }
     }
@@ -180,6 +204,8 @@ pub struct LeafProver {
     conv: OnceLock<TemplateKeys<ConvBlockTemplate>>,
     pool: OnceLock<TemplateKeys<PoolBlockTemplate>>,
     rescale: OnceLock<TemplateKeys<RescaleTemplate>>,
+    gap: OnceLock<TemplateKeys<GapBlockTemplate>>,
+    avg: OnceLock<TemplateKeys<AvgTemplate>>,
 }
 
 fn keys<T: Template>(cell: &OnceLock<TemplateKeys<T>>) -> Result<&TemplateKeys<T>, V4Error> {
@@ -204,6 +230,8 @@ impl LeafProver {
             LeafInstance::GemmBlock(i) => template_prove(keys(&self.block)?, i)?,
             LeafInstance::ConvBlock(i) => template_prove(keys(&self.conv)?, i)?,
             LeafInstance::PoolBlock(i) => template_prove(keys(&self.pool)?, i)?,
+            LeafInstance::GapBlock(i) => template_prove(keys(&self.gap)?, i)?,
+            LeafInstance::Avg(i) => template_prove(keys(&self.avg)?, i)?,
             LeafInstance::Rescale(i) => template_prove(keys(&self.rescale)?, i)?,
         })
     }

@@ -17,8 +17,9 @@ use super::V4Error;
 use std::sync::Arc;
 
 use crate::templates::{
-    template_id, BinaryChunk, BinaryTemplate, ClipTemplate, ConvBlockTemplate, ConvDispute,
-    GemmBlockTemplate, GemmDispute, PoolBlockTemplate, PoolDispute, RescaleTemplate, Template,
+    template_id, AvgDispute, AvgSums, AvgTemplate, BinaryChunk, BinaryTemplate, ClipTemplate,
+    ConvBlockTemplate, ConvDispute, GapBlockTemplate, GapDispute, GemmBlockTemplate, GemmDispute,
+    PoolBlockTemplate, PoolDispute, RescaleTemplate, Template,
 };
 
 /// Index of a value of a [`Lowered`] program.
@@ -122,6 +123,17 @@ pub enum LOpKind {
         /// The node's decomposition (shape parameters).
         dispute: Arc<PoolDispute>,
     },
+    /// `acc_{b+1}[q] = acc_b[q] + Σ` of plane `q`'s values in chunk `j·H·W + b` of `X`
+    /// (inputs `[acc_b, X]`; a global average pool's sums).
+    GapBlock {
+        /// The block `b < H·W`.
+        block: usize,
+        /// The node's decomposition (`H·W`).
+        dispute: Arc<GapDispute>,
+    },
+    /// `y = div_round(acc, count)` (inputs `[acc, counts]`, `counts` a model constant of
+    /// `y`'s shape; an average pool's division).
+    Average,
     /// `y = sat(round(acc / 2^S))` (input `[acc]`).
     Rescale {
         /// `S`.
@@ -153,6 +165,8 @@ impl LOp {
             LOpKind::GemmBlock { .. } => GemmBlockTemplate::NAME,
             LOpKind::ConvBlock { .. } => ConvBlockTemplate::NAME,
             LOpKind::PoolBlock { .. } => PoolBlockTemplate::NAME,
+            LOpKind::GapBlock { .. } => GapBlockTemplate::NAME,
+            LOpKind::Average => AvgTemplate::NAME,
             LOpKind::Rescale { .. } => RescaleTemplate::NAME,
         }
     }
@@ -171,6 +185,10 @@ impl LOp {
             LOpKind::PoolBlock { block, dispute } => {
                 vec![Fr::from(*block as u64), dispute.params.packed()]
             }
+            LOpKind::GapBlock { block, dispute } => {
+                vec![Fr::from(*block as u64), Fr::from(dispute.plane as u64)]
+            }
+            LOpKind::Average => Vec::new(),
             LOpKind::Rescale { shift, len } => vec![Fr::from(*shift as u64), Fr::from(*len as u64)],
         }
     }
@@ -270,14 +288,14 @@ enum Lowering {
 }
 
 /// A reduction: `acc_0` (a constant), one block operator per entry of `blocks` (inputs
-/// `[acc_b, operands…]`, output `acc_{b+1}` as wide as `acc_0`), then `rescale(acc_B, shift)`
-/// into the node's output of `len` values.
+/// `[acc_b, operands…]`, output `acc_{b+1}` as wide as `acc_0`), then the `finish` operator
+/// (inputs `[acc_B, finish operands…]`) into the node's output: `rescale(acc_B, S)`, or an
+/// average pool's division by its counts.
 struct Reduction {
     acc0: Vec<Fr>,
     blocks: Vec<LOpKind>,
     operands: Vec<LValueId>,
-    shift: u32,
-    len: usize,
+    finish: (LOpKind, Vec<LValueId>),
 }
 
 /// A zero tensor of `shape`: what a decomposition's constants are computed over (they do
@@ -449,8 +467,13 @@ impl Lowered {
                                 .map(|block| LOpKind::GemmBlock { block, row_chunks })
                                 .collect(),
                             operands: vec![a, w],
-                            shift: d.shift,
-                            len: d.n,
+                            finish: (
+                                LOpKind::Rescale {
+                                    shift: d.shift,
+                                    len: d.n,
+                                },
+                                Vec::new(),
+                            ),
                         })
                     }
                     Op::Conv(c) => {
@@ -476,8 +499,13 @@ impl Lowered {
                                 })
                                 .collect(),
                             operands: vec![x, wt],
-                            shift: d.shift,
-                            len: d.len,
+                            finish: (
+                                LOpKind::Rescale {
+                                    shift: d.shift,
+                                    len: d.len,
+                                },
+                                Vec::new(),
+                            ),
                         })
                     }
                     Op::MaxPool(p) => {
@@ -497,9 +525,70 @@ impl Lowered {
                                 })
                                 .collect(),
                             operands: vec![x],
-                            shift: 0,
-                            len: d.len,
+                            finish: (
+                                LOpKind::Rescale {
+                                    shift: 0,
+                                    len: d.len,
+                                },
+                                Vec::new(),
+                            ),
                         })
+                    }
+                    Op::GlobalAveragePool | Op::AveragePool(_) => {
+                        // Exact sums (gap_block over whole planes, or conv_block with weight 1
+                        // per channel over windows), then avg_chunk: div_round by the counts.
+                        let x_shape = &program.values[node.inputs[0]].shape;
+                        let d = match &node.op {
+                            Op::AveragePool(p) => AvgDispute::window(p, x_shape, &out_info.shape),
+                            _ => AvgDispute::global(x_shape, &out_info.shape),
+                        }
+                        .map_err(|_| {
+                            unsupported("average pool outside the conv_block / gap_block bounds")
+                        })?;
+                        let x = operand(&mut values, node.inputs[0])?;
+                        let counts = constant(
+                            &mut values,
+                            format!("{}:counts", node.name),
+                            d.counts.shape.clone(),
+                            Data::Narrow(d.counts.clone()),
+                        )?;
+                        let finish = (LOpKind::Average, vec![counts]);
+                        match d.sums {
+                            AvgSums::Global(g) => {
+                                let g = Arc::new(g);
+                                Lowering::Reduction(Reduction {
+                                    acc0: vec![Fr::from(0u64); g.planes],
+                                    blocks: (0..g.blocks())
+                                        .map(|block| LOpKind::GapBlock {
+                                            block,
+                                            dispute: g.clone(),
+                                        })
+                                        .collect(),
+                                    operands: vec![x],
+                                    finish,
+                                })
+                            }
+                            AvgSums::Window(c) => {
+                                let ones = constant(
+                                    &mut values,
+                                    format!("{}:W'", node.name),
+                                    c.weights.shape.clone(),
+                                    Data::Narrow(c.weights.clone()),
+                                )?;
+                                let c = Arc::new(c);
+                                Lowering::Reduction(Reduction {
+                                    acc0: vec![Fr::from(0u64); c.len],
+                                    blocks: (0..c.blocks())
+                                        .map(|block| LOpKind::ConvBlock {
+                                            block,
+                                            dispute: c.clone(),
+                                        })
+                                        .collect(),
+                                    operands: vec![x, ones],
+                                    finish,
+                                })
+                            }
+                        }
                     }
                     Op::Conv1d(_) | Op::MatMul(_) => {
                         return Err(unsupported(
@@ -523,13 +612,11 @@ impl Lowered {
                         let name = format!("{}:acc{}", node.name, b + 1);
                         acc = push_op(&mut values, kind, inputs, name, vec![width]);
                     }
+                    let (kind, operands) = r.finish;
                     push_op(
                         &mut values,
-                        LOpKind::Rescale {
-                            shift: r.shift,
-                            len: r.len,
-                        },
-                        vec![acc],
+                        kind,
+                        [vec![acc], operands].concat(),
                         out_info.name.clone(),
                         out_info.shape.clone(),
                     )

@@ -10,9 +10,13 @@
 //! | `Reshape` (`Flatten`, `Squeeze`, `Unsqueeze`) | one `clip_chunk` with the full `i32` range (the identity) |
 //! | `Add`, `Sub`, `Mul` of equal-length operands | one `binary_chunk` |
 //! | `Gemm` (one row of `A`, constant `B`) | `B` × `gemm_block` over wide partial sums, then one `rescale_chunk` |
+//! | `Conv` (batch 1, constant weights) | one `conv_block` per tap of the window, then one `rescale_chunk` |
+//! | `MaxPool` (batch 1, floor mode) | one `pool_block` per tap, then one `rescale_chunk` with `S = 0` |
+//! | `GlobalAveragePool` | `min(H·W, chunks(X))` × `gap_block` (exact plane sums), then one `avg_chunk` (`div_round` by the counts, a model constant) |
+//! | `AveragePool` (batch 1; any kernel, stride, padding, `ceil_mode`, `count_include_pad`) | one `conv_block` per tap with weight 1 per channel (depthwise), then one `avg_chunk`; a window that is the whole unpadded plane lowers as `GlobalAveragePool` |
 //!
 //! The template operators are what the game bisects over: steps are groups of
-//! `ops_per_step` of them, the partial sums of a `Gemm` are operator outputs like any other
+//! `ops_per_step` of them, the partial sums of a reduction are operator outputs like any other
 //! (computed only by the parties of a dispute, like the whole version-4 trace), so a leaf is
 //! always one chunk of one template operator and the contracts need no level beyond §10.2's
 //! three. Model constants (weights, in the template layout) are never in a state: each is

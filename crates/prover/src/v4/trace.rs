@@ -23,7 +23,7 @@ use super::{
     lower::{i128_fr, Data, LOpKind, Lowered, Origin},
     V4Error,
 };
-use crate::templates::{ConvDispute, GemmDispute, PoolDispute};
+use crate::templates::{ConvDispute, GapDispute, GemmDispute, PoolDispute};
 
 /// Partial-sum tensors hashed together (a batch is `WIDE_BATCH × output length` field
 /// elements in memory: 8 MB for mobilenet_v2's widest reduction).
@@ -43,6 +43,12 @@ enum WideRecipe {
     /// `acc_{block+1}` of a `MaxPool` over the narrow value `x`.
     Pool {
         dispute: Arc<PoolDispute>,
+        x: usize,
+        block: usize,
+    },
+    /// `acc_{block+1}` of a global average pool's plane sums over the narrow value `x`.
+    Gap {
+        dispute: Arc<GapDispute>,
         x: usize,
         block: usize,
     },
@@ -191,6 +197,11 @@ impl V4Trace {
                                 x: op.inputs[1],
                                 block,
                             }),
+                            LOpKind::GapBlock { block, ref dispute } => Some(WideRecipe::Gap {
+                                dispute: dispute.clone(),
+                                x: op.inputs[1],
+                                block,
+                            }),
                             // The node's own output (a faulty one stays faulty).
                             _ => {
                                 kept[id] = Some(Data::Narrow(engine_value(node.output)));
@@ -263,6 +274,11 @@ impl V4Trace {
                     running = Some((id, acc));
                     values
                 }
+                WideRecipe::Gap { dispute, x, block } => dispute
+                    .acc(narrow_of(&kept, *x)?, block + 1)
+                    .into_iter()
+                    .map(i128_fr)
+                    .collect(),
             };
             batch.push((id, values));
             if batch.len() == WIDE_BATCH {
@@ -347,6 +363,9 @@ impl V4Trace {
                 dispute.acc(narrow_of(&self.kept, *x)?, block + 1)
             }
             WideRecipe::Pool { dispute, x, block } => {
+                dispute.acc(narrow_of(&self.kept, *x)?, block + 1)
+            }
+            WideRecipe::Gap { dispute, x, block } => {
                 dispute.acc(narrow_of(&self.kept, *x)?, block + 1)
             }
         };
