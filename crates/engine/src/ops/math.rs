@@ -1,5 +1,6 @@
-//! Elementwise transcendental and power operators: `Erf`, `Tanh`, `Sqrt`, `Log`, `Abs`,
-//! `Pow` with constant integer exponents, and the variadic `Min`/`Max`.
+//! Elementwise transcendental, rounding and power operators: `Erf`, `Tanh`, `Sqrt`, `Log`,
+//! `Abs`, `Exp`, `Sign`, `Floor`, `Ceil`, `Round`, `Softsign`, `Softplus`, `Pow` with constant
+//! integer exponents, and the variadic `Min`/`Max`/`Sum`/`Mean`.
 //!
 //! Every kernel is integer-only and total (normative: `docs/numerics.md`): `Erf` and `Tanh`
 //! are built on the integer exponential of `Softmax` ([`exp_q30`]), `Sqrt` is the exactly
@@ -14,7 +15,7 @@ use super::{
     BuildCtx, Built, Op, Wire,
 };
 use crate::{
-    fixed::{div_round, rescale, saturate, FRAC_BITS},
+    fixed::{div_round, rescale, saturate, FRAC_BITS, ONE},
     import::GraphNode,
     Result, Tensor,
 };
@@ -32,6 +33,20 @@ pub enum UnaryKind {
     Log,
     /// `|x|` saturated (`i32::MIN` gives `i32::MAX`).
     Abs,
+    /// `e^x`: [`exp_q`]; `|error| ≤ 2^-13 + 6·10^-6·max(e^x, 1)`, saturating above `e^13.17`.
+    Exp,
+    /// `sign(x)` ∈ {−1, 0, 1}: exact.
+    Sign,
+    /// `⌊x⌋`: exact.
+    Floor,
+    /// `⌈x⌉`: exact (saturated above `2^19 − 1`).
+    Ceil,
+    /// `x` rounded to the nearest integer, ties to even (ONNX `Round`): exact.
+    Round,
+    /// `x / (1 + |x|)`, rounded once (half up).
+    Softsign,
+    /// `ln(1 + e^x)`: [`softplus_q`]; `|error| ≤ 2^-13 + 3·10^-6`.
+    Softplus,
 }
 
 impl UnaryKind {
@@ -43,6 +58,13 @@ impl UnaryKind {
             UnaryKind::Sqrt => "Sqrt",
             UnaryKind::Log => "Log",
             UnaryKind::Abs => "Abs",
+            UnaryKind::Exp => "Exp",
+            UnaryKind::Sign => "Sign",
+            UnaryKind::Floor => "Floor",
+            UnaryKind::Ceil => "Ceil",
+            UnaryKind::Round => "Round",
+            UnaryKind::Softsign => "Softsign",
+            UnaryKind::Softplus => "Softplus",
         }
     }
 
@@ -54,6 +76,23 @@ impl UnaryKind {
             UnaryKind::Sqrt => sqrt_q(q),
             UnaryKind::Log => ln_q(q),
             UnaryKind::Abs => saturate((q as i128).abs()),
+            UnaryKind::Exp => exp_q(q),
+            UnaryKind::Sign => q.signum() << FRAC_BITS,
+            UnaryKind::Floor => (q >> FRAC_BITS) << FRAC_BITS,
+            UnaryKind::Ceil => saturate((((q as i64 + ONE - 1) >> FRAC_BITS) << FRAC_BITS) as i128),
+            UnaryKind::Round => {
+                let (fl, r, half) = ((q as i64) >> FRAC_BITS, (q as i64) & (ONE - 1), ONE / 2);
+                let k = if r > half || (r == half && fl & 1 == 1) {
+                    fl + 1
+                } else {
+                    fl
+                };
+                saturate((k << FRAC_BITS) as i128)
+            }
+            UnaryKind::Softsign => {
+                div_round((q as i128) << FRAC_BITS, ONE as i128 + (q as i128).abs()) as i32
+            }
+            UnaryKind::Softplus => softplus_q(q),
         }
     }
 
@@ -83,6 +122,56 @@ pub(crate) fn build_neg_reciprocal(node: &GraphNode) -> Result<Built> {
             Wire::Value(input(node, 0)?),
         ],
     })
+}
+
+/// `round(e^K · 2^30)` for `K = 0..=14`.
+pub const EXP_INT_Q30: [i64; 15] = [
+    1_073_741_824,
+    2_918_732_889,
+    7_933_938_573,
+    21_566_681_052,
+    58_624_317_204,
+    159_357_416_160,
+    433_178_368_579,
+    1_177_500_887_790,
+    3_200_779_266_274,
+    8_700_620_116_420,
+    23_650_737_558_789,
+    64_289_370_135_711,
+    174_756_626_602_981,
+    475_037_762_497_685,
+    1_291_286_517_629_302,
+];
+
+/// `e^(q/2^F)` at scale `2^-F`: `q ≤ 0`: `rescale(exp_q30(q), 30 − F)`; `q > 0`: with
+/// `K = ⌈q/2^F⌉` and `r = q − K·2^F ∈ (−2^F, 0]`, `rescale(exp_q30(r)·EXP_INT_Q30[K], 60 − F)`
+/// (`i32::MAX` for `K > 14`, where `e^x > 2^19` saturates anyway).
+pub fn exp_q(q: i32) -> i32 {
+    if q <= 0 {
+        return rescale(exp_q30(q as i64) as i128, 30 - FRAC_BITS);
+    }
+    let k = (q as i64 + ONE - 1) >> FRAC_BITS;
+    let Some(ek) = EXP_INT_Q30.get(k as usize) else {
+        return i32::MAX;
+    };
+    let r = q as i64 - (k << FRAC_BITS);
+    rescale(exp_q30(r) as i128 * *ek as i128, 60 - FRAC_BITS)
+}
+
+/// `ln(1 + e^(q/2^F))` at scale `2^-F`: `max(q, 0) + ln(1 + e)` with `e = exp_q30(−|q|)` and
+/// `ln(1 + e) = rescale(l·LN2_Q30, 60 − F)`, `l = log2_q30(2^30 + e) − 30·2^30` (`2^30` when
+/// `e = 2^30`), saturated.
+pub fn softplus_q(q: i32) -> i32 {
+    let e = exp_q30(-(q as i64).abs());
+    // INVARIANT: 0 ≤ e ≤ 2^30; `log2_q30` takes values below 2^31, and 2^30 + e = 2^31 (at
+    // q = 0) has log2 exactly 31.
+    let l = if e >= 1 << 30 {
+        1i64 << 30
+    } else {
+        log2_q30(((1i64 << 30) + e) as u32) - (30i64 << 30)
+    };
+    let ln = rescale(l as i128 * LN2_Q30 as i128, 60 - FRAC_BITS);
+    saturate(q.max(0) as i128 + ln as i128)
 }
 
 /// `floor(sqrt(n))`, exact (Newton's iteration from a power of two above the root).
@@ -259,6 +348,10 @@ pub enum ExtremumKind {
     Min,
     /// Elementwise maximum.
     Max,
+    /// Elementwise sum (exact, saturated).
+    Sum,
+    /// Elementwise mean: the exact sum divided by the number of inputs, rounded half up.
+    Mean,
 }
 
 impl ExtremumKind {
@@ -267,6 +360,8 @@ impl ExtremumKind {
         match self {
             ExtremumKind::Min => "Min",
             ExtremumKind::Max => "Max",
+            ExtremumKind::Sum => "Sum",
+            ExtremumKind::Mean => "Mean",
         }
     }
 
@@ -277,27 +372,37 @@ impl ExtremumKind {
         }
     }
 
-    /// Exact elementwise min or max with numpy broadcasting.
+    /// Exact elementwise min, max, sum or mean with numpy broadcasting.
     pub(crate) fn eval(&self, ins: &[&Tensor], out_shape: &[usize]) -> Tensor {
         let n: usize = out_shape.iter().product();
         let mut out = vec![
             match self {
-                ExtremumKind::Min => i32::MAX,
-                ExtremumKind::Max => i32::MIN,
+                ExtremumKind::Min => i32::MAX as i64,
+                ExtremumKind::Max => i32::MIN as i64,
+                ExtremumKind::Sum | ExtremumKind::Mean => 0,
             };
             n
         ];
         for t in ins {
             let idx = broadcast_index(&t.shape, out_shape);
             for (o, i) in out.iter_mut().zip(idx) {
-                let v = t.data[i];
+                let v = t.data[i] as i64;
                 *o = match self {
                     ExtremumKind::Min => (*o).min(v),
                     ExtremumKind::Max => (*o).max(v),
+                    ExtremumKind::Sum | ExtremumKind::Mean => *o + v,
                 };
             }
         }
-        Tensor::new(out_shape.to_vec(), out)
+        let k = ins.len().max(1) as i128;
+        let data = out
+            .into_iter()
+            .map(|v| match self {
+                ExtremumKind::Mean => saturate(div_round(v as i128, k)),
+                _ => saturate(v as i128),
+            })
+            .collect();
+        Tensor::new(out_shape.to_vec(), data)
     }
 }
 
@@ -307,6 +412,13 @@ pub(crate) fn build_unary(node: &GraphNode) -> Result<Built> {
         "Tanh" => UnaryKind::Tanh,
         "Sqrt" => UnaryKind::Sqrt,
         "Log" => UnaryKind::Log,
+        "Exp" => UnaryKind::Exp,
+        "Sign" => UnaryKind::Sign,
+        "Floor" => UnaryKind::Floor,
+        "Ceil" => UnaryKind::Ceil,
+        "Round" => UnaryKind::Round,
+        "Softsign" => UnaryKind::Softsign,
+        "Softplus" => UnaryKind::Softplus,
         _ => UnaryKind::Abs,
     };
     Ok(Built {
@@ -353,10 +465,11 @@ pub(crate) fn build_pow(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built> {
 }
 
 pub(crate) fn build_extremum(node: &GraphNode) -> Result<Built> {
-    let kind = if node.op_type == "Min" {
-        ExtremumKind::Min
-    } else {
-        ExtremumKind::Max
+    let kind = match node.op_type.as_str() {
+        "Min" => ExtremumKind::Min,
+        "Max" => ExtremumKind::Max,
+        "Sum" => ExtremumKind::Sum,
+        _ => ExtremumKind::Mean,
     };
     let inputs = node
         .inputs
@@ -454,6 +567,35 @@ mod tests {
             let r = r.clamp(dequantize(i32::MIN), dequantize(i32::MAX));
             // f64 powi is exact to 2^-52 relative; the kernel rounds once (half up).
             prop_assert!((dequantize(y) - r).abs() <= ULP / 2.0 + r.abs() * 1e-15, "{q}^{n}: {y} vs {r}");
+        }
+
+        #[test]
+        fn exp_within_bound(q in any_q()) {
+            let x = dequantize(q);
+            let r = x.exp().min(dequantize(i32::MAX));
+            let y = dequantize(exp_q(q));
+            prop_assert!((y - r).abs() <= ULP / 2.0 + 6e-6 * r.max(1.0), "{q}: {y} vs {r}");
+        }
+
+        #[test]
+        fn softplus_and_softsign_within_bound(q in any_q()) {
+            let x = dequantize(q);
+            let r = if x > 30.0 { x } else { x.exp().ln_1p() };
+            let y = dequantize(softplus_q(q));
+            prop_assert!((y - r).abs() <= ULP / 2.0 + 3e-6, "softplus {q}: {y} vs {r}");
+            let r = x / (1.0 + x.abs());
+            let y = dequantize(UnaryKind::Softsign.apply(q));
+            prop_assert!((y - r).abs() <= ULP / 2.0 + 1e-12, "softsign {q}: {y} vs {r}");
+        }
+
+        #[test]
+        fn rounding_ops_are_exact(q in any_q()) {
+            let x = dequantize(q);
+            let max = dequantize(i32::MAX);
+            prop_assert_eq!(dequantize(UnaryKind::Floor.apply(q)), x.floor());
+            prop_assert_eq!(dequantize(UnaryKind::Ceil.apply(q)), x.ceil().min(max));
+            prop_assert_eq!(dequantize(UnaryKind::Round.apply(q)), x.round_ties_even().min(max));
+            prop_assert_eq!(dequantize(UnaryKind::Sign.apply(q)), if q == 0 { 0.0 } else { x.signum() });
         }
 
         #[test]

@@ -1,4 +1,4 @@
-//! `MaxPool`, `AveragePool`, `GlobalAveragePool` (2-D, NCHW).
+//! `MaxPool`, `AveragePool`, `GlobalAveragePool`, `GlobalMaxPool` (2-D pooling, NCHW).
 
 use serde::{Deserialize, Serialize};
 
@@ -171,6 +171,22 @@ pub(crate) fn global_avg(x: &Tensor, out_shape: &[usize]) -> Tensor {
             } else {
                 div_round(sum_exact(&x.data[p * size..(p + 1) * size]), size as i128) as i32
             }
+        })
+        .collect();
+    Tensor::new(out_shape.to_vec(), data)
+}
+
+/// `GlobalMaxPool`: the largest value of each `[N, C]` plane (exact; an empty plane gives 0).
+pub(crate) fn global_max(x: &Tensor, out_shape: &[usize]) -> Tensor {
+    let planes = x.shape[0] * x.shape[1];
+    let size: usize = x.shape[2..].iter().product();
+    let data = (0..planes)
+        .map(|p| {
+            x.data[p * size..(p + 1) * size]
+                .iter()
+                .copied()
+                .max()
+                .unwrap_or(0)
         })
         .collect();
     Tensor::new(out_shape.to_vec(), data)
