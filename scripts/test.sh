@@ -21,7 +21,7 @@ bash scripts/export-artifacts.sh --check
 if [[ ! -x .venv/bin/python ]]; then python3 -m venv .venv; fi
 .venv/bin/pip install --quiet --disable-pip-version-check -r testdata/requirements.txt
 .venv/bin/python testdata/gen_conformance.py --any --clean \
-  --ops Gemm,MatMul,Conv,Relu,Clip,MaxPool,AveragePool,GlobalAveragePool,Add,Sub,Mul,Div,Reshape,Flatten,Squeeze,Unsqueeze,Transpose,Concat,BatchNormalization,Less,LessOrEqual,Greater,GreaterOrEqual,Equal,Where,Cast,Gather,GatherElements,ReduceSum,ReduceMean,ReduceMax,ArgMax,Softmax,Erf,Tanh,Sqrt,Log,Abs,Pow,Min,Max,LayerNormalization,ReduceL2,Expand,ConstantOfShape,Shape,Neg,Reciprocal,Sigmoid,HardSigmoid,HardSwish,Gelu,Not,And,Or,Xor,IsNaN,IsInf,Tile,Range,Trilu,CumSum,ReduceMin,Slice,Split,Resize,GatherND >/dev/null
+  --ops Gemm,MatMul,Conv,Relu,Clip,MaxPool,AveragePool,GlobalAveragePool,Add,Sub,Mul,Div,Reshape,Flatten,Squeeze,Unsqueeze,Transpose,Concat,BatchNormalization,Less,LessOrEqual,Greater,GreaterOrEqual,Equal,Where,Cast,Gather,GatherElements,ReduceSum,ReduceMean,ReduceMax,ArgMax,Softmax,Erf,Tanh,Sqrt,Log,Abs,Pow,Min,Max,LayerNormalization,ReduceL2,Expand,ConstantOfShape,Shape,Neg,Reciprocal,Sigmoid,HardSigmoid,HardSwish,Gelu,Not,And,Or,Xor,IsNaN,IsInf,Tile,Range,Trilu,CumSum,ReduceMin,Slice,Split,Resize,GatherND,Exp,Sign,Floor,Ceil,Round,Softsign,Softplus,LeakyRelu,Elu,Selu,Celu,ThresholdedRelu,Shrink,Mish,Sum,Mean,GlobalMaxPool,ArgMin,ReduceProd,Pad,DepthToSpace,SpaceToDepth,Size,PRelu >/dev/null
 # mobilenet_v2 (14 MB, git-ignored) is generated, not committed: fidelity and golden tests use it.
 .venv/bin/python testdata/gen_models.py --only mobilenet_v2 2>/dev/null
 ZKOPML_CONFORMANCE=1 cargo test --workspace

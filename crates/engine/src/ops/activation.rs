@@ -303,6 +303,74 @@ pub(crate) fn build_activation(node: &GraphNode) -> Result<Built> {
     })
 }
 
+/// `PRelu(x, slope)` with a constant `slope` broadcast to `x` (unidirectionally): `x` for
+/// `x ≥ 0`, else `rescale(slope·x, ALPHA_BITS)`, slopes at `2^-ALPHA_BITS` (`|slope| < 64`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PRelu {
+    /// `round(slope · 2^ALPHA_BITS)`, row-major.
+    pub slopes: Vec<i32>,
+    /// Their shape.
+    pub shape: Vec<usize>,
+}
+
+impl PRelu {
+    pub(crate) fn output_shape(&self, node: &str, ins: &[&[usize]]) -> Result<Vec<usize>> {
+        match ins {
+            [x] if super::binary::broadcast(&[x, &self.shape]).as_deref() == Some(*x) => {
+                Ok(x.to_vec())
+            }
+            _ => Err(super::shape_err(
+                node,
+                format!("X that slope {:?} broadcasts to", self.shape),
+                ins,
+            )),
+        }
+    }
+
+    pub(crate) fn eval(&self, x: &Tensor) -> Tensor {
+        let is = super::binary::broadcast_index(&self.shape, &x.shape);
+        let data = x
+            .data
+            .iter()
+            .zip(is)
+            .map(|(q, i)| {
+                if *q >= 0 {
+                    *q
+                } else {
+                    rescale(self.slopes[i] as i128 * *q as i128, ALPHA_BITS)
+                }
+            })
+            .collect();
+        Tensor::new(x.shape.clone(), data)
+    }
+}
+
+pub(crate) fn build_prelu(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built> {
+    let name = input(node, 1)?;
+    let c = ctx
+        .constant(&name)
+        .ok_or_else(|| node.bad_attr("slope", "must be a constant"))?;
+    let slopes = c
+        .data
+        .as_floats()
+        .iter()
+        .map(|v| {
+            if v.is_finite() && v.abs() < 64.0 {
+                Ok(quantize_at(*v, ALPHA_BITS))
+            } else {
+                Err(node.bad_attr("slope", format!("{v} outside (-64, 64)")))
+            }
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Built {
+        op: Op::PRelu(PRelu {
+            slopes,
+            shape: c.shape.clone(),
+        }),
+        inputs: vec![Wire::Value(input(node, 0)?)],
+    })
+}
+
 /// A slope attribute at `2^-ALPHA_BITS`, refused outside `(-64, 64)`.
 fn slope(node: &GraphNode, attr: &str, default: f32) -> Result<i32> {
     let v = node.float(attr, default)? as f64;
@@ -462,6 +530,19 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn prelu_broadcasts_constant_slopes() {
+        let p = PRelu {
+            slopes: vec![quantize_at(0.25, ALPHA_BITS), quantize_at(-2.0, ALPHA_BITS)],
+            shape: vec![2, 1],
+        };
+        let x = Tensor::new(vec![2, 2], vec![-4096, 4096, -2048, 8]);
+        assert_eq!(p.output_shape("p", &[&x.shape]).unwrap(), vec![2, 2]);
+        assert_eq!(p.eval(&x).data, vec![-1024, 4096, 4096, 8]);
+        // The slope must broadcast to X, not X to the slope.
+        assert!(p.output_shape("p", &[&[2]]).is_err());
     }
 
     /// `erf` for the reference (Abramowitz–Stegun 7.1.28 is too coarse; a series and a

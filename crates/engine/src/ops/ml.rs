@@ -1131,4 +1131,115 @@ mod tests {
         let y = NormKind::L2.eval(&Tensor::new(vec![1, 2], vec![0, 0]));
         assert_eq!(y.data, vec![0, 0]);
     }
+
+    /// A build context with one input `X: [2, 2]` (a test double of the compiler's).
+    struct Ctx;
+    impl BuildCtx for Ctx {
+        fn shape(&self, name: &str) -> Option<Vec<usize>> {
+            (name == "X").then(|| vec![2, 2])
+        }
+        fn constant(&self, _: &str) -> Option<&crate::import::Const> {
+            None
+        }
+        fn opset(&self) -> i64 {
+            17
+        }
+    }
+
+    fn tree_node(edit: impl FnOnce(&mut BTreeMap<String, Attr>)) -> GraphNode {
+        let mut attrs = BTreeMap::new();
+        let ints = |v: &[i64]| Attr::Ints(v.to_vec());
+        attrs.insert("nodes_treeids".into(), ints(&[0, 0, 0]));
+        attrs.insert("nodes_nodeids".into(), ints(&[0, 1, 2]));
+        attrs.insert("nodes_featureids".into(), ints(&[1, 0, 0]));
+        attrs.insert(
+            "nodes_modes".into(),
+            Attr::Strings(vec!["BRANCH_LEQ".into(), "LEAF".into(), "LEAF".into()]),
+        );
+        attrs.insert("nodes_values".into(), Attr::Floats(vec![0.5, 0.0, 0.0]));
+        attrs.insert("nodes_truenodeids".into(), ints(&[1, 0, 0]));
+        attrs.insert("nodes_falsenodeids".into(), ints(&[2, 0, 0]));
+        attrs.insert("target_treeids".into(), ints(&[0, 0]));
+        attrs.insert("target_nodeids".into(), ints(&[1, 2]));
+        attrs.insert("target_ids".into(), ints(&[0, 0]));
+        attrs.insert("target_weights".into(), Attr::Floats(vec![-1.5, 2.25]));
+        edit(&mut attrs);
+        GraphNode {
+            name: "t".into(),
+            op_type: format!("{ML_PREFIX}TreeEnsembleRegressor"),
+            inputs: vec!["X".into()],
+            outputs: vec!["Y".into()],
+            attrs,
+        }
+    }
+
+    #[test]
+    fn regressor_builds_and_runs() {
+        let built = super::super::build(&tree_node(|_| {}), &Ctx).unwrap();
+        let x = Tensor::new(vec![2, 2], vec![0, 2048, 0, 2049]);
+        let shape = built.op.output_shape("t", &[&x.shape]).unwrap();
+        assert_eq!(shape, vec![2, 1]);
+        assert_eq!(built.op.eval(&[&x], &shape).data, vec![-6144, 9216]);
+    }
+
+    #[test]
+    fn malformed_trees_are_typed_errors_not_panics() {
+        type Edit = Box<dyn FnOnce(&mut BTreeMap<String, Attr>)>;
+        let cases: Vec<Edit> = vec![
+            // A cycle: node 1 is a branch back to the root.
+            Box::new(|a| {
+                a.insert(
+                    "nodes_modes".into(),
+                    Attr::Strings(vec!["BRANCH_LEQ".into(), "BRANCH_LT".into(), "LEAF".into()]),
+                );
+                a.insert("target_nodeids".into(), Attr::Ints(vec![2, 2]));
+            }),
+            // A child that does not exist.
+            Box::new(|a| {
+                a.insert("nodes_truenodeids".into(), Attr::Ints(vec![7, 0, 0]));
+            }),
+            // A feature outside the input.
+            Box::new(|a| {
+                a.insert("nodes_featureids".into(), Attr::Ints(vec![5, 0, 0]));
+            }),
+            // Arrays of different lengths.
+            Box::new(|a| {
+                a.insert("nodes_values".into(), Attr::Floats(vec![0.5]));
+            }),
+            // An unknown mode, a non-finite threshold, a vote for a missing node.
+            Box::new(|a| {
+                a.insert(
+                    "nodes_modes".into(),
+                    Attr::Strings(vec!["BRANCH_XX".into(), "LEAF".into(), "LEAF".into()]),
+                );
+            }),
+            Box::new(|a| {
+                a.insert(
+                    "nodes_values".into(),
+                    Attr::Floats(vec![f32::NAN, 0.0, 0.0]),
+                );
+            }),
+            Box::new(|a| {
+                a.insert("target_nodeids".into(), Attr::Ints(vec![1, 9]));
+            }),
+            // A target outside n_targets.
+            Box::new(|a| {
+                a.insert("target_ids".into(), Attr::Ints(vec![0, 3]));
+            }),
+        ];
+        for (k, edit) in cases.into_iter().enumerate() {
+            let r = super::super::build(&tree_node(edit), &Ctx);
+            assert!(
+                matches!(r, Err(EngineError::BadAttribute { .. })),
+                "case {k}: {:?}",
+                r.map(|b| b.op)
+            );
+        }
+        let mut zip = tree_node(|_| {});
+        zip.op_type = format!("{ML_PREFIX}ZipMap");
+        assert!(matches!(
+            super::super::build(&zip, &Ctx),
+            Err(EngineError::UnsupportedOp { .. })
+        ));
+    }
 }

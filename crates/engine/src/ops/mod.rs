@@ -18,8 +18,8 @@ mod shape;
 mod softmax;
 
 pub use activation::{
-    gelu_q, gelu_tanh_q, hard_swish_q, sigmoid_q, Activation, Clip, ALPHA_BITS, FRAC_1_SQRT2_Q30,
-    GELU_CUBIC_Q30, SQRT_2_OVER_PI_Q30,
+    gelu_q, gelu_tanh_q, hard_swish_q, sigmoid_q, Activation, Clip, PRelu, ALPHA_BITS,
+    FRAC_1_SQRT2_Q30, GELU_CUBIC_Q30, SQRT_2_OVER_PI_Q30,
 };
 pub use binary::{broadcast_index, BinaryKind};
 pub use conv::Conv;
@@ -38,8 +38,8 @@ pub use ml::{
 pub use norm::{LayerNorm, MAX_GROUP};
 pub use pool::Pool;
 pub use reduce::{reduce_groups, ArgMax, CumSum, Reduce, ReduceKind};
-pub use select::{Interpolate, Select, Tap, INTERP_BITS, NUM_OUTPUTS_ATTR, OUTPUT_INDEX_ATTR};
-pub use shape::{Concat, Expand, Reshape, Transpose};
+pub use select::{Interpolate, Pad, Select, Tap, INTERP_BITS, NUM_OUTPUTS_ATTR, OUTPUT_INDEX_ATTR};
+pub use shape::{Concat, Expand, Rearrange, RearrangeKind, Reshape, Transpose};
 pub use softmax::{exp_q30, softmax_element, Softmax, D_MIN, EXP2_POLY, LOG2E_Q16};
 
 use serde::{Deserialize, Serialize};
@@ -129,6 +129,14 @@ pub enum Op {
     Scaler(Scaler),
     /// Max over all spatial positions (exact).
     GlobalMaxPool,
+    /// Index of the minimum along an axis (`ArgMin`; the `ArgMax` parameters).
+    ArgMin(ArgMax),
+    /// `Pad` (constant, edge, reflect, wrap).
+    Pad(Pad),
+    /// `DepthToSpace` / `SpaceToDepth`: a compile-time index map.
+    Rearrange(Rearrange),
+    /// `PRelu` with a constant slope.
+    PRelu(PRelu),
 }
 
 /// How a node's input is wired into the program.
@@ -229,6 +237,12 @@ pub fn build(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built> {
         "ai.onnx.ml.Normalizer" => ml::build_normalizer(node),
         "ai.onnx.ml.Scaler" => ml::build_scaler(node),
         "ai.onnx.ml.ZipMap" => ml::refuse_zipmap(node),
+        "ArgMin" => reduce::build_argmax(node, ctx),
+        "ReduceProd" => reduce::build_reduce(node, ctx),
+        "Pad" => select::build_pad(node, ctx),
+        "DepthToSpace" | "SpaceToDepth" => shape::build_rearrange(node, ctx),
+        "Size" => shape::build_size(node, ctx),
+        "PRelu" => activation::build_prelu(node, ctx),
         other => Err(EngineError::UnsupportedOp {
             node: node.name.clone(),
             op: other.to_string(),
@@ -277,6 +291,10 @@ impl Op {
             Op::AveragePool(_) => "AveragePool",
             Op::GlobalAveragePool => "GlobalAveragePool",
             Op::GlobalMaxPool => "GlobalMaxPool",
+            Op::ArgMin(_) => "ArgMin",
+            Op::Pad(_) => "Pad",
+            Op::Rearrange(r) => r.name(),
+            Op::PRelu(_) => "PRelu",
             Op::Binary(k) => k.name(),
             Op::Reshape(_) => "Reshape",
             Op::Transpose(_) => "Transpose",
@@ -332,6 +350,10 @@ impl Op {
             Op::LinearModel(l) => l.output_shape(node, ins),
             Op::Normalizer(k) => k.output_shape(node, ins),
             Op::Scaler(s) => s.output_shape(node, ins),
+            Op::ArgMin(a) => a.output_shape(node, ins),
+            Op::Pad(p) => p.output_shape(node, ins),
+            Op::Rearrange(r) => r.output_shape(node, ins),
+            Op::PRelu(p) => p.output_shape(node, ins),
             Op::Pow(p) => p.output_shape(node, ins),
             Op::Conv1d(c) => c.output_shape_1d(node, ins),
             Op::MatMul(m) => m.output_shape(node, ins),
@@ -374,6 +396,10 @@ impl Op {
             Op::AveragePool(p) => p.eval_avg(ins[0], out_shape),
             Op::GlobalAveragePool => pool::global_avg(ins[0], out_shape),
             Op::GlobalMaxPool => pool::global_max(ins[0], out_shape),
+            Op::ArgMin(a) => a.eval_min(ins[0], out_shape),
+            Op::Pad(p) => p.eval(ins[0], out_shape),
+            Op::Rearrange(r) => r.eval(ins[0], out_shape),
+            Op::PRelu(p) => p.eval(ins[0]),
             Op::Binary(k) => k.eval(ins, out_shape),
             Op::Reshape(_) => Tensor::new(out_shape.to_vec(), ins[0].data.clone()),
             Op::Transpose(t) => t.eval(ins[0], out_shape),

@@ -237,6 +237,12 @@ mod tests {
     use super::*;
     use crate::ops::test_values as values;
 
+    #[test]
+    fn global_max_takes_each_plane_max() {
+        let x = Tensor::new(vec![1, 2, 1, 2], vec![3, -7, i32::MIN, -1]);
+        assert_eq!(global_max(&x, &[1, 2, 1, 1]).data, vec![3, -1]);
+    }
+
     /// The previous kernels: every window's valid positions listed by [`Pool::window`].
     fn reference_map(
         pool: &Pool,

@@ -25,6 +25,9 @@ pub enum ReduceKind {
     /// `min x`; `i32::MAX` over an empty set. (Variants are appended: their index is part
     /// of the serialised program.)
     Min,
+    /// Product in row-major order, each step `p ← rescale(p·x, F)` (round half up,
+    /// saturating); `2^F` (1) over an empty set.
+    Prod,
 }
 
 /// A reduction over a set of axes.
@@ -76,6 +79,7 @@ impl Reduce {
             ReduceKind::Max => "ReduceMax",
             ReduceKind::Min => "ReduceMin",
             ReduceKind::L2 => "ReduceL2",
+            ReduceKind::Prod => "ReduceProd",
         }
     }
 
@@ -108,6 +112,9 @@ impl Reduce {
                     ReduceKind::L2 => saturate(super::math::sqrt_round(
                         vals.map(|v| (v as i128 * v as i128) as u128).sum(),
                     ) as i128),
+                    ReduceKind::Prod => vals.fold(ONE as i32, |p, v| {
+                        crate::fixed::rescale(p as i128 * v as i128, crate::fixed::FRAC_BITS)
+                    }),
                 }
             })
             .collect();
@@ -152,12 +159,33 @@ impl ArgMax {
         best
     }
 
+    /// The position of the smallest element within one group (`ArgMin`; ties as in
+    /// [`winner`](Self::winner)).
+    pub fn winner_min(&self, vals: &[i32]) -> usize {
+        let mut best = 0;
+        for (k, v) in vals.iter().enumerate().skip(1) {
+            if *v < vals[best] || (self.select_last && *v == vals[best]) {
+                best = k;
+            }
+        }
+        best
+    }
+
     pub(crate) fn eval(&self, x: &Tensor, out_shape: &[usize]) -> Tensor {
+        self.eval_by(x, out_shape, |v| self.winner(v))
+    }
+
+    /// `ArgMin`: the same kernel choosing the smallest element.
+    pub(crate) fn eval_min(&self, x: &Tensor, out_shape: &[usize]) -> Tensor {
+        self.eval_by(x, out_shape, |v| self.winner_min(v))
+    }
+
+    fn eval_by(&self, x: &Tensor, out_shape: &[usize], pick: impl Fn(&[i32]) -> usize) -> Tensor {
         let data = reduce_groups(&x.shape, &[self.axis])
             .iter()
             .map(|g| {
                 let vals: Vec<i32> = g.iter().map(|i| x.data[*i]).collect();
-                (self.winner(&vals) as i64 * ONE) as i32
+                (pick(&vals) as i64 * ONE) as i32
             })
             .collect();
         Tensor::new(out_shape.to_vec(), data)
@@ -179,6 +207,7 @@ pub(crate) fn build_reduce(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built
         "ReduceMean" => ReduceKind::Mean,
         "ReduceL2" => ReduceKind::L2,
         "ReduceMin" => ReduceKind::Min,
+        "ReduceProd" => ReduceKind::Prod,
         _ => ReduceKind::Max,
     };
     // Axes: an attribute in older opsets, a constant input in newer ones.
@@ -290,12 +319,17 @@ pub(crate) fn build_cumsum(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built
 
 pub(crate) fn build_argmax(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built> {
     let x = input_shape(node, ctx, 0)?;
+    let a = ArgMax {
+        axis: norm_axis(node, "axis", node.int("axis", 0)?, x.len())?,
+        keepdims: node.int("keepdims", 1)? != 0,
+        select_last: node.int("select_last_index", 0)? != 0,
+    };
     Ok(Built {
-        op: Op::ArgMax(ArgMax {
-            axis: norm_axis(node, "axis", node.int("axis", 0)?, x.len())?,
-            keepdims: node.int("keepdims", 1)? != 0,
-            select_last: node.int("select_last_index", 0)? != 0,
-        }),
+        op: if node.op_type == "ArgMin" {
+            Op::ArgMin(a)
+        } else {
+            Op::ArgMax(a)
+        },
         inputs: vec![Wire::Value(input(node, 0)?)],
     })
 }
@@ -303,6 +337,34 @@ pub(crate) fn build_argmax(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn argmin_and_prod() {
+        let a = ArgMax {
+            axis: 1,
+            keepdims: false,
+            select_last: false,
+        };
+        let x = Tensor::new(vec![2, 3], vec![5, -1, -1, i32::MIN, 0, i32::MIN]);
+        assert_eq!(a.eval_min(&x, &[2]).data, vec![4096, 0]);
+        let last = ArgMax {
+            select_last: true,
+            ..a
+        };
+        assert_eq!(last.eval_min(&x, &[2]).data, vec![8192, 8192]);
+        let p = Reduce {
+            kind: ReduceKind::Prod,
+            axes: vec![1],
+            keepdims: false,
+        };
+        // 1.5·(−2)·0.5 = −1.5; an empty product is 1; overflow saturates.
+        let x = Tensor::new(vec![1, 3], vec![6144, -8192, 2048]);
+        assert_eq!(p.eval(&x, &[1]).data, vec![-6144]);
+        let e = Tensor::new(vec![1, 0], vec![]);
+        assert_eq!(p.eval(&e, &[1]).data, vec![4096]);
+        let big = Tensor::new(vec![1, 2], vec![i32::MAX, i32::MAX]);
+        assert_eq!(p.eval(&big, &[1]).data, vec![i32::MAX]);
+    }
 
     #[test]
     fn groups_follow_row_major_order() {

@@ -30,7 +30,7 @@ pub(crate) fn reduce(cs: &Cs, r: &Reduce, x: &Operand<'_>) -> CsResult<Vec<Lc>> 
                 ReduceKind::Mean => mean(cs, &sum(), g.len()),
                 ReduceKind::Max => max_of(cs, &vals),
                 // Rejected by `ops::check` before any synthesis.
-                ReduceKind::L2 | ReduceKind::Min => {
+                ReduceKind::L2 | ReduceKind::Min | ReduceKind::Prod => {
                     Err(ark_relations::gr1cs::SynthesisError::Unsatisfiable)
                 }
             }
