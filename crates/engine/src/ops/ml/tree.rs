@@ -1,51 +1,23 @@
-//! The `ai.onnx.ml` models scikit-learn exports through skl2onnx: `TreeEnsembleClassifier`,
-//! `TreeEnsembleRegressor`, `LinearClassifier`, `LinearRegressor`, `Normalizer` and `Scaler`.
-//! `ZipMap` (a sequence of maps, not a tensor) is refused with a typed error naming the export
-//! option that leaves it out.
-//!
-//! Integer semantics (normative: `docs/numerics.md`): a tree's branch compares the quantised
-//! feature `q` with an integer bound derived from the float threshold `t` so that the decision
-//! equals the float decision whenever the feature is on the `2^-F` grid (`x ≤ t ⟺ q ≤ ⌊t·2^F⌋`);
-//! leaf weights and base values are summed exactly at their own scale `2^-S`; classifier labels
-//! are taken from those exact sums, before any post-transform. Linear models accumulate
-//! `q·c` exactly at `2^-(F+S)` and take labels from the exact scores.
-//!
-//! Node ids: the importer prefixes the op type of an `ai.onnx.ml` node with [`ML_PREFIX`], and
-//! gives each output of a two-output classifier its own node ([`OUTPUT_INDEX_ATTR`]).
+//! `TreeEnsembleClassifier` and `TreeEnsembleRegressor` (normative: `docs/numerics.md`,
+//! "ai.onnx.ml models").
 
 use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
 use super::{
-    activation::sigmoid_q, input, input_shape, math::sqrt_round, select::OUTPUT_INDEX_ATTR,
-    shape_err, softmax::Softmax, BuildCtx, Built, Op, Wire,
+    class_labels, class_output, classifier_shape, features, finish, fits, ints, post_transform,
+    reals, rows_shape, strings, ClassRule, Classifier, PostTransform,
 };
 use crate::{
-    fixed::{bias_frac_bits, div_round, quantize, quantize_at, rescale, saturate},
-    fixed::{FRAC_BITS, ONE},
-    import::{Attr, GraphNode},
-    EngineError, Result, Tensor,
+    fixed::{bias_frac_bits, div_round, quantize_at, FRAC_BITS, ONE},
+    import::GraphNode,
+    ops::{input, BuildCtx, Built, Op, Wire},
+    Result, Tensor,
 };
 
-/// Op-type prefix the importer gives nodes of the `ai.onnx.ml` domain.
-pub const ML_PREFIX: &str = "ai.onnx.ml.";
-
-/// Labels and values must be below this magnitude to be fixed-point values (`2^19`).
-const RANGE: f64 = (1u64 << (31 - FRAC_BITS)) as f64;
 /// Integer branch bounds are clamped to `±2^40`, far outside every `i32` feature.
 const BOUND_CLAMP: i64 = 1 << 40;
-
-/// The score transform of a model (`post_transform`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum PostTransform {
-    /// Scores as computed.
-    None,
-    /// [`sigmoid_q`] of every score.
-    Logistic,
-    /// The integer softmax of `Softmax` over each row.
-    Softmax,
-}
 
 /// How a tree ensemble combines its trees' votes for one target (`aggregate_function`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,40 +30,6 @@ pub enum Aggregate {
     Min,
     /// Largest vote (0 when no tree voted).
     Max,
-}
-
-/// Which output of a two-output classifier a program node computes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ClassOutput {
-    /// Output 0: the label of each row, `[N]`, as the fixed-point integer `label·2^F`.
-    Label,
-    /// Output 1: the class scores of each row, `[N, classes]`.
-    Scores,
-}
-
-/// How a classifier turns exact scores into labels and output scores.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ClassRule {
-    /// One score per class; the label is the first class with the largest exact score.
-    Multiclass,
-    /// Two labels and one score `s` (ORT's binary case, mixed-sign weights): label 1 iff
-    /// `s > 0`; scores `[σ(−s), σ(s)]` (`post_transform = LOGISTIC`) or `[−s, s]` (linear
-    /// models, `NONE`).
-    BinaryMargin,
-    /// Two labels and one score `s` (tree votes all `≥ 0`, `post_transform = NONE`): label 1
-    /// iff `s > 1/2`; scores `[1 − s, s]`.
-    BinaryProbability,
-}
-
-/// A classifier's labels, rule and output.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Classifier {
-    /// `classlabels_int64s` / `classlabels_ints` as fixed-point integers.
-    pub labels: Vec<i32>,
-    /// Label and score rule.
-    pub rule: ClassRule,
-    /// Which output this node computes.
-    pub output: ClassOutput,
 }
 
 /// A branch rule normalised to integers: go to the true child iff the rule holds for `q`.
@@ -193,145 +131,6 @@ pub struct TreeEnsemble {
     pub classifier: Option<Classifier>,
 }
 
-/// `LinearClassifier` / `LinearRegressor` on `X: [N, features]`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LinearModel {
-    /// `[targets, features]` coefficients at scale `2^-weight_bits`.
-    pub coefficients: Vec<i32>,
-    /// Intercepts at scale `2^-(F + weight_bits)` (exact at the products' scale).
-    pub intercepts: Vec<i64>,
-    /// Fractional bits `S` of the coefficients.
-    pub weight_bits: u32,
-    /// Number of feature columns.
-    pub features: usize,
-    /// Number of targets.
-    pub targets: usize,
-    /// Score transform.
-    pub post: PostTransform,
-    /// `Some` for a classifier.
-    pub classifier: Option<Classifier>,
-}
-
-/// `Normalizer`: each row divided by its max-abs, L1 or L2 norm.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum NormKind {
-    /// `max |x|`.
-    Max,
-    /// `Σ |x|`.
-    L1,
-    /// `√(Σ x²)`.
-    L2,
-}
-
-/// Extra fractional bits of `Scaler` offsets beyond `F`: a standardising scale of 1/σ
-/// multiplies the offset's rounding error, so the offset is kept at `2^-(F+16)`.
-pub const OFFSET_EXTRA_BITS: u32 = 16;
-
-/// `Scaler`: `(x − offset)·scale` per feature (one value or one per column).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Scaler {
-    /// Offsets at `2^-(F + OFFSET_EXTRA_BITS)`.
-    pub offset: Vec<i64>,
-    /// Scales at `2^-scale_bits`.
-    pub scale: Vec<i32>,
-    /// Fractional bits of the scales.
-    pub scale_bits: u32,
-}
-
-fn rows_shape(node: &str, ins: &[&[usize]], features: usize) -> Result<usize> {
-    match ins {
-        [[n, f]] if *f == features => Ok(*n),
-        _ => Err(shape_err(node, format!("one input [N, {features}]"), ins)),
-    }
-}
-
-/// Labels and output scores of a classifier from exact per-row scores `raw` (scale
-/// `2^-(F + shift)`); `None` for a regressor (scores only).
-fn finish(
-    raw: &[i128],
-    rows: usize,
-    targets: usize,
-    shift: u32,
-    post: PostTransform,
-    classifier: Option<&Classifier>,
-    out_shape: &[usize],
-) -> Tensor {
-    let scaled: Vec<i32> = raw.iter().map(|r| rescale(*r, shift)).collect();
-    let Some(c) = classifier else {
-        return transform(post, Tensor::new(vec![rows, targets], scaled));
-    };
-    match c.output {
-        ClassOutput::Label => {
-            let data = (0..rows)
-                .map(|n| {
-                    let row = &raw[n * targets..(n + 1) * targets];
-                    let k = match c.rule {
-                        ClassRule::Multiclass => {
-                            let mut best = 0;
-                            for (j, v) in row.iter().enumerate() {
-                                if *v > row[best] {
-                                    best = j;
-                                }
-                            }
-                            best
-                        }
-                        ClassRule::BinaryMargin => usize::from(row[0] > 0),
-                        ClassRule::BinaryProbability => {
-                            // `s > 1/2` at scale `2^-(F + shift)`.
-                            usize::from(row[0] > 1i128 << (FRAC_BITS + shift - 1))
-                        }
-                    };
-                    c.labels.get(k).copied().unwrap_or(0)
-                })
-                .collect();
-            Tensor::new(out_shape.to_vec(), data)
-        }
-        ClassOutput::Scores => match c.rule {
-            ClassRule::Multiclass => transform(post, Tensor::new(vec![rows, targets], scaled)),
-            ClassRule::BinaryMargin => {
-                let data = scaled
-                    .iter()
-                    .flat_map(|s| match post {
-                        PostTransform::Logistic => [sigmoid_q(s.saturating_neg()), sigmoid_q(*s)],
-                        _ => [s.saturating_neg(), *s],
-                    })
-                    .collect();
-                Tensor::new(out_shape.to_vec(), data)
-            }
-            ClassRule::BinaryProbability => {
-                let data = scaled
-                    .iter()
-                    .flat_map(|s| [saturate(ONE as i128 - *s as i128), *s])
-                    .collect();
-                Tensor::new(out_shape.to_vec(), data)
-            }
-        },
-    }
-}
-
-fn transform(post: PostTransform, t: Tensor) -> Tensor {
-    match post {
-        PostTransform::None => t,
-        PostTransform::Logistic => Tensor::new(
-            t.shape.clone(),
-            t.data.iter().map(|q| sigmoid_q(*q)).collect(),
-        ),
-        PostTransform::Softmax => Softmax {
-            axis: 1,
-            coerce_2d: false,
-        }
-        .eval(&t),
-    }
-}
-
-fn classifier_shape(c: Option<&Classifier>, rows: usize, targets: usize) -> Vec<usize> {
-    match c {
-        None => vec![rows, targets],
-        Some(c) if c.output == ClassOutput::Label => vec![rows],
-        Some(c) => vec![rows, c.labels.len().max(targets)],
-    }
-}
-
 impl TreeEnsemble {
     pub(crate) fn output_shape(&self, node: &str, ins: &[&[usize]]) -> Result<Vec<usize>> {
         let rows = rows_shape(node, ins, self.features)?;
@@ -403,227 +202,6 @@ impl TreeEnsemble {
             self.classifier.as_ref(),
             out_shape,
         )
-    }
-}
-
-impl LinearModel {
-    pub(crate) fn output_shape(&self, node: &str, ins: &[&[usize]]) -> Result<Vec<usize>> {
-        let rows = rows_shape(node, ins, self.features)?;
-        Ok(classifier_shape(
-            self.classifier.as_ref(),
-            rows,
-            self.targets,
-        ))
-    }
-
-    /// Exact scores `Σ q·c + b` at scale `2^-(F + weight_bits)`, row-major.
-    pub fn raw_scores(&self, x: &Tensor) -> Vec<i128> {
-        let rows = x.shape.first().copied().unwrap_or(0);
-        let mut out = Vec::with_capacity(rows * self.targets);
-        for n in 0..rows {
-            let row = &x.data[n * self.features..(n + 1) * self.features];
-            for t in 0..self.targets {
-                let c = &self.coefficients[t * self.features..(t + 1) * self.features];
-                let dot: i128 = row
-                    .iter()
-                    .zip(c)
-                    .map(|(a, b)| *a as i128 * *b as i128)
-                    .sum();
-                out.push(dot + self.intercepts[t] as i128);
-            }
-        }
-        out
-    }
-
-    pub(crate) fn eval(&self, x: &Tensor, out_shape: &[usize]) -> Tensor {
-        let raw = self.raw_scores(x);
-        let rows = x.shape.first().copied().unwrap_or(0);
-        finish(
-            &raw,
-            rows,
-            self.targets,
-            self.weight_bits,
-            self.post,
-            self.classifier.as_ref(),
-            out_shape,
-        )
-    }
-}
-
-impl NormKind {
-    /// ONNX op type.
-    pub fn name(&self) -> &'static str {
-        "Normalizer"
-    }
-
-    pub(crate) fn output_shape(&self, node: &str, ins: &[&[usize]]) -> Result<Vec<usize>> {
-        match ins {
-            [x] if x.len() == 1 || x.len() == 2 => Ok(x.to_vec()),
-            _ => Err(shape_err(node, "one input of rank 1 or 2", ins)),
-        }
-    }
-
-    /// Each row (last axis) times `2^F / d`, `d` its norm in fixed point (`max(d, 1)`, so a
-    /// zero row stays zero): `div_round(q·2^F, d)`, saturated.
-    pub(crate) fn eval(&self, x: &Tensor) -> Tensor {
-        let width = x.shape.last().copied().unwrap_or(0).max(1);
-        let mut out = Vec::with_capacity(x.len());
-        for row in x.data.chunks(width) {
-            let d: i128 = match self {
-                NormKind::Max => row.iter().map(|q| (*q as i128).abs()).max().unwrap_or(0),
-                NormKind::L1 => row.iter().map(|q| (*q as i128).abs()).sum(),
-                NormKind::L2 => {
-                    let s: u128 = row.iter().map(|q| (*q as i128 * *q as i128) as u128).sum();
-                    sqrt_round(s) as i128
-                }
-            };
-            let d = d.max(1);
-            out.extend(
-                row.iter()
-                    .map(|q| saturate(div_round((*q as i128) << FRAC_BITS, d))),
-            );
-        }
-        Tensor::new(x.shape.clone(), out)
-    }
-}
-
-impl Scaler {
-    pub(crate) fn output_shape(&self, node: &str, ins: &[&[usize]]) -> Result<Vec<usize>> {
-        let n = self.scale.len().max(self.offset.len());
-        match ins {
-            [x] if x.len() == 2 && (n == 1 || x[1] == n) => Ok(x.to_vec()),
-            _ => Err(shape_err(
-                node,
-                format!("one input [N, {n}] (or [N, C] for one value)"),
-                ins,
-            )),
-        }
-    }
-
-    /// `rescale((q·2^16 − offset)·scale, 16 + scale_bits)` per column.
-    pub(crate) fn eval(&self, x: &Tensor) -> Tensor {
-        let width = x.shape.last().copied().unwrap_or(0).max(1);
-        let offset = |j: usize| match self.offset.as_slice() {
-            [o] => *o,
-            v => v.get(j).copied().unwrap_or(0),
-        };
-        let scale = |j: usize| match self.scale.as_slice() {
-            [s] => *s,
-            v => v.get(j).copied().unwrap_or(0),
-        };
-        let data = x
-            .data
-            .iter()
-            .enumerate()
-            .map(|(i, q)| {
-                let j = i % width;
-                let d = ((*q as i128) << OFFSET_EXTRA_BITS) - offset(j) as i128;
-                rescale(d * scale(j) as i128, OFFSET_EXTRA_BITS + self.scale_bits)
-            })
-            .collect();
-        Tensor::new(x.shape.clone(), data)
-    }
-}
-
-// ---- builders -------------------------------------------------------------------------
-
-fn strings(node: &GraphNode, name: &str) -> Result<Option<Vec<String>>> {
-    match node.attrs.get(name) {
-        None => Ok(None),
-        Some(Attr::Strings(v)) => Ok(Some(v.clone())),
-        Some(other) => Err(node.bad_attr(name, format!("expected strings, found {other:?}"))),
-    }
-}
-
-/// A floats attribute or its `<name>_as_tensor` (double) twin; every value finite.
-fn reals(node: &GraphNode, name: &str) -> Result<Option<Vec<f64>>> {
-    let v = match (
-        node.attrs.get(name),
-        node.attrs.get(&format!("{name}_as_tensor")),
-    ) {
-        (Some(Attr::Floats(v)), _) => v.iter().map(|x| *x as f64).collect::<Vec<_>>(),
-        (None, Some(Attr::Tensor(t))) => t.data.as_floats(),
-        (None, None) => return Ok(None),
-        (Some(other), _) | (None, Some(other)) => {
-            return Err(node.bad_attr(name, format!("expected floats, found {other:?}")))
-        }
-    };
-    if let Some(x) = v.iter().find(|x| !x.is_finite()) {
-        return Err(node.bad_attr(name, format!("value {x} is not finite")));
-    }
-    Ok(Some(v))
-}
-
-fn ints(node: &GraphNode, name: &str) -> Result<Vec<i64>> {
-    Ok(node.ints(name)?.unwrap_or_default())
-}
-
-fn post_transform(node: &GraphNode) -> Result<PostTransform> {
-    match node.string("post_transform", "NONE")?.as_str() {
-        "NONE" => Ok(PostTransform::None),
-        "LOGISTIC" => Ok(PostTransform::Logistic),
-        "SOFTMAX" => Ok(PostTransform::Softmax),
-        other => Err(node.bad_attr(
-            "post_transform",
-            format!("{other}: only NONE, LOGISTIC and SOFTMAX are supported"),
-        )),
-    }
-}
-
-fn features(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<usize> {
-    let x = input_shape(node, ctx, 0)?;
-    match x.as_slice() {
-        [_, f] => Ok(*f),
-        _ => Err(shape_err(&node.name, "X of rank 2 [N, features]", &[&x])),
-    }
-}
-
-/// Class labels (`int64s`/`ints`; strings are refused) as fixed-point integers.
-fn class_labels(node: &GraphNode, attr: &str) -> Result<Vec<i32>> {
-    let string_attr = "classlabels_strings";
-    if node.attrs.contains_key(string_attr) {
-        return Err(node.bad_attr(
-            string_attr,
-            "string class labels have no fixed-point value; export integer labels",
-        ));
-    }
-    let labels = ints(node, attr)?;
-    if labels.is_empty() {
-        return Err(node.bad_attr(attr, "no class labels"));
-    }
-    labels
-        .iter()
-        .map(|l| {
-            if (*l as f64).abs() < RANGE {
-                Ok(quantize(*l as f64))
-            } else {
-                Err(node.bad_attr(
-                    attr,
-                    format!("label {l} outside the fixed-point range ±2^19"),
-                ))
-            }
-        })
-        .collect()
-}
-
-fn class_output(node: &GraphNode) -> Result<ClassOutput> {
-    match node.int(OUTPUT_INDEX_ATTR, 0)? {
-        0 => Ok(ClassOutput::Label),
-        1 => Ok(ClassOutput::Scores),
-        k => Err(node.bad_attr(
-            OUTPUT_INDEX_ATTR,
-            format!("output {k}: a classifier has two"),
-        )),
-    }
-}
-
-fn fits(node: &GraphNode, attr: &str, values: &[f64]) -> Result<()> {
-    match values.iter().find(|v| v.abs() >= RANGE) {
-        Some(v) => Err(node.bad_attr(
-            attr,
-            format!("value {v} outside the fixed-point range ±2^19"),
-        )),
-        None => Ok(()),
     }
 }
 
@@ -898,132 +476,14 @@ fn check_acyclic(node: &GraphNode, nodes: &[TreeNode], root: u32) -> Result<()> 
     Ok(())
 }
 
-/// `LinearClassifier` and `LinearRegressor`.
-pub(crate) fn build_linear(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built> {
-    let classify = node.op_type.ends_with("Classifier");
-    let features = features(node, ctx)?;
-    let coef =
-        reals(node, "coefficients")?.ok_or_else(|| node.bad_attr("coefficients", "missing"))?;
-    if features == 0 || coef.is_empty() || coef.len() % features != 0 {
-        return Err(node.bad_attr(
-            "coefficients",
-            format!(
-                "{} values are not a [targets, {features}] matrix",
-                coef.len()
-            ),
-        ));
-    }
-    let targets = coef.len() / features;
-    let intercepts_f = reals(node, "intercepts")?.unwrap_or_else(|| vec![0.0; targets]);
-    if intercepts_f.len() != targets {
-        return Err(node.bad_attr(
-            "intercepts",
-            format!("{} values for {targets} targets", intercepts_f.len()),
-        ));
-    }
-    if !classify && node.int("targets", targets as i64)? != targets as i64 {
-        return Err(node.bad_attr("targets", format!("the coefficients hold {targets}")));
-    }
-    fits(node, "intercepts", &intercepts_f)?;
-    // The most fractional bits in 12..=30 that keep the largest coefficient below 2^30:
-    // products with features (< 2^31) and their sums stay far inside i128.
-    let weight_bits = bias_frac_bits(&coef, 18);
-    let coefficients = coef.iter().map(|c| quantize_at(*c, weight_bits)).collect();
-    let scale = (1u64 << (FRAC_BITS + weight_bits)) as f64;
-    let intercepts = intercepts_f
-        .iter()
-        .map(|b| (b * scale).round() as i64)
-        .collect();
-    let post = post_transform(node)?;
-    let classifier = if classify {
-        let labels = class_labels(node, "classlabels_ints")?;
-        let rule = match (targets, labels.len()) {
-            (1, 2) if post != PostTransform::Softmax => ClassRule::BinaryMargin,
-            (t, l) if t == l && l >= 2 => ClassRule::Multiclass,
-            (t, l) => {
-                return Err(node.bad_attr(
-                    "classlabels_ints",
-                    format!("{l} labels for {t} score columns (with post_transform {post:?})"),
-                ))
-            }
-        };
-        Some(Classifier {
-            labels,
-            rule,
-            output: class_output(node)?,
-        })
-    } else {
-        None
-    };
-    Ok(Built {
-        op: Op::LinearModel(LinearModel {
-            coefficients,
-            intercepts,
-            weight_bits,
-            features,
-            targets,
-            post,
-            classifier,
-        }),
-        inputs: vec![Wire::Value(input(node, 0)?)],
-    })
-}
-
-/// `Normalizer` (`norm` MAX, L1 or L2).
-pub(crate) fn build_normalizer(node: &GraphNode) -> Result<Built> {
-    let kind = match node.string("norm", "MAX")?.as_str() {
-        "MAX" => NormKind::Max,
-        "L1" => NormKind::L1,
-        "L2" => NormKind::L2,
-        other => return Err(node.bad_attr("norm", format!("unknown norm {other}"))),
-    };
-    Ok(Built {
-        op: Op::Normalizer(kind),
-        inputs: vec![Wire::Value(input(node, 0)?)],
-    })
-}
-
-/// `Scaler` (`offset`, `scale`: one value or one per column).
-pub(crate) fn build_scaler(node: &GraphNode) -> Result<Built> {
-    let offset_f = reals(node, "offset")?.unwrap_or_else(|| vec![0.0]);
-    let scale_f = reals(node, "scale")?.unwrap_or_else(|| vec![1.0]);
-    let (no, ns) = (offset_f.len(), scale_f.len());
-    if no == 0 || ns == 0 || (no != 1 && ns != 1 && no != ns) {
-        return Err(node.bad_attr("scale", format!("{ns} scales for {no} offsets")));
-    }
-    fits(node, "offset", &offset_f)?;
-    // The most fractional bits in 12..=30 that keep the largest scale below 2^30 (a 1/σ of
-    // 140 next to one of 0.003 keeps ~17 significant bits for the small one).
-    let scale_bits = bias_frac_bits(&scale_f, 18);
-    Ok(Built {
-        op: Op::Scaler(Scaler {
-            offset: offset_f
-                .iter()
-                .map(|o| (o * (1u64 << (FRAC_BITS + OFFSET_EXTRA_BITS)) as f64).round() as i64)
-                .collect(),
-            scale: scale_f
-                .iter()
-                .map(|s| quantize_at(*s, scale_bits))
-                .collect(),
-            scale_bits,
-        }),
-        inputs: vec![Wire::Value(input(node, 0)?)],
-    })
-}
-
-/// `ZipMap` turns the scores into a sequence of maps, which no tensor program holds.
-pub(crate) fn refuse_zipmap(node: &GraphNode) -> Result<Built> {
-    Err(EngineError::UnsupportedOp {
-        node: node.name.clone(),
-        op: "ai.onnx.ml ZipMap (outputs a sequence of maps, not a tensor; convert with \
-             skl2onnx option {'zipmap': False})"
-            .into(),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{
+        import::Attr,
+        ops::{ClassOutput, ML_PREFIX},
+        EngineError,
+    };
 
     fn tree(branch: Branch) -> TreeEnsemble {
         // Root compares feature 0; true → leaf 1 (votes +1 for class 0), false → leaf 2
@@ -1106,32 +566,6 @@ mod tests {
         assert_eq!(e.eval(&x, &[3, 2]).data, vec![4096, 0, 0, 4096, 4096, 0]);
     }
 
-    #[test]
-    fn linear_binary_margin_and_normalizer() {
-        let m = LinearModel {
-            coefficients: vec![1 << 14],
-            intercepts: vec![-(1i64 << 26)], // -1 at 2^-(12+14)
-            weight_bits: 14,
-            features: 1,
-            targets: 1,
-            post: PostTransform::None,
-            classifier: Some(Classifier {
-                labels: vec![0, 4096],
-                rule: ClassRule::BinaryMargin,
-                output: ClassOutput::Scores,
-            }),
-        };
-        let x = Tensor::new(vec![2, 1], vec![3 << 12, 0]);
-        assert_eq!(
-            m.eval(&x, &[2, 2]).data,
-            vec![-(2 << 12), 2 << 12, 4096, -4096]
-        );
-        let y = NormKind::L1.eval(&Tensor::new(vec![1, 3], vec![1, -1, 2]));
-        assert_eq!(y.data, vec![1024, -1024, 2048]);
-        let y = NormKind::L2.eval(&Tensor::new(vec![1, 2], vec![0, 0]));
-        assert_eq!(y.data, vec![0, 0]);
-    }
-
     /// A build context with one input `X: [2, 2]` (a test double of the compiler's).
     struct Ctx;
     impl BuildCtx for Ctx {
@@ -1175,7 +609,7 @@ mod tests {
 
     #[test]
     fn regressor_builds_and_runs() {
-        let built = super::super::build(&tree_node(|_| {}), &Ctx).unwrap();
+        let built = crate::ops::build(&tree_node(|_| {}), &Ctx).unwrap();
         let x = Tensor::new(vec![2, 2], vec![0, 2048, 0, 2049]);
         let shape = built.op.output_shape("t", &[&x.shape]).unwrap();
         assert_eq!(shape, vec![2, 1]);
@@ -1228,7 +662,7 @@ mod tests {
             }),
         ];
         for (k, edit) in cases.into_iter().enumerate() {
-            let r = super::super::build(&tree_node(edit), &Ctx);
+            let r = crate::ops::build(&tree_node(edit), &Ctx);
             assert!(
                 matches!(r, Err(EngineError::BadAttribute { .. })),
                 "case {k}: {:?}",
@@ -1238,7 +672,7 @@ mod tests {
         let mut zip = tree_node(|_| {});
         zip.op_type = format!("{ML_PREFIX}ZipMap");
         assert!(matches!(
-            super::super::build(&zip, &Ctx),
+            crate::ops::build(&zip, &Ctx),
             Err(EngineError::UnsupportedOp { .. })
         ));
     }
