@@ -31,7 +31,7 @@ import onnx
 import onnxruntime as ort
 from skl2onnx import to_onnx
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
-from sklearn.ensemble import GradientBoostingClassifier, GradientBoostingRegressor
+from sklearn.ensemble import GradientBoostingClassifier, GradientBoostingRegressor, RandomForestClassifier
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -54,6 +54,8 @@ def models():
         ("gb_breast_cancer", "breast_cancer", GradientBoostingClassifier(n_estimators=30, max_depth=3, random_state=0), 3),
         ("logreg_iris", "iris", LogisticRegression(max_iter=10000), 1),
         ("logreg_breast_cancer", "breast_cancer", make_pipeline(StandardScaler(), LogisticRegression(max_iter=10000)), 3),
+        ("rf_iris", "iris", RandomForestClassifier(n_estimators=10, max_depth=4, random_state=0), 1),
+        ("rf_breast_cancer", "breast_cancer", RandomForestClassifier(n_estimators=10, max_depth=4, random_state=0), 3),
         ("gb_diabetes", "diabetes", GradientBoostingRegressor(n_estimators=30, max_depth=3, random_state=0), 3),
         ("linreg_diabetes", "diabetes", LinearRegression(), 3),
     ]

@@ -51,6 +51,16 @@ const CASES: &[Case] = &[
         min_rows: 100,
     },
     Case {
+        name: "rf_iris",
+        score_tol: TOL,
+        min_rows: 100,
+    },
+    Case {
+        name: "rf_breast_cancer",
+        score_tol: TOL,
+        min_rows: 100,
+    },
+    Case {
         name: "gb_diabetes",
         score_tol: TOL,
         min_rows: 100,
@@ -132,5 +142,5 @@ fn sklearn_models_give_onnx_runtime_labels() {
             }
         }
     }
-    assert!(total_labels >= 400, "{total_labels} labels compared");
+    assert!(total_labels >= 1000, "{total_labels} labels compared");
 }

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     class_labels, class_output, classifier_shape, features, finish, fits, post_transform, reals,
-    rows_shape, ClassRule, Classifier, PostTransform,
+    rows_shape, ClassRule, Classifier, Exact, PostTransform,
 };
 use crate::{
     fixed::{bias_frac_bits, div_round, quantize_at, rescale, saturate, FRAC_BITS},
@@ -92,10 +92,13 @@ impl LinearModel {
         let raw = self.raw_scores(x);
         let rows = x.shape.first().copied().unwrap_or(0);
         finish(
-            &raw,
-            rows,
-            self.targets,
-            self.weight_bits,
+            Exact {
+                raw: &raw,
+                voted: None,
+                rows,
+                targets: self.targets,
+                shift: self.weight_bits,
+            },
             self.post,
             self.classifier.as_ref(),
             out_shape,

@@ -93,17 +93,32 @@ fn rows_shape(node: &str, ins: &[&[usize]], features: usize) -> Result<usize> {
     }
 }
 
-/// Labels and output scores of a classifier from exact per-row scores `raw` (scale
-/// `2^-(F + shift)`); `None` for a regressor (scores only).
-fn finish(
-    raw: &[i128],
+/// A model's exact scores, `rows × targets` row-major.
+struct Exact<'a> {
+    /// The scores at scale `2^-(F + shift)`.
+    raw: &'a [i128],
+    /// Which scores received a tree vote (`None`: all, a linear model).
+    voted: Option<&'a [bool]>,
     rows: usize,
     targets: usize,
     shift: u32,
+}
+
+/// Labels and output scores of a classifier from its exact scores, or the scores of a
+/// regressor.
+fn finish(
+    e: Exact<'_>,
     post: PostTransform,
     classifier: Option<&Classifier>,
     out_shape: &[usize],
 ) -> Tensor {
+    let Exact {
+        raw,
+        voted,
+        rows,
+        targets,
+        shift,
+    } = e;
     let scaled: Vec<i32> = raw.iter().map(|r| rescale(*r, shift)).collect();
     let Some(c) = classifier else {
         return transform(post, Tensor::new(vec![rows, targets], scaled));
@@ -114,14 +129,17 @@ fn finish(
                 .map(|n| {
                     let row = &raw[n * targets..(n + 1) * targets];
                     let k = match c.rule {
+                        // ORT's rule: among the classes that received a vote (all of
+                        // them for a linear model), the first with the largest score.
                         ClassRule::Multiclass => {
-                            let mut best = 0;
+                            let has = |j: usize| voted.is_none_or(|v| v[n * targets + j]);
+                            let mut best: Option<usize> = None;
                             for (j, v) in row.iter().enumerate() {
-                                if *v > row[best] {
-                                    best = j;
+                                if has(j) && best.is_none_or(|b| *v > row[b]) {
+                                    best = Some(j);
                                 }
                             }
-                            best
+                            best.unwrap_or(0)
                         }
                         ClassRule::BinaryMargin => usize::from(row[0] > 0),
                         ClassRule::BinaryProbability => {

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     class_labels, class_output, classifier_shape, features, finish, fits, ints, post_transform,
-    reals, rows_shape, strings, ClassRule, Classifier, PostTransform,
+    reals, rows_shape, strings, ClassRule, Classifier, Exact, PostTransform,
 };
 use crate::{
     fixed::{bias_frac_bits, div_round, quantize_at, FRAC_BITS, ONE},
@@ -161,9 +161,11 @@ impl TreeEnsemble {
     }
 
     /// Exact aggregated scores (scale `2^-weight_bits`) of every row, row-major.
-    pub fn raw_scores(&self, x: &Tensor) -> Vec<i128> {
+    /// Also returns, per score, whether any tree voted for it (ORT labels only such classes).
+    pub fn raw_scores(&self, x: &Tensor) -> (Vec<i128>, Vec<bool>) {
         let rows = x.shape.first().copied().unwrap_or(0);
         let mut out = Vec::with_capacity(rows * self.targets);
+        let mut voted = Vec::with_capacity(rows * self.targets);
         for n in 0..rows {
             let row = &x.data[n * self.features..(n + 1) * self.features];
             let mut acc: Vec<Option<i128>> = vec![None; self.targets];
@@ -180,6 +182,7 @@ impl TreeEnsemble {
                 }
             }
             for (t, a) in acc.into_iter().enumerate() {
+                voted.push(a.is_some());
                 let mut v = a.unwrap_or(0);
                 if self.aggregate == Aggregate::Average {
                     v = div_round(v, self.roots.len().max(1) as i128);
@@ -187,17 +190,20 @@ impl TreeEnsemble {
                 out.push(v + self.base.get(t).copied().unwrap_or(0) as i128);
             }
         }
-        out
+        (out, voted)
     }
 
     pub(crate) fn eval(&self, x: &Tensor, out_shape: &[usize]) -> Tensor {
-        let raw = self.raw_scores(x);
+        let (raw, voted) = self.raw_scores(x);
         let rows = x.shape.first().copied().unwrap_or(0);
         finish(
-            &raw,
-            rows,
-            self.targets,
-            self.weight_bits - FRAC_BITS,
+            Exact {
+                raw: &raw,
+                voted: Some(&voted),
+                rows,
+                targets: self.targets,
+                shift: self.weight_bits - FRAC_BITS,
+            },
             self.post,
             self.classifier.as_ref(),
             out_shape,
@@ -555,6 +561,18 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn labels_skip_classes_no_tree_voted_for() {
+        // Class 1 gets no vote but the larger base value: ORT labels among voted classes.
+        let mut e = tree(Branch::from_mode("BRANCH_LEQ", 0.5).unwrap());
+        e.votes = vec![(0, -4096), (0, -4096)];
+        e.base = vec![0, 8192];
+        let x = Tensor::new(vec![1, 1], vec![0]);
+        assert_eq!(e.eval(&x, &[1]).data, vec![0]);
+        e.classifier.as_mut().unwrap().output = ClassOutput::Scores;
+        assert_eq!(e.eval(&x, &[1, 2]).data, vec![-4096, 8192]);
     }
 
     #[test]
