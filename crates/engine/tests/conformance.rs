@@ -145,6 +145,14 @@ const SUPPORTED: &[&str] = &[
     "SpaceToDepth",
     "Size",
     "PRelu",
+    "ReduceL1",
+    "ReduceSumSquare",
+    "ReduceLogSum",
+    "ReduceLogSumExp",
+    "LogSoftmax",
+    "Hardmax",
+    "LpNormalization",
+    "Dropout",
 ];
 /// Ops whose kernels are exact on quantised values and 1-Lipschitz in the max norm (or
 /// output integers, where any flip is an error ≥ 1): tolerance `Q`.
@@ -196,6 +204,8 @@ const EXACT: &[&str] = &[
     "DepthToSpace",
     "SpaceToDepth",
     "Size",
+    "Hardmax",
+    "Dropout",
 ];
 /// Folded away by the importer, so they do not make a case unsupported.
 const IMPORT_ONLY: &[&str] = &["Constant", "Identity"];
@@ -213,7 +223,8 @@ Flatten,Squeeze,Unsqueeze,Transpose,Concat,BatchNormalization,Less,LessOrEqual,G
 LayerNormalization,ReduceL2,Expand,ConstantOfShape,Shape,\
 Neg,Reciprocal,Sigmoid,HardSigmoid,HardSwish,Gelu,Not,And,Or,Xor,IsNaN,IsInf,Tile,Range,Trilu,CumSum,ReduceMin,Slice,Split,Resize,GatherND,\
 Exp,Sign,Floor,Ceil,Round,Softsign,Softplus,LeakyRelu,Elu,Selu,Celu,ThresholdedRelu,Shrink,Mish,Sum,Mean,GlobalMaxPool,\
-ArgMin,ReduceProd,Pad,DepthToSpace,SpaceToDepth,Size,PRelu";
+ArgMin,ReduceProd,Pad,DepthToSpace,SpaceToDepth,Size,PRelu,\
+ReduceL1,ReduceSumSquare,ReduceLogSum,ReduceLogSumExp,LogSoftmax,Hardmax,LpNormalization,Dropout";
 
 #[derive(Debug, Clone)]
 enum Outcome {
@@ -711,6 +722,80 @@ fn tolerance(
         }
         // A sum of `n` quantised inputs (exact kernel); a mean moves by ≤ `Q`, plus `div_round`.
         "Sum" => scalar(Q * node.inputs.iter().filter(|s| !s.is_empty()).count() as f64),
+        // Σ|x| of `n` quantised values; Σx² moves by `n(2 max|x|·Q + Q²)`, plus one rounding.
+        "ReduceL1" => {
+            let n = need(0)?.1.len() as f64 / (n_out.max(1) as f64);
+            scalar(n * Q)
+        }
+        "ReduceSumSquare" => {
+            let x = need(0)?.1;
+            let n = x.len() as f64 / (n_out.max(1) as f64);
+            scalar(n * (2.0 * max_abs(&x) * Q + Q * Q) + Q)
+        }
+        // `S̃/S` is a weighted mean of `x̃_i/x_i`, so `|ln S̃ − ln S| ≤ Q/(min x − Q)`; plus
+        // the rounding and the logarithm's `10^-7`.
+        "ReduceLogSum" => {
+            let x = need(0)?.1;
+            let lo = x.iter().copied().fold(f64::INFINITY, f64::min);
+            scalar(if lo > Q {
+                Q / (lo - Q) + Q + 1e-7
+            } else {
+                f64::INFINITY
+            })
+        }
+        // log-sum-exp is 1-Lipschitz in the max norm (`Q`); each of the `n` exponentials is
+        // off by `< 2·10^-6` on a sum `≥ 1`; one rounding. LogSoftmax adds `x`'s own `Q`.
+        "ReduceLogSumExp" | "LogSoftmax" => {
+            let (sx, _) = need(0)?;
+            let n = if node.op_type == "LogSoftmax" {
+                let r = sx.len() as i64;
+                let a = match node.attrs.get("axis") {
+                    Some(Attr::Int(a)) => a.rem_euclid(r.max(1)) as usize,
+                    _ => sx.len().saturating_sub(1),
+                };
+                sx.get(a).copied().unwrap_or(1) as f64
+            } else {
+                need(0)?.1.len() as f64 / (n_out.max(1) as f64)
+            };
+            let extra = if node.op_type == "LogSoftmax" { Q } else { 0.0 };
+            scalar(2.0 * Q + extra + n * 2e-6 + 1e-7)
+        }
+        // `y = x/N`: `Q` on `x` and `k·Q` on the norm (`k = √n` for p = 2, `n` for p = 1)
+        // move `y` by `(Q + |y|·kQ)/(N − kQ)`; one rounding.
+        "LpNormalization" => {
+            let (sx, x) = need(0)?;
+            let r = sx.len() as i64;
+            let a = match node.attrs.get("axis") {
+                Some(Attr::Int(a)) => a.rem_euclid(r.max(1)) as usize,
+                _ => sx.len().saturating_sub(1),
+            };
+            let p = iattr("p");
+            let len = sx[a];
+            let inner: usize = sx[a + 1..].iter().product();
+            let mut tol = vec![0.0; x.len()];
+            for o in 0..x.len() / (len * inner).max(1) {
+                for i in 0..inner {
+                    let idx: Vec<usize> = (0..len).map(|j| (o * len + j) * inner + i).collect();
+                    let (nrm, k) = if p == 1 {
+                        (idx.iter().map(|j| x[*j].abs()).sum::<f64>(), len as f64)
+                    } else {
+                        (
+                            idx.iter().map(|j| x[*j] * x[*j]).sum::<f64>().sqrt(),
+                            (len as f64).sqrt(),
+                        )
+                    };
+                    for j in idx {
+                        let y = if nrm > 0.0 { x[j].abs() / nrm } else { 0.0 };
+                        tol[j] = if nrm > k * Q {
+                            (Q + y * k * Q) / (nrm - k * Q) + Q
+                        } else {
+                            f64::INFINITY
+                        };
+                    }
+                }
+            }
+            Ok(tol)
+        }
         // Slope below 0 (constant, quantised at 2^-24): `max(1, |slope|)·Q` from the input,
         // `2^-25·|x|` from the slope, one rounding.
         "PRelu" => {

@@ -225,6 +225,28 @@ pub fn log2_q30(q: u32) -> i64 {
     (b << 30) + frac
 }
 
+/// `log2(v)` for `v > 0` at scale `2^-30`: the top 31 bits `m ∈ [2^30, 2^31)` of `v`
+/// (truncated, a relative `< 2^-30`) through [`log2_q30`], plus the shift:
+/// `log2_q30(m) + (b − 30)·2^30` for `v ∈ [2^b, 2^(b+1))`.
+pub fn log2_wide_q30(v: u128) -> i64 {
+    debug_assert!(v > 0);
+    let b = 127 - v.leading_zeros() as i64;
+    let m = if b >= 30 {
+        v >> (b - 30)
+    } else {
+        v << (30 - b)
+    };
+    // INVARIANT: m ∈ [2^30, 2^31), a u32.
+    log2_q30(m as u32) + ((b - 30) << 30)
+}
+
+/// `ln(v · 2^-k)` at scale `2^-F` for `v > 0`: `rescale((log2_wide_q30(v) − k·2^30)·LN2_Q30,
+/// 60 − F)`, saturated.
+pub fn ln_wide_q(v: u128, k: u32) -> i32 {
+    let l = log2_wide_q30(v) - ((k as i64) << 30);
+    rescale(l as i128 * LN2_Q30 as i128, 60 - FRAC_BITS)
+}
+
 /// `ln(q / 2^F)` at scale `2^-F`: `rescale((log2_q30(q) − F·2^30)·LN2_Q30, 48)`;
 /// `q ≤ 0` gives `i32::MIN` (`ln 0 = −inf`, saturated; negative arguments too).
 pub fn ln_q(q: i32) -> i32 {
@@ -596,6 +618,15 @@ mod tests {
             prop_assert_eq!(dequantize(UnaryKind::Ceil.apply(q)), x.ceil().min(max));
             prop_assert_eq!(dequantize(UnaryKind::Round.apply(q)), x.round_ties_even().min(max));
             prop_assert_eq!(dequantize(UnaryKind::Sign.apply(q)), if q == 0 { 0.0 } else { x.signum() });
+        }
+
+        #[test]
+        fn wide_log_within_bound(v in 1u128..(1u128 << 100), k in 0u32..40) {
+            let y = dequantize(ln_wide_q(v, k));
+            let r = (v as f64).ln() - k as f64 * std::f64::consts::LN_2;
+            let r = r.clamp(dequantize(i32::MIN), dequantize(i32::MAX));
+            // One rounding, the truncation to 31 bits (< 2^-30 relative), log2_q30's floors.
+            prop_assert!((y - r).abs() <= ULP / 2.0 + 1e-7, "{v} {k}: {y} vs {r}");
         }
 
         #[test]

@@ -28,14 +28,15 @@ pub use gather::{resolve_index, Gather, GatherNd};
 pub use linear::{Gemm, MatMul, Scale};
 pub use logic::{bool_value, Cast, CmpKind, LogicKind};
 pub use math::{
-    erf_q, exp_q, isqrt, ln_q, log2_q30, pow_q, softplus_q, sqrt_q, sqrt_round, tanh_q,
-    ExtremumKind, Pow, UnaryKind, ERF_A_Q30, ERF_P_Q30, EXP_INT_Q30, LN2_Q30, MAX_POW,
+    erf_q, exp_q, isqrt, ln_q, ln_wide_q, log2_q30, log2_wide_q30, pow_q, softplus_q, sqrt_q,
+    sqrt_round, tanh_q, ExtremumKind, Pow, UnaryKind, ERF_A_Q30, ERF_P_Q30, EXP_INT_Q30, LN2_Q30,
+    MAX_POW,
 };
 pub use ml::{
     Aggregate, Branch, ClassOutput, ClassRule, Classifier, LinearModel, NormKind, PostTransform,
     Scaler, TreeEnsemble, TreeNode, ML_PREFIX, OFFSET_EXTRA_BITS,
 };
-pub use norm::{LayerNorm, MAX_GROUP};
+pub use norm::{LayerNorm, LpNorm, MAX_GROUP};
 pub use pool::Pool;
 pub use reduce::{reduce_groups, ArgMax, CumSum, Reduce, ReduceKind};
 pub use select::{Interpolate, Pad, Select, Tap, INTERP_BITS, NUM_OUTPUTS_ATTR, OUTPUT_INDEX_ATTR};
@@ -137,6 +138,12 @@ pub enum Op {
     Rearrange(Rearrange),
     /// `PRelu` with a constant slope.
     PRelu(PRelu),
+    /// `LogSoftmax` over the `Softmax` groups.
+    LogSoftmax(Softmax),
+    /// `Hardmax` over the `Softmax` groups.
+    Hardmax(Softmax),
+    /// `LpNormalization` (`p` 1 or 2) along an axis.
+    LpNorm(LpNorm),
 }
 
 /// How a node's input is wired into the program.
@@ -207,7 +214,7 @@ pub fn build(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built> {
         "GatherND" => gather::build_nd(node),
         "ReduceSum" | "ReduceMean" | "ReduceMax" => reduce::build_reduce(node, ctx),
         "ArgMax" => reduce::build_argmax(node, ctx),
-        "Softmax" => softmax::build(node, ctx),
+        "Softmax" | "LogSoftmax" | "Hardmax" => softmax::build(node, ctx),
         "ReduceL2" => reduce::build_reduce(node, ctx),
         "Erf" | "Tanh" | "Sqrt" | "Log" | "Abs" | "Exp" | "Sign" | "Floor" | "Ceil" | "Round"
         | "Softsign" | "Softplus" => math::build_unary(node),
@@ -243,6 +250,11 @@ pub fn build(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built> {
         "DepthToSpace" | "SpaceToDepth" => shape::build_rearrange(node, ctx),
         "Size" => shape::build_size(node, ctx),
         "PRelu" => activation::build_prelu(node, ctx),
+        "ReduceL1" | "ReduceSumSquare" | "ReduceLogSum" | "ReduceLogSumExp" => {
+            reduce::build_reduce(node, ctx)
+        }
+        "LpNormalization" => norm::build_lp_norm(node, ctx),
+        "Dropout" => shape::build_dropout(node, ctx),
         other => Err(EngineError::UnsupportedOp {
             node: node.name.clone(),
             op: other.to_string(),
@@ -295,6 +307,9 @@ impl Op {
             Op::Pad(_) => "Pad",
             Op::Rearrange(r) => r.name(),
             Op::PRelu(_) => "PRelu",
+            Op::LogSoftmax(_) => "LogSoftmax",
+            Op::Hardmax(_) => "Hardmax",
+            Op::LpNorm(_) => "LpNormalization",
             Op::Binary(k) => k.name(),
             Op::Reshape(_) => "Reshape",
             Op::Transpose(_) => "Transpose",
@@ -354,13 +369,14 @@ impl Op {
             Op::Pad(p) => p.output_shape(node, ins),
             Op::Rearrange(r) => r.output_shape(node, ins),
             Op::PRelu(p) => p.output_shape(node, ins),
+            Op::LpNorm(l) => l.output_shape(node, ins),
             Op::Pow(p) => p.output_shape(node, ins),
             Op::Conv1d(c) => c.output_shape_1d(node, ins),
             Op::MatMul(m) => m.output_shape(node, ins),
             Op::Extremum(k) => k.output_shape(node, ins),
             Op::LayerNorm(l) => l.output_shape(node, ins),
             Op::Expand(e) => e.output_shape(node, ins),
-            Op::Softmax(_) => match ins {
+            Op::Softmax(_) | Op::LogSoftmax(_) | Op::Hardmax(_) => match ins {
                 [x] if !x.is_empty() => Ok(x.to_vec()),
                 _ => Err(shape_err(node, "one input of rank >= 1", ins)),
             },
@@ -400,6 +416,9 @@ impl Op {
             Op::Pad(p) => p.eval(ins[0], out_shape),
             Op::Rearrange(r) => r.eval(ins[0], out_shape),
             Op::PRelu(p) => p.eval(ins[0]),
+            Op::LogSoftmax(s) => s.eval_log(ins[0]),
+            Op::Hardmax(s) => s.eval_hard(ins[0]),
+            Op::LpNorm(l) => l.eval(ins[0]),
             Op::Binary(k) => k.eval(ins, out_shape),
             Op::Reshape(_) => Tensor::new(out_shape.to_vec(), ins[0].data.clone()),
             Op::Transpose(t) => t.eval(ins[0], out_shape),

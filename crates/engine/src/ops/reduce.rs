@@ -1,9 +1,13 @@
 //! Reductions over axes: `ReduceSum`, `ReduceMean`, `ReduceMax`, `ReduceMin`, `ReduceL2`,
-//! `ArgMax`, and the running sum `CumSum`.
+//! `ReduceProd`, `ReduceL1`, `ReduceSumSquare`, `ReduceLogSum`, `ReduceLogSumExp`, `ArgMax`,
+//! `ArgMin`, and the running sum `CumSum`.
 
 use serde::{Deserialize, Serialize};
 
-use super::{input, input_shape, shape_err, strides, BuildCtx, Built, Op, Wire};
+use super::{
+    input, input_shape, math::ln_wide_q, shape_err, softmax::exp_q30, strides, BuildCtx, Built, Op,
+    Wire,
+};
 use crate::{
     fixed::{div_round, saturate, ONE},
     import::GraphNode,
@@ -28,6 +32,15 @@ pub enum ReduceKind {
     /// Product in row-major order, each step `p ← rescale(p·x, F)` (round half up,
     /// saturating); `2^F` (1) over an empty set.
     Prod,
+    /// `sat(Σ |x|)`, exact before saturation.
+    L1,
+    /// `sat(rescale(Σ x², F))`: the exact sum of squares, one rounding.
+    SumSquare,
+    /// `ln(Σ x)`: [`ln_wide_q`] of the exact sum; `i32::MIN` when the sum is `≤ 0`.
+    LogSum,
+    /// `m + ln(Σ e^(x − m))`, `m = max x`: the exponentials by `exp_q30`, summed exactly,
+    /// their log by [`ln_wide_q`]; `i32::MIN` over an empty set.
+    LogSumExp,
 }
 
 /// A reduction over a set of axes.
@@ -80,6 +93,10 @@ impl Reduce {
             ReduceKind::Min => "ReduceMin",
             ReduceKind::L2 => "ReduceL2",
             ReduceKind::Prod => "ReduceProd",
+            ReduceKind::L1 => "ReduceL1",
+            ReduceKind::SumSquare => "ReduceSumSquare",
+            ReduceKind::LogSum => "ReduceLogSum",
+            ReduceKind::LogSumExp => "ReduceLogSumExp",
         }
     }
 
@@ -115,6 +132,33 @@ impl Reduce {
                     ReduceKind::Prod => vals.fold(ONE as i32, |p, v| {
                         crate::fixed::rescale(p as i128 * v as i128, crate::fixed::FRAC_BITS)
                     }),
+                    ReduceKind::L1 => saturate(vals.map(|v| (v as i128).abs()).sum()),
+                    ReduceKind::SumSquare => crate::fixed::rescale(
+                        vals.map(|v| v as i128 * v as i128).sum(),
+                        crate::fixed::FRAC_BITS,
+                    ),
+                    ReduceKind::LogSum => {
+                        let s: i128 = vals.map(|v| v as i128).sum();
+                        if s <= 0 {
+                            i32::MIN
+                        } else {
+                            ln_wide_q(s as u128, crate::fixed::FRAC_BITS)
+                        }
+                    }
+                    ReduceKind::LogSumExp => {
+                        let v: Vec<i32> = vals.collect();
+                        match v.iter().max() {
+                            None => i32::MIN,
+                            Some(m) => {
+                                let s: i128 = v
+                                    .iter()
+                                    .map(|x| exp_q30(*x as i64 - *m as i64) as i128)
+                                    .sum();
+                                // INVARIANT: the max contributes exp_q30(0) = 2^30, so s ≥ 2^30.
+                                saturate(*m as i128 + ln_wide_q(s as u128, 30) as i128)
+                            }
+                        }
+                    }
                 }
             })
             .collect();
@@ -208,6 +252,10 @@ pub(crate) fn build_reduce(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built
         "ReduceL2" => ReduceKind::L2,
         "ReduceMin" => ReduceKind::Min,
         "ReduceProd" => ReduceKind::Prod,
+        "ReduceL1" => ReduceKind::L1,
+        "ReduceSumSquare" => ReduceKind::SumSquare,
+        "ReduceLogSum" => ReduceKind::LogSum,
+        "ReduceLogSumExp" => ReduceKind::LogSumExp,
         _ => ReduceKind::Max,
     };
     // Axes: an attribute in older opsets, a constant input in newer ones.

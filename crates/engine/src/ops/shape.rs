@@ -610,6 +610,28 @@ pub(crate) fn build_size(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built> 
     })
 }
 
+/// `Dropout` at inference: the identity on `data` (an identity [`Reshape`]). A
+/// `training_mode` input that is not the constant `false`, or a used `mask` output, is a
+/// typed error (training-time dropout is random).
+pub(crate) fn build_dropout(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built> {
+    let x = input_shape(node, ctx, 0)?;
+    if let Some(name) = node.inputs.get(2).filter(|s| !s.is_empty()) {
+        let training = ctx
+            .constant(name)
+            .ok_or_else(|| node.bad_attr("training_mode", "must be a constant"))?;
+        if training.data.as_floats().iter().any(|v| *v != 0.0) {
+            return Err(node.bad_attr("training_mode", "only inference (false)"));
+        }
+    }
+    if node.outputs.get(1).is_some_and(|m| !m.is_empty()) {
+        return Err(node.bad_attr("mask", "the mask output is not supported"));
+    }
+    Ok(Built {
+        op: Op::Reshape(Reshape { shape: x }),
+        inputs: vec![Wire::Value(input(node, 0)?)],
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

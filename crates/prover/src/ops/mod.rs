@@ -96,8 +96,17 @@ pub(crate) fn check(op: &Op, consts: &[bool]) -> Result<(), &'static str> {
         Op::Reduce(r) if r.kind == zkopml_engine::ops::ReduceKind::Min => {
             Err("no circuit for operator ReduceMin yet")
         }
-        Op::Reduce(r) if r.kind == zkopml_engine::ops::ReduceKind::Prod => {
-            Err("no circuit for operator ReduceProd yet")
+        Op::Reduce(r)
+            if matches!(
+                r.kind,
+                zkopml_engine::ops::ReduceKind::Prod
+                    | zkopml_engine::ops::ReduceKind::L1
+                    | zkopml_engine::ops::ReduceKind::SumSquare
+                    | zkopml_engine::ops::ReduceKind::LogSum
+                    | zkopml_engine::ops::ReduceKind::LogSumExp
+            ) =>
+        {
+            Err("no circuit for ReduceProd/ReduceL1/ReduceSumSquare/ReduceLogSum/ReduceLogSumExp yet")
         }
         Op::Activation(_) => Err(
             "no circuit for Sigmoid/HardSigmoid/HardSwish/Gelu/LeakyRelu/Elu/Selu/Celu/ThresholdedRelu/Shrink/Mish yet",
@@ -116,6 +125,9 @@ pub(crate) fn check(op: &Op, consts: &[bool]) -> Result<(), &'static str> {
         Op::Pad(_) => Err("no circuit for operator Pad yet"),
         Op::Rearrange(_) => Err("no circuit for DepthToSpace/SpaceToDepth yet"),
         Op::PRelu(_) => Err("no circuit for operator PRelu yet"),
+        Op::LogSoftmax(_) => Err("no circuit for operator LogSoftmax yet"),
+        Op::Hardmax(_) => Err("no circuit for operator Hardmax yet"),
+        Op::LpNorm(_) => Err("no circuit for operator LpNormalization yet"),
         _ => Ok(()),
     }
 }
@@ -169,7 +181,10 @@ pub(crate) fn synthesize(
         | Op::ArgMin(_)
         | Op::Pad(_)
         | Op::Rearrange(_)
-        | Op::PRelu(_) => Err(SynthesisError::Unsatisfiable),
+        | Op::PRelu(_)
+        | Op::LogSoftmax(_)
+        | Op::Hardmax(_)
+        | Op::LpNorm(_) => Err(SynthesisError::Unsatisfiable),
     }
     .and_then(|v| {
         if v.len() == out_shape.iter().product::<usize>() {
