@@ -605,7 +605,7 @@ pub(crate) fn build_pad(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built> {
         }
         maps[*a] = (0..len)
             .map(|i| {
-                let s = i - b;
+                let s = i.saturating_sub(b);
                 if (0..d).contains(&s) {
                     return Some(s as usize);
                 }
@@ -641,6 +641,55 @@ pub(crate) fn build_pad(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pad_with_extreme_pads_is_total() {
+        use crate::import::{Attr, Const, ConstData};
+        /// A build context double: `x: [3]`, `pads` a constant.
+        struct Ctx(Const);
+        impl BuildCtx for Ctx {
+            fn shape(&self, name: &str) -> Option<Vec<usize>> {
+                match name {
+                    "x" => Some(vec![3]),
+                    _ => Some(self.0.shape.clone()),
+                }
+            }
+            fn constant(&self, name: &str) -> Option<&Const> {
+                (name == "pads").then_some(&self.0)
+            }
+            fn opset(&self) -> i64 {
+                18
+            }
+        }
+        let x = Tensor::new(vec![3], vec![10, 20, 30]);
+        for mode in ["constant", "edge", "reflect", "wrap"] {
+            for pads in [
+                [i64::MIN, i64::MAX],
+                [i64::MAX, i64::MIN],
+                [-2, 1],
+                [-4, 0],
+                [5, -9],
+            ] {
+                let node = GraphNode {
+                    name: "p".into(),
+                    op_type: "Pad".into(),
+                    inputs: vec!["x".into(), "pads".into()],
+                    outputs: vec!["y".into()],
+                    attrs: [("mode".to_string(), Attr::Str(mode.into()))].into(),
+                };
+                let ctx = Ctx(Const {
+                    shape: vec![2],
+                    data: ConstData::Int(pads.to_vec()),
+                });
+                // Either a typed error or a program that runs.
+                if let Ok(b) = build_pad(&node, &ctx) {
+                    let shape = b.op.output_shape("p", &[&x.shape]).unwrap();
+                    let y = b.op.eval(&[&x], &shape);
+                    assert_eq!(y.len(), shape.iter().product::<usize>());
+                }
+            }
+        }
+    }
 
     #[test]
     fn pad_modes_read_the_mapped_indices() {

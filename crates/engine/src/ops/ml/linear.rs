@@ -208,6 +208,7 @@ pub(crate) fn build_linear(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built
         return Err(node.bad_attr("targets", format!("the coefficients hold {targets}")));
     }
     fits(node, "intercepts", &intercepts_f)?;
+    fits(node, "coefficients", &coef)?;
     // The most fractional bits in 12..=30 that keep the largest coefficient below 2^30:
     // products with features (< 2^31) and their sums stay far inside i128.
     let weight_bits = bias_frac_bits(&coef, 18);
@@ -275,6 +276,7 @@ pub(crate) fn build_scaler(node: &GraphNode) -> Result<Built> {
         return Err(node.bad_attr("scale", format!("{ns} scales for {no} offsets")));
     }
     fits(node, "offset", &offset_f)?;
+    fits(node, "scale", &scale_f)?;
     // The most fractional bits in 12..=30 that keep the largest scale below 2^30 (a 1/σ of
     // 140 next to one of 0.003 keeps ~17 significant bits for the small one).
     let scale_bits = bias_frac_bits(&scale_f, 18);
