@@ -153,6 +153,8 @@ const SUPPORTED: &[&str] = &[
     "Hardmax",
     "LpNormalization",
     "Dropout",
+    "Sin",
+    "Cos",
 ];
 /// Ops whose kernels are exact on quantised values and 1-Lipschitz in the max norm (or
 /// output integers, where any flip is an error ≥ 1): tolerance `Q`.
@@ -224,7 +226,7 @@ LayerNormalization,ReduceL2,Expand,ConstantOfShape,Shape,\
 Neg,Reciprocal,Sigmoid,HardSigmoid,HardSwish,Gelu,Not,And,Or,Xor,IsNaN,IsInf,Tile,Range,Trilu,CumSum,ReduceMin,Slice,Split,Resize,GatherND,\
 Exp,Sign,Floor,Ceil,Round,Softsign,Softplus,LeakyRelu,Elu,Selu,Celu,ThresholdedRelu,Shrink,Mish,Sum,Mean,GlobalMaxPool,\
 ArgMin,ReduceProd,Pad,DepthToSpace,SpaceToDepth,Size,PRelu,\
-ReduceL1,ReduceSumSquare,ReduceLogSum,ReduceLogSumExp,LogSoftmax,Hardmax,LpNormalization,Dropout";
+ReduceL1,ReduceSumSquare,ReduceLogSum,ReduceLogSumExp,LogSoftmax,Hardmax,LpNormalization,Dropout,Sin,Cos";
 
 #[derive(Debug, Clone)]
 enum Outcome {
@@ -684,6 +686,8 @@ fn tolerance(
         // `L ≤ 1`, the kernel's bound (docs/numerics.md), the output rounding.
         "Softplus" => scalar(2.0 * Q + 3e-6),
         "Softsign" => scalar(2.0 * Q),
+        // `L = 1`, the kernel's `Q/2 + 10^-7`, the output rounding.
+        "Sin" | "Cos" => scalar(2.0 * Q + 1e-7),
         // Slope `alpha` below 0 (quantised at 2^-24: `2^-25·|x|`).
         "LeakyRelu" => {
             let x = need(0)?.1;

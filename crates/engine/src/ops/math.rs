@@ -47,6 +47,10 @@ pub enum UnaryKind {
     Softsign,
     /// `ln(1 + e^x)`: [`softplus_q`]; `|error| ≤ 2^-13 + 3·10^-6`.
     Softplus,
+    /// `sin(x)`: [`sin_q`]; `|error| ≤ 2^-13 + 10^-7`.
+    Sin,
+    /// `cos(x) = sin(x + π/2)`: [`cos_q`]; `|error| ≤ 2^-13 + 10^-7`.
+    Cos,
 }
 
 impl UnaryKind {
@@ -65,6 +69,8 @@ impl UnaryKind {
             UnaryKind::Round => "Round",
             UnaryKind::Softsign => "Softsign",
             UnaryKind::Softplus => "Softplus",
+            UnaryKind::Sin => "Sin",
+            UnaryKind::Cos => "Cos",
         }
     }
 
@@ -93,6 +99,8 @@ impl UnaryKind {
                 div_round((q as i128) << FRAC_BITS, ONE as i128 + (q as i128).abs()) as i32
             }
             UnaryKind::Softplus => softplus_q(q),
+            UnaryKind::Sin => sin_q(q),
+            UnaryKind::Cos => cos_q(q),
         }
     }
 
@@ -172,6 +180,50 @@ pub fn softplus_q(q: i32) -> i32 {
     };
     let ln = rescale(l as i128 * LN2_Q30 as i128, 60 - FRAC_BITS);
     saturate(q.max(0) as i128 + ln as i128)
+}
+
+/// `round(2π · 2^40)`.
+pub const TWO_PI_Q40: i128 = 6_908_435_304_715;
+/// `round(π · 2^40)`.
+pub const PI_Q40: i128 = 3_454_217_652_358;
+/// `round(π/2 · 2^40)`.
+pub const HALF_PI_Q40: i128 = 1_727_108_826_179;
+
+/// `sin` of an angle `a` at scale `2^-40`, at scale `2^-30`: `a mod TWO_PI_Q40` moved to
+/// `[−π, π)`, folded to `[−π/2, π/2]` (`sin(π − r) = sin r`), truncated to `2^-30`, then the
+/// Taylor polynomial to degree 13 by Horner with floor shifts
+/// (`r·(1 − r²/6·(1 − r²/20·(1 − … (1 − r²/156))))`; its remainder is `< 10^-9` there).
+fn sin_a40_q30(a: i128) -> i64 {
+    let mut r = a.rem_euclid(TWO_PI_Q40);
+    if r >= PI_Q40 {
+        r -= TWO_PI_Q40;
+    }
+    if r > HALF_PI_Q40 {
+        r = PI_Q40 - r;
+    } else if r < -HALF_PI_Q40 {
+        r = -PI_Q40 - r;
+    }
+    let r = (r >> 10) as i64; // |r| ≤ π/2 at 2^-30
+    let r2 = (r * r) >> 30;
+    let mut t: i64 = 1 << 30;
+    for k in [156i64, 110, 72, 42, 20, 6] {
+        t = (1 << 30) - ((r2 * t) >> 30) / k;
+    }
+    (r * t) >> 30
+}
+
+/// `sin(q / 2^F)` at scale `2^-F`: `rescale(sin_a40_q30(q·2^28), 18)`. The reduction
+/// constant is off by `< 2^-41` per period (`< 4·10^-8` at `|x| = 2^19`).
+pub fn sin_q(q: i32) -> i32 {
+    rescale(sin_a40_q30((q as i128) << 28) as i128, 30 - FRAC_BITS)
+}
+
+/// `cos(q / 2^F) = sin(q/2^F + π/2)` at scale `2^-F`.
+pub fn cos_q(q: i32) -> i32 {
+    rescale(
+        sin_a40_q30(((q as i128) << 28) + HALF_PI_Q40) as i128,
+        30 - FRAC_BITS,
+    )
 }
 
 /// `floor(sqrt(n))`, exact (Newton's iteration from a power of two above the root).
@@ -441,6 +493,8 @@ pub(crate) fn build_unary(node: &GraphNode) -> Result<Built> {
         "Round" => UnaryKind::Round,
         "Softsign" => UnaryKind::Softsign,
         "Softplus" => UnaryKind::Softplus,
+        "Sin" => UnaryKind::Sin,
+        "Cos" => UnaryKind::Cos,
         _ => UnaryKind::Abs,
     };
     Ok(Built {
@@ -627,6 +681,14 @@ mod tests {
             let r = r.clamp(dequantize(i32::MIN), dequantize(i32::MAX));
             // One rounding, the truncation to 31 bits (< 2^-30 relative), log2_q30's floors.
             prop_assert!((y - r).abs() <= ULP / 2.0 + 1e-7, "{v} {k}: {y} vs {r}");
+        }
+
+        #[test]
+        fn sin_cos_within_bound(q in any_q()) {
+            let x = dequantize(q);
+            let (s, c) = (dequantize(sin_q(q)), dequantize(cos_q(q)));
+            prop_assert!((s - x.sin()).abs() <= ULP / 2.0 + 1e-7, "sin {q}: {s} vs {}", x.sin());
+            prop_assert!((c - x.cos()).abs() <= ULP / 2.0 + 1e-7, "cos {q}: {c} vs {}", x.cos());
         }
 
         #[test]

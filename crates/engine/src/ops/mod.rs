@@ -28,9 +28,9 @@ pub use gather::{resolve_index, Gather, GatherNd};
 pub use linear::{Gemm, MatMul, Scale};
 pub use logic::{bool_value, Cast, CmpKind, LogicKind};
 pub use math::{
-    erf_q, exp_q, isqrt, ln_q, ln_wide_q, log2_q30, log2_wide_q30, pow_q, softplus_q, sqrt_q,
-    sqrt_round, tanh_q, ExtremumKind, Pow, UnaryKind, ERF_A_Q30, ERF_P_Q30, EXP_INT_Q30, LN2_Q30,
-    MAX_POW,
+    cos_q, erf_q, exp_q, isqrt, ln_q, ln_wide_q, log2_q30, log2_wide_q30, pow_q, sin_q, softplus_q,
+    sqrt_q, sqrt_round, tanh_q, ExtremumKind, Pow, UnaryKind, ERF_A_Q30, ERF_P_Q30, EXP_INT_Q30,
+    HALF_PI_Q40, LN2_Q30, MAX_POW, PI_Q40, TWO_PI_Q40,
 };
 pub use ml::{
     Aggregate, Branch, ClassOutput, ClassRule, Classifier, LinearModel, NormKind, PostTransform,
@@ -217,7 +217,7 @@ pub fn build(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built> {
         "Softmax" | "LogSoftmax" | "Hardmax" => softmax::build(node, ctx),
         "ReduceL2" => reduce::build_reduce(node, ctx),
         "Erf" | "Tanh" | "Sqrt" | "Log" | "Abs" | "Exp" | "Sign" | "Floor" | "Ceil" | "Round"
-        | "Softsign" | "Softplus" => math::build_unary(node),
+        | "Softsign" | "Softplus" | "Sin" | "Cos" => math::build_unary(node),
         "Pow" => math::build_pow(node, ctx),
         "Min" | "Max" | "Sum" | "Mean" => math::build_extremum(node),
         "LayerNormalization" => norm::build_layernorm(node, ctx),

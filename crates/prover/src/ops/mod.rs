@@ -88,6 +88,8 @@ pub(crate) fn check(op: &Op, consts: &[bool]) -> Result<(), &'static str> {
             UnaryKind::Round => "no circuit for operator Round yet",
             UnaryKind::Softsign => "no circuit for operator Softsign yet",
             UnaryKind::Softplus => "no circuit for operator Softplus yet",
+            UnaryKind::Sin => "no circuit for operator Sin yet",
+            UnaryKind::Cos => "no circuit for operator Cos yet",
         }),
         Op::Pow(_) => Err("no circuit for operator Pow yet"),
         Op::Extremum(_) => Err("no circuit for operator Min/Max/Sum/Mean yet"),
