@@ -72,6 +72,8 @@ pub enum Attr {
     Ints(Vec<i64>),
     /// `STRING` (lossy UTF-8).
     Str(String),
+    /// `STRINGS` (lossy UTF-8).
+    Strings(Vec<String>),
     /// `TENSOR`.
     Tensor(Const),
 }
@@ -378,14 +380,20 @@ fn normalise(model: ModelProto) -> Result<Graph> {
         for a in &n.attribute {
             attrs.insert(a.name.clone(), parse_attr(&name, a)?);
         }
+        // `ai.onnx.ml` ops keep their domain in the op type (`ai.onnx.ml.TreeEnsembleClassifier`).
+        let op_type = if n.domain == "ai.onnx.ml" {
+            format!("{}{}", crate::ops::ML_PREFIX, n.op_type)
+        } else {
+            n.op_type.clone()
+        };
         let node = GraphNode {
             name,
-            op_type: n.op_type.clone(),
+            op_type,
             inputs: n.input.clone(),
             outputs: n.output.clone(),
             attrs,
         };
-        if !n.domain.is_empty() && n.domain != "ai.onnx" {
+        if !n.domain.is_empty() && n.domain != "ai.onnx" && n.domain != "ai.onnx.ml" {
             return Err(EngineError::UnsupportedOp {
                 node: node.name,
                 op: format!("{}::{}", n.domain, n.op_type),
@@ -406,9 +414,12 @@ fn normalise(model: ModelProto) -> Result<Graph> {
             "Identity" if !node.outputs.is_empty() && !node.inputs.is_empty() => {
                 alias.insert(node.outputs[0].clone(), node.inputs[0].clone());
             }
-            // One single-output node per output of a multi-output `Split`, each tagged with
-            // its index (programs have one output per node; `ops::select::build_split`).
-            "Split" if node.outputs.len() > 1 => {
+            // One single-output node per output of a multi-output `Split` (or a classifier's
+            // label and scores), each tagged with its index (programs have one output per
+            // node; `ops::select::build_split`, `ops::ml`).
+            "Split" | "ai.onnx.ml.TreeEnsembleClassifier" | "ai.onnx.ml.LinearClassifier"
+                if node.outputs.len() > 1 =>
+            {
                 let count = node.outputs.len() as i64;
                 for (j, out) in node.outputs.iter().enumerate() {
                     if out.is_empty() {
@@ -555,6 +566,12 @@ fn parse_attr(node: &str, a: &onnx_protobuf::AttributeProto) -> Result<Attr> {
         Ok(AttributeType::FLOATS) => Attr::Floats(a.floats.clone()),
         Ok(AttributeType::INTS) => Attr::Ints(a.ints.clone()),
         Ok(AttributeType::STRING) => Attr::Str(String::from_utf8_lossy(&a.s).into_owned()),
+        Ok(AttributeType::STRINGS) => Attr::Strings(
+            a.strings
+                .iter()
+                .map(|s| String::from_utf8_lossy(s).into_owned())
+                .collect(),
+        ),
         Ok(AttributeType::TENSOR) => Attr::Tensor(parse_tensor(
             a.t.as_ref()
                 .ok_or_else(|| bad("TENSOR attribute without a tensor"))?,

@@ -19,7 +19,9 @@ use crate::{
 /// field element (`zkopml_commit::pack_word`); 3 — constant weights and biases of `Conv`,
 /// `Gemm` and `MatMul` carry their own fractional bits (`fixed::weight_frac_bits`,
 /// `fixed::bias_frac_bits`). Version 3 was extended without a bump by appending operators
-/// (`Op::Activation`, `Op::Logic`, `Op::Select`, `Op::CumSum`, `ReduceKind::Min`): every
+/// (`Op::Activation`, `Op::Logic`, `Op::Select`, `Op::CumSum`, `ReduceKind::Min`; then
+/// `Op::TreeEnsemble`, `Op::LinearModel`, `Op::Normalizer`, `Op::Scaler`, `Op::GlobalMaxPool`
+/// and new `UnaryKind`, `ExtremumKind` and `Activation` variants, all appended last): every
 /// program an earlier build compiled serialises, decodes and runs bit-identically; a program
 /// that uses a new operator fails to decode in an older build.
 pub const PROGRAM_VERSION: u32 = 3;

@@ -1,5 +1,6 @@
 //! Elementwise activations: `Relu`, `Clip`, and the smooth and piecewise-linear gates of
-//! vision and transformer exports (`Sigmoid`, `HardSigmoid`, `HardSwish`, `Gelu`).
+//! vision and transformer exports (`Sigmoid`, `HardSigmoid`, `HardSwish`, `Gelu`,
+//! `LeakyRelu`, `Elu`, `Selu`, `Celu`, `ThresholdedRelu`, `Shrink`, `Mish`).
 //!
 //! Integer-only and total (normative: `docs/numerics.md`): `Sigmoid` is built on the integer
 //! exponential of `Softmax` ([`exp_q30`]), `Gelu` on [`erf_q`] (or [`tanh_q`] for
@@ -9,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     input,
-    math::{erf_q, tanh_q},
+    math::{erf_q, softplus_q, tanh_q},
     softmax::exp_q30,
     BuildCtx, Built, Op, Wire,
 };
@@ -46,6 +47,61 @@ pub enum Activation {
     Gelu,
     /// `x/2 · (1 + tanh(√(2/π)(x + 0.044715x³)))`: [`gelu_tanh_q`].
     GeluTanh,
+    /// `x` for `x ≥ 0`, else `rescale(alpha·x, ALPHA_BITS)`.
+    LeakyRelu {
+        /// `round(alpha · 2^ALPHA_BITS)`.
+        alpha: i32,
+    },
+    /// `x` for `x ≥ 0`, else `alpha·(e^x − 1)`: `rescale((exp_q30(q) − 2^30)·alpha, 30 +
+    /// ALPHA_BITS − F)`.
+    Elu {
+        /// `round(alpha · 2^ALPHA_BITS)`.
+        alpha: i32,
+    },
+    /// `gamma·x` for `x > 0`, else `gamma·alpha·(e^x − 1)` (as `Elu` with `gamma·alpha`).
+    Selu {
+        /// `round(gamma · alpha · 2^ALPHA_BITS)`.
+        gamma_alpha: i32,
+        /// `round(gamma · 2^ALPHA_BITS)`.
+        gamma: i32,
+    },
+    /// `x` for `x ≥ 0`, else `alpha·(e^(x/alpha) − 1)`; `x/alpha` is
+    /// `rescale(q·inv_alpha, ALPHA_BITS)`.
+    Celu {
+        /// `round(alpha · 2^ALPHA_BITS)`.
+        alpha: i32,
+        /// `round(2^ALPHA_BITS / alpha)`.
+        inv_alpha: i32,
+    },
+    /// `x` where `x > alpha`, else 0: `q > bound` with `bound = ⌊alpha·2^F⌋` (the float
+    /// decision for every `x` on the grid).
+    ThresholdedRelu {
+        /// `⌊alpha · 2^F⌋`, clamped to ±2^40.
+        bound: i64,
+    },
+    /// `x − bias` where `x > lambd`, `x + bias` where `x < −lambd`, else 0: `q > hi`, `q < lo`
+    /// with `hi = ⌊lambd·2^F⌋`, `lo = ⌈−lambd·2^F⌉` (float decisions on the grid).
+    Shrink {
+        /// `⌈−lambd · 2^F⌉`, clamped to ±2^40.
+        lo: i64,
+        /// `⌊lambd · 2^F⌋`, clamped to ±2^40.
+        hi: i64,
+        /// `round(bias · 2^F)`.
+        bias: i32,
+    },
+    /// `x · tanh(softplus(x))`: `rescale(q · tanh_q(softplus_q(q)), F)`.
+    Mish,
+}
+
+/// `round(2^30)`: 1 at the integer exponential's scale.
+const ONE_Q30: i128 = 1 << 30;
+
+/// `rescale((exp_q30(d) − 2^30)·k, 30 + ALPHA_BITS − F)`: `k·(e^d − 1)` at `2^-F` for `d ≤ 0`.
+fn expm1_times(d: i64, k: i32) -> i32 {
+    rescale(
+        (exp_q30(d) as i128 - ONE_Q30) * k as i128,
+        30 + ALPHA_BITS - FRAC_BITS,
+    )
 }
 
 impl Activation {
@@ -56,6 +112,13 @@ impl Activation {
             Activation::HardSigmoid { .. } => "HardSigmoid",
             Activation::HardSwish => "HardSwish",
             Activation::Gelu | Activation::GeluTanh => "Gelu",
+            Activation::LeakyRelu { .. } => "LeakyRelu",
+            Activation::Elu { .. } => "Elu",
+            Activation::Selu { .. } => "Selu",
+            Activation::Celu { .. } => "Celu",
+            Activation::ThresholdedRelu { .. } => "ThresholdedRelu",
+            Activation::Shrink { .. } => "Shrink",
+            Activation::Mish => "Mish",
         }
     }
 
@@ -70,6 +133,52 @@ impl Activation {
             Activation::HardSwish => hard_swish_q(q),
             Activation::Gelu => gelu_q(q),
             Activation::GeluTanh => gelu_tanh_q(q),
+            Activation::LeakyRelu { alpha } => {
+                if q >= 0 {
+                    q
+                } else {
+                    rescale(alpha as i128 * q as i128, ALPHA_BITS)
+                }
+            }
+            Activation::Elu { alpha } => {
+                if q >= 0 {
+                    q
+                } else {
+                    expm1_times(q as i64, alpha)
+                }
+            }
+            Activation::Selu { gamma_alpha, gamma } => {
+                if q > 0 {
+                    rescale(gamma as i128 * q as i128, ALPHA_BITS)
+                } else {
+                    expm1_times(q as i64, gamma_alpha)
+                }
+            }
+            Activation::Celu { alpha, inv_alpha } => {
+                if q >= 0 {
+                    q
+                } else {
+                    let d = rescale(q as i128 * inv_alpha as i128, ALPHA_BITS);
+                    expm1_times(d as i64, alpha)
+                }
+            }
+            Activation::ThresholdedRelu { bound } => {
+                if q as i64 > bound {
+                    q
+                } else {
+                    0
+                }
+            }
+            Activation::Shrink { lo, hi, bias } => {
+                if q as i64 > hi {
+                    q.saturating_sub(bias)
+                } else if (q as i64) < lo {
+                    q.saturating_add(bias)
+                } else {
+                    0
+                }
+            }
+            Activation::Mish => rescale(q as i128 * tanh_q(softplus_q(q)) as i128, FRAC_BITS),
         }
     }
 
@@ -143,6 +252,45 @@ pub(crate) fn build_activation(node: &GraphNode) -> Result<Built> {
             }
         }
         "HardSwish" => Activation::HardSwish,
+        "LeakyRelu" => Activation::LeakyRelu {
+            alpha: slope(node, "alpha", 0.01)?,
+        },
+        "Elu" => Activation::Elu {
+            alpha: slope(node, "alpha", 1.0)?,
+        },
+        "Selu" => {
+            let alpha = node.float("alpha", 1.673_263_2)? as f64;
+            let gamma = node.float("gamma", 1.050_701)? as f64;
+            if !(alpha * gamma).is_finite() || (alpha * gamma).abs() >= 64.0 {
+                return Err(node.bad_attr("alpha", "gamma·alpha outside (-64, 64)"));
+            }
+            Activation::Selu {
+                gamma_alpha: quantize_at(alpha * gamma, ALPHA_BITS),
+                gamma: slope(node, "gamma", 1.050_701)?,
+            }
+        }
+        "Celu" => {
+            let alpha = node.float("alpha", 1.0)? as f64;
+            if !(1.0 / 64.0..64.0).contains(&alpha) {
+                return Err(node.bad_attr("alpha", format!("{alpha} outside [1/64, 64)")));
+            }
+            Activation::Celu {
+                alpha: quantize_at(alpha, ALPHA_BITS),
+                inv_alpha: quantize_at(1.0 / alpha, ALPHA_BITS),
+            }
+        }
+        "ThresholdedRelu" => Activation::ThresholdedRelu {
+            bound: grid_floor(node.float("alpha", 1.0)? as f64),
+        },
+        "Shrink" => {
+            let lambd = node.float("lambd", 0.5)? as f64;
+            Activation::Shrink {
+                lo: -grid_floor(lambd),
+                hi: grid_floor(lambd),
+                bias: quantize(node.float("bias", 0.0)? as f64),
+            }
+        }
+        "Mish" => Activation::Mish,
         _ => match node.string("approximate", "none")?.as_str() {
             "none" => Activation::Gelu,
             "tanh" => Activation::GeluTanh,
@@ -153,6 +301,93 @@ pub(crate) fn build_activation(node: &GraphNode) -> Result<Built> {
         op: Op::Activation(act),
         inputs: vec![Wire::Value(input(node, 0)?)],
     })
+}
+
+/// `PRelu(x, slope)` with a constant `slope` broadcast to `x` (unidirectionally): `x` for
+/// `x ≥ 0`, else `rescale(slope·x, ALPHA_BITS)`, slopes at `2^-ALPHA_BITS` (`|slope| < 64`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PRelu {
+    /// `round(slope · 2^ALPHA_BITS)`, row-major.
+    pub slopes: Vec<i32>,
+    /// Their shape.
+    pub shape: Vec<usize>,
+}
+
+impl PRelu {
+    pub(crate) fn output_shape(&self, node: &str, ins: &[&[usize]]) -> Result<Vec<usize>> {
+        match ins {
+            [x] if super::binary::broadcast(&[x, &self.shape]).as_deref() == Some(*x) => {
+                Ok(x.to_vec())
+            }
+            _ => Err(super::shape_err(
+                node,
+                format!("X that slope {:?} broadcasts to", self.shape),
+                ins,
+            )),
+        }
+    }
+
+    pub(crate) fn eval(&self, x: &Tensor) -> Tensor {
+        let is = super::binary::broadcast_index(&self.shape, &x.shape);
+        let data = x
+            .data
+            .iter()
+            .zip(is)
+            .map(|(q, i)| {
+                if *q >= 0 {
+                    *q
+                } else {
+                    rescale(self.slopes[i] as i128 * *q as i128, ALPHA_BITS)
+                }
+            })
+            .collect();
+        Tensor::new(x.shape.clone(), data)
+    }
+}
+
+pub(crate) fn build_prelu(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built> {
+    let name = input(node, 1)?;
+    let c = ctx
+        .constant(&name)
+        .ok_or_else(|| node.bad_attr("slope", "must be a constant"))?;
+    let slopes = c
+        .data
+        .as_floats()
+        .iter()
+        .map(|v| {
+            if v.is_finite() && v.abs() < 64.0 {
+                Ok(quantize_at(*v, ALPHA_BITS))
+            } else {
+                Err(node.bad_attr("slope", format!("{v} outside (-64, 64)")))
+            }
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Built {
+        op: Op::PRelu(PRelu {
+            slopes,
+            shape: c.shape.clone(),
+        }),
+        inputs: vec![Wire::Value(input(node, 0)?)],
+    })
+}
+
+/// A slope attribute at `2^-ALPHA_BITS`, refused outside `(-64, 64)`.
+fn slope(node: &GraphNode, attr: &str, default: f32) -> Result<i32> {
+    let v = node.float(attr, default)? as f64;
+    if !v.is_finite() || v.abs() >= 64.0 {
+        return Err(node.bad_attr(attr, format!("{v} outside (-64, 64)")));
+    }
+    Ok(quantize_at(v, ALPHA_BITS))
+}
+
+/// `⌊t·2^F⌋` clamped to `±2^40`: `x > t ⟺ q > ⌊t·2^F⌋` for `x = q/2^F` (NaN gives 0).
+fn grid_floor(t: f64) -> i64 {
+    let b = (1i64 << 40) as f64;
+    if t.is_nan() {
+        0
+    } else {
+        (t * ONE as f64).floor().clamp(-b, b) as i64
+    }
 }
 
 /// `Relu(x) = max(x, 0)`: exact.
@@ -261,6 +496,31 @@ mod tests {
                     (y(Activation::Gelu) - gelu).abs() <= qq + xm / 2.0 * (2.13 * qq + 3e-6),
                     "gelu {} {} {}", x, y(Activation::Gelu), gelu
                 );
+                let expm1 = x.min(0.0).exp_m1();
+                let leaky = Activation::LeakyRelu { alpha: quantize_at(0.1, ALPHA_BITS) };
+                let want = if x >= 0.0 { x } else { 0.1 * x };
+                prop_assert!((y(leaky) - want).abs() <= qq + x.abs() * 2f64.powi(-25), "leaky {}", x);
+                let elu = Activation::Elu { alpha: quantize_at(2.0, ALPHA_BITS) };
+                let want = if x >= 0.0 { x } else { 2.0 * expm1 };
+                prop_assert!((y(elu) - want).abs() <= qq + 2.0 * 2e-6, "elu {}", x);
+                let (a, g) = (1.673_263_192_176_818_8f64, 1.050_701_022_148_132_3f64);
+                let selu = Activation::Selu { gamma_alpha: quantize_at(a * g, ALPHA_BITS), gamma: quantize_at(g, ALPHA_BITS) };
+                let want = (if x > 0.0 { g * x } else { g * a * expm1 }).min(i32::MAX as f64 / 4096.0);
+                prop_assert!((y(selu) - want).abs() <= qq + a * g * 2e-6 + x.abs() * 2f64.powi(-25), "selu {}", x);
+                let celu = Activation::Celu { alpha: quantize_at(2.0, ALPHA_BITS), inv_alpha: quantize_at(0.5, ALPHA_BITS) };
+                let want = if x >= 0.0 { x } else { 2.0 * (x / 2.0).exp_m1() };
+                // x/alpha rounded once (≤ 2^-13, times alpha·e^(x/alpha) ≤ alpha after
+                // scaling back), plus Elu's bound.
+                prop_assert!((y(celu) - want).abs() <= 3.0 * qq + 2.0 * 2e-6 + 1e-12, "celu {}", x);
+                let th = Activation::ThresholdedRelu { bound: grid_floor(1.0) };
+                prop_assert_eq!(y(th), if x > 1.0 { x } else { 0.0 });
+                let sh = Activation::Shrink { lo: -grid_floor(0.5), hi: grid_floor(0.5), bias: quantize(0.25) };
+                let max = i32::MAX as f64 / 4096.0;
+                let want = if x > 0.5 { x - 0.25 } else if x < -0.5 { (x + 0.25).min(max) } else { 0.0 };
+                prop_assert_eq!(y(sh), want);
+                let sp = if x > 30.0 { x } else { x.exp().ln_1p() };
+                let mish = x * sp.tanh();
+                prop_assert!((y(Activation::Mish) - mish).abs() <= qq + x.abs() * (2.0 * qq + 7e-6), "mish {} {} {}", x, y(Activation::Mish), mish);
                 let inner = (2.0 / std::f64::consts::PI).sqrt() * (x + 0.044715 * x * x * x);
                 let gt = 0.5 * x * (1.0 + inner.tanh());
                 let xm = x.abs().min(5.0);
@@ -270,6 +530,19 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn prelu_broadcasts_constant_slopes() {
+        let p = PRelu {
+            slopes: vec![quantize_at(0.25, ALPHA_BITS), quantize_at(-2.0, ALPHA_BITS)],
+            shape: vec![2, 1],
+        };
+        let x = Tensor::new(vec![2, 2], vec![-4096, 4096, -2048, 8]);
+        assert_eq!(p.output_shape("p", &[&x.shape]).unwrap(), vec![2, 2]);
+        assert_eq!(p.eval(&x).data, vec![-1024, 4096, 4096, 8]);
+        // The slope must broadcast to X, not X to the slope.
+        assert!(p.output_shape("p", &[&[2]]).is_err());
     }
 
     /// `erf` for the reference (Abramowitz–Stegun 7.1.28 is too coarse; a series and a

@@ -1,5 +1,6 @@
-//! Elementwise transcendental and power operators: `Erf`, `Tanh`, `Sqrt`, `Log`, `Abs`,
-//! `Pow` with constant integer exponents, and the variadic `Min`/`Max`.
+//! Elementwise transcendental, rounding and power operators: `Erf`, `Tanh`, `Sqrt`, `Log`,
+//! `Abs`, `Exp`, `Sign`, `Floor`, `Ceil`, `Round`, `Softsign`, `Softplus`, `Pow` with constant
+//! integer exponents, and the variadic `Min`/`Max`/`Sum`/`Mean`.
 //!
 //! Every kernel is integer-only and total (normative: `docs/numerics.md`): `Erf` and `Tanh`
 //! are built on the integer exponential of `Softmax` ([`exp_q30`]), `Sqrt` is the exactly
@@ -14,7 +15,7 @@ use super::{
     BuildCtx, Built, Op, Wire,
 };
 use crate::{
-    fixed::{div_round, rescale, saturate, FRAC_BITS},
+    fixed::{div_round, rescale, saturate, FRAC_BITS, ONE},
     import::GraphNode,
     Result, Tensor,
 };
@@ -32,6 +33,24 @@ pub enum UnaryKind {
     Log,
     /// `|x|` saturated (`i32::MIN` gives `i32::MAX`).
     Abs,
+    /// `e^x`: [`exp_q`]; `|error| ≤ 2^-13 + 6·10^-6·max(e^x, 1)`, saturating above `e^13.17`.
+    Exp,
+    /// `sign(x)` ∈ {−1, 0, 1}: exact.
+    Sign,
+    /// `⌊x⌋`: exact.
+    Floor,
+    /// `⌈x⌉`: exact (saturated above `2^19 − 1`).
+    Ceil,
+    /// `x` rounded to the nearest integer, ties to even (ONNX `Round`): exact.
+    Round,
+    /// `x / (1 + |x|)`, rounded once (half up).
+    Softsign,
+    /// `ln(1 + e^x)`: [`softplus_q`]; `|error| ≤ 2^-13 + 3·10^-6`.
+    Softplus,
+    /// `sin(x)`: [`sin_q`]; `|error| ≤ 2^-13 + 10^-7`.
+    Sin,
+    /// `cos(x) = sin(x + π/2)`: [`cos_q`]; `|error| ≤ 2^-13 + 10^-7`.
+    Cos,
 }
 
 impl UnaryKind {
@@ -43,6 +62,15 @@ impl UnaryKind {
             UnaryKind::Sqrt => "Sqrt",
             UnaryKind::Log => "Log",
             UnaryKind::Abs => "Abs",
+            UnaryKind::Exp => "Exp",
+            UnaryKind::Sign => "Sign",
+            UnaryKind::Floor => "Floor",
+            UnaryKind::Ceil => "Ceil",
+            UnaryKind::Round => "Round",
+            UnaryKind::Softsign => "Softsign",
+            UnaryKind::Softplus => "Softplus",
+            UnaryKind::Sin => "Sin",
+            UnaryKind::Cos => "Cos",
         }
     }
 
@@ -54,6 +82,25 @@ impl UnaryKind {
             UnaryKind::Sqrt => sqrt_q(q),
             UnaryKind::Log => ln_q(q),
             UnaryKind::Abs => saturate((q as i128).abs()),
+            UnaryKind::Exp => exp_q(q),
+            UnaryKind::Sign => q.signum() << FRAC_BITS,
+            UnaryKind::Floor => (q >> FRAC_BITS) << FRAC_BITS,
+            UnaryKind::Ceil => saturate((((q as i64 + ONE - 1) >> FRAC_BITS) << FRAC_BITS) as i128),
+            UnaryKind::Round => {
+                let (fl, r, half) = ((q as i64) >> FRAC_BITS, (q as i64) & (ONE - 1), ONE / 2);
+                let k = if r > half || (r == half && fl & 1 == 1) {
+                    fl + 1
+                } else {
+                    fl
+                };
+                saturate((k << FRAC_BITS) as i128)
+            }
+            UnaryKind::Softsign => {
+                div_round((q as i128) << FRAC_BITS, ONE as i128 + (q as i128).abs()) as i32
+            }
+            UnaryKind::Softplus => softplus_q(q),
+            UnaryKind::Sin => sin_q(q),
+            UnaryKind::Cos => cos_q(q),
         }
     }
 
@@ -83,6 +130,100 @@ pub(crate) fn build_neg_reciprocal(node: &GraphNode) -> Result<Built> {
             Wire::Value(input(node, 0)?),
         ],
     })
+}
+
+/// `round(e^K · 2^30)` for `K = 0..=14`.
+pub const EXP_INT_Q30: [i64; 15] = [
+    1_073_741_824,
+    2_918_732_889,
+    7_933_938_573,
+    21_566_681_052,
+    58_624_317_204,
+    159_357_416_160,
+    433_178_368_579,
+    1_177_500_887_790,
+    3_200_779_266_274,
+    8_700_620_116_420,
+    23_650_737_558_789,
+    64_289_370_135_711,
+    174_756_626_602_981,
+    475_037_762_497_685,
+    1_291_286_517_629_302,
+];
+
+/// `e^(q/2^F)` at scale `2^-F`: `q ≤ 0`: `rescale(exp_q30(q), 30 − F)`; `q > 0`: with
+/// `K = ⌈q/2^F⌉` and `r = q − K·2^F ∈ (−2^F, 0]`, `rescale(exp_q30(r)·EXP_INT_Q30[K], 60 − F)`
+/// (`i32::MAX` for `K > 14`, where `e^x > 2^19` saturates anyway).
+pub fn exp_q(q: i32) -> i32 {
+    if q <= 0 {
+        return rescale(exp_q30(q as i64) as i128, 30 - FRAC_BITS);
+    }
+    let k = (q as i64 + ONE - 1) >> FRAC_BITS;
+    let Some(ek) = EXP_INT_Q30.get(k as usize) else {
+        return i32::MAX;
+    };
+    let r = q as i64 - (k << FRAC_BITS);
+    rescale(exp_q30(r) as i128 * *ek as i128, 60 - FRAC_BITS)
+}
+
+/// `ln(1 + e^(q/2^F))` at scale `2^-F`: `max(q, 0) + ln(1 + e)` with `e = exp_q30(−|q|)` and
+/// `ln(1 + e) = rescale(l·LN2_Q30, 60 − F)`, `l = log2_q30(2^30 + e) − 30·2^30` (`2^30` when
+/// `e = 2^30`), saturated.
+pub fn softplus_q(q: i32) -> i32 {
+    let e = exp_q30(-(q as i64).abs());
+    // INVARIANT: 0 ≤ e ≤ 2^30; `log2_q30` takes values below 2^31, and 2^30 + e = 2^31 (at
+    // q = 0) has log2 exactly 31.
+    let l = if e >= 1 << 30 {
+        1i64 << 30
+    } else {
+        log2_q30(((1i64 << 30) + e) as u32) - (30i64 << 30)
+    };
+    let ln = rescale(l as i128 * LN2_Q30 as i128, 60 - FRAC_BITS);
+    saturate(q.max(0) as i128 + ln as i128)
+}
+
+/// `round(2π · 2^40)`.
+pub const TWO_PI_Q40: i128 = 6_908_435_304_715;
+/// `round(π · 2^40)`.
+pub const PI_Q40: i128 = 3_454_217_652_358;
+/// `round(π/2 · 2^40)`.
+pub const HALF_PI_Q40: i128 = 1_727_108_826_179;
+
+/// `sin` of an angle `a` at scale `2^-40`, at scale `2^-30`: `a mod TWO_PI_Q40` moved to
+/// `[−π, π)`, folded to `[−π/2, π/2]` (`sin(π − r) = sin r`), truncated to `2^-30`, then the
+/// Taylor polynomial to degree 13 by Horner with floor shifts
+/// (`r·(1 − r²/6·(1 − r²/20·(1 − … (1 − r²/156))))`; its remainder is `< 10^-9` there).
+fn sin_a40_q30(a: i128) -> i64 {
+    let mut r = a.rem_euclid(TWO_PI_Q40);
+    if r >= PI_Q40 {
+        r -= TWO_PI_Q40;
+    }
+    if r > HALF_PI_Q40 {
+        r = PI_Q40 - r;
+    } else if r < -HALF_PI_Q40 {
+        r = -PI_Q40 - r;
+    }
+    let r = (r >> 10) as i64; // |r| ≤ π/2 at 2^-30
+    let r2 = (r * r) >> 30;
+    let mut t: i64 = 1 << 30;
+    for k in [156i64, 110, 72, 42, 20, 6] {
+        t = (1 << 30) - ((r2 * t) >> 30) / k;
+    }
+    (r * t) >> 30
+}
+
+/// `sin(q / 2^F)` at scale `2^-F`: `rescale(sin_a40_q30(q·2^28), 18)`. The reduction
+/// constant is off by `< 2^-41` per period (`< 4·10^-8` at `|x| = 2^19`).
+pub fn sin_q(q: i32) -> i32 {
+    rescale(sin_a40_q30((q as i128) << 28) as i128, 30 - FRAC_BITS)
+}
+
+/// `cos(q / 2^F) = sin(q/2^F + π/2)` at scale `2^-F`.
+pub fn cos_q(q: i32) -> i32 {
+    rescale(
+        sin_a40_q30(((q as i128) << 28) + HALF_PI_Q40) as i128,
+        30 - FRAC_BITS,
+    )
 }
 
 /// `floor(sqrt(n))`, exact (Newton's iteration from a power of two above the root).
@@ -134,6 +275,28 @@ pub fn log2_q30(q: u32) -> i64 {
         }
     }
     (b << 30) + frac
+}
+
+/// `log2(v)` for `v > 0` at scale `2^-30`: the top 31 bits `m ∈ [2^30, 2^31)` of `v`
+/// (truncated, a relative `< 2^-30`) through [`log2_q30`], plus the shift:
+/// `log2_q30(m) + (b − 30)·2^30` for `v ∈ [2^b, 2^(b+1))`.
+pub fn log2_wide_q30(v: u128) -> i64 {
+    debug_assert!(v > 0);
+    let b = 127 - v.leading_zeros() as i64;
+    let m = if b >= 30 {
+        v >> (b - 30)
+    } else {
+        v << (30 - b)
+    };
+    // INVARIANT: m ∈ [2^30, 2^31), a u32.
+    log2_q30(m as u32) + ((b - 30) << 30)
+}
+
+/// `ln(v · 2^-k)` at scale `2^-F` for `v > 0`: `rescale((log2_wide_q30(v) − k·2^30)·LN2_Q30,
+/// 60 − F)`, saturated.
+pub fn ln_wide_q(v: u128, k: u32) -> i32 {
+    let l = log2_wide_q30(v) - ((k as i64) << 30);
+    rescale(l as i128 * LN2_Q30 as i128, 60 - FRAC_BITS)
 }
 
 /// `ln(q / 2^F)` at scale `2^-F`: `rescale((log2_q30(q) − F·2^30)·LN2_Q30, 48)`;
@@ -259,6 +422,10 @@ pub enum ExtremumKind {
     Min,
     /// Elementwise maximum.
     Max,
+    /// Elementwise sum (exact, saturated).
+    Sum,
+    /// Elementwise mean: the exact sum divided by the number of inputs, rounded half up.
+    Mean,
 }
 
 impl ExtremumKind {
@@ -267,6 +434,8 @@ impl ExtremumKind {
         match self {
             ExtremumKind::Min => "Min",
             ExtremumKind::Max => "Max",
+            ExtremumKind::Sum => "Sum",
+            ExtremumKind::Mean => "Mean",
         }
     }
 
@@ -277,27 +446,37 @@ impl ExtremumKind {
         }
     }
 
-    /// Exact elementwise min or max with numpy broadcasting.
+    /// Exact elementwise min, max, sum or mean with numpy broadcasting.
     pub(crate) fn eval(&self, ins: &[&Tensor], out_shape: &[usize]) -> Tensor {
         let n: usize = out_shape.iter().product();
         let mut out = vec![
             match self {
-                ExtremumKind::Min => i32::MAX,
-                ExtremumKind::Max => i32::MIN,
+                ExtremumKind::Min => i32::MAX as i64,
+                ExtremumKind::Max => i32::MIN as i64,
+                ExtremumKind::Sum | ExtremumKind::Mean => 0,
             };
             n
         ];
         for t in ins {
             let idx = broadcast_index(&t.shape, out_shape);
             for (o, i) in out.iter_mut().zip(idx) {
-                let v = t.data[i];
+                let v = t.data[i] as i64;
                 *o = match self {
                     ExtremumKind::Min => (*o).min(v),
                     ExtremumKind::Max => (*o).max(v),
+                    ExtremumKind::Sum | ExtremumKind::Mean => *o + v,
                 };
             }
         }
-        Tensor::new(out_shape.to_vec(), out)
+        let k = ins.len().max(1) as i128;
+        let data = out
+            .into_iter()
+            .map(|v| match self {
+                ExtremumKind::Mean => saturate(div_round(v as i128, k)),
+                _ => saturate(v as i128),
+            })
+            .collect();
+        Tensor::new(out_shape.to_vec(), data)
     }
 }
 
@@ -307,6 +486,15 @@ pub(crate) fn build_unary(node: &GraphNode) -> Result<Built> {
         "Tanh" => UnaryKind::Tanh,
         "Sqrt" => UnaryKind::Sqrt,
         "Log" => UnaryKind::Log,
+        "Exp" => UnaryKind::Exp,
+        "Sign" => UnaryKind::Sign,
+        "Floor" => UnaryKind::Floor,
+        "Ceil" => UnaryKind::Ceil,
+        "Round" => UnaryKind::Round,
+        "Softsign" => UnaryKind::Softsign,
+        "Softplus" => UnaryKind::Softplus,
+        "Sin" => UnaryKind::Sin,
+        "Cos" => UnaryKind::Cos,
         _ => UnaryKind::Abs,
     };
     Ok(Built {
@@ -353,10 +541,11 @@ pub(crate) fn build_pow(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built> {
 }
 
 pub(crate) fn build_extremum(node: &GraphNode) -> Result<Built> {
-    let kind = if node.op_type == "Min" {
-        ExtremumKind::Min
-    } else {
-        ExtremumKind::Max
+    let kind = match node.op_type.as_str() {
+        "Min" => ExtremumKind::Min,
+        "Max" => ExtremumKind::Max,
+        "Sum" => ExtremumKind::Sum,
+        _ => ExtremumKind::Mean,
     };
     let inputs = node
         .inputs
@@ -454,6 +643,52 @@ mod tests {
             let r = r.clamp(dequantize(i32::MIN), dequantize(i32::MAX));
             // f64 powi is exact to 2^-52 relative; the kernel rounds once (half up).
             prop_assert!((dequantize(y) - r).abs() <= ULP / 2.0 + r.abs() * 1e-15, "{q}^{n}: {y} vs {r}");
+        }
+
+        #[test]
+        fn exp_within_bound(q in any_q()) {
+            let x = dequantize(q);
+            let r = x.exp().min(dequantize(i32::MAX));
+            let y = dequantize(exp_q(q));
+            prop_assert!((y - r).abs() <= ULP / 2.0 + 6e-6 * r.max(1.0), "{q}: {y} vs {r}");
+        }
+
+        #[test]
+        fn softplus_and_softsign_within_bound(q in any_q()) {
+            let x = dequantize(q);
+            let r = if x > 30.0 { x } else { x.exp().ln_1p() };
+            let y = dequantize(softplus_q(q));
+            prop_assert!((y - r).abs() <= ULP / 2.0 + 3e-6, "softplus {q}: {y} vs {r}");
+            let r = x / (1.0 + x.abs());
+            let y = dequantize(UnaryKind::Softsign.apply(q));
+            prop_assert!((y - r).abs() <= ULP / 2.0 + 1e-12, "softsign {q}: {y} vs {r}");
+        }
+
+        #[test]
+        fn rounding_ops_are_exact(q in any_q()) {
+            let x = dequantize(q);
+            let max = dequantize(i32::MAX);
+            prop_assert_eq!(dequantize(UnaryKind::Floor.apply(q)), x.floor());
+            prop_assert_eq!(dequantize(UnaryKind::Ceil.apply(q)), x.ceil().min(max));
+            prop_assert_eq!(dequantize(UnaryKind::Round.apply(q)), x.round_ties_even().min(max));
+            prop_assert_eq!(dequantize(UnaryKind::Sign.apply(q)), if q == 0 { 0.0 } else { x.signum() });
+        }
+
+        #[test]
+        fn wide_log_within_bound(v in 1u128..(1u128 << 100), k in 0u32..40) {
+            let y = dequantize(ln_wide_q(v, k));
+            let r = (v as f64).ln() - k as f64 * std::f64::consts::LN_2;
+            let r = r.clamp(dequantize(i32::MIN), dequantize(i32::MAX));
+            // One rounding, the truncation to 31 bits (< 2^-30 relative), log2_q30's floors.
+            prop_assert!((y - r).abs() <= ULP / 2.0 + 1e-7, "{v} {k}: {y} vs {r}");
+        }
+
+        #[test]
+        fn sin_cos_within_bound(q in any_q()) {
+            let x = dequantize(q);
+            let (s, c) = (dequantize(sin_q(q)), dequantize(cos_q(q)));
+            prop_assert!((s - x.sin()).abs() <= ULP / 2.0 + 1e-7, "sin {q}: {s} vs {}", x.sin());
+            prop_assert!((c - x.cos()).abs() <= ULP / 2.0 + 1e-7, "cos {q}: {c} vs {}", x.cos());
         }
 
         #[test]

@@ -9,6 +9,7 @@ mod gather;
 mod linear;
 mod logic;
 mod math;
+mod ml;
 mod norm;
 mod pool;
 mod reduce;
@@ -17,8 +18,8 @@ mod shape;
 mod softmax;
 
 pub use activation::{
-    gelu_q, gelu_tanh_q, hard_swish_q, sigmoid_q, Activation, Clip, ALPHA_BITS, FRAC_1_SQRT2_Q30,
-    GELU_CUBIC_Q30, SQRT_2_OVER_PI_Q30,
+    gelu_q, gelu_tanh_q, hard_swish_q, sigmoid_q, Activation, Clip, PRelu, ALPHA_BITS,
+    FRAC_1_SQRT2_Q30, GELU_CUBIC_Q30, SQRT_2_OVER_PI_Q30,
 };
 pub use binary::{broadcast_index, BinaryKind};
 pub use conv::Conv;
@@ -27,14 +28,19 @@ pub use gather::{resolve_index, Gather, GatherNd};
 pub use linear::{Gemm, MatMul, Scale};
 pub use logic::{bool_value, Cast, CmpKind, LogicKind};
 pub use math::{
-    erf_q, isqrt, ln_q, log2_q30, pow_q, sqrt_q, sqrt_round, tanh_q, ExtremumKind, Pow, UnaryKind,
-    ERF_A_Q30, ERF_P_Q30, LN2_Q30, MAX_POW,
+    cos_q, erf_q, exp_q, isqrt, ln_q, ln_wide_q, log2_q30, log2_wide_q30, pow_q, sin_q, softplus_q,
+    sqrt_q, sqrt_round, tanh_q, ExtremumKind, Pow, UnaryKind, ERF_A_Q30, ERF_P_Q30, EXP_INT_Q30,
+    HALF_PI_Q40, LN2_Q30, MAX_POW, PI_Q40, TWO_PI_Q40,
 };
-pub use norm::{LayerNorm, MAX_GROUP};
+pub use ml::{
+    Aggregate, Branch, ClassOutput, ClassRule, Classifier, LinearModel, NormKind, PostTransform,
+    Scaler, TreeEnsemble, TreeNode, ML_PREFIX, OFFSET_EXTRA_BITS,
+};
+pub use norm::{LayerNorm, LpNorm, MAX_GROUP};
 pub use pool::Pool;
 pub use reduce::{reduce_groups, ArgMax, CumSum, Reduce, ReduceKind};
-pub use select::{Interpolate, Select, Tap, INTERP_BITS, NUM_OUTPUTS_ATTR, OUTPUT_INDEX_ATTR};
-pub use shape::{Concat, Expand, Reshape, Transpose};
+pub use select::{Interpolate, Pad, Select, Tap, INTERP_BITS, NUM_OUTPUTS_ATTR, OUTPUT_INDEX_ATTR};
+pub use shape::{Concat, Expand, Rearrange, RearrangeKind, Reshape, Transpose};
 pub use softmax::{exp_q30, softmax_element, Softmax, D_MIN, EXP2_POLY, LOG2E_Q16};
 
 use serde::{Deserialize, Serialize};
@@ -89,18 +95,20 @@ pub enum Op {
     Conv1d(Conv),
     /// `MatMul` with batch dimensions (ranks other than 2 × 2), broadcast like numpy.
     MatMul(MatMul),
-    /// Elementwise `Erf`, `Tanh`, `Sqrt`, `Log`, `Abs`.
+    /// Elementwise `Erf`, `Tanh`, `Sqrt`, `Log`, `Abs`, `Exp`, `Sign`, `Floor`, `Ceil`,
+    /// `Round`, `Softsign`, `Softplus`.
     Unary(UnaryKind),
     /// `Pow` with constant integer exponents.
     Pow(Pow),
-    /// Variadic elementwise `Min` / `Max` with broadcasting.
+    /// Variadic elementwise `Min` / `Max` / `Sum` / `Mean` with broadcasting.
     Extremum(ExtremumKind),
     /// `LayerNormalization` with integer mean, variance and inverse square root.
     LayerNorm(LayerNorm),
     /// Broadcast to a static shape (`Expand`, `ConstantOfShape`, and `IsNaN`/`IsInf`, which
     /// are constant `false` on fixed-point values).
     Expand(Expand),
-    /// Elementwise `Sigmoid`, `HardSigmoid`, `HardSwish`, `Gelu`.
+    /// Elementwise `Sigmoid`, `HardSigmoid`, `HardSwish`, `Gelu`, `LeakyRelu`, `Elu`, `Selu`,
+    /// `Celu`, `ThresholdedRelu`, `Shrink`, `Mish`.
     Activation(Activation),
     /// Boolean `Not`, `And`, `Or`, `Xor` (non-zero is true), broadcasting.
     Logic(LogicKind),
@@ -112,6 +120,30 @@ pub enum Op {
     Interpolate(Interpolate),
     /// ONNX `GatherND` (`batch_dims = 0`): data-dependent index tuples.
     GatherNd(GatherNd),
+    /// `ai.onnx.ml` `TreeEnsembleClassifier` / `TreeEnsembleRegressor`.
+    TreeEnsemble(Box<TreeEnsemble>),
+    /// `ai.onnx.ml` `LinearClassifier` / `LinearRegressor`.
+    LinearModel(LinearModel),
+    /// `ai.onnx.ml` `Normalizer`.
+    Normalizer(NormKind),
+    /// `ai.onnx.ml` `Scaler`.
+    Scaler(Scaler),
+    /// Max over all spatial positions (exact).
+    GlobalMaxPool,
+    /// Index of the minimum along an axis (`ArgMin`; the `ArgMax` parameters).
+    ArgMin(ArgMax),
+    /// `Pad` (constant, edge, reflect, wrap).
+    Pad(Pad),
+    /// `DepthToSpace` / `SpaceToDepth`: a compile-time index map.
+    Rearrange(Rearrange),
+    /// `PRelu` with a constant slope.
+    PRelu(PRelu),
+    /// `LogSoftmax` over the `Softmax` groups.
+    LogSoftmax(Softmax),
+    /// `Hardmax` over the `Softmax` groups.
+    Hardmax(Softmax),
+    /// `LpNormalization` (`p` 1 or 2) along an axis.
+    LpNorm(LpNorm),
 }
 
 /// How a node's input is wired into the program.
@@ -164,6 +196,10 @@ pub fn build(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built> {
             op: Op::GlobalAveragePool,
             inputs: vec![Wire::Value(input(node, 0)?)],
         }),
+        "GlobalMaxPool" => Ok(Built {
+            op: Op::GlobalMaxPool,
+            inputs: vec![Wire::Value(input(node, 0)?)],
+        }),
         "Add" | "Sub" | "Mul" | "Div" => binary::build(node),
         "Reshape" | "Flatten" | "Squeeze" | "Unsqueeze" => shape::build_reshape(node, ctx),
         "Transpose" => shape::build_transpose(node, ctx),
@@ -178,17 +214,19 @@ pub fn build(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built> {
         "GatherND" => gather::build_nd(node),
         "ReduceSum" | "ReduceMean" | "ReduceMax" => reduce::build_reduce(node, ctx),
         "ArgMax" => reduce::build_argmax(node, ctx),
-        "Softmax" => softmax::build(node, ctx),
+        "Softmax" | "LogSoftmax" | "Hardmax" => softmax::build(node, ctx),
         "ReduceL2" => reduce::build_reduce(node, ctx),
-        "Erf" | "Tanh" | "Sqrt" | "Log" | "Abs" => math::build_unary(node),
+        "Erf" | "Tanh" | "Sqrt" | "Log" | "Abs" | "Exp" | "Sign" | "Floor" | "Ceil" | "Round"
+        | "Softsign" | "Softplus" | "Sin" | "Cos" => math::build_unary(node),
         "Pow" => math::build_pow(node, ctx),
-        "Min" | "Max" => math::build_extremum(node),
+        "Min" | "Max" | "Sum" | "Mean" => math::build_extremum(node),
         "LayerNormalization" => norm::build_layernorm(node, ctx),
         "Expand" => shape::build_expand(node, ctx),
         "ConstantOfShape" => shape::build_constant_of_shape(node, ctx),
         "Shape" => shape::build_shape(node, ctx),
         "Neg" | "Reciprocal" => math::build_neg_reciprocal(node),
-        "Sigmoid" | "HardSigmoid" | "HardSwish" | "Gelu" => activation::build_activation(node),
+        "Sigmoid" | "HardSigmoid" | "HardSwish" | "Gelu" | "LeakyRelu" | "Elu" | "Selu"
+        | "Celu" | "ThresholdedRelu" | "Shrink" | "Mish" => activation::build_activation(node),
         "Not" | "And" | "Or" | "Xor" => logic::build_logic(node),
         "IsNaN" | "IsInf" => logic::build_float_class(node, ctx),
         "Trilu" => logic::build_trilu(node, ctx),
@@ -199,6 +237,24 @@ pub fn build(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built> {
         "Split" => select::build_split(node, ctx),
         "Tile" => select::build_tile(node, ctx),
         "Resize" => select::build_resize(node, ctx),
+        "ai.onnx.ml.TreeEnsembleClassifier" | "ai.onnx.ml.TreeEnsembleRegressor" => {
+            ml::build_tree_ensemble(node, ctx)
+        }
+        "ai.onnx.ml.LinearClassifier" | "ai.onnx.ml.LinearRegressor" => ml::build_linear(node, ctx),
+        "ai.onnx.ml.Normalizer" => ml::build_normalizer(node),
+        "ai.onnx.ml.Scaler" => ml::build_scaler(node),
+        "ai.onnx.ml.ZipMap" => ml::refuse_zipmap(node),
+        "ArgMin" => reduce::build_argmax(node, ctx),
+        "ReduceProd" => reduce::build_reduce(node, ctx),
+        "Pad" => select::build_pad(node, ctx),
+        "DepthToSpace" | "SpaceToDepth" => shape::build_rearrange(node, ctx),
+        "Size" => shape::build_size(node, ctx),
+        "PRelu" => activation::build_prelu(node, ctx),
+        "ReduceL1" | "ReduceSumSquare" | "ReduceLogSum" | "ReduceLogSumExp" => {
+            reduce::build_reduce(node, ctx)
+        }
+        "LpNormalization" => norm::build_lp_norm(node, ctx),
+        "Dropout" => shape::build_dropout(node, ctx),
         other => Err(EngineError::UnsupportedOp {
             node: node.name.clone(),
             op: other.to_string(),
@@ -246,6 +302,14 @@ impl Op {
             Op::MaxPool(_) => "MaxPool",
             Op::AveragePool(_) => "AveragePool",
             Op::GlobalAveragePool => "GlobalAveragePool",
+            Op::GlobalMaxPool => "GlobalMaxPool",
+            Op::ArgMin(_) => "ArgMin",
+            Op::Pad(_) => "Pad",
+            Op::Rearrange(r) => r.name(),
+            Op::PRelu(_) => "PRelu",
+            Op::LogSoftmax(_) => "LogSoftmax",
+            Op::Hardmax(_) => "Hardmax",
+            Op::LpNorm(_) => "LpNormalization",
             Op::Binary(k) => k.name(),
             Op::Reshape(_) => "Reshape",
             Op::Transpose(_) => "Transpose",
@@ -271,6 +335,12 @@ impl Op {
             Op::CumSum(_) => "CumSum",
             Op::Interpolate(_) => "Resize",
             Op::GatherNd(_) => "GatherND",
+            Op::TreeEnsemble(t) if t.classifier.is_some() => "TreeEnsembleClassifier",
+            Op::TreeEnsemble(_) => "TreeEnsembleRegressor",
+            Op::LinearModel(l) if l.classifier.is_some() => "LinearClassifier",
+            Op::LinearModel(_) => "LinearRegressor",
+            Op::Normalizer(k) => k.name(),
+            Op::Scaler(_) => "Scaler",
         }
     }
 
@@ -291,18 +361,27 @@ impl Op {
             Op::CumSum(c) => c.output_shape(node, ins),
             Op::Interpolate(i) => i.output_shape(node, ins),
             Op::GatherNd(g) => g.output_shape(node, ins),
+            Op::TreeEnsemble(t) => t.output_shape(node, ins),
+            Op::LinearModel(l) => l.output_shape(node, ins),
+            Op::Normalizer(k) => k.output_shape(node, ins),
+            Op::Scaler(s) => s.output_shape(node, ins),
+            Op::ArgMin(a) => a.output_shape(node, ins),
+            Op::Pad(p) => p.output_shape(node, ins),
+            Op::Rearrange(r) => r.output_shape(node, ins),
+            Op::PRelu(p) => p.output_shape(node, ins),
+            Op::LpNorm(l) => l.output_shape(node, ins),
             Op::Pow(p) => p.output_shape(node, ins),
             Op::Conv1d(c) => c.output_shape_1d(node, ins),
             Op::MatMul(m) => m.output_shape(node, ins),
             Op::Extremum(k) => k.output_shape(node, ins),
             Op::LayerNorm(l) => l.output_shape(node, ins),
             Op::Expand(e) => e.output_shape(node, ins),
-            Op::Softmax(_) => match ins {
+            Op::Softmax(_) | Op::LogSoftmax(_) | Op::Hardmax(_) => match ins {
                 [x] if !x.is_empty() => Ok(x.to_vec()),
                 _ => Err(shape_err(node, "one input of rank >= 1", ins)),
             },
             Op::MaxPool(p) | Op::AveragePool(p) => p.output_shape(node, ins),
-            Op::GlobalAveragePool => match ins {
+            Op::GlobalAveragePool | Op::GlobalMaxPool => match ins {
                 [x] if x.len() >= 3 => Ok(x[..2]
                     .iter()
                     .copied()
@@ -332,6 +411,14 @@ impl Op {
             Op::MaxPool(p) => p.eval_max(ins[0], out_shape),
             Op::AveragePool(p) => p.eval_avg(ins[0], out_shape),
             Op::GlobalAveragePool => pool::global_avg(ins[0], out_shape),
+            Op::GlobalMaxPool => pool::global_max(ins[0], out_shape),
+            Op::ArgMin(a) => a.eval_min(ins[0], out_shape),
+            Op::Pad(p) => p.eval(ins[0], out_shape),
+            Op::Rearrange(r) => r.eval(ins[0], out_shape),
+            Op::PRelu(p) => p.eval(ins[0]),
+            Op::LogSoftmax(s) => s.eval_log(ins[0]),
+            Op::Hardmax(s) => s.eval_hard(ins[0]),
+            Op::LpNorm(l) => l.eval(ins[0]),
             Op::Binary(k) => k.eval(ins, out_shape),
             Op::Reshape(_) => Tensor::new(out_shape.to_vec(), ins[0].data.clone()),
             Op::Transpose(t) => t.eval(ins[0], out_shape),
@@ -357,6 +444,10 @@ impl Op {
             Op::CumSum(c) => c.eval(ins[0]),
             Op::Interpolate(i) => i.eval(ins[0], out_shape),
             Op::GatherNd(g) => g.eval(ins, out_shape),
+            Op::TreeEnsemble(t) => t.eval(ins[0], out_shape),
+            Op::LinearModel(l) => l.eval(ins[0], out_shape),
+            Op::Normalizer(k) => k.eval(ins[0]),
+            Op::Scaler(s) => s.eval(ins[0]),
         }
     }
 }

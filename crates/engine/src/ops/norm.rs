@@ -1,5 +1,5 @@
 //! `LayerNormalization` with an exact integer mean and variance and an integer inverse
-//! square root (normative: `docs/numerics.md`).
+//! square root, and `LpNormalization` (normative: `docs/numerics.md`).
 //!
 //! For each group of `n` elements `q_j` (the trailing axes from `axis` on):
 //!
@@ -129,6 +129,75 @@ pub(crate) fn build_layernorm(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Bu
             has_bias,
         }),
         inputs,
+    })
+}
+
+/// `LpNormalization` (`p` 1 or 2) along one axis: `d = Σ|x|` or `sqrt_round(Σx²)` (exact, at
+/// `2^-F`), `y = clamp(div_round(x·2^F, max(d, 1)))`; one rounding, a zero vector stays 0.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LpNorm {
+    /// The normalised axis (non-negative).
+    pub axis: usize,
+    /// `p`: 1 or 2.
+    pub p: u8,
+}
+
+impl LpNorm {
+    pub(crate) fn output_shape(&self, node: &str, ins: &[&[usize]]) -> Result<Vec<usize>> {
+        match ins {
+            [x] if self.axis < x.len() => Ok(x.to_vec()),
+            _ => Err(shape_err(
+                node,
+                format!("one input with axis {}", self.axis),
+                ins,
+            )),
+        }
+    }
+
+    pub(crate) fn eval(&self, x: &Tensor) -> Tensor {
+        let groups = super::Softmax {
+            axis: self.axis,
+            coerce_2d: false,
+        }
+        .groups(&x.shape);
+        let mut out = vec![0; x.len()];
+        for g in groups {
+            let d: i128 = if self.p == 1 {
+                g.iter().map(|i| (x.data[*i] as i128).abs()).sum()
+            } else {
+                let s: u128 = g
+                    .iter()
+                    .map(|i| (x.data[*i] as i128 * x.data[*i] as i128) as u128)
+                    .sum();
+                super::math::sqrt_round(s) as i128
+            };
+            let d = d.max(1);
+            for i in g {
+                out[i] = crate::fixed::saturate(div_round((x.data[i] as i128) << FRAC_BITS, d));
+            }
+        }
+        Tensor::new(x.shape.clone(), out)
+    }
+}
+
+pub(crate) fn build_lp_norm(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built> {
+    let x = input_shape(node, ctx, 0)?;
+    let r = x.len() as i64;
+    let a = node.int("axis", -1)?;
+    if a < -r || a >= r {
+        return Err(node.bad_attr("axis", format!("{a} out of range for rank {r}")));
+    }
+    let p = match node.int("p", 2)? {
+        1 => 1,
+        2 => 2,
+        other => return Err(node.bad_attr("p", format!("{other}: only 1 and 2"))),
+    };
+    Ok(Built {
+        op: Op::LpNorm(LpNorm {
+            axis: a.rem_euclid(r) as usize,
+            p,
+        }),
+        inputs: vec![Wire::Value(input(node, 0)?)],
     })
 }
 

@@ -1,4 +1,4 @@
-//! `MaxPool`, `AveragePool`, `GlobalAveragePool` (2-D, NCHW).
+//! `MaxPool`, `AveragePool`, `GlobalAveragePool`, `GlobalMaxPool` (2-D pooling, NCHW).
 
 use serde::{Deserialize, Serialize};
 
@@ -176,6 +176,22 @@ pub(crate) fn global_avg(x: &Tensor, out_shape: &[usize]) -> Tensor {
     Tensor::new(out_shape.to_vec(), data)
 }
 
+/// `GlobalMaxPool`: the largest value of each `[N, C]` plane (exact; an empty plane gives 0).
+pub(crate) fn global_max(x: &Tensor, out_shape: &[usize]) -> Tensor {
+    let planes = x.shape[0] * x.shape[1];
+    let size: usize = x.shape[2..].iter().product();
+    let data = (0..planes)
+        .map(|p| {
+            x.data[p * size..(p + 1) * size]
+                .iter()
+                .copied()
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    Tensor::new(out_shape.to_vec(), data)
+}
+
 pub(crate) fn build(node: &GraphNode, ctx: &dyn BuildCtx, average: bool) -> Result<Built> {
     let x = input_shape(node, ctx, 0)?;
     if x.len() != 4 {
@@ -220,6 +236,12 @@ mod tests {
 
     use super::*;
     use crate::ops::test_values as values;
+
+    #[test]
+    fn global_max_takes_each_plane_max() {
+        let x = Tensor::new(vec![1, 2, 1, 2], vec![3, -7, i32::MIN, -1]);
+        assert_eq!(global_max(&x, &[1, 2, 1, 1]).data, vec![3, -1]);
+    }
 
     /// The previous kernels: every window's valid positions listed by [`Pool::window`].
     fn reference_map(

@@ -1,9 +1,13 @@
 //! Reductions over axes: `ReduceSum`, `ReduceMean`, `ReduceMax`, `ReduceMin`, `ReduceL2`,
-//! `ArgMax`, and the running sum `CumSum`.
+//! `ReduceProd`, `ReduceL1`, `ReduceSumSquare`, `ReduceLogSum`, `ReduceLogSumExp`, `ArgMax`,
+//! `ArgMin`, and the running sum `CumSum`.
 
 use serde::{Deserialize, Serialize};
 
-use super::{input, input_shape, shape_err, strides, BuildCtx, Built, Op, Wire};
+use super::{
+    input, input_shape, math::ln_wide_q, shape_err, softmax::exp_q30, strides, BuildCtx, Built, Op,
+    Wire,
+};
 use crate::{
     fixed::{div_round, saturate, ONE},
     import::GraphNode,
@@ -25,6 +29,18 @@ pub enum ReduceKind {
     /// `min x`; `i32::MAX` over an empty set. (Variants are appended: their index is part
     /// of the serialised program.)
     Min,
+    /// Product in row-major order, each step `p ← rescale(p·x, F)` (round half up,
+    /// saturating); `2^F` (1) over an empty set.
+    Prod,
+    /// `sat(Σ |x|)`, exact before saturation.
+    L1,
+    /// `sat(rescale(Σ x², F))`: the exact sum of squares, one rounding.
+    SumSquare,
+    /// `ln(Σ x)`: [`ln_wide_q`] of the exact sum; `i32::MIN` when the sum is `≤ 0`.
+    LogSum,
+    /// `m + ln(Σ e^(x − m))`, `m = max x`: the exponentials by `exp_q30`, summed exactly,
+    /// their log by [`ln_wide_q`]; `i32::MIN` over an empty set.
+    LogSumExp,
 }
 
 /// A reduction over a set of axes.
@@ -76,6 +92,11 @@ impl Reduce {
             ReduceKind::Max => "ReduceMax",
             ReduceKind::Min => "ReduceMin",
             ReduceKind::L2 => "ReduceL2",
+            ReduceKind::Prod => "ReduceProd",
+            ReduceKind::L1 => "ReduceL1",
+            ReduceKind::SumSquare => "ReduceSumSquare",
+            ReduceKind::LogSum => "ReduceLogSum",
+            ReduceKind::LogSumExp => "ReduceLogSumExp",
         }
     }
 
@@ -108,6 +129,36 @@ impl Reduce {
                     ReduceKind::L2 => saturate(super::math::sqrt_round(
                         vals.map(|v| (v as i128 * v as i128) as u128).sum(),
                     ) as i128),
+                    ReduceKind::Prod => vals.fold(ONE as i32, |p, v| {
+                        crate::fixed::rescale(p as i128 * v as i128, crate::fixed::FRAC_BITS)
+                    }),
+                    ReduceKind::L1 => saturate(vals.map(|v| (v as i128).abs()).sum()),
+                    ReduceKind::SumSquare => crate::fixed::rescale(
+                        vals.map(|v| v as i128 * v as i128).sum(),
+                        crate::fixed::FRAC_BITS,
+                    ),
+                    ReduceKind::LogSum => {
+                        let s: i128 = vals.map(|v| v as i128).sum();
+                        if s <= 0 {
+                            i32::MIN
+                        } else {
+                            ln_wide_q(s as u128, crate::fixed::FRAC_BITS)
+                        }
+                    }
+                    ReduceKind::LogSumExp => {
+                        let v: Vec<i32> = vals.collect();
+                        match v.iter().max() {
+                            None => i32::MIN,
+                            Some(m) => {
+                                let s: i128 = v
+                                    .iter()
+                                    .map(|x| exp_q30(*x as i64 - *m as i64) as i128)
+                                    .sum();
+                                // INVARIANT: the max contributes exp_q30(0) = 2^30, so s ≥ 2^30.
+                                saturate(*m as i128 + ln_wide_q(s as u128, 30) as i128)
+                            }
+                        }
+                    }
                 }
             })
             .collect();
@@ -152,12 +203,33 @@ impl ArgMax {
         best
     }
 
+    /// The position of the smallest element within one group (`ArgMin`; ties as in
+    /// [`winner`](Self::winner)).
+    pub fn winner_min(&self, vals: &[i32]) -> usize {
+        let mut best = 0;
+        for (k, v) in vals.iter().enumerate().skip(1) {
+            if *v < vals[best] || (self.select_last && *v == vals[best]) {
+                best = k;
+            }
+        }
+        best
+    }
+
     pub(crate) fn eval(&self, x: &Tensor, out_shape: &[usize]) -> Tensor {
+        self.eval_by(x, out_shape, |v| self.winner(v))
+    }
+
+    /// `ArgMin`: the same kernel choosing the smallest element.
+    pub(crate) fn eval_min(&self, x: &Tensor, out_shape: &[usize]) -> Tensor {
+        self.eval_by(x, out_shape, |v| self.winner_min(v))
+    }
+
+    fn eval_by(&self, x: &Tensor, out_shape: &[usize], pick: impl Fn(&[i32]) -> usize) -> Tensor {
         let data = reduce_groups(&x.shape, &[self.axis])
             .iter()
             .map(|g| {
                 let vals: Vec<i32> = g.iter().map(|i| x.data[*i]).collect();
-                (self.winner(&vals) as i64 * ONE) as i32
+                (pick(&vals) as i64 * ONE) as i32
             })
             .collect();
         Tensor::new(out_shape.to_vec(), data)
@@ -179,6 +251,11 @@ pub(crate) fn build_reduce(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built
         "ReduceMean" => ReduceKind::Mean,
         "ReduceL2" => ReduceKind::L2,
         "ReduceMin" => ReduceKind::Min,
+        "ReduceProd" => ReduceKind::Prod,
+        "ReduceL1" => ReduceKind::L1,
+        "ReduceSumSquare" => ReduceKind::SumSquare,
+        "ReduceLogSum" => ReduceKind::LogSum,
+        "ReduceLogSumExp" => ReduceKind::LogSumExp,
         _ => ReduceKind::Max,
     };
     // Axes: an attribute in older opsets, a constant input in newer ones.
@@ -290,12 +367,17 @@ pub(crate) fn build_cumsum(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built
 
 pub(crate) fn build_argmax(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built> {
     let x = input_shape(node, ctx, 0)?;
+    let a = ArgMax {
+        axis: norm_axis(node, "axis", node.int("axis", 0)?, x.len())?,
+        keepdims: node.int("keepdims", 1)? != 0,
+        select_last: node.int("select_last_index", 0)? != 0,
+    };
     Ok(Built {
-        op: Op::ArgMax(ArgMax {
-            axis: norm_axis(node, "axis", node.int("axis", 0)?, x.len())?,
-            keepdims: node.int("keepdims", 1)? != 0,
-            select_last: node.int("select_last_index", 0)? != 0,
-        }),
+        op: if node.op_type == "ArgMin" {
+            Op::ArgMin(a)
+        } else {
+            Op::ArgMax(a)
+        },
         inputs: vec![Wire::Value(input(node, 0)?)],
     })
 }
@@ -303,6 +385,34 @@ pub(crate) fn build_argmax(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn argmin_and_prod() {
+        let a = ArgMax {
+            axis: 1,
+            keepdims: false,
+            select_last: false,
+        };
+        let x = Tensor::new(vec![2, 3], vec![5, -1, -1, i32::MIN, 0, i32::MIN]);
+        assert_eq!(a.eval_min(&x, &[2]).data, vec![4096, 0]);
+        let last = ArgMax {
+            select_last: true,
+            ..a
+        };
+        assert_eq!(last.eval_min(&x, &[2]).data, vec![8192, 8192]);
+        let p = Reduce {
+            kind: ReduceKind::Prod,
+            axes: vec![1],
+            keepdims: false,
+        };
+        // 1.5·(−2)·0.5 = −1.5; an empty product is 1; overflow saturates.
+        let x = Tensor::new(vec![1, 3], vec![6144, -8192, 2048]);
+        assert_eq!(p.eval(&x, &[1]).data, vec![-6144]);
+        let e = Tensor::new(vec![1, 0], vec![]);
+        assert_eq!(p.eval(&e, &[1]).data, vec![4096]);
+        let big = Tensor::new(vec![1, 2], vec![i32::MAX, i32::MAX]);
+        assert_eq!(p.eval(&big, &[1]).data, vec![i32::MAX]);
+    }
 
     #[test]
     fn groups_follow_row_major_order() {

@@ -485,9 +485,244 @@ pub(crate) fn build_resize(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built
     })
 }
 
+/// `Pad`: per axis, each output index reads an input index or (`None`) the constant `value`.
+/// Exact (data movement; `value` quantised once).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pad {
+    /// `maps[d][i]`: the input index along axis `d` of output index `i`, `None` for padding.
+    pub maps: Vec<Vec<Option<usize>>>,
+    /// The fill value of `mode = constant`, at `2^-F`.
+    pub value: i32,
+}
+
+impl Pad {
+    pub(crate) fn output_shape(&self, node: &str, ins: &[&[usize]]) -> Result<Vec<usize>> {
+        match ins {
+            [x] if x.len() == self.maps.len()
+                && self
+                    .maps
+                    .iter()
+                    .zip(x.iter())
+                    .all(|(m, d)| m.iter().flatten().all(|i| i < d)) =>
+            {
+                Ok(self.maps.iter().map(Vec::len).collect())
+            }
+            _ => Err(shape_err(
+                node,
+                format!("rank {} with every mapped index in range", self.maps.len()),
+                ins,
+            )),
+        }
+    }
+
+    pub(crate) fn eval(&self, x: &Tensor, out_shape: &[usize]) -> Tensor {
+        let st = strides(&x.shape);
+        let n: usize = out_shape.iter().product();
+        let mut data = Vec::with_capacity(n);
+        if n == 0 {
+            return Tensor::new(out_shape.to_vec(), data);
+        }
+        let rank = out_shape.len();
+        let mut idx = vec![0usize; rank];
+        for _ in 0..n {
+            let src: Option<usize> = (0..rank)
+                .map(|d| self.maps[d][idx[d]].map(|i| i * st[d]))
+                .sum();
+            data.push(src.map_or(self.value, |i| x.data[i]));
+            for d in (0..rank).rev() {
+                idx[d] += 1;
+                if idx[d] < out_shape[d] {
+                    break;
+                }
+                idx[d] = 0;
+            }
+        }
+        Tensor::new(out_shape.to_vec(), data)
+    }
+}
+
+/// `Pad` (opset ≥ 11: constant `pads`, optional constant `constant_value` and `axes`; older:
+/// attributes `pads`, `value`), modes `constant`, `edge`, `reflect`, `wrap`. Negative pads
+/// crop. For output index `i` on an axis of size `d` with begin pad `b`, `s = i − b`: inside
+/// `[0, d)` it reads `s`; outside, `constant` fills, `edge` clamps, `reflect` reflects about
+/// the end elements (period `2(d − 1)`), `wrap` takes `s mod d`.
+pub(crate) fn build_pad(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built> {
+    let x = input_shape(node, ctx, 0)?;
+    let r = x.len();
+    let (pads, value, axes) = if ctx.opset() >= 11 {
+        let pads =
+            const_ints(node, ctx, 1, "pads")?.ok_or_else(|| node.bad_attr("pads", "missing"))?;
+        let value = match node.inputs.get(2).filter(|s| !s.is_empty()) {
+            Some(name) => ctx
+                .constant(name)
+                .ok_or_else(|| node.bad_attr("constant_value", "must be a constant"))?
+                .data
+                .as_floats()
+                .first()
+                .copied()
+                .unwrap_or(0.0),
+            None => 0.0,
+        };
+        let axes = const_ints(node, ctx, 3, "axes")?;
+        (pads, value, axes)
+    } else {
+        let pads = node
+            .ints("pads")?
+            .ok_or_else(|| node.bad_attr("pads", "missing"))?;
+        (pads, node.float("value", 0.0)? as f64, None)
+    };
+    let axes: Vec<usize> = match axes {
+        Some(a) => a
+            .iter()
+            .map(|a| norm_axis(node, "axes", *a, r))
+            .collect::<Result<_>>()?,
+        None => (0..r).collect(),
+    };
+    if pads.len() != 2 * axes.len() {
+        return Err(node.bad_attr(
+            "pads",
+            format!("{} values for {} axes", pads.len(), axes.len()),
+        ));
+    }
+    let mode = node.string("mode", "constant")?;
+    if !matches!(mode.as_str(), "constant" | "edge" | "reflect" | "wrap") {
+        return Err(node.bad_attr("mode", format!("unknown mode {mode}")));
+    }
+    let mut maps: Vec<Vec<Option<usize>>> = x.iter().map(|d| (0..*d).map(Some).collect()).collect();
+    let mut total: usize = 1;
+    for (k, a) in axes.iter().enumerate() {
+        let (b, e, d) = (pads[k], pads[k + axes.len()], x[*a] as i64);
+        let len = d
+            .checked_add(b)
+            .and_then(|v| v.checked_add(e))
+            .filter(|v| *v >= 0 && *v <= MAX_SELECTED as i64)
+            .ok_or_else(|| {
+                node.bad_attr("pads", format!("axis {a}: size {d} padded by {b}, {e}"))
+            })?;
+        total = total.saturating_mul(len as usize);
+        if len > 0 && d == 0 && mode != "constant" {
+            return Err(node.bad_attr("mode", format!("{mode} padding of an empty axis {a}")));
+        }
+        maps[*a] = (0..len)
+            .map(|i| {
+                let s = i.saturating_sub(b);
+                if (0..d).contains(&s) {
+                    return Some(s as usize);
+                }
+                match mode.as_str() {
+                    "edge" => Some(s.clamp(0, d - 1) as usize),
+                    "wrap" => Some(s.rem_euclid(d) as usize),
+                    "reflect" if d == 1 => Some(0),
+                    "reflect" => {
+                        let p = 2 * (d - 1);
+                        let m = s.rem_euclid(p);
+                        Some((if m < d { m } else { p - m }) as usize)
+                    }
+                    _ => None,
+                }
+            })
+            .collect();
+    }
+    if total > MAX_SELECTED {
+        return Err(node.bad_attr(
+            "pads",
+            format!("output of {total} elements (at most {MAX_SELECTED})"),
+        ));
+    }
+    Ok(Built {
+        op: Op::Pad(Pad {
+            maps,
+            value: crate::fixed::quantize(value),
+        }),
+        inputs: vec![Wire::Value(input(node, 0)?)],
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pad_with_extreme_pads_is_total() {
+        use crate::import::{Attr, Const, ConstData};
+        /// A build context double: `x: [3]`, `pads` a constant.
+        struct Ctx(Const);
+        impl BuildCtx for Ctx {
+            fn shape(&self, name: &str) -> Option<Vec<usize>> {
+                match name {
+                    "x" => Some(vec![3]),
+                    _ => Some(self.0.shape.clone()),
+                }
+            }
+            fn constant(&self, name: &str) -> Option<&Const> {
+                (name == "pads").then_some(&self.0)
+            }
+            fn opset(&self) -> i64 {
+                18
+            }
+        }
+        let x = Tensor::new(vec![3], vec![10, 20, 30]);
+        for mode in ["constant", "edge", "reflect", "wrap"] {
+            for pads in [
+                [i64::MIN, i64::MAX],
+                [i64::MAX, i64::MIN],
+                [-2, 1],
+                [-4, 0],
+                [5, -9],
+            ] {
+                let node = GraphNode {
+                    name: "p".into(),
+                    op_type: "Pad".into(),
+                    inputs: vec!["x".into(), "pads".into()],
+                    outputs: vec!["y".into()],
+                    attrs: [("mode".to_string(), Attr::Str(mode.into()))].into(),
+                };
+                let ctx = Ctx(Const {
+                    shape: vec![2],
+                    data: ConstData::Int(pads.to_vec()),
+                });
+                // Either a typed error or a program that runs.
+                if let Ok(b) = build_pad(&node, &ctx) {
+                    let shape = b.op.output_shape("p", &[&x.shape]).unwrap();
+                    let y = b.op.eval(&[&x], &shape);
+                    assert_eq!(y.len(), shape.iter().product::<usize>());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn pad_modes_read_the_mapped_indices() {
+        // One axis of size 3, pads 2 before and 1 after (maps as the builder makes them).
+        let x = Tensor::new(vec![3], vec![10, 20, 30]);
+        let run = |maps: Vec<Option<usize>>| {
+            let p = Pad {
+                maps: vec![maps],
+                value: -1,
+            };
+            let shape = p.output_shape("p", &[&x.shape]).unwrap();
+            p.eval(&x, &shape).data
+        };
+        // constant, edge, reflect, wrap
+        assert_eq!(
+            run(vec![None, None, Some(0), Some(1), Some(2), None]),
+            vec![-1, -1, 10, 20, 30, -1]
+        );
+        assert_eq!(
+            run(vec![Some(0), Some(0), Some(0), Some(1), Some(2), Some(2)]),
+            vec![10, 10, 10, 20, 30, 30]
+        );
+        assert_eq!(
+            run(vec![Some(2), Some(1), Some(0), Some(1), Some(2), Some(1)]),
+            vec![30, 20, 10, 20, 30, 20]
+        );
+        // An index outside the input is a shape error, never a panic.
+        let bad = Pad {
+            maps: vec![vec![Some(3)]],
+            value: 0,
+        };
+        assert!(bad.output_shape("p", &[&x.shape]).is_err());
+    }
 
     #[test]
     fn select_reads_the_mapped_indices_row_major() {

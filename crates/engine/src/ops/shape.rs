@@ -446,9 +446,237 @@ pub(crate) fn build_concat(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built
     })
 }
 
+/// The most elements a [`Rearrange`] may move (`2^26`: its index map is held in the program).
+const MAX_REARRANGED: usize = 1 << 26;
+
+/// Which block rearrangement a [`Rearrange`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RearrangeKind {
+    /// `DepthToSpace` (modes `DCR` and `CRD`).
+    DepthToSpace,
+    /// `SpaceToDepth`.
+    SpaceToDepth,
+}
+
+/// A data movement with a compile-time index map, `y[i] = x[index[i]]`: `DepthToSpace`
+/// and `SpaceToDepth` on `[N, C, H, W]`. Exact.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rearrange {
+    /// Which op it is.
+    pub kind: RearrangeKind,
+    /// The input shape it was compiled for.
+    pub in_shape: Vec<usize>,
+    /// The output shape.
+    pub out_shape: Vec<usize>,
+    /// For every output element (row-major), the flat input index it reads.
+    pub index: Vec<usize>,
+}
+
+impl Rearrange {
+    /// ONNX op type.
+    pub fn name(&self) -> &'static str {
+        match self.kind {
+            RearrangeKind::DepthToSpace => "DepthToSpace",
+            RearrangeKind::SpaceToDepth => "SpaceToDepth",
+        }
+    }
+
+    pub(crate) fn output_shape(&self, node: &str, ins: &[&[usize]]) -> Result<Vec<usize>> {
+        match ins {
+            [x] if *x == self.in_shape.as_slice() => Ok(self.out_shape.clone()),
+            _ => Err(shape_err(node, format!("input {:?}", self.in_shape), ins)),
+        }
+    }
+
+    pub(crate) fn eval(&self, x: &Tensor, out_shape: &[usize]) -> Tensor {
+        let data = self
+            .index
+            .iter()
+            .map(|i| x.data.get(*i).copied().unwrap_or(0))
+            .collect();
+        Tensor::new(out_shape.to_vec(), data)
+    }
+}
+
+/// `DepthToSpace` (`blocksize` `b`, `mode` `DCR` or `CRD`) and `SpaceToDepth` on a static
+/// `[N, C, H, W]`: DCR `y[n, c, h·b + i, w·b + j] = x[n, (i·b + j)·C/b² + c, h, w]`, CRD
+/// `… = x[n, c·b² + i·b + j, h, w]`; SpaceToDepth (the inverses)
+/// DCR `y[n, (i·b + j)·C + c, h, w] = x[n, c, h·b + i, w·b + j]`, CRD
+/// `y[n, c·b² + i·b + j, h, w] = …`.
+pub(crate) fn build_rearrange(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built> {
+    let x = input_shape(node, ctx, 0)?;
+    let [n, c, h, w] = x[..] else {
+        return Err(shape_err(&node.name, "[N, C, H, W]", &[&x]));
+    };
+    let b = usize::try_from(node.int("blocksize", 0)?)
+        .ok()
+        .filter(|b| (1..=1 << 12).contains(b))
+        .ok_or_else(|| node.bad_attr("blocksize", "must be in 1..=4096"))?;
+    if x.iter().product::<usize>() > MAX_REARRANGED {
+        return Err(shape_err(
+            &node.name,
+            format!("at most {MAX_REARRANGED} elements"),
+            &[&x],
+        ));
+    }
+    let st = strides(&x);
+    let at = |n: usize, c: usize, h: usize, w: usize| n * st[0] + c * st[1] + h * st[2] + w * st[3];
+    let (kind, out, index) = if node.op_type == "DepthToSpace" {
+        if c % (b * b) != 0 {
+            return Err(shape_err(
+                &node.name,
+                format!("C divisible by blocksize² = {}", b * b),
+                &[&x],
+            ));
+        }
+        let crd = match node.string("mode", "DCR")?.as_str() {
+            "DCR" => false,
+            "CRD" => true,
+            other => return Err(node.bad_attr("mode", format!("unknown mode {other}"))),
+        };
+        let c2 = c / (b * b);
+        let out = vec![n, c2, h * b, w * b];
+        let mut index = Vec::with_capacity(x.iter().product());
+        for nn in 0..n {
+            for cc in 0..c2 {
+                for y in 0..h * b {
+                    for xx in 0..w * b {
+                        let (hh, i, ww, j) = (y / b, y % b, xx / b, xx % b);
+                        let src_c = if crd {
+                            cc * b * b + i * b + j
+                        } else {
+                            (i * b + j) * c2 + cc
+                        };
+                        index.push(at(nn, src_c, hh, ww));
+                    }
+                }
+            }
+        }
+        (RearrangeKind::DepthToSpace, out, index)
+    } else {
+        if h % b != 0 || w % b != 0 {
+            return Err(shape_err(
+                &node.name,
+                format!("H and W divisible by blocksize {b}"),
+                &[&x],
+            ));
+        }
+        let crd = match node.string("mode", "DCR")?.as_str() {
+            "DCR" => false,
+            "CRD" => true,
+            other => return Err(node.bad_attr("mode", format!("unknown mode {other}"))),
+        };
+        let out = vec![n, c * b * b, h / b, w / b];
+        let mut index = Vec::with_capacity(x.iter().product());
+        for nn in 0..n {
+            for oc in 0..c * b * b {
+                let (blk, cc) = if crd {
+                    (oc % (b * b), oc / (b * b))
+                } else {
+                    (oc / c, oc % c)
+                };
+                let (i, j) = (blk / b, blk % b);
+                for hh in 0..h / b {
+                    for ww in 0..w / b {
+                        index.push(at(nn, cc, hh * b + i, ww * b + j));
+                    }
+                }
+            }
+        }
+        (RearrangeKind::SpaceToDepth, out, index)
+    };
+    Ok(Built {
+        op: Op::Rearrange(Rearrange {
+            kind,
+            in_shape: x,
+            out_shape: out,
+            index,
+        }),
+        inputs: vec![Wire::Value(input(node, 0)?)],
+    })
+}
+
+/// `Size`: the static element count as the integer `k·2^F`, a compile-time constant (as
+/// [`build_shape`]).
+pub(crate) fn build_size(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built> {
+    let x = input_shape(node, ctx, 0)?;
+    let n = x.iter().product::<usize>() as i64;
+    Ok(Built {
+        op: Op::Reshape(Reshape { shape: vec![] }),
+        inputs: vec![Wire::Const(Const {
+            shape: vec![],
+            data: ConstData::Int(vec![n]),
+        })],
+    })
+}
+
+/// `Dropout` at inference: the identity on `data` (an identity [`Reshape`]). A
+/// `training_mode` input that is not the constant `false`, or a used `mask` output, is a
+/// typed error (training-time dropout is random).
+pub(crate) fn build_dropout(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built> {
+    let x = input_shape(node, ctx, 0)?;
+    if let Some(name) = node.inputs.get(2).filter(|s| !s.is_empty()) {
+        let training = ctx
+            .constant(name)
+            .ok_or_else(|| node.bad_attr("training_mode", "must be a constant"))?;
+        if training.data.as_floats().iter().any(|v| *v != 0.0) {
+            return Err(node.bad_attr("training_mode", "only inference (false)"));
+        }
+    }
+    if node.outputs.get(1).is_some_and(|m| !m.is_empty()) {
+        return Err(node.bad_attr("mask", "the mask output is not supported"));
+    }
+    Ok(Built {
+        op: Op::Reshape(Reshape { shape: x }),
+        inputs: vec![Wire::Value(input(node, 0)?)],
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn depth_to_space_inverts_space_to_depth() {
+        use crate::ops::BuildCtx;
+        struct Ctx(Vec<usize>);
+        impl BuildCtx for Ctx {
+            fn shape(&self, _: &str) -> Option<Vec<usize>> {
+                Some(self.0.clone())
+            }
+            fn constant(&self, _: &str) -> Option<&Const> {
+                None
+            }
+            fn opset(&self) -> i64 {
+                17
+            }
+        }
+        let node = |op: &str, mode: &str| GraphNode {
+            name: op.into(),
+            op_type: op.into(),
+            inputs: vec!["x".into()],
+            outputs: vec!["y".into()],
+            attrs: [
+                ("blocksize".to_string(), Attr::Int(2)),
+                ("mode".to_string(), Attr::Str(mode.into())),
+            ]
+            .into(),
+        };
+        let x = Tensor::new(vec![1, 2, 4, 6], (0..48).collect());
+        for mode in ["DCR", "CRD"] {
+            let s2d =
+                super::super::build(&node("SpaceToDepth", mode), &Ctx(x.shape.clone())).unwrap();
+            let sh = s2d.op.output_shape("s", &[&x.shape]).unwrap();
+            assert_eq!(sh, vec![1, 8, 2, 3]);
+            let y = s2d.op.eval(&[&x], &sh);
+            let d2s = super::super::build(&node("DepthToSpace", mode), &Ctx(sh.clone())).unwrap();
+            let back = d2s.op.eval(&[&y], &x.shape);
+            assert_eq!(back, x, "{mode}");
+        }
+        // Channels not divisible by blocksize²: a typed error.
+        let r = super::super::build(&node("DepthToSpace", "DCR"), &Ctx(vec![1, 3, 2, 2]));
+        assert!(matches!(r, Err(EngineError::ShapeMismatch { .. })));
+    }
 
     /// `Expand` broadcasts like numpy (also to a larger rank) and rejects incompatible or
     /// oversized targets with typed errors.

@@ -1,4 +1,4 @@
-//! `Softmax` with an integer exponential.
+//! `Softmax` with an integer exponential, and `LogSoftmax` and `Hardmax` over the same groups.
 //!
 //! For each group of elements (one softmax), with `m` the group's maximum:
 //!
@@ -100,6 +100,46 @@ pub fn softmax_element(e: i64, s: i128) -> i32 {
     ((((e as i128) << (FRAC_BITS + 1)) + s) / (2 * s)) as i32
 }
 
+impl Softmax {
+    /// `LogSoftmax` over the same groups: `y_j = (x_j − m) − ln(Σ e_j / 2^30)` with
+    /// `e_j = exp_q30(x_j − m)`, the log by [`ln_wide_q`](super::math::ln_wide_q); saturated.
+    pub(crate) fn eval_log(&self, x: &Tensor) -> Tensor {
+        let mut out = vec![0; x.len()];
+        for g in self.groups(&x.shape) {
+            let Some(m) = g.iter().map(|i| x.data[*i]).max() else {
+                continue;
+            };
+            let s: i128 = g
+                .iter()
+                .map(|i| exp_q30(x.data[*i] as i64 - m as i64) as i128)
+                .sum();
+            // INVARIANT: the max contributes exp_q30(0) = 2^30, so s ≥ 2^30 > 0.
+            let l = super::math::ln_wide_q(s as u128, 30) as i128;
+            for i in &g {
+                out[*i] = crate::fixed::saturate(x.data[*i] as i128 - m as i128 - l);
+            }
+        }
+        Tensor::new(x.shape.clone(), out)
+    }
+
+    /// `Hardmax` over the same groups: `2^F` at the first largest element, 0 elsewhere.
+    pub(crate) fn eval_hard(&self, x: &Tensor) -> Tensor {
+        let mut out = vec![0; x.len()];
+        for g in self.groups(&x.shape) {
+            let mut best: Option<usize> = None;
+            for i in &g {
+                if best.is_none_or(|b| x.data[*i] > x.data[b]) {
+                    best = Some(*i);
+                }
+            }
+            if let Some(b) = best {
+                out[b] = 1 << FRAC_BITS;
+            }
+        }
+        Tensor::new(x.shape.clone(), out)
+    }
+}
+
 pub(crate) fn build(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built> {
     let x = input_shape(node, ctx, 0)?;
     let legacy = ctx.opset() < 13;
@@ -109,10 +149,17 @@ pub(crate) fn build(node: &GraphNode, ctx: &dyn BuildCtx) -> Result<Built> {
         return Err(node.bad_attr("axis", format!("{a} out of range for rank {r}")));
     }
     Ok(Built {
-        op: Op::Softmax(Softmax {
-            axis: a.rem_euclid(r) as usize,
-            coerce_2d: legacy,
-        }),
+        op: {
+            let sm = Softmax {
+                axis: a.rem_euclid(r) as usize,
+                coerce_2d: legacy,
+            };
+            match node.op_type.as_str() {
+                "LogSoftmax" => Op::LogSoftmax(sm),
+                "Hardmax" => Op::Hardmax(sm),
+                _ => Op::Softmax(sm),
+            }
+        },
         inputs: vec![Wire::Value(input(node, 0)?)],
     })
 }
@@ -132,6 +179,25 @@ mod tests {
             assert!((got - want).abs() < 2e-6, "d={d}: {got} vs {want}");
         }
         assert_eq!(exp_q30(i32::MIN as i64 * 2), exp_q30(D_MIN));
+    }
+
+    #[test]
+    fn log_softmax_and_hardmax_rows() {
+        let sm = Softmax {
+            axis: 1,
+            coerce_2d: false,
+        };
+        let x = Tensor::new(vec![2, 3], vec![0, 4096, 8192, 7, 7, i32::MIN]);
+        let y = sm.eval_log(&x);
+        // ln softmax([0, 1, 2]) = [-2.4076, -1.4076, -0.4076].
+        for (got, want) in y.data[..3]
+            .iter()
+            .zip([-2.407_605_96, -1.407_605_96, -0.407_605_96])
+        {
+            assert!((*got as f64 / 4096.0 - want).abs() < 2e-4, "{got} {want}");
+        }
+        assert_eq!(y.data[5], i32::MIN);
+        assert_eq!(sm.eval_hard(&x).data, vec![0, 0, 4096, 4096, 0, 0]);
     }
 
     #[test]

@@ -81,20 +81,55 @@ pub(crate) fn check(op: &Op, consts: &[bool]) -> Result<(), &'static str> {
             UnaryKind::Sqrt => "no circuit for operator Sqrt yet",
             UnaryKind::Log => "no circuit for operator Log yet",
             UnaryKind::Abs => "no circuit for operator Abs yet",
+            UnaryKind::Exp => "no circuit for operator Exp yet",
+            UnaryKind::Sign => "no circuit for operator Sign yet",
+            UnaryKind::Floor => "no circuit for operator Floor yet",
+            UnaryKind::Ceil => "no circuit for operator Ceil yet",
+            UnaryKind::Round => "no circuit for operator Round yet",
+            UnaryKind::Softsign => "no circuit for operator Softsign yet",
+            UnaryKind::Softplus => "no circuit for operator Softplus yet",
+            UnaryKind::Sin => "no circuit for operator Sin yet",
+            UnaryKind::Cos => "no circuit for operator Cos yet",
         }),
         Op::Pow(_) => Err("no circuit for operator Pow yet"),
-        Op::Extremum(_) => Err("no circuit for operator Min/Max yet"),
+        Op::Extremum(_) => Err("no circuit for operator Min/Max/Sum/Mean yet"),
         Op::LayerNorm(_) => Err("no circuit for operator LayerNormalization yet"),
         Op::Expand(_) => Err("no circuit for operator Expand yet"),
         Op::Reduce(r) if r.kind == zkopml_engine::ops::ReduceKind::Min => {
             Err("no circuit for operator ReduceMin yet")
         }
-        Op::Activation(_) => Err("no circuit for Sigmoid/HardSigmoid/HardSwish/Gelu yet"),
+        Op::Reduce(r)
+            if matches!(
+                r.kind,
+                zkopml_engine::ops::ReduceKind::Prod
+                    | zkopml_engine::ops::ReduceKind::L1
+                    | zkopml_engine::ops::ReduceKind::SumSquare
+                    | zkopml_engine::ops::ReduceKind::LogSum
+                    | zkopml_engine::ops::ReduceKind::LogSumExp
+            ) =>
+        {
+            Err("no circuit for ReduceProd/ReduceL1/ReduceSumSquare/ReduceLogSum/ReduceLogSumExp yet")
+        }
+        Op::Activation(_) => Err(
+            "no circuit for Sigmoid/HardSigmoid/HardSwish/Gelu/LeakyRelu/Elu/Selu/Celu/ThresholdedRelu/Shrink/Mish yet",
+        ),
         Op::Logic(_) => Err("no circuit for operator Not/And/Or/Xor yet"),
         Op::Select(_) => Err("no circuit for Slice/Split/Tile/Resize yet"),
         Op::CumSum(_) => Err("no circuit for operator CumSum yet"),
         Op::Interpolate(_) => Err("no circuit for Resize (linear) yet"),
         Op::GatherNd(_) => Err("no circuit for operator GatherND yet"),
+        Op::TreeEnsemble(_) => Err("no circuit for the ai.onnx.ml tree ensembles yet"),
+        Op::LinearModel(_) => Err("no circuit for the ai.onnx.ml linear models yet"),
+        Op::Normalizer(_) => Err("no circuit for operator Normalizer yet"),
+        Op::Scaler(_) => Err("no circuit for operator Scaler yet"),
+        Op::GlobalMaxPool => Err("no circuit for operator GlobalMaxPool yet"),
+        Op::ArgMin(_) => Err("no circuit for operator ArgMin yet"),
+        Op::Pad(_) => Err("no circuit for operator Pad yet"),
+        Op::Rearrange(_) => Err("no circuit for DepthToSpace/SpaceToDepth yet"),
+        Op::PRelu(_) => Err("no circuit for operator PRelu yet"),
+        Op::LogSoftmax(_) => Err("no circuit for operator LogSoftmax yet"),
+        Op::Hardmax(_) => Err("no circuit for operator Hardmax yet"),
+        Op::LpNorm(_) => Err("no circuit for operator LpNormalization yet"),
         _ => Ok(()),
     }
 }
@@ -139,7 +174,19 @@ pub(crate) fn synthesize(
         | Op::Select(_)
         | Op::CumSum(_)
         | Op::Interpolate(_)
-        | Op::GatherNd(_) => Err(SynthesisError::Unsatisfiable),
+        | Op::GatherNd(_)
+        | Op::TreeEnsemble(_)
+        | Op::LinearModel(_)
+        | Op::Normalizer(_)
+        | Op::Scaler(_)
+        | Op::GlobalMaxPool
+        | Op::ArgMin(_)
+        | Op::Pad(_)
+        | Op::Rearrange(_)
+        | Op::PRelu(_)
+        | Op::LogSoftmax(_)
+        | Op::Hardmax(_)
+        | Op::LpNorm(_) => Err(SynthesisError::Unsatisfiable),
     }
     .and_then(|v| {
         if v.len() == out_shape.iter().product::<usize>() {

@@ -30,9 +30,13 @@ pub(crate) fn reduce(cs: &Cs, r: &Reduce, x: &Operand<'_>) -> CsResult<Vec<Lc>> 
                 ReduceKind::Mean => mean(cs, &sum(), g.len()),
                 ReduceKind::Max => max_of(cs, &vals),
                 // Rejected by `ops::check` before any synthesis.
-                ReduceKind::L2 | ReduceKind::Min => {
-                    Err(ark_relations::gr1cs::SynthesisError::Unsatisfiable)
-                }
+                ReduceKind::L2
+                | ReduceKind::Min
+                | ReduceKind::Prod
+                | ReduceKind::L1
+                | ReduceKind::SumSquare
+                | ReduceKind::LogSum
+                | ReduceKind::LogSumExp => Err(ark_relations::gr1cs::SynthesisError::Unsatisfiable),
             }
         })
         .collect()
