@@ -263,7 +263,7 @@ impl Template for PoolBlockTemplate {
 /// below `2^24`.
 pub const COUNT_BITS: usize = 24;
 /// Domain tag of `gap_block`'s challenge hash.
-const GAP_TAG: u64 = 0x6761_705f_626c_6b; // "gap_blk"
+const GAP_TAG: u64 = 0x0067_6170_5f62_6c6b; // "gap_blk"
 /// Bits of `⌊616·b / (H·W)⌋ < 616`.
 const Q0_BITS: usize = 10;
 
@@ -544,7 +544,7 @@ pub enum AvgSums {
     /// Whole planes: `gap_block` over the `H·W` blocks.
     Global(GapDispute),
     /// Windows: `conv_block` with weight 1 per channel (depthwise, no bias).
-    Window(ConvDispute),
+    Window(Box<ConvDispute>),
 }
 
 /// An `AveragePool`'s or `GlobalAveragePool`'s dispute decomposition: exact window sums,
@@ -629,7 +629,7 @@ impl AvgDispute {
             .collect();
         let counts = per_plane.repeat(y[0] * y[1]);
         Ok(Self {
-            sums: AvgSums::Window(d),
+            sums: AvgSums::Window(Box::new(d)),
             counts: Tensor::new(y.to_vec(), counts),
         })
     }

@@ -575,7 +575,7 @@ impl Lowered {
                                     c.weights.shape.clone(),
                                     Data::Narrow(c.weights.clone()),
                                 )?;
-                                let c = Arc::new(c);
+                                let c = Arc::new(*c);
                                 Lowering::Reduction(Reduction {
                                     acc0: vec![Fr::from(0u64); c.len],
                                     blocks: (0..c.blocks())
