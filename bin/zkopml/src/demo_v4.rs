@@ -124,14 +124,22 @@ async fn party_trace(
 }
 
 /// The defective submitter's trace: the first element of `node`'s output whose flipped low
-/// bit reaches `S_n` (a flip can be rounded or clipped away downstream).
+/// bit reaches the program's outputs, hence `S_n` (a flip can be rounded or clipped away
+/// downstream). Candidates are screened by running the operators only; the version-4 trace
+/// is computed once, for the lie chosen.
 fn lie(
     model: &LoadedV4,
     inputs: &[zkopml_engine::Tensor],
     honest: &V4Trace,
     node: usize,
 ) -> anyhow::Result<(usize, V4Trace)> {
+    let p = &model.program;
+    let truth = zkopml_engine::activations(p, inputs, None)?;
     for element in 0..64 {
+        let run = zkopml_engine::activations(p, inputs, Some((node, element)))?;
+        if p.outputs.iter().all(|o| run[*o] == truth[*o]) {
+            continue;
+        }
         let t = v4::trace(model, inputs, Some((node, element)), None)?;
         if t.final_state() != honest.final_state() {
             return Ok((element, t));
@@ -303,7 +311,7 @@ pub(crate) async fn run(
     timeline.record(
         "submitter",
         format!(
-            "respond to request {request_id} with a wrong S_n (low bit of element {element} of node {} `{}` flipped, step {step})",
+            "respond to request {request_id} with a wrong S_n: low bit of element {element} of node {} `{}` (the node of step {step}'s first operator) flipped",
             fault.node, fault.node_name
         ),
         Some(tx.gas_used),
