@@ -52,7 +52,8 @@ pub(crate) enum Cmd {
     /// Start, stop or inspect the local devnet (anvil + contracts + content store).
     #[command(subcommand)]
     Devnet(devnet::DevnetCmd),
-    /// Register a model: compile, store, set up keys, deploy verifiers, register.
+    /// Register a model: compile, store, set up keys, deploy verifiers, register (protocol 3);
+    /// compile, lower, store, register, no keys (`--protocol 4`).
     Register(devnet::RegisterArgs),
     /// Request an inference.
     Request(devnet::RequestArgs),
@@ -108,6 +109,8 @@ fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
             // the chain committed to: bad input, as the README documents.
             AgentError::UnknownModel(_)
             | AgentError::UnknownRequest(_)
+            // Version 4: a program the template library cannot prove yet (lowering).
+            | AgentError::V4(_)
             | AgentError::Inconsistent { .. } => Some(2),
             // The node could not be started: a chain or node error.
             AgentError::PortTaken { .. } | AgentError::AnvilExited { .. } => Some(3),
@@ -117,7 +120,9 @@ fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
     if let Some(e) = cause.downcast_ref::<zkopml_store::StoreError>() {
         return Some(if e.is_node_error() { 3 } else { 2 });
     }
-    if cause.downcast_ref::<zkopml_engine::EngineError>().is_some() {
+    if cause.downcast_ref::<zkopml_engine::EngineError>().is_some()
+        || cause.downcast_ref::<zkopml_prover::v4::V4Error>().is_some()
+    {
         return Some(2);
     }
     if let Some(p) = cause.downcast_ref::<zkopml_prover::ProverError>() {
@@ -158,7 +163,7 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Cmd::Challenge(a) => devnet::challenge(a, &cli.devnet, kubo, json),
         Cmd::Status(a) => status::status(a, &cli.devnet, kubo, json),
         Cmd::Result(a) => status::result(a, &cli.devnet, kubo, json),
-        Cmd::Demo(a) => demo::demo(a, kubo, json),
+        Cmd::Demo(a) => demo::demo(a, &cli.devnet, kubo, json),
         Cmd::Ceremony(c) => ceremony::ceremony(c, json),
     }
 }
@@ -202,6 +207,32 @@ mod tests {
         );
     }
 
+    /// `--protocol` takes 3 (the default, for `register` and `demo`) or 4, nothing else.
+    #[test]
+    fn protocol_is_3_or_4() {
+        use clap::Parser;
+        let protocol = |args: &[&str]| match Cli::try_parse_from(args).map(|c| c.cmd) {
+            Ok(Cmd::Register(a)) => Ok(a.protocol),
+            Ok(Cmd::Demo(a)) => Ok(a.protocol),
+            Ok(other) => panic!("parsed as {other:?}"),
+            Err(e) => Err(e.kind()),
+        };
+        assert_eq!(
+            protocol(&["zkopml", "register", "--model", "m.onnx"]),
+            Ok(3)
+        );
+        assert_eq!(
+            protocol(&["zkopml", "register", "--model", "m", "--protocol", "4"]),
+            Ok(4)
+        );
+        assert_eq!(protocol(&["zkopml", "demo"]), Ok(3));
+        assert_eq!(protocol(&["zkopml", "demo", "--protocol", "4"]), Ok(4));
+        assert_eq!(
+            protocol(&["zkopml", "demo", "--protocol", "5"]),
+            Err(clap::error::ErrorKind::ValueValidation)
+        );
+    }
+
     #[test]
     fn messages_say_each_cause_once() {
         let io = std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "Unexpected EOF");
@@ -234,6 +265,13 @@ mod tests {
         assert_eq!(code(AgentError::Store(kubo_down())), 3);
         assert_eq!(code(AgentError::Chain(chain_down())), 3);
         assert_eq!(code(AgentError::UnknownModel("7".into())), 2);
+        let unsupported = || zkopml_prover::v4::V4Error::Unsupported {
+            node: "gather".into(),
+            op: "Gather",
+            reason: "no template",
+        };
+        assert_eq!(code(unsupported()), 2);
+        assert_eq!(code(AgentError::V4(unsupported())), 2);
         let plain: anyhow::Result<()> = Err(anyhow::anyhow!("other"));
         assert_eq!(exit_code(&plain.context("x").unwrap_err()), 1);
     }

@@ -31,25 +31,36 @@ impl std::error::Error for Lost {}
 pub(crate) struct DemoArgs {
     /// Model: a name under testdata/ or a path to an ONNX file.
     #[arg(long, default_value = "lenet5")]
-    model: String,
+    pub(crate) model: String,
     /// Input JSON (default: testdata/<model>/input.json).
     #[arg(long)]
-    input: Option<PathBuf>,
-    /// Operators per dispute step.
-    #[arg(long, default_value_t = 1)]
-    ops_per_step: usize,
-    /// Step the defective submitter corrupts (default: the middle step).
+    pub(crate) input: Option<PathBuf>,
+    /// Operators per dispute step: engine operators under protocol 3 (default 1), template
+    /// operators under protocol 4 (default 4).
     #[arg(long)]
-    defect: Option<usize>,
-    /// Let the defective submitter publish its trace, so the challenger disputes in one shot.
+    pub(crate) ops_per_step: Option<usize>,
+    /// Step the defective submitter corrupts (default: the middle step). Under protocol 4 a
+    /// step of the lowered program: the engine node of its first template operator lies.
     #[arg(long)]
-    one_shot: bool,
+    pub(crate) defect: Option<usize>,
+    /// Let the defective submitter publish its trace, so the challenger disputes in one shot
+    /// (protocol 3 only).
+    #[arg(long)]
+    pub(crate) one_shot: bool,
+    /// Protocol version: 3 (a key setup and a verifier per step of the model) or 4 (the
+    /// protocol's template library: registration sets up nothing).
+    #[arg(long, default_value = "3", value_parser = devnet::parse_protocol)]
+    pub(crate) protocol: u8,
+    /// Protocol 4: where the template test keys are cached (made on first use; default:
+    /// `keys/templates` beside the `--devnet` config, where `devnet up` caches them).
+    #[arg(long)]
+    pub(crate) template_keys: Option<PathBuf>,
     /// Port for the demo's own anvil.
     #[arg(long, default_value_t = 8546)]
-    port: u16,
+    pub(crate) port: u16,
     /// Directory for the demo devnet (wiped first).
     #[arg(long, default_value = ".devnet-demo")]
-    dir: PathBuf,
+    pub(crate) dir: PathBuf,
     #[command(flatten)]
     pub(crate) params: ParamArgs,
 }
@@ -65,7 +76,7 @@ struct Summary {
     honest_final: bool,
 }
 
-fn model_paths(a: &DemoArgs) -> (PathBuf, PathBuf) {
+pub(crate) fn model_paths(a: &DemoArgs) -> (PathBuf, PathBuf) {
     let p = PathBuf::from(&a.model);
     if p.extension().is_some_and(|e| e == "onnx") {
         let input = a
@@ -81,7 +92,7 @@ fn model_paths(a: &DemoArgs) -> (PathBuf, PathBuf) {
     )
 }
 
-async fn balances(
+pub(crate) async fn balances(
     cfg: &DevnetConfig,
     roles: &[&str],
 ) -> anyhow::Result<Vec<(String, Address, U256)>> {
@@ -97,11 +108,31 @@ async fn balances(
     Ok(out)
 }
 
-pub(crate) fn demo(a: DemoArgs, kubo_api: Option<&str>, json: bool) -> anyhow::Result<()> {
+pub(crate) fn demo(
+    a: DemoArgs,
+    devnet_config: &std::path::Path,
+    kubo_api: Option<&str>,
+    json: bool,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !(a.protocol == 4 && a.one_shot),
+        "--one-shot is protocol 3 only (version 4 has no one-shot for a wrong chunk yet)"
+    );
     let rt = tokio::runtime::Runtime::new()?;
     let _ = std::fs::remove_dir_all(&a.dir);
     let config_path = a.dir.join("devnet.json");
-    let result = rt.block_on(run(&a, &config_path, kubo_api, json));
+    let result = if a.protocol == 4 {
+        let keys = a.template_keys.clone().unwrap_or_else(|| {
+            devnet_config
+                .parent()
+                .unwrap_or(std::path::Path::new("."))
+                .join("keys")
+                .join(zkopml_agents::v4::TEMPLATE_KEY_DIR)
+        });
+        rt.block_on(crate::demo_v4::run(&a, &config_path, &keys, kubo_api, json))
+    } else {
+        rt.block_on(run(&a, &config_path, kubo_api, json))
+    };
     if let Ok(cfg) = DevnetConfig::read(&config_path) {
         devnet::down(&cfg);
     }
@@ -143,9 +174,15 @@ async fn run(
     let before = balances(&cfg, &roles).await?;
 
     let t = Instant::now();
-    let model = devnet::register_model(&cfg, timeline.clone(), &onnx, a.ops_per_step, &a.params)
-        .await
-        .with_context(|| format!("registering {}", onnx.display()))?;
+    let model = devnet::register_model(
+        &cfg,
+        timeline.clone(),
+        &onnx,
+        a.ops_per_step.unwrap_or(1),
+        &a.params,
+    )
+    .await
+    .with_context(|| format!("registering {}", onnx.display()))?;
     phase("register (compile, test-key setup, verifiers)", t);
     let steps = model.program.num_steps();
     let defect = a.defect.unwrap_or(steps / 2).min(steps - 1);
@@ -220,7 +257,7 @@ async fn run(
         },
     )?;
     honest.tick().await?;
-    let deadline = Instant::now() + Duration::from_secs(a.params.challenge_window + 60);
+    let deadline = Instant::now() + Duration::from_secs(a.params.challenge_window_v3() + 60);
     loop {
         challenger.tick().await?;
         honest.tick().await?;

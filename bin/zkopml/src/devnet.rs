@@ -115,9 +115,9 @@ pub(crate) fn devnet(
 /// Game parameters as flags.
 #[derive(Args, Debug, Clone)]
 pub(crate) struct ParamArgs {
-    /// Challenge window (s).
-    #[arg(long, default_value_t = 120)]
-    pub(crate) challenge_window: u64,
+    /// Challenge window (s); default 120 under protocol 3, 600 (the minimum) under 4.
+    #[arg(long)]
+    pub(crate) challenge_window: Option<u64>,
     /// Chess clock per side (s).
     #[arg(long, default_value_t = 600)]
     pub(crate) clock: u64,
@@ -156,12 +156,20 @@ fn parse_arity(s: &str) -> Result<Arity, String> {
     }
 }
 
+/// Version 4's shortest challenge window (`TypesV4.MIN_CHALLENGE_WINDOW`, 10 minutes).
+pub(crate) const V4_MIN_CHALLENGE_WINDOW: u64 = 600;
+
 impl ParamArgs {
+    /// The challenge window under protocol 3 (`--challenge-window`, default 120 s).
+    pub(crate) fn challenge_window_v3(&self) -> u64 {
+        self.challenge_window.unwrap_or(120)
+    }
+
     /// The game parameters for a model of `steps` steps (`--arity auto` picks
     /// [`model::auto_arity`]).
     pub(crate) fn params(&self, steps: usize) -> GameParams {
         GameParams {
-            challengeWindow: self.challenge_window,
+            challengeWindow: self.challenge_window_v3(),
             clockPerSide: self.clock,
             provingWindow: self.proving_window,
             arity: match self.arity {
@@ -174,16 +182,41 @@ impl ParamArgs {
     }
 }
 
+/// `--protocol`: which protocol version a model is registered under (docs/protocol.md §10).
+pub(crate) fn parse_protocol(s: &str) -> Result<u8, String> {
+    match s {
+        "3" => Ok(3),
+        "4" => Ok(4),
+        other => Err(format!(
+            "expected 3 (per-model keys) or 4 (template library), got `{other}`"
+        )),
+    }
+}
+
 #[derive(Args, Debug)]
 pub(crate) struct RegisterArgs {
-    /// ONNX model file.
+    /// ONNX model file, or a directory holding `model.onnx` (e.g. testdata/lenet5).
     #[arg(long)]
-    model: PathBuf,
-    /// Operators per dispute step (N).
-    #[arg(long, default_value_t = 1)]
-    ops_per_step: usize,
+    pub(crate) model: PathBuf,
+    /// Operators per dispute step (N): engine operators under protocol 3 (default 1),
+    /// template operators under protocol 4 (default 4).
+    #[arg(long)]
+    pub(crate) ops_per_step: Option<usize>,
+    /// Protocol version: 3 (a Groth16 setup and a verifier per step of this model) or 4
+    /// (the protocol's template library: no key setup, nothing deployed).
+    #[arg(long, default_value = "3", value_parser = parse_protocol)]
+    pub(crate) protocol: u8,
     #[command(flatten)]
     pub(crate) params: ParamArgs,
+}
+
+/// `--model`: an ONNX file, or a directory holding `model.onnx`.
+pub(crate) fn onnx_path(model: &Path) -> PathBuf {
+    if model.is_dir() {
+        model.join("model.onnx")
+    } else {
+        model.to_path_buf()
+    }
 }
 
 pub(crate) fn progress(len: usize, what: &str) -> ProgressBar {
@@ -193,6 +226,14 @@ pub(crate) fn progress(len: usize, what: &str) -> ProgressBar {
             .expect("valid template"),
     );
     bar
+}
+
+/// A spinner for work longer than a second whose length is unknown.
+pub(crate) fn spinner(what: &str) -> ProgressBar {
+    let s = ProgressBar::new_spinner().with_message(what.to_string());
+    s.set_style(ProgressStyle::with_template("{spinner} {msg} {elapsed}").expect("valid template"));
+    s.enable_steady_tick(Duration::from_millis(120));
+    s
 }
 
 pub(crate) async fn register_model(
@@ -222,13 +263,16 @@ pub(crate) fn register(
     kubo_api: Option<&str>,
     json: bool,
 ) -> anyhow::Result<()> {
+    if a.protocol == 4 {
+        return crate::v4::register(a, config_path, kubo_api, json);
+    }
     let cfg = read_config(config_path, kubo_api)?;
     let rt = tokio::runtime::Runtime::new()?;
     let m = rt.block_on(register_model(
         &cfg,
         Timeline::default(),
-        &a.model,
-        a.ops_per_step,
+        &onnx_path(&a.model),
+        a.ops_per_step.unwrap_or(1),
         &a.params,
     ))?;
     if json {

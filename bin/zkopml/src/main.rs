@@ -3,9 +3,11 @@
 mod ceremony;
 mod cli;
 mod demo;
+mod demo_v4;
 mod devnet;
 mod local;
 mod status;
+mod v4;
 
 use clap::Parser;
 

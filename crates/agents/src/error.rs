@@ -20,6 +20,10 @@ pub enum AgentError {
     /// The prover.
     #[error(transparent)]
     Prover(#[from] zkopml_prover::ProverError),
+    /// Version 4: a program the template library cannot prove yet (lowering), or a trace
+    /// or leaf that cannot be built.
+    #[error(transparent)]
+    V4(#[from] zkopml_prover::v4::V4Error),
     /// A model id the registry does not know.
     #[error("model {0} is not registered")]
     UnknownModel(String),

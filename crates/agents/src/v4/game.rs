@@ -90,7 +90,10 @@ fn inconsistent(what: &str, reason: impl Into<String>) -> AgentError {
 }
 
 /// The first `E` event of a receipt; a missing one is an inconsistency of `call`.
-fn event<E: SolEvent>(receipt: &zkopml_chain::TransactionReceipt, call: &str) -> Result<E> {
+pub(crate) fn event<E: SolEvent>(
+    receipt: &zkopml_chain::TransactionReceipt,
+    call: &str,
+) -> Result<E> {
     receipt
         .inner
         .logs()

@@ -4,6 +4,7 @@
 
 mod deploy;
 mod game;
+mod model;
 mod prover;
 
 pub use deploy::{
@@ -11,5 +12,8 @@ pub use deploy::{
 };
 pub use game::{
     challenge, finalize, game, play, register, request, respond, Move, Player, Role, V4Model,
+};
+pub use model::{
+    load, load_request, lower, register_lowered, register_onnx, request_inputs, trace, LoadedV4,
 };
 pub use prover::{ChainProof, TemplateProver};
