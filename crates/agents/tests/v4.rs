@@ -208,15 +208,16 @@ struct Dispute {
     request_id: U256,
 }
 
-/// `model` registered under v4, a request on the honest input, the liar's response, the
-/// honest challenge, and the game played out: its id, outcome and moves.
-async fn lying_submitter_game(
+/// `model` registered under v4, a request on the input, `submitter`'s response, a challenge
+/// from `challenger`'s trace, and the game played out by both from their own traces: the
+/// game and request ids, the outcome and the moves.
+async fn played_game(
     net: &Net,
     model: &V4Model,
-    honest: &V4Trace,
-    liar: &V4Trace,
+    submitter: &V4Trace,
+    challenger: &V4Trace,
     name: &str,
-) -> (U256, GameStatus, Vec<v4::Move>) {
+) -> (U256, U256, GameStatus, Vec<v4::Move>) {
     let n = model.lowered.num_steps();
     let (model_id, _) = v4::register(&net.chain(0), model, params(), name.into(), name.into())
         .await
@@ -224,32 +225,28 @@ async fn lying_submitter_game(
     let (request_id, _) = v4::request(
         &net.chain(1),
         model_id,
-        honest.state_roots[0],
+        challenger.state_roots[0],
         U256::from(FEE),
     )
     .await
     .unwrap();
     let prover = TemplateProver::new(&key_dir());
-    let sub = Player {
-        role: Role::Submitter,
-        chain: net.chain(2),
+    let player = |role, account, trace| Player {
+        role,
+        chain: net.chain(account),
         model,
-        trace: liar,
+        trace,
         prover: &prover,
         request_id,
     };
-    let chal = Player {
-        role: Role::Challenger,
-        chain: net.chain(3),
-        model,
-        trace: honest,
-        prover: &prover,
-        request_id,
-    };
+    let (sub, chal) = (
+        player(Role::Submitter, 2, submitter),
+        player(Role::Challenger, 3, challenger),
+    );
     v4::respond(
         &sub.chain,
         request_id,
-        liar.state_roots[n],
+        submitter.state_roots[n],
         U256::from(BOND),
     )
     .await
@@ -257,13 +254,25 @@ async fn lying_submitter_game(
     let (game, _) = v4::challenge(
         &chal.chain,
         request_id,
-        honest.state_roots[n],
-        honest.root(),
+        challenger.state_roots[n],
+        challenger.root(),
         U256::from(BOND),
     )
     .await
     .unwrap();
     let (status, moves) = v4::play(&sub, &chal, game).await.expect("game played");
+    (game, request_id, status, moves)
+}
+
+/// A lying submitter's game against an honest challenger ([`played_game`]).
+async fn lying_submitter_game(
+    net: &Net,
+    model: &V4Model,
+    honest: &V4Trace,
+    liar: &V4Trace,
+    name: &str,
+) -> (U256, GameStatus, Vec<v4::Move>) {
+    let (game, _, status, moves) = played_game(net, model, liar, honest, name).await;
     (game, status, moves)
 }
 
@@ -745,54 +754,8 @@ async fn mobilenet_v2_disputes_end_at_the_lie_with_real_leaf_proofs() {
 /// An honest submitter against a lying challenger on `model`: the submitter wins, and its
 /// response finalises after the window.
 async fn honest_submitter_wins(net: &Net, model: &V4Model, honest: &V4Trace, liar: &V4Trace) {
-    let n = model.lowered.num_steps();
-    let (model_id, _) = v4::register(&net.chain(0), model, params(), "m".into(), "m".into())
-        .await
-        .unwrap();
-    let (request_id, _) = v4::request(
-        &net.chain(1),
-        model_id,
-        honest.state_roots[0],
-        U256::from(FEE),
-    )
-    .await
-    .unwrap();
-    let prover = TemplateProver::new(&key_dir());
-    let sub = Player {
-        role: Role::Submitter,
-        chain: net.chain(2),
-        model,
-        trace: honest,
-        prover: &prover,
-        request_id,
-    };
-    let chal = Player {
-        role: Role::Challenger,
-        chain: net.chain(3),
-        model,
-        trace: liar,
-        prover: &prover,
-        request_id,
-    };
-    v4::respond(
-        &sub.chain,
-        request_id,
-        honest.state_roots[n],
-        U256::from(BOND),
-    )
-    .await
-    .unwrap();
-    let (game, _) = v4::challenge(
-        &chal.chain,
-        request_id,
-        liar.state_roots[n],
-        liar.root(),
-        U256::from(BOND),
-    )
-    .await
-    .unwrap();
     let t = std::time::Instant::now();
-    let (status, moves) = v4::play(&sub, &chal, game).await.expect("game played");
+    let (_, request_id, status, moves) = played_game(net, model, honest, liar, "m").await;
     report(
         &format!(
             "honest submitter vs lying challenger: {:.1} s",

@@ -100,33 +100,38 @@ fn wide_chunk_seed(index: usize) -> Fr {
 /// AVX-512 IFMA (a wide chunk is 56 permutations, seven times a narrow one's eight, so this
 /// is where a trace with partial sums spends its time).
 pub fn wide_trees(tensors: &[&[Fr]]) -> Vec<ChunkTree> {
-    let jobs: Vec<(usize, usize)> = tensors
-        .iter()
-        .enumerate()
-        .flat_map(|(t, d)| (0..chunk_count(d.len())).map(move |j| (t, j)))
-        .collect();
-    let chunk = |(t, j): (usize, usize)| {
-        let d = tensors[t];
-        &d[j * CHUNK_VALUES..((j + 1) * CHUNK_VALUES).min(d.len())]
-    };
-    #[cfg(target_arch = "x86_64")]
-    let digests = if crate::poseidon::ifma::available() {
-        lockstep::wide_leaf_digests(&jobs, chunk)
-    } else {
+    let lens: Vec<usize> = tensors.iter().map(|d| d.len()).collect();
+    trees_from_jobs(&lens, |jobs| {
+        let chunk = |(t, j): (usize, usize)| {
+            let d = tensors[t];
+            &d[j * CHUNK_VALUES..((j + 1) * CHUNK_VALUES).min(d.len())]
+        };
+        #[cfg(target_arch = "x86_64")]
+        if crate::poseidon::ifma::available() {
+            return lockstep::wide_leaf_digests(jobs, chunk);
+        }
         jobs.iter()
             .map(|&(t, j)| wide_chunk_digest(j, chunk((t, j))))
             .collect()
-    };
-    #[cfg(not(target_arch = "x86_64"))]
-    let digests: Vec<Fr> = jobs
+    })
+}
+
+/// Chunk trees of tensors of `lens` values, their leaf digests computed by `digests` over
+/// the `(tensor, chunk)` jobs, in order.
+fn trees_from_jobs(
+    lens: &[usize],
+    digests: impl FnOnce(&[(usize, usize)]) -> Vec<Fr>,
+) -> Vec<ChunkTree> {
+    let jobs: Vec<(usize, usize)> = lens
         .iter()
-        .map(|&(t, j)| wide_chunk_digest(j, chunk((t, j))))
+        .enumerate()
+        .flat_map(|(t, n)| (0..chunk_count(*n)).map(move |j| (t, j)))
         .collect();
-    let mut leaves: Vec<Vec<Fr>> = tensors
+    let mut leaves: Vec<Vec<Fr>> = lens
         .iter()
-        .map(|d| Vec::with_capacity(chunk_count(d.len())))
+        .map(|n| Vec::with_capacity(chunk_count(*n)))
         .collect();
-    for ((t, _), d) in jobs.iter().zip(digests) {
+    for ((t, _), d) in jobs.iter().zip(digests(&jobs)) {
         leaves[*t].push(d);
     }
     leaves.into_iter().map(ChunkTree::from_leaves).collect()
@@ -358,20 +363,8 @@ pub fn chunked_commitment(shape: &[usize], data: &[i32]) -> Option<Fr> {
 /// with the leaf digests of all of them computed eight at a time in lock-step where the CPU
 /// has AVX-512 IFMA.
 pub fn chunk_trees(tensors: &[&[i32]]) -> Vec<ChunkTree> {
-    let jobs: Vec<(usize, usize)> = tensors
-        .iter()
-        .enumerate()
-        .flat_map(|(t, d)| (0..chunk_count(d.len())).map(move |j| (t, j)))
-        .collect();
-    let digests = leaf_digests(tensors, &jobs);
-    let mut leaves: Vec<Vec<Fr>> = tensors
-        .iter()
-        .map(|d| Vec::with_capacity(chunk_count(d.len())))
-        .collect();
-    for ((t, _), d) in jobs.iter().zip(digests) {
-        leaves[*t].push(d);
-    }
-    leaves.into_iter().map(ChunkTree::from_leaves).collect()
+    let lens: Vec<usize> = tensors.iter().map(|d| d.len()).collect();
+    trees_from_jobs(&lens, |jobs| leaf_digests(tensors, jobs))
 }
 
 /// Version 4 commitments of many tensors (`(shape, data)`), the same values as

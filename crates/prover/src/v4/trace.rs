@@ -258,21 +258,23 @@ impl V4Trace {
                 WideRecipe::Gemm { node, block } => gemms[node].acc_fr(block + 1),
                 WideRecipe::Conv { dispute, x, block } => {
                     let x = narrow_of(&kept, *x)?;
-                    let mut acc = continued(&mut running, id, *block)
-                        .unwrap_or_else(|| dispute.acc(x, *block));
-                    conv_tap(dispute, x, &mut acc, *block);
-                    let values = acc.iter().map(|v| i128_fr(*v)).collect();
-                    running = Some((id, acc));
-                    values
+                    next_tap(
+                        &mut running,
+                        id,
+                        *block,
+                        |b| dispute.acc(x, b),
+                        |acc| conv_tap(dispute, x, acc, *block),
+                    )
                 }
                 WideRecipe::Pool { dispute, x, block } => {
                     let x = narrow_of(&kept, *x)?;
-                    let mut acc = continued(&mut running, id, *block)
-                        .unwrap_or_else(|| dispute.acc(x, *block));
-                    pool_tap(dispute, x, &mut acc, *block);
-                    let values = acc.iter().map(|v| i128_fr(*v)).collect();
-                    running = Some((id, acc));
-                    values
+                    next_tap(
+                        &mut running,
+                        id,
+                        *block,
+                        |b| dispute.acc(x, b),
+                        |acc| pool_tap(dispute, x, acc, *block),
+                    )
                 }
                 WideRecipe::Gap { dispute, x, block } => dispute
                     .acc(narrow_of(&kept, *x)?, block + 1)
@@ -421,15 +423,22 @@ fn narrow_of(kept: &[Option<Data>], v: usize) -> Result<&Tensor, V4Error> {
     }
 }
 
-/// The accumulator the previous value left, when value `id` (block `block > 0`) continues
-/// its reduction (the blocks of a reduction are consecutive values).
-fn continued(
+/// `acc_{block+1}` of a reduction at value `id`, as field elements: the accumulator the
+/// previous value left when `id` continues its reduction (the blocks of a reduction are
+/// consecutive values), else `acc_block` from scratch, advanced by one `tap`.
+fn next_tap(
     running: &mut Option<(usize, Vec<i128>)>,
     id: usize,
     block: usize,
-) -> Option<Vec<i128>> {
-    match running.take() {
-        Some((prev, acc)) if block > 0 && prev + 1 == id => Some(acc),
-        _ => None,
-    }
+    from_scratch: impl FnOnce(usize) -> Vec<i128>,
+    tap: impl FnOnce(&mut [i128]),
+) -> Vec<Fr> {
+    let mut acc = match running.take() {
+        Some((prev, acc)) if block > 0 && prev + 1 == id => acc,
+        _ => from_scratch(block),
+    };
+    tap(&mut acc);
+    let values = acc.iter().map(|v| i128_fr(*v)).collect();
+    *running = Some((id, acc));
+    values
 }
