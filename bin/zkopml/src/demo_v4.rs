@@ -418,6 +418,10 @@ pub(crate) async fn run(
     let t = Instant::now();
     let (_, _, own) = party_trace(&cfg, "submitter2", &timeline, request_id).await?;
     let honest_chain = cfg.ctx("submitter2", timeline.clone())?.chain;
+    // INVARIANT of the market: a re-opened request takes a response only after the second
+    // it re-opened in (`RespondTooEarly`: no disprove-and-re-respond in one transaction).
+    // This devnet mines instantly, so that second may not have passed yet: let it pass.
+    honest_chain.advance_time(1).await?;
     let tx = v4::respond(&honest_chain, request_id, own.final_state(), bond).await?;
     timeline.record(
         "submitter2",
