@@ -6,6 +6,7 @@
 //! `d`, with `kind` 0 = `Add` (`sat(a + b)`), 1 = `Sub` (`sat(a − b)`), 2 = `Mul`
 //! (`rescale(a·b, FRAC_BITS)`): exactly [`BinaryKind::apply`].
 
+use super::public_vars;
 use ark_bn254::Fr;
 use ark_ff::{One, Zero};
 use zkopml_commit::{chunk_digest, chunked_commitment_of, tensor_header};
@@ -72,12 +73,8 @@ impl Template for BinaryTemplate {
     }
 
     fn synthesize(cs: &Cs, inst: Option<&BinaryChunk>) -> CsResult<()> {
-        let public = inst.map(Self::public_inputs).unwrap_or(vec![Fr::zero(); 5]);
-        let v: Vec<Lc> = public
-            .iter()
-            .map(|x| cs.input(*x))
-            .collect::<CsResult<_>>()?;
-        let [c_a, c_b, index, kind, digest] = [&v[0], &v[1], &v[2], &v[3], &v[4]];
+        let v = public_vars::<Self, 5>(cs, inst)?;
+        let [c_a, c_b, index, kind, digest] = &v;
         // kind ∈ {0, 1, 2}: is_sub and is_mul booleans, at most one set.
         let is_sub = cs.witness(if kind.val == Fr::one() {
             Fr::one()

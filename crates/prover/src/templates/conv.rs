@@ -31,6 +31,7 @@
 //! over every position of every tap); `ConvDispute::block_instance` reports a leaf that does
 //! not (`ConvDisputeError::TooManyChunks`), and the tests check every Conv of the models.
 
+use super::public_vars;
 use ark_bn254::Fr;
 use ark_ff::{Field, One, Zero};
 use zkopml_commit::{
@@ -616,13 +617,8 @@ impl Template for ConvBlockTemplate {
     }
 
     fn synthesize(cs: &Cs, inst: Option<&ConvBlockChunk>) -> CsResult<()> {
-        let public = inst.map(Self::public_inputs).unwrap_or(vec![Fr::zero(); 7]);
-        let v: Vec<Lc> = public
-            .iter()
-            .map(|x| cs.input(*x))
-            .collect::<CsResult<_>>()?;
-        let [c_acc, c_x, c_w, j, b, packed, digest] =
-            [&v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6]];
+        let v = public_vars::<Self, 7>(cs, inst)?;
+        let [c_acc, c_x, c_w, j, b, packed, digest] = &v;
         let win = window(
             cs,
             WindowInputs {

@@ -11,6 +11,7 @@
 //! sums are wide tensors of `N_pad` values, computed only by the parties of a dispute.
 //! Version 4 handles `M = 1` (one row of `A`, the batch-1 case of every model here).
 
+use super::public_vars;
 use ark_bn254::Fr;
 use ark_ff::{One, Zero};
 use zkopml_commit::{
@@ -206,12 +207,8 @@ impl Template for GemmBlockTemplate {
     }
 
     fn synthesize(cs: &Cs, inst: Option<&GemmBlockChunk>) -> CsResult<()> {
-        let public = inst.map(Self::public_inputs).unwrap_or(vec![Fr::zero(); 7]);
-        let v: Vec<Lc> = public
-            .iter()
-            .map(|x| cs.input(*x))
-            .collect::<CsResult<_>>()?;
-        let [c_acc, c_a, c_b, j, b, r, digest] = [&v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6]];
+        let v = public_vars::<Self, 7>(cs, inst)?;
+        let [c_acc, c_a, c_b, j, b, r, digest] = &v;
         let acc = open_wide(cs, c_acc, j, inst.map(|i| &i.acc_in))?;
         // b = SLOTS·chunk + slot; the block's KB values of A, zero past A's end.
         let a_chunk = cs.witness(Fr::from(inst.map_or(0, |i| i.block / SLOTS) as u64))?;
@@ -298,12 +295,8 @@ impl Template for RescaleTemplate {
     }
 
     fn synthesize(cs: &Cs, inst: Option<&RescaleChunk>) -> CsResult<()> {
-        let public = inst.map(Self::public_inputs).unwrap_or(vec![Fr::zero(); 5]);
-        let v: Vec<Lc> = public
-            .iter()
-            .map(|x| cs.input(*x))
-            .collect::<CsResult<_>>()?;
-        let [c_acc, j, shift, len, digest] = [&v[0], &v[1], &v[2], &v[3], &v[4]];
+        let v = public_vars::<Self, 5>(cs, inst)?;
+        let [c_acc, j, shift, len, digest] = &v;
         let acc = open_wide(cs, c_acc, j, inst.map(|i| &i.acc))?;
         // The output's chunk count and validity mask come from its public length.
         let len_v = crate::gadgets::fr_to_i128(len.val).unwrap_or(0).max(0) as usize;

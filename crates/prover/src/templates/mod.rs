@@ -40,7 +40,7 @@ pub use pool::{
 
 use ark_bn254::Fr;
 
-use crate::gadgets::{Cs, CsResult};
+use crate::gadgets::{Cs, CsResult, Lc};
 
 /// A circuit of the template library.
 pub trait Template {
@@ -55,4 +55,22 @@ pub trait Template {
 
     /// The constraints; `inst` is `None` during setup (witness values are then arbitrary).
     fn synthesize(cs: &Cs, inst: Option<&Self::Instance>) -> CsResult<()>;
+}
+
+/// `T`'s `N` public inputs allocated as circuit inputs, in order: `inst`'s values when
+/// proving, zeros at key setup (only the circuit's shape matters then). A template whose
+/// `public_inputs` does not have `N` entries is unsatisfiable.
+pub(crate) fn public_vars<T: Template, const N: usize>(
+    cs: &Cs,
+    inst: Option<&T::Instance>,
+) -> CsResult<[Lc; N]> {
+    let public = inst
+        .map(T::public_inputs)
+        .unwrap_or(vec![Fr::from(0u64); N]);
+    let vars: Vec<Lc> = public
+        .iter()
+        .map(|x| cs.input(*x))
+        .collect::<CsResult<_>>()?;
+    vars.try_into()
+        .map_err(|_| ark_relations::gr1cs::SynthesisError::Unsatisfiable)
 }

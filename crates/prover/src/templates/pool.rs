@@ -26,6 +26,7 @@
 //!   of `X` to the running sums: `acc_{b+1}[q] = acc_b[q] + Σ_{k: ⌊(616·b + k)/(H·W)⌋ = q}
 //!   X[616·(j·H·W + b) + k]`.
 
+use super::public_vars;
 use ark_bn254::Fr;
 use ark_ff::{One, Zero};
 use zkopml_commit::{
@@ -227,12 +228,8 @@ impl Template for PoolBlockTemplate {
     }
 
     fn synthesize(cs: &Cs, inst: Option<&PoolBlockChunk>) -> CsResult<()> {
-        let public = inst.map(Self::public_inputs).unwrap_or(vec![Fr::zero(); 6]);
-        let v: Vec<Lc> = public
-            .iter()
-            .map(|x| cs.input(*x))
-            .collect::<CsResult<_>>()?;
-        let [c_acc, c_x, j, b, packed, digest] = [&v[0], &v[1], &v[2], &v[3], &v[4], &v[5]];
+        let v = public_vars::<Self, 6>(cs, inst)?;
+        let [c_acc, c_x, j, b, packed, digest] = &v;
         let win = window(
             cs,
             WindowInputs {
@@ -444,12 +441,8 @@ impl Template for GapBlockTemplate {
     }
 
     fn synthesize(cs: &Cs, inst: Option<&GapBlockChunk>) -> CsResult<()> {
-        let public = inst.map(Self::public_inputs).unwrap_or(vec![Fr::zero(); 6]);
-        let v: Vec<Lc> = public
-            .iter()
-            .map(|x| cs.input(*x))
-            .collect::<CsResult<_>>()?;
-        let [c_acc, c_x, j, b, plane, digest] = [&v[0], &v[1], &v[2], &v[3], &v[4], &v[5]];
+        let v = public_vars::<Self, 6>(cs, inst)?;
+        let [c_acc, c_x, j, b, plane, digest] = &v;
         let one = Lc::constant(Fr::one());
         let acc = open_wide(cs, c_acc, j, inst.map(|i| &i.acc_in))?;
         // 1 ≤ H·W < 2^24 and 0 ≤ b < H·W.
@@ -697,12 +690,8 @@ impl Template for AvgTemplate {
     }
 
     fn synthesize(cs: &Cs, inst: Option<&AvgChunk>) -> CsResult<()> {
-        let public = inst.map(Self::public_inputs).unwrap_or(vec![Fr::zero(); 4]);
-        let v: Vec<Lc> = public
-            .iter()
-            .map(|x| cs.input(*x))
-            .collect::<CsResult<_>>()?;
-        let [c_acc, c_cnt, j, digest] = [&v[0], &v[1], &v[2], &v[3]];
+        let v = public_vars::<Self, 4>(cs, inst)?;
+        let [c_acc, c_cnt, j, digest] = &v;
         let one = Lc::constant(Fr::one());
         let acc = open_wide(cs, c_acc, j, inst.map(|i| &i.acc))?;
         // The counts have Y's shape: their chunk gives the output's mask and length.
