@@ -4,6 +4,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v cargo >/dev/null || { echo "error: cargo not found: install Rust (rustup) first" >&2; exit 1; }
+# A clean build gains nothing from incremental state (5.5 GB of it on a cold build).
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+# The build needs ~6 GB of target/ (more when incremental); say so before a linker dies of it.
+avail_kb=$(df -Pk "${CARGO_TARGET_DIR:-target}" 2>/dev/null | awk 'NR==2{print $4}' || echo 0)
+[[ -d "${CARGO_TARGET_DIR:-target}" ]] || avail_kb=$(df -Pk . | awk 'NR==2{print $4}')
+if (( avail_kb < 8 * 1024 * 1024 )); then
+  echo "warning: $((avail_kb / 1024)) MiB free for the build; a cold build needs about 6 GiB" >&2
+fi
 bash scripts/install-toolchain.sh
 # The tensor-tree known-answer vectors regenerate identically (poseidon-lite, pinned in .tools).
 node contracts/test/fixtures/gen_tensor_tree.mjs --check
