@@ -13,6 +13,13 @@ if (( avail_kb < 8 * 1024 * 1024 )); then
   echo "warning: $((avail_kb / 1024)) MiB free for the build; a cold build needs about 6 GiB" >&2
 fi
 bash scripts/install-toolchain.sh
+# Formatting gates (cheap: seconds).
+if cargo fmt --version >/dev/null 2>&1; then
+  cargo fmt --all --check
+else
+  echo "warning: rustfmt is not installed: skipping cargo fmt --check" >&2
+fi
+(cd contracts && ../.tools/bin/forge fmt --check)
 # The tensor-tree known-answer vectors regenerate identically (poseidon-lite, pinned in .tools).
 node contracts/test/fixtures/gen_tensor_tree.mjs --check
 # solcjs (WebAssembly) runs out of memory ("memory access out of bounds") when one invocation
