@@ -7,8 +7,8 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 use zkopml_ceremony::files;
 use zkopml_prover::templates::{
-    AvgTemplate, BinaryTemplate, ClipTemplate, ConvBlockTemplate, GapBlockTemplate,
-    GemmBlockTemplate, PoolBlockTemplate, RescaleTemplate, Template, UnaryTemplate, ErfTemplate, TEMPLATES,
+    AvgTemplate, BinaryTemplate, ClipTemplate, ConvBlockTemplate, ErfTemplate, GapBlockTemplate,
+    GemmBlockTemplate, PoolBlockTemplate, RescaleTemplate, Template, UnaryTemplate, TEMPLATES,
 };
 
 /// One step of the ceremony.

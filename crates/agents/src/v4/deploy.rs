@@ -10,9 +10,9 @@ use zkopml_chain::v4::{deploy_v4, DeploymentV4, TemplateKeyArgs};
 use zkopml_prover::{
     evm::template_verifier_args,
     templates::{
-        template_id, AvgTemplate, BinaryTemplate, ClipTemplate, ConvBlockTemplate,
-        GapBlockTemplate, GemmBlockTemplate, PoolBlockTemplate, RescaleTemplate, Template, UnaryTemplate, ErfTemplate,
-        TemplateKeyCache, TEMPLATES,
+        template_id, AvgTemplate, BinaryTemplate, ClipTemplate, ConvBlockTemplate, ErfTemplate,
+        GapBlockTemplate, GemmBlockTemplate, PoolBlockTemplate, RescaleTemplate, Template,
+        TemplateKeyCache, UnaryTemplate, TEMPLATES,
     },
 };
 

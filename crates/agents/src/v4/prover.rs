@@ -6,9 +6,9 @@ use alloy_primitives::{Bytes, U256};
 use zkopml_prover::{
     evm::{fr_to_u256, proof_calldata},
     templates::{
-        template_prove, AvgTemplate, BinaryTemplate, ClipTemplate, ConvBlockTemplate,
-        GapBlockTemplate, GemmBlockTemplate, PoolBlockTemplate, RescaleTemplate, Template, UnaryTemplate, ErfTemplate,
-        TemplateKeyCache, TemplateKeys, TemplateProof,
+        template_prove, AvgTemplate, BinaryTemplate, ClipTemplate, ConvBlockTemplate, ErfTemplate,
+        GapBlockTemplate, GemmBlockTemplate, PoolBlockTemplate, RescaleTemplate, Template,
+        TemplateKeyCache, TemplateKeys, TemplateProof, UnaryTemplate,
     },
     v4::LeafInstance,
 };

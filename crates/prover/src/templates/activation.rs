@@ -320,7 +320,11 @@ fn exp_q30_neg(cs: &Cs, n: &Lc, n_hi: i128) -> CsResult<Lc> {
     let mut pow = Lc::int(1);
     for (i, b) in bits[28..33].iter().enumerate() {
         let factor = b.scale(fri((1i128 << (1 << i)) - 1)).add_const(Fr::one());
-        pow = if i == 0 { factor } else { cs.mul(&pow, &factor)? };
+        pow = if i == 0 {
+            factor
+        } else {
+            cs.mul(&pow, &factor)?
+        };
     }
     let k = bits[28..33]
         .iter()
@@ -367,7 +371,11 @@ fn kind_selectors(cs: &Cs, kind: &Lc, allowed: &[UnaryFn]) -> CsResult<Vec<(Unar
         } else {
             Fr::zero()
         })?;
-        cs.enforce(&s, &Lc::constant(Fr::one()).sub(&s), &Lc::constant(Fr::zero()))?;
+        cs.enforce(
+            &s,
+            &Lc::constant(Fr::one()).sub(&s),
+            &Lc::constant(Fr::zero()),
+        )?;
         sum = sum.add(&s);
         code = code.add(&s.scale(Fr::from(f.code())));
         out.push((*f, s));
@@ -393,7 +401,8 @@ fn erf_arg_gadget(cs: &Cs, x: &Lc, gelu: &Lc) -> CsResult<ErfArg> {
     let z = floor_pow2(
         cs,
         &Bounded {
-            v: x.scale(fri(FRAC_1_SQRT2_Q30 as i128)).add_const(fri(1 << 29)),
+            v: x.scale(fri(FRAC_1_SQRT2_Q30 as i128))
+                .add_const(fri(1 << 29)),
             lo: i32::MIN as i128 * FRAC_1_SQRT2_Q30 as i128 + (1 << 29),
             hi: i32::MAX as i128 * FRAC_1_SQRT2_Q30 as i128 + (1 << 29),
         },
@@ -492,7 +501,9 @@ impl Template for UnaryTemplate {
                 let u = e.sub(&er.v);
                 // Tanh, Sigmoid: s = div_round(N·2^F, 2^30 + e), N = 2^30 − e or e.
                 let one = Lc::constant(fri(Q30));
-                let num = one.sub(&e).add(&cs.mul(&sigmoid, &e.scale(Fr::from(2u64)).sub(&one))?);
+                let num = one
+                    .sub(&e)
+                    .add(&cs.mul(&sigmoid, &e.scale(Fr::from(2u64)).sub(&one))?);
                 let s = div_round_gadget(
                     cs,
                     &num.scale(fri(ONE as i128)),
@@ -617,5 +628,82 @@ impl Template for ErfTemplate {
             .collect::<CsResult<Vec<_>>>()?;
         let d = output_leaf(cs, &index, &y, &x)?;
         cs.assert_eq(&d, &digest)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ark_relations::gr1cs::ConstraintSystem;
+
+    use super::*;
+
+    fn cs() -> Cs {
+        Cs::new(ConstraintSystem::<Fr>::new_ref())
+    }
+
+    /// The exponential gadget is the engine's `exp_q30` across its clamp, and a wrong `e` has
+    /// no witness; prints what it costs.
+    #[test]
+    fn exp_gadget_equals_engine_and_costs() {
+        for n in [
+            0i64,
+            1,
+            4095,
+            4096,
+            86_015,
+            86_016,
+            86_017,
+            1 << 31,
+            1 << 32,
+        ] {
+            let c = cs();
+            let x = c.witness_int(n as i128).unwrap();
+            let before = c.constraints();
+            let e = exp_q30_neg(&c, &x, 1 << 32).unwrap();
+            if n == 0 {
+                eprintln!("exp_q30: {} constraints", c.constraints() - before);
+            }
+            assert_eq!(e.as_i128(), Some(exp_q30(-n) as i128), "n {n}");
+            assert!(c.cs.is_satisfied().unwrap(), "n {n}");
+            c.assert_eq(&e, &Lc::int(exp_q30(-n) + 1)).unwrap();
+            assert!(!c.cs.is_satisfied().unwrap(), "n {n}: e + 1");
+        }
+    }
+
+    /// The pieces of `erf_chunk` on one value, by cost.
+    #[test]
+    fn erf_pieces_cost() {
+        let c = cs();
+        let x = c.witness_int(-5000).unwrap();
+        c.i32_bits(&x).unwrap();
+        let gelu = c.witness(Fr::one()).unwrap();
+        let at = c.constraints();
+        let arg = erf_arg_gadget(&c, &x, &gelu).unwrap();
+        let arg_cost = c.constraints() - at;
+        let at = c.constraints();
+        let den = arg.a.scale(fri(ERF_P)).add_const(fri(1 << 42));
+        let t = div_round_gadget(&c, &Lc::constant(fri(1 << 72)), &den, 31, 45).unwrap();
+        let t_cost = c.constraints() - at;
+        let at = c.constraints();
+        let coeffs: Vec<i128> = std::iter::once(0)
+            .chain(ERF_A_Q30.iter().map(|c| *c as i128))
+            .collect();
+        let t_lo = div_round(1 << 72, (1 << 42) + ERF_P * ERF_CLAMP);
+        let p = horner(
+            &c,
+            &coeffs,
+            &Bounded {
+                v: t,
+                lo: t_lo,
+                hi: Q30,
+            },
+            30,
+        )
+        .unwrap();
+        eprintln!(
+            "erf argument (z, |w|, clamp) {arg_cost}, t {t_cost}, Horner {}",
+            c.constraints() - at
+        );
+        assert!(p.hi >= p.lo && c.cs.is_satisfied().unwrap());
     }
 }

@@ -12,10 +12,10 @@ use super::{
 };
 use crate::templates::{
     template_prove, template_setup, AvgChunk, AvgTemplate, BinaryChunk, BinaryTemplate,
-    ChunkOpening, ClipChunk, ClipTemplate, ConvBlockChunk, ConvBlockTemplate, GapBlockChunk,
-    GapBlockTemplate, GemmBlockChunk, GemmBlockTemplate, Opening, PoolBlockChunk,
-    PoolBlockTemplate, RescaleChunk, RescaleTemplate, Template, TemplateKeys, TemplateProof,
-    WideOpening, KB, ErfChunk, ErfTemplate, UnaryChunk, UnaryTemplate,
+    ChunkOpening, ClipChunk, ClipTemplate, ConvBlockChunk, ConvBlockTemplate, ErfChunk,
+    ErfTemplate, GapBlockChunk, GapBlockTemplate, GemmBlockChunk, GemmBlockTemplate, Opening,
+    PoolBlockChunk, PoolBlockTemplate, RescaleChunk, RescaleTemplate, Template, TemplateKeys,
+    TemplateProof, UnaryChunk, UnaryTemplate, WideOpening, KB,
 };
 
 /// The witness of one leaf, for the template of its operator.

@@ -18,9 +18,8 @@ use std::sync::Arc;
 
 use crate::templates::{
     template_id, AvgDispute, AvgSums, AvgTemplate, BinaryChunk, BinaryTemplate, ClipTemplate,
-    ConvBlockTemplate, ConvDispute, GapBlockTemplate, GapDispute, GemmBlockTemplate, GemmDispute,
-    PoolBlockTemplate, PoolDispute, RescaleTemplate, Template, UnaryFn, UnaryTemplate,
-    ErfTemplate,
+    ConvBlockTemplate, ConvDispute, ErfTemplate, GapBlockTemplate, GapDispute, GemmBlockTemplate,
+    GemmDispute, PoolBlockTemplate, PoolDispute, RescaleTemplate, Template, UnaryFn, UnaryTemplate,
 };
 
 /// Index of a value of a [`Lowered`] program.
