@@ -7,8 +7,8 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 use zkopml_ceremony::files;
 use zkopml_prover::templates::{
-    AvgTemplate, BinaryTemplate, ClipTemplate, ConvBlockTemplate, GapBlockTemplate,
-    GemmBlockTemplate, PoolBlockTemplate, RescaleTemplate, Template, TEMPLATES,
+    AvgTemplate, BinaryTemplate, ClipTemplate, ConvBlockTemplate, ErfTemplate, GapBlockTemplate,
+    GemmBlockTemplate, PoolBlockTemplate, RescaleTemplate, Template, UnaryTemplate, TEMPLATES,
 };
 
 /// One step of the ceremony.
@@ -126,6 +126,8 @@ macro_rules! by_template {
             PoolBlockTemplate::NAME => files::$f::<PoolBlockTemplate>($($arg),*),
             GapBlockTemplate::NAME => files::$f::<GapBlockTemplate>($($arg),*),
             AvgTemplate::NAME => files::$f::<AvgTemplate>($($arg),*),
+            UnaryTemplate::NAME => files::$f::<UnaryTemplate>($($arg),*),
+            ErfTemplate::NAME => files::$f::<ErfTemplate>($($arg),*),
             other => return Err(UnknownTemplate(other.to_string()).into()),
         }
     };

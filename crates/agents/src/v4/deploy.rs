@@ -10,9 +10,9 @@ use zkopml_chain::v4::{deploy_v4, DeploymentV4, TemplateKeyArgs};
 use zkopml_prover::{
     evm::template_verifier_args,
     templates::{
-        template_id, AvgTemplate, BinaryTemplate, ClipTemplate, ConvBlockTemplate,
+        template_id, AvgTemplate, BinaryTemplate, ClipTemplate, ConvBlockTemplate, ErfTemplate,
         GapBlockTemplate, GemmBlockTemplate, PoolBlockTemplate, RescaleTemplate, Template,
-        TemplateKeyCache, TEMPLATES,
+        TemplateKeyCache, UnaryTemplate, TEMPLATES,
     },
 };
 
@@ -66,6 +66,8 @@ pub fn template_key_args(key_dir: &Path) -> Result<Vec<TemplateKeyArgs>> {
             PoolBlockTemplate::NAME => args_of::<PoolBlockTemplate>(&cache)?,
             GapBlockTemplate::NAME => args_of::<GapBlockTemplate>(&cache)?,
             AvgTemplate::NAME => args_of::<AvgTemplate>(&cache)?,
+            UnaryTemplate::NAME => args_of::<UnaryTemplate>(&cache)?,
+            ErfTemplate::NAME => args_of::<ErfTemplate>(&cache)?,
             other => {
                 return Err(AgentError::Inconsistent {
                     what: "template".into(),

@@ -6,9 +6,9 @@ use alloy_primitives::{Bytes, U256};
 use zkopml_prover::{
     evm::{fr_to_u256, proof_calldata},
     templates::{
-        template_prove, AvgTemplate, BinaryTemplate, ClipTemplate, ConvBlockTemplate,
+        template_prove, AvgTemplate, BinaryTemplate, ClipTemplate, ConvBlockTemplate, ErfTemplate,
         GapBlockTemplate, GemmBlockTemplate, PoolBlockTemplate, RescaleTemplate, Template,
-        TemplateKeyCache, TemplateKeys, TemplateProof,
+        TemplateKeyCache, TemplateKeys, TemplateProof, UnaryTemplate,
     },
     v4::LeafInstance,
 };
@@ -26,6 +26,8 @@ pub struct TemplateProver {
     pool: OnceLock<TemplateKeys<PoolBlockTemplate>>,
     gap: OnceLock<TemplateKeys<GapBlockTemplate>>,
     avg: OnceLock<TemplateKeys<AvgTemplate>>,
+    unary: OnceLock<TemplateKeys<UnaryTemplate>>,
+    erf: OnceLock<TemplateKeys<ErfTemplate>>,
 }
 
 /// A leaf proof as `resolveLeaf` / `verifyProof` take it.
@@ -73,6 +75,8 @@ impl TemplateProver {
             pool: OnceLock::new(),
             gap: OnceLock::new(),
             avg: OnceLock::new(),
+            unary: OnceLock::new(),
+            erf: OnceLock::new(),
         }
     }
 
@@ -110,6 +114,13 @@ impl TemplateProver {
             ),
             LeafInstance::Avg(i) => {
                 ChainProof::of(AvgTemplate::NAME, &template_prove(keys(c, &self.avg)?, i)?)
+            }
+            LeafInstance::Unary(i) => ChainProof::of(
+                UnaryTemplate::NAME,
+                &template_prove(keys(c, &self.unary)?, i)?,
+            ),
+            LeafInstance::Erf(i) => {
+                ChainProof::of(ErfTemplate::NAME, &template_prove(keys(c, &self.erf)?, i)?)
             }
         })
     }

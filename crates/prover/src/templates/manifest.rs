@@ -8,8 +8,8 @@ use zkopml_engine::{ops::Op, Node, Program};
 
 use super::{
     template_stats, AvgDispute, AvgSums, AvgTemplate, BinaryChunk, BinaryTemplate, ClipTemplate,
-    ConvBlockTemplate, GapBlockTemplate, GemmBlockTemplate, PoolBlockTemplate, RescaleTemplate,
-    Template, KB,
+    ConvBlockTemplate, ErfTemplate, GapBlockTemplate, GemmBlockTemplate, PoolBlockTemplate,
+    RescaleTemplate, Template, UnaryFn, UnaryTemplate, KB,
 };
 use zkopml_engine::program::ValueKind;
 
@@ -133,6 +133,24 @@ pub fn plan(program: &Program, node: &Node) -> Result<LeafPlan, &'static str> {
         Op::Conv1d(_) | Op::MatMul(_) => return Err(
             "needs the window-copy template (im2col into the accumulation blocks; not built yet)",
         ),
+        // Tanh, Sigmoid: one unary_chunk leaf per chunk; Erf, Gelu: unary_chunk (U) then
+        // erf_chunk.
+        op if UnaryFn::of(op).is_some_and(UnaryFn::two_stage) => {
+            let (u, e) = (
+                constraints(UnaryTemplate::NAME),
+                constraints(ErfTemplate::NAME),
+            );
+            return Ok(LeafPlan {
+                template: if u >= e {
+                    UnaryTemplate::NAME
+                } else {
+                    ErfTemplate::NAME
+                },
+                leaves: chunk_count(out_len).max(1) * 2,
+                constraints: u.max(e),
+            });
+        }
+        op if UnaryFn::of(op).is_some() => UnaryTemplate::NAME,
         _ => return Err("no template for this operator yet"),
     };
     Ok(LeafPlan {
@@ -152,6 +170,8 @@ pub fn constraints(template: &str) -> usize {
     static POOL: OnceLock<usize> = OnceLock::new();
     static GAP: OnceLock<usize> = OnceLock::new();
     static AVG: OnceLock<usize> = OnceLock::new();
+    static UNARY: OnceLock<usize> = OnceLock::new();
+    static ERF: OnceLock<usize> = OnceLock::new();
     let count = |t: &OnceLock<usize>, f: fn() -> crate::Result<usize>| {
         *t.get_or_init(|| f().expect("a template synthesises without a witness"))
     };
@@ -164,6 +184,8 @@ pub fn constraints(template: &str) -> usize {
         PoolBlockTemplate::NAME => count(&POOL, template_stats::<PoolBlockTemplate>),
         GapBlockTemplate::NAME => count(&GAP, template_stats::<GapBlockTemplate>),
         AvgTemplate::NAME => count(&AVG, template_stats::<AvgTemplate>),
+        UnaryTemplate::NAME => count(&UNARY, template_stats::<UnaryTemplate>),
+        ErfTemplate::NAME => count(&ERF, template_stats::<ErfTemplate>),
         _ => 0,
     }
 }
@@ -178,7 +200,7 @@ pub fn template_id(name: &str) -> Option<u64> {
 }
 
 /// The templates of the library, by name, in id order ([`template_id`]).
-pub const TEMPLATES: [&str; 8] = [
+pub const TEMPLATES: [&str; 10] = [
     ClipTemplate::NAME,
     BinaryTemplate::NAME,
     GemmBlockTemplate::NAME,
@@ -187,4 +209,6 @@ pub const TEMPLATES: [&str; 8] = [
     PoolBlockTemplate::NAME,
     GapBlockTemplate::NAME,
     AvgTemplate::NAME,
+    UnaryTemplate::NAME,
+    ErfTemplate::NAME,
 ];

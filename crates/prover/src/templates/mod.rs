@@ -19,7 +19,10 @@ mod linear;
 mod manifest;
 mod pool;
 
-pub use activation::{ClipChunk, ClipTemplate};
+pub use activation::{
+    erf_exp, erf_finish, second_stage, ClipChunk, ClipTemplate, ErfChunk, ErfTemplate, UnaryChunk,
+    UnaryFn, UnaryTemplate,
+};
 pub use binary::{BinaryChunk, BinaryTemplate};
 pub use chunk::{ChunkOpening, Opening, WideOpening, TREE_LEVELS};
 pub use conv::{

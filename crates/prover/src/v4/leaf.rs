@@ -12,10 +12,10 @@ use super::{
 };
 use crate::templates::{
     template_prove, template_setup, AvgChunk, AvgTemplate, BinaryChunk, BinaryTemplate,
-    ChunkOpening, ClipChunk, ClipTemplate, ConvBlockChunk, ConvBlockTemplate, GapBlockChunk,
-    GapBlockTemplate, GemmBlockChunk, GemmBlockTemplate, Opening, PoolBlockChunk,
-    PoolBlockTemplate, RescaleChunk, RescaleTemplate, Template, TemplateKeys, TemplateProof,
-    WideOpening, KB,
+    ChunkOpening, ClipChunk, ClipTemplate, ConvBlockChunk, ConvBlockTemplate, ErfChunk,
+    ErfTemplate, GapBlockChunk, GapBlockTemplate, GemmBlockChunk, GemmBlockTemplate, Opening,
+    PoolBlockChunk, PoolBlockTemplate, RescaleChunk, RescaleTemplate, Template, TemplateKeys,
+    TemplateProof, UnaryChunk, UnaryTemplate, WideOpening, KB,
 };
 
 /// The witness of one leaf, for the template of its operator.
@@ -37,6 +37,10 @@ pub enum LeafInstance {
     Avg(AvgChunk),
     /// `rescale_chunk`.
     Rescale(RescaleChunk),
+    /// `unary_chunk`.
+    Unary(UnaryChunk),
+    /// `erf_chunk`.
+    Erf(ErfChunk),
 }
 
 impl LeafInstance {
@@ -139,6 +143,17 @@ impl LeafInstance {
                 shift: *shift,
                 len: *len,
             }),
+            LOpKind::Unary(kind) => LeafInstance::Unary(UnaryChunk {
+                input: narrow(op.inputs[0], j)?,
+                kind: *kind,
+                forge: None,
+            }),
+            LOpKind::ErfFinish(kind) => LeafInstance::Erf(ErfChunk {
+                x: narrow(op.inputs[0], j)?,
+                u: narrow(op.inputs[1], j)?,
+                kind: *kind,
+                forge: None,
+            }),
         })
     }
 
@@ -153,6 +168,8 @@ impl LeafInstance {
             LeafInstance::GapBlock(i) => GapBlockTemplate::public_inputs(i),
             LeafInstance::Avg(i) => AvgTemplate::public_inputs(i),
             LeafInstance::Rescale(i) => RescaleTemplate::public_inputs(i),
+            LeafInstance::Unary(i) => UnaryTemplate::public_inputs(i),
+            LeafInstance::Erf(i) => ErfTemplate::public_inputs(i),
         }
     }
 
@@ -168,6 +185,8 @@ impl LeafInstance {
             LeafInstance::GapBlock(i) => sat::<GapBlockTemplate>(i)?,
             LeafInstance::Avg(i) => sat::<AvgTemplate>(i)?,
             LeafInstance::Rescale(i) => sat::<RescaleTemplate>(i)?,
+            LeafInstance::Unary(i) => sat::<UnaryTemplate>(i)?,
+            LeafInstance::Erf(i) => sat::<ErfTemplate>(i)?,
         })
     }
 
@@ -190,6 +209,8 @@ impl LeafInstance {
             LeafInstance::GapBlock(_) => GapBlockTemplate::NAME,
             LeafInstance::Avg(_) => AvgTemplate::NAME,
             LeafInstance::Rescale(_) => RescaleTemplate::NAME,
+            LeafInstance::Unary(_) => UnaryTemplate::NAME,
+            LeafInstance::Erf(_) => ErfTemplate::NAME,
         }
     }
 }
@@ -206,6 +227,8 @@ pub struct LeafProver {
     rescale: OnceLock<TemplateKeys<RescaleTemplate>>,
     gap: OnceLock<TemplateKeys<GapBlockTemplate>>,
     avg: OnceLock<TemplateKeys<AvgTemplate>>,
+    unary: OnceLock<TemplateKeys<UnaryTemplate>>,
+    erf: OnceLock<TemplateKeys<ErfTemplate>>,
 }
 
 fn keys<T: Template>(cell: &OnceLock<TemplateKeys<T>>) -> Result<&TemplateKeys<T>, V4Error> {
@@ -233,6 +256,8 @@ impl LeafProver {
             LeafInstance::GapBlock(i) => template_prove(keys(&self.gap)?, i)?,
             LeafInstance::Avg(i) => template_prove(keys(&self.avg)?, i)?,
             LeafInstance::Rescale(i) => template_prove(keys(&self.rescale)?, i)?,
+            LeafInstance::Unary(i) => template_prove(keys(&self.unary)?, i)?,
+            LeafInstance::Erf(i) => template_prove(keys(&self.erf)?, i)?,
         })
     }
 }

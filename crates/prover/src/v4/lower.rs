@@ -18,8 +18,8 @@ use std::sync::Arc;
 
 use crate::templates::{
     template_id, AvgDispute, AvgSums, AvgTemplate, BinaryChunk, BinaryTemplate, ClipTemplate,
-    ConvBlockTemplate, ConvDispute, GapBlockTemplate, GapDispute, GemmBlockTemplate, GemmDispute,
-    PoolBlockTemplate, PoolDispute, RescaleTemplate, Template,
+    ConvBlockTemplate, ConvDispute, ErfTemplate, GapBlockTemplate, GapDispute, GemmBlockTemplate,
+    GemmDispute, PoolBlockTemplate, PoolDispute, RescaleTemplate, Template, UnaryFn, UnaryTemplate,
 };
 
 /// Index of a value of a [`Lowered`] program.
@@ -134,6 +134,11 @@ pub enum LOpKind {
     /// `y = div_round(acc, count)` (inputs `[acc, counts]`, `counts` a model constant of
     /// `y`'s shape; an average pool's division).
     Average,
+    /// `y = F(x)` elementwise (`Tanh`, `Sigmoid`), or for `Erf`/`Gelu` the exponential factor
+    /// `U` that [`LOpKind::ErfFinish`] finishes (input `[x]`; `unary_chunk`).
+    Unary(UnaryFn),
+    /// `y = erf(x)` or `gelu(x)` from `x` and its `U` (inputs `[x, U]`; `erf_chunk`).
+    ErfFinish(UnaryFn),
     /// `y = sat(round(acc / 2^S))` (input `[acc]`).
     Rescale {
         /// `S`.
@@ -168,6 +173,8 @@ impl LOp {
             LOpKind::GapBlock { .. } => GapBlockTemplate::NAME,
             LOpKind::Average => AvgTemplate::NAME,
             LOpKind::Rescale { .. } => RescaleTemplate::NAME,
+            LOpKind::Unary(_) => UnaryTemplate::NAME,
+            LOpKind::ErfFinish(_) => ErfTemplate::NAME,
         }
     }
 
@@ -190,6 +197,7 @@ impl LOp {
             }
             LOpKind::Average => Vec::new(),
             LOpKind::Rescale { shift, len } => vec![Fr::from(*shift as u64), Fr::from(*len as u64)],
+            LOpKind::Unary(f) | LOpKind::ErfFinish(f) => vec![Fr::from(f.code())],
         }
     }
 }
@@ -588,6 +596,34 @@ impl Lowered {
                                     finish,
                                 })
                             }
+                        }
+                    }
+                    op if UnaryFn::of(op).is_some() => {
+                        let f = UnaryFn::of(op).expect("matched");
+                        let x = operand(&mut values, node.inputs[0])?;
+                        if f.two_stage() {
+                            let u = push_op(
+                                &mut values,
+                                LOpKind::Unary(f),
+                                vec![x],
+                                format!("{}:U", node.name),
+                                out_info.shape.clone(),
+                            );
+                            Lowering::Op(push_op(
+                                &mut values,
+                                LOpKind::ErfFinish(f),
+                                vec![x, u],
+                                out_info.name.clone(),
+                                out_info.shape.clone(),
+                            ))
+                        } else {
+                            Lowering::Op(push_op(
+                                &mut values,
+                                LOpKind::Unary(f),
+                                vec![x],
+                                out_info.name.clone(),
+                                out_info.shape.clone(),
+                            ))
                         }
                     }
                     Op::Conv1d(_) | Op::MatMul(_) => {

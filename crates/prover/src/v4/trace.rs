@@ -202,6 +202,13 @@ impl V4Trace {
                                 x: op.inputs[1],
                                 block,
                             }),
+                            // The first leaf of Erf/Gelu: U from the node's input.
+                            LOpKind::Unary(f) if f.two_stage() => {
+                                let x = engine_value(node.inputs[0]);
+                                let u = x.data.iter().map(|q| f.first_stage(*q)).collect();
+                                kept[id] = Some(Data::Narrow(Tensor::new(x.shape.clone(), u)));
+                                None
+                            }
                             // The node's own output (a faulty one stays faulty).
                             _ => {
                                 kept[id] = Some(Data::Narrow(engine_value(node.output)));
