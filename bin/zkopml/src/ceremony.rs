@@ -8,7 +8,7 @@ use serde::Serialize;
 use zkopml_ceremony::files;
 use zkopml_prover::templates::{
     AvgTemplate, BinaryTemplate, ClipTemplate, ConvBlockTemplate, GapBlockTemplate,
-    GemmBlockTemplate, PoolBlockTemplate, RescaleTemplate, Template, TEMPLATES,
+    GatherTemplate, GemmBlockTemplate, PoolBlockTemplate, RescaleTemplate, Template, TEMPLATES,
 };
 
 /// One step of the ceremony.
@@ -126,6 +126,7 @@ macro_rules! by_template {
             PoolBlockTemplate::NAME => files::$f::<PoolBlockTemplate>($($arg),*),
             GapBlockTemplate::NAME => files::$f::<GapBlockTemplate>($($arg),*),
             AvgTemplate::NAME => files::$f::<AvgTemplate>($($arg),*),
+            GatherTemplate::NAME => files::$f::<GatherTemplate>($($arg),*),
             other => return Err(UnknownTemplate(other.to_string()).into()),
         }
     };

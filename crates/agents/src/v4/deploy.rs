@@ -11,8 +11,8 @@ use zkopml_prover::{
     evm::template_verifier_args,
     templates::{
         template_id, AvgTemplate, BinaryTemplate, ClipTemplate, ConvBlockTemplate,
-        GapBlockTemplate, GemmBlockTemplate, PoolBlockTemplate, RescaleTemplate, Template,
-        TemplateKeyCache, TEMPLATES,
+        GapBlockTemplate, GatherTemplate, GemmBlockTemplate, PoolBlockTemplate, RescaleTemplate,
+        Template, TemplateKeyCache, TEMPLATES,
     },
 };
 
@@ -66,6 +66,7 @@ pub fn template_key_args(key_dir: &Path) -> Result<Vec<TemplateKeyArgs>> {
             PoolBlockTemplate::NAME => args_of::<PoolBlockTemplate>(&cache)?,
             GapBlockTemplate::NAME => args_of::<GapBlockTemplate>(&cache)?,
             AvgTemplate::NAME => args_of::<AvgTemplate>(&cache)?,
+            GatherTemplate::NAME => args_of::<GatherTemplate>(&cache)?,
             other => {
                 return Err(AgentError::Inconsistent {
                     what: "template".into(),

@@ -7,8 +7,8 @@ use zkopml_prover::{
     evm::{fr_to_u256, proof_calldata},
     templates::{
         template_prove, AvgTemplate, BinaryTemplate, ClipTemplate, ConvBlockTemplate,
-        GapBlockTemplate, GemmBlockTemplate, PoolBlockTemplate, RescaleTemplate, Template,
-        TemplateKeyCache, TemplateKeys, TemplateProof,
+        GapBlockTemplate, GatherTemplate, GemmBlockTemplate, PoolBlockTemplate, RescaleTemplate,
+        Template, TemplateKeyCache, TemplateKeys, TemplateProof,
     },
     v4::LeafInstance,
 };
@@ -26,6 +26,7 @@ pub struct TemplateProver {
     pool: OnceLock<TemplateKeys<PoolBlockTemplate>>,
     gap: OnceLock<TemplateKeys<GapBlockTemplate>>,
     avg: OnceLock<TemplateKeys<AvgTemplate>>,
+    gather: OnceLock<TemplateKeys<GatherTemplate>>,
 }
 
 /// A leaf proof as `resolveLeaf` / `verifyProof` take it.
@@ -73,6 +74,7 @@ impl TemplateProver {
             pool: OnceLock::new(),
             gap: OnceLock::new(),
             avg: OnceLock::new(),
+            gather: OnceLock::new(),
         }
     }
 
@@ -111,6 +113,10 @@ impl TemplateProver {
             LeafInstance::Avg(i) => {
                 ChainProof::of(AvgTemplate::NAME, &template_prove(keys(c, &self.avg)?, i)?)
             }
+            LeafInstance::Gather(i) => ChainProof::of(
+                GatherTemplate::NAME,
+                &template_prove(keys(c, &self.gather)?, i)?,
+            ),
         })
     }
 }

@@ -6,6 +6,7 @@ use std::sync::OnceLock;
 use zkopml_commit::chunk_count;
 use zkopml_engine::{ops::Op, Node, Program};
 
+use super::{gather::movement_view, GatherTemplate, GatherView};
 use super::{
     template_stats, AvgDispute, AvgSums, AvgTemplate, BinaryChunk, BinaryTemplate, ClipTemplate,
     ConvBlockTemplate, GapBlockTemplate, GemmBlockTemplate, PoolBlockTemplate, RescaleTemplate,
@@ -38,7 +39,31 @@ pub fn plan(program: &Program, node: &Node) -> Result<LeafPlan, &'static str> {
             if node.inputs.iter().all(same_len) {
                 BinaryTemplate::NAME
             } else {
-                return Err("broadcasting operands need the copy template (not built yet)");
+                // A computed operand is broadcast by a gather_chunk operator first (a constant
+                // one is committed broadcast): one gather leaf per output chunk each.
+                let y = &program.values[node.output].shape;
+                let mut gathers = 0;
+                for v in node.inputs.iter().filter(|v| !same_len(v)) {
+                    GatherView::expand(&program.values[*v].shape, y)
+                        .and_then(GatherView::fits)
+                        .map_err(|_| "a broadcast operand outside gather_chunk's bounds")?;
+                    if !matches!(program.values[*v].kind, ValueKind::Const(_)) {
+                        gathers += 1;
+                    }
+                }
+                let (b, g) = (
+                    constraints(BinaryTemplate::NAME),
+                    constraints(GatherTemplate::NAME),
+                );
+                return Ok(LeafPlan {
+                    template: if gathers > 0 && g > b {
+                        GatherTemplate::NAME
+                    } else {
+                        BinaryTemplate::NAME
+                    },
+                    leaves: chunk_count(out_len).max(1) * (1 + gathers),
+                    constraints: if gathers > 0 { b.max(g) } else { b },
+                });
             }
         }
         Op::Binary(_) => return Err("no template for this arithmetic kind yet"),
@@ -133,6 +158,16 @@ pub fn plan(program: &Program, node: &Node) -> Result<LeafPlan, &'static str> {
         Op::Conv1d(_) | Op::MatMul(_) => return Err(
             "needs the window-copy template (im2col into the accumulation blocks; not built yet)",
         ),
+        // Transpose, Slice/Split/Tile/nearest Resize, Expand: one strided view.
+        _ if movement_view(program, node).is_some() => match movement_view(program, node) {
+            Some(Ok(_)) => GatherTemplate::NAME,
+            Some(Err(super::GatherError::TooManyChunks { .. })) => {
+                return Err(
+                    "an output chunk reads more chunks of X than gather_chunk's table holds",
+                )
+            }
+            _ => return Err("an index map outside gather_chunk's strided views"),
+        },
         _ => return Err("no template for this operator yet"),
     };
     Ok(LeafPlan {
@@ -152,6 +187,7 @@ pub fn constraints(template: &str) -> usize {
     static POOL: OnceLock<usize> = OnceLock::new();
     static GAP: OnceLock<usize> = OnceLock::new();
     static AVG: OnceLock<usize> = OnceLock::new();
+    static GATHER: OnceLock<usize> = OnceLock::new();
     let count = |t: &OnceLock<usize>, f: fn() -> crate::Result<usize>| {
         *t.get_or_init(|| f().expect("a template synthesises without a witness"))
     };
@@ -164,6 +200,7 @@ pub fn constraints(template: &str) -> usize {
         PoolBlockTemplate::NAME => count(&POOL, template_stats::<PoolBlockTemplate>),
         GapBlockTemplate::NAME => count(&GAP, template_stats::<GapBlockTemplate>),
         AvgTemplate::NAME => count(&AVG, template_stats::<AvgTemplate>),
+        GatherTemplate::NAME => count(&GATHER, template_stats::<GatherTemplate>),
         _ => 0,
     }
 }
@@ -178,7 +215,7 @@ pub fn template_id(name: &str) -> Option<u64> {
 }
 
 /// The templates of the library, by name, in id order ([`template_id`]).
-pub const TEMPLATES: [&str; 8] = [
+pub const TEMPLATES: [&str; 9] = [
     ClipTemplate::NAME,
     BinaryTemplate::NAME,
     GemmBlockTemplate::NAME,
@@ -187,4 +224,5 @@ pub const TEMPLATES: [&str; 8] = [
     PoolBlockTemplate::NAME,
     GapBlockTemplate::NAME,
     AvgTemplate::NAME,
+    GatherTemplate::NAME,
 ];

@@ -13,9 +13,9 @@ use super::{
 use crate::templates::{
     template_prove, template_setup, AvgChunk, AvgTemplate, BinaryChunk, BinaryTemplate,
     ChunkOpening, ClipChunk, ClipTemplate, ConvBlockChunk, ConvBlockTemplate, GapBlockChunk,
-    GapBlockTemplate, GemmBlockChunk, GemmBlockTemplate, Opening, PoolBlockChunk,
-    PoolBlockTemplate, RescaleChunk, RescaleTemplate, Template, TemplateKeys, TemplateProof,
-    WideOpening, KB,
+    GapBlockTemplate, GatherChunk, GatherTemplate, GemmBlockChunk, GemmBlockTemplate, Opening,
+    PoolBlockChunk, PoolBlockTemplate, RescaleChunk, RescaleTemplate, Template, TemplateKeys,
+    TemplateProof, WideOpening, KB,
 };
 
 /// The witness of one leaf, for the template of its operator.
@@ -37,6 +37,8 @@ pub enum LeafInstance {
     Avg(AvgChunk),
     /// `rescale_chunk`.
     Rescale(RescaleChunk),
+    /// `gather_chunk`.
+    Gather(GatherChunk),
 }
 
 impl LeafInstance {
@@ -139,6 +141,20 @@ impl LeafInstance {
                 shift: *shift,
                 len: *len,
             }),
+            LOpKind::Gather(view) => {
+                let x = op.inputs[0];
+                let data = narrow_tensor(x)?;
+                LeafInstance::Gather(
+                    GatherChunk::new(
+                        *view,
+                        &lowered.values[x].shape,
+                        &data.data,
+                        &*trace.tree(x)?,
+                        j,
+                    )
+                    .map_err(|_| uncommittable(op.output))?,
+                )
+            }
         })
     }
 
@@ -153,6 +169,7 @@ impl LeafInstance {
             LeafInstance::GapBlock(i) => GapBlockTemplate::public_inputs(i),
             LeafInstance::Avg(i) => AvgTemplate::public_inputs(i),
             LeafInstance::Rescale(i) => RescaleTemplate::public_inputs(i),
+            LeafInstance::Gather(i) => GatherTemplate::public_inputs(i),
         }
     }
 
@@ -168,6 +185,7 @@ impl LeafInstance {
             LeafInstance::GapBlock(i) => sat::<GapBlockTemplate>(i)?,
             LeafInstance::Avg(i) => sat::<AvgTemplate>(i)?,
             LeafInstance::Rescale(i) => sat::<RescaleTemplate>(i)?,
+            LeafInstance::Gather(i) => sat::<GatherTemplate>(i)?,
         })
     }
 
@@ -190,6 +208,7 @@ impl LeafInstance {
             LeafInstance::GapBlock(_) => GapBlockTemplate::NAME,
             LeafInstance::Avg(_) => AvgTemplate::NAME,
             LeafInstance::Rescale(_) => RescaleTemplate::NAME,
+            LeafInstance::Gather(_) => GatherTemplate::NAME,
         }
     }
 }
@@ -206,6 +225,7 @@ pub struct LeafProver {
     rescale: OnceLock<TemplateKeys<RescaleTemplate>>,
     gap: OnceLock<TemplateKeys<GapBlockTemplate>>,
     avg: OnceLock<TemplateKeys<AvgTemplate>>,
+    gather: OnceLock<TemplateKeys<GatherTemplate>>,
 }
 
 fn keys<T: Template>(cell: &OnceLock<TemplateKeys<T>>) -> Result<&TemplateKeys<T>, V4Error> {
@@ -233,6 +253,7 @@ impl LeafProver {
             LeafInstance::GapBlock(i) => template_prove(keys(&self.gap)?, i)?,
             LeafInstance::Avg(i) => template_prove(keys(&self.avg)?, i)?,
             LeafInstance::Rescale(i) => template_prove(keys(&self.rescale)?, i)?,
+            LeafInstance::Gather(i) => template_prove(keys(&self.gather)?, i)?,
         })
     }
 }
