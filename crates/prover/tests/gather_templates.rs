@@ -100,7 +100,7 @@ fn resolved_inputs(l: &Lowered, t: &V4Trace, o: usize) -> Vec<alloy_primitives::
 
 /// Lowers and runs `p`; checks the output against the engine, every gather operator's data
 /// against its view, and every leaf of every operator (statement, digest; satisfied at the
-/// first, second and last chunk). Returns the number of gather leaves.
+/// first and the last chunk). Returns the number of gather leaves.
 fn check(p: &Program, inputs: &[Tensor]) -> (Lowered, V4Trace, usize) {
     let l = Lowered::new(p, 2).unwrap();
     let t = V4Trace::compute(&l, p, inputs, None).unwrap();
@@ -138,8 +138,8 @@ fn check(p: &Program, inputs: &[Tensor]) -> (Lowered, V4Trace, usize) {
             if matches!(inst, LeafInstance::Gather(_)) {
                 gathers += 1;
             }
-            // Satisfiability (a synthesis each) at the first, second and last chunk.
-            if j <= 1 || j + 1 == leaf.output_chunks as usize {
+            // Satisfiability (a synthesis each) at the first and the last chunk.
+            if j == 0 || j + 1 == leaf.output_chunks as usize {
                 assert!(inst.is_satisfied().unwrap(), "op {o} chunk {j}");
             }
         }
@@ -169,14 +169,14 @@ fn transpose_slice_expand_tile_lower_exactly_and_every_leaf_satisfies() {
     );
     let (_, _, n) = check(&p, &[input(&[1, 8, 4, 64], 1)]);
     assert_eq!(n, 4);
-    // A matrix transpose with a small inner dim: [40, 30] → [30, 40].
+    // A matrix transpose: [20, 30] → [30, 20].
     let p = program(
         "Transpose",
-        &[("x", &[40, 30])],
+        &[("x", &[20, 30])],
         &[],
         &[("perm", ints(&[1, 0]))],
     );
-    check(&p, &[input(&[40, 30], 2)]);
+    check(&p, &[input(&[20, 30], 2)]);
     // Slice with steps 3 and 2 on two axes and a reversed third: [6, 30, 20].
     let p = program(
         "Slice",
@@ -191,7 +191,7 @@ fn transpose_slice_expand_tile_lower_exactly_and_every_leaf_satisfies() {
     );
     let (_, _, n) = check(&p, &[input(&[6, 30, 20], 3)]);
     assert!(n >= 1);
-    // Expand [1, 100] → [30, 100] and [7, 1] → [7, 300] (a broadcast within each row).
+    // Expand [1, 100] → [30, 100] and [7, 1] → [7, 80] (a broadcast within each row).
     let p = program(
         "Expand",
         &[("x", &[1, 100])],
@@ -200,7 +200,7 @@ fn transpose_slice_expand_tile_lower_exactly_and_every_leaf_satisfies() {
     );
     let (_, _, n) = check(&p, &[input(&[1, 100], 4)]);
     assert_eq!(n, 5, "3 000 values: 5 chunks, the last of 536");
-    let p = program("Expand", &[("x", &[7, 1])], &[("shape", vec![7, 300])], &[]);
+    let p = program("Expand", &[("x", &[7, 1])], &[("shape", vec![7, 80])], &[]);
     check(&p, &[input(&[7, 1], 5)]);
     // Tile [5, 30] by [3, 2]: the period maps.
     let p = program("Tile", &[("x", &[5, 30])], &[("repeats", vec![3, 2])], &[]);
@@ -307,14 +307,81 @@ fn a_real_proof_verifies_and_the_constraint_count_is_bounded() {
     assert_eq!(inst.y.len(), 200);
     let cache = TemplateKeyCache::new(env!("CARGO_TARGET_TMPDIR"));
     let keys = cache.get::<GatherTemplate>().unwrap();
-    let started = std::time::Instant::now();
+    // Wall and process CPU time (this machine is shared: CPU time is the steadier figure).
+    // In this profile `template_prove` first checks satisfiability (debug assertions), so
+    // that synthesis is timed alone as well.
+    let cpu = || {
+        let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+        let f: Vec<&str> = stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .collect();
+        let tick = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        (tick(11) + tick(12)) / 100.0
+    };
+    let (t, c) = (std::time::Instant::now(), cpu());
+    assert!(template_satisfied::<GatherTemplate>(&inst).unwrap());
+    println!(
+        "satisfiability: {:.2} s wall, {:.2} s CPU",
+        t.elapsed().as_secs_f64(),
+        cpu() - c
+    );
+    let (t, c) = (std::time::Instant::now(), cpu());
     let p = template_prove(&keys, &inst).unwrap();
-    println!("prove: {:?}", started.elapsed());
+    println!(
+        "template_prove: {:.2} s wall, {:.2} s CPU",
+        t.elapsed().as_secs_f64(),
+        cpu() - c
+    );
     template_verify(&keys, &p.public, &p.proof).unwrap();
     // The same proof does not verify for another chunk index or another claimed digest.
     for at in [1, 4] {
         let mut public = p.public.clone();
         public[at] += ark_bn254::Fr::from(1u64);
         assert!(template_verify(&keys, &public, &p.proof).is_err());
+    }
+}
+
+/// What the library proves of the transformer exports and xgboost: per operator type, the
+/// nodes that plan and the reasons of the rest (printed with `--nocapture`). Every
+/// `Transpose`, `Expand` and `Slice`-family node plans or is refused for its table only.
+#[test]
+fn transformer_and_xgboost_nodes_plan_or_are_refused_with_a_reason() {
+    use std::collections::BTreeMap;
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata");
+    for model in [
+        "xgboost",
+        "exports/bert_mask",
+        "exports/t5_encoder",
+        "exports/t5_decoder",
+        "exports/whisper",
+    ] {
+        let path = root.join(model).join("model.onnx");
+        let graph = zkopml_engine::import::load_file(&path).unwrap();
+        let p = Program::compile(&graph, &HashMap::new(), 1).unwrap();
+        let mut rows: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+        for node in &p.nodes {
+            let r = plan(&p, node);
+            let op = node.op.name();
+            if matches!(op, "Transpose" | "Expand" | "Select") {
+                assert!(
+                    r.as_ref()
+                        .map_or_else(|e| e.contains("more chunks"), |_| true),
+                    "{model}: {} ({op}): {r:?}",
+                    node.name
+                );
+            }
+            let reason = match r {
+                Ok(l) => l.template,
+                Err(e) => e,
+            };
+            *rows.entry((op, reason)).or_default() += 1;
+        }
+        println!("{model}: {} nodes", p.nodes.len());
+        for ((op, reason), n) in rows {
+            println!("  {op:>16} × {n:<3} {reason}");
+        }
     }
 }

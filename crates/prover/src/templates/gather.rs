@@ -310,7 +310,7 @@ fn split_map(map: &[usize]) -> Option<(i64, (usize, i64), (usize, i64))> {
     if len == 0 {
         return None;
     }
-    for r in (1..=len).filter(|r| len % r == 0) {
+    for r in (1..=len).filter(|r| len.is_multiple_of(*r)) {
         let c = if r > 1 { m(1) - m(0) } else { 0 };
         let b = if len / r > 1 { m(r) - m(0) } else { 0 };
         if (0..len).all(|i| m(i) == m(0) + b * (i / r) as i64 + c * (i % r) as i64) {

@@ -44,10 +44,13 @@ pub fn plan(program: &Program, node: &Node) -> Result<LeafPlan, &'static str> {
                 let y = &program.values[node.output].shape;
                 let mut gathers = 0;
                 for v in node.inputs.iter().filter(|v| !same_len(v)) {
-                    GatherView::expand(&program.values[*v].shape, y)
-                        .and_then(GatherView::fits)
+                    let view = GatherView::expand(&program.values[*v].shape, y)
                         .map_err(|_| "a broadcast operand outside gather_chunk's bounds")?;
                     if !matches!(program.values[*v].kind, ValueKind::Const(_)) {
+                        view.fits().map_err(|_| {
+                            "a broadcast operand whose output chunk reads more chunks than \
+                             gather_chunk's table holds"
+                        })?;
                         gathers += 1;
                     }
                 }

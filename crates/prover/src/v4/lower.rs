@@ -444,9 +444,8 @@ impl Lowered {
                             ab[k] = operand(&mut values, *v)?;
                             continue;
                         }
-                        let view = GatherView::expand(&info.shape, &out_info.shape)
-                            .and_then(GatherView::fits)
-                            .map_err(|_| {
+                        let view =
+                            GatherView::expand(&info.shape, &out_info.shape).map_err(|_| {
                                 unsupported("a broadcast operand outside gather_chunk's bounds")
                             })?;
                         let name = format!("{}:broadcast{k}", node.name);
@@ -459,6 +458,12 @@ impl Lowered {
                                 constant(&mut values, name, t.shape.clone(), Data::Narrow(t))?
                             }
                             _ => {
+                                view.fits().map_err(|_| {
+                                    unsupported(
+                                        "a broadcast operand whose output chunk reads more \
+                                         chunks than gather_chunk's table holds",
+                                    )
+                                })?;
                                 let x = operand(&mut values, *v)?;
                                 push_op(
                                     &mut values,
