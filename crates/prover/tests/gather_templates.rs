@@ -3,8 +3,9 @@
 //! leaf of their operators satisfies the template and is the statement the contract builds,
 //! the lowered output is the engine's bit for bit (chunk borders and the last, partial chunk
 //! included), and a forged output value, a value read from the wrong source, or a chunk
-//! opened at the wrong index has no witness. One real Groth16 proof under the cached test
-//! keys; the constraint count is printed (`--nocapture`).
+//! opened at the wrong index has no witness; a fault in a transpose's output is caught at its
+//! operator. One real Groth16 proof under the cached test keys; the constraint count and the
+//! proving time are printed (`--nocapture`).
 
 use std::collections::HashMap;
 
@@ -384,4 +385,44 @@ fn transformer_and_xgboost_nodes_plan_or_are_refused_with_a_reason() {
             println!("  {op:>16} × {n:<3} {reason}");
         }
     }
+}
+
+/// A fault in a `Transpose`'s output is first visible at its gather operator; the leaf built
+/// from the liar's own trace proves the honest chunk, and the liar's chunk has no witness.
+#[test]
+fn a_fault_in_a_transpose_is_caught_at_its_gather_operator() {
+    let shape = [1, 8, 4, 64];
+    let p = program(
+        "Transpose",
+        &[("x", &shape)],
+        &[],
+        &[("perm", ints(&[0, 2, 1, 3]))],
+    );
+    let inputs = vec![input(&shape, 12)];
+    let l = Lowered::new(&p, 1).unwrap();
+    assert!(matches!(l.ops[..], [ref op] if matches!(op.kind, LOpKind::Gather(_))));
+    let at = 700;
+    let honest = V4Trace::compute(&l, &p, &inputs, None).unwrap();
+    let liar = V4Trace::compute(&l, &p, &inputs, Some((0, at))).unwrap();
+    assert_ne!(liar.root(), honest.root());
+    let out = l.ops[0].output;
+    let j = at / zkopml_commit::CHUNK_VALUES;
+    let (h, w) = (
+        honest.tree(out).unwrap().leaves()[j],
+        liar.tree(out).unwrap().leaves()[j],
+    );
+    assert_ne!(h, w);
+    let inst = LeafInstance::new(&l, &liar, 0, j).unwrap();
+    assert!(inst.is_satisfied().unwrap());
+    assert_eq!(inst.digest(), h);
+    let LeafInstance::Gather(mut forged) = inst else {
+        panic!("a gather_chunk leaf")
+    };
+    let Data::Narrow(lie) = &*liar.data(out).unwrap() else {
+        panic!("narrow output")
+    };
+    let lo = j * zkopml_commit::CHUNK_VALUES;
+    forged.y = lie.data[lo..(lo + zkopml_commit::CHUNK_VALUES).min(lie.data.len())].to_vec();
+    assert_eq!(GatherTemplate::public_inputs(&forged)[4], w);
+    assert!(!template_satisfied::<GatherTemplate>(&forged).unwrap());
 }

@@ -5,9 +5,9 @@
 //! `i = Σ_d idx_d · Π_{e>d} n_e` (mixed radix over the view's dims `n_0 … n_5`, `idx_d < n_d`),
 //! `src(i) = offset + Σ_d idx_d · s_d` (signed strides; `s_d = 0` broadcasts).
 //!
-//! A transpose, a slice with steps (negative ones too), an expand/broadcast, a tile, an
-//! integer nearest-neighbour upsample and any reshape around them are such views once the
-//! lowering splits and merges axes ([`GatherView`]).
+//! A transpose, a slice with steps (negative ones too), an expand/broadcast, a tile and an
+//! integer nearest-neighbour upsample are such views once the lowering splits and merges axes
+//! ([`GatherView`]); a reshape stays the identity `clip_chunk`.
 //!
 //! **The circuit.** The view's shape parameters are two public field elements
 //! ([`GatherView::packed`]): `P_0 = n_0 ‖ … ‖ n_5 ‖ offset` (28 bits each), `P_1 = s_0 + 2^29 ‖
