@@ -7,8 +7,8 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 use zkopml_ceremony::files;
 use zkopml_prover::templates::{
-    AvgTemplate, BinaryTemplate, ClipTemplate, ConvBlockTemplate, GapBlockTemplate,
-    GatherTemplate, GemmBlockTemplate, PoolBlockTemplate, RescaleTemplate, Template, TEMPLATES,
+    AvgTemplate, BinaryTemplate, ClipTemplate, ConvBlockTemplate, GapBlockTemplate, GatherTemplate,
+    GemmBlockTemplate, PoolBlockTemplate, RescaleTemplate, Template, TEMPLATES,
 };
 
 /// One step of the ceremony.
