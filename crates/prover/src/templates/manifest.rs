@@ -162,16 +162,16 @@ pub fn plan(program: &Program, node: &Node) -> Result<LeafPlan, &'static str> {
             "needs the window-copy template (im2col into the accumulation blocks; not built yet)",
         ),
         // Transpose, Slice/Split/Tile/nearest Resize, Expand: one strided view.
-        _ if movement_view(program, node).is_some() => match movement_view(program, node) {
+        _ => match movement_view(program, node) {
             Some(Ok(_)) => GatherTemplate::NAME,
             Some(Err(super::GatherError::TooManyChunks { .. })) => {
                 return Err(
                     "an output chunk reads more chunks of X than gather_chunk's table holds",
                 )
             }
-            _ => return Err("an index map outside gather_chunk's strided views"),
+            Some(Err(_)) => return Err("an index map outside gather_chunk's strided views"),
+            None => return Err("no template for this operator yet"),
         },
-        _ => return Err("no template for this operator yet"),
     };
     Ok(LeafPlan {
         template,
