@@ -8,7 +8,8 @@ use serde::Serialize;
 use zkopml_ceremony::files;
 use zkopml_prover::templates::{
     AvgTemplate, BinaryTemplate, ClipTemplate, ConvBlockTemplate, ErfTemplate, GapBlockTemplate,
-    GemmBlockTemplate, PoolBlockTemplate, RescaleTemplate, Template, UnaryTemplate, TEMPLATES,
+    GatherTemplate, GemmBlockTemplate, PoolBlockTemplate, RescaleTemplate, Template, UnaryTemplate,
+    TEMPLATES,
 };
 
 /// One step of the ceremony.
@@ -128,6 +129,7 @@ macro_rules! by_template {
             AvgTemplate::NAME => files::$f::<AvgTemplate>($($arg),*),
             UnaryTemplate::NAME => files::$f::<UnaryTemplate>($($arg),*),
             ErfTemplate::NAME => files::$f::<ErfTemplate>($($arg),*),
+            GatherTemplate::NAME => files::$f::<GatherTemplate>($($arg),*),
             other => return Err(UnknownTemplate(other.to_string()).into()),
         }
     };

@@ -6,7 +6,9 @@
 //! 3 × 224 × 224, the leaf whose table is fullest: chunk 40, tap 6) for `conv_block`, and
 //! lenet5's first `MaxPool` (2 × 2 stride 2 on 6 × 28 × 28, chunk 1 over three channels) for
 //! `pool_block`, and mobilenet_v2's `GlobalAveragePool` (1280 planes of 7 × 7: chunk 2, the
-//! last, block 3) for `gap_block` and `avg_chunk`. Peak memory: run under `/usr/bin/time -v`.
+//! last, block 3) for `gap_block` and `avg_chunk`, and attention's head-split `Transpose`
+//! (`[1, 64, 6, 64] → [1, 6, 64, 64]`, the chunk reading most chunks of `X`) for
+//! `gather_chunk`. Peak memory: run under `/usr/bin/time -v`.
 //!
 //! Usage: `cargo bench -p zkopml-prover --bench templates [-- NAME…]` (only the templates
 //! whose names contain one of the NAMEs, e.g. `-- gap avg`).
@@ -22,9 +24,9 @@ use zkopml_engine::{
 use zkopml_prover::templates::{
     template_prove, template_setup, template_stats, template_verify, AvgChunk, AvgDispute,
     AvgTemplate, BinaryChunk, BinaryTemplate, ChunkOpening, ClipChunk, ClipTemplate,
-    ConvBlockTemplate, ConvDispute, GapBlockTemplate, GapDispute, GemmBlockChunk,
-    GemmBlockTemplate, GemmDispute, PoolBlockTemplate, PoolDispute, RescaleChunk, RescaleTemplate,
-    Template, WideOpening, KB,
+    ConvBlockTemplate, ConvDispute, GapBlockTemplate, GapDispute, GatherChunk, GatherTemplate,
+    GatherView, GemmBlockChunk, GemmBlockTemplate, GemmDispute, PoolBlockTemplate, PoolDispute,
+    RescaleChunk, RescaleTemplate, Template, WideOpening, KB,
 };
 
 fn measure<T: Template>(inst: &T::Instance) {
@@ -198,4 +200,15 @@ fn main() {
         .expect("opening"),
         forge: None,
     });
+    // Attention's head split of a 64-token, 6 × 64 sequence: [1, 64, 6, 64] → [1, 6, 64, 64],
+    // the output chunk reading the most chunks of X.
+    let shape = [1usize, 64, 6, 64];
+    let x = values(64 * 6 * 64, 11);
+    let view = GatherView::transpose(&shape, &[0, 2, 1, 3]).expect("view");
+    let j = (0..zkopml_commit::chunk_count(x.len()))
+        .max_by_key(|j| view.chunks_read(*j).len())
+        .expect("a chunk");
+    measure::<GatherTemplate>(
+        &GatherChunk::new(view, &shape, &x, &ChunkTree::of_values(&x), j).expect("leaf"),
+    );
 }

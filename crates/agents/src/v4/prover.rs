@@ -7,8 +7,8 @@ use zkopml_prover::{
     evm::{fr_to_u256, proof_calldata},
     templates::{
         template_prove, AvgTemplate, BinaryTemplate, ClipTemplate, ConvBlockTemplate, ErfTemplate,
-        GapBlockTemplate, GemmBlockTemplate, PoolBlockTemplate, RescaleTemplate, Template,
-        TemplateKeyCache, TemplateKeys, TemplateProof, UnaryTemplate,
+        GapBlockTemplate, GatherTemplate, GemmBlockTemplate, PoolBlockTemplate, RescaleTemplate,
+        Template, TemplateKeyCache, TemplateKeys, TemplateProof, UnaryTemplate,
     },
     v4::LeafInstance,
 };
@@ -28,6 +28,7 @@ pub struct TemplateProver {
     avg: OnceLock<TemplateKeys<AvgTemplate>>,
     unary: OnceLock<TemplateKeys<UnaryTemplate>>,
     erf: OnceLock<TemplateKeys<ErfTemplate>>,
+    gather: OnceLock<TemplateKeys<GatherTemplate>>,
 }
 
 /// A leaf proof as `resolveLeaf` / `verifyProof` take it.
@@ -77,6 +78,7 @@ impl TemplateProver {
             avg: OnceLock::new(),
             unary: OnceLock::new(),
             erf: OnceLock::new(),
+            gather: OnceLock::new(),
         }
     }
 
@@ -122,6 +124,10 @@ impl TemplateProver {
             LeafInstance::Erf(i) => {
                 ChainProof::of(ErfTemplate::NAME, &template_prove(keys(c, &self.erf)?, i)?)
             }
+            LeafInstance::Gather(i) => ChainProof::of(
+                GatherTemplate::NAME,
+                &template_prove(keys(c, &self.gather)?, i)?,
+            ),
         })
     }
 }

@@ -69,6 +69,7 @@ impl<V: Clone> Opening<V> {
 }
 
 /// A tensor commitment opened in the circuit: its length and tree shape.
+#[derive(Clone)]
 pub(crate) struct OpenedTensor {
     /// Number of values.
     pub len: Lc,

@@ -6,6 +6,7 @@ use std::sync::OnceLock;
 use zkopml_commit::chunk_count;
 use zkopml_engine::{ops::Op, Node, Program};
 
+use super::{gather::movement_view, GatherTemplate, GatherView};
 use super::{
     template_stats, AvgDispute, AvgSums, AvgTemplate, BinaryChunk, BinaryTemplate, ClipTemplate,
     ConvBlockTemplate, ErfTemplate, GapBlockTemplate, GemmBlockTemplate, PoolBlockTemplate,
@@ -38,7 +39,34 @@ pub fn plan(program: &Program, node: &Node) -> Result<LeafPlan, &'static str> {
             if node.inputs.iter().all(same_len) {
                 BinaryTemplate::NAME
             } else {
-                return Err("broadcasting operands need the copy template (not built yet)");
+                // A computed operand is broadcast by a gather_chunk operator first (a constant
+                // one is committed broadcast): one gather leaf per output chunk each.
+                let y = &program.values[node.output].shape;
+                let mut gathers = 0;
+                for v in node.inputs.iter().filter(|v| !same_len(v)) {
+                    let view = GatherView::expand(&program.values[*v].shape, y)
+                        .map_err(|_| "a broadcast operand outside gather_chunk's bounds")?;
+                    if !matches!(program.values[*v].kind, ValueKind::Const(_)) {
+                        view.fits().map_err(|_| {
+                            "a broadcast operand whose output chunk reads more chunks than \
+                             gather_chunk's table holds"
+                        })?;
+                        gathers += 1;
+                    }
+                }
+                let (b, g) = (
+                    constraints(BinaryTemplate::NAME),
+                    constraints(GatherTemplate::NAME),
+                );
+                return Ok(LeafPlan {
+                    template: if gathers > 0 && g > b {
+                        GatherTemplate::NAME
+                    } else {
+                        BinaryTemplate::NAME
+                    },
+                    leaves: chunk_count(out_len).max(1) * (1 + gathers),
+                    constraints: if gathers > 0 { b.max(g) } else { b },
+                });
             }
         }
         Op::Binary(_) => return Err("no template for this arithmetic kind yet"),
@@ -151,7 +179,17 @@ pub fn plan(program: &Program, node: &Node) -> Result<LeafPlan, &'static str> {
             });
         }
         op if UnaryFn::of(op).is_some() => UnaryTemplate::NAME,
-        _ => return Err("no template for this operator yet"),
+        // Transpose, Slice/Split/Tile/nearest Resize, Expand: one strided view.
+        _ => match movement_view(program, node) {
+            Some(Ok(_)) => GatherTemplate::NAME,
+            Some(Err(super::GatherError::TooManyChunks { .. })) => {
+                return Err(
+                    "an output chunk reads more chunks of X than gather_chunk's table holds",
+                )
+            }
+            Some(Err(_)) => return Err("an index map outside gather_chunk's strided views"),
+            None => return Err("no template for this operator yet"),
+        },
     };
     Ok(LeafPlan {
         template,
@@ -172,6 +210,7 @@ pub fn constraints(template: &str) -> usize {
     static AVG: OnceLock<usize> = OnceLock::new();
     static UNARY: OnceLock<usize> = OnceLock::new();
     static ERF: OnceLock<usize> = OnceLock::new();
+    static GATHER: OnceLock<usize> = OnceLock::new();
     let count = |t: &OnceLock<usize>, f: fn() -> crate::Result<usize>| {
         *t.get_or_init(|| f().expect("a template synthesises without a witness"))
     };
@@ -186,6 +225,7 @@ pub fn constraints(template: &str) -> usize {
         AvgTemplate::NAME => count(&AVG, template_stats::<AvgTemplate>),
         UnaryTemplate::NAME => count(&UNARY, template_stats::<UnaryTemplate>),
         ErfTemplate::NAME => count(&ERF, template_stats::<ErfTemplate>),
+        GatherTemplate::NAME => count(&GATHER, template_stats::<GatherTemplate>),
         _ => 0,
     }
 }
@@ -200,7 +240,7 @@ pub fn template_id(name: &str) -> Option<u64> {
 }
 
 /// The templates of the library, by name, in id order ([`template_id`]).
-pub const TEMPLATES: [&str; 10] = [
+pub const TEMPLATES: [&str; 11] = [
     ClipTemplate::NAME,
     BinaryTemplate::NAME,
     GemmBlockTemplate::NAME,
@@ -211,4 +251,5 @@ pub const TEMPLATES: [&str; 10] = [
     AvgTemplate::NAME,
     UnaryTemplate::NAME,
     ErfTemplate::NAME,
+    GatherTemplate::NAME,
 ];

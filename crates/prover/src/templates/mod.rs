@@ -14,6 +14,7 @@ mod activation;
 mod binary;
 mod chunk;
 mod conv;
+mod gather;
 mod keys;
 mod linear;
 mod manifest;
@@ -27,6 +28,9 @@ pub use binary::{BinaryChunk, BinaryTemplate};
 pub use chunk::{ChunkOpening, Opening, WideOpening, TREE_LEVELS};
 pub use conv::{
     ConvBlockChunk, ConvBlockTemplate, ConvDispute, ConvDisputeError, ConvParams, SLOTS,
+};
+pub use gather::{
+    movement_view, GatherChunk, GatherError, GatherTemplate, GatherView, GATHER_SLOTS, VIEW_RANK,
 };
 pub use keys::{
     template_prove, template_satisfied, template_setup, template_stats, template_verify,

@@ -13,9 +13,9 @@ use super::{
 use crate::templates::{
     template_prove, template_setup, AvgChunk, AvgTemplate, BinaryChunk, BinaryTemplate,
     ChunkOpening, ClipChunk, ClipTemplate, ConvBlockChunk, ConvBlockTemplate, ErfChunk,
-    ErfTemplate, GapBlockChunk, GapBlockTemplate, GemmBlockChunk, GemmBlockTemplate, Opening,
-    PoolBlockChunk, PoolBlockTemplate, RescaleChunk, RescaleTemplate, Template, TemplateKeys,
-    TemplateProof, UnaryChunk, UnaryTemplate, WideOpening, KB,
+    ErfTemplate, GapBlockChunk, GapBlockTemplate, GatherChunk, GatherTemplate, GemmBlockChunk,
+    GemmBlockTemplate, Opening, PoolBlockChunk, PoolBlockTemplate, RescaleChunk, RescaleTemplate,
+    Template, TemplateKeys, TemplateProof, UnaryChunk, UnaryTemplate, WideOpening, KB,
 };
 
 /// The witness of one leaf, for the template of its operator.
@@ -41,6 +41,8 @@ pub enum LeafInstance {
     Unary(UnaryChunk),
     /// `erf_chunk`.
     Erf(ErfChunk),
+    /// `gather_chunk`.
+    Gather(GatherChunk),
 }
 
 impl LeafInstance {
@@ -154,6 +156,20 @@ impl LeafInstance {
                 kind: *kind,
                 forge: None,
             }),
+            LOpKind::Gather(view) => {
+                let x = op.inputs[0];
+                let data = narrow_tensor(x)?;
+                LeafInstance::Gather(
+                    GatherChunk::new(
+                        *view,
+                        &lowered.values[x].shape,
+                        &data.data,
+                        &*trace.tree(x)?,
+                        j,
+                    )
+                    .map_err(|_| uncommittable(op.output))?,
+                )
+            }
         })
     }
 
@@ -170,6 +186,7 @@ impl LeafInstance {
             LeafInstance::Rescale(i) => RescaleTemplate::public_inputs(i),
             LeafInstance::Unary(i) => UnaryTemplate::public_inputs(i),
             LeafInstance::Erf(i) => ErfTemplate::public_inputs(i),
+            LeafInstance::Gather(i) => GatherTemplate::public_inputs(i),
         }
     }
 
@@ -187,6 +204,7 @@ impl LeafInstance {
             LeafInstance::Rescale(i) => sat::<RescaleTemplate>(i)?,
             LeafInstance::Unary(i) => sat::<UnaryTemplate>(i)?,
             LeafInstance::Erf(i) => sat::<ErfTemplate>(i)?,
+            LeafInstance::Gather(i) => sat::<GatherTemplate>(i)?,
         })
     }
 
@@ -211,6 +229,7 @@ impl LeafInstance {
             LeafInstance::Rescale(_) => RescaleTemplate::NAME,
             LeafInstance::Unary(_) => UnaryTemplate::NAME,
             LeafInstance::Erf(_) => ErfTemplate::NAME,
+            LeafInstance::Gather(_) => GatherTemplate::NAME,
         }
     }
 }
@@ -229,6 +248,7 @@ pub struct LeafProver {
     avg: OnceLock<TemplateKeys<AvgTemplate>>,
     unary: OnceLock<TemplateKeys<UnaryTemplate>>,
     erf: OnceLock<TemplateKeys<ErfTemplate>>,
+    gather: OnceLock<TemplateKeys<GatherTemplate>>,
 }
 
 fn keys<T: Template>(cell: &OnceLock<TemplateKeys<T>>) -> Result<&TemplateKeys<T>, V4Error> {
@@ -258,6 +278,7 @@ impl LeafProver {
             LeafInstance::Rescale(i) => template_prove(keys(&self.rescale)?, i)?,
             LeafInstance::Unary(i) => template_prove(keys(&self.unary)?, i)?,
             LeafInstance::Erf(i) => template_prove(keys(&self.erf)?, i)?,
+            LeafInstance::Gather(i) => template_prove(keys(&self.gather)?, i)?,
         })
     }
 }

@@ -18,8 +18,9 @@ use std::sync::Arc;
 
 use crate::templates::{
     template_id, AvgDispute, AvgSums, AvgTemplate, BinaryChunk, BinaryTemplate, ClipTemplate,
-    ConvBlockTemplate, ConvDispute, ErfTemplate, GapBlockTemplate, GapDispute, GemmBlockTemplate,
-    GemmDispute, PoolBlockTemplate, PoolDispute, RescaleTemplate, Template, UnaryFn, UnaryTemplate,
+    ConvBlockTemplate, ConvDispute, ErfTemplate, GapBlockTemplate, GapDispute, GatherTemplate,
+    GatherView, GemmBlockTemplate, GemmDispute, PoolBlockTemplate, PoolDispute, RescaleTemplate,
+    Template, UnaryFn, UnaryTemplate,
 };
 
 /// Index of a value of a [`Lowered`] program.
@@ -146,6 +147,9 @@ pub enum LOpKind {
         /// Length of `y`.
         len: usize,
     },
+    /// `y[i] = x[src(i)]` for a strided view (input `[x]`; `Transpose`, `Select`, `Expand`,
+    /// a broadcast operand).
+    Gather(GatherView),
 }
 
 /// One template operator.
@@ -173,6 +177,7 @@ impl LOp {
             LOpKind::GapBlock { .. } => GapBlockTemplate::NAME,
             LOpKind::Average => AvgTemplate::NAME,
             LOpKind::Rescale { .. } => RescaleTemplate::NAME,
+            LOpKind::Gather(_) => GatherTemplate::NAME,
             LOpKind::Unary(_) => UnaryTemplate::NAME,
             LOpKind::ErfFinish(_) => ErfTemplate::NAME,
         }
@@ -197,6 +202,7 @@ impl LOp {
             }
             LOpKind::Average => Vec::new(),
             LOpKind::Rescale { shift, len } => vec![Fr::from(*shift as u64), Fr::from(*len as u64)],
+            LOpKind::Gather(view) => view.packed().to_vec(),
             LOpKind::Unary(f) | LOpKind::ErfFinish(f) => vec![Fr::from(f.code())],
         }
     }
@@ -412,227 +418,279 @@ impl Lowered {
                 output
             };
             let out_len: usize = out_info.shape.iter().product();
-            let lowering =
-                match &node.op {
-                    Op::Relu | Op::Clip(_) | Op::Reshape(_) => {
-                        let clip = match &node.op {
-                            Op::Relu => Clip::RELU,
-                            Op::Clip(c) => c.clone(),
-                            _ => Clip {
-                                lo: i32::MIN,
-                                hi: i32::MAX,
-                            },
+            let lowering = match &node.op {
+                Op::Relu | Op::Clip(_) | Op::Reshape(_) => {
+                    let clip = match &node.op {
+                        Op::Relu => Clip::RELU,
+                        Op::Clip(c) => c.clone(),
+                        _ => Clip {
+                            lo: i32::MIN,
+                            hi: i32::MAX,
+                        },
+                    };
+                    let x = operand(&mut values, node.inputs[0])?;
+                    Lowering::Op(push_op(
+                        &mut values,
+                        LOpKind::Clip(clip),
+                        vec![x],
+                        out_info.name.clone(),
+                        out_info.shape.clone(),
+                    ))
+                }
+                Op::Binary(k) => {
+                    if BinaryChunk::code(*k).is_none() {
+                        return Err(unsupported("no template for this arithmetic kind yet"));
+                    }
+                    if node.inputs.len() != 2 {
+                        return Err(unsupported("a binary operator with other than 2 inputs"));
+                    }
+                    // A broadcast operand: a constant is committed broadcast, a computed one
+                    // is broadcast by a gather_chunk operator first.
+                    let mut ab = [0; 2];
+                    for (k, v) in node.inputs.iter().enumerate() {
+                        let info = &program.values[*v];
+                        if info.shape.iter().product::<usize>() == out_len {
+                            ab[k] = operand(&mut values, *v)?;
+                            continue;
+                        }
+                        let view =
+                            GatherView::expand(&info.shape, &out_info.shape).map_err(|_| {
+                                unsupported("a broadcast operand outside gather_chunk's bounds")
+                            })?;
+                        let name = format!("{}:broadcast{k}", node.name);
+                        ab[k] = match &info.kind {
+                            ValueKind::Const(t) => {
+                                let data = view.apply(&t.data).ok_or_else(|| {
+                                    unsupported("a broadcast constant of the wrong length")
+                                })?;
+                                let t = Tensor::new(out_info.shape.clone(), data);
+                                constant(&mut values, name, t.shape.clone(), Data::Narrow(t))?
+                            }
+                            _ => {
+                                view.fits().map_err(|_| {
+                                    unsupported(
+                                        "a broadcast operand whose output chunk reads more \
+                                         chunks than gather_chunk's table holds",
+                                    )
+                                })?;
+                                let x = operand(&mut values, *v)?;
+                                push_op(
+                                    &mut values,
+                                    LOpKind::Gather(view),
+                                    vec![x],
+                                    name,
+                                    out_info.shape.clone(),
+                                )
+                            }
                         };
-                        let x = operand(&mut values, node.inputs[0])?;
+                    }
+                    let [a, b] = ab;
+                    Lowering::Op(push_op(
+                        &mut values,
+                        LOpKind::Binary(*k),
+                        vec![a, b],
+                        out_info.name.clone(),
+                        out_info.shape.clone(),
+                    ))
+                }
+                Op::Gemm(g) => {
+                    let (b, c) = constant_operands(program, node)
+                        .ok_or_else(|| unsupported("Gemm with a computed B or C"))?;
+                    let a_shape = &program.values[node.inputs[0]].shape;
+                    // The decomposition's constants do not depend on A's values.
+                    let d = GemmDispute::new(g, &zeros(a_shape), b, c).map_err(unsupported)?;
+                    let row_chunks = d.n_pad / CHUNK_VALUES;
+                    let a = operand(&mut values, node.inputs[0])?;
+                    let w = constant(
+                        &mut values,
+                        format!("{}:B'", node.name),
+                        d.weights.shape.clone(),
+                        Data::Narrow(d.weights.clone()),
+                    )?;
+                    Lowering::Reduction(Reduction {
+                        acc0: d.acc_fr(0),
+                        blocks: (0..d.blocks())
+                            .map(|block| LOpKind::GemmBlock { block, row_chunks })
+                            .collect(),
+                        operands: vec![a, w],
+                        finish: (
+                            LOpKind::Rescale {
+                                shift: d.shift,
+                                len: d.n,
+                            },
+                            Vec::new(),
+                        ),
+                    })
+                }
+                Op::Conv(c) => {
+                    let (w, bias) = constant_operands(program, node)
+                        .ok_or_else(|| unsupported("Conv with computed weights or bias"))?;
+                    let x_shape = &program.values[node.inputs[0]].shape;
+                    let d =
+                        Arc::new(ConvDispute::new(c, &zeros(x_shape), w, bias).map_err(|_| {
+                            unsupported("Conv outside the conv_block template's bounds")
+                        })?);
+                    let x = operand(&mut values, node.inputs[0])?;
+                    let wt = constant(
+                        &mut values,
+                        format!("{}:W'", node.name),
+                        d.weights.shape.clone(),
+                        Data::Narrow(d.weights.clone()),
+                    )?;
+                    Lowering::Reduction(Reduction {
+                        acc0: d.acc0.iter().map(|v| i128_fr(*v)).collect(),
+                        blocks: (0..d.blocks())
+                            .map(|block| LOpKind::ConvBlock {
+                                block,
+                                dispute: d.clone(),
+                            })
+                            .collect(),
+                        operands: vec![x, wt],
+                        finish: (
+                            LOpKind::Rescale {
+                                shift: d.shift,
+                                len: d.len,
+                            },
+                            Vec::new(),
+                        ),
+                    })
+                }
+                Op::MaxPool(p) => {
+                    let x_shape = &program.values[node.inputs[0]].shape;
+                    let d = Arc::new(PoolDispute::new(p, &zeros(x_shape)).map_err(|_| {
+                        unsupported("MaxPool outside the pool_block template's bounds")
+                    })?);
+                    let x = operand(&mut values, node.inputs[0])?;
+                    // Running maxima from −2^31; they are engine values, so the rescale that
+                    // ends the reduction is by 2^0 (it only narrows them).
+                    Lowering::Reduction(Reduction {
+                        acc0: vec![i128_fr(i32::MIN as i128); d.len],
+                        blocks: (0..d.blocks())
+                            .map(|block| LOpKind::PoolBlock {
+                                block,
+                                dispute: d.clone(),
+                            })
+                            .collect(),
+                        operands: vec![x],
+                        finish: (
+                            LOpKind::Rescale {
+                                shift: 0,
+                                len: d.len,
+                            },
+                            Vec::new(),
+                        ),
+                    })
+                }
+                Op::GlobalAveragePool | Op::AveragePool(_) => {
+                    // Exact sums (gap_block over whole planes, or conv_block with weight 1
+                    // per channel over windows), then avg_chunk: div_round by the counts.
+                    let x_shape = &program.values[node.inputs[0]].shape;
+                    let d = match &node.op {
+                        Op::AveragePool(p) => AvgDispute::window(p, x_shape, &out_info.shape),
+                        _ => AvgDispute::global(x_shape, &out_info.shape),
+                    }
+                    .map_err(|_| {
+                        unsupported("average pool outside the conv_block / gap_block bounds")
+                    })?;
+                    let x = operand(&mut values, node.inputs[0])?;
+                    let counts = constant(
+                        &mut values,
+                        format!("{}:counts", node.name),
+                        d.counts.shape.clone(),
+                        Data::Narrow(d.counts.clone()),
+                    )?;
+                    let finish = (LOpKind::Average, vec![counts]);
+                    match d.sums {
+                        AvgSums::Global(g) => {
+                            let g = Arc::new(g);
+                            Lowering::Reduction(Reduction {
+                                acc0: vec![Fr::from(0u64); g.planes],
+                                blocks: (0..g.blocks())
+                                    .map(|block| LOpKind::GapBlock {
+                                        block,
+                                        dispute: g.clone(),
+                                    })
+                                    .collect(),
+                                operands: vec![x],
+                                finish,
+                            })
+                        }
+                        AvgSums::Window(c) => {
+                            let ones = constant(
+                                &mut values,
+                                format!("{}:W'", node.name),
+                                c.weights.shape.clone(),
+                                Data::Narrow(c.weights.clone()),
+                            )?;
+                            let c = Arc::new(*c);
+                            Lowering::Reduction(Reduction {
+                                acc0: vec![Fr::from(0u64); c.len],
+                                blocks: (0..c.blocks())
+                                    .map(|block| LOpKind::ConvBlock {
+                                        block,
+                                        dispute: c.clone(),
+                                    })
+                                    .collect(),
+                                operands: vec![x, ones],
+                                finish,
+                            })
+                        }
+                    }
+                }
+                Op::Transpose(_) | Op::Select(_) | Op::Expand(_) => {
+                    let view = crate::templates::movement_view(program, node)
+                        .unwrap_or(Err(crate::templates::GatherError::Rank { rank: 0 }))
+                        .map_err(|e| match e {
+                            crate::templates::GatherError::TooManyChunks { .. } => unsupported(
+                                "an output chunk reads more chunks of X than gather_chunk's \
+                                     table holds",
+                            ),
+                            _ => unsupported("an index map outside gather_chunk's strided views"),
+                        })?;
+                    let x = operand(&mut values, node.inputs[0])?;
+                    Lowering::Op(push_op(
+                        &mut values,
+                        LOpKind::Gather(view),
+                        vec![x],
+                        out_info.name.clone(),
+                        out_info.shape.clone(),
+                    ))
+                }
+                op if UnaryFn::of(op).is_some() => {
+                    let f = UnaryFn::of(op).expect("matched");
+                    let x = operand(&mut values, node.inputs[0])?;
+                    if f.two_stage() {
+                        let u = push_op(
+                            &mut values,
+                            LOpKind::Unary(f),
+                            vec![x],
+                            format!("{}:U", node.name),
+                            out_info.shape.clone(),
+                        );
                         Lowering::Op(push_op(
                             &mut values,
-                            LOpKind::Clip(clip),
+                            LOpKind::ErfFinish(f),
+                            vec![x, u],
+                            out_info.name.clone(),
+                            out_info.shape.clone(),
+                        ))
+                    } else {
+                        Lowering::Op(push_op(
+                            &mut values,
+                            LOpKind::Unary(f),
                             vec![x],
                             out_info.name.clone(),
                             out_info.shape.clone(),
                         ))
                     }
-                    Op::Binary(k) => {
-                        if BinaryChunk::code(*k).is_none() {
-                            return Err(unsupported("no template for this arithmetic kind yet"));
-                        }
-                        if node.inputs.len() != 2
-                            || node.inputs.iter().any(|v| {
-                                program.values[*v].shape.iter().product::<usize>() != out_len
-                            })
-                        {
-                            return Err(unsupported(
-                                "broadcasting operands need the copy template (not built yet)",
-                            ));
-                        }
-                        let a = operand(&mut values, node.inputs[0])?;
-                        let b = operand(&mut values, node.inputs[1])?;
-                        Lowering::Op(push_op(
-                            &mut values,
-                            LOpKind::Binary(*k),
-                            vec![a, b],
-                            out_info.name.clone(),
-                            out_info.shape.clone(),
-                        ))
-                    }
-                    Op::Gemm(g) => {
-                        let (b, c) = constant_operands(program, node)
-                            .ok_or_else(|| unsupported("Gemm with a computed B or C"))?;
-                        let a_shape = &program.values[node.inputs[0]].shape;
-                        // The decomposition's constants do not depend on A's values.
-                        let d = GemmDispute::new(g, &zeros(a_shape), b, c).map_err(unsupported)?;
-                        let row_chunks = d.n_pad / CHUNK_VALUES;
-                        let a = operand(&mut values, node.inputs[0])?;
-                        let w = constant(
-                            &mut values,
-                            format!("{}:B'", node.name),
-                            d.weights.shape.clone(),
-                            Data::Narrow(d.weights.clone()),
-                        )?;
-                        Lowering::Reduction(Reduction {
-                            acc0: d.acc_fr(0),
-                            blocks: (0..d.blocks())
-                                .map(|block| LOpKind::GemmBlock { block, row_chunks })
-                                .collect(),
-                            operands: vec![a, w],
-                            finish: (
-                                LOpKind::Rescale {
-                                    shift: d.shift,
-                                    len: d.n,
-                                },
-                                Vec::new(),
-                            ),
-                        })
-                    }
-                    Op::Conv(c) => {
-                        let (w, bias) = constant_operands(program, node)
-                            .ok_or_else(|| unsupported("Conv with computed weights or bias"))?;
-                        let x_shape = &program.values[node.inputs[0]].shape;
-                        let d = Arc::new(ConvDispute::new(c, &zeros(x_shape), w, bias).map_err(
-                            |_| unsupported("Conv outside the conv_block template's bounds"),
-                        )?);
-                        let x = operand(&mut values, node.inputs[0])?;
-                        let wt = constant(
-                            &mut values,
-                            format!("{}:W'", node.name),
-                            d.weights.shape.clone(),
-                            Data::Narrow(d.weights.clone()),
-                        )?;
-                        Lowering::Reduction(Reduction {
-                            acc0: d.acc0.iter().map(|v| i128_fr(*v)).collect(),
-                            blocks: (0..d.blocks())
-                                .map(|block| LOpKind::ConvBlock {
-                                    block,
-                                    dispute: d.clone(),
-                                })
-                                .collect(),
-                            operands: vec![x, wt],
-                            finish: (
-                                LOpKind::Rescale {
-                                    shift: d.shift,
-                                    len: d.len,
-                                },
-                                Vec::new(),
-                            ),
-                        })
-                    }
-                    Op::MaxPool(p) => {
-                        let x_shape = &program.values[node.inputs[0]].shape;
-                        let d = Arc::new(PoolDispute::new(p, &zeros(x_shape)).map_err(|_| {
-                            unsupported("MaxPool outside the pool_block template's bounds")
-                        })?);
-                        let x = operand(&mut values, node.inputs[0])?;
-                        // Running maxima from −2^31; they are engine values, so the rescale that
-                        // ends the reduction is by 2^0 (it only narrows them).
-                        Lowering::Reduction(Reduction {
-                            acc0: vec![i128_fr(i32::MIN as i128); d.len],
-                            blocks: (0..d.blocks())
-                                .map(|block| LOpKind::PoolBlock {
-                                    block,
-                                    dispute: d.clone(),
-                                })
-                                .collect(),
-                            operands: vec![x],
-                            finish: (
-                                LOpKind::Rescale {
-                                    shift: 0,
-                                    len: d.len,
-                                },
-                                Vec::new(),
-                            ),
-                        })
-                    }
-                    Op::GlobalAveragePool | Op::AveragePool(_) => {
-                        // Exact sums (gap_block over whole planes, or conv_block with weight 1
-                        // per channel over windows), then avg_chunk: div_round by the counts.
-                        let x_shape = &program.values[node.inputs[0]].shape;
-                        let d = match &node.op {
-                            Op::AveragePool(p) => AvgDispute::window(p, x_shape, &out_info.shape),
-                            _ => AvgDispute::global(x_shape, &out_info.shape),
-                        }
-                        .map_err(|_| {
-                            unsupported("average pool outside the conv_block / gap_block bounds")
-                        })?;
-                        let x = operand(&mut values, node.inputs[0])?;
-                        let counts = constant(
-                            &mut values,
-                            format!("{}:counts", node.name),
-                            d.counts.shape.clone(),
-                            Data::Narrow(d.counts.clone()),
-                        )?;
-                        let finish = (LOpKind::Average, vec![counts]);
-                        match d.sums {
-                            AvgSums::Global(g) => {
-                                let g = Arc::new(g);
-                                Lowering::Reduction(Reduction {
-                                    acc0: vec![Fr::from(0u64); g.planes],
-                                    blocks: (0..g.blocks())
-                                        .map(|block| LOpKind::GapBlock {
-                                            block,
-                                            dispute: g.clone(),
-                                        })
-                                        .collect(),
-                                    operands: vec![x],
-                                    finish,
-                                })
-                            }
-                            AvgSums::Window(c) => {
-                                let ones = constant(
-                                    &mut values,
-                                    format!("{}:W'", node.name),
-                                    c.weights.shape.clone(),
-                                    Data::Narrow(c.weights.clone()),
-                                )?;
-                                let c = Arc::new(*c);
-                                Lowering::Reduction(Reduction {
-                                    acc0: vec![Fr::from(0u64); c.len],
-                                    blocks: (0..c.blocks())
-                                        .map(|block| LOpKind::ConvBlock {
-                                            block,
-                                            dispute: c.clone(),
-                                        })
-                                        .collect(),
-                                    operands: vec![x, ones],
-                                    finish,
-                                })
-                            }
-                        }
-                    }
-                    op if UnaryFn::of(op).is_some() => {
-                        let f = UnaryFn::of(op).expect("matched");
-                        let x = operand(&mut values, node.inputs[0])?;
-                        if f.two_stage() {
-                            let u = push_op(
-                                &mut values,
-                                LOpKind::Unary(f),
-                                vec![x],
-                                format!("{}:U", node.name),
-                                out_info.shape.clone(),
-                            );
-                            Lowering::Op(push_op(
-                                &mut values,
-                                LOpKind::ErfFinish(f),
-                                vec![x, u],
-                                out_info.name.clone(),
-                                out_info.shape.clone(),
-                            ))
-                        } else {
-                            Lowering::Op(push_op(
-                                &mut values,
-                                LOpKind::Unary(f),
-                                vec![x],
-                                out_info.name.clone(),
-                                out_info.shape.clone(),
-                            ))
-                        }
-                    }
-                    Op::Conv1d(_) | Op::MatMul(_) => {
-                        return Err(unsupported(
-                            "needs a template of its own (not in the library yet)",
-                        ))
-                    }
-                    _ => return Err(unsupported("no template for this operator yet")),
-                };
+                }
+                Op::Conv1d(_) | Op::MatMul(_) => {
+                    return Err(unsupported(
+                        "needs a template of its own (not in the library yet)",
+                    ))
+                }
+                _ => return Err(unsupported("no template for this operator yet")),
+            };
             let output = match lowering {
                 Lowering::Op(v) => v,
                 Lowering::Reduction(r) => {

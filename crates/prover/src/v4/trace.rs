@@ -209,6 +209,18 @@ impl V4Trace {
                                 kept[id] = Some(Data::Narrow(Tensor::new(x.shape.clone(), u)));
                                 None
                             }
+                            // A broadcast operand (not the node's output): moved from its input.
+                            LOpKind::Gather(view) if lowered.of_engine[node.output] != Some(id) => {
+                                let x = match &kept[op.inputs[0]] {
+                                    Some(Data::Narrow(t)) => t,
+                                    _ => return Err(V4Error::Uncommittable(v.name.clone())),
+                                };
+                                let data = view
+                                    .apply(&x.data)
+                                    .ok_or_else(|| V4Error::Uncommittable(v.name.clone()))?;
+                                kept[id] = Some(Data::Narrow(Tensor::new(v.shape.clone(), data)));
+                                None
+                            }
                             // The node's own output (a faulty one stays faulty).
                             _ => {
                                 kept[id] = Some(Data::Narrow(engine_value(node.output)));

@@ -1,0 +1,631 @@
+//! Data movement (engine: `ops/shape.rs` `Transpose`/`Expand`, `ops/select.rs` `Select`, the
+//! operand broadcast of `ops/binary.rs`) as one fixed template, `gather_chunk`: output chunk
+//! `j` of `Y[i] = X[src(i)]` for a **strided view** `src`:
+//!
+//! `i = Σ_d idx_d · Π_{e>d} n_e` (mixed radix over the view's dims `n_0 … n_5`, `idx_d < n_d`),
+//! `src(i) = offset + Σ_d idx_d · s_d` (signed strides; `s_d = 0` broadcasts).
+//!
+//! A transpose, a slice with steps (negative ones too), an expand/broadcast, a tile and an
+//! integer nearest-neighbour upsample are such views once the lowering splits and merges axes
+//! ([`GatherView`]); a reshape stays the identity `clip_chunk`.
+//!
+//! **The circuit.** The view's shape parameters are two public field elements
+//! ([`GatherView::packed`]): `P_0 = n_0 ‖ … ‖ n_5 ‖ offset` (28 bits each), `P_1 = s_0 + 2^29 ‖
+//! … ‖ s_5 + 2^29` (30 bits each). The circuit derives `len(Y) = Π n_d`, the chunk's value
+//! count and mask, decomposes `616·j` in the mixed radix (range-checked division chain), then
+//! walks the 616 positions with an odometer (each digit wraps at `n_d − 1`, the carry moves
+//! left) and computes every `src_k` from the digits. The values come from a table of
+//! [`GATHER_SLOTS`] chunks of `X`, each opened at a witness index against `C(X)`: a
+//! log-derivative lookup `Σ_k mask_k / (α − src_k − β·y_k) = Σ_{s,i} m_{s,i} / (α − (616·c_s +
+//! i) − β·x_{s,i})` with the multiplicities `m` witnesses (10 bits; zero past `X`'s end),
+//! and `α, β` hashed (Poseidon, in the circuit) from the public inputs (which bind `Y`'s chunk
+//! through its digest and `X` through its commitment), the slots' indices and the
+//! multiplicities — everything the identity depends on, fixed before the challenges. No
+//! multiplexer: the cost is the slots' openings plus a few constraints per position.
+//!
+//! Public inputs `[C(X), j, P_0, P_1, d]`, `d` the leaf digest of chunk `j` of `Y`.
+
+use super::public_vars;
+use ark_bn254::Fr;
+use ark_ff::{Field, One, Zero};
+use zkopml_commit::{
+    chunk_count, chunk_digest, chunked_commitment_of, tensor_header, ChunkTree, CHUNK_VALUES,
+};
+
+use super::{
+    chunk::{
+        open_chunk_in, open_tensor, output_leaf_with, poseidon_t3, valid_mask, ChunkOpening,
+        OpenedTensor,
+    },
+    Template,
+};
+use crate::{
+    gadgets::{lc_from_bits, Cs, CsResult, Lc},
+    poseidon,
+};
+
+/// Chunks of `X` in a `gather_chunk` leaf's table.
+pub const GATHER_SLOTS: usize = 8;
+/// Axes of a view.
+pub const VIEW_RANK: usize = 6;
+/// Bits of a view's dimension and of its offset (`< 2^28`, the engine's largest tensor).
+const DIM_BITS: usize = 28;
+/// Bits of a packed stride (`s + 2^29`, `|s| < 2^29`).
+const STRIDE_BITS: usize = 30;
+/// Bits of a table entry's multiplicity (a value read by all 616 positions at most).
+const MULT_BITS: usize = 10;
+/// Domain tag of the lookup's challenge hash.
+const CHALLENGE_TAG: u64 = 0x6761_7468; // "gath"
+
+/// Why a data movement has no `gather_chunk` leaves.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GatherError {
+    /// The view needs more axes than the template has after merging.
+    #[error("the index map needs {rank} axes (the template has {VIEW_RANK})")]
+    Rank {
+        /// Axes needed.
+        rank: usize,
+    },
+    /// A dimension, stride or offset outside the packed widths.
+    #[error("view parameter {name} = {value} outside the template's bounds")]
+    Param {
+        /// The parameter.
+        name: &'static str,
+        /// Its value.
+        value: i64,
+    },
+    /// An index map that is no strided view (per axis `a + b·⌊i/r⌋ + c·(i mod r)`).
+    #[error("axis {axis}'s index map is not a strided view")]
+    NotStrided {
+        /// The axis.
+        axis: usize,
+    },
+    /// Shapes that do not fit the operator.
+    #[error("shape {input:?} does not fit the view to {output:?}")]
+    Shape {
+        /// The input's shape.
+        input: Vec<usize>,
+        /// The output's shape.
+        output: Vec<usize>,
+    },
+    /// An output chunk reads more chunks of `X` than the table holds.
+    #[error("output chunk {chunk} reads {needed} chunks of X (the table holds {GATHER_SLOTS})")]
+    TooManyChunks {
+        /// The output chunk.
+        chunk: usize,
+        /// Chunks it reads.
+        needed: usize,
+    },
+    /// A chunk past the output's last one, or an input that does not match the view.
+    #[error("chunk {chunk} out of range or input of the wrong length")]
+    OutOfRange {
+        /// The output chunk.
+        chunk: usize,
+    },
+}
+
+/// A strided view `Y[i] = X[offset + Σ_d idx_d(i)·strides[d]]` over dims `dims` (outermost
+/// first), [`VIEW_RANK`] axes (unused leading ones `n = 1`, `s = 0`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GatherView {
+    /// The view's dims (their product is `len(Y)`).
+    pub dims: [usize; VIEW_RANK],
+    /// Signed strides into `X`'s flat layout.
+    pub strides: [i64; VIEW_RANK],
+    /// Flat index of `Y[0]` in `X`.
+    pub offset: usize,
+}
+
+/// Row-major strides of `shape`.
+fn row_major(shape: &[usize]) -> Vec<i64> {
+    let mut s = vec![1i64; shape.len()];
+    for d in (0..shape.len().saturating_sub(1)).rev() {
+        s[d] = s[d + 1] * shape[d + 1] as i64;
+    }
+    s
+}
+
+impl GatherView {
+    /// The view of axes `(n, s)` (outermost first) and `offset`: size-1 axes dropped,
+    /// adjacent axes merged where contiguous, padded to [`VIEW_RANK`], bounds checked.
+    pub fn new(axes: &[(usize, i64)], offset: usize) -> Result<Self, GatherError> {
+        let mut merged: Vec<(usize, i64)> = Vec::new();
+        for &(n, s) in axes.iter().filter(|(n, _)| *n != 1) {
+            match merged.last_mut() {
+                // (n0, s0) then (n, s) with s0 = n·s: one axis of n0·n at stride s.
+                Some((n0, s0)) if *s0 == n as i64 * s => {
+                    *n0 *= n;
+                    *s0 = s;
+                }
+                _ => merged.push((n, s)),
+            }
+        }
+        if merged.len() > VIEW_RANK {
+            return Err(GatherError::Rank { rank: merged.len() });
+        }
+        let mut dims = [1usize; VIEW_RANK];
+        let mut strides = [0i64; VIEW_RANK];
+        let pad = VIEW_RANK - merged.len();
+        for (d, (n, s)) in merged.into_iter().enumerate() {
+            dims[pad + d] = n;
+            strides[pad + d] = s;
+        }
+        let v = Self {
+            dims,
+            strides,
+            offset,
+        };
+        v.check()?;
+        Ok(v)
+    }
+
+    fn check(&self) -> Result<(), GatherError> {
+        let bad = |name, value: i64| Err(GatherError::Param { name, value });
+        for n in self.dims {
+            if n == 0 || n >= 1 << DIM_BITS {
+                return bad("dim", n as i64);
+            }
+        }
+        if self.len() >= 1 << DIM_BITS {
+            return bad("len", self.len() as i64);
+        }
+        for s in self.strides {
+            if s.unsigned_abs() >= 1 << (STRIDE_BITS - 1) {
+                return bad("stride", s);
+            }
+        }
+        if self.offset >= 1 << DIM_BITS {
+            return bad("offset", self.offset as i64);
+        }
+        Ok(())
+    }
+
+    /// `Transpose` of an input of shape `x` by `perm`.
+    pub fn transpose(x: &[usize], perm: &[usize]) -> Result<Self, GatherError> {
+        let st = row_major(x);
+        if perm.len() != x.len() || perm.iter().any(|p| *p >= x.len()) {
+            return Err(GatherError::Shape {
+                input: x.to_vec(),
+                output: perm.to_vec(),
+            });
+        }
+        let axes: Vec<(usize, i64)> = perm.iter().map(|p| (x[*p], st[*p])).collect();
+        Self::new(&axes, 0)
+    }
+
+    /// numpy broadcast of an input of shape `x` to `out` (`Expand`, a broadcast operand).
+    pub fn expand(x: &[usize], out: &[usize]) -> Result<Self, GatherError> {
+        let err = || GatherError::Shape {
+            input: x.to_vec(),
+            output: out.to_vec(),
+        };
+        if x.len() > out.len() {
+            return Err(err());
+        }
+        let st = row_major(x);
+        let lead = out.len() - x.len();
+        let mut axes = Vec::with_capacity(out.len());
+        for (d, n) in out.iter().enumerate() {
+            let s = match d.checked_sub(lead) {
+                Some(e) if x[e] == *n => st[e],
+                Some(e) if x[e] == 1 => 0,
+                None => 0,
+                _ => return Err(err()),
+            };
+            axes.push((*n, s));
+        }
+        Self::new(&axes, 0)
+    }
+
+    /// Per-axis index maps (`Select`: `Slice`, `Split`, `Tile`, nearest `Resize`) over an
+    /// input of shape `x`: each map must be `a + b·⌊i/r⌋ + c·(i mod r)` for some `r` dividing
+    /// its length.
+    pub fn select(x: &[usize], maps: &[Vec<usize>]) -> Result<Self, GatherError> {
+        if maps.len() != x.len() {
+            return Err(GatherError::Shape {
+                input: x.to_vec(),
+                output: maps.iter().map(Vec::len).collect(),
+            });
+        }
+        let st = row_major(x);
+        let mut axes = Vec::new();
+        let mut offset = 0i64;
+        for (axis, (map, s)) in maps.iter().zip(&st).enumerate() {
+            let (a, outer, inner) = split_map(map).ok_or(GatherError::NotStrided { axis })?;
+            offset += a * s;
+            axes.push((outer.0, outer.1 * s));
+            axes.push((inner.0, inner.1 * s));
+        }
+        let offset = usize::try_from(offset).map_err(|_| GatherError::Param {
+            name: "offset",
+            value: offset,
+        })?;
+        Self::new(&axes, offset)
+    }
+
+    /// `len(Y)`.
+    pub fn len(&self) -> usize {
+        self.dims.iter().product()
+    }
+
+    /// Whether `Y` is empty (never, for a checked view).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// `src(i)` (`None` when negative).
+    pub fn source(&self, i: usize) -> Option<usize> {
+        let mut rest = i;
+        let mut src = self.offset as i64;
+        for d in (0..VIEW_RANK).rev() {
+            src += (rest % self.dims[d]) as i64 * self.strides[d];
+            rest /= self.dims[d];
+        }
+        usize::try_from(src).ok()
+    }
+
+    /// `Y` from `X`'s values (`None` when a source is past `X`).
+    pub fn apply(&self, x: &[i32]) -> Option<Vec<i32>> {
+        (0..self.len())
+            .map(|i| self.source(i).and_then(|s| x.get(s).copied()))
+            .collect()
+    }
+
+    /// The chunks of `X` output chunk `j` reads, ascending.
+    pub fn chunks_read(&self, j: usize) -> Vec<usize> {
+        let lo = j * CHUNK_VALUES;
+        let mut cs: Vec<usize> = (lo..(lo + CHUNK_VALUES).min(self.len()))
+            .filter_map(|i| self.source(i))
+            .map(|s| s / CHUNK_VALUES)
+            .collect();
+        cs.sort_unstable();
+        cs.dedup();
+        cs
+    }
+
+    /// The two public parameters `[P_0, P_1]`.
+    pub fn packed(&self) -> [Fr; 2] {
+        let mut p0 = Fr::zero();
+        let mut pow = Fr::one();
+        for v in self.dims.iter().chain([&self.offset]) {
+            p0 += Fr::from(*v as u64) * pow;
+            pow *= Fr::from(1u64 << DIM_BITS);
+        }
+        let mut p1 = Fr::zero();
+        let mut pow = Fr::one();
+        for s in self.strides {
+            p1 += Fr::from((s + (1i64 << (STRIDE_BITS - 1))) as u64) * pow;
+            pow *= Fr::from(1u64 << STRIDE_BITS);
+        }
+        [p0, p1]
+    }
+}
+
+/// `(a, (n_outer, b), (r, c))` with `map[i] = a + b·⌊i/r⌋ + c·(i mod r)`, the smallest `r`
+/// that fits (one period when the map is affine).
+#[allow(clippy::type_complexity)]
+fn split_map(map: &[usize]) -> Option<(i64, (usize, i64), (usize, i64))> {
+    let len = map.len();
+    let m = |i: usize| map[i] as i64;
+    if len == 0 {
+        return None;
+    }
+    for r in (1..=len).filter(|r| len.is_multiple_of(*r)) {
+        let c = if r > 1 { m(1) - m(0) } else { 0 };
+        let b = if len / r > 1 { m(r) - m(0) } else { 0 };
+        if (0..len).all(|i| m(i) == m(0) + b * (i / r) as i64 + c * (i % r) as i64) {
+            return Some((m(0), (len / r, b), (r, c)));
+        }
+    }
+    None
+}
+
+/// The `gather_chunk` template.
+pub struct GatherTemplate;
+
+/// One instance: output chunk `index` of the view over `X`, the table's chunks and the
+/// claimed output values.
+#[derive(Clone, Debug)]
+pub struct GatherChunk {
+    /// The index map.
+    pub view: GatherView,
+    /// The output chunk `j`.
+    pub index: usize,
+    /// [`GATHER_SLOTS`] chunks of `X` (the ones the chunk reads, then repeats).
+    pub slots: Vec<ChunkOpening>,
+    /// The output chunk's values (the engine's: `X[src(616·j + k)]`).
+    pub y: Vec<i32>,
+}
+
+impl GatherChunk {
+    /// The honest leaf for output chunk `j` of `view` over `X` (shape `shape`, values
+    /// `data`, tree `tree`).
+    pub fn new(
+        view: GatherView,
+        shape: &[usize],
+        data: &[i32],
+        tree: &ChunkTree,
+        j: usize,
+    ) -> Result<Self, GatherError> {
+        let out = GatherError::OutOfRange { chunk: j };
+        if j >= chunk_count(view.len()).max(1) {
+            return Err(out);
+        }
+        let read = view.chunks_read(j);
+        if read.len() > GATHER_SLOTS {
+            return Err(GatherError::TooManyChunks {
+                chunk: j,
+                needed: read.len(),
+            });
+        }
+        let fill = read.first().copied().unwrap_or(0);
+        let slots = (0..GATHER_SLOTS)
+            .map(|s| {
+                let c = read.get(s).copied().unwrap_or(fill);
+                ChunkOpening::new(shape, data, tree, c)
+            })
+            .collect::<Option<Vec<_>>>()
+            .ok_or(out.clone())?;
+        let lo = j * CHUNK_VALUES;
+        let y = (lo..(lo + CHUNK_VALUES).min(view.len()))
+            .map(|i| view.source(i).and_then(|s| data.get(s).copied()))
+            .collect::<Option<Vec<_>>>()
+            .ok_or(out)?;
+        Ok(Self {
+            view,
+            index: j,
+            slots,
+            y,
+        })
+    }
+
+    /// The output chunk (the claim: `y`).
+    pub fn output(&self) -> Vec<i32> {
+        self.y.clone()
+    }
+
+    /// Multiplicity of every table entry: each claimed `(src_k, y_k)` counted once, in the
+    /// first slot that holds it (a claim no slot holds is not counted: no witness).
+    fn multiplicities(&self) -> Vec<Vec<u64>> {
+        let mut m = vec![vec![0u64; CHUNK_VALUES]; self.slots.len()];
+        let lo = self.index * CHUNK_VALUES;
+        for (k, y) in self.y.iter().enumerate() {
+            let Some(src) = self.view.source(lo + k) else {
+                continue;
+            };
+            let (c, i) = (src / CHUNK_VALUES, src % CHUNK_VALUES);
+            if let Some(s) = self
+                .slots
+                .iter()
+                .position(|o| o.index == c && o.values.get(i) == Some(y))
+            {
+                m[s][i] += 1;
+            }
+        }
+        m
+    }
+}
+
+/// Packs values known to be below `2^bits` into words of `⌊253 / bits⌋` of them.
+fn pack(values: &[Lc], bits: usize) -> Vec<Lc> {
+    let per = 253 / bits;
+    values
+        .chunks(per)
+        .map(|c| {
+            let mut word = Lc::constant(Fr::zero());
+            let mut pow = Fr::one();
+            for v in c {
+                word = word.add(&v.scale(pow));
+                pow *= Fr::from(2u64).pow([bits as u64]);
+            }
+            word.compact()
+        })
+        .collect()
+}
+
+/// `v = q·d + r` with `0 ≤ r < d < 2^28`, `q < 2^32` (witnesses `q`, `r`).
+fn divmod(cs: &Cs, v: &Lc, d: &Lc) -> CsResult<(Lc, Lc)> {
+    let (vv, dv) = (
+        crate::gadgets::fr_to_i128(v.val).unwrap_or(0),
+        crate::gadgets::fr_to_i128(d.val).unwrap_or(1).max(1),
+    );
+    let q = cs.witness_int(vv.div_euclid(dv))?;
+    let r = cs.witness_int(vv.rem_euclid(dv))?;
+    cs.assert_eq(&cs.mul(&q, d)?.add(&r), v)?;
+    cs.range(&q, 32)?;
+    cs.range(&r, DIM_BITS)?;
+    cs.range(&d.sub(&r).add_const(-Fr::one()), DIM_BITS)?;
+    Ok((q, r))
+}
+
+/// A fresh variable equal to `lc`.
+fn fresh(cs: &Cs, lc: &Lc) -> CsResult<Lc> {
+    let v = cs.witness(lc.val)?;
+    cs.assert_eq(&v, lc)?;
+    Ok(v)
+}
+
+impl Template for GatherTemplate {
+    const NAME: &'static str = "gather_chunk/v1";
+    type Instance = GatherChunk;
+
+    fn public_inputs(inst: &GatherChunk) -> Vec<Fr> {
+        let x = inst.slots.first();
+        let c_x = x
+            .map(|o| chunked_commitment_of(tensor_header(&o.shape).unwrap_or_default(), o.root))
+            .unwrap_or_default();
+        let [p0, p1] = inst.view.packed();
+        vec![
+            c_x,
+            Fr::from(inst.index as u64),
+            p0,
+            p1,
+            chunk_digest(inst.index, &inst.output()),
+        ]
+    }
+
+    fn synthesize(cs: &Cs, inst: Option<&GatherChunk>) -> CsResult<()> {
+        let v = public_vars::<Self, 5>(cs, inst)?;
+        let [c_x, j, p0, p1, digest] = &v;
+        let one = || Lc::constant(Fr::one());
+
+        // The view: dims ≥ 1 and the offset, 28 bits each; strides s + 2^29, 30 bits each.
+        let bits = cs.bits(p0, (VIEW_RANK + 1) * DIM_BITS)?;
+        let f: Vec<Lc> = bits.chunks(DIM_BITS).map(lc_from_bits).collect();
+        let (dims, offset) = (&f[..VIEW_RANK], &f[VIEW_RANK]);
+        for n in dims {
+            cs.range(&n.add_const(-Fr::one()), DIM_BITS)?;
+        }
+        let bits = cs.bits(p1, VIEW_RANK * STRIDE_BITS)?;
+        let strides: Vec<Lc> = bits
+            .chunks(STRIDE_BITS)
+            .map(|b| lc_from_bits(b).add_const(-Fr::from(1u64 << (STRIDE_BITS - 1))))
+            .collect();
+
+        // len(Y) = Π n_d < 2^28; chunks = ⌈len / 616⌉; j < chunks; the chunk's mask.
+        let mut len = dims[0].clone();
+        for n in &dims[1..] {
+            len = cs.mul(&len, n)?;
+        }
+        cs.range(&len.add_const(-Fr::one()), DIM_BITS)?;
+        let len_v = crate::gadgets::fr_to_i128(len.val).unwrap_or(1).max(1) as usize;
+        let chunks = cs.witness(Fr::from(chunk_count(len_v).max(1) as u64))?;
+        let slack = chunks.scale(Fr::from(CHUNK_VALUES as u64)).sub(&len);
+        cs.range(&slack, 10)?;
+        cs.range(
+            &slack
+                .scale(-Fr::one())
+                .add_const(Fr::from(CHUNK_VALUES as u64 - 1)),
+            10,
+        )?;
+        cs.range(&chunks.sub(j).add_const(-Fr::one()), 32)?;
+        let out = OpenedTensor {
+            len,
+            chunks,
+            depth: Vec::new(),
+            root: Lc::constant(Fr::zero()),
+        };
+        let (mask, count) = valid_mask(cs, j, &out)?;
+
+        // 616·j in the mixed radix: idx_5 … idx_1 by division, idx_0 the quotient left (below
+        // n_0 because 616·j < len).
+        let mut idx: Vec<Lc> = vec![Lc::constant(Fr::zero()); VIEW_RANK];
+        let mut rest = j.scale(Fr::from(CHUNK_VALUES as u64));
+        for d in (1..VIEW_RANK).rev() {
+            let (q, r) = divmod(cs, &rest, &dims[d])?;
+            idx[d] = r;
+            rest = q;
+        }
+        idx[0] = rest;
+
+        // The positions: an odometer over the digits, src_k = offset + Σ idx_d·s_d.
+        let mut srcs = Vec::with_capacity(CHUNK_VALUES);
+        for k in 0..CHUNK_VALUES {
+            if k > 0 {
+                let mut carry = one();
+                for d in (1..VIEW_RANK).rev() {
+                    let top = cs.is_zero(&idx[d].sub(&dims[d]).add_const(Fr::one()))?;
+                    let wrap = cs.mul(&carry, &top)?;
+                    idx[d] = fresh(cs, &idx[d].add(&carry).sub(&cs.mul(&wrap, &dims[d])?))?;
+                    carry = wrap;
+                }
+                idx[0] = idx[0].add(&carry);
+            }
+            let mut src = offset.clone();
+            for (i, s) in idx.iter().zip(&strides) {
+                src = src.add(&cs.mul(i, s)?);
+            }
+            srcs.push(src.compact());
+        }
+
+        // The claimed output: i32 values, zero past Y's end, hashed into the digest.
+        let inst_y = inst.map(|i| &i.y);
+        let mut ys = Vec::with_capacity(CHUNK_VALUES);
+        for (k, m) in mask.iter().enumerate() {
+            let y = cs.witness_int(inst_y.and_then(|y| y.get(k)).copied().unwrap_or(0) as i128)?;
+            cs.i32_bits(&y)?;
+            cs.enforce(&one().sub(m), &y, &Lc::constant(Fr::zero()))?;
+            ys.push(y);
+        }
+        let d = output_leaf_with(cs, j, &ys, &mask, &count)?;
+        cs.assert_eq(&d, digest)?;
+
+        // The table: GATHER_SLOTS chunks of X at witness indices.
+        let mult_v = inst.map(GatherChunk::multiplicities);
+        let mut table = Vec::with_capacity(GATHER_SLOTS);
+        let mut transcript: Vec<Lc> = v.to_vec();
+        let mut mults = Vec::with_capacity(GATHER_SLOTS * CHUNK_VALUES);
+        let first = inst.and_then(|i| i.slots.first());
+        let x = open_tensor(cs, c_x, first.map(|o| (o.shape.as_slice(), o.root)))?;
+        for s in 0..GATHER_SLOTS {
+            let o = inst.and_then(|i| i.slots.get(s));
+            let index = cs.witness(Fr::from(o.map_or(0, |o| o.index) as u64))?;
+            let chunk = open_chunk_in(cs, x.clone(), &index, o)?;
+            for (i, valid) in chunk.mask.iter().enumerate() {
+                let m = cs.witness(Fr::from(mult_v.as_ref().map_or(0, |m| m[s][i])))?;
+                cs.range(&m, MULT_BITS)?;
+                // No entry past X's end is looked up.
+                cs.enforce(&m, &one().sub(valid), &Lc::constant(Fr::zero()))?;
+                mults.push(m);
+            }
+            transcript.push(index.clone());
+            table.push((index.scale(Fr::from(CHUNK_VALUES as u64)), chunk));
+        }
+        transcript.extend(pack(&mults, MULT_BITS));
+        let seed = poseidon::chain_from(cs, Lc::constant(Fr::from(CHALLENGE_TAG)), &transcript)?;
+        let alpha = poseidon_t3(cs, &seed, &one())?;
+        let beta = poseidon_t3(cs, &seed, &Lc::constant(Fr::from(2u64)))?;
+
+        // Σ_k mask_k/(α − src_k − β·y_k) = Σ_{s,i} m_{s,i}/(α − key_{s,i} − β·x_{s,i}).
+        let term = |key: &Lc, value: &Lc, weight: &Lc| -> CsResult<Lc> {
+            let denom = alpha.sub(key).sub(&cs.mul(&beta, value)?);
+            let inv = denom.val.inverse().unwrap_or_default() * weight.val;
+            let u = cs.witness(inv)?;
+            cs.enforce(&u, &denom, weight)?;
+            Ok(u)
+        };
+        let mut lhs = Lc::constant(Fr::zero());
+        for k in 0..CHUNK_VALUES {
+            lhs = lhs.add(&term(&srcs[k], &ys[k], &mask[k])?);
+        }
+        let mut rhs = Lc::constant(Fr::zero());
+        for (s, (base, chunk)) in table.iter().enumerate() {
+            for i in 0..CHUNK_VALUES {
+                let key = base.add_const(Fr::from(i as u64));
+                rhs = rhs.add(&term(&key, &chunk.values[i], &mults[s * CHUNK_VALUES + i])?);
+            }
+        }
+        cs.assert_eq(&lhs.compact(), &rhs.compact())
+    }
+}
+
+/// The view of a data-movement node (`Transpose`, `Select`, `Expand`) of `program`; `None`
+/// for any other operator.
+pub fn movement_view(
+    program: &zkopml_engine::Program,
+    node: &zkopml_engine::Node,
+) -> Option<Result<GatherView, GatherError>> {
+    use zkopml_engine::ops::Op;
+    let x = &program.values[*node.inputs.first()?].shape;
+    let y = &program.values[node.output].shape;
+    let view = match &node.op {
+        Op::Transpose(t) => GatherView::transpose(x, &t.perm),
+        Op::Select(s) => GatherView::select(x, &s.maps),
+        Op::Expand(_) => GatherView::expand(x, y),
+        _ => return None,
+    };
+    Some(view.and_then(GatherView::fits))
+}
+
+impl GatherView {
+    /// `self` when every output chunk reads at most [`GATHER_SLOTS`] chunks of `X`.
+    pub fn fits(self) -> Result<Self, GatherError> {
+        for j in 0..chunk_count(self.len()).max(1) {
+            let needed = self.chunks_read(j).len();
+            if needed > GATHER_SLOTS {
+                return Err(GatherError::TooManyChunks { chunk: j, needed });
+            }
+        }
+        Ok(self)
+    }
+}
