@@ -22,7 +22,9 @@ import {SyntheticKey} from "./Groth16TemplateVerifier.t.sol";
 ///         leaf is a synthetic L_i = keccak(S_i ‖ P_{i−1}) with a known preimage, shared up to
 ///         D and side-specific after. Every move is measured with cold storage and reported
 ///         as call-frame gas and as transaction gas (21,000 + calldata + frame, + 2,600 for
-///         the linked descent library on level-3 moves; refunds not subtracted). The leaf is
+///         the linked descent library on startDescent and descent moves; refunds not
+///         subtracted); each move that does not end the game is asserted ≤ 120k as a
+///         transaction. The leaf is
 ///         resolved by real Groth16TemplateVerifiers under synthetic keys (5 and 7 public
 ///         inputs: the wide operator carries a constant input, as `gemm_block`).
 contract MarketV4DeepGasTest is MarketV4Fixture, SyntheticKey {
@@ -121,7 +123,7 @@ contract MarketV4DeepGasTest is MarketV4Fixture, SyntheticKey {
         vm.cool(g5.IC_DATA());
         vm.cool(g7.IC_DATA());
         market.resolveLeaf(gameId, l, opProof, inputs, proofs, proof, honestIsChallenger);
-        frame = vm.lastCallGas().gasTotalUsed + 2600; // + the linked library's cold account
+        frame = vm.lastCallGas().gasTotalUsed;
         txGas = frame + 21_000 + cd;
         assertEq(
             market.getGame(gameId).status,
@@ -153,6 +155,12 @@ contract MarketV4DeepGasTest is MarketV4Fixture, SyntheticKey {
             if (maxGasByPhase[p] == 0) continue;
             emit log_named_uint(string.concat(names[p], " (frame)"), maxGasByPhase[p] + (p >= 7 ? 2600 : 0));
             emit log_named_uint(string.concat(names[p], " (transaction)"), maxTxGasByPhase[p]);
+            // Issue 11's target, on whole transactions: every move that does not end the game.
+            assertLe(maxTxGasByPhase[p], 120_000, string.concat(names[p], ": transaction gas <= 120k"));
+        }
+        // No move of these games ended one before the leaf.
+        for (uint256 p; p < 9; ++p) {
+            assertEq(maxGasByPhase[p + RESOLVING], 0, "only the leaf ends the game");
         }
     }
 
@@ -160,6 +168,10 @@ contract MarketV4DeepGasTest is MarketV4Fixture, SyntheticKey {
         (uint256 f, uint256 t, uint256 k) = _deepGame(pos, chunk, honestIsChallenger);
         _logMoves();
         _logLeaf(honestIsChallenger ? "ChallengerWon" : "SubmitterWon", f, t, k);
+        // The leaf's call frame, verifier included, stays within 320k. As a transaction (21k +
+        // calldata more) it is above issue 11's 320k: §10.10 gives the figures and the floor.
+        assertLe(f, 320_000, "resolveLeaf frame <= 320k");
+        assertLe(t, 360_000, "resolveLeaf transaction <= 360k (regression bound)");
     }
 
     /// @notice A 7-input leaf (the wide operator, a constant input) won by the challenger.

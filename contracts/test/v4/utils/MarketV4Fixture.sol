@@ -579,7 +579,8 @@ abstract contract MarketV4Fixture is Test {
 
     /// @dev Per phase (and RESOLVING + phase), the largest estimated transaction gas of a move:
     ///      21,000 + calldata + the market's call frame (+ 2,600 for the linked descent
-    ///      library's cold account on level-3 moves). Refunds are not subtracted.
+    ///      library's cold account on startDescent and the descent moves). Refunds are not
+    ///      subtracted.
     mapping(uint256 phase => uint256 gas) internal maxTxGasByPhase;
 
     /// @dev Records the gas of the move just made under its phase, or under RESOLVING + phase
@@ -590,7 +591,8 @@ abstract contract MarketV4Fixture is Test {
         uint256 key = uint8(phase);
         if (market.getGame(_lastGame).status != TypesV4.GameStatus.InProgress) key += RESOLVING;
         if (used > maxGasByPhase[key]) maxGasByPhase[key] = used;
-        uint256 txGas = used + 21_000 + _calldataGas + (uint8(phase) >= uint8(TypesV4.Phase.DescentStart) ? 2600 : 0);
+        bool linked = phase == TypesV4.Phase.DescentStart || phase == TypesV4.Phase.Descent;
+        uint256 txGas = used + 21_000 + _calldataGas + (linked ? 2600 : 0);
         if (txGas > maxTxGasByPhase[key]) maxTxGasByPhase[key] = txGas;
     }
 
