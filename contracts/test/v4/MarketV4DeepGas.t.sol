@@ -113,7 +113,9 @@ contract MarketV4DeepGasTest is MarketV4Fixture, SyntheticKey {
         bytes32[] memory opProof = _opProof(DEEP_N, D, pos);
         assertEq(opProof.length, 15, "model tree depth 15");
 
-        uint256 cd = calldataGas(abi.encodeCall(market.resolveLeaf, (gameId, l, opProof, inputs, proofs, proof, honestIsChallenger)));
+        uint256 cd = calldataGas(
+            abi.encodeCall(market.resolveLeaf, (gameId, l, opProof, inputs, proofs, proof, honestIsChallenger))
+        );
         vm.cool(address(market));
         vm.cool(address(templates));
         vm.cool(address(g4));

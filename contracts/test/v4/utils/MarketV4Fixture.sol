@@ -628,7 +628,10 @@ abstract contract MarketV4Fixture is Test {
             bytes32[] memory proof = V4Model.traceProof(sub, g.hi);
             // The agreed L_lo's preimage: the honest side's (both sides' L_lo are equal).
             (bytes32 sLo, bytes32 pBefore) = _agreedPreimage(g.lo, sub, chal);
-            _measure(g.phase, abi.encodeCall(market.submitterOpenStep, (gameId, sLo, pBefore, sub.S[g.hi], sub.P[g.lo], proof)));
+            _measure(
+                g.phase,
+                abi.encodeCall(market.submitterOpenStep, (gameId, sLo, pBefore, sub.S[g.hi], sub.P[g.lo], proof))
+            );
             market.submitterOpenStep(gameId, sLo, pBefore, sub.S[g.hi], sub.P[g.lo], proof);
             _record(g.phase);
         } else if (g.phase == TypesV4.Phase.ChallengerOpenStep) {
@@ -755,7 +758,10 @@ abstract contract MarketV4Fixture is Test {
         else if (d.submitterNode != trueDigest) return _timeOut(gameId);
         vm.warp(_now() + THINK);
         vm.prank(anyone);
-        _measure(TypesV4.Phase.Resolved, abi.encodeCall(market.resolveLeaf, (gameId, l, opProof, inputs, proofs, PROOF, forChallenger)));
+        _measure(
+            TypesV4.Phase.Resolved,
+            abi.encodeCall(market.resolveLeaf, (gameId, l, opProof, inputs, proofs, PROOF, forChallenger))
+        );
         market.resolveLeaf(gameId, l, opProof, inputs, proofs, PROOF, forChallenger);
         _record(TypesV4.Phase.Resolved);
     }
