@@ -166,19 +166,21 @@ contract MarketV4DeepGasTest is MarketV4Fixture, SyntheticKey {
         }
     }
 
+    /// @dev Chunks >= 2 throughout: j = 0 or 1 would take the verifier's short cuts (no ecMul)
+    ///      and understate the leaf.
     function _case(uint32 pos, uint256 chunk, bool honestIsChallenger) internal {
         (uint256 f, uint256 t, uint256 k) = _deepGame(pos, chunk, honestIsChallenger);
         _logMoves();
         _logLeaf(honestIsChallenger ? "ChallengerWon" : "SubmitterWon", f, t, k);
-        // The leaf's call frame, verifier included, stays within 320k. As a transaction (21k +
-        // calldata more) it is above issue 11's 320k: §10.10 gives the figures and the floor.
-        assertLe(f, 320_000, "resolveLeaf frame <= 320k");
-        assertLe(t, 360_000, "resolveLeaf transaction <= 360k (regression bound)");
+        // Regression bounds only: as a transaction the leaf is above issue 11's 320k (all four
+        // cases; as a call frame, the 7-input ChallengerWon one). §10.10 gives the figures.
+        assertLe(f, 325_000, "resolveLeaf frame <= 325k (regression bound)");
+        assertLe(t, 365_000, "resolveLeaf transaction <= 365k (regression bound)");
     }
 
     /// @notice A 7-input leaf (the wide operator, a constant input) won by the challenger.
     function test_gas_depth14_sevenInputs_challengerWins() public {
-        _case(0, 1, true);
+        _case(0, 2, true);
     }
 
     /// @notice A 7-input leaf won by the submitter.
