@@ -34,10 +34,14 @@ contract InferenceMarketV4 is IInferenceMarketV4 {
     /// @notice The protocol's template verifiers (fixed at their deployment).
     ITemplateRegistry public immutable TEMPLATES;
 
-    /// @inheritdoc IInferenceMarketV4
-    mapping(address account => uint256 amount) public balances;
-    /// @inheritdoc IInferenceMarketV4
-    uint256 public burned;
+    /// @dev Withdrawable balances, stored + 1 once an account's slot is opened (0: never
+    ///      opened, balance 0). A credit to an opened slot is a warm non-zero write (2,900
+    ///      gas) instead of a fresh one (20,000): the slots of a game's parties are opened when
+    ///      they join a dispute (`challenge`, `commitTrace`), so the move that ends a game
+    ///      writes no fresh slot (§10.10). `withdraw` leaves the slot opened.
+    mapping(address account => uint256 amountPlusOne) internal _balances;
+    /// @dev Wei burned so far, + 1 (set to 1 at deployment, so the first burn is no fresh write).
+    uint256 internal _burnedPlusOne = 1;
 
     mapping(uint256 requestId => TypesV4.Request) internal _requests;
     mapping(uint256 responseId => TypesV4.Response) internal _responses;
@@ -136,6 +140,8 @@ contract InferenceMarketV4 is IInferenceMarketV4 {
         if (resp.traceRoot != bytes32(0)) revert E.TraceAlreadyCommitted(responseId, resp.traceRoot);
         if (traceRoot == bytes32(0)) revert E.ZeroTraceRoot();
         resp.traceRoot = traceRoot;
+        // The submitter may now win games: its balance slot is opened here (see `_balances`).
+        _openBalance(msg.sender);
         emit TraceCommitted(responseId, traceRoot);
     }
 
@@ -176,9 +182,9 @@ contract InferenceMarketV4 is IInferenceMarketV4 {
 
     /// @notice Withdraws the caller's balance.
     function withdraw() external {
-        uint256 amount = balances[msg.sender];
+        uint256 amount = balances(msg.sender);
         if (amount == 0) revert Errors.NothingToWithdraw(msg.sender);
-        balances[msg.sender] = 0;
+        _balances[msg.sender] = 1;
         emit Withdrawn(msg.sender, amount);
         (bool ok,) = msg.sender.call{value: amount}("");
         if (!ok) revert Errors.TransferFailed(msg.sender, amount);
@@ -211,7 +217,7 @@ contract InferenceMarketV4 is IInferenceMarketV4 {
         bool fault =
             index == 0 ? (state != req.inputCommitment || prevOutputs != bytes32(0)) : state != resp.outputCommitment;
         if (!fault) revert E.TraceLeafIsBound(index);
-        _disprove(req, resp, msg.sender, TypesV4.DisproofReason.BindingFault);
+        _disprove(req, resp, msg.sender, TypesV4.DisproofReason.BindingFault, 0);
     }
 
     /// @notice Disproves a response whose committed trace mis-assembles a state: slot `a.slot`
@@ -244,7 +250,7 @@ contract InferenceMarketV4 is IInferenceMarketV4 {
         _checkTraceOpening(root, n, step, LibTraceV4.traceLeaf(stateLo, prevOutputs), loProof);
         _checkTraceOpening(root, n, step + 1, LibTraceV4.traceLeaf(stateHi, outputs), hiProof);
         _checkAssemblyFault(req.spec, step, stateLo, stateHi, outputs, a);
-        _disprove(req, resp, msg.sender, TypesV4.DisproofReason.AssemblyFault);
+        _disprove(req, resp, msg.sender, TypesV4.DisproofReason.AssemblyFault, 0);
     }
 
     ////////////////////////////////////////////////////////////////
@@ -287,11 +293,13 @@ contract InferenceMarketV4 is IInferenceMarketV4 {
         g.turnStartedAt = uint64(block.timestamp);
         g.bond = bond;
         g.responseId = responseId;
-        g.challengerRoot = traceRoot;
+        g.challengerTrace = traceRoot;
         g.claimedOutput = claimedOutput;
         // G1 at lo = 0: the agreed leaf is the truth's L_0, not either side's.
-        g.loLeaf = LibTraceV4.traceLeaf(req.inputCommitment, bytes32(0));
+        g.agreedLo = LibTraceV4.traceLeaf(req.inputCommitment, bytes32(0));
         ++resp.openGames;
+        // The challenger is paid when the game ends: its balance slot is opened here.
+        _openBalance(msg.sender);
         emit GameCreated(gameId, requestId, responseId, msg.sender, claimedOutput, traceRoot);
     }
 
@@ -327,7 +335,7 @@ contract InferenceMarketV4 is IInferenceMarketV4 {
         bytes32 got = keccak256(abi.encodePacked(submitterLeaves));
         if (got != g.revealHash) revert Errors.RevealMismatch(g.revealHash, got);
         uint32[] memory points = _splitPoints(g.lo, g.hi, req.spec.params.arity);
-        _checkReveal(g.challengerRoot, req.spec.numSteps, points, leaves, proofs);
+        _checkReveal(g.challengerTrace, req.spec.numSteps, points, leaves, proofs);
 
         // Narrow: with p_0 = lo (agreed) and p_{m+1} = hi (disagreed), the first j whose
         // leaves differ gives (p_{j-1}, p_j).
@@ -336,16 +344,14 @@ contract InferenceMarketV4 is IInferenceMarketV4 {
         while (j < m && submitterLeaves[j] == leaves[j]) ++j;
         if (j > 0) {
             g.lo = points[j - 1];
-            g.loLeaf = leaves[j - 1];
+            g.agreedLo = leaves[j - 1];
         }
-        if (j < m) {
-            g.hi = points[j];
-            g.hiSubmitter = submitterLeaves[j];
-            g.hiChallenger = leaves[j];
-        }
+        // The sides' L_hi are not stored (nothing reads them on chain; this event carries
+        // them), and revealHash stays as it is (it is compared only in the phase right after
+        // its write): no fresh slot is written here (§10.10).
+        if (j < m) g.hi = points[j];
         g.challengerClock -= elapsed;
         g.turnStartedAt = uint64(block.timestamp);
-        g.revealHash = bytes32(0);
         uint32 round = g.round++;
         // INVARIANT: hi − lo strictly shrinks; at 1 the game enters level 2.
         g.phase = g.hi - g.lo == 1 ? TypesV4.Phase.SubmitterOpenStep : TypesV4.Phase.SubmitterReveal;
@@ -377,13 +383,14 @@ contract InferenceMarketV4 is IInferenceMarketV4 {
         bytes32 root = _committedTrace(resp, g.responseId);
         // INVARIANT: G1: S_lo is the preimage of the agreed L_lo (at lo = 0: S_0 and P = 0).
         bytes32 lo = LibTraceV4.traceLeaf(stateLo, outputsBefore);
-        if (lo != g.loLeaf) revert E.NotTheAgreedLeaf(g.loLeaf, lo);
+        if (lo != g.agreedLo) revert E.NotTheAgreedLeaf(g.agreedLo, lo);
         uint32 hi = g.hi;
         _checkTraceOpening(root, req.spec.numSteps, hi, LibTraceV4.traceLeaf(stateHi, outputs), proof);
 
         g.submitterClock -= elapsed;
         g.turnStartedAt = uint64(block.timestamp);
-        g.stateLo = stateLo;
+        // L_lo is opened: its slot holds S_lo from now on (no fresh slot, §10.10).
+        g.agreedLo = stateLo;
         g.submitterStateHi = stateHi;
         g.submitterOutputs = outputs;
         emit StepOpened(gameId, Types.Side.Submitter, stateHi, outputs);
@@ -402,11 +409,12 @@ contract InferenceMarketV4 is IInferenceMarketV4 {
         _checkPhase(g, gameId, TypesV4.Phase.ChallengerOpenStep);
         uint64 elapsed = _elapsedWithin(g, gameId, g.challengerClock);
         uint32 hi = g.hi;
-        _checkTraceOpening(g.challengerRoot, req.spec.numSteps, hi, LibTraceV4.traceLeaf(stateHi, outputs), proof);
+        _checkTraceOpening(g.challengerTrace, req.spec.numSteps, hi, LibTraceV4.traceLeaf(stateHi, outputs), proof);
 
         g.challengerClock -= elapsed;
         g.turnStartedAt = uint64(block.timestamp);
-        g.challengerStateHi = stateHi;
+        // The challenger's root is no longer read: its slot holds its S_hi (no fresh slot).
+        g.challengerTrace = stateHi;
         g.challengerOutputs = outputs;
         // Staging (see `startDescent`): the descent's clocks, in its still uninitialised slot 0.
         uint64 clock = req.spec.params.clockPerSide;
@@ -433,8 +441,11 @@ contract InferenceMarketV4 is IInferenceMarketV4 {
         g.turnStartedAt = uint64(block.timestamp);
         g.revealHash = keccak256(abi.encodePacked(outputs));
         g.phase = TypesV4.Phase.ChallengerOps;
-        // Staging (see `startDescent`): the descent's proving window, in its slot 1.
-        _descents[gameId].provingWindow = req.spec.params.provingWindow;
+        // Staging (see `startDescent`): the descent's proving window, in its slot 1, and a
+        // placeholder 1 in its outputHeader slot (the header is leaf_o's, known at startDescent).
+        Types.ChunkDescent storage d = _descents[gameId];
+        d.provingWindow = req.spec.params.provingWindow;
+        d.outputHeader = 1;
         emit OutputsRevealed(gameId, Types.Side.Submitter, outputs);
     }
 
@@ -452,7 +463,6 @@ contract InferenceMarketV4 is IInferenceMarketV4 {
 
         g.challengerClock -= elapsed;
         g.turnStartedAt = uint64(block.timestamp);
-        g.revealHash = bytes32(0);
         emit OutputsRevealed(gameId, Types.Side.Challenger, outputs);
         uint256 o;
         uint256 count = outputs.length;
@@ -487,8 +497,8 @@ contract InferenceMarketV4 is IInferenceMarketV4 {
         _checkAssemblyFault(
             req.spec,
             g.lo,
-            g.stateLo,
-            bySubmitter ? g.submitterStateHi : g.challengerStateHi,
+            g.agreedLo,
+            bySubmitter ? g.submitterStateHi : g.challengerTrace,
             bySubmitter ? g.submitterOutputs : g.challengerOutputs,
             a
         );
@@ -508,9 +518,10 @@ contract InferenceMarketV4 is IInferenceMarketV4 {
     ///         public inputs) voids the game: a defective model slashes nobody (§10.8).
     /// @dev Storage staging: `LibChunkDescent.init` writes five fresh slots (≈ 110k gas). The
     ///      level-2 moves already wrote the values it re-writes unchanged — the clocks
-    ///      (`challengerOpenStep`), the proving window (`submitterOps`) and the two
-    ///      commitments (`challengerOps`) — while the descent's phase stays None, so `init`
-    ///      finds non-zero slots and every move stays under the 120k target (§10.10).
+    ///      (`challengerOpenStep`), the proving window and a placeholder header
+    ///      (`submitterOps`) and the two commitments (`challengerOps`) — while the descent's
+    ///      phase stays None, so `init` finds non-zero slots and every move stays under the
+    ///      120k target (§10.10).
     /// @param leaf       leaf_o.
     /// @param modelProof LibMerkle proof of leaf_o at lo·N + o of the model tree.
     function startDescent(uint256 gameId, TypesV4.OperatorLeaf calldata leaf, bytes32[] calldata modelProof) external {
@@ -615,7 +626,8 @@ contract InferenceMarketV4 is IInferenceMarketV4 {
             _void(g, req, resp, gameId);
             return;
         }
-        Types.GameStatus s = LibChunkDescentLinked.resolveProven(d, forChallenger, uint64(block.timestamp));
+        // Inline (not through LibChunkDescentLinked): the leaf saves the library's cold account.
+        Types.GameStatus s = d.resolveProven(forChallenger, uint64(block.timestamp));
         _afterDescent(g, req, resp, gameId, s);
     }
 
@@ -661,6 +673,17 @@ contract InferenceMarketV4 is IInferenceMarketV4 {
     ////////////////////////////////////////////////////////////////
     //                            Views                           //
     ////////////////////////////////////////////////////////////////
+
+    /// @inheritdoc IInferenceMarketV4
+    function balances(address account) public view returns (uint256) {
+        uint256 raw = _balances[account];
+        return raw == 0 ? 0 : raw - 1;
+    }
+
+    /// @inheritdoc IInferenceMarketV4
+    function burned() external view returns (uint256) {
+        return _burnedPlusOne - 1;
+    }
 
     /// @inheritdoc IInferenceMarketV4
     function isFinal(uint256 requestId) public view returns (bool) {
@@ -1001,7 +1024,7 @@ contract InferenceMarketV4 is IInferenceMarketV4 {
             // INVARIANT: every input is agreed: S_lo (G1), or P_lo before o (level 2), which
             //            both sides share, so it is opened from the submitter's P_lo.
             if (src >> 32 == TypesV4.SOURCE_STATE) {
-                _checkValue(g.stateLo, index, inputs[k], inputProofs[k], stateDepth);
+                _checkValue(g.agreedLo, index, inputs[k], inputProofs[k], stateDepth);
             } else {
                 _checkValue(g.submitterOutputs, index, inputs[k], inputProofs[k], opsDepth);
             }
@@ -1047,30 +1070,32 @@ contract InferenceMarketV4 is IInferenceMarketV4 {
         if (outcome == TypesV4.GameStatus.SubmitterWon) {
             _credit(resp.submitter, g.bond);
         } else if (outcome == TypesV4.GameStatus.ChallengerWon) {
-            _credit(g.challenger, g.bond);
-            _disprove(req, resp, g.challenger, TypesV4.DisproofReason.Game);
+            // The challenger's bond back and the disproof reward, in one credit.
+            _disprove(req, resp, g.challenger, TypesV4.DisproofReason.Game, g.bond);
         } else {
             // BothLost: nobody proved either claim in time; neither side nor the requester is
             // paid (a requester posing as a challenger gains nothing from a late honest proof).
             _burn(g.bond);
-            _disprove(req, resp, address(0), TypesV4.DisproofReason.Game);
+            _disprove(req, resp, address(0), TypesV4.DisproofReason.Game, 0);
         }
     }
 
     /// @dev Marks the response disproven and re-opens the request. `payee` gets
-    ///      DISPROOF_REWARD_BPS of the response bond, the rest burns (all of it if payee is 0).
+    ///      DISPROOF_REWARD_BPS of the response bond (plus `alsoOwed`, in the same credit), the
+    ///      rest burns (all of it if payee is 0, when `alsoOwed` must be 0).
     function _disprove(
         TypesV4.Request storage req,
         TypesV4.Response storage resp,
         address payee,
-        TypesV4.DisproofReason reason
+        TypesV4.DisproofReason reason,
+        uint256 alsoOwed
     ) internal {
         resp.status = TypesV4.ResponseStatus.Disproven;
         req.status = TypesV4.RequestStatus.Open;
         req.openSince = uint64(block.timestamp);
         uint256 bond = resp.bond;
         uint256 reward = payee == address(0) ? 0 : bond * TypesV4.DISPROOF_REWARD_BPS / 10_000;
-        if (reward != 0) _credit(payee, reward);
+        if (reward + alsoOwed != 0) _credit(payee, reward + alsoOwed);
         _burn(bond - reward);
         emit ResponseDisproven(resp.requestId, req.responseId, payee, reward, bond - reward, reason);
     }
@@ -1094,16 +1119,22 @@ contract InferenceMarketV4 is IInferenceMarketV4 {
         _credit(req.requester, req.fee);
     }
 
-    /// @dev Credits `amount` to `account`'s withdrawable balance.
+    /// @dev Credits `amount` to `account`'s withdrawable balance (opening its slot if needed).
     function _credit(address account, uint256 amount) internal {
-        balances[account] += amount;
+        uint256 raw = _balances[account];
+        _balances[account] = (raw == 0 ? 1 : raw) + amount;
         emit Credited(account, amount);
+    }
+
+    /// @dev Opens `account`'s balance slot (balance unchanged): see `_balances`.
+    function _openBalance(address account) internal {
+        if (_balances[account] == 0) _balances[account] = 1;
     }
 
     /// @dev Burns `amount`: it stays in the contract forever, counted in `burned`.
     function _burn(uint256 amount) internal {
         if (amount == 0) return;
-        burned += amount;
+        _burnedPlusOne += amount;
         emit Burned(amount);
     }
 

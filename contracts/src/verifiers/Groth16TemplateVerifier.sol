@@ -8,16 +8,20 @@ import {InvalidProof} from "../lib/Errors.sol";
 /// @notice BN254 Groth16 verifier for one template (docs/protocol.md §10.3) with any fixed
 ///         number n of public inputs: `Groth16Verifier`'s key layout and pairing check,
 ///         generalised from three inputs to n. One deployment per template key.
-/// @dev alpha, beta, gamma, delta are immutables as in `Groth16Verifier` (G2 in EIP-197 order
+/// @dev alpha and the negated beta, gamma, delta are immutables (G2 in EIP-197 order
 ///      [[x.c1, x.c0], [y.c1, y.c0]], imaginary part first, for the key and the proof's B).
 ///      The n + 1 IC points do not fit immutables of a fixed count: they are the runtime code
 ///      of a data contract written once by the constructor (2·(n+1) words, read back with
 ///      EXTCODECOPY: 2,600 gas + 3 per word, instead of 2,100 per cold storage word).
-///      Checks e(-A, B) · e(alpha, beta) · e(vk_x, gamma) · e(C, delta) == 1 with
-///      vk_x = ic[0] + Σ_i publicInputs[i] · ic[i + 1]. Reverts exactly `InvalidProof()` on a
-///      wrong proof length, a wrong number of inputs, an input >= r, a coordinate of A >= q,
-///      an invalid point (a precompile failure) or a failed pairing — the failure contract of
-///      `ITemplateVerifier`.
+///      Checks e(A, B) · e(alpha, −beta) · e(vk_x, −gamma) · e(C, −delta) == 1 (the standard
+///      e(A, B) = e(alpha, beta) · e(vk_x, gamma) · e(C, delta), with the key's G2 points
+///      negated once at deployment instead of A at every call) with
+///      vk_x = ic[0] + Σ_i publicInputs[i] · ic[i + 1], in one assembly block: one ecMul and
+///      one ecAdd per input (none for an input 0, no ecMul for an input 1: the same sum) and
+///      one pairing call over the four pairs. Reverts exactly `InvalidProof()` on a wrong
+///      proof length, a wrong number of inputs, an input >= r, an invalid point (a coordinate
+///      >= q or off the curve: the precompiles refuse it, so A, B and C are checked there) or
+///      a failed pairing — the failure contract of `ITemplateVerifier`.
 contract Groth16TemplateVerifier is ITemplateVerifier {
     /// @notice BN254 scalar field order r (public inputs must be < r).
     uint256 internal constant R = 0x30644e72e131a029b85045b68181585d2833e84879b9709143e1f593f0000001;
@@ -31,21 +35,24 @@ contract Groth16TemplateVerifier is ITemplateVerifier {
 
     uint256 internal immutable ALPHA_X;
     uint256 internal immutable ALPHA_Y;
+    // −beta, −gamma, −delta: x as given, y negated (q − y per component, 0 stays 0).
     uint256 internal immutable BETA_X1;
     uint256 internal immutable BETA_X0;
-    uint256 internal immutable BETA_Y1;
-    uint256 internal immutable BETA_Y0;
+    uint256 internal immutable BETA_NEG_Y1;
+    uint256 internal immutable BETA_NEG_Y0;
     uint256 internal immutable GAMMA_X1;
     uint256 internal immutable GAMMA_X0;
-    uint256 internal immutable GAMMA_Y1;
-    uint256 internal immutable GAMMA_Y0;
+    uint256 internal immutable GAMMA_NEG_Y1;
+    uint256 internal immutable GAMMA_NEG_Y0;
     uint256 internal immutable DELTA_X1;
     uint256 internal immutable DELTA_X0;
-    uint256 internal immutable DELTA_Y1;
-    uint256 internal immutable DELTA_Y0;
+    uint256 internal immutable DELTA_NEG_Y1;
+    uint256 internal immutable DELTA_NEG_Y0;
 
     /// @notice The key must have 1 to MAX_IC IC points (ic[0] and one per input).
     error InvalidICCount(uint256 count);
+    /// @notice A G2 coordinate of the key is not < q (it could not be negated faithfully).
+    error InvalidKeyCoordinate(uint256 value);
 
     /// @notice Most IC points a key may have (the data contract's length fits a PUSH2).
     uint256 public constant MAX_IC = 1000;
@@ -70,16 +77,16 @@ contract Groth16TemplateVerifier is ITemplateVerifier {
         ALPHA_Y = alpha1[1];
         BETA_X1 = beta2[0][0];
         BETA_X0 = beta2[0][1];
-        BETA_Y1 = beta2[1][0];
-        BETA_Y0 = beta2[1][1];
+        BETA_NEG_Y1 = _neg(beta2[1][0]);
+        BETA_NEG_Y0 = _neg(beta2[1][1]);
         GAMMA_X1 = gamma2[0][0];
         GAMMA_X0 = gamma2[0][1];
-        GAMMA_Y1 = gamma2[1][0];
-        GAMMA_Y0 = gamma2[1][1];
+        GAMMA_NEG_Y1 = _neg(gamma2[1][0]);
+        GAMMA_NEG_Y0 = _neg(gamma2[1][1]);
         DELTA_X1 = delta2[0][0];
         DELTA_X0 = delta2[0][1];
-        DELTA_Y1 = delta2[1][0];
-        DELTA_Y0 = delta2[1][1];
+        DELTA_NEG_Y1 = _neg(delta2[1][0]);
+        DELTA_NEG_Y0 = _neg(delta2[1][1]);
         NUM_INPUTS = ic.length - 1;
 
         // Runtime code of the data contract: 0x00 (STOP, so a call into it does nothing) ‖ ic.
@@ -98,87 +105,89 @@ contract Groth16TemplateVerifier is ITemplateVerifier {
         IC_DATA = data;
     }
 
+    /// @dev −y in the base field, for a canonical coordinate y < q.
+    function _neg(uint256 y) private pure returns (uint256) {
+        if (y >= Q) revert InvalidKeyCoordinate(y);
+        return y == 0 ? 0 : Q - y;
+    }
+
     /// @inheritdoc ITemplateVerifier
     function verifyProof(bytes calldata proof, uint256[] calldata publicInputs) external view {
         uint256 n = NUM_INPUTS;
-        if (proof.length != 256 || publicInputs.length != n) revert InvalidProof();
-
-        // The IC points, 2·(n + 1) words, from the data contract (skipping its 0x00 byte).
-        uint256[] memory ic = new uint256[](2 * (n + 1));
         address data = IC_DATA;
-        assembly ("memory-safe") {
-            extcodecopy(data, add(ic, 0x20), 1, mul(0x40, add(n, 1)))
-        }
-
-        // vk_x = ic[0] + Σ in_i · ic[i + 1]
-        (uint256 vx, uint256 vy) = (ic[0], ic[1]);
-        for (uint256 i; i < n; ++i) {
-            uint256 x = publicInputs[i];
-            if (x >= R) revert InvalidProof();
-            (vx, vy) = _mulAdd(vx, vy, ic[2 * i + 2], ic[2 * i + 3], x);
-        }
-
-        uint256[24] memory input;
-        // Pair 1: (-A, B). Proof layout: a (2 words), b (4 words), c (2 words).
-        uint256 ay = uint256(bytes32(proof[32:64]));
-        if (ay >= Q) revert InvalidProof();
-        input[0] = uint256(bytes32(proof[0:32]));
-        input[1] = ay == 0 ? 0 : Q - ay;
-        input[2] = uint256(bytes32(proof[64:96]));
-        input[3] = uint256(bytes32(proof[96:128]));
-        input[4] = uint256(bytes32(proof[128:160]));
-        input[5] = uint256(bytes32(proof[160:192]));
-        // Pair 2: (alpha, beta).
-        input[6] = ALPHA_X;
-        input[7] = ALPHA_Y;
-        input[8] = BETA_X1;
-        input[9] = BETA_X0;
-        input[10] = BETA_Y1;
-        input[11] = BETA_Y0;
-        // Pair 3: (vk_x, gamma).
-        input[12] = vx;
-        input[13] = vy;
-        input[14] = GAMMA_X1;
-        input[15] = GAMMA_X0;
-        input[16] = GAMMA_Y1;
-        input[17] = GAMMA_Y0;
-        // Pair 4: (C, delta).
-        input[18] = uint256(bytes32(proof[192:224]));
-        input[19] = uint256(bytes32(proof[224:256]));
-        input[20] = DELTA_X1;
-        input[21] = DELTA_X0;
-        input[22] = DELTA_Y1;
-        input[23] = DELTA_Y0;
-
-        bool ok;
-        uint256 result;
-        assembly ("memory-safe") {
-            ok := staticcall(gas(), 0x08, input, 768, 0x00, 0x20)
-            result := mload(0x00)
-        }
-        if (!ok || result != 1) revert InvalidProof();
-    }
-
-    /// @dev Returns (x, y) + s · (px, py) via precompiles 0x07 and 0x06; reverts InvalidProof
-    ///      if a precompile fails.
-    function _mulAdd(uint256 x, uint256 y, uint256 px, uint256 py, uint256 s)
-        private
-        view
-        returns (uint256 rx, uint256 ry)
-    {
+        (uint256 ax, uint256 ay) = (ALPHA_X, ALPHA_Y);
+        (uint256 bx1, uint256 bx0, uint256 by1, uint256 by0) = (BETA_X1, BETA_X0, BETA_NEG_Y1, BETA_NEG_Y0);
+        (uint256 gx1, uint256 gx0, uint256 gy1, uint256 gy0) = (GAMMA_X1, GAMMA_X0, GAMMA_NEG_Y1, GAMMA_NEG_Y0);
+        (uint256 dx1, uint256 dx0, uint256 dy1, uint256 dy0) = (DELTA_X1, DELTA_X0, DELTA_NEG_Y1, DELTA_NEG_Y0);
         bool ok;
         assembly ("memory-safe") {
-            let m := mload(0x40)
-            mstore(m, px)
-            mstore(add(m, 0x20), py)
-            mstore(add(m, 0x40), s)
-            ok := staticcall(gas(), 0x07, m, 0x60, m, 0x40)
+            // Memory from the free pointer (never claimed: nothing is allocated after this):
+            //   p        the pairing input, 24 words (4 pairs of G1 ‖ G2)
+            //   p+0x300  ecAdd input: [mul result (2 words) | accumulator vk_x (2 words)]
+            //   p+0x380  ecMul input: [ic point (2 words) | scalar]
+            //   p+0x3e0  ic[0..n], 2·(n + 1) words
+            let p := mload(0x40)
+            ok := and(eq(proof.length, 256), eq(publicInputs.length, n))
             if ok {
-                mstore(add(m, 0x40), x)
-                mstore(add(m, 0x60), y)
-                ok := staticcall(gas(), 0x06, m, 0x80, m, 0x40)
-                rx := mload(m)
-                ry := mload(add(m, 0x20))
+                let add_ := add(p, 0x300)
+                let mul_ := add(p, 0x380)
+                let ic := add(p, 0x3e0)
+                extcodecopy(data, ic, 1, shl(6, add(n, 1)))
+                // vk_x starts at ic[0].
+                mstore(add(add_, 0x40), mload(ic))
+                mstore(add(add_, 0x60), mload(add(ic, 0x20)))
+                for { let i := 0 } lt(i, n) { i := add(i, 1) } {
+                    let x := calldataload(add(publicInputs.offset, shl(5, i)))
+                    // INVARIANT: every public input is a field element (x and x + r would alias).
+                    if iszero(lt(x, R)) {
+                        ok := 0
+                        break
+                    }
+                    let pt := add(ic, shl(6, add(i, 1)))
+                    switch x
+                    case 0 {}
+                    case 1 {
+                        // 1 · ic[i + 1] = ic[i + 1]: add it as is.
+                        mstore(add_, mload(pt))
+                        mstore(add(add_, 0x20), mload(add(pt, 0x20)))
+                        ok := staticcall(gas(), 0x06, add_, 0x80, add(add_, 0x40), 0x40)
+                    }
+                    default {
+                        mstore(mul_, mload(pt))
+                        mstore(add(mul_, 0x20), mload(add(pt, 0x20)))
+                        mstore(add(mul_, 0x40), x)
+                        ok := staticcall(gas(), 0x07, mul_, 0x60, add_, 0x40)
+                        if ok { ok := staticcall(gas(), 0x06, add_, 0x80, add(add_, 0x40), 0x40) }
+                    }
+                    if iszero(ok) { break }
+                }
+            }
+            if ok {
+                // Pair 1: (A, B). Proof layout: a (2 words), b (4 words), c (2 words).
+                calldatacopy(p, proof.offset, 0xc0)
+                // Pair 2: (alpha, −beta).
+                mstore(add(p, 0xc0), ax)
+                mstore(add(p, 0xe0), ay)
+                mstore(add(p, 0x100), bx1)
+                mstore(add(p, 0x120), bx0)
+                mstore(add(p, 0x140), by1)
+                mstore(add(p, 0x160), by0)
+                // Pair 3: (vk_x, −gamma).
+                mstore(add(p, 0x180), mload(add(p, 0x340)))
+                mstore(add(p, 0x1a0), mload(add(p, 0x360)))
+                mstore(add(p, 0x1c0), gx1)
+                mstore(add(p, 0x1e0), gx0)
+                mstore(add(p, 0x200), gy1)
+                mstore(add(p, 0x220), gy0)
+                // Pair 4: (C, −delta).
+                calldatacopy(add(p, 0x240), add(proof.offset, 0xc0), 0x40)
+                mstore(add(p, 0x280), dx1)
+                mstore(add(p, 0x2a0), dx0)
+                mstore(add(p, 0x2c0), dy1)
+                mstore(add(p, 0x2e0), dy0)
+                ok := staticcall(gas(), 0x08, p, 0x300, p, 0x20)
+                // (A separate statement: Yul evaluates arguments right to left.)
+                ok := and(ok, eq(mload(p), 1))
             }
         }
         if (!ok) revert InvalidProof();

@@ -133,6 +133,35 @@ contract Groth16TemplateVerifierTest is Test, SyntheticKey {
         v.verifyProof(bad, x);
     }
 
+    /// @notice Inputs 0 and 1 take the verifier's short cuts (no ecMul) and still bind: a
+    ///         proof for [0, 1, x] verifies, and fails for [1, 1, x], [0, 0, x] and [0, 2, x].
+    function test_zeroAndOneInputs_bind() public {
+        Groth16TemplateVerifier v = _verifier(3);
+        uint256[] memory x = new uint256[](3);
+        (x[0], x[1], x[2]) = (0, 1, 12345);
+        bytes memory proof = _proofFor(x);
+        v.verifyProof(proof, x);
+        uint256[3][3] memory wrong = [[uint256(1), 1, 12345], [uint256(0), 0, 12345], [uint256(0), 2, 12345]];
+        for (uint256 t; t < 3; ++t) {
+            (x[0], x[1], x[2]) = (wrong[t][0], wrong[t][1], wrong[t][2]);
+            vm.expectRevert(InvalidProof.selector);
+            v.verifyProof(proof, x);
+        }
+    }
+
+    /// @notice The key's G2 points are negated at deployment: a coordinate >= q is refused
+    ///         there (it has no faithful negation).
+    function test_constructor_revertsNonCanonicalG2() public {
+        uint256[2][] memory ic = new uint256[2][](2);
+        ic[0] = _g1(_k(0));
+        ic[1] = _g1(_k(1));
+        uint256[2][2] memory bad = _g2();
+        bad[1][1] += Q;
+        uint256[2] memory alpha = _g1(ALPHA);
+        vm.expectRevert(abi.encodeWithSelector(Groth16TemplateVerifier.InvalidKeyCoordinate.selector, bad[1][1]));
+        new Groth16TemplateVerifier(alpha, bad, _g2(), _g2(), ic);
+    }
+
     function test_constructor_revertsEmptyKey() public {
         uint256[2][] memory ic = new uint256[2][](0);
         uint256[2] memory alpha = _g1(ALPHA);

@@ -144,7 +144,7 @@ contract MarketV4Test is MarketV4Fixture {
         assertEq(g.lo, 0);
         assertEq(g.hi, STEPS);
         assertEq(g.phase, TypesV4.Phase.SubmitterReveal, "submitter first");
-        assertEq(g.loLeaf, LibTraceV4.traceLeaf(_honest().S[0], bytes32(0)), "G1: the truth's L_0");
+        assertEq(g.agreedLo, LibTraceV4.traceLeaf(_honest().S[0], bytes32(0)), "G1: the truth's L_0");
         assertEq(market.getResponse(1).openGames, 1);
     }
 

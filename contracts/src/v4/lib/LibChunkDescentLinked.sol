@@ -7,7 +7,9 @@ import {LibChunkDescent} from "../../lib/LibChunkDescent.sol";
 /// @title LibChunkDescentLinked
 /// @notice `LibChunkDescent`'s moves as public (linked, DELEGATECALLed) library functions, so
 ///         that `InferenceMarketV4` stays under EIP-170's code size: the descent's code lives
-///         once in this library's deployment and runs on the market's storage. Each function
+///         once in this library's deployment and runs on the market's storage. (`resolveProven`
+///         is small and runs inline in the market's `resolveLeaf`, which so skips the
+///         library's cold account.) Each function
 ///         only forwards to the internal one of the same name (same rules, same events, emitted
 ///         by the market). Linking is as for PoseidonT3 (`LibTensorTree`'s notes): `forge test`
 ///         links it itself; a deployment deploys it and links its address.
@@ -53,14 +55,6 @@ library LibChunkDescentLinked {
         uint64 timestamp
     ) public returns (Types.GameStatus) {
         return d.revealChildren(side, left, right, timestamp);
-    }
-
-    /// @notice `LibChunkDescent.resolveProven`.
-    function resolveProven(Types.ChunkDescent storage d, bool forChallenger, uint64 timestamp)
-        public
-        returns (Types.GameStatus)
-    {
-        return d.resolveProven(forChallenger, timestamp);
     }
 
     /// @notice `LibChunkDescent.timeout`.

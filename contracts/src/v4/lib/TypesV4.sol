@@ -283,17 +283,21 @@ library TypesV4 {
     /// @param opPosition       Level 3: position o (< N) of the disputed operator in its step.
     /// @param bond             The challenger's bond.
     /// @param responseId       Response challenged.
-    /// @param challengerRoot   Challenger's trace root over L'_0..L'_n.
+    /// @param challengerTrace  Level 1: the challenger's trace root over L'_0..L'_n. Once the
+    ///                         challenger opened its step (level 2): its S_hi (the root is
+    ///                         not read again; one slot serves both, §10.10).
     /// @param claimedOutput    Challenger's S'_n.
-    /// @param loLeaf           Agreed L_lo (keccak256(S_0 ‖ 0) at lo = 0).
-    /// @param hiSubmitter      Submitter's L_hi (0 until revealed: hi = n at creation).
-    /// @param hiChallenger     Challenger's L_hi (0 until revealed).
-    /// @param revealHash       Hash of the submitter's pending reveal (levels 1 and 2).
-    /// @param stateLo          Agreed S_lo (level 2 on).
+    /// @param agreedLo         Level 1: the agreed L_lo (keccak256(S_0 ‖ 0) at lo = 0). Once
+    ///                         the submitter opened its step (level 2): the agreed S_lo that
+    ///                         L_lo opened to (one slot serves both, §10.10).
+    /// @param revealHash       Hash of the submitter's pending reveal (levels 1 and 2); stale
+    ///                         (not cleared) outside the phase right after its write, the
+    ///                         only one that compares it.
     /// @param submitterStateHi Submitter's S_hi.
     /// @param submitterOutputs Submitter's P_lo.
-    /// @param challengerStateHi Challenger's S_hi.
     /// @param challengerOutputs Challenger's P_lo.
+    ///      The sides' L_hi at level 1 are not stored (nothing on chain reads them):
+    ///      `ChallengerRevealed` carries them.
     struct Game {
         address challenger;
         uint32 lo;
@@ -308,16 +312,12 @@ library TypesV4 {
         uint32 opPosition;
         uint128 bond;
         uint256 responseId;
-        bytes32 challengerRoot;
+        bytes32 challengerTrace;
         bytes32 claimedOutput;
-        bytes32 loLeaf;
-        bytes32 hiSubmitter;
-        bytes32 hiChallenger;
+        bytes32 agreedLo;
         bytes32 revealHash;
-        bytes32 stateLo;
         bytes32 submitterStateHi;
         bytes32 submitterOutputs;
-        bytes32 challengerStateHi;
         bytes32 challengerOutputs;
     }
 

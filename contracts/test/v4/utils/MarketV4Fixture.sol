@@ -60,14 +60,47 @@ library V4Model {
         bytes32[] L; // L_i
         ChunkTrees.Tree[][] trees; // trees[i][o]
         bytes32 claimed; // the S_n its owner claims
+        bytes32[][] levels; // the trace tree's levels, if cached (`cacheTree`); else recomputed
+    }
+
+    /// @dev The free memory pointer.
+    function freeMemory() internal pure returns (uint256 p) {
+        assembly ("memory-safe") {
+            p := mload(0x40)
+        }
+    }
+
+    /// @dev Frees everything allocated since `freeMemory()` returned `p` (nothing allocated
+    ///      since may be used afterwards).
+    function rewind(uint256 p) internal pure {
+        assembly ("memory-safe") {
+            mstore(0x40, p)
+        }
     }
 
     function src(uint256 kind, uint256 index) internal pure returns (uint256) {
         return kind << 32 | index;
     }
 
+    /// @notice From this step on, operator 0 is "wide" (template 3, as `gemm_block`): inputs
+    ///         [S slot 0, S slot 2, a constant], params [100 + i, 7] — 7 public inputs. Only the
+    ///         deep-trace gas test (MarketV4DeepGas) has steps this far.
+    uint32 internal constant WIDE_FROM = 4096;
+    /// @notice The wide operator's constant input C (a model weight's commitment, < r).
+    uint256 internal constant WIDE_CONST = 0x1234567890abcdef1234567890abcdef1234567890abcdef1234567890abcdef;
+
     function op(uint32 step, uint32 pos) internal pure returns (TypesV4.OperatorLeaf memory l) {
-        if (pos == 0) {
+        if (pos == 0 && step >= WIDE_FROM) {
+            l.templateId = 3;
+            l.params = new uint256[](2);
+            l.params[0] = 100 + step;
+            l.params[1] = 7;
+            l.inputSources = new uint256[](3);
+            l.inputSources[0] = src(TypesV4.SOURCE_STATE, 0);
+            l.inputSources[1] = src(TypesV4.SOURCE_STATE, 2);
+            l.inputSources[2] = TypesV4.SOURCE_CONST_FLAG | WIDE_CONST;
+            l.outputChunks = 3;
+        } else if (pos == 0) {
             l.templateId = 1;
             l.params = new uint256[](1);
             l.params[0] = 100 + step;
@@ -104,7 +137,9 @@ library V4Model {
         leaves = new bytes32[](uint256(n) * N);
         for (uint32 i; i < n; ++i) {
             for (uint32 p; p < N; ++p) {
+                uint256 fmp = freeMemory();
                 leaves[i * N + p] = LibTraceV4.operatorLeaf(i * N + p, op(i, p));
+                rewind(fmp); // the leaf's temporaries (long models stay within memory)
             }
         }
     }
@@ -113,7 +148,9 @@ library V4Model {
         leaves = new bytes32[](uint256(n) * W);
         for (uint32 i; i < n; ++i) {
             for (uint32 s; s < W; ++s) {
+                uint256 fmp = freeMemory();
                 leaves[i * W + s] = LibTraceV4.layoutLeaf(i, s, layout(s));
+                rewind(fmp);
             }
         }
     }
@@ -149,7 +186,8 @@ library V4Model {
         inputs = new uint256[](l.inputSources.length);
         for (uint256 k; k < inputs.length; ++k) {
             uint256 s = l.inputSources[k];
-            inputs[k] = s >> 32 == TypesV4.SOURCE_STATE ? slots[s & 0xffffffff] : outs[s & 0xffffffff];
+            if (s & TypesV4.SOURCE_CONST_FLAG != 0) inputs[k] = s & ~TypesV4.SOURCE_CONST_FLAG;
+            else inputs[k] = s >> 32 == TypesV4.SOURCE_STATE ? slots[s & 0xffffffff] : outs[s & 0xffffffff];
         }
     }
 
@@ -170,31 +208,7 @@ library V4Model {
         t.trees = new ChunkTrees.Tree[][](n);
         t.slots[0] = input();
         for (uint32 i; i < n; ++i) {
-            t.outs[i] = new uint256[](N);
-            t.trees[i] = new ChunkTrees.Tree[](N);
-            for (uint32 p; p < N; ++p) {
-                TypesV4.OperatorLeaf memory l = op(i, p);
-                uint256[] memory inputs = inputsOf(l, t.slots[i], t.outs[i]);
-                uint256[] memory row = new uint256[](1 << LibTensorTree.depthOf(l.outputChunks));
-                for (uint256 j; j < l.outputChunks; ++j) {
-                    row[j] = MockTemplate.digest(head(l, inputs, j));
-                }
-                bool here = lie.step == i && lie.pos == p;
-                if (here && lie.kind == LieKind.Chunk) row[lie.chunk] = lieValue(lie.chunk, row[lie.chunk]);
-                uint256 header = here && lie.kind == LieKind.Header ? l.outputHeader + 1 : l.outputHeader;
-                t.trees[i][p] = ChunkTrees.build(header, row);
-                t.outs[i][p] = t.trees[i][p].commitment();
-            }
-            t.P[i] = LibTraceV4.valuesRoot(t.outs[i]);
-            t.slots[i + 1] = new uint256[](W);
-            for (uint32 s; s < W; ++s) {
-                (uint256 kind, uint256 index) = LibTraceV4.decode(layout(s), W, N);
-                if (kind == TypesV4.SOURCE_STATE) t.slots[i + 1][s] = t.slots[i][index];
-                else if (kind == TypesV4.SOURCE_OUTPUT) t.slots[i + 1][s] = t.outs[i][index];
-            }
-            if (lie.kind == LieKind.Assembly && lie.step == i) {
-                t.slots[i + 1][lie.pos] = lieValue(99, t.slots[i + 1][lie.pos]);
-            }
+            runStep(t, i, lie);
         }
         for (uint32 i; i <= n; ++i) {
             t.S[i] = LibTraceV4.valuesRoot(t.slots[i]);
@@ -203,6 +217,36 @@ library V4Model {
         if (lie.kind == LieKind.Junk) t.L[lie.step] = keccak256(abi.encode("junk", lie.step));
         bool otherClaim = lie.kind == LieKind.Output || lie.kind == LieKind.Junk;
         t.claimed = otherClaim ? keccak256("another output") : t.S[n];
+    }
+
+    /// @notice Computes step i of `t` (outputs, their chunk trees, P_i, S_{i+1}'s slots) from
+    ///         t.slots[i], applying `lie` where it falls.
+    function runStep(Trace memory t, uint32 i, Lie memory lie) internal pure {
+        t.outs[i] = new uint256[](N);
+        t.trees[i] = new ChunkTrees.Tree[](N);
+        for (uint32 p; p < N; ++p) {
+            TypesV4.OperatorLeaf memory l = op(i, p);
+            uint256[] memory inputs = inputsOf(l, t.slots[i], t.outs[i]);
+            uint256[] memory row = new uint256[](1 << LibTensorTree.depthOf(l.outputChunks));
+            for (uint256 j; j < l.outputChunks; ++j) {
+                row[j] = MockTemplate.digest(head(l, inputs, j));
+            }
+            bool here = lie.step == i && lie.pos == p;
+            if (here && lie.kind == LieKind.Chunk) row[lie.chunk] = lieValue(lie.chunk, row[lie.chunk]);
+            uint256 header = here && lie.kind == LieKind.Header ? l.outputHeader + 1 : l.outputHeader;
+            t.trees[i][p] = ChunkTrees.build(header, row);
+            t.outs[i][p] = t.trees[i][p].commitment();
+        }
+        t.P[i] = LibTraceV4.valuesRoot(t.outs[i]);
+        t.slots[i + 1] = new uint256[](W);
+        for (uint32 s; s < W; ++s) {
+            (uint256 kind, uint256 index) = LibTraceV4.decode(layout(s), W, N);
+            if (kind == TypesV4.SOURCE_STATE) t.slots[i + 1][s] = t.slots[i][index];
+            else if (kind == TypesV4.SOURCE_OUTPUT) t.slots[i + 1][s] = t.outs[i][index];
+        }
+        if (lie.kind == LieKind.Assembly && lie.step == i) {
+            t.slots[i + 1][lie.pos] = lieValue(99, t.slots[i + 1][lie.pos]);
+        }
     }
 
     function honest(uint32 n) internal pure returns (Trace memory) {
@@ -217,11 +261,35 @@ library V4Model {
     }
 
     function traceRoot(Trace memory t) internal pure returns (bytes32) {
+        if (t.levels.length != 0) return t.levels[t.levels.length - 1][0];
         return LibMerkle.root(traceNodes(t));
     }
 
-    function traceProof(Trace memory t, uint256 index) internal pure returns (bytes32[] memory) {
-        return LibMerkle.proof(traceNodes(t), index);
+    function traceProof(Trace memory t, uint256 index) internal pure returns (bytes32[] memory p) {
+        if (t.levels.length == 0) return LibMerkle.proof(traceNodes(t), index);
+        p = new bytes32[](t.levels.length - 1);
+        for (uint256 j; j < p.length; ++j) {
+            p[j] = t.levels[j][(index >> j) ^ 1];
+        }
+    }
+
+    /// @notice Builds and keeps `t`'s trace tree (for long traces: proofs then cost no
+    ///         rebuild). `t.L` must not change afterwards.
+    function cacheTree(Trace memory t) internal pure {
+        uint256 depth = LibMerkle.depthFor(t.L.length);
+        t.levels = new bytes32[][](depth + 1);
+        t.levels[0] = new bytes32[](1 << depth);
+        for (uint256 i; i < t.L.length; ++i) {
+            t.levels[0][i] = LibMerkle.leafState(t.L[i]);
+        }
+        for (uint256 k = 1; k <= depth; ++k) {
+            bytes32[] memory below = t.levels[k - 1];
+            bytes32[] memory level = new bytes32[](below.length / 2);
+            for (uint256 i; i < level.length; ++i) {
+                level[i] = keccak256(abi.encodePacked(below[2 * i], below[2 * i + 1]));
+            }
+            t.levels[k] = level;
+        }
     }
 
     function valueProof(uint256[] memory values, uint256 index) internal pure returns (bytes32[] memory) {
@@ -428,7 +496,7 @@ abstract contract MarketV4Fixture is Test {
                 vm.warp(_now() + THINK);
                 TypesV4.OperatorLeaf memory leaf = V4Model.op(g.lo, g.opPosition);
                 bytes32[] memory opProof = _opProof(n, g.lo, g.opPosition);
-                _measure(g.phase);
+                _measure(g.phase, abi.encodeCall(market.startDescent, (gameId, leaf, opProof)));
                 market.startDescent(gameId, leaf, opProof);
                 _record(g.phase);
                 continue;
@@ -489,7 +557,8 @@ abstract contract MarketV4Fixture is Test {
 
     /// @dev Starts measuring one move with cold storage, as in a fresh transaction (the linked
     ///      LibChunkDescentLinked account stays warm: callers add its 2,600 cold-access gas).
-    function _measure(TypesV4.Phase) internal {
+    function _measure(TypesV4.Phase, bytes memory callData) internal {
+        _calldataGas = calldataGas(callData);
         vm.cool(address(market));
         vm.cool(address(PoseidonT3));
         vm.cool(address(templates));
@@ -498,6 +567,21 @@ abstract contract MarketV4Fixture is Test {
     }
 
     uint256 internal _gasMark;
+    uint256 internal _calldataGas;
+
+    /// @dev Intrinsic calldata gas of a transaction carrying `data` (EIP-2028: 16 per non-zero
+    ///      byte, 4 per zero byte).
+    function calldataGas(bytes memory data) internal pure returns (uint256 g) {
+        for (uint256 i; i < data.length; ++i) {
+            g += data[i] == 0 ? 4 : 16;
+        }
+    }
+
+    /// @dev Per phase (and RESOLVING + phase), the largest estimated transaction gas of a move:
+    ///      21,000 + calldata + the market's call frame (+ 2,600 for the linked descent
+    ///      library's cold account on startDescent and the descent moves). Refunds are not
+    ///      subtracted.
+    mapping(uint256 phase => uint256 gas) internal maxTxGasByPhase;
 
     /// @dev Records the gas of the move just made under its phase, or under RESOLVING + phase
     ///      if the move also ended the game (and so credited payouts).
@@ -507,6 +591,9 @@ abstract contract MarketV4Fixture is Test {
         uint256 key = uint8(phase);
         if (market.getGame(_lastGame).status != TypesV4.GameStatus.InProgress) key += RESOLVING;
         if (used > maxGasByPhase[key]) maxGasByPhase[key] = used;
+        bool linked = phase == TypesV4.Phase.DescentStart || phase == TypesV4.Phase.Descent;
+        uint256 txGas = used + 21_000 + _calldataGas + (linked ? 2600 : 0);
+        if (txGas > maxTxGasByPhase[key]) maxTxGasByPhase[key] = txGas;
     }
 
     /// @dev Offset of the gas records of moves that ended their game.
@@ -527,34 +614,37 @@ abstract contract MarketV4Fixture is Test {
         if (g.phase == TypesV4.Phase.SubmitterReveal) {
             uint32[] memory pts = market.splitPoints(gameId);
             (bytes32[] memory v, bytes32[][] memory p) = _openLeaves(sub, pts);
-            _measure(g.phase);
+            _measure(g.phase, abi.encodeCall(market.submitterReveal, (gameId, v, p)));
             market.submitterReveal(gameId, v, p);
             _record(g.phase);
         } else if (g.phase == TypesV4.Phase.ChallengerReveal) {
             uint32[] memory pts = market.splitPoints(gameId);
             (bytes32[] memory sv,) = _openLeaves(sub, pts);
             (bytes32[] memory v, bytes32[][] memory p) = _openLeaves(chal, pts);
-            _measure(g.phase);
+            _measure(g.phase, abi.encodeCall(market.challengerReveal, (gameId, sv, v, p)));
             market.challengerReveal(gameId, sv, v, p);
             _record(g.phase);
         } else if (g.phase == TypesV4.Phase.SubmitterOpenStep) {
             bytes32[] memory proof = V4Model.traceProof(sub, g.hi);
             // The agreed L_lo's preimage: the honest side's (both sides' L_lo are equal).
             (bytes32 sLo, bytes32 pBefore) = _agreedPreimage(g.lo, sub, chal);
-            _measure(g.phase);
+            _measure(
+                g.phase,
+                abi.encodeCall(market.submitterOpenStep, (gameId, sLo, pBefore, sub.S[g.hi], sub.P[g.lo], proof))
+            );
             market.submitterOpenStep(gameId, sLo, pBefore, sub.S[g.hi], sub.P[g.lo], proof);
             _record(g.phase);
         } else if (g.phase == TypesV4.Phase.ChallengerOpenStep) {
             bytes32[] memory proof = V4Model.traceProof(chal, g.hi);
-            _measure(g.phase);
+            _measure(g.phase, abi.encodeCall(market.challengerOpenStep, (gameId, chal.S[g.hi], chal.P[g.lo], proof)));
             market.challengerOpenStep(gameId, chal.S[g.hi], chal.P[g.lo], proof);
             _record(g.phase);
         } else if (g.phase == TypesV4.Phase.SubmitterOps) {
-            _measure(g.phase);
+            _measure(g.phase, abi.encodeCall(market.submitterOps, (gameId, sub.outs[g.lo])));
             market.submitterOps(gameId, sub.outs[g.lo]);
             _record(g.phase);
         } else if (g.phase == TypesV4.Phase.ChallengerOps) {
-            _measure(g.phase);
+            _measure(g.phase, abi.encodeCall(market.challengerOps, (gameId, sub.outs[g.lo], chal.outs[g.lo])));
             market.challengerOps(gameId, sub.outs[g.lo], chal.outs[g.lo]);
             _record(g.phase);
         }
@@ -574,17 +664,31 @@ abstract contract MarketV4Fixture is Test {
         pure
         returns (bytes32[] memory v, bytes32[][] memory p)
     {
-        bytes32[] memory nodes = V4Model.traceNodes(t);
         v = new bytes32[](pts.length);
         p = new bytes32[][](pts.length);
+        if (t.levels.length != 0) {
+            for (uint256 j; j < pts.length; ++j) {
+                v[j] = t.L[pts[j]];
+                p[j] = V4Model.traceProof(t, pts[j]);
+            }
+            return (v, p);
+        }
+        bytes32[] memory nodes = V4Model.traceNodes(t);
         for (uint256 j; j < pts.length; ++j) {
             v[j] = t.L[pts[j]];
             p[j] = LibMerkle.proof(nodes, pts[j]);
         }
     }
 
-    function _opProof(uint32 n, uint32 step, uint32 pos) internal pure returns (bytes32[] memory) {
-        return LibMerkle.proof(V4Model.operatorLeaves(n), uint256(step) * V4Model.N + pos);
+    function _opProof(uint32 n, uint32 step, uint32 pos) internal pure returns (bytes32[] memory p) {
+        uint256 fmp = V4Model.freeMemory();
+        bytes32[] memory tmp = LibMerkle.proof(V4Model.operatorLeaves(n), uint256(step) * V4Model.N + pos);
+        // Keep only the proof: copy it down to where the leaves' memory began.
+        V4Model.rewind(fmp);
+        p = new bytes32[](tmp.length);
+        for (uint256 j; j < tmp.length; ++j) {
+            p[j] = tmp[j]; // tmp lies above p's end: p's words never overwrite unread ones
+        }
     }
 
     function _proveAssembly(
@@ -630,11 +734,11 @@ abstract contract MarketV4Fixture is Test {
         vm.warp(_now() + THINK);
         if (d.phase == Types.DescentPhase.SubmitterOpen || d.phase == Types.DescentPhase.ChallengerOpen) {
             uint256 root = t.root();
-            _measure(TypesV4.Phase.Descent);
+            _measure(TypesV4.Phase.Descent, abi.encodeCall(market.descentOpenRoot, (gameId, mover, t.header, root)));
             market.descentOpenRoot(gameId, mover, t.header, root);
         } else {
             (uint256 l, uint256 r) = t.children(d.level, d.position);
-            _measure(TypesV4.Phase.Descent);
+            _measure(TypesV4.Phase.Descent, abi.encodeCall(market.descentReveal, (gameId, mover, l, r)));
             market.descentReveal(gameId, mover, l, r);
         }
         _record(TypesV4.Phase.Descent);
@@ -654,7 +758,10 @@ abstract contract MarketV4Fixture is Test {
         else if (d.submitterNode != trueDigest) return _timeOut(gameId);
         vm.warp(_now() + THINK);
         vm.prank(anyone);
-        _measure(TypesV4.Phase.Resolved);
+        _measure(
+            TypesV4.Phase.Resolved,
+            abi.encodeCall(market.resolveLeaf, (gameId, l, opProof, inputs, proofs, PROOF, forChallenger))
+        );
         market.resolveLeaf(gameId, l, opProof, inputs, proofs, PROOF, forChallenger);
         _record(TypesV4.Phase.Resolved);
     }
@@ -669,6 +776,7 @@ abstract contract MarketV4Fixture is Test {
         proofs = new bytes32[][](inputs.length);
         for (uint256 k; k < inputs.length; ++k) {
             uint256 s = l.inputSources[k];
+            if (s & TypesV4.SOURCE_CONST_FLAG != 0) continue; // a constant: no opening
             proofs[k] = s >> 32 == TypesV4.SOURCE_STATE
                 ? V4Model.valueProof(t.slots[lo], s & 0xffffffff)
                 : V4Model.valueProof(t.outs[lo], s & 0xffffffff);
