@@ -8,7 +8,7 @@
 use std::sync::OnceLock;
 
 use ark_bn254::Fr;
-use ark_ff::{One, Zero};
+use ark_ff::{Field, One, Zero};
 use zkopml_commit::{
     chunk_count, tensor_header, tree_depth, ChunkTree, CHUNK, CHUNK_VALUES, CHUNK_WORDS, LIMBS,
     LIMB_OFFSET, PERMS_PER_CHUNK, TAG_CHUNK, TAG_TENSOR, WIDTH,
@@ -469,4 +469,44 @@ fn one_hot_at(cs: &Cs, at: i128, slots: usize) -> CsResult<(Vec<Lc>, Lc)> {
     }
     cs.assert_eq(&sum, &Lc::constant(Fr::one()))?;
     Ok((sel, pos))
+}
+
+/// `v = q·d + r` with `0 ≤ r < d < 2^bits_d` and `q < 2^bits_q` (witnesses `q`, `r`): the
+/// mixed-radix decompositions of the shape-parametrised templates.
+pub(crate) fn divmod(cs: &Cs, v: &Lc, d: &Lc, bits_q: usize, bits_d: usize) -> CsResult<(Lc, Lc)> {
+    let (vv, dv) = (
+        crate::gadgets::fr_to_i128(v.val).unwrap_or(0),
+        crate::gadgets::fr_to_i128(d.val).unwrap_or(1).max(1),
+    );
+    let q = cs.witness_int(vv.div_euclid(dv))?;
+    let r = cs.witness_int(vv.rem_euclid(dv))?;
+    cs.assert_eq(&cs.mul(&q, d)?.add(&r), v)?;
+    cs.range(&q, bits_q)?;
+    cs.range(&r, bits_d)?;
+    cs.range(&d.sub(&r).add_const(-Fr::one()), bits_d)?;
+    Ok((q, r))
+}
+
+/// A fresh variable equal to `lc` (keeps long linear combinations short).
+pub(crate) fn fresh(cs: &Cs, lc: &Lc) -> CsResult<Lc> {
+    let v = cs.witness(lc.val)?;
+    cs.assert_eq(&v, lc)?;
+    Ok(v)
+}
+
+/// Packs values known to be below `2^bits` into words of `⌊253 / bits⌋` of them.
+pub(crate) fn pack(values: &[Lc], bits: usize) -> Vec<Lc> {
+    let per = 253 / bits;
+    values
+        .chunks(per)
+        .map(|c| {
+            let mut word = Lc::constant(Fr::zero());
+            let mut pow = Fr::one();
+            for v in c {
+                word = word.add(&v.scale(pow));
+                pow *= Fr::from(2u64).pow([bits as u64]);
+            }
+            word.compact()
+        })
+        .collect()
 }

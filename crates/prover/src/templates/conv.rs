@@ -40,7 +40,10 @@ use zkopml_commit::{
 use zkopml_engine::{fixed::rescale, ops::Conv, Tensor};
 
 use super::{
-    chunk::{open_chunk, open_wide, poseidon_t3, wide_leaf, ChunkOpening, OpenedWide, WideOpening},
+    chunk::{
+        divmod, fresh, open_chunk, open_wide, pack, poseidon_t3, wide_leaf, ChunkOpening,
+        OpenedWide, WideOpening,
+    },
     Template,
 };
 use crate::{
@@ -550,48 +553,9 @@ fn thresholds(cs: &Cs, a: &Lc, s: &Lc, pad: &Lc, size: &Lc) -> CsResult<(Lc, Lc)
     Ok((cs.max(&lo, &zero)?, cs.max(&hi, &zero)?))
 }
 
-/// Decomposes `v` into `[0, 2^12)`-bounded `q·d + r` with `r < d` (witnesses `q`, `r`).
-fn divmod(cs: &Cs, v: &Lc, d: &Lc, bits_q: usize) -> CsResult<(Lc, Lc)> {
-    let (vv, dv) = (
-        crate::gadgets::fr_to_i128(v.val).unwrap_or(0),
-        crate::gadgets::fr_to_i128(d.val).unwrap_or(1).max(1),
-    );
-    let q = cs.witness_int(vv.div_euclid(dv))?;
-    let r = cs.witness_int(vv.rem_euclid(dv))?;
-    cs.assert_eq(&cs.mul(&q, d)?.add(&r), v)?;
-    cs.range(&q, bits_q)?;
-    cs.range(&r, PARAM_BITS)?;
-    cs.range(&d.sub(&r).add_const(-Fr::one()), PARAM_BITS)?;
-    Ok((q, r))
-}
-
-/// A fresh variable equal to `lc` (keeps the counters' linear combinations short).
-fn fresh(cs: &Cs, lc: &Lc) -> CsResult<Lc> {
-    let v = cs.witness(lc.val)?;
-    cs.assert_eq(&v, lc)?;
-    Ok(v)
-}
-
 /// `1` if `a = b` else `0`.
 fn eq(cs: &Cs, a: &Lc, b: &Lc) -> CsResult<Lc> {
     cs.is_zero(&a.sub(b))
-}
-
-/// Packs values known to be below `2^bits` into words of `⌊253 / bits⌋` of them.
-fn pack(values: &[Lc], bits: usize) -> Vec<Lc> {
-    let per = 253 / bits;
-    values
-        .chunks(per)
-        .map(|c| {
-            let mut word = Lc::constant(Fr::zero());
-            let mut pow = Fr::one();
-            for v in c {
-                word = word.add(&v.scale(pow));
-                pow *= Fr::from(2u64).pow([bits as u64]);
-            }
-            word.compact()
-        })
-        .collect()
 }
 
 impl Template for ConvBlockTemplate {
@@ -710,8 +674,8 @@ pub(crate) fn window(
     let acc = open_wide(cs, c_acc, j, inst.map(|i| &i.acc_in))?;
 
     // The tap: b = (ci·kh + ky)·kw + kx with ci < cg, ky < kh, kx < kw.
-    let (rest, kx) = divmod(cs, b, kw, 24)?;
-    let (ci, ky) = divmod(cs, &rest, kh, PARAM_BITS)?;
+    let (rest, kx) = divmod(cs, b, kw, 24, PARAM_BITS)?;
+    let (ci, ky) = divmod(cs, &rest, kh, PARAM_BITS, PARAM_BITS)?;
     cs.range(&cg.sub(&ci).add_const(-Fr::one()), PARAM_BITS)?;
     let (y_lo, y_hi) = thresholds(cs, &cs.mul(&ky, dh)?, sh, top, h)?;
     let (x_lo, x_hi) = thresholds(cs, &cs.mul(&kx, dw)?, sw, left, w)?;
@@ -722,8 +686,8 @@ pub(crate) fn window(
     let plane = cs.mul(ho, wo)?;
     let first = j.scale(Fr::from(CHUNK_VALUES as u64));
     let (co0, q0) = divmod_wide(cs, &first, &plane)?;
-    let (oy0, ox0) = divmod(cs, &q0, wo, PARAM_BITS)?;
-    let (g0, rg0) = divmod(cs, &co0, mg, 32)?;
+    let (oy0, ox0) = divmod(cs, &q0, wo, PARAM_BITS, PARAM_BITS)?;
+    let (g0, rg0) = divmod(cs, &co0, mg, 32, PARAM_BITS)?;
     let in_plane = cs.mul(h, w)?;
     let row_len = r.scale(Fr::from(CHUNK_VALUES as u64));
     let w_row = cs.mul(b, &row_len)?;

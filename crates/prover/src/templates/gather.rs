@@ -34,8 +34,8 @@ use zkopml_commit::{
 
 use super::{
     chunk::{
-        open_chunk_in, open_tensor, output_leaf_with, poseidon_t3, valid_mask, ChunkOpening,
-        OpenedTensor,
+        divmod, fresh, open_chunk_in, open_tensor, output_leaf_with, pack, poseidon_t3, valid_mask,
+        ChunkOpening, OpenedTensor,
     },
     Template,
 };
@@ -406,45 +406,6 @@ impl GatherChunk {
     }
 }
 
-/// Packs values known to be below `2^bits` into words of `⌊253 / bits⌋` of them.
-fn pack(values: &[Lc], bits: usize) -> Vec<Lc> {
-    let per = 253 / bits;
-    values
-        .chunks(per)
-        .map(|c| {
-            let mut word = Lc::constant(Fr::zero());
-            let mut pow = Fr::one();
-            for v in c {
-                word = word.add(&v.scale(pow));
-                pow *= Fr::from(2u64).pow([bits as u64]);
-            }
-            word.compact()
-        })
-        .collect()
-}
-
-/// `v = q·d + r` with `0 ≤ r < d < 2^28`, `q < 2^32` (witnesses `q`, `r`).
-fn divmod(cs: &Cs, v: &Lc, d: &Lc) -> CsResult<(Lc, Lc)> {
-    let (vv, dv) = (
-        crate::gadgets::fr_to_i128(v.val).unwrap_or(0),
-        crate::gadgets::fr_to_i128(d.val).unwrap_or(1).max(1),
-    );
-    let q = cs.witness_int(vv.div_euclid(dv))?;
-    let r = cs.witness_int(vv.rem_euclid(dv))?;
-    cs.assert_eq(&cs.mul(&q, d)?.add(&r), v)?;
-    cs.range(&q, 32)?;
-    cs.range(&r, DIM_BITS)?;
-    cs.range(&d.sub(&r).add_const(-Fr::one()), DIM_BITS)?;
-    Ok((q, r))
-}
-
-/// A fresh variable equal to `lc`.
-fn fresh(cs: &Cs, lc: &Lc) -> CsResult<Lc> {
-    let v = cs.witness(lc.val)?;
-    cs.assert_eq(&v, lc)?;
-    Ok(v)
-}
-
 impl Template for GatherTemplate {
     const NAME: &'static str = "gather_chunk/v1";
     type Instance = GatherChunk;
@@ -512,7 +473,7 @@ impl Template for GatherTemplate {
         let mut idx: Vec<Lc> = vec![Lc::constant(Fr::zero()); VIEW_RANK];
         let mut rest = j.scale(Fr::from(CHUNK_VALUES as u64));
         for d in (1..VIEW_RANK).rev() {
-            let (q, r) = divmod(cs, &rest, &dims[d])?;
+            let (q, r) = divmod(cs, &rest, &dims[d], 32, DIM_BITS)?;
             idx[d] = r;
             rest = q;
         }
