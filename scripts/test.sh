@@ -40,3 +40,9 @@ if [[ ! -x .venv/bin/python ]]; then python3 -m venv .venv; fi
 # mobilenet_v2 (14 MB, git-ignored) is generated, not committed: fidelity and golden tests use it.
 .venv/bin/python testdata/gen_models.py --only mobilenet_v2 2>/dev/null
 ZKOPML_CONFORMANCE=1 cargo test --workspace
+# Lint gate (after the tests, so it reuses their build of the dependencies).
+if cargo clippy --version >/dev/null 2>&1; then
+  cargo clippy --workspace --all-targets -- -D warnings
+else
+  echo "warning: clippy is not installed: skipping cargo clippy" >&2
+fi
