@@ -685,7 +685,8 @@ pub(crate) fn window(
     // The chunk's first position 616·j = (co·Ho + oy)·Wo + ox, co = g·mg + rg.
     let plane = cs.mul(ho, wo)?;
     let first = j.scale(Fr::from(CHUNK_VALUES as u64));
-    let (co0, q0) = divmod_wide(cs, &first, &plane)?;
+    // The plane `Ho·Wo` may exceed twelve bits.
+    let (co0, q0) = divmod(cs, &first, &plane, 32, 24)?;
     let (oy0, ox0) = divmod(cs, &q0, wo, PARAM_BITS, PARAM_BITS)?;
     let (g0, rg0) = divmod(cs, &co0, mg, 32, PARAM_BITS)?;
     let in_plane = cs.mul(h, w)?;
@@ -847,20 +848,4 @@ pub(crate) fn window(
         inside: x_valid,
         w: ws,
     })
-}
-
-/// `v = q·d + r`, `0 ≤ r < d ≤ 2^24`, `q < 2^32`: the chunk's first position over the
-/// output plane (`d = Ho·Wo` may exceed twelve bits).
-fn divmod_wide(cs: &Cs, v: &Lc, d: &Lc) -> CsResult<(Lc, Lc)> {
-    let (vv, dv) = (
-        crate::gadgets::fr_to_i128(v.val).unwrap_or(0),
-        crate::gadgets::fr_to_i128(d.val).unwrap_or(1).max(1),
-    );
-    let q = cs.witness_int(vv.div_euclid(dv))?;
-    let r = cs.witness_int(vv.rem_euclid(dv))?;
-    cs.assert_eq(&cs.mul(&q, d)?.add(&r), v)?;
-    cs.range(&q, 32)?;
-    cs.range(&r, 24)?;
-    cs.range(&d.sub(&r).add_const(-Fr::one()), 24)?;
-    Ok((q, r))
 }
