@@ -185,8 +185,17 @@ pub(crate) struct ProveArgs {
     #[command(flatten)]
     io: ModelInput,
     /// The step to prove: operators `step·N .. step·N + N - 1` (with N = 1, the operator index).
-    #[arg(long, visible_alias = "op")]
-    step: usize,
+    #[arg(long, visible_alias = "op", required_unless_present = "node")]
+    step: Option<usize>,
+    /// Protocol 4: prove one leaf of this ONNX node instead of a step — output chunk
+    /// `--chunk` of the node's heaviest template operator, under the template library's keys
+    /// (`<keys>/templates`; test keys are made there on first use). Nodes and their templates:
+    /// `zkopml circuits --templates`.
+    #[arg(long, conflicts_with = "step")]
+    node: Option<String>,
+    /// Protocol 4: the output chunk of the leaf (`--node`).
+    #[arg(long, requires = "node", default_value_t = 0)]
+    chunk: usize,
     /// Proving key cache directory.
     #[arg(long, default_value = ".zkopml/keys")]
     keys: PathBuf,
@@ -211,23 +220,26 @@ pub(crate) struct ProofFile {
 }
 
 pub(crate) fn prove(a: ProveArgs, json: bool) -> anyhow::Result<()> {
+    let Some(step) = a.step else {
+        return prove_leaf(a, json);
+    };
     let (program, trace, _) = a.io.load()?;
-    let stats = circuit_stats(&program, a.step)?;
+    let stats = circuit_stats(&program, step)?;
     let bar = ProgressBar::new_spinner().with_message(format!(
         "step {}: setup ({} constraints, test keys)",
-        a.step, stats.constraints
+        step, stats.constraints
     ));
     bar.enable_steady_tick(std::time::Duration::from_millis(100));
     let t = Instant::now();
-    let keys = KeyCache::new(&a.keys).get(&program, a.step)?;
+    let keys = KeyCache::new(&a.keys).get(&program, step)?;
     let setup_s = t.elapsed().as_secs_f64();
-    bar.set_message(format!("step {}: proving", a.step));
+    bar.set_message(format!("step {}: proving", step));
     let t = Instant::now();
-    let proof = zkopml_prover::prove(&keys, &program, a.step, &trace)?;
+    let proof = zkopml_prover::prove(&keys, &program, step, &trace)?;
     let prove_s = t.elapsed().as_secs_f64();
     bar.finish_and_clear();
     let file = ProofFile {
-        step: a.step,
+        step: step,
         public: proof
             .public
             .map(|x| format!("0x{}", hex::encode(fr_to_bytes32(&x)))),
@@ -242,7 +254,109 @@ pub(crate) fn prove(a: ProveArgs, json: bool) -> anyhow::Result<()> {
     if json {
         println!("{}", serde_json::to_string_pretty(&file)?);
     } else {
-        println!("step {} ({} constraints): setup {setup_s:.2} s (TEST KEYS), prove {prove_s:.2} s -> {}", a.step, stats.constraints, a.out.display());
+        println!("step {} ({} constraints): setup {setup_s:.2} s (TEST KEYS), prove {prove_s:.2} s -> {}", step, stats.constraints, a.out.display());
+    }
+    Ok(())
+}
+
+/// A leaf proof file (protocol 4).
+#[derive(Serialize)]
+struct LeafProofFile {
+    /// The ONNX node and its template operator (index in the lowering).
+    node: String,
+    template_op: usize,
+    /// The template and its constraints (the same for every model).
+    template: &'static str,
+    constraints: usize,
+    /// The output chunk and the operator's chunk count.
+    chunk: usize,
+    chunks: usize,
+    /// The public inputs `[C(X_1) … C(X_r), j, params…, d]`, 0x-hex.
+    public: Vec<String>,
+    /// 256-byte calldata, 0x-hex.
+    proof: String,
+    /// Loading (or, on first use, making) the template's keys.
+    keys_s: f64,
+    /// Witness and proof (the proof is checked before it is written).
+    prove_s: f64,
+    /// True: the library's deterministic test keys (`zkopml ceremony` makes real ones).
+    test_keys: bool,
+}
+
+/// `prove --node`: one version-4 leaf under the template library's keys.
+fn prove_leaf(a: ProveArgs, json: bool) -> anyhow::Result<()> {
+    use zkopml_agents::v4::TemplateProver;
+    use zkopml_prover::{
+        templates::constraints,
+        v4::{LeafInstance, V4Trace},
+    };
+    let node = a.node.as_deref().unwrap_or_default();
+    let onnx =
+        std::fs::read(&a.io.model).with_context(|| format!("reading {}", a.io.model.display()))?;
+    let (program, model) = zkopml_agents::v4::lower(&onnx, a.io.ops_per_step)
+        .with_context(|| format!("lowering {} for version 4", a.io.model.display()))?;
+    let lowered = &model.lowered;
+    let index = program
+        .nodes
+        .iter()
+        .position(|n| n.name == node)
+        .with_context(|| format!("no node named `{node}` in {}", a.io.model.display()))?;
+    // The node's heaviest template operator (the first of equals).
+    let o = lowered
+        .ops
+        .iter()
+        .enumerate()
+        .filter(|(_, op)| op.node == index)
+        .fold(None, |best: Option<(usize, usize)>, (o, op)| {
+            let c = constraints(op.template());
+            match best {
+                Some((_, b)) if b >= c => best,
+                _ => Some((o, c)),
+            }
+        })
+        .map(|(o, _)| o)
+        .with_context(|| format!("node `{node}` has no template operator"))?;
+    let file = TensorFile::read(&a.io.input)?;
+    let inputs = quantize_inputs(&program, &file.inputs)?;
+    let bar = ProgressBar::new_spinner().with_message(format!("{node}: trace"));
+    bar.enable_steady_tick(std::time::Duration::from_millis(100));
+    let trace = V4Trace::compute(lowered, &program, &inputs, None)?;
+    let out_len: usize = lowered.values[lowered.ops[o].output].shape.iter().product();
+    let chunks = zkopml_commit::chunk_count(out_len).max(1);
+    let inst = LeafInstance::new(lowered, &trace, o, a.chunk)?;
+    let template = inst.template();
+    let prover = TemplateProver::new(&a.keys.join("templates"));
+    bar.set_message(format!("{node}: keys of {template}"));
+    let t = Instant::now();
+    prover.prepare(&inst)?;
+    let keys_s = t.elapsed().as_secs_f64();
+    bar.set_message(format!("{node}: proving chunk {} with {template}", a.chunk));
+    let t = Instant::now();
+    let proof = prover.prove(&inst)?;
+    let prove_s = t.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    let out = LeafProofFile {
+        node: node.to_string(),
+        template_op: o,
+        template,
+        constraints: constraints(template),
+        chunk: a.chunk,
+        chunks,
+        public: proof.public.iter().map(|x| format!("{x:#066x}")).collect(),
+        proof: format!("{}", proof.proof),
+        keys_s,
+        prove_s,
+        test_keys: true,
+    };
+    std::fs::write(&a.out, serde_json::to_vec_pretty(&out)?)
+        .with_context(|| format!("writing {}", a.out.display()))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!(
+            "{node} (template operator {o}) chunk {}/{chunks}: {template} ({} constraints), keys {keys_s:.2} s (TEST KEYS), prove {prove_s:.2} s -> {}",
+            a.chunk, out.constraints, a.out.display()
+        );
     }
     Ok(())
 }

@@ -63,6 +63,60 @@ fn keys<'a, T: Template>(
     Ok(cell.get_or_init(|| k))
 }
 
+/// Runs `$body` with the keys of `$inst`'s template (`$keys`) and its witness (`$i`): the
+/// one place that maps a leaf to its template's key cell.
+macro_rules! with_keys {
+    ($self:ident, $inst:expr, |$keys:ident, $i:ident| $body:expr) => {{
+        let c = &$self.cache;
+        match $inst {
+            LeafInstance::Clip($i) => {
+                let $keys = keys(c, &$self.clip)?;
+                $body
+            }
+            LeafInstance::Binary($i) => {
+                let $keys = keys(c, &$self.binary)?;
+                $body
+            }
+            LeafInstance::GemmBlock($i) => {
+                let $keys = keys(c, &$self.block)?;
+                $body
+            }
+            LeafInstance::Rescale($i) => {
+                let $keys = keys(c, &$self.rescale)?;
+                $body
+            }
+            LeafInstance::ConvBlock($i) => {
+                let $keys = keys(c, &$self.conv)?;
+                $body
+            }
+            LeafInstance::PoolBlock($i) => {
+                let $keys = keys(c, &$self.pool)?;
+                $body
+            }
+            LeafInstance::GapBlock($i) => {
+                let $keys = keys(c, &$self.gap)?;
+                $body
+            }
+            LeafInstance::Avg($i) => {
+                let $keys = keys(c, &$self.avg)?;
+                $body
+            }
+            LeafInstance::Unary($i) => {
+                let $keys = keys(c, &$self.unary)?;
+                $body
+            }
+            LeafInstance::Erf($i) => {
+                let $keys = keys(c, &$self.erf)?;
+                $body
+            }
+            LeafInstance::Gather($i) => {
+                let $keys = keys(c, &$self.gather)?;
+                $body
+            }
+        }
+    }};
+}
+
 impl TemplateProver {
     /// A prover whose keys live in `key_dir` (the devnet's `keys/templates`).
     pub fn new(key_dir: &Path) -> Self {
@@ -82,52 +136,18 @@ impl TemplateProver {
         }
     }
 
+    /// Loads (or makes and caches) the keys of `inst`'s template, so that [`Self::prove`]
+    /// then measures proving alone.
+    pub fn prepare(&self, inst: &LeafInstance) -> Result<()> {
+        with_keys!(self, inst, |_keys, _i| ());
+        Ok(())
+    }
+
     /// Proves `inst` (the proof is checked before it is returned).
     pub fn prove(&self, inst: &LeafInstance) -> Result<ChainProof> {
-        let c = &self.cache;
-        Ok(match inst {
-            LeafInstance::Clip(i) => ChainProof::of(
-                ClipTemplate::NAME,
-                &template_prove(keys(c, &self.clip)?, i)?,
-            ),
-            LeafInstance::Binary(i) => ChainProof::of(
-                BinaryTemplate::NAME,
-                &template_prove(keys(c, &self.binary)?, i)?,
-            ),
-            LeafInstance::GemmBlock(i) => ChainProof::of(
-                GemmBlockTemplate::NAME,
-                &template_prove(keys(c, &self.block)?, i)?,
-            ),
-            LeafInstance::Rescale(i) => ChainProof::of(
-                RescaleTemplate::NAME,
-                &template_prove(keys(c, &self.rescale)?, i)?,
-            ),
-            LeafInstance::ConvBlock(i) => ChainProof::of(
-                ConvBlockTemplate::NAME,
-                &template_prove(keys(c, &self.conv)?, i)?,
-            ),
-            LeafInstance::PoolBlock(i) => ChainProof::of(
-                PoolBlockTemplate::NAME,
-                &template_prove(keys(c, &self.pool)?, i)?,
-            ),
-            LeafInstance::GapBlock(i) => ChainProof::of(
-                GapBlockTemplate::NAME,
-                &template_prove(keys(c, &self.gap)?, i)?,
-            ),
-            LeafInstance::Avg(i) => {
-                ChainProof::of(AvgTemplate::NAME, &template_prove(keys(c, &self.avg)?, i)?)
-            }
-            LeafInstance::Unary(i) => ChainProof::of(
-                UnaryTemplate::NAME,
-                &template_prove(keys(c, &self.unary)?, i)?,
-            ),
-            LeafInstance::Erf(i) => {
-                ChainProof::of(ErfTemplate::NAME, &template_prove(keys(c, &self.erf)?, i)?)
-            }
-            LeafInstance::Gather(i) => ChainProof::of(
-                GatherTemplate::NAME,
-                &template_prove(keys(c, &self.gather)?, i)?,
-            ),
-        })
+        Ok(with_keys!(self, inst, |keys, i| ChainProof::of(
+            inst.template(),
+            &template_prove(keys, i)?
+        )))
     }
 }
