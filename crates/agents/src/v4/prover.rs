@@ -7,8 +7,8 @@ use zkopml_prover::{
     evm::{fr_to_u256, proof_calldata},
     templates::{
         template_prove, AvgTemplate, BinaryTemplate, ClipTemplate, ConvBlockTemplate, ErfTemplate,
-        GapBlockTemplate, GatherTemplate, GemmBlockTemplate, PoolBlockTemplate, RescaleTemplate,
-        Template, TemplateKeyCache, TemplateKeys, TemplateProof, UnaryTemplate,
+        GapBlockTemplate, GatherTemplate, GemmBlockTemplate, LogicTemplate, PoolBlockTemplate,
+        RescaleTemplate, Template, TemplateKeyCache, TemplateKeys, TemplateProof, UnaryTemplate,
     },
     v4::LeafInstance,
 };
@@ -29,6 +29,7 @@ pub struct TemplateProver {
     unary: OnceLock<TemplateKeys<UnaryTemplate>>,
     erf: OnceLock<TemplateKeys<ErfTemplate>>,
     gather: OnceLock<TemplateKeys<GatherTemplate>>,
+    logic: OnceLock<TemplateKeys<LogicTemplate>>,
 }
 
 /// A leaf proof as `resolveLeaf` / `verifyProof` take it.
@@ -113,6 +114,10 @@ macro_rules! with_keys {
                 let $keys = keys(c, &$self.gather)?;
                 $body
             }
+            LeafInstance::Logic($i) => {
+                let $keys = keys(c, &$self.logic)?;
+                $body
+            }
         }
     }};
 }
@@ -133,6 +138,7 @@ impl TemplateProver {
             unary: OnceLock::new(),
             erf: OnceLock::new(),
             gather: OnceLock::new(),
+            logic: OnceLock::new(),
         }
     }
 

@@ -9,8 +9,8 @@ use zkopml_engine::{ops::Op, Node, Program};
 use super::{gather::movement_view, GatherTemplate, GatherView};
 use super::{
     template_stats, AvgDispute, AvgSums, AvgTemplate, BinaryChunk, BinaryTemplate, ClipTemplate,
-    ConvBlockTemplate, ErfTemplate, GapBlockTemplate, GemmBlockTemplate, PoolBlockTemplate,
-    RescaleTemplate, Template, UnaryFn, UnaryTemplate, KB,
+    ConvBlockTemplate, ErfTemplate, GapBlockTemplate, GemmBlockTemplate, LogicTemplate,
+    PoolBlockTemplate, RescaleTemplate, Template, UnaryFn, UnaryTemplate, KB,
 };
 use zkopml_engine::program::ValueKind;
 
@@ -31,43 +31,14 @@ pub struct LeafPlan {
 /// template proves it yet.
 pub fn plan(program: &Program, node: &Node) -> Result<LeafPlan, &'static str> {
     let out_len: usize = program.values[node.output].shape.iter().product();
-    let same_len = |v: &usize| program.values[*v].shape.iter().product::<usize>() == out_len;
     let template = match &node.op {
         // Relu, Clip; a reshape is the identity clip (same values, the header alone changes).
         Op::Relu | Op::Clip(_) | Op::Reshape(_) => ClipTemplate::NAME,
         Op::Binary(k) if BinaryChunk::code(*k).is_some() => {
-            if node.inputs.iter().all(same_len) {
-                BinaryTemplate::NAME
-            } else {
-                // A computed operand is broadcast by a gather_chunk operator first (a constant
-                // one is committed broadcast): one gather leaf per output chunk each.
-                let y = &program.values[node.output].shape;
-                let mut gathers = 0;
-                for v in node.inputs.iter().filter(|v| !same_len(v)) {
-                    let view = GatherView::expand(&program.values[*v].shape, y)
-                        .map_err(|_| "a broadcast operand outside gather_chunk's bounds")?;
-                    if !matches!(program.values[*v].kind, ValueKind::Const(_)) {
-                        view.fits().map_err(|_| {
-                            "a broadcast operand whose output chunk reads more chunks than \
-                             gather_chunk's table holds"
-                        })?;
-                        gathers += 1;
-                    }
-                }
-                let (b, g) = (
-                    constraints(BinaryTemplate::NAME),
-                    constraints(GatherTemplate::NAME),
-                );
-                return Ok(LeafPlan {
-                    template: if gathers > 0 && g > b {
-                        GatherTemplate::NAME
-                    } else {
-                        BinaryTemplate::NAME
-                    },
-                    leaves: chunk_count(out_len).max(1) * (1 + gathers),
-                    constraints: if gathers > 0 { b.max(g) } else { b },
-                });
-            }
+            return elementwise(program, node, BinaryTemplate::NAME)
+        }
+        Op::Compare(_) | Op::Logic(_) | Op::Where | Op::Cast(_) => {
+            return elementwise(program, node, LogicTemplate::NAME)
         }
         Op::Binary(_) => return Err("no template for this arithmetic kind yet"),
         Op::Gemm(g) => {
@@ -198,6 +169,44 @@ pub fn plan(program: &Program, node: &Node) -> Result<LeafPlan, &'static str> {
     })
 }
 
+/// The plan of an elementwise operator proved by `template` over equal-length operands: one
+/// leaf per output chunk, plus one gather leaf per chunk for each computed operand that is
+/// broadcast (a constant one is committed broadcast).
+fn elementwise(
+    program: &Program,
+    node: &Node,
+    template: &'static str,
+) -> Result<LeafPlan, &'static str> {
+    let y = &program.values[node.output].shape;
+    let out_len: usize = y.iter().product();
+    let mut gathers = 0;
+    for v in &node.inputs {
+        let info = &program.values[*v];
+        if info.shape.iter().product::<usize>() == out_len {
+            continue;
+        }
+        let view = GatherView::expand(&info.shape, y)
+            .map_err(|_| "a broadcast operand outside gather_chunk's bounds")?;
+        if !matches!(info.kind, ValueKind::Const(_)) {
+            view.fits().map_err(|_| {
+                "a broadcast operand whose output chunk reads more chunks than gather_chunk's \
+                 table holds"
+            })?;
+            gathers += 1;
+        }
+    }
+    let (b, g) = (constraints(template), constraints(GatherTemplate::NAME));
+    Ok(LeafPlan {
+        template: if gathers > 0 && g > b {
+            GatherTemplate::NAME
+        } else {
+            template
+        },
+        leaves: chunk_count(out_len).max(1) * (1 + gathers),
+        constraints: if gathers > 0 { b.max(g) } else { b },
+    })
+}
+
 /// Constraints of a template by name (synthesised once per process, without keys).
 pub fn constraints(template: &str) -> usize {
     static CLIP: OnceLock<usize> = OnceLock::new();
@@ -211,6 +220,7 @@ pub fn constraints(template: &str) -> usize {
     static UNARY: OnceLock<usize> = OnceLock::new();
     static ERF: OnceLock<usize> = OnceLock::new();
     static GATHER: OnceLock<usize> = OnceLock::new();
+    static LOGIC: OnceLock<usize> = OnceLock::new();
     let count = |t: &OnceLock<usize>, f: fn() -> crate::Result<usize>| {
         *t.get_or_init(|| f().expect("a template synthesises without a witness"))
     };
@@ -226,6 +236,7 @@ pub fn constraints(template: &str) -> usize {
         UnaryTemplate::NAME => count(&UNARY, template_stats::<UnaryTemplate>),
         ErfTemplate::NAME => count(&ERF, template_stats::<ErfTemplate>),
         GatherTemplate::NAME => count(&GATHER, template_stats::<GatherTemplate>),
+        LogicTemplate::NAME => count(&LOGIC, template_stats::<LogicTemplate>),
         _ => 0,
     }
 }
@@ -240,7 +251,7 @@ pub fn template_id(name: &str) -> Option<u64> {
 }
 
 /// The templates of the library, by name, in id order ([`template_id`]).
-pub const TEMPLATES: [&str; 11] = [
+pub const TEMPLATES: [&str; 12] = [
     ClipTemplate::NAME,
     BinaryTemplate::NAME,
     GemmBlockTemplate::NAME,
@@ -252,4 +263,5 @@ pub const TEMPLATES: [&str; 11] = [
     UnaryTemplate::NAME,
     ErfTemplate::NAME,
     GatherTemplate::NAME,
+    LogicTemplate::NAME,
 ];

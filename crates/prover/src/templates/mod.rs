@@ -17,6 +17,7 @@ mod conv;
 mod gather;
 mod keys;
 mod linear;
+mod logic;
 mod manifest;
 mod pool;
 
@@ -39,6 +40,7 @@ pub use keys::{
 pub use linear::{
     GemmBlockChunk, GemmBlockTemplate, GemmDispute, RescaleChunk, RescaleTemplate, KB, MAX_SHIFT,
 };
+pub use logic::{LogicChunk, LogicOp, LogicTemplate};
 pub use manifest::{constraints, plan, template_id, LeafPlan, TEMPLATES};
 pub use pool::{
     AvgChunk, AvgDispute, AvgSums, AvgTemplate, GapBlockChunk, GapBlockTemplate, GapDispute,

@@ -14,8 +14,9 @@ use crate::templates::{
     template_prove, template_setup, AvgChunk, AvgTemplate, BinaryChunk, BinaryTemplate,
     ChunkOpening, ClipChunk, ClipTemplate, ConvBlockChunk, ConvBlockTemplate, ErfChunk,
     ErfTemplate, GapBlockChunk, GapBlockTemplate, GatherChunk, GatherTemplate, GemmBlockChunk,
-    GemmBlockTemplate, Opening, PoolBlockChunk, PoolBlockTemplate, RescaleChunk, RescaleTemplate,
-    Template, TemplateKeys, TemplateProof, UnaryChunk, UnaryTemplate, WideOpening, KB,
+    GemmBlockTemplate, LogicChunk, LogicTemplate, Opening, PoolBlockChunk, PoolBlockTemplate,
+    RescaleChunk, RescaleTemplate, Template, TemplateKeys, TemplateProof, UnaryChunk,
+    UnaryTemplate, WideOpening, KB,
 };
 
 /// The witness of one leaf, for the template of its operator.
@@ -43,6 +44,8 @@ pub enum LeafInstance {
     Erf(ErfChunk),
     /// `gather_chunk`.
     Gather(GatherChunk),
+    /// `logic_chunk`.
+    Logic(LogicChunk),
 }
 
 impl LeafInstance {
@@ -98,6 +101,13 @@ impl LeafInstance {
                 a: narrow(op.inputs[0], j)?,
                 b: narrow(op.inputs[1], j)?,
                 kind: *kind,
+            }),
+            LOpKind::Logic(logic) => LeafInstance::Logic(LogicChunk {
+                a: narrow(op.inputs[0], j)?,
+                b: narrow(op.inputs[1], j)?,
+                c: narrow(op.inputs[2], j)?,
+                op: *logic,
+                forge: None,
             }),
             LOpKind::GemmBlock { block, row_chunks } => {
                 let (acc, a, w) = (op.inputs[0], op.inputs[1], op.inputs[2]);
@@ -187,6 +197,7 @@ impl LeafInstance {
             LeafInstance::Unary(i) => UnaryTemplate::public_inputs(i),
             LeafInstance::Erf(i) => ErfTemplate::public_inputs(i),
             LeafInstance::Gather(i) => GatherTemplate::public_inputs(i),
+            LeafInstance::Logic(i) => LogicTemplate::public_inputs(i),
         }
     }
 
@@ -205,6 +216,7 @@ impl LeafInstance {
             LeafInstance::Unary(i) => sat::<UnaryTemplate>(i)?,
             LeafInstance::Erf(i) => sat::<ErfTemplate>(i)?,
             LeafInstance::Gather(i) => sat::<GatherTemplate>(i)?,
+            LeafInstance::Logic(i) => sat::<LogicTemplate>(i)?,
         })
     }
 
@@ -230,6 +242,7 @@ impl LeafInstance {
             LeafInstance::Unary(_) => UnaryTemplate::NAME,
             LeafInstance::Erf(_) => ErfTemplate::NAME,
             LeafInstance::Gather(_) => GatherTemplate::NAME,
+            LeafInstance::Logic(_) => LogicTemplate::NAME,
         }
     }
 }
@@ -249,6 +262,7 @@ pub struct LeafProver {
     unary: OnceLock<TemplateKeys<UnaryTemplate>>,
     erf: OnceLock<TemplateKeys<ErfTemplate>>,
     gather: OnceLock<TemplateKeys<GatherTemplate>>,
+    logic: OnceLock<TemplateKeys<LogicTemplate>>,
 }
 
 fn keys<T: Template>(cell: &OnceLock<TemplateKeys<T>>) -> Result<&TemplateKeys<T>, V4Error> {
@@ -279,6 +293,7 @@ impl LeafProver {
             LeafInstance::Unary(i) => template_prove(keys(&self.unary)?, i)?,
             LeafInstance::Erf(i) => template_prove(keys(&self.erf)?, i)?,
             LeafInstance::Gather(i) => template_prove(keys(&self.gather)?, i)?,
+            LeafInstance::Logic(i) => template_prove(keys(&self.logic)?, i)?,
         })
     }
 }

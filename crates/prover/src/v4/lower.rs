@@ -19,8 +19,8 @@ use std::sync::Arc;
 use crate::templates::{
     template_id, AvgDispute, AvgSums, AvgTemplate, BinaryChunk, BinaryTemplate, ClipTemplate,
     ConvBlockTemplate, ConvDispute, ErfTemplate, GapBlockTemplate, GapDispute, GatherTemplate,
-    GatherView, GemmBlockTemplate, GemmDispute, PoolBlockTemplate, PoolDispute, RescaleTemplate,
-    Template, UnaryFn, UnaryTemplate,
+    GatherView, GemmBlockTemplate, GemmDispute, LogicOp, LogicTemplate, PoolBlockTemplate,
+    PoolDispute, RescaleTemplate, Template, UnaryFn, UnaryTemplate,
 };
 
 /// Index of a value of a [`Lowered`] program.
@@ -103,6 +103,9 @@ pub enum LOpKind {
     Clip(Clip),
     /// `Add`, `Sub`, `Mul` of equal-length operands.
     Binary(BinaryKind),
+    /// A comparison, boolean connective, `Where` or `Cast` of equal-length operands (inputs
+    /// `[a, b, c]`, `a` repeated for the operands the operator lacks; `logic_chunk`).
+    Logic(LogicOp),
     /// `acc_{b+1} = acc_b + Σ_t a[KB·b + t]·B'[KB·b + t, ·]` (inputs `[acc_b, A, B']`).
     GemmBlock {
         /// The block `b`.
@@ -171,6 +174,7 @@ impl LOp {
         match self.kind {
             LOpKind::Clip(_) => ClipTemplate::NAME,
             LOpKind::Binary(_) => BinaryTemplate::NAME,
+            LOpKind::Logic(_) => LogicTemplate::NAME,
             LOpKind::GemmBlock { .. } => GemmBlockTemplate::NAME,
             LOpKind::ConvBlock { .. } => ConvBlockTemplate::NAME,
             LOpKind::PoolBlock { .. } => PoolBlockTemplate::NAME,
@@ -188,6 +192,7 @@ impl LOp {
         match &self.kind {
             LOpKind::Clip(c) => vec![fr_from_i64(c.lo as i64), fr_from_i64(c.hi as i64)],
             LOpKind::Binary(k) => vec![Fr::from(BinaryChunk::code(*k).unwrap_or(u64::MAX))],
+            LOpKind::Logic(l) => vec![Fr::from(l.code()), l.bounds()],
             LOpKind::GemmBlock { block, row_chunks } => {
                 vec![Fr::from(*block as u64), Fr::from(*row_chunks as u64)]
             }
@@ -437,20 +442,36 @@ impl Lowered {
                         out_info.shape.clone(),
                     ))
                 }
-                Op::Binary(k) => {
-                    if BinaryChunk::code(*k).is_none() {
-                        return Err(unsupported("no template for this arithmetic kind yet"));
+                // Elementwise operators of equal-length operands: a broadcast operand is
+                // committed broadcast (a constant) or broadcast by a gather_chunk operator
+                // first (a computed one).
+                Op::Binary(_) | Op::Compare(_) | Op::Logic(_) | Op::Where | Op::Cast(_) => {
+                    let kind = match &node.op {
+                        Op::Binary(k) => {
+                            if BinaryChunk::code(*k).is_none() {
+                                return Err(unsupported(
+                                    "no template for this arithmetic kind yet",
+                                ));
+                            }
+                            LOpKind::Binary(*k)
+                        }
+                        Op::Compare(k) => LOpKind::Logic(LogicOp::Compare(*k)),
+                        Op::Logic(k) => LOpKind::Logic(LogicOp::Logic(*k)),
+                        Op::Cast(c) => LOpKind::Logic(LogicOp::Cast(*c)),
+                        _ => LOpKind::Logic(LogicOp::Where),
+                    };
+                    let arity = match &kind {
+                        LOpKind::Logic(l) => l.arity(),
+                        _ => 2,
+                    };
+                    if node.inputs.len() != arity {
+                        return Err(unsupported("an elementwise operator of another arity"));
                     }
-                    if node.inputs.len() != 2 {
-                        return Err(unsupported("a binary operator with other than 2 inputs"));
-                    }
-                    // A broadcast operand: a constant is committed broadcast, a computed one
-                    // is broadcast by a gather_chunk operator first.
-                    let mut ab = [0; 2];
+                    let mut lowered_inputs = Vec::with_capacity(3);
                     for (k, v) in node.inputs.iter().enumerate() {
                         let info = &program.values[*v];
                         if info.shape.iter().product::<usize>() == out_len {
-                            ab[k] = operand(&mut values, *v)?;
+                            lowered_inputs.push(operand(&mut values, *v)?);
                             continue;
                         }
                         let view =
@@ -458,7 +479,7 @@ impl Lowered {
                                 unsupported("a broadcast operand outside gather_chunk's bounds")
                             })?;
                         let name = format!("{}:broadcast{k}", node.name);
-                        ab[k] = match &info.kind {
+                        lowered_inputs.push(match &info.kind {
                             ValueKind::Const(t) => {
                                 let data = view.apply(&t.data).ok_or_else(|| {
                                     unsupported("a broadcast constant of the wrong length")
@@ -482,13 +503,16 @@ impl Lowered {
                                     out_info.shape.clone(),
                                 )
                             }
-                        };
+                        });
                     }
-                    let [a, b] = ab;
+                    // logic_chunk reads three operands: the first stands in for missing ones.
+                    if matches!(kind, LOpKind::Logic(_)) {
+                        lowered_inputs.resize(3, lowered_inputs[0]);
+                    }
                     Lowering::Op(push_op(
                         &mut values,
-                        LOpKind::Binary(*k),
-                        vec![a, b],
+                        kind,
+                        lowered_inputs,
                         out_info.name.clone(),
                         out_info.shape.clone(),
                     ))
