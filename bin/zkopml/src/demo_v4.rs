@@ -265,7 +265,11 @@ pub(crate) async fn run(
         .unwrap_or(V4_MIN_CHALLENGE_WINDOW)
         .max(V4_MIN_CHALLENGE_WINDOW);
     params.challenge_window = Some(window);
-    let lowering = crate::v4::lower(&onnx, a.ops_per_step.unwrap_or(V4_OPS_PER_STEP))?;
+    let lowering = crate::v4::lower(
+        &onnx,
+        a.ops_per_step.unwrap_or(V4_OPS_PER_STEP),
+        &Default::default(),
+    )?;
     let (registered, reg) =
         crate::v4::register_model(&cfg, timeline.clone(), lowering, &params).await?;
     phase("register (compile, lower, store; no keys)", t);

@@ -208,6 +208,8 @@ pub(crate) struct RegisterArgs {
     pub(crate) protocol: u8,
     #[command(flatten)]
     pub(crate) params: ParamArgs,
+    #[command(flatten)]
+    pub(crate) dims: crate::local::DimArgs,
 }
 
 /// `--model`: an ONNX file, or a directory holding `model.onnx`.
@@ -265,6 +267,13 @@ pub(crate) fn register(
 ) -> anyhow::Result<()> {
     if a.protocol == 4 {
         return crate::v4::register(a, config_path, kubo_api, json);
+    }
+    if !a.dims.dims.is_empty() {
+        return Err(zkopml_engine::EngineError::BadInput {
+            name: "--dim".into(),
+            reason: "symbolic dims are fixed at registration under --protocol 4".into(),
+        }
+        .into());
     }
     let cfg = read_config(config_path, kubo_api)?;
     let rt = tokio::runtime::Runtime::new()?;

@@ -30,11 +30,52 @@ pub(crate) struct ModelInput {
     pub(crate) ops_per_step: usize,
 }
 
+/// `--dim NAME=SIZE` (repeatable): the size of a symbolic input dim of the model.
+#[derive(Args, Debug, Default)]
+pub(crate) struct DimArgs {
+    /// Fix a symbolic input dim (a `dim_param` such as `batch` or `sequence`, or
+    /// `INPUT:AXIS` for an unnamed one) to a size: `--dim batch=4` (repeatable; a dim not
+    /// given is 1, or takes its size from `--input` where the command has one).
+    #[arg(long = "dim", value_name = "NAME=SIZE", value_parser = parse_dim)]
+    pub(crate) dims: Vec<(String, usize)>,
+}
+
+impl DimArgs {
+    /// The dims by name.
+    pub(crate) fn map(&self) -> HashMap<String, usize> {
+        self.dims.iter().cloned().collect()
+    }
+}
+
+fn parse_dim(s: &str) -> Result<(String, usize), String> {
+    let (name, size) = s
+        .rsplit_once('=')
+        .ok_or_else(|| format!("expected NAME=SIZE, got `{s}`"))?;
+    match size.parse::<usize>() {
+        Ok(n) if n > 0 && !name.is_empty() => Ok((name.to_string(), n)),
+        _ => Err(format!("expected NAME=SIZE with a size above 0, got `{s}`")),
+    }
+}
+
+/// The symbolic dims of `graph` bound to the shapes of the tensors in `file` (the input at
+/// hand decides batch and sequence length).
+pub(crate) fn input_dims(
+    graph: &import::Graph,
+    file: &TensorFile,
+) -> anyhow::Result<HashMap<String, usize>> {
+    let shapes = file
+        .inputs
+        .iter()
+        .map(|(name, t)| (name.clone(), t.shape.clone()))
+        .collect();
+    Ok(import::bind_dims(graph, &shapes)?)
+}
+
 impl ModelInput {
     pub(crate) fn load(&self) -> anyhow::Result<(Program, Trace, f64)> {
         let graph = import::load_file(&self.model)?;
-        let program = Program::compile(&graph, &HashMap::new(), self.ops_per_step)?;
         let file = TensorFile::read(&self.input)?;
+        let program = Program::compile(&graph, &input_dims(&graph, &file)?, self.ops_per_step)?;
         let inputs = quantize_inputs(&program, &file.inputs)?;
         let spinner = ProgressBar::new_spinner()
             .with_message(format!("executing {} operators", program.nodes.len()));
@@ -293,7 +334,9 @@ fn prove_leaf(a: ProveArgs, json: bool) -> anyhow::Result<()> {
     let node = a.node.as_deref().unwrap_or_default();
     let onnx =
         std::fs::read(&a.io.model).with_context(|| format!("reading {}", a.io.model.display()))?;
-    let (program, model) = zkopml_agents::v4::lower(&onnx, a.io.ops_per_step)
+    let file = TensorFile::read(&a.io.input)?;
+    let dims = input_dims(&import::load_bytes(&onnx)?, &file)?;
+    let (program, model) = zkopml_agents::v4::lower(&onnx, a.io.ops_per_step, &dims)
         .with_context(|| format!("lowering {} for version 4", a.io.model.display()))?;
     let lowered = &model.lowered;
     let index = program
@@ -316,7 +359,6 @@ fn prove_leaf(a: ProveArgs, json: bool) -> anyhow::Result<()> {
         })
         .map(|(o, _)| o)
         .with_context(|| format!("node `{node}` has no template operator"))?;
-    let file = TensorFile::read(&a.io.input)?;
     let inputs = quantize_inputs(&program, &file.inputs)?;
     let bar = ProgressBar::new_spinner().with_message(format!("{node}: trace"));
     bar.enable_steady_tick(std::time::Duration::from_millis(100));
@@ -467,6 +509,8 @@ pub(crate) struct CircuitsArgs {
     /// constraints of one leaf. Sets nothing up; takes seconds.
     #[arg(long)]
     templates: bool,
+    #[command(flatten)]
+    dims: DimArgs,
 }
 
 #[derive(Serialize)]
@@ -515,7 +559,7 @@ struct CircuitRow {
 
 pub(crate) fn circuits(a: CircuitsArgs, json: bool) -> anyhow::Result<()> {
     let graph = import::load_file(&a.model)?;
-    let program = Program::compile(&graph, &HashMap::new(), a.ops_per_step)?;
+    let program = Program::compile(&graph, &a.dims.map(), a.ops_per_step)?;
     let steps: Vec<usize> = if a.steps.is_empty() {
         (0..program.num_steps()).collect()
     } else {

@@ -82,11 +82,15 @@ pub(crate) struct Registered {
 
 /// Reads and lowers the ONNX model at `path` (compile, lower onto the template library);
 /// fails with the lowering's error for an operator no template proves yet.
-pub(crate) fn lower(path: &Path, ops_per_step: usize) -> anyhow::Result<Lowering> {
+pub(crate) fn lower(
+    path: &Path,
+    ops_per_step: usize,
+    dims: &std::collections::HashMap<String, usize>,
+) -> anyhow::Result<Lowering> {
     let onnx = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let started = Instant::now();
     let spinner = crate::devnet::spinner("compiling, lowering onto the template library");
-    let r = v4::lower(&onnx, ops_per_step);
+    let r = v4::lower(&onnx, ops_per_step, dims);
     spinner.finish_and_clear();
     let (program, model) =
         r.with_context(|| format!("lowering {} for version 4", path.display()))?;
@@ -166,6 +170,7 @@ pub(crate) fn register(
     let lowering = lower(
         &onnx_path(&a.model),
         a.ops_per_step.unwrap_or(V4_OPS_PER_STEP),
+        &a.dims.map(),
     )?;
     let cfg = read_config(config_path, kubo_api)?;
     let rt = tokio::runtime::Runtime::new()?;

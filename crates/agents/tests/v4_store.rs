@@ -106,9 +106,9 @@ async fn a_v4_model_and_request_round_trip_through_the_store_and_a_foreign_progr
 
     // A registration whose program CID names another program (lenet5's) than the one its
     // roots commit (dnn's): loading it is refused.
-    let (lenet5, _) = v4::lower(&onnx("lenet5"), 4).unwrap();
+    let (lenet5, _) = v4::lower(&onnx("lenet5"), 4, &Default::default()).unwrap();
     let foreign = owner.store.put(&lenet5.to_bytes()).unwrap().to_string();
-    let (_, dnn) = v4::lower(&onnx("dnn"), 4).unwrap();
+    let (_, dnn) = v4::lower(&onnx("dnn"), 4, &Default::default()).unwrap();
     let (bad, _) = v4::register(&owner.chain, &dnn, params(0), m.onnx_cid.clone(), foreign)
         .await
         .expect("the registry does not read CIDs");

@@ -349,9 +349,14 @@ fn normalise(model: ModelProto) -> Result<Graph> {
                 .map(|s| {
                     s.dim
                         .iter()
-                        .map(|d| {
+                        .enumerate()
+                        .map(|(axis, d)| {
                             if d.has_dim_value() && d.dim_value() > 0 {
                                 Dim::Fixed(d.dim_value() as usize)
+                            } else if d.dim_param().is_empty() {
+                                // An unnamed unknown dim: named by its position, so that
+                                // it binds on its own.
+                                Dim::Symbolic(format!("{}:{axis}", vi.name))
                             } else {
                                 Dim::Symbolic(d.dim_param().to_string())
                             }
@@ -736,4 +741,69 @@ mod tests {
             Err(EngineError::MissingField { field: "graph", .. })
         ));
     }
+}
+
+/// The sizes of `graph`'s symbolic input dims (by `dim_param` name) that give its inputs the
+/// shapes in `given` (by input name), for [`Program::compile`](crate::Program::compile): a
+/// model exported with dynamic axes (batch, sequence length) is compiled for the shapes of
+/// the input at hand. A fixed dim must match, a name takes one size across all inputs, and
+/// an input absent from `given` keeps its defaults.
+pub fn bind_dims(
+    graph: &Graph,
+    given: &BTreeMap<String, Vec<usize>>,
+) -> Result<HashMap<String, usize>> {
+    let mut dims: HashMap<String, usize> = HashMap::new();
+    for (name, ds) in &graph.inputs {
+        let Some(shape) = given.get(name) else {
+            continue;
+        };
+        let bad = |reason: String| EngineError::BadInput {
+            name: name.clone(),
+            reason,
+        };
+        if shape.len() != ds.len() {
+            return Err(bad(format!(
+                "rank {} given, the model's input has rank {} ({})",
+                shape.len(),
+                ds.len(),
+                show_dims(ds)
+            )));
+        }
+        for (axis, (d, n)) in ds.iter().zip(shape).enumerate() {
+            match d {
+                Dim::Fixed(f) if f != n => {
+                    return Err(bad(format!(
+                        "axis {axis} has size {n}, the model fixes it to {f} ({})",
+                        show_dims(ds)
+                    )))
+                }
+                Dim::Fixed(_) => {}
+                Dim::Symbolic(s) => match dims.get(s) {
+                    Some(m) if m != n => {
+                        return Err(bad(format!(
+                            "axis {axis} (`{s}`) has size {n}, another input gives `{s}` size {m}"
+                        )))
+                    }
+                    _ => {
+                        if *n == 0 {
+                            return Err(bad(format!("axis {axis} (`{s}`) has size 0")));
+                        }
+                        dims.insert(s.clone(), *n);
+                    }
+                },
+            }
+        }
+    }
+    Ok(dims)
+}
+
+fn show_dims(ds: &[Dim]) -> String {
+    let parts: Vec<String> = ds
+        .iter()
+        .map(|d| match d {
+            Dim::Fixed(n) => n.to_string(),
+            Dim::Symbolic(s) => s.clone(),
+        })
+        .collect();
+    format!("[{}]", parts.join(", "))
 }

@@ -40,11 +40,17 @@ pub struct LoadedV4 {
     pub program_cid: String,
 }
 
-/// Compiles `onnx` and lowers it onto the template library with `ops_per_step` template
-/// operators per step. Fails with [`AgentError::Lowering`] when an operator has no template.
-pub fn lower(onnx: &[u8], ops_per_step: usize) -> Result<(Program, V4Model)> {
+/// Compiles `onnx` (its symbolic input dims, such as batch or sequence length, fixed to
+/// `dims` by name; 1 where absent) and lowers it onto the template library with
+/// `ops_per_step` template operators per step. Fails with [`AgentError::Lowering`] when an
+/// operator has no template.
+pub fn lower(
+    onnx: &[u8],
+    ops_per_step: usize,
+    dims: &HashMap<String, usize>,
+) -> Result<(Program, V4Model)> {
     let graph = import::load_bytes(onnx)?;
-    let program = Program::compile(&graph, &HashMap::new(), 1)?;
+    let program = Program::compile(&graph, dims, 1)?;
     let lowered = Lowered::new(&program, ops_per_step)?;
     Ok((program, V4Model::new(lowered)))
 }
@@ -58,12 +64,13 @@ pub async fn register_onnx(
     params: impl FnOnce(usize) -> GameParams,
 ) -> Result<(LoadedV4, TxInfo)> {
     let bytes = onnx.to_vec();
-    let (program, model) = tokio::task::spawn_blocking(move || lower(&bytes, ops_per_step))
-        .await
-        .map_err(|e| AgentError::Inconsistent {
-            what: "lowering task".into(),
-            reason: e.to_string(),
-        })??;
+    let (program, model) =
+        tokio::task::spawn_blocking(move || lower(&bytes, ops_per_step, &HashMap::new()))
+            .await
+            .map_err(|e| AgentError::Inconsistent {
+                what: "lowering task".into(),
+                reason: e.to_string(),
+            })??;
     register_lowered(ctx, onnx, program, model, params).await
 }
 
