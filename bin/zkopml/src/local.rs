@@ -280,7 +280,7 @@ pub(crate) fn prove(a: ProveArgs, json: bool) -> anyhow::Result<()> {
     let prove_s = t.elapsed().as_secs_f64();
     bar.finish_and_clear();
     let file = ProofFile {
-        step: step,
+        step,
         public: proof
             .public
             .map(|x| format!("0x{}", hex::encode(fr_to_bytes32(&x)))),

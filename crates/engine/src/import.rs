@@ -680,69 +680,6 @@ pub fn parse_tensor(t: &TensorProto) -> Result<Const> {
     Ok(Const { shape, data })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn deeply_nested_groups_are_an_error_not_a_stack_overflow() {
-        // Field 1, wire type 3 (start group), nested 500k deep: the fuzz crash's shape. The
-        // top-level check refuses the unclosed groups; behind it, the decoder (on its grown
-        // stack) refuses the same groups closed, which pass the check.
-        let open = vec![0x0b; 500_000];
-        assert!(matches!(
-            load_bytes(&open),
-            Err(EngineError::Malformed { .. })
-        ));
-        // Unknown field 100 (tags `a3 06` / `a4 06`), which the decoder skips recursively.
-        let depth = 250_000;
-        let mut closed = [0xa3, 0x06].repeat(depth);
-        closed.extend([0xa4, 0x06].repeat(depth));
-        check_top_level(&closed).unwrap();
-        assert!(parse_model(&closed).is_ok());
-        assert!(matches!(
-            load_bytes(&closed),
-            Err(EngineError::MissingField { field: "graph", .. })
-        ));
-    }
-
-    #[test]
-    fn garbage_is_a_typed_error_not_a_panic() {
-        assert!(matches!(
-            load_bytes(&[0xff, 0xff, 0xff, 0x01]),
-            Err(EngineError::Malformed { .. })
-        ));
-        // A well-formed top level whose graph (field 7) holds a cut tag.
-        assert!(matches!(
-            load_bytes(&[0x3a, 0x01, 0xff]),
-            Err(EngineError::Decode(_))
-        ));
-    }
-
-    #[test]
-    fn raw_data_with_a_remainder_is_refused() {
-        let t = TensorProto {
-            name: "w".into(),
-            dims: vec![1],
-            data_type: DataType::FLOAT as i32,
-            raw_data: vec![0; 7],
-            ..Default::default()
-        };
-        assert!(matches!(
-            parse_tensor(&t),
-            Err(EngineError::DataLength { got: 1, .. })
-        ));
-    }
-
-    #[test]
-    fn empty_model_has_no_graph() {
-        assert!(matches!(
-            load_bytes(&[]),
-            Err(EngineError::MissingField { field: "graph", .. })
-        ));
-    }
-}
-
 /// The sizes of `graph`'s symbolic input dims (by `dim_param` name) that give its inputs the
 /// shapes in `given` (by input name), for [`Program::compile`](crate::Program::compile): a
 /// model exported with dynamic axes (batch, sequence length) is compiled for the shapes of
@@ -806,4 +743,67 @@ fn show_dims(ds: &[Dim]) -> String {
         })
         .collect();
     format!("[{}]", parts.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deeply_nested_groups_are_an_error_not_a_stack_overflow() {
+        // Field 1, wire type 3 (start group), nested 500k deep: the fuzz crash's shape. The
+        // top-level check refuses the unclosed groups; behind it, the decoder (on its grown
+        // stack) refuses the same groups closed, which pass the check.
+        let open = vec![0x0b; 500_000];
+        assert!(matches!(
+            load_bytes(&open),
+            Err(EngineError::Malformed { .. })
+        ));
+        // Unknown field 100 (tags `a3 06` / `a4 06`), which the decoder skips recursively.
+        let depth = 250_000;
+        let mut closed = [0xa3, 0x06].repeat(depth);
+        closed.extend([0xa4, 0x06].repeat(depth));
+        check_top_level(&closed).unwrap();
+        assert!(parse_model(&closed).is_ok());
+        assert!(matches!(
+            load_bytes(&closed),
+            Err(EngineError::MissingField { field: "graph", .. })
+        ));
+    }
+
+    #[test]
+    fn garbage_is_a_typed_error_not_a_panic() {
+        assert!(matches!(
+            load_bytes(&[0xff, 0xff, 0xff, 0x01]),
+            Err(EngineError::Malformed { .. })
+        ));
+        // A well-formed top level whose graph (field 7) holds a cut tag.
+        assert!(matches!(
+            load_bytes(&[0x3a, 0x01, 0xff]),
+            Err(EngineError::Decode(_))
+        ));
+    }
+
+    #[test]
+    fn raw_data_with_a_remainder_is_refused() {
+        let t = TensorProto {
+            name: "w".into(),
+            dims: vec![1],
+            data_type: DataType::FLOAT as i32,
+            raw_data: vec![0; 7],
+            ..Default::default()
+        };
+        assert!(matches!(
+            parse_tensor(&t),
+            Err(EngineError::DataLength { got: 1, .. })
+        ));
+    }
+
+    #[test]
+    fn empty_model_has_no_graph() {
+        assert!(matches!(
+            load_bytes(&[]),
+            Err(EngineError::MissingField { field: "graph", .. })
+        ));
+    }
 }

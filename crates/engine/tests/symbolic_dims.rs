@@ -47,7 +47,11 @@ fn a_batch_of_four_gives_four_copies_of_the_batch_one_output() {
         let x4 = Tensor::new(shape, x.data.repeat(4));
         let y4 = evaluate(&four, &[x4]).unwrap().remove(0);
         assert_eq!(y4.shape[0], 4, "{model}");
-        assert_eq!(y4.data, y1.data.repeat(4), "{model}: every row is the batch-1 output");
+        assert_eq!(
+            y4.data,
+            y1.data.repeat(4),
+            "{model}: every row is the batch-1 output"
+        );
     }
 }
 
@@ -67,7 +71,8 @@ fn shapes_that_contradict_the_model_are_refused_with_the_reason() {
     assert!(bad(bind_dims(&g, &shapes(&[(&name, &[0, 784])]))).contains("size 0"));
     // One name, two sizes across inputs.
     let mut two = g.clone();
-    two.inputs.push(("mask".into(), vec![Dim::Symbolic("batch".into())]));
+    two.inputs
+        .push(("mask".into(), vec![Dim::Symbolic("batch".into())]));
     let r = bind_dims(&two, &shapes(&[(&name, &[4, 784]), ("mask", &[3])]));
     assert!(bad(r).contains("another input gives `batch` size"));
     // Absent inputs keep their defaults.
