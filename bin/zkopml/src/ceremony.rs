@@ -10,6 +10,7 @@ use zkopml_prover::templates::{
     AvgTemplate, BinaryTemplate, ClipTemplate, ConvBlockTemplate, ErfTemplate, GapBlockTemplate,
     GatherTemplate, GemmBlockTemplate, PoolBlockTemplate, RescaleTemplate, Template, UnaryTemplate,
     TEMPLATES,
+    GroupBlockTemplate, SoftmaxExpTemplate, SoftmaxFinishTemplate,
 };
 
 /// One step of the ceremony.
@@ -130,6 +131,9 @@ macro_rules! by_template {
             UnaryTemplate::NAME => files::$f::<UnaryTemplate>($($arg),*),
             ErfTemplate::NAME => files::$f::<ErfTemplate>($($arg),*),
             GatherTemplate::NAME => files::$f::<GatherTemplate>($($arg),*),
+            GroupBlockTemplate::NAME => files::$f::<GroupBlockTemplate>($($arg),*),
+            SoftmaxExpTemplate::NAME => files::$f::<SoftmaxExpTemplate>($($arg),*),
+            SoftmaxFinishTemplate::NAME => files::$f::<SoftmaxFinishTemplate>($($arg),*),
             other => return Err(UnknownTemplate(other.to_string()).into()),
         }
     };

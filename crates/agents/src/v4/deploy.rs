@@ -13,6 +13,7 @@ use zkopml_prover::{
         template_id, AvgTemplate, BinaryTemplate, ClipTemplate, ConvBlockTemplate, ErfTemplate,
         GapBlockTemplate, GatherTemplate, GemmBlockTemplate, PoolBlockTemplate, RescaleTemplate,
         Template, TemplateKeyCache, UnaryTemplate, TEMPLATES,
+        GroupBlockTemplate, SoftmaxExpTemplate, SoftmaxFinishTemplate,
     },
 };
 
@@ -69,6 +70,9 @@ pub fn template_key_args(key_dir: &Path) -> Result<Vec<TemplateKeyArgs>> {
             UnaryTemplate::NAME => args_of::<UnaryTemplate>(&cache)?,
             ErfTemplate::NAME => args_of::<ErfTemplate>(&cache)?,
             GatherTemplate::NAME => args_of::<GatherTemplate>(&cache)?,
+            GroupBlockTemplate::NAME => args_of::<GroupBlockTemplate>(&cache)?,
+            SoftmaxExpTemplate::NAME => args_of::<SoftmaxExpTemplate>(&cache)?,
+            SoftmaxFinishTemplate::NAME => args_of::<SoftmaxFinishTemplate>(&cache)?,
             other => {
                 return Err(AgentError::Inconsistent {
                     what: "template".into(),

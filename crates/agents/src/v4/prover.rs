@@ -9,6 +9,7 @@ use zkopml_prover::{
         template_prove, AvgTemplate, BinaryTemplate, ClipTemplate, ConvBlockTemplate, ErfTemplate,
         GapBlockTemplate, GatherTemplate, GemmBlockTemplate, PoolBlockTemplate, RescaleTemplate,
         Template, TemplateKeyCache, TemplateKeys, TemplateProof, UnaryTemplate,
+        GroupBlockTemplate, SoftmaxExpTemplate, SoftmaxFinishTemplate,
     },
     v4::LeafInstance,
 };
@@ -29,6 +30,9 @@ pub struct TemplateProver {
     unary: OnceLock<TemplateKeys<UnaryTemplate>>,
     erf: OnceLock<TemplateKeys<ErfTemplate>>,
     gather: OnceLock<TemplateKeys<GatherTemplate>>,
+    group: OnceLock<TemplateKeys<GroupBlockTemplate>>,
+    sm_exp: OnceLock<TemplateKeys<SoftmaxExpTemplate>>,
+    sm_finish: OnceLock<TemplateKeys<SoftmaxFinishTemplate>>,
 }
 
 /// A leaf proof as `resolveLeaf` / `verifyProof` take it.
@@ -79,6 +83,9 @@ impl TemplateProver {
             unary: OnceLock::new(),
             erf: OnceLock::new(),
             gather: OnceLock::new(),
+            group: OnceLock::new(),
+            sm_exp: OnceLock::new(),
+            sm_finish: OnceLock::new(),
         }
     }
 
@@ -127,6 +134,18 @@ impl TemplateProver {
             LeafInstance::Gather(i) => ChainProof::of(
                 GatherTemplate::NAME,
                 &template_prove(keys(c, &self.gather)?, i)?,
+            ),
+            LeafInstance::GroupBlock(i) => ChainProof::of(
+                GroupBlockTemplate::NAME,
+                &template_prove(keys(c, &self.group)?, i)?,
+            ),
+            LeafInstance::SoftmaxExp(i) => ChainProof::of(
+                SoftmaxExpTemplate::NAME,
+                &template_prove(keys(c, &self.sm_exp)?, i)?,
+            ),
+            LeafInstance::SoftmaxFinish(i) => ChainProof::of(
+                SoftmaxFinishTemplate::NAME,
+                &template_prove(keys(c, &self.sm_finish)?, i)?,
             ),
         })
     }

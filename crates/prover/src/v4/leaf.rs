@@ -17,6 +17,10 @@ use crate::templates::{
     GemmBlockTemplate, Opening, PoolBlockChunk, PoolBlockTemplate, RescaleChunk, RescaleTemplate,
     Template, TemplateKeys, TemplateProof, UnaryChunk, UnaryTemplate, WideOpening, KB,
 };
+use crate::templates::{
+    GroupBlockChunk, GroupBlockTemplate, SoftmaxExpChunk, SoftmaxExpTemplate, SoftmaxFinishChunk,
+    SoftmaxFinishTemplate,
+};
 
 /// The witness of one leaf, for the template of its operator.
 #[derive(Clone, Debug)]
@@ -43,6 +47,12 @@ pub enum LeafInstance {
     Erf(ErfChunk),
     /// `gather_chunk`.
     Gather(GatherChunk),
+    /// `group_block`.
+    GroupBlock(GroupBlockChunk),
+    /// `softmax_exp`.
+    SoftmaxExp(SoftmaxExpChunk),
+    /// `softmax_finish`.
+    SoftmaxFinish(SoftmaxFinishChunk),
 }
 
 impl LeafInstance {
@@ -170,6 +180,43 @@ impl LeafInstance {
                     .map_err(|_| uncommittable(op.output))?,
                 )
             }
+            LOpKind::GroupBlock { block, dispute } => {
+                let (acc, x) = (wide_ints(op.inputs[0])?, narrow_tensor(op.inputs[1])?);
+                LeafInstance::GroupBlock(
+                    dispute
+                        .block_instance(&x, &acc, j, *block)
+                        .map_err(|_| uncommittable(op.output))?,
+                )
+            }
+            LOpKind::SoftmaxExp { n } => {
+                let m = op.inputs[1];
+                LeafInstance::SoftmaxExp(
+                    SoftmaxExpChunk::new(
+                        narrow(op.inputs[0], j)?,
+                        &lowered.values[m].shape,
+                        &narrow_tensor(m)?.data,
+                        &*trace.tree(m)?,
+                        *n,
+                    )
+                    .ok_or_else(|| uncommittable(m))?,
+                )
+            }
+            LOpKind::SoftmaxFinish { n } => {
+                let s = op.inputs[1];
+                let data = trace.data(s)?;
+                let Data::Wide(w) = &*data else {
+                    return Err(uncommittable(s));
+                };
+                LeafInstance::SoftmaxFinish(
+                    SoftmaxFinishChunk::new(
+                        narrow(op.inputs[0], j)?,
+                        &lowered.values[s].shape,
+                        w,
+                        *n,
+                    )
+                    .ok_or_else(|| uncommittable(s))?,
+                )
+            }
         })
     }
 
@@ -187,6 +234,9 @@ impl LeafInstance {
             LeafInstance::Unary(i) => UnaryTemplate::public_inputs(i),
             LeafInstance::Erf(i) => ErfTemplate::public_inputs(i),
             LeafInstance::Gather(i) => GatherTemplate::public_inputs(i),
+            LeafInstance::GroupBlock(i) => GroupBlockTemplate::public_inputs(i),
+            LeafInstance::SoftmaxExp(i) => SoftmaxExpTemplate::public_inputs(i),
+            LeafInstance::SoftmaxFinish(i) => SoftmaxFinishTemplate::public_inputs(i),
         }
     }
 
@@ -205,6 +255,9 @@ impl LeafInstance {
             LeafInstance::Unary(i) => sat::<UnaryTemplate>(i)?,
             LeafInstance::Erf(i) => sat::<ErfTemplate>(i)?,
             LeafInstance::Gather(i) => sat::<GatherTemplate>(i)?,
+            LeafInstance::GroupBlock(i) => sat::<GroupBlockTemplate>(i)?,
+            LeafInstance::SoftmaxExp(i) => sat::<SoftmaxExpTemplate>(i)?,
+            LeafInstance::SoftmaxFinish(i) => sat::<SoftmaxFinishTemplate>(i)?,
         })
     }
 
@@ -230,6 +283,9 @@ impl LeafInstance {
             LeafInstance::Unary(_) => UnaryTemplate::NAME,
             LeafInstance::Erf(_) => ErfTemplate::NAME,
             LeafInstance::Gather(_) => GatherTemplate::NAME,
+            LeafInstance::GroupBlock(_) => GroupBlockTemplate::NAME,
+            LeafInstance::SoftmaxExp(_) => SoftmaxExpTemplate::NAME,
+            LeafInstance::SoftmaxFinish(_) => SoftmaxFinishTemplate::NAME,
         }
     }
 }
@@ -249,6 +305,9 @@ pub struct LeafProver {
     unary: OnceLock<TemplateKeys<UnaryTemplate>>,
     erf: OnceLock<TemplateKeys<ErfTemplate>>,
     gather: OnceLock<TemplateKeys<GatherTemplate>>,
+    group: OnceLock<TemplateKeys<GroupBlockTemplate>>,
+    sm_exp: OnceLock<TemplateKeys<SoftmaxExpTemplate>>,
+    sm_finish: OnceLock<TemplateKeys<SoftmaxFinishTemplate>>,
 }
 
 fn keys<T: Template>(cell: &OnceLock<TemplateKeys<T>>) -> Result<&TemplateKeys<T>, V4Error> {
@@ -279,6 +338,9 @@ impl LeafProver {
             LeafInstance::Unary(i) => template_prove(keys(&self.unary)?, i)?,
             LeafInstance::Erf(i) => template_prove(keys(&self.erf)?, i)?,
             LeafInstance::Gather(i) => template_prove(keys(&self.gather)?, i)?,
+            LeafInstance::GroupBlock(i) => template_prove(keys(&self.group)?, i)?,
+            LeafInstance::SoftmaxExp(i) => template_prove(keys(&self.sm_exp)?, i)?,
+            LeafInstance::SoftmaxFinish(i) => template_prove(keys(&self.sm_finish)?, i)?,
         })
     }
 }
