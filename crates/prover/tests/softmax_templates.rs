@@ -24,7 +24,7 @@ use zkopml_engine::{
 use zkopml_prover::{
     templates::{
         plan, template_id, template_prove, template_satisfied, template_stats, template_verify,
-        GroupBlockTemplate, GroupKind, SoftmaxExpTemplate, SoftmaxFinishTemplate, SoftmaxPlan,
+        GroupBlockTemplate, GroupDispute, GroupKind, SoftmaxExpTemplate, SoftmaxFinishTemplate, SoftmaxPlan,
         Template, TemplateKeyCache, TEMPLATES,
     },
     v4::{fr_u256, Data, LOpKind, LeafInstance, Lowered, Source, V4Trace, CONST_FLAG},
@@ -276,6 +276,19 @@ fn forged_m_e_s_and_y_have_no_witness() {
         inst.forge = Some((1, -1));
         assert!(!template_satisfied::<GroupBlockTemplate>(&inst).unwrap(), "{kind:?}");
     }
+    // The sum of squares (LayerNormalization's S2) over the same groups: the blocks' result
+    // is the exact Σ x², a block's leaf satisfies, a forged one has no witness.
+    let d = GroupDispute::new(1400, 700, GroupKind::SumSq).unwrap();
+    let direct: Vec<i128> = x
+        .data
+        .chunks(700)
+        .map(|g| g.iter().map(|v| *v as i128 * *v as i128).sum())
+        .collect();
+    assert_eq!(d.acc(&x.data, d.blocks()), direct);
+    let mut inst = d.block_instance(&x, &d.acc(&x.data, 1), 0, 1).unwrap();
+    assert!(template_satisfied::<GroupBlockTemplate>(&inst).unwrap());
+    inst.forge = Some((0, 1));
+    assert!(!template_satisfied::<GroupBlockTemplate>(&inst).unwrap());
     // e: one value off by one.
     let LeafInstance::SoftmaxExp(mut e) =
         LeafInstance::new(&l, &t, find(&|k| matches!(k, LOpKind::SoftmaxExp { .. })), 1).unwrap()
