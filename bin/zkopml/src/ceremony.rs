@@ -8,9 +8,8 @@ use serde::Serialize;
 use zkopml_ceremony::files;
 use zkopml_prover::templates::{
     AvgTemplate, BinaryTemplate, ClipTemplate, ConvBlockTemplate, ErfTemplate, GapBlockTemplate,
-    GatherTemplate, GemmBlockTemplate, PoolBlockTemplate, RescaleTemplate, Template, UnaryTemplate,
-    TEMPLATES,
-    GroupBlockTemplate, SoftmaxExpTemplate, SoftmaxFinishTemplate,
+    GatherTemplate, GemmBlockTemplate, GroupBlockTemplate, PoolBlockTemplate, RescaleTemplate,
+    SoftmaxExpTemplate, SoftmaxFinishTemplate, Template, UnaryTemplate, TEMPLATES,
 };
 
 /// One step of the ceremony.

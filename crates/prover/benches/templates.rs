@@ -29,7 +29,7 @@ use zkopml_prover::templates::{
     RescaleChunk, RescaleTemplate, Template, WideOpening, KB,
 };
 use zkopml_prover::templates::{
-    GroupDispute, GroupKind, GroupBlockTemplate, SoftmaxExpChunk, SoftmaxExpTemplate,
+    GroupBlockTemplate, GroupDispute, GroupKind, SoftmaxExpChunk, SoftmaxExpTemplate,
     SoftmaxFinishChunk, SoftmaxFinishTemplate,
 };
 
@@ -225,7 +225,10 @@ fn main() {
     let t = Tensor::new(shape.to_vec(), x.clone());
     let acc = d.acc(&x, 5);
     measure::<GroupBlockTemplate>(&d.block_instance(&t, &acc, 0, 5).expect("leaf"));
-    let m: Vec<i32> = x.chunks(n).map(|g| *g.iter().max().expect("n > 0")).collect();
+    let m: Vec<i32> = x
+        .chunks(n)
+        .map(|g| *g.iter().max().expect("n > 0"))
+        .collect();
     let e: Vec<i32> = x
         .iter()
         .enumerate()
@@ -233,8 +236,7 @@ fn main() {
         .collect();
     let x_open = ChunkOpening::new(&shape, &x, &ChunkTree::of_values(&x), 2).expect("chunk");
     measure::<SoftmaxExpTemplate>(
-        &SoftmaxExpChunk::new(x_open, &[groups], &m, &ChunkTree::of_values(&m), n)
-            .expect("leaf"),
+        &SoftmaxExpChunk::new(x_open, &[groups], &m, &ChunkTree::of_values(&m), n).expect("leaf"),
     );
     let s: Vec<_> = e
         .chunks(n)

@@ -11,9 +11,9 @@ use zkopml_prover::{
     evm::template_verifier_args,
     templates::{
         template_id, AvgTemplate, BinaryTemplate, ClipTemplate, ConvBlockTemplate, ErfTemplate,
-        GapBlockTemplate, GatherTemplate, GemmBlockTemplate, PoolBlockTemplate, RescaleTemplate,
-        Template, TemplateKeyCache, UnaryTemplate, TEMPLATES,
-        GroupBlockTemplate, SoftmaxExpTemplate, SoftmaxFinishTemplate,
+        GapBlockTemplate, GatherTemplate, GemmBlockTemplate, GroupBlockTemplate, PoolBlockTemplate,
+        RescaleTemplate, SoftmaxExpTemplate, SoftmaxFinishTemplate, Template, TemplateKeyCache,
+        UnaryTemplate, TEMPLATES,
     },
 };
 

@@ -7,9 +7,9 @@ use zkopml_prover::{
     evm::{fr_to_u256, proof_calldata},
     templates::{
         template_prove, AvgTemplate, BinaryTemplate, ClipTemplate, ConvBlockTemplate, ErfTemplate,
-        GapBlockTemplate, GatherTemplate, GemmBlockTemplate, PoolBlockTemplate, RescaleTemplate,
-        Template, TemplateKeyCache, TemplateKeys, TemplateProof, UnaryTemplate,
-        GroupBlockTemplate, SoftmaxExpTemplate, SoftmaxFinishTemplate,
+        GapBlockTemplate, GatherTemplate, GemmBlockTemplate, GroupBlockTemplate, PoolBlockTemplate,
+        RescaleTemplate, SoftmaxExpTemplate, SoftmaxFinishTemplate, Template, TemplateKeyCache,
+        TemplateKeys, TemplateProof, UnaryTemplate,
     },
     v4::LeafInstance,
 };

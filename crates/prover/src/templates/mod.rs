@@ -50,8 +50,8 @@ pub use reduce::{
     GroupBlockChunk, GroupBlockTemplate, GroupDispute, GroupError, GroupKind, GROUP_BITS,
 };
 pub use softmax::{
-    table_chunks, AxisMove, SoftmaxExpChunk, SoftmaxExpTemplate, SoftmaxFinishChunk, SoftmaxFinishTemplate,
-    SoftmaxPlan,
+    table_chunks, AxisMove, SoftmaxExpChunk, SoftmaxExpTemplate, SoftmaxFinishChunk,
+    SoftmaxFinishTemplate, SoftmaxPlan,
 };
 
 use ark_bn254::Fr;

@@ -247,7 +247,9 @@ impl GroupBlockChunk {
                 if let Some(s) = c.get_mut(self.q(k)) {
                     *s = match self.kind {
                         // A touched group's maximum is of its values alone.
-                        GroupKind::Max if k > 0 && self.q(k - 1) == self.q(k) => (*s).max(*v as i128),
+                        GroupKind::Max if k > 0 && self.q(k - 1) == self.q(k) => {
+                            (*s).max(*v as i128)
+                        }
                         GroupKind::Max => *v as i128,
                         kind => kind.fold(*s, *v),
                     };
@@ -471,7 +473,11 @@ impl Template for GroupBlockTemplate {
         for q in 0..CHUNK_VALUES {
             let t_q = cs.mul(&touched[q], &one.sub(&past))?;
             // Untouched: c_q is the neutral element.
-            cs.enforce(&one.sub(&t_q), &c[q].sub(&neutral), &Lc::constant(Fr::zero()))?;
+            cs.enforce(
+                &one.sub(&t_q),
+                &c[q].sub(&neutral),
+                &Lc::constant(Fr::zero()),
+            )?;
             lhs = lhs.add(&cs.mul(&pq, &cs.mul(&t_q, &c[q])?)?);
             if q + 1 < CHUNK_VALUES {
                 pq = cs.mul(&pq, &rho)?;

@@ -26,7 +26,9 @@
 use super::public_vars;
 use ark_bn254::Fr;
 use ark_ff::{One, Zero};
-use zkopml_commit::{chunk_count, chunk_digest, chunked_commitment_of, tensor_header, CHUNK_VALUES};
+use zkopml_commit::{
+    chunk_count, chunk_digest, chunked_commitment_of, tensor_header, CHUNK_VALUES,
+};
 use zkopml_engine::{
     fixed::FRAC_BITS,
     ops::{exp_q30, softmax_element, Softmax},
@@ -110,13 +112,7 @@ fn table_at(cs: &Cs, t: &OpenedTensor, j: &Lc, n: &Lc, past_w: bool) -> CsResult
         GROUP_INDEX_BITS,
         GROUP_BITS,
     )?;
-    let (c0, q0) = divmod(
-        cs,
-        &q,
-        &Lc::int(CHUNK_VALUES as i64),
-        GROUP_INDEX_BITS,
-        10,
-    )?;
+    let (c0, q0) = divmod(cs, &q, &Lc::int(CHUNK_VALUES as i64), GROUP_INDEX_BITS, 10)?;
     let past = cs.witness(if past_w { Fr::one() } else { Fr::zero() })?;
     cs.enforce(&past, &one.sub(&past), &Lc::constant(Fr::zero()))?;
     let idx = c0.add_const(Fr::one());
@@ -160,7 +156,11 @@ fn group_lookup(
         let f = cs.mul(&wrap, &rho_m1)?;
         pw = cs.mul(&pw, &f.add_const(Fr::one()))?;
         // Inside a group the value is constant.
-        cs.enforce(&one.sub(&wrap), &v[k].sub(&v[k - 1]), &Lc::constant(Fr::zero()))?;
+        cs.enforce(
+            &one.sub(&wrap),
+            &v[k].sub(&v[k - 1]),
+            &Lc::constant(Fr::zero()),
+        )?;
         let starts = cs.mul(&live[k], &wrap)?;
         q_last = q_last.add(&starts);
         lhs = lhs.add(&cs.mul(&cs.mul(&starts, &pw)?, &v[k])?);
@@ -261,7 +261,11 @@ impl Template for SoftmaxExpTemplate {
         let [c_x, c_m, j, n, digest] = &v;
         let x_t = open_tensor(cs, c_x, inst.map(|i| (i.x.shape.as_slice(), i.x.root)))?;
         let x = open_chunk_in(cs, x_t, j, inst.map(|i| &i.x))?;
-        let m_t = open_tensor(cs, c_m, inst.map(|i| (i.m[0].shape.as_slice(), i.m[0].root)))?;
+        let m_t = open_tensor(
+            cs,
+            c_m,
+            inst.map(|i| (i.m[0].shape.as_slice(), i.m[0].root)),
+        )?;
         cs.assert_eq(&cs.mul(n, &m_t.len)?, &x.len)?;
         let past = inst.is_some_and(|i| i.m[1].index == i.m[0].index);
         let at = table_at(cs, &m_t, j, n, past)?;
@@ -282,9 +286,9 @@ impl Template for SoftmaxExpTemplate {
             .zip(&mv)
             .zip(&x.mask)
             .map(|((x_k, m_k), live)| {
-                // −d = m − x ≥ 0 (33 bits: both are i32).
+                // −d = m − x ≤ 2^32 (both are i32); m − x ≥ 0 needs no check of its own: for
+                // a negative argument the gadget's 33-bit split of `w = −d·log2 e` fails.
                 let arg = cs.mul(live, &m_k.sub(x_k))?;
-                cs.range(&arg, 33)?;
                 exp_q30_neg(cs, &arg, 1 << 32)
             })
             .collect::<CsResult<Vec<_>>>()?;
@@ -366,7 +370,11 @@ impl Template for SoftmaxFinishTemplate {
         let [c_e, c_s, j, n, digest] = &v;
         let e_t = open_tensor(cs, c_e, inst.map(|i| (i.e.shape.as_slice(), i.e.root)))?;
         let e = open_chunk_in(cs, e_t, j, inst.map(|i| &i.e))?;
-        let s_t = open_tensor(cs, c_s, inst.map(|i| (i.s[0].shape.as_slice(), i.s[0].root)))?;
+        let s_t = open_tensor(
+            cs,
+            c_s,
+            inst.map(|i| (i.s[0].shape.as_slice(), i.s[0].root)),
+        )?;
         cs.assert_eq(&cs.mul(n, &s_t.len)?, &e.len)?;
         let past = inst.is_some_and(|i| i.s[1].index == i.s[0].index);
         let at = table_at(cs, &s_t, j, n, past)?;
@@ -447,12 +455,13 @@ impl SoftmaxPlan {
             for (i, p) in perm.iter().enumerate() {
                 inv[*p] = i;
             }
-            let view = |s: &[usize], p: &[usize]| {
-                GatherView::transpose(s, p).and_then(GatherView::fits).map_err(|_| {
+            let view =
+                |s: &[usize], p: &[usize]| {
+                    GatherView::transpose(s, p).and_then(GatherView::fits).map_err(|_| {
                     "a Softmax axis that is not last, whose move to the end reads more chunks \
                      than gather_chunk's table holds"
                 })
-            };
+                };
             Some(AxisMove {
                 to_last: view(x, &perm)?,
                 back: view(&shape, &inv)?,

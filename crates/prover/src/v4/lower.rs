@@ -734,18 +734,20 @@ impl Lowered {
                         );
                         shape = mv.shape.clone();
                     }
-                    let parts = [(GroupKind::Max, "max"), (GroupKind::Sum, "sum")]
-                        .map(|(kind, name)| (kind, name, Arc::new(GroupDispute { groups: g, n, kind })));
+                    let parts =
+                        [(GroupKind::Max, "max"), (GroupKind::Sum, "sum")].map(|(kind, name)| {
+                            (kind, name, Arc::new(GroupDispute { groups: g, n, kind }))
+                        });
                     let reduce = |values: &mut Vec<LValue>,
-                                      push_op: &mut dyn FnMut(
+                                  push_op: &mut dyn FnMut(
                         &mut Vec<LValue>,
                         LOpKind,
                         Vec<LValueId>,
                         String,
                         Vec<usize>,
                     ) -> LValueId,
-                                      k: usize,
-                                      input: LValueId|
+                                  k: usize,
+                                  input: LValueId|
                      -> Result<LValueId, V4Error> {
                         let (kind, name, d) = &parts[k];
                         let mut acc = constant(
