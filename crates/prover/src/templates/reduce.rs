@@ -131,7 +131,7 @@ pub struct GroupDispute {
 impl GroupDispute {
     /// The reduction of `len` values in groups of `n`.
     pub fn new(len: usize, n: usize, kind: GroupKind) -> Result<Self, GroupError> {
-        if n == 0 || n >= 1 << GROUP_BITS || len == 0 || len % n != 0 {
+        if n == 0 || n >= 1 << GROUP_BITS || len == 0 || !len.is_multiple_of(n) {
             return Err(GroupError::Shape { len, n });
         }
         Ok(Self {
@@ -163,9 +163,9 @@ impl GroupDispute {
         for j in 0..chunk_count(self.groups).max(1) {
             let lo = self.x_chunk(j, b) * CHUNK_VALUES;
             let hi = (lo + CHUNK_VALUES).min(x.len());
-            for i in lo..hi {
+            for (i, v) in x.iter().enumerate().take(hi).skip(lo) {
                 if let Some(s) = acc.get_mut(i / self.n) {
-                    *s = self.kind.fold(*s, x[i]);
+                    *s = self.kind.fold(*s, *v);
                 }
             }
         }

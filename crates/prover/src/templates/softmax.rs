@@ -50,9 +50,9 @@ use crate::{
 };
 
 /// Domain tag of `softmax_exp`'s challenge hash.
-const EXP_TAG: u64 = 0x0073_6d5f_6578_70; // "sm_exp"
+const EXP_TAG: u64 = 0x736d_5f65_7870; // "sm_exp"
 /// Domain tag of `softmax_finish`'s challenge hash.
-const FINISH_TAG: u64 = 0x0073_6d5f_666e_68; // "sm_fnh"
+const FINISH_TAG: u64 = 0x736d_5f66_6e68; // "sm_fnh"
 /// Bits of `⌊616·j/n⌋` (`616·j < 2^30`).
 const GROUP_INDEX_BITS: usize = 30;
 
@@ -127,8 +127,7 @@ fn table_at(cs: &Cs, t: &OpenedTensor, j: &Lc, n: &Lc, past_w: bool) -> CsResult
 /// (groups started since position 0), `table` the two table chunks' 1232 values.
 fn group_lookup(
     cs: &Cs,
-    tag: u64,
-    public: &[Lc],
+    (tag, public): (u64, &[Lc]),
     at: &TableAt,
     n: &Lc,
     live: &[Lc],
@@ -279,7 +278,7 @@ impl Template for SoftmaxExpTemplate {
             w.resize(CHUNK_VALUES, fill);
             w
         });
-        let mv = group_lookup(cs, EXP_TAG, &v, &at, n, &x.mask, &table, &v_w)?;
+        let mv = group_lookup(cs, (EXP_TAG, &v), &at, n, &x.mask, &table, &v_w)?;
         let e = x
             .values
             .iter()
@@ -387,7 +386,7 @@ impl Template for SoftmaxFinishTemplate {
             w.resize(CHUNK_VALUES, fill);
             w
         });
-        let sv = group_lookup(cs, FINISH_TAG, &v, &at, n, &e.mask, &table, &v_w)?;
+        let sv = group_lookup(cs, (FINISH_TAG, &v), &at, n, &e.mask, &table, &v_w)?;
         let one = Lc::constant(Fr::one());
         let y = e
             .values

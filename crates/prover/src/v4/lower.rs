@@ -326,6 +326,11 @@ pub fn layout_leaf(step: usize, slot: usize, source: U256) -> B256 {
     keccak256(buf)
 }
 
+/// The lowering's `push_op`: appends operator `kind` over `inputs` and its output value
+/// (`name`, `shape`), and returns the value.
+type PushOp<'a> =
+    dyn FnMut(&mut Vec<LValue>, LOpKind, Vec<LValueId>, String, Vec<usize>) -> LValueId + 'a;
+
 /// How one engine node lowers: one template operator, or a reduction over blocks.
 enum Lowering {
     Op(LValueId),
@@ -739,13 +744,7 @@ impl Lowered {
                             (kind, name, Arc::new(GroupDispute { groups: g, n, kind }))
                         });
                     let reduce = |values: &mut Vec<LValue>,
-                                  push_op: &mut dyn FnMut(
-                        &mut Vec<LValue>,
-                        LOpKind,
-                        Vec<LValueId>,
-                        String,
-                        Vec<usize>,
-                    ) -> LValueId,
+                                  push_op: &mut PushOp<'_>,
                                   k: usize,
                                   input: LValueId|
                      -> Result<LValueId, V4Error> {
