@@ -8,8 +8,8 @@ use serde::Serialize;
 use zkopml_ceremony::files;
 use zkopml_prover::templates::{
     AvgTemplate, BinaryTemplate, ClipTemplate, ConvBlockTemplate, ErfTemplate, GapBlockTemplate,
-    GatherTemplate, GemmBlockTemplate, LogicTemplate, PoolBlockTemplate, RescaleTemplate, Template,
-    UnaryTemplate, TEMPLATES,
+    GatherTemplate, GemmBlockTemplate, GroupBlockTemplate, LogicTemplate, PoolBlockTemplate,
+    RescaleTemplate, SoftmaxExpTemplate, SoftmaxFinishTemplate, Template, UnaryTemplate, TEMPLATES,
 };
 
 /// One step of the ceremony.
@@ -131,6 +131,9 @@ macro_rules! by_template {
             ErfTemplate::NAME => files::$f::<ErfTemplate>($($arg),*),
             GatherTemplate::NAME => files::$f::<GatherTemplate>($($arg),*),
             LogicTemplate::NAME => files::$f::<LogicTemplate>($($arg),*),
+            GroupBlockTemplate::NAME => files::$f::<GroupBlockTemplate>($($arg),*),
+            SoftmaxExpTemplate::NAME => files::$f::<SoftmaxExpTemplate>($($arg),*),
+            SoftmaxFinishTemplate::NAME => files::$f::<SoftmaxFinishTemplate>($($arg),*),
             other => return Err(UnknownTemplate(other.to_string()).into()),
         }
     };

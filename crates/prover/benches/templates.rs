@@ -28,6 +28,10 @@ use zkopml_prover::templates::{
     GatherView, GemmBlockChunk, GemmBlockTemplate, GemmDispute, PoolBlockTemplate, PoolDispute,
     RescaleChunk, RescaleTemplate, Template, WideOpening, KB,
 };
+use zkopml_prover::templates::{
+    GroupBlockTemplate, GroupDispute, GroupKind, SoftmaxExpChunk, SoftmaxExpTemplate,
+    SoftmaxFinishChunk, SoftmaxFinishTemplate,
+};
 
 fn measure<T: Template>(inst: &T::Instance) {
     let only: Vec<String> = std::env::args()
@@ -210,5 +214,36 @@ fn main() {
         .expect("a chunk");
     measure::<GatherTemplate>(
         &GatherChunk::new(view, &shape, &x, &ChunkTree::of_values(&x), j).expect("leaf"),
+    );
+    // Attention scores of 6 heads over 64 tokens, [1, 6, 64, 64], softmax over the last axis
+    // (n = 64): chunk 2 of the maxima (block 5), of e and of y.
+    let n = 64;
+    let shape = [1usize, 6, 64, 64];
+    let x = values(6 * 64 * 64, 12);
+    let groups = x.len() / n;
+    let d = GroupDispute::new(x.len(), n, GroupKind::Max).expect("groups");
+    let t = Tensor::new(shape.to_vec(), x.clone());
+    let acc = d.acc(&x, 5);
+    measure::<GroupBlockTemplate>(&d.block_instance(&t, &acc, 0, 5).expect("leaf"));
+    let m: Vec<i32> = x
+        .chunks(n)
+        .map(|g| *g.iter().max().expect("n > 0"))
+        .collect();
+    let e: Vec<i32> = x
+        .iter()
+        .enumerate()
+        .map(|(i, v)| zkopml_engine::ops::exp_q30(*v as i64 - m[i / n] as i64) as i32)
+        .collect();
+    let x_open = ChunkOpening::new(&shape, &x, &ChunkTree::of_values(&x), 2).expect("chunk");
+    measure::<SoftmaxExpTemplate>(
+        &SoftmaxExpChunk::new(x_open, &[groups], &m, &ChunkTree::of_values(&m), n).expect("leaf"),
+    );
+    let s: Vec<_> = e
+        .chunks(n)
+        .map(|g| zkopml_commit::fr_from_i64(g.iter().map(|v| *v as i64).sum()))
+        .collect();
+    let e_open = ChunkOpening::new(&shape, &e, &ChunkTree::of_values(&e), 2).expect("chunk");
+    measure::<SoftmaxFinishTemplate>(
+        &SoftmaxFinishChunk::new(e_open, &[groups], &s, n).expect("leaf"),
     );
 }

@@ -11,8 +11,9 @@ use zkopml_prover::{
     evm::template_verifier_args,
     templates::{
         template_id, AvgTemplate, BinaryTemplate, ClipTemplate, ConvBlockTemplate, ErfTemplate,
-        GapBlockTemplate, GatherTemplate, GemmBlockTemplate, LogicTemplate, PoolBlockTemplate,
-        RescaleTemplate, Template, TemplateKeyCache, UnaryTemplate, TEMPLATES,
+        GapBlockTemplate, GatherTemplate, GemmBlockTemplate, GroupBlockTemplate, LogicTemplate,
+        PoolBlockTemplate, RescaleTemplate, SoftmaxExpTemplate, SoftmaxFinishTemplate, Template,
+        TemplateKeyCache, UnaryTemplate, TEMPLATES,
     },
 };
 
@@ -70,6 +71,9 @@ pub fn template_key_args(key_dir: &Path) -> Result<Vec<TemplateKeyArgs>> {
             ErfTemplate::NAME => args_of::<ErfTemplate>(&cache)?,
             GatherTemplate::NAME => args_of::<GatherTemplate>(&cache)?,
             LogicTemplate::NAME => args_of::<LogicTemplate>(&cache)?,
+            GroupBlockTemplate::NAME => args_of::<GroupBlockTemplate>(&cache)?,
+            SoftmaxExpTemplate::NAME => args_of::<SoftmaxExpTemplate>(&cache)?,
+            SoftmaxFinishTemplate::NAME => args_of::<SoftmaxFinishTemplate>(&cache)?,
             other => {
                 return Err(AgentError::Inconsistent {
                     what: "template".into(),

@@ -7,8 +7,9 @@ use zkopml_prover::{
     evm::{fr_to_u256, proof_calldata},
     templates::{
         template_prove, AvgTemplate, BinaryTemplate, ClipTemplate, ConvBlockTemplate, ErfTemplate,
-        GapBlockTemplate, GatherTemplate, GemmBlockTemplate, LogicTemplate, PoolBlockTemplate,
-        RescaleTemplate, Template, TemplateKeyCache, TemplateKeys, TemplateProof, UnaryTemplate,
+        GapBlockTemplate, GatherTemplate, GemmBlockTemplate, GroupBlockTemplate, LogicTemplate,
+        PoolBlockTemplate, RescaleTemplate, SoftmaxExpTemplate, SoftmaxFinishTemplate, Template,
+        TemplateKeyCache, TemplateKeys, TemplateProof, UnaryTemplate,
     },
     v4::LeafInstance,
 };
@@ -30,6 +31,9 @@ pub struct TemplateProver {
     erf: OnceLock<TemplateKeys<ErfTemplate>>,
     gather: OnceLock<TemplateKeys<GatherTemplate>>,
     logic: OnceLock<TemplateKeys<LogicTemplate>>,
+    group: OnceLock<TemplateKeys<GroupBlockTemplate>>,
+    sm_exp: OnceLock<TemplateKeys<SoftmaxExpTemplate>>,
+    sm_finish: OnceLock<TemplateKeys<SoftmaxFinishTemplate>>,
 }
 
 /// A leaf proof as `resolveLeaf` / `verifyProof` take it.
@@ -118,6 +122,18 @@ macro_rules! with_keys {
                 let $keys = keys(c, &$self.logic)?;
                 $body
             }
+            LeafInstance::GroupBlock($i) => {
+                let $keys = keys(c, &$self.group)?;
+                $body
+            }
+            LeafInstance::SoftmaxExp($i) => {
+                let $keys = keys(c, &$self.sm_exp)?;
+                $body
+            }
+            LeafInstance::SoftmaxFinish($i) => {
+                let $keys = keys(c, &$self.sm_finish)?;
+                $body
+            }
         }
     }};
 }
@@ -139,6 +155,9 @@ impl TemplateProver {
             erf: OnceLock::new(),
             gather: OnceLock::new(),
             logic: OnceLock::new(),
+            group: OnceLock::new(),
+            sm_exp: OnceLock::new(),
+            sm_finish: OnceLock::new(),
         }
     }
 

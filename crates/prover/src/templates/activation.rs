@@ -296,7 +296,7 @@ fn horner(cs: &Cs, coeffs: &[i128], x: &Bounded, s: u32) -> CsResult<Bounded> {
 
 /// The engine's `exp_q30(−n)` for an integer `n ∈ [0, n_hi]`: clamp at `−D_MIN`, `w = n·log2e`
 /// split into `k` (5 bits) and `f` (28 bits), `2^-f` by Horner, then `⌊p / 2^k⌋`.
-fn exp_q30_neg(cs: &Cs, n: &Lc, n_hi: i128) -> CsResult<Lc> {
+pub(crate) fn exp_q30_neg(cs: &Cs, n: &Lc, n_hi: i128) -> CsResult<Lc> {
     let clamp = -(D_MIN as i128);
     let m = if n_hi <= clamp {
         n.clone()
@@ -342,7 +342,13 @@ fn exp_q30_neg(cs: &Cs, n: &Lc, n_hi: i128) -> CsResult<Lc> {
 
 /// `div_round(num, den) = ⌊(2·num + den) / (2·den)⌋` for `num ≥ 0`, `den > 0`, a quotient
 /// below `2^q_bits` and `2·den ≤ 2^r_bits`: `2·num + den = y·2den + r`, `0 ≤ r < 2den`.
-fn div_round_gadget(cs: &Cs, num: &Lc, den: &Lc, q_bits: usize, r_bits: usize) -> CsResult<Lc> {
+pub(crate) fn div_round_gadget(
+    cs: &Cs,
+    num: &Lc,
+    den: &Lc,
+    q_bits: usize,
+    r_bits: usize,
+) -> CsResult<Lc> {
     let (n, d) = (
         fr_to_i128(num.val).unwrap_or(0),
         fr_to_i128(den.val).unwrap_or(1).max(1),

@@ -415,8 +415,19 @@ pub(crate) fn open_wide(
     w: Option<&WideOpening>,
 ) -> CsResult<OpenedWide> {
     let t = open_tensor(cs, c, w.map(|w| (w.shape.as_slice(), w.root)))?;
-    let bits = index_bits(cs, index, &t)?;
-    let (mask, _) = valid_mask(cs, index, &t)?;
+    open_wide_in(cs, &t, index, w)
+}
+
+/// Opens chunk `index` of the wide tensor `t` already opened by [`open_tensor`] (for a
+/// caller that opens two chunks of one tensor, or needs its length).
+pub(crate) fn open_wide_in(
+    cs: &Cs,
+    t: &OpenedTensor,
+    index: &Lc,
+    w: Option<&WideOpening>,
+) -> CsResult<OpenedWide> {
+    let bits = index_bits(cs, index, t)?;
+    let (mask, _) = valid_mask(cs, index, t)?;
     let mut values = Vec::with_capacity(CHUNK_VALUES);
     for (k, m) in mask.iter().enumerate() {
         let v = cs.witness(w.and_then(|w| w.values.get(k).copied()).unwrap_or_default())?;
@@ -432,7 +443,7 @@ pub(crate) fn open_wide(
     let siblings: Vec<Lc> = (0..TREE_LEVELS)
         .map(|l| cs.witness(w.map_or(Fr::zero(), |w| w.siblings[l])))
         .collect::<CsResult<_>>()?;
-    check_path(cs, &t, &leaf, &bits, &siblings)?;
+    check_path(cs, t, &leaf, &bits, &siblings)?;
     Ok(OpenedWide { values, mask })
 }
 
@@ -448,7 +459,7 @@ pub(crate) fn one_hot(cs: &Cs, slot: &Lc, slots: usize) -> CsResult<Vec<Lc>> {
 /// A one-hot vector over `slots` with the witness set at `at` (none set if `at` is out of
 /// range, which leaves the circuit unsatisfiable): booleans and `Σ sel = 1`. Returns the
 /// selectors and their position `Σ_s s · sel_s` as a linear combination.
-fn one_hot_at(cs: &Cs, at: i128, slots: usize) -> CsResult<(Vec<Lc>, Lc)> {
+pub(crate) fn one_hot_at(cs: &Cs, at: i128, slots: usize) -> CsResult<(Vec<Lc>, Lc)> {
     let mut sum = Lc::constant(Fr::zero());
     let mut pos = Lc::constant(Fr::zero());
     let mut sel = Vec::with_capacity(slots);

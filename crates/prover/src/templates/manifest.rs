@@ -12,6 +12,7 @@ use super::{
     ConvBlockTemplate, ErfTemplate, GapBlockTemplate, GemmBlockTemplate, LogicTemplate,
     PoolBlockTemplate, RescaleTemplate, Template, UnaryFn, UnaryTemplate, KB,
 };
+use super::{GroupBlockTemplate, SoftmaxExpTemplate, SoftmaxFinishTemplate, SoftmaxPlan};
 use zkopml_engine::program::ValueKind;
 
 /// How an operator's output is proved under version 4.
@@ -129,6 +130,33 @@ pub fn plan(program: &Program, node: &Node) -> Result<LeafPlan, &'static str> {
                 constraints: b.max(a),
             });
         }
+        Op::Softmax(sm) => {
+            // Group maxima (group_block per block, rescale), e (softmax_exp), group sums
+            // (group_block per block), y (softmax_finish); an axis not last moves by gathers.
+            let x = &program.values[node.inputs[0]].shape;
+            let p = SoftmaxPlan::new(sm, x)?;
+            let (g, xc) = (chunk_count(p.groups).max(1), chunk_count(out_len).max(1));
+            let blocks = p.n.min(xc);
+            let moves = if p.axis_move.is_some() { 2 * xc } else { 0 };
+            let mut parts = vec![
+                GroupBlockTemplate::NAME,
+                RescaleTemplate::NAME,
+                SoftmaxExpTemplate::NAME,
+                SoftmaxFinishTemplate::NAME,
+            ];
+            if moves > 0 {
+                parts.push(GatherTemplate::NAME);
+            }
+            let template = parts
+                .into_iter()
+                .max_by_key(|t| constraints(t))
+                .unwrap_or(SoftmaxExpTemplate::NAME);
+            return Ok(LeafPlan {
+                template,
+                leaves: 2 * g * blocks + g + 2 * xc + moves,
+                constraints: constraints(template),
+            });
+        }
         Op::Conv1d(_) | Op::MatMul(_) => return Err(
             "needs the window-copy template (im2col into the accumulation blocks; not built yet)",
         ),
@@ -221,6 +249,9 @@ pub fn constraints(template: &str) -> usize {
     static ERF: OnceLock<usize> = OnceLock::new();
     static GATHER: OnceLock<usize> = OnceLock::new();
     static LOGIC: OnceLock<usize> = OnceLock::new();
+    static GROUP: OnceLock<usize> = OnceLock::new();
+    static SM_EXP: OnceLock<usize> = OnceLock::new();
+    static SM_FINISH: OnceLock<usize> = OnceLock::new();
     let count = |t: &OnceLock<usize>, f: fn() -> crate::Result<usize>| {
         *t.get_or_init(|| f().expect("a template synthesises without a witness"))
     };
@@ -237,6 +268,9 @@ pub fn constraints(template: &str) -> usize {
         ErfTemplate::NAME => count(&ERF, template_stats::<ErfTemplate>),
         GatherTemplate::NAME => count(&GATHER, template_stats::<GatherTemplate>),
         LogicTemplate::NAME => count(&LOGIC, template_stats::<LogicTemplate>),
+        GroupBlockTemplate::NAME => count(&GROUP, template_stats::<GroupBlockTemplate>),
+        SoftmaxExpTemplate::NAME => count(&SM_EXP, template_stats::<SoftmaxExpTemplate>),
+        SoftmaxFinishTemplate::NAME => count(&SM_FINISH, template_stats::<SoftmaxFinishTemplate>),
         _ => 0,
     }
 }
@@ -251,7 +285,7 @@ pub fn template_id(name: &str) -> Option<u64> {
 }
 
 /// The templates of the library, by name, in id order ([`template_id`]).
-pub const TEMPLATES: [&str; 12] = [
+pub const TEMPLATES: [&str; 15] = [
     ClipTemplate::NAME,
     BinaryTemplate::NAME,
     GemmBlockTemplate::NAME,
@@ -264,4 +298,8 @@ pub const TEMPLATES: [&str; 12] = [
     ErfTemplate::NAME,
     GatherTemplate::NAME,
     LogicTemplate::NAME,
+    // Softmax and the group reductions (docs/protocol.md §10.11).
+    GroupBlockTemplate::NAME,
+    SoftmaxExpTemplate::NAME,
+    SoftmaxFinishTemplate::NAME,
 ];

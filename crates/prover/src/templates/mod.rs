@@ -20,6 +20,8 @@ mod linear;
 mod logic;
 mod manifest;
 mod pool;
+mod reduce;
+mod softmax;
 
 pub use activation::{
     erf_exp, erf_finish, second_stage, ClipChunk, ClipTemplate, ErfChunk, ErfTemplate, UnaryChunk,
@@ -45,6 +47,13 @@ pub use manifest::{constraints, plan, template_id, LeafPlan, TEMPLATES};
 pub use pool::{
     AvgChunk, AvgDispute, AvgSums, AvgTemplate, GapBlockChunk, GapBlockTemplate, GapDispute,
     PoolBlockChunk, PoolBlockTemplate, PoolDispute, COUNT_BITS, POOL_SLOTS,
+};
+pub use reduce::{
+    GroupBlockChunk, GroupBlockTemplate, GroupDispute, GroupError, GroupKind, GROUP_BITS,
+};
+pub use softmax::{
+    table_chunks, AxisMove, SoftmaxExpChunk, SoftmaxExpTemplate, SoftmaxFinishChunk,
+    SoftmaxFinishTemplate, SoftmaxPlan,
 };
 
 use ark_bn254::Fr;

@@ -18,6 +18,10 @@ use crate::templates::{
     RescaleChunk, RescaleTemplate, Template, TemplateKeys, TemplateProof, UnaryChunk,
     UnaryTemplate, WideOpening, KB,
 };
+use crate::templates::{
+    GroupBlockChunk, GroupBlockTemplate, SoftmaxExpChunk, SoftmaxExpTemplate, SoftmaxFinishChunk,
+    SoftmaxFinishTemplate,
+};
 
 /// The witness of one leaf, for the template of its operator.
 #[derive(Clone, Debug)]
@@ -46,6 +50,12 @@ pub enum LeafInstance {
     Gather(GatherChunk),
     /// `logic_chunk`.
     Logic(LogicChunk),
+    /// `group_block`.
+    GroupBlock(GroupBlockChunk),
+    /// `softmax_exp`.
+    SoftmaxExp(SoftmaxExpChunk),
+    /// `softmax_finish`.
+    SoftmaxFinish(SoftmaxFinishChunk),
 }
 
 impl LeafInstance {
@@ -180,6 +190,43 @@ impl LeafInstance {
                     .map_err(|_| uncommittable(op.output))?,
                 )
             }
+            LOpKind::GroupBlock { block, dispute } => {
+                let (acc, x) = (wide_ints(op.inputs[0])?, narrow_tensor(op.inputs[1])?);
+                LeafInstance::GroupBlock(
+                    dispute
+                        .block_instance(&x, &acc, j, *block)
+                        .map_err(|_| uncommittable(op.output))?,
+                )
+            }
+            LOpKind::SoftmaxExp { n } => {
+                let m = op.inputs[1];
+                LeafInstance::SoftmaxExp(
+                    SoftmaxExpChunk::new(
+                        narrow(op.inputs[0], j)?,
+                        &lowered.values[m].shape,
+                        &narrow_tensor(m)?.data,
+                        &*trace.tree(m)?,
+                        *n,
+                    )
+                    .ok_or_else(|| uncommittable(m))?,
+                )
+            }
+            LOpKind::SoftmaxFinish { n } => {
+                let s = op.inputs[1];
+                let data = trace.data(s)?;
+                let Data::Wide(w) = &*data else {
+                    return Err(uncommittable(s));
+                };
+                LeafInstance::SoftmaxFinish(
+                    SoftmaxFinishChunk::new(
+                        narrow(op.inputs[0], j)?,
+                        &lowered.values[s].shape,
+                        w,
+                        *n,
+                    )
+                    .ok_or_else(|| uncommittable(s))?,
+                )
+            }
         })
     }
 
@@ -198,6 +245,9 @@ impl LeafInstance {
             LeafInstance::Erf(i) => ErfTemplate::public_inputs(i),
             LeafInstance::Gather(i) => GatherTemplate::public_inputs(i),
             LeafInstance::Logic(i) => LogicTemplate::public_inputs(i),
+            LeafInstance::GroupBlock(i) => GroupBlockTemplate::public_inputs(i),
+            LeafInstance::SoftmaxExp(i) => SoftmaxExpTemplate::public_inputs(i),
+            LeafInstance::SoftmaxFinish(i) => SoftmaxFinishTemplate::public_inputs(i),
         }
     }
 
@@ -217,6 +267,9 @@ impl LeafInstance {
             LeafInstance::Erf(i) => sat::<ErfTemplate>(i)?,
             LeafInstance::Gather(i) => sat::<GatherTemplate>(i)?,
             LeafInstance::Logic(i) => sat::<LogicTemplate>(i)?,
+            LeafInstance::GroupBlock(i) => sat::<GroupBlockTemplate>(i)?,
+            LeafInstance::SoftmaxExp(i) => sat::<SoftmaxExpTemplate>(i)?,
+            LeafInstance::SoftmaxFinish(i) => sat::<SoftmaxFinishTemplate>(i)?,
         })
     }
 
@@ -243,6 +296,9 @@ impl LeafInstance {
             LeafInstance::Erf(_) => ErfTemplate::NAME,
             LeafInstance::Gather(_) => GatherTemplate::NAME,
             LeafInstance::Logic(_) => LogicTemplate::NAME,
+            LeafInstance::GroupBlock(_) => GroupBlockTemplate::NAME,
+            LeafInstance::SoftmaxExp(_) => SoftmaxExpTemplate::NAME,
+            LeafInstance::SoftmaxFinish(_) => SoftmaxFinishTemplate::NAME,
         }
     }
 }
@@ -263,6 +319,9 @@ pub struct LeafProver {
     erf: OnceLock<TemplateKeys<ErfTemplate>>,
     gather: OnceLock<TemplateKeys<GatherTemplate>>,
     logic: OnceLock<TemplateKeys<LogicTemplate>>,
+    group: OnceLock<TemplateKeys<GroupBlockTemplate>>,
+    sm_exp: OnceLock<TemplateKeys<SoftmaxExpTemplate>>,
+    sm_finish: OnceLock<TemplateKeys<SoftmaxFinishTemplate>>,
 }
 
 fn keys<T: Template>(cell: &OnceLock<TemplateKeys<T>>) -> Result<&TemplateKeys<T>, V4Error> {
@@ -294,6 +353,9 @@ impl LeafProver {
             LeafInstance::Erf(i) => template_prove(keys(&self.erf)?, i)?,
             LeafInstance::Gather(i) => template_prove(keys(&self.gather)?, i)?,
             LeafInstance::Logic(i) => template_prove(keys(&self.logic)?, i)?,
+            LeafInstance::GroupBlock(i) => template_prove(keys(&self.group)?, i)?,
+            LeafInstance::SoftmaxExp(i) => template_prove(keys(&self.sm_exp)?, i)?,
+            LeafInstance::SoftmaxFinish(i) => template_prove(keys(&self.sm_finish)?, i)?,
         })
     }
 }

@@ -22,6 +22,10 @@ use crate::templates::{
     GatherView, GemmBlockTemplate, GemmDispute, LogicOp, LogicTemplate, PoolBlockTemplate,
     PoolDispute, RescaleTemplate, Template, UnaryFn, UnaryTemplate,
 };
+use crate::templates::{
+    GroupBlockTemplate, GroupDispute, GroupKind, SoftmaxExpTemplate, SoftmaxFinishTemplate,
+    SoftmaxPlan,
+};
 
 /// Index of a value of a [`Lowered`] program.
 pub type LValueId = usize;
@@ -153,6 +157,24 @@ pub enum LOpKind {
     /// `y[i] = x[src(i)]` for a strided view (input `[x]`; `Transpose`, `Select`, `Expand`,
     /// a broadcast operand).
     Gather(GatherView),
+    /// `acc_{b+1}[g] = acc_b[g] ⊕` the values of group `g` in chunk `j·n + b` of `X` (inputs
+    /// `[acc_b, X]`; `group_block`: a Softmax's maxima and sums).
+    GroupBlock {
+        /// The block `b < n`.
+        block: usize,
+        /// The reduction (groups, `n`, kind).
+        dispute: Arc<GroupDispute>,
+    },
+    /// `e = exp_q30(x − m_{⌊i/n⌋})` (inputs `[X, m]`; `softmax_exp`).
+    SoftmaxExp {
+        /// The group length.
+        n: usize,
+    },
+    /// `y = ⌊(2^(F+1)·e + s_g)/(2·s_g)⌋`, `g = ⌊i/n⌋` (inputs `[E, S]`; `softmax_finish`).
+    SoftmaxFinish {
+        /// The group length.
+        n: usize,
+    },
 }
 
 /// One template operator.
@@ -184,6 +206,9 @@ impl LOp {
             LOpKind::Gather(_) => GatherTemplate::NAME,
             LOpKind::Unary(_) => UnaryTemplate::NAME,
             LOpKind::ErfFinish(_) => ErfTemplate::NAME,
+            LOpKind::GroupBlock { .. } => GroupBlockTemplate::NAME,
+            LOpKind::SoftmaxExp { .. } => SoftmaxExpTemplate::NAME,
+            LOpKind::SoftmaxFinish { .. } => SoftmaxFinishTemplate::NAME,
         }
     }
 
@@ -209,6 +234,12 @@ impl LOp {
             LOpKind::Rescale { shift, len } => vec![Fr::from(*shift as u64), Fr::from(*len as u64)],
             LOpKind::Gather(view) => view.packed().to_vec(),
             LOpKind::Unary(f) | LOpKind::ErfFinish(f) => vec![Fr::from(f.code())],
+            LOpKind::GroupBlock { block, dispute } => vec![
+                Fr::from(*block as u64),
+                Fr::from(dispute.n as u64),
+                Fr::from(dispute.kind.code()),
+            ],
+            LOpKind::SoftmaxExp { n } | LOpKind::SoftmaxFinish { n } => vec![Fr::from(*n as u64)],
         }
     }
 }
@@ -299,6 +330,11 @@ pub fn layout_leaf(step: usize, slot: usize, source: U256) -> B256 {
     buf[64..].copy_from_slice(&source.to_be_bytes::<32>());
     keccak256(buf)
 }
+
+/// The lowering's `push_op`: appends operator `kind` over `inputs` and its output value
+/// (`name`, `shape`), and returns the value.
+type PushOp<'a> =
+    dyn FnMut(&mut Vec<LValue>, LOpKind, Vec<LValueId>, String, Vec<usize>) -> LValueId + 'a;
 
 /// How one engine node lowers: one template operator, or a reduction over blocks.
 enum Lowering {
@@ -707,6 +743,93 @@ impl Lowered {
                             out_info.shape.clone(),
                         ))
                     }
+                }
+                Op::Softmax(sm) => {
+                    // m (group maxima: group_block, then rescale S = 0), e (softmax_exp),
+                    // s (group sums of e: group_block), y (softmax_finish); an axis that is
+                    // not last is moved to the end and back by gathers.
+                    let x_shape = &program.values[node.inputs[0]].shape;
+                    let p = SoftmaxPlan::new(sm, x_shape).map_err(unsupported)?;
+                    let (n, g) = (p.n, p.groups);
+                    let mut x = operand(&mut values, node.inputs[0])?;
+                    let mut shape = x_shape.clone();
+                    if let Some(mv) = &p.axis_move {
+                        x = push_op(
+                            &mut values,
+                            LOpKind::Gather(mv.to_last),
+                            vec![x],
+                            format!("{}:x_t", node.name),
+                            mv.shape.clone(),
+                        );
+                        shape = mv.shape.clone();
+                    }
+                    let parts =
+                        [(GroupKind::Max, "max"), (GroupKind::Sum, "sum")].map(|(kind, name)| {
+                            (kind, name, Arc::new(GroupDispute { groups: g, n, kind }))
+                        });
+                    let reduce = |values: &mut Vec<LValue>,
+                                  push_op: &mut PushOp<'_>,
+                                  k: usize,
+                                  input: LValueId|
+                     -> Result<LValueId, V4Error> {
+                        let (kind, name, d) = &parts[k];
+                        let mut acc = constant(
+                            values,
+                            format!("{}:{name}0", node.name),
+                            vec![g],
+                            Data::Wide(vec![i128_fr(kind.neutral()); g]),
+                        )?;
+                        for block in 0..d.blocks() {
+                            acc = push_op(
+                                values,
+                                LOpKind::GroupBlock {
+                                    block,
+                                    dispute: d.clone(),
+                                },
+                                vec![acc, input],
+                                format!("{}:{name}{}", node.name, block + 1),
+                                vec![g],
+                            );
+                        }
+                        Ok(acc)
+                    };
+                    let max = reduce(&mut values, &mut push_op, 0, x)?;
+                    let m = push_op(
+                        &mut values,
+                        LOpKind::Rescale { shift: 0, len: g },
+                        vec![max],
+                        format!("{}:m", node.name),
+                        vec![g],
+                    );
+                    let e = push_op(
+                        &mut values,
+                        LOpKind::SoftmaxExp { n },
+                        vec![x, m],
+                        format!("{}:e", node.name),
+                        shape.clone(),
+                    );
+                    let s = reduce(&mut values, &mut push_op, 1, e)?;
+                    let y_name = match p.axis_move {
+                        Some(_) => format!("{}:y_t", node.name),
+                        None => out_info.name.clone(),
+                    };
+                    let y = push_op(
+                        &mut values,
+                        LOpKind::SoftmaxFinish { n },
+                        vec![e, s],
+                        y_name,
+                        shape,
+                    );
+                    Lowering::Op(match &p.axis_move {
+                        Some(mv) => push_op(
+                            &mut values,
+                            LOpKind::Gather(mv.back),
+                            vec![y],
+                            out_info.name.clone(),
+                            out_info.shape.clone(),
+                        ),
+                        None => y,
+                    })
                 }
                 Op::Conv1d(_) | Op::MatMul(_) => {
                     return Err(unsupported(

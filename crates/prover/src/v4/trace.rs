@@ -23,7 +23,7 @@ use super::{
     lower::{i128_fr, Data, LOpKind, Lowered, Origin},
     V4Error,
 };
-use crate::templates::{ConvDispute, GapDispute, GemmDispute, PoolDispute};
+use crate::templates::{ConvDispute, GapDispute, GemmDispute, GroupDispute, PoolDispute};
 
 /// Partial-sum tensors hashed together (a batch is `WIDE_BATCH × output length` field
 /// elements in memory: 8 MB for mobilenet_v2's widest reduction).
@@ -49,6 +49,12 @@ enum WideRecipe {
     /// `acc_{block+1}` of a global average pool's plane sums over the narrow value `x`.
     Gap {
         dispute: Arc<GapDispute>,
+        x: usize,
+        block: usize,
+    },
+    /// `acc_{block+1}` of a group reduction over the narrow value `x`.
+    Group {
+        dispute: Arc<GroupDispute>,
         x: usize,
         block: usize,
     },
@@ -202,6 +208,24 @@ impl V4Trace {
                                 x: op.inputs[1],
                                 block,
                             }),
+                            LOpKind::GroupBlock { block, ref dispute } => Some(WideRecipe::Group {
+                                dispute: dispute.clone(),
+                                x: op.inputs[1],
+                                block,
+                            }),
+                            // A Softmax's intermediates (and its output before an axis move
+                            // back) from the kept X' (groups contiguous).
+                            LOpKind::Rescale { .. }
+                            | LOpKind::SoftmaxExp { .. }
+                            | LOpKind::SoftmaxFinish { .. }
+                                if matches!(node.op, Op::Softmax(_))
+                                    && lowered.of_engine[node.output] != Some(id) =>
+                            {
+                                let data = softmax_part(lowered, &kept, op)
+                                    .ok_or_else(|| V4Error::Uncommittable(v.name.clone()))?;
+                                kept[id] = Some(Data::Narrow(Tensor::new(v.shape.clone(), data)));
+                                None
+                            }
                             // The first leaf of Erf/Gelu: U from the node's input.
                             LOpKind::Unary(f) if f.two_stage() => {
                                 let x = engine_value(node.inputs[0]);
@@ -300,6 +324,16 @@ impl V4Trace {
                     .into_iter()
                     .map(i128_fr)
                     .collect(),
+                WideRecipe::Group { dispute, x, block } => {
+                    let x = narrow_of(&kept, *x)?;
+                    next_tap(
+                        &mut running,
+                        id,
+                        *block,
+                        |b| dispute.acc(&x.data, b),
+                        |acc| dispute.fold_block(&x.data, *block, acc),
+                    )
+                }
             };
             batch.push((id, values));
             if batch.len() == WIDE_BATCH {
@@ -389,6 +423,9 @@ impl V4Trace {
             WideRecipe::Gap { dispute, x, block } => {
                 dispute.acc(narrow_of(&self.kept, *x)?, block + 1)
             }
+            WideRecipe::Group { dispute, x, block } => {
+                dispute.acc(&narrow_of(&self.kept, *x)?.data, block + 1)
+            }
         };
         Ok(Cow::Owned(Data::Wide(
             acc.into_iter().map(i128_fr).collect(),
@@ -428,6 +465,67 @@ impl V4Trace {
     /// `S_n`: the response's output commitment.
     pub fn final_state(&self) -> B256 {
         *self.state_roots.last().expect("n + 1 states")
+    }
+}
+
+/// A Softmax intermediate computed natively from the kept values before it: `m` (the
+/// `rescale_chunk` after the maxima, from the maxima's `X'`), `e` (from `X'` and `m`), `y`
+/// before an axis move back (from `e`).
+fn softmax_part(
+    lowered: &Lowered,
+    kept: &[Option<Data>],
+    op: &super::lower::LOp,
+) -> Option<Vec<i32>> {
+    let narrow = |v: usize| match kept.get(v) {
+        Some(Some(Data::Narrow(t))) => Some(&t.data),
+        _ => None,
+    };
+    match op.kind {
+        LOpKind::Rescale { .. } => {
+            let Origin::Op(p) = lowered.values[op.inputs[0]].origin else {
+                return None;
+            };
+            let last = &lowered.ops[p];
+            let LOpKind::GroupBlock { ref dispute, .. } = last.kind else {
+                return None;
+            };
+            let x = narrow(last.inputs[1])?;
+            Some(
+                dispute
+                    .acc(x, dispute.blocks())
+                    .into_iter()
+                    .map(|v| v as i32)
+                    .collect(),
+            )
+        }
+        LOpKind::SoftmaxExp { n } => {
+            let (x, m) = (narrow(op.inputs[0])?, narrow(op.inputs[1])?);
+            x.iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    let m = *m.get(i / n.max(1))?;
+                    Some(zkopml_engine::ops::exp_q30((*v as i64 - m as i64).min(0)) as i32)
+                })
+                .collect()
+        }
+        LOpKind::SoftmaxFinish { n } => {
+            let e = narrow(op.inputs[0])?;
+            let n = n.max(1);
+            let s: Vec<i128> = e
+                .chunks(n)
+                .map(|g| g.iter().map(|v| *v as i128).sum())
+                .collect();
+            Some(
+                e.iter()
+                    .enumerate()
+                    .map(|(i, v)| match s[i / n] {
+                        s if s > 0 => zkopml_engine::ops::softmax_element(*v as i64, s),
+                        _ => 0,
+                    })
+                    .collect(),
+            )
+        }
+        _ => None,
     }
 }
 
