@@ -8,8 +8,8 @@ use serde::Serialize;
 use zkopml_ceremony::files;
 use zkopml_prover::templates::{
     AvgTemplate, BinaryTemplate, ClipTemplate, ConvBlockTemplate, ErfTemplate, GapBlockTemplate,
-    GatherTemplate, GemmBlockTemplate, PoolBlockTemplate, RescaleTemplate, Template, UnaryTemplate,
-    TEMPLATES,
+    GatherTemplate, GemmBlockTemplate, MatMulBlockTemplate, PoolBlockTemplate, RescaleTemplate,
+    Template, UnaryTemplate, TEMPLATES,
 };
 
 /// One step of the ceremony.
@@ -130,6 +130,7 @@ macro_rules! by_template {
             UnaryTemplate::NAME => files::$f::<UnaryTemplate>($($arg),*),
             ErfTemplate::NAME => files::$f::<ErfTemplate>($($arg),*),
             GatherTemplate::NAME => files::$f::<GatherTemplate>($($arg),*),
+            MatMulBlockTemplate::NAME => files::$f::<MatMulBlockTemplate>($($arg),*),
             other => return Err(UnknownTemplate(other.to_string()).into()),
         }
     };

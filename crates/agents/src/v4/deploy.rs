@@ -11,8 +11,8 @@ use zkopml_prover::{
     evm::template_verifier_args,
     templates::{
         template_id, AvgTemplate, BinaryTemplate, ClipTemplate, ConvBlockTemplate, ErfTemplate,
-        GapBlockTemplate, GatherTemplate, GemmBlockTemplate, PoolBlockTemplate, RescaleTemplate,
-        Template, TemplateKeyCache, UnaryTemplate, TEMPLATES,
+        GapBlockTemplate, GatherTemplate, GemmBlockTemplate, MatMulBlockTemplate,
+        PoolBlockTemplate, RescaleTemplate, Template, TemplateKeyCache, UnaryTemplate, TEMPLATES,
     },
 };
 
@@ -69,6 +69,7 @@ pub fn template_key_args(key_dir: &Path) -> Result<Vec<TemplateKeyArgs>> {
             UnaryTemplate::NAME => args_of::<UnaryTemplate>(&cache)?,
             ErfTemplate::NAME => args_of::<ErfTemplate>(&cache)?,
             GatherTemplate::NAME => args_of::<GatherTemplate>(&cache)?,
+            MatMulBlockTemplate::NAME => args_of::<MatMulBlockTemplate>(&cache)?,
             other => {
                 return Err(AgentError::Inconsistent {
                     what: "template".into(),

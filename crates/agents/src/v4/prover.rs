@@ -7,8 +7,9 @@ use zkopml_prover::{
     evm::{fr_to_u256, proof_calldata},
     templates::{
         template_prove, AvgTemplate, BinaryTemplate, ClipTemplate, ConvBlockTemplate, ErfTemplate,
-        GapBlockTemplate, GatherTemplate, GemmBlockTemplate, PoolBlockTemplate, RescaleTemplate,
-        Template, TemplateKeyCache, TemplateKeys, TemplateProof, UnaryTemplate,
+        GapBlockTemplate, GatherTemplate, GemmBlockTemplate, MatMulBlockTemplate,
+        PoolBlockTemplate, RescaleTemplate, Template, TemplateKeyCache, TemplateKeys,
+        TemplateProof, UnaryTemplate,
     },
     v4::LeafInstance,
 };
@@ -29,6 +30,7 @@ pub struct TemplateProver {
     unary: OnceLock<TemplateKeys<UnaryTemplate>>,
     erf: OnceLock<TemplateKeys<ErfTemplate>>,
     gather: OnceLock<TemplateKeys<GatherTemplate>>,
+    matmul: OnceLock<TemplateKeys<MatMulBlockTemplate>>,
 }
 
 /// A leaf proof as `resolveLeaf` / `verifyProof` take it.
@@ -79,6 +81,7 @@ impl TemplateProver {
             unary: OnceLock::new(),
             erf: OnceLock::new(),
             gather: OnceLock::new(),
+            matmul: OnceLock::new(),
         }
     }
 
@@ -127,6 +130,10 @@ impl TemplateProver {
             LeafInstance::Gather(i) => ChainProof::of(
                 GatherTemplate::NAME,
                 &template_prove(keys(c, &self.gather)?, i)?,
+            ),
+            LeafInstance::MatMulBlock(i) => ChainProof::of(
+                MatMulBlockTemplate::NAME,
+                &template_prove(keys(c, &self.matmul)?, i)?,
             ),
         })
     }

@@ -14,8 +14,9 @@ use crate::templates::{
     template_prove, template_setup, AvgChunk, AvgTemplate, BinaryChunk, BinaryTemplate,
     ChunkOpening, ClipChunk, ClipTemplate, ConvBlockChunk, ConvBlockTemplate, ErfChunk,
     ErfTemplate, GapBlockChunk, GapBlockTemplate, GatherChunk, GatherTemplate, GemmBlockChunk,
-    GemmBlockTemplate, Opening, PoolBlockChunk, PoolBlockTemplate, RescaleChunk, RescaleTemplate,
-    Template, TemplateKeys, TemplateProof, UnaryChunk, UnaryTemplate, WideOpening, KB,
+    GemmBlockTemplate, MatMulBlockChunk, MatMulBlockTemplate, Opening, PoolBlockChunk,
+    PoolBlockTemplate, RescaleChunk, RescaleTemplate, Template, TemplateKeys, TemplateProof,
+    UnaryChunk, UnaryTemplate, WideOpening, KB,
 };
 
 /// The witness of one leaf, for the template of its operator.
@@ -43,6 +44,8 @@ pub enum LeafInstance {
     Erf(ErfChunk),
     /// `gather_chunk`.
     Gather(GatherChunk),
+    /// `matmul_block`.
+    MatMulBlock(MatMulBlockChunk),
 }
 
 impl LeafInstance {
@@ -170,6 +173,22 @@ impl LeafInstance {
                     .map_err(|_| uncommittable(op.output))?,
                 )
             }
+            LOpKind::MatMulBlock { block, dispute } => {
+                let (a, b) = (op.inputs[1], op.inputs[2]);
+                let acc = wide_ints(op.inputs[0])?;
+                let (ta, tb) = (narrow_tensor(a)?, narrow_tensor(b)?);
+                LeafInstance::MatMulBlock(
+                    dispute
+                        .block_instance(
+                            (&*ta, &*trace.tree(a)?),
+                            (&*tb, &*trace.tree(b)?),
+                            &acc,
+                            j,
+                            *block,
+                        )
+                        .map_err(|_| uncommittable(op.output))?,
+                )
+            }
         })
     }
 
@@ -187,6 +206,7 @@ impl LeafInstance {
             LeafInstance::Unary(i) => UnaryTemplate::public_inputs(i),
             LeafInstance::Erf(i) => ErfTemplate::public_inputs(i),
             LeafInstance::Gather(i) => GatherTemplate::public_inputs(i),
+            LeafInstance::MatMulBlock(i) => MatMulBlockTemplate::public_inputs(i),
         }
     }
 
@@ -205,6 +225,7 @@ impl LeafInstance {
             LeafInstance::Unary(i) => sat::<UnaryTemplate>(i)?,
             LeafInstance::Erf(i) => sat::<ErfTemplate>(i)?,
             LeafInstance::Gather(i) => sat::<GatherTemplate>(i)?,
+            LeafInstance::MatMulBlock(i) => sat::<MatMulBlockTemplate>(i)?,
         })
     }
 
@@ -230,6 +251,7 @@ impl LeafInstance {
             LeafInstance::Unary(_) => UnaryTemplate::NAME,
             LeafInstance::Erf(_) => ErfTemplate::NAME,
             LeafInstance::Gather(_) => GatherTemplate::NAME,
+            LeafInstance::MatMulBlock(_) => MatMulBlockTemplate::NAME,
         }
     }
 }
@@ -249,6 +271,7 @@ pub struct LeafProver {
     unary: OnceLock<TemplateKeys<UnaryTemplate>>,
     erf: OnceLock<TemplateKeys<ErfTemplate>>,
     gather: OnceLock<TemplateKeys<GatherTemplate>>,
+    matmul: OnceLock<TemplateKeys<MatMulBlockTemplate>>,
 }
 
 fn keys<T: Template>(cell: &OnceLock<TemplateKeys<T>>) -> Result<&TemplateKeys<T>, V4Error> {
@@ -279,6 +302,7 @@ impl LeafProver {
             LeafInstance::Unary(i) => template_prove(keys(&self.unary)?, i)?,
             LeafInstance::Erf(i) => template_prove(keys(&self.erf)?, i)?,
             LeafInstance::Gather(i) => template_prove(keys(&self.gather)?, i)?,
+            LeafInstance::MatMulBlock(i) => template_prove(keys(&self.matmul)?, i)?,
         })
     }
 }
