@@ -8,8 +8,9 @@ use serde::Serialize;
 use zkopml_ceremony::files;
 use zkopml_prover::templates::{
     AvgTemplate, BinaryTemplate, ClipTemplate, ConvBlockTemplate, ErfTemplate, GapBlockTemplate,
-    GatherTemplate, GemmBlockTemplate, GroupBlockTemplate, LogicTemplate, PoolBlockTemplate,
-    RescaleTemplate, SoftmaxExpTemplate, SoftmaxFinishTemplate, Template, UnaryTemplate, TEMPLATES,
+    GatherTemplate, GemmBlockTemplate, GroupBlockTemplate, LogicTemplate, MatMulBlockTemplate,
+    PoolBlockTemplate, RescaleTemplate, SoftmaxExpTemplate, SoftmaxFinishTemplate, Template,
+    UnaryTemplate, TEMPLATES,
 };
 
 /// One step of the ceremony.
@@ -134,6 +135,7 @@ macro_rules! by_template {
             GroupBlockTemplate::NAME => files::$f::<GroupBlockTemplate>($($arg),*),
             SoftmaxExpTemplate::NAME => files::$f::<SoftmaxExpTemplate>($($arg),*),
             SoftmaxFinishTemplate::NAME => files::$f::<SoftmaxFinishTemplate>($($arg),*),
+            MatMulBlockTemplate::NAME => files::$f::<MatMulBlockTemplate>($($arg),*),
             other => return Err(UnknownTemplate(other.to_string()).into()),
         }
     };

@@ -12,8 +12,8 @@ use zkopml_prover::{
     templates::{
         template_id, AvgTemplate, BinaryTemplate, ClipTemplate, ConvBlockTemplate, ErfTemplate,
         GapBlockTemplate, GatherTemplate, GemmBlockTemplate, GroupBlockTemplate, LogicTemplate,
-        PoolBlockTemplate, RescaleTemplate, SoftmaxExpTemplate, SoftmaxFinishTemplate, Template,
-        TemplateKeyCache, UnaryTemplate, TEMPLATES,
+        MatMulBlockTemplate, PoolBlockTemplate, RescaleTemplate, SoftmaxExpTemplate,
+        SoftmaxFinishTemplate, Template, TemplateKeyCache, UnaryTemplate, TEMPLATES,
     },
 };
 
@@ -74,6 +74,7 @@ pub fn template_key_args(key_dir: &Path) -> Result<Vec<TemplateKeyArgs>> {
             GroupBlockTemplate::NAME => args_of::<GroupBlockTemplate>(&cache)?,
             SoftmaxExpTemplate::NAME => args_of::<SoftmaxExpTemplate>(&cache)?,
             SoftmaxFinishTemplate::NAME => args_of::<SoftmaxFinishTemplate>(&cache)?,
+            MatMulBlockTemplate::NAME => args_of::<MatMulBlockTemplate>(&cache)?,
             other => {
                 return Err(AgentError::Inconsistent {
                     what: "template".into(),

@@ -8,8 +8,9 @@ use zkopml_prover::{
     templates::{
         template_prove, AvgTemplate, BinaryTemplate, ClipTemplate, ConvBlockTemplate, ErfTemplate,
         GapBlockTemplate, GatherTemplate, GemmBlockTemplate, GroupBlockTemplate, LogicTemplate,
-        PoolBlockTemplate, RescaleTemplate, SoftmaxExpTemplate, SoftmaxFinishTemplate, Template,
-        TemplateKeyCache, TemplateKeys, TemplateProof, UnaryTemplate,
+        MatMulBlockTemplate, PoolBlockTemplate, RescaleTemplate, SoftmaxExpTemplate,
+        SoftmaxFinishTemplate, Template, TemplateKeyCache, TemplateKeys, TemplateProof,
+        UnaryTemplate,
     },
     v4::LeafInstance,
 };
@@ -34,6 +35,7 @@ pub struct TemplateProver {
     group: OnceLock<TemplateKeys<GroupBlockTemplate>>,
     sm_exp: OnceLock<TemplateKeys<SoftmaxExpTemplate>>,
     sm_finish: OnceLock<TemplateKeys<SoftmaxFinishTemplate>>,
+    matmul: OnceLock<TemplateKeys<MatMulBlockTemplate>>,
 }
 
 /// A leaf proof as `resolveLeaf` / `verifyProof` take it.
@@ -134,6 +136,10 @@ macro_rules! with_keys {
                 let $keys = keys(c, &$self.sm_finish)?;
                 $body
             }
+            LeafInstance::MatMulBlock($i) => {
+                let $keys = keys(c, &$self.matmul)?;
+                $body
+            }
         }
     }};
 }
@@ -158,6 +164,7 @@ impl TemplateProver {
             group: OnceLock::new(),
             sm_exp: OnceLock::new(),
             sm_finish: OnceLock::new(),
+            matmul: OnceLock::new(),
         }
     }
 

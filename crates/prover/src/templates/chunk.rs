@@ -397,6 +397,8 @@ pub(crate) struct OpenedWide {
     pub values: Vec<Lc>,
     /// `1` where the position holds a value.
     pub mask: Vec<Lc>,
+    /// The tensor's length (from its header).
+    pub len: Lc,
 }
 
 /// Leaf digest of a wide chunk: the chain over all [`CHUNK_VALUES`] elements.
@@ -444,7 +446,11 @@ pub(crate) fn open_wide_in(
         .map(|l| cs.witness(w.map_or(Fr::zero(), |w| w.siblings[l])))
         .collect::<CsResult<_>>()?;
     check_path(cs, t, &leaf, &bits, &siblings)?;
-    Ok(OpenedWide { values, mask })
+    Ok(OpenedWide {
+        values,
+        mask,
+        len: t.len.clone(),
+    })
 }
 
 /// One-hot selection: `Σ_s sel_s · items[s]` with `sel` one-hot over `items.len()` slots and

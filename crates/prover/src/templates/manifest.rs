@@ -10,7 +10,8 @@ use super::{gather::movement_view, GatherTemplate, GatherView};
 use super::{
     template_stats, AvgDispute, AvgSums, AvgTemplate, BinaryChunk, BinaryTemplate, ClipTemplate,
     ConvBlockTemplate, ErfTemplate, GapBlockTemplate, GemmBlockTemplate, LogicTemplate,
-    PoolBlockTemplate, RescaleTemplate, Template, UnaryFn, UnaryTemplate, KB,
+    MatMulBlockTemplate, MatMulDispute, PoolBlockTemplate, RescaleTemplate, Template, UnaryFn,
+    UnaryTemplate, KB,
 };
 use super::{GroupBlockTemplate, SoftmaxExpTemplate, SoftmaxFinishTemplate, SoftmaxPlan};
 use zkopml_engine::program::ValueKind;
@@ -47,7 +48,15 @@ pub fn plan(program: &Program, node: &Node) -> Result<LeafPlan, &'static str> {
             let b = &program.values[node.inputs[1]];
             let constant_b = matches!(b.kind, ValueKind::Const(_));
             if a.len() != 2 || a[0] != 1 || g.trans_a || !constant_b {
-                return Err("Gemm with more than one row of A or a computed B has no template yet");
+                // Several rows of A, or a computed B: matmul_block ([`matmul_plan`]).
+                let (_, k, n) = g.dims(a, &b.shape);
+                if g.trans_b && !constant_b {
+                    return Err("Gemm with a computed, transposed B has no template yet");
+                }
+                let d = MatMulDispute::gemm(g, a, &[k, n], None).map_err(|_| {
+                    "Gemm with a transposed A or shapes outside matmul_block's bounds"
+                })?;
+                return matmul_plan(d);
             }
             // Per output chunk: one block leaf per KB rows of B', then one rescale leaf.
             let (_, k, _) = g.dims(a, &b.shape);
@@ -157,7 +166,20 @@ pub fn plan(program: &Program, node: &Node) -> Result<LeafPlan, &'static str> {
                 constraints: constraints(template),
             });
         }
-        Op::Conv1d(_) | Op::MatMul(_) => return Err(
+        Op::MatMul(mm) => {
+            let (a, b) = (
+                &program.values[node.inputs[0]].shape,
+                &program.values[node.inputs[1]].shape,
+            );
+            let d = MatMulDispute::matmul(mm, a, b).map_err(|e| match e {
+                super::MatMulError::Broadcast { .. } => {
+                    "MatMul whose batch dims broadcast partially has no template yet"
+                }
+                _ => "MatMul outside matmul_block's bounds",
+            })?;
+            return matmul_plan(d);
+        }
+        Op::Conv1d(_) => return Err(
             "needs the window-copy template (im2col into the accumulation blocks; not built yet)",
         ),
         // Tanh, Sigmoid: one unary_chunk leaf per chunk; Erf, Gelu: unary_chunk (U) then
@@ -235,6 +257,24 @@ fn elementwise(
     })
 }
 
+/// A matrix product under `matmul_block`: per output chunk one leaf per inner index, then
+/// one rescale leaf; refused when some leaf reads more chunks than the table holds.
+fn matmul_plan(d: MatMulDispute) -> Result<LeafPlan, &'static str> {
+    d.params.fits().map_err(|_| {
+        "a matrix product whose output chunk reads more chunks of A and B than matmul_block's \
+         table holds"
+    })?;
+    let (block, rescale) = (
+        constraints(MatMulBlockTemplate::NAME),
+        constraints(RescaleTemplate::NAME),
+    );
+    Ok(LeafPlan {
+        template: MatMulBlockTemplate::NAME,
+        leaves: chunk_count(d.params.len()).max(1) * (d.blocks() + 1),
+        constraints: block.max(rescale),
+    })
+}
+
 /// Constraints of a template by name (synthesised once per process, without keys).
 pub fn constraints(template: &str) -> usize {
     static CLIP: OnceLock<usize> = OnceLock::new();
@@ -252,6 +292,7 @@ pub fn constraints(template: &str) -> usize {
     static GROUP: OnceLock<usize> = OnceLock::new();
     static SM_EXP: OnceLock<usize> = OnceLock::new();
     static SM_FINISH: OnceLock<usize> = OnceLock::new();
+    static MATMUL: OnceLock<usize> = OnceLock::new();
     let count = |t: &OnceLock<usize>, f: fn() -> crate::Result<usize>| {
         *t.get_or_init(|| f().expect("a template synthesises without a witness"))
     };
@@ -271,6 +312,7 @@ pub fn constraints(template: &str) -> usize {
         GroupBlockTemplate::NAME => count(&GROUP, template_stats::<GroupBlockTemplate>),
         SoftmaxExpTemplate::NAME => count(&SM_EXP, template_stats::<SoftmaxExpTemplate>),
         SoftmaxFinishTemplate::NAME => count(&SM_FINISH, template_stats::<SoftmaxFinishTemplate>),
+        MatMulBlockTemplate::NAME => count(&MATMUL, template_stats::<MatMulBlockTemplate>),
         _ => 0,
     }
 }
@@ -285,7 +327,7 @@ pub fn template_id(name: &str) -> Option<u64> {
 }
 
 /// The templates of the library, by name, in id order ([`template_id`]).
-pub const TEMPLATES: [&str; 15] = [
+pub const TEMPLATES: [&str; 16] = [
     ClipTemplate::NAME,
     BinaryTemplate::NAME,
     GemmBlockTemplate::NAME,
@@ -302,4 +344,5 @@ pub const TEMPLATES: [&str; 15] = [
     GroupBlockTemplate::NAME,
     SoftmaxExpTemplate::NAME,
     SoftmaxFinishTemplate::NAME,
+    MatMulBlockTemplate::NAME,
 ];

@@ -40,7 +40,9 @@ pub use keys::{
     TemplateKeyCache, TemplateKeys, TemplateProof,
 };
 pub use linear::{
-    GemmBlockChunk, GemmBlockTemplate, GemmDispute, RescaleChunk, RescaleTemplate, KB, MAX_SHIFT,
+    GemmBlockChunk, GemmBlockTemplate, GemmDispute, MatMulBlockChunk, MatMulBlockTemplate,
+    MatMulDispute, MatMulError, MatMulParams, RescaleChunk, RescaleTemplate, KB, MATMUL_SLOTS,
+    MAX_SHIFT,
 };
 pub use logic::{LogicChunk, LogicOp, LogicTemplate};
 pub use manifest::{constraints, plan, template_id, LeafPlan, TEMPLATES};

@@ -14,9 +14,9 @@ use crate::templates::{
     template_prove, template_setup, AvgChunk, AvgTemplate, BinaryChunk, BinaryTemplate,
     ChunkOpening, ClipChunk, ClipTemplate, ConvBlockChunk, ConvBlockTemplate, ErfChunk,
     ErfTemplate, GapBlockChunk, GapBlockTemplate, GatherChunk, GatherTemplate, GemmBlockChunk,
-    GemmBlockTemplate, LogicChunk, LogicTemplate, Opening, PoolBlockChunk, PoolBlockTemplate,
-    RescaleChunk, RescaleTemplate, Template, TemplateKeys, TemplateProof, UnaryChunk,
-    UnaryTemplate, WideOpening, KB,
+    GemmBlockTemplate, LogicChunk, LogicTemplate, MatMulBlockChunk, MatMulBlockTemplate, Opening,
+    PoolBlockChunk, PoolBlockTemplate, RescaleChunk, RescaleTemplate, Template, TemplateKeys,
+    TemplateProof, UnaryChunk, UnaryTemplate, WideOpening, KB,
 };
 use crate::templates::{
     GroupBlockChunk, GroupBlockTemplate, SoftmaxExpChunk, SoftmaxExpTemplate, SoftmaxFinishChunk,
@@ -56,6 +56,8 @@ pub enum LeafInstance {
     SoftmaxExp(SoftmaxExpChunk),
     /// `softmax_finish`.
     SoftmaxFinish(SoftmaxFinishChunk),
+    /// `matmul_block`.
+    MatMulBlock(MatMulBlockChunk),
 }
 
 impl LeafInstance {
@@ -227,6 +229,22 @@ impl LeafInstance {
                     .ok_or_else(|| uncommittable(s))?,
                 )
             }
+            LOpKind::MatMulBlock { block, dispute } => {
+                let (a, b) = (op.inputs[1], op.inputs[2]);
+                let acc = wide_ints(op.inputs[0])?;
+                let (ta, tb) = (narrow_tensor(a)?, narrow_tensor(b)?);
+                LeafInstance::MatMulBlock(
+                    dispute
+                        .block_instance(
+                            (&*ta, &*trace.tree(a)?),
+                            (&*tb, &*trace.tree(b)?),
+                            &acc,
+                            j,
+                            *block,
+                        )
+                        .map_err(|_| uncommittable(op.output))?,
+                )
+            }
         })
     }
 
@@ -248,6 +266,7 @@ impl LeafInstance {
             LeafInstance::GroupBlock(i) => GroupBlockTemplate::public_inputs(i),
             LeafInstance::SoftmaxExp(i) => SoftmaxExpTemplate::public_inputs(i),
             LeafInstance::SoftmaxFinish(i) => SoftmaxFinishTemplate::public_inputs(i),
+            LeafInstance::MatMulBlock(i) => MatMulBlockTemplate::public_inputs(i),
         }
     }
 
@@ -270,6 +289,7 @@ impl LeafInstance {
             LeafInstance::GroupBlock(i) => sat::<GroupBlockTemplate>(i)?,
             LeafInstance::SoftmaxExp(i) => sat::<SoftmaxExpTemplate>(i)?,
             LeafInstance::SoftmaxFinish(i) => sat::<SoftmaxFinishTemplate>(i)?,
+            LeafInstance::MatMulBlock(i) => sat::<MatMulBlockTemplate>(i)?,
         })
     }
 
@@ -299,6 +319,7 @@ impl LeafInstance {
             LeafInstance::GroupBlock(_) => GroupBlockTemplate::NAME,
             LeafInstance::SoftmaxExp(_) => SoftmaxExpTemplate::NAME,
             LeafInstance::SoftmaxFinish(_) => SoftmaxFinishTemplate::NAME,
+            LeafInstance::MatMulBlock(_) => MatMulBlockTemplate::NAME,
         }
     }
 }
@@ -322,6 +343,7 @@ pub struct LeafProver {
     group: OnceLock<TemplateKeys<GroupBlockTemplate>>,
     sm_exp: OnceLock<TemplateKeys<SoftmaxExpTemplate>>,
     sm_finish: OnceLock<TemplateKeys<SoftmaxFinishTemplate>>,
+    matmul: OnceLock<TemplateKeys<MatMulBlockTemplate>>,
 }
 
 fn keys<T: Template>(cell: &OnceLock<TemplateKeys<T>>) -> Result<&TemplateKeys<T>, V4Error> {
@@ -356,6 +378,7 @@ impl LeafProver {
             LeafInstance::GroupBlock(i) => template_prove(keys(&self.group)?, i)?,
             LeafInstance::SoftmaxExp(i) => template_prove(keys(&self.sm_exp)?, i)?,
             LeafInstance::SoftmaxFinish(i) => template_prove(keys(&self.sm_finish)?, i)?,
+            LeafInstance::MatMulBlock(i) => template_prove(keys(&self.matmul)?, i)?,
         })
     }
 }

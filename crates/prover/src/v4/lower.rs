@@ -19,8 +19,9 @@ use std::sync::Arc;
 use crate::templates::{
     template_id, AvgDispute, AvgSums, AvgTemplate, BinaryChunk, BinaryTemplate, ClipTemplate,
     ConvBlockTemplate, ConvDispute, ErfTemplate, GapBlockTemplate, GapDispute, GatherTemplate,
-    GatherView, GemmBlockTemplate, GemmDispute, LogicOp, LogicTemplate, PoolBlockTemplate,
-    PoolDispute, RescaleTemplate, Template, UnaryFn, UnaryTemplate,
+    GatherView, GemmBlockTemplate, GemmDispute, LogicOp, LogicTemplate, MatMulBlockTemplate,
+    MatMulDispute, PoolBlockTemplate, PoolDispute, RescaleTemplate, Template, UnaryFn,
+    UnaryTemplate,
 };
 use crate::templates::{
     GroupBlockTemplate, GroupDispute, GroupKind, SoftmaxExpTemplate, SoftmaxFinishTemplate,
@@ -175,6 +176,14 @@ pub enum LOpKind {
         /// The group length.
         n: usize,
     },
+    /// `acc_{t+1}[p] = acc_t[p] + A[src_A(p, t)]·B[src_B(p, t)]` for inner index `t`
+    /// (inputs `[acc_t, A, B]`; `MatMul`, a `Gemm` of several rows or a computed `B`).
+    MatMulBlock {
+        /// The inner index `t`.
+        block: usize,
+        /// The node's decomposition (shape and rescale).
+        dispute: Arc<MatMulDispute>,
+    },
 }
 
 /// One template operator.
@@ -209,6 +218,7 @@ impl LOp {
             LOpKind::GroupBlock { .. } => GroupBlockTemplate::NAME,
             LOpKind::SoftmaxExp { .. } => SoftmaxExpTemplate::NAME,
             LOpKind::SoftmaxFinish { .. } => SoftmaxFinishTemplate::NAME,
+            LOpKind::MatMulBlock { .. } => MatMulBlockTemplate::NAME,
         }
     }
 
@@ -240,6 +250,9 @@ impl LOp {
                 Fr::from(dispute.kind.code()),
             ],
             LOpKind::SoftmaxExp { n } | LOpKind::SoftmaxFinish { n } => vec![Fr::from(*n as u64)],
+            LOpKind::MatMulBlock { block, dispute } => {
+                vec![Fr::from(*block as u64), dispute.params.packed()]
+            }
         }
     }
 }
@@ -351,6 +364,33 @@ struct Reduction {
     blocks: Vec<LOpKind>,
     operands: Vec<LValueId>,
     finish: (LOpKind, Vec<LValueId>),
+}
+
+/// A matrix product as a reduction: `K` `matmul_block` operators over `[acc_t, A, B]`, then
+/// `rescale_chunk`; refused when a leaf would read more chunks than the table holds.
+fn matmul_reduction(d: MatMulDispute, a: LValueId, b: LValueId) -> Result<Lowering, &'static str> {
+    d.params.fits().map_err(|_| {
+        "a matrix product whose output chunk reads more chunks of A and B than matmul_block's \
+         table holds"
+    })?;
+    let d = Arc::new(d);
+    Ok(Lowering::Reduction(Reduction {
+        acc0: d.acc0.iter().map(|v| i128_fr(*v)).collect(),
+        blocks: (0..d.blocks())
+            .map(|block| LOpKind::MatMulBlock {
+                block,
+                dispute: d.clone(),
+            })
+            .collect(),
+        operands: vec![a, b],
+        finish: (
+            LOpKind::Rescale {
+                shift: d.shift,
+                len: d.params.len(),
+            },
+            Vec::new(),
+        ),
+    }))
 }
 
 /// A zero tensor of `shape`: what a decomposition's constants are computed over (they do
@@ -552,6 +592,58 @@ impl Lowered {
                         out_info.name.clone(),
                         out_info.shape.clone(),
                     ))
+                }
+                Op::Gemm(g)
+                    if program.values[node.inputs[0]].shape.first() != Some(&1)
+                        || g.trans_a
+                        || constant_operands(program, node).is_none() =>
+                {
+                    // Several rows of A or a computed B: matmul_block over B' = op(B).
+                    let a_shape = &program.values[node.inputs[0]].shape;
+                    let b_info = &program.values[node.inputs[1]];
+                    let (_, k, n) = g.dims(a_shape, &b_info.shape);
+                    let c = match node.inputs.get(2).map(|v| &program.values[*v].kind) {
+                        Some(ValueKind::Const(c)) => Some(c),
+                        None => None,
+                        Some(_) => return Err(unsupported("Gemm with a computed C")),
+                    };
+                    let d = MatMulDispute::gemm(g, a_shape, &[k, n], c).map_err(|_| {
+                        unsupported("Gemm with a transposed A or outside matmul_block's bounds")
+                    })?;
+                    let b = match &b_info.kind {
+                        ValueKind::Const(b) => {
+                            let w = MatMulDispute::b_prime(g, b);
+                            constant(
+                                &mut values,
+                                format!("{}:B'", node.name),
+                                w.shape.clone(),
+                                Data::Narrow(w),
+                            )?
+                        }
+                        _ if g.trans_b => {
+                            return Err(unsupported("Gemm with a computed, transposed B"))
+                        }
+                        _ => operand(&mut values, node.inputs[1])?,
+                    };
+                    let a = operand(&mut values, node.inputs[0])?;
+                    matmul_reduction(d, a, b).map_err(unsupported)?
+                }
+                Op::MatMul(mm) => {
+                    let (a_shape, b_shape) = (
+                        &program.values[node.inputs[0]].shape,
+                        &program.values[node.inputs[1]].shape,
+                    );
+                    let d = MatMulDispute::matmul(mm, a_shape, b_shape).map_err(|e| {
+                        unsupported(match e {
+                            crate::templates::MatMulError::Broadcast { .. } => {
+                                "MatMul whose batch dims broadcast partially"
+                            }
+                            _ => "MatMul outside matmul_block's bounds",
+                        })
+                    })?;
+                    let a = operand(&mut values, node.inputs[0])?;
+                    let b = operand(&mut values, node.inputs[1])?;
+                    matmul_reduction(d, a, b).map_err(unsupported)?
                 }
                 Op::Gemm(g) => {
                     let (b, c) = constant_operands(program, node)
@@ -831,7 +923,7 @@ impl Lowered {
                         None => y,
                     })
                 }
-                Op::Conv1d(_) | Op::MatMul(_) => {
+                Op::Conv1d(_) => {
                     return Err(unsupported(
                         "needs a template of its own (not in the library yet)",
                     ))

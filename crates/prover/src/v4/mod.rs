@@ -10,6 +10,7 @@
 //! | `Reshape` (`Flatten`, `Squeeze`, `Unsqueeze`) | one `clip_chunk` with the full `i32` range (the identity) |
 //! | `Add`, `Sub`, `Mul` of equal-length operands | one `binary_chunk` |
 //! | `Gemm` (one row of `A`, constant `B`) | `B` × `gemm_block` over wide partial sums, then one `rescale_chunk` |
+//! | `MatMul` (any rows, batch dims, computed `B`), `Gemm` of several rows or a computed `B` | `K` × `matmul_block` (one per inner index) over wide partial sums in `Y`'s layout, then one `rescale_chunk` |
 //! | `Conv` (batch 1, constant weights) | one `conv_block` per tap of the window, then one `rescale_chunk` |
 //! | `MaxPool` (batch 1, floor mode) | one `pool_block` per tap, then one `rescale_chunk` with `S = 0` |
 //! | `GlobalAveragePool` | `min(H·W, chunks(X))` × `gap_block` (exact plane sums), then one `avg_chunk` (`div_round` by the counts, a model constant) |

@@ -23,7 +23,9 @@ use super::{
     lower::{i128_fr, Data, LOpKind, Lowered, Origin},
     V4Error,
 };
-use crate::templates::{ConvDispute, GapDispute, GemmDispute, GroupDispute, PoolDispute};
+use crate::templates::{
+    ConvDispute, GapDispute, GemmDispute, GroupDispute, MatMulDispute, PoolDispute,
+};
 
 /// Partial-sum tensors hashed together (a batch is `WIDE_BATCH × output length` field
 /// elements in memory: 8 MB for mobilenet_v2's widest reduction).
@@ -50,6 +52,13 @@ enum WideRecipe {
     Gap {
         dispute: Arc<GapDispute>,
         x: usize,
+        block: usize,
+    },
+    /// `acc_{block+1}` of a matrix product of the narrow values `a` and `b`.
+    MatMul {
+        dispute: Arc<MatMulDispute>,
+        a: usize,
+        b: usize,
         block: usize,
     },
     /// `acc_{block+1}` of a group reduction over the narrow value `x`.
@@ -164,93 +173,100 @@ impl V4Trace {
                 Origin::Op(o) => {
                     let op = &lowered.ops[*o];
                     let node = &program.nodes[op.node];
-                    recipes[id] =
-                        match op.kind {
-                            LOpKind::GemmBlock { block, .. } => {
-                                if let std::collections::hash_map::Entry::Vacant(e) =
-                                    gemms.entry(op.node)
-                                {
-                                    let Op::Gemm(g) = &node.op else {
-                                        unreachable!("gemm blocks come from Gemm nodes")
-                                    };
-                                    let operand =
-                                        |k: usize| node.inputs.get(k).map(|v| engine_value(*v));
-                                    let d = GemmDispute::new(
-                                        g,
-                                        &engine_value(node.inputs[0]),
-                                        &engine_value(node.inputs[1]),
-                                        operand(2).as_ref(),
-                                    )
-                                    .map_err(|reason| V4Error::Unsupported {
+                    recipes[id] = match op.kind {
+                        LOpKind::GemmBlock { block, .. } => {
+                            if let std::collections::hash_map::Entry::Vacant(e) =
+                                gemms.entry(op.node)
+                            {
+                                let Op::Gemm(g) = &node.op else {
+                                    unreachable!("gemm blocks come from Gemm nodes")
+                                };
+                                let operand =
+                                    |k: usize| node.inputs.get(k).map(|v| engine_value(*v));
+                                let d = GemmDispute::new(
+                                    g,
+                                    &engine_value(node.inputs[0]),
+                                    &engine_value(node.inputs[1]),
+                                    operand(2).as_ref(),
+                                )
+                                .map_err(|reason| {
+                                    V4Error::Unsupported {
                                         node: node.name.clone(),
                                         op: "Gemm",
                                         reason,
-                                    })?;
-                                    e.insert(d);
-                                }
-                                Some(WideRecipe::Gemm {
-                                    node: op.node,
-                                    block,
-                                })
+                                    }
+                                })?;
+                                e.insert(d);
                             }
-                            LOpKind::ConvBlock { block, ref dispute } => Some(WideRecipe::Conv {
-                                dispute: dispute.clone(),
-                                x: op.inputs[1],
+                            Some(WideRecipe::Gemm {
+                                node: op.node,
                                 block,
-                            }),
-                            LOpKind::PoolBlock { block, ref dispute } => Some(WideRecipe::Pool {
-                                dispute: dispute.clone(),
-                                x: op.inputs[1],
-                                block,
-                            }),
-                            LOpKind::GapBlock { block, ref dispute } => Some(WideRecipe::Gap {
-                                dispute: dispute.clone(),
-                                x: op.inputs[1],
-                                block,
-                            }),
-                            LOpKind::GroupBlock { block, ref dispute } => Some(WideRecipe::Group {
-                                dispute: dispute.clone(),
-                                x: op.inputs[1],
-                                block,
-                            }),
-                            // A Softmax's intermediates (and its output before an axis move
-                            // back) from the kept X' (groups contiguous).
-                            LOpKind::Rescale { .. }
-                            | LOpKind::SoftmaxExp { .. }
-                            | LOpKind::SoftmaxFinish { .. }
-                                if matches!(node.op, Op::Softmax(_))
-                                    && lowered.of_engine[node.output] != Some(id) =>
-                            {
-                                let data = softmax_part(lowered, &kept, op)
-                                    .ok_or_else(|| V4Error::Uncommittable(v.name.clone()))?;
-                                kept[id] = Some(Data::Narrow(Tensor::new(v.shape.clone(), data)));
-                                None
-                            }
-                            // The first leaf of Erf/Gelu: U from the node's input.
-                            LOpKind::Unary(f) if f.two_stage() => {
-                                let x = engine_value(node.inputs[0]);
-                                let u = x.data.iter().map(|q| f.first_stage(*q)).collect();
-                                kept[id] = Some(Data::Narrow(Tensor::new(x.shape.clone(), u)));
-                                None
-                            }
-                            // A broadcast operand (not the node's output): moved from its input.
-                            LOpKind::Gather(view) if lowered.of_engine[node.output] != Some(id) => {
-                                let x = match &kept[op.inputs[0]] {
-                                    Some(Data::Narrow(t)) => t,
-                                    _ => return Err(V4Error::Uncommittable(v.name.clone())),
-                                };
-                                let data = view
-                                    .apply(&x.data)
-                                    .ok_or_else(|| V4Error::Uncommittable(v.name.clone()))?;
-                                kept[id] = Some(Data::Narrow(Tensor::new(v.shape.clone(), data)));
-                                None
-                            }
-                            // The node's own output (a faulty one stays faulty).
-                            _ => {
-                                kept[id] = Some(Data::Narrow(engine_value(node.output)));
-                                None
-                            }
-                        };
+                            })
+                        }
+                        LOpKind::ConvBlock { block, ref dispute } => Some(WideRecipe::Conv {
+                            dispute: dispute.clone(),
+                            x: op.inputs[1],
+                            block,
+                        }),
+                        LOpKind::PoolBlock { block, ref dispute } => Some(WideRecipe::Pool {
+                            dispute: dispute.clone(),
+                            x: op.inputs[1],
+                            block,
+                        }),
+                        LOpKind::GapBlock { block, ref dispute } => Some(WideRecipe::Gap {
+                            dispute: dispute.clone(),
+                            x: op.inputs[1],
+                            block,
+                        }),
+                        LOpKind::MatMulBlock { block, ref dispute } => Some(WideRecipe::MatMul {
+                            dispute: dispute.clone(),
+                            a: op.inputs[1],
+                            b: op.inputs[2],
+                            block,
+                        }),
+                        LOpKind::GroupBlock { block, ref dispute } => Some(WideRecipe::Group {
+                            dispute: dispute.clone(),
+                            x: op.inputs[1],
+                            block,
+                        }),
+                        // A Softmax's intermediates (and its output before an axis move
+                        // back) from the kept X' (groups contiguous).
+                        LOpKind::Rescale { .. }
+                        | LOpKind::SoftmaxExp { .. }
+                        | LOpKind::SoftmaxFinish { .. }
+                            if matches!(node.op, Op::Softmax(_))
+                                && lowered.of_engine[node.output] != Some(id) =>
+                        {
+                            let data = softmax_part(lowered, &kept, op)
+                                .ok_or_else(|| V4Error::Uncommittable(v.name.clone()))?;
+                            kept[id] = Some(Data::Narrow(Tensor::new(v.shape.clone(), data)));
+                            None
+                        }
+                        // The first leaf of Erf/Gelu: U from the node's input.
+                        LOpKind::Unary(f) if f.two_stage() => {
+                            let x = engine_value(node.inputs[0]);
+                            let u = x.data.iter().map(|q| f.first_stage(*q)).collect();
+                            kept[id] = Some(Data::Narrow(Tensor::new(x.shape.clone(), u)));
+                            None
+                        }
+                        // A broadcast operand (not the node's output): moved from its input.
+                        LOpKind::Gather(view) if lowered.of_engine[node.output] != Some(id) => {
+                            let x = match &kept[op.inputs[0]] {
+                                Some(Data::Narrow(t)) => t,
+                                _ => return Err(V4Error::Uncommittable(v.name.clone())),
+                            };
+                            let data = view
+                                .apply(&x.data)
+                                .ok_or_else(|| V4Error::Uncommittable(v.name.clone()))?;
+                            kept[id] = Some(Data::Narrow(Tensor::new(v.shape.clone(), data)));
+                            None
+                        }
+                        // The node's own output (a faulty one stays faulty).
+                        _ => {
+                            kept[id] = Some(Data::Narrow(engine_value(node.output)));
+                            None
+                        }
+                    };
                 }
             }
         }
@@ -324,6 +340,21 @@ impl V4Trace {
                     .into_iter()
                     .map(i128_fr)
                     .collect(),
+                WideRecipe::MatMul {
+                    dispute,
+                    a,
+                    b,
+                    block,
+                } => {
+                    let (a, b) = (narrow_of(&kept, *a)?, narrow_of(&kept, *b)?);
+                    next_tap(
+                        &mut running,
+                        id,
+                        *block,
+                        |t| dispute.acc(&a.data, &b.data, t),
+                        |acc| dispute.tap(&a.data, &b.data, acc, *block),
+                    )
+                }
                 WideRecipe::Group { dispute, x, block } => {
                     let x = narrow_of(&kept, *x)?;
                     next_tap(
@@ -426,6 +457,16 @@ impl V4Trace {
             WideRecipe::Group { dispute, x, block } => {
                 dispute.acc(&narrow_of(&self.kept, *x)?.data, block + 1)
             }
+            WideRecipe::MatMul {
+                dispute,
+                a,
+                b,
+                block,
+            } => dispute.acc(
+                &narrow_of(&self.kept, *a)?.data,
+                &narrow_of(&self.kept, *b)?.data,
+                block + 1,
+            ),
         };
         Ok(Cow::Owned(Data::Wide(
             acc.into_iter().map(i128_fr).collect(),
