@@ -355,19 +355,54 @@ contract MarketV4Test is MarketV4Fixture {
         _playUntilProving(gameId, h, l);
         TypesV4.OperatorLeaf memory op = V4Model.op(2, 1);
         (uint256[] memory inputs, bytes32[][] memory proofs) = _inputs(op, h, 2);
-        bytes32[] memory mp = _opProof(STEPS, 2, 1);
-        vm.expectRevert(abi.encodeWithSelector(E.InvalidOperatorLeaf.selector, 7));
-        market.resolveLeaf(gameId, V4Model.op(2, 2), mp, inputs, proofs, PROOF, false);
+        TypesV4.LeafStatement memory st = _statement(op);
+        // Only the statement startDescent fixed: not another operator's, nor with another
+        // source, param, verifier or budget.
+        vm.expectPartialRevert(E.LeafStatementMismatch.selector);
+        market.resolveLeaf(gameId, _statement(V4Model.op(2, 2)), inputs, proofs, PROOF, false);
+        uint256[] memory srcs = new uint256[](1);
+        srcs[0] = st.inputSources[0] + 1;
+        vm.expectPartialRevert(E.LeafStatementMismatch.selector);
+        market.resolveLeaf(
+            gameId, TypesV4.LeafStatement(st.verifier, st.gasLimit, srcs, st.params), inputs, proofs, PROOF, false
+        );
+        uint256[] memory params = new uint256[](2);
+        (params[0], params[1]) = (st.params[0] + 1, st.params[1]);
+        vm.expectPartialRevert(E.LeafStatementMismatch.selector);
+        market.resolveLeaf(
+            gameId,
+            TypesV4.LeafStatement(st.verifier, st.gasLimit, st.inputSources, params),
+            inputs,
+            proofs,
+            PROOF,
+            false
+        );
+        vm.expectPartialRevert(E.LeafStatementMismatch.selector);
+        market.resolveLeaf(
+            gameId,
+            TypesV4.LeafStatement(address(this), st.gasLimit, st.inputSources, st.params),
+            inputs,
+            proofs,
+            PROOF,
+            false
+        );
+        vm.expectPartialRevert(E.LeafStatementMismatch.selector);
+        market.resolveLeaf(
+            gameId, TypesV4.LeafStatement(st.verifier, 1, st.inputSources, st.params), inputs, proofs, PROOF, false
+        );
         uint256[] memory none = new uint256[](0);
         vm.expectRevert(abi.encodeWithSelector(E.WrongInputCount.selector, 1, 0));
-        market.resolveLeaf(gameId, op, mp, none, proofs, PROOF, false);
+        market.resolveLeaf(gameId, st, none, proofs, PROOF, false);
         uint256[] memory wrong = new uint256[](1);
         wrong[0] = inputs[0] + 1;
         vm.expectPartialRevert(E.InvalidValueOpening.selector);
-        market.resolveLeaf(gameId, op, mp, wrong, proofs, PROOF, false);
+        market.resolveLeaf(gameId, st, wrong, proofs, PROOF, false);
+        // Before the leaf is proven there is nothing to finish.
+        vm.expectPartialRevert(Errors.WrongDescentPhase.selector);
+        market.finishGame(gameId);
         vm.warp(_now() + PROVING + 1);
         vm.expectPartialRevert(Errors.DescentProvingWindowClosed.selector);
-        market.resolveLeaf(gameId, op, mp, inputs, proofs, PROOF, false);
+        market.resolveLeaf(gameId, st, inputs, proofs, PROOF, false);
         market.claimTimeout(gameId);
         assertEq(market.getGame(gameId).status, TypesV4.GameStatus.BothLost, "nobody proved in time");
     }

@@ -276,6 +276,10 @@ contract V4Handler is MarketV4Fixture {
                 _proveLeafIfPossible(gameId, g, sub, d);
                 return;
             }
+            if (d.phase == Types.DescentPhase.Resolved) {
+                market.finishGame(gameId);
+                return;
+            }
             _descentMove(gameId, g, sub, chal, Types.Side.Submitter, NEVER);
             return;
         }
@@ -293,9 +297,8 @@ contract V4Handler is MarketV4Fixture {
     ) internal {
         TypesV4.OperatorLeaf memory l = V4Model.op(g.lo, g.opPosition);
         (uint256[] memory inputs, bytes32[][] memory proofs) = _inputs(l, sub, g.lo);
-        bytes32[] memory opProof = _opProof(STEPS, g.lo, g.opPosition);
         try market.resolveLeaf(
-            gameId, l, opProof, inputs, proofs, PROOF, d.challengerNode != d.submitterNode && _chalTrue(l, inputs, d)
+            gameId, _statement(l), inputs, proofs, PROOF, d.challengerNode != d.submitterNode && _chalTrue(l, inputs, d)
         ) {}
             catch {}
     }
