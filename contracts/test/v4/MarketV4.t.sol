@@ -358,8 +358,9 @@ contract MarketV4Test is MarketV4Fixture {
         TypesV4.LeafStatement memory st = _statement(op);
         // Only the statement startDescent fixed: not another operator's, nor with another
         // source, param, verifier or budget.
+        TypesV4.LeafStatement memory other = _statement(V4Model.op(2, 2));
         vm.expectPartialRevert(E.LeafStatementMismatch.selector);
-        market.resolveLeaf(gameId, _statement(V4Model.op(2, 2)), inputs, proofs, PROOF, false);
+        market.resolveLeaf(gameId, other, inputs, proofs, PROOF, false);
         uint256[] memory srcs = new uint256[](1);
         srcs[0] = st.inputSources[0] + 1;
         vm.expectPartialRevert(E.LeafStatementMismatch.selector);
@@ -434,8 +435,9 @@ contract MarketV4Test is MarketV4Fixture {
         market.claimTimeout(gameId);
         TypesV4.OperatorLeaf memory op = V4Model.op(2, 1);
         (uint256[] memory inputs, bytes32[][] memory proofs) = _inputs(op, sub, 2);
+        TypesV4.LeafStatement memory st = _statement(op);
         vm.expectPartialRevert(Errors.WrongDescentPhase.selector);
-        market.resolveLeaf(gameId, _statement(op), inputs, proofs, PROOF, true);
+        market.resolveLeaf(gameId, st, inputs, proofs, PROOF, true);
         vm.expectPartialRevert(Errors.GamesInProgress.selector);
         market.finalize(requestId);
 

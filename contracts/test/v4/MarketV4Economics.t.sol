@@ -321,8 +321,9 @@ contract MarketV4EconomicsTest is MarketV4Fixture {
         _playUntilProving(gameId, honest, lie);
         TypesV4.OperatorLeaf memory l = V4Model.op(2, 0);
         (uint256[] memory inputs, bytes32[][] memory proofs) = _inputs(l, honest, 2);
+        TypesV4.LeafStatement memory st = _statement(l);
         vm.expectRevert(InvalidProof.selector);
-        market.resolveLeaf(gameId, _statement(l), inputs, proofs, PROOF, true);
+        market.resolveLeaf(gameId, st, inputs, proofs, PROOF, true);
     }
 
     /// @notice A model leaf naming a template the protocol does not have voids the game at
