@@ -391,14 +391,18 @@ pub(crate) async fn run(
         .await?;
     let challenger_won = status == GameStatus::ChallengerWon
         && ResponseStatus::try_from(resp.status)? == ResponseStatus::Disproven;
-    let last = moves.last().context("the game had no move")?;
+    // The leaf decides the game; `finishGame` (the game's last move) applies the outcome.
+    let leaf = moves
+        .iter()
+        .rev()
+        .find(|m| m.phase.starts_with("resolveLeaf"))
+        .context("the game had no leaf proof")?;
+    let finished = moves.last().is_some_and(|m| m.phase == "finishGame");
     let leaf_proof = LeafProof {
         template,
-        gas: last.gas,
-        seconds: last.seconds,
-        verified_on_chain: last.actor == "challenger1"
-            && last.phase.starts_with("resolveLeaf")
-            && challenger_won,
+        gas: leaf.gas,
+        seconds: leaf.seconds,
+        verified_on_chain: leaf.actor == "challenger1" && finished && challenger_won,
     };
     let game = GameEnd {
         id: game_id.to_string(),

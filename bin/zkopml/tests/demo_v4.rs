@@ -85,10 +85,15 @@ fn demo_v4_dnn_challenger_wins_by_a_leaf_proof_and_registration_writes_no_keys()
     let leaf = &v["leaf_proof"];
     assert_eq!(leaf["verified_on_chain"], true);
     let moves = v["moves"].as_array().unwrap();
-    let last = moves.last().unwrap();
+    // The challenger's leaf proof decided the game; its finishGame applied the outcome.
+    let [.., proven, last] = moves.as_slice() else {
+        panic!("fewer than two moves")
+    };
     assert_eq!(last["actor"], "challenger1");
+    assert_eq!(last["phase"], "finishGame");
+    assert_eq!(proven["actor"], "challenger1");
     assert_eq!(
-        last["phase"],
+        proven["phase"],
         format!("resolveLeaf({})", leaf["template"].as_str().unwrap())
     );
     assert!(

@@ -217,7 +217,7 @@ contract InferenceMarketV4 is IInferenceMarketV4 {
         bool fault =
             index == 0 ? (state != req.inputCommitment || prevOutputs != bytes32(0)) : state != resp.outputCommitment;
         if (!fault) revert E.TraceLeafIsBound(index);
-        _disprove(req, resp, msg.sender, TypesV4.DisproofReason.BindingFault, 0);
+        _disprove(req, resp, req.responseId, msg.sender, TypesV4.DisproofReason.BindingFault, 0);
     }
 
     /// @notice Disproves a response whose committed trace mis-assembles a state: slot `a.slot`
@@ -250,7 +250,7 @@ contract InferenceMarketV4 is IInferenceMarketV4 {
         _checkTraceOpening(root, n, step, LibTraceV4.traceLeaf(stateLo, prevOutputs), loProof);
         _checkTraceOpening(root, n, step + 1, LibTraceV4.traceLeaf(stateHi, outputs), hiProof);
         _checkAssemblyFault(req.spec, step, stateLo, stateHi, outputs, a);
-        _disprove(req, resp, msg.sender, TypesV4.DisproofReason.AssemblyFault, 0);
+        _disprove(req, resp, req.responseId, msg.sender, TypesV4.DisproofReason.AssemblyFault, 0);
     }
 
     ////////////////////////////////////////////////////////////////
@@ -493,6 +493,10 @@ contract InferenceMarketV4 is IInferenceMarketV4 {
         TypesV4.Phase phase = g.phase;
         // INVARIANT: both sides' (S_hi, P_lo) are open.
         if (phase < TypesV4.Phase.SubmitterOps) revert E.AssemblyNotOpen(gameId, phase);
+        // INVARIANT: a proven leaf decided the game (`finishGame` applies it): nothing else ends it.
+        if (phase == TypesV4.Phase.Descent && _descents[gameId].phase == Types.DescentPhase.Resolved) {
+            revert E.LeafAlreadyProven(gameId);
+        }
         bool bySubmitter = side == Types.Side.Submitter;
         _checkAssemblyFault(
             req.spec,
@@ -516,11 +520,16 @@ contract InferenceMarketV4 is IInferenceMarketV4 {
     ///         submitter's clock runs) and starts the chunk descent. A malformed leaf (an
     ///         unregistered template, a value >= r, no chunk, a bad input source, too many
     ///         public inputs) voids the game: a defective model slashes nobody (§10.8).
+    ///         Otherwise the hash of the leaf statement — the template's verifier and gas
+    ///         budget, leaf_o's input sources and params (`TypesV4.LeafStatement`) — is stored,
+    ///         so that `resolveLeaf` checks the statement against it instead of opening leaf_o
+    ///         from the model root and looking the template up again (§10.10).
     /// @dev Storage staging: `LibChunkDescent.init` writes five fresh slots (≈ 110k gas). The
     ///      level-2 moves already wrote the values it re-writes unchanged — the clocks
     ///      (`challengerOpenStep`), the proving window and a placeholder header
     ///      (`submitterOps`) and the two commitments (`challengerOps`) — while the descent's
-    ///      phase stays None, so `init` finds non-zero slots and every move stays under the
+    ///      phase stays None, so `init` finds non-zero slots; the statement hash goes to the
+    ///      spent `revealHash` slot (non-zero since `submitterOps`). Every move stays under the
     ///      120k target (§10.10).
     /// @param leaf       leaf_o.
     /// @param modelProof LibMerkle proof of leaf_o at lo·N + o of the model tree.
@@ -534,10 +543,14 @@ contract InferenceMarketV4 is IInferenceMarketV4 {
 
         g.submitterClock -= elapsed;
         g.turnStartedAt = uint64(block.timestamp);
-        if (!_wellFormed(leaf, spec.stateSlots, position)) {
+        (address verifier, uint64 gasLimit) = TEMPLATES.templateOf(leaf.templateId);
+        if (verifier == address(0) || !_wellFormed(leaf, spec.stateSlots, position)) {
             _void(g, req, resp, gameId);
             return;
         }
+        // INVARIANT: the leaf statement is fixed from leaf_o (opened from the model root) and
+        //            the registry's entry for its template; `resolveLeaf` accepts only it.
+        g.revealHash = keccak256(abi.encode(TypesV4.LeafStatement(verifier, gasLimit, leaf.inputSources, leaf.params)));
         g.phase = TypesV4.Phase.Descent;
         Types.ChunkDescent storage d = _descents[gameId];
         LibChunkDescentLinked.init(
@@ -574,16 +587,20 @@ contract InferenceMarketV4 is IInferenceMarketV4 {
         _afterDescent(g, req, resp, gameId, s);
     }
 
-    /// @notice The leaf: proves chunk j of the disputed output with leaf_o's template. The
-    ///         contract builds the public inputs `[C(X_1) … C(X_r), j, params…, d]` itself —
-    ///         inputs opened from the agreed S_lo / P_lo by leaf_o's sources, j from the
-    ///         descent, d the digest of the side named by `forChallenger` — and calls the
-    ///         template's verifier with its registered gas budget. Truth-based (§4): only the
-    ///         side whose digest is true can be named successfully. `InvalidProof` reverts; a
-    ///         verifier failure (no code, any other revert, out of gas within the budget)
-    ///         voids the game (§10.8).
-    /// @param leaf          leaf_o, opened again from the model root (as in `startDescent`).
-    /// @param modelProof    LibMerkle proof of leaf_o at lo·N + o.
+    /// @notice The leaf: proves chunk j of the disputed output with leaf_o's template and so
+    ///         decides the game; `finishGame` then applies the outcome (the money, the
+    ///         response's status) in a transaction of its own (§10.10). The statement `s` must be
+    ///         the one `startDescent` fixed (its hash); the contract builds the public inputs
+    ///         `[C(X_1) … C(X_r), j, params…, d]` itself — inputs opened from the agreed S_lo /
+    ///         P_lo by the statement's sources (a constant's inline C), j from the descent, d the
+    ///         digest of the side named by `forChallenger` — and calls the template's verifier
+    ///         with its registered gas budget. Truth-based (§4): only the side whose digest is
+    ///         true can be named successfully. `InvalidProof` reverts; a verifier failure (no
+    ///         code, any other revert, out of gas within the budget) voids the game at once
+    ///         (§10.8).
+    /// @param s             The leaf statement fixed at `startDescent`: the template's verifier
+    ///                      and gas budget (`TemplateRegistry.templateOf(leaf_o.templateId)`)
+    ///                      and leaf_o's input sources and params.
     /// @param inputs        C(X_k) for each input source, in order (ignored for a constant).
     /// @param inputProofs   LibMerkle proof of each from S_lo (slot) or P_lo (entry); any
     ///                      (e.g. empty) for a constant source.
@@ -591,8 +608,7 @@ contract InferenceMarketV4 is IInferenceMarketV4 {
     /// @param forChallenger Whose digest the proof shows.
     function resolveLeaf(
         uint256 gameId,
-        TypesV4.OperatorLeaf calldata leaf,
-        bytes32[] calldata modelProof,
+        TypesV4.LeafStatement calldata s,
         uint256[] calldata inputs,
         bytes32[][] calldata inputProofs,
         bytes calldata proof,
@@ -601,14 +617,21 @@ contract InferenceMarketV4 is IInferenceMarketV4 {
         (TypesV4.Game storage g, TypesV4.Request storage req, TypesV4.Response storage resp) = _activeGame(gameId);
         _checkPhase(g, gameId, TypesV4.Phase.Descent);
         Types.ChunkDescent storage d = _descents[gameId];
-        (uint64 j, uint256 subDigest, uint256 chalDigest) = d.leaf();
+        Types.DescentPhase dPhase = d.phase;
+        if (dPhase != Types.DescentPhase.Proving) revert Errors.WrongDescentPhase(Types.DescentPhase.Proving, dPhase);
         // INVARIANT: proofs only within the proving window.
         if (block.timestamp > d.provingDeadline) revert Errors.DescentProvingWindowClosed(d.provingDeadline);
-        _checkOperatorLeaf(req.spec, g, leaf, modelProof);
-        uint256[] memory pub =
-            _publicInputs(g, req.spec, leaf, inputs, inputProofs, j, forChallenger ? chalDigest : subDigest);
+        // INVARIANT: the statement is the one fixed from leaf_o at startDescent.
+        bytes32 expected = g.revealHash;
+        bytes32 got = keccak256(abi.encode(s));
+        if (got != expected) revert E.LeafStatementMismatch(expected, got);
+        // Only the named side's digest is read (the descent ended at two different digests).
+        uint256[] memory pub = _publicInputs(
+            g, req.spec, s, inputs, inputProofs, d.position, forChallenger ? d.challengerNode : d.submitterNode
+        );
 
-        (address verifier, uint64 gasLimit) = TEMPLATES.templateOf(leaf.templateId);
+        address verifier = s.verifier;
+        uint64 gasLimit = s.gasLimit;
         if (verifier.code.length == 0) {
             _void(g, req, resp, gameId);
             return;
@@ -626,9 +649,28 @@ contract InferenceMarketV4 is IInferenceMarketV4 {
             _void(g, req, resp, gameId);
             return;
         }
+        // INVARIANT: the proven side's outcome is final from here: the descent is Resolved, so
+        //            no timeout, assembly proof or other leaf can end the game otherwise;
+        //            `finishGame` (anyone) applies exactly this outcome.
         // Inline (not through LibChunkDescentLinked): the leaf saves the library's cold account.
-        Types.GameStatus s = d.resolveProven(forChallenger, uint64(block.timestamp));
-        _afterDescent(g, req, resp, gameId, s);
+        d.resolveProven(forChallenger, uint64(block.timestamp));
+        emit DescentMoved(gameId, forChallenger ? Types.Side.Challenger : Types.Side.Submitter);
+    }
+
+    /// @notice Applies the outcome `resolveLeaf` decided (the descent is Resolved, the game
+    ///         still in progress): the money moves and the response is disproven if the
+    ///         challenger won, as for any game end (§10.9). Anyone may call; the winner has the
+    ///         reason to. Until then the response cannot finalise (the game is open).
+    function finishGame(uint256 gameId) external {
+        (TypesV4.Game storage g, TypesV4.Request storage req, TypesV4.Response storage resp) = _activeGame(gameId);
+        _checkPhase(g, gameId, TypesV4.Phase.Descent);
+        Types.ChunkDescent storage d = _descents[gameId];
+        Types.DescentPhase dPhase = d.phase;
+        // INVARIANT: only a proven leaf leaves a decided descent in a running game.
+        if (dPhase != Types.DescentPhase.Resolved) {
+            revert Errors.WrongDescentPhase(Types.DescentPhase.Resolved, dPhase);
+        }
+        _resolveGame(g, req, resp, gameId, TypesV4.GameStatus(uint8(d.status)));
     }
 
     ////////////////////////////////////////////////////////////////
@@ -657,13 +699,27 @@ contract InferenceMarketV4 is IInferenceMarketV4 {
     }
 
     /// @notice Refunds the bond of a game whose response is over (disproven or voided by
-    ///         something else). Lazy: anyone may call.
+    ///         something else). Lazy: anyone may call. A game whose leaf was already proven for
+    ///         the submitter (`resolveLeaf`, not yet `finishGame`d) pays the submitter instead,
+    ///         as it would have; one proven for the challenger refunds it (the response's bond
+    ///         was already shared out by the disproof that ended it).
     function cancelGame(uint256 gameId) external {
         TypesV4.Game storage g = _existingGame(gameId);
         if (g.status != TypesV4.GameStatus.InProgress) revert E.GameOver(gameId, g.status);
         TypesV4.Response storage resp = _responses[g.responseId];
         // INVARIANT: only games whose response is already over are cancelled.
         if (resp.status == TypesV4.ResponseStatus.Pending) revert E.ResponseStillPending(g.responseId);
+        if (g.phase == TypesV4.Phase.Descent) {
+            Types.ChunkDescent storage d = _descents[gameId];
+            if (d.phase == Types.DescentPhase.Resolved && d.status == Types.GameStatus.SubmitterWon) {
+                // INVARIANT: a leaf proven for the submitter pays it, whatever ended the response.
+                g.status = TypesV4.GameStatus.SubmitterWon;
+                g.phase = TypesV4.Phase.Resolved;
+                _credit(resp.submitter, g.bond);
+                emit GameResolved(gameId, resp.requestId, TypesV4.GameStatus.SubmitterWon);
+                return;
+            }
+        }
         g.status = TypesV4.GameStatus.Cancelled;
         g.phase = TypesV4.Phase.Resolved;
         _credit(g.challenger, g.bond);
@@ -946,17 +1002,15 @@ contract InferenceMarketV4 is IInferenceMarketV4 {
         }
     }
 
-    /// @dev Whether leaf_o can be proven at all: its template is registered, its header and
-    ///      params are field elements, it has a chunk, each input source is a slot of S_lo,
+    /// @dev Whether leaf_o can be proven at all, given that its template is registered: its
+    ///      header and params are field elements, it has a chunk, each input source is a slot of S_lo,
     ///      an entry of P_lo before `position` or a constant C < r, and its public inputs are
     ///      bounded.
     function _wellFormed(TypesV4.OperatorLeaf calldata leaf, uint32 stateSlots, uint32 position)
         internal
-        view
+        pure
         returns (bool)
     {
-        (address verifier,) = TEMPLATES.templateOf(leaf.templateId);
-        if (verifier == address(0)) return false;
         if (leaf.outputChunks == 0 || leaf.outputHeader >= TypesV4.SNARK_SCALAR_FIELD) return false;
         if (leaf.inputSources.length + leaf.params.length + 2 > TypesV4.MAX_TEMPLATE_INPUTS) return false;
         for (uint256 i; i < leaf.params.length; ++i) {
@@ -994,25 +1048,26 @@ contract InferenceMarketV4 is IInferenceMarketV4 {
         }
     }
 
-    /// @dev Builds `[C(X_1) … C(X_r), j, params…, digest]`, opening every input that is a
-    ///      slot or an entry; a constant source contributes its inline commitment.
+    /// @dev Builds `[C(X_1) … C(X_r), j, params…, digest]` from the leaf statement, opening
+    ///      every input that is a slot or an entry; a constant source contributes its inline C.
     function _publicInputs(
         TypesV4.Game storage g,
         TypesV4.ModelSpec storage spec,
-        TypesV4.OperatorLeaf calldata leaf,
+        TypesV4.LeafStatement calldata s,
         uint256[] calldata inputs,
         bytes32[][] calldata inputProofs,
         uint64 j,
         uint256 digest
     ) internal view returns (uint256[] memory pub) {
-        uint256 r = leaf.inputSources.length;
+        uint256 r = s.inputSources.length;
         if (inputs.length != r) revert E.WrongInputCount(r, inputs.length);
         if (inputProofs.length != r) revert E.WrongInputCount(r, inputProofs.length);
-        pub = new uint256[](r + leaf.params.length + 2);
+        uint256 m = s.params.length;
+        pub = new uint256[](r + m + 2);
         uint256 stateDepth = LibMerkle.depthFor(spec.stateSlots);
         uint256 opsDepth = LibMerkle.depthFor(spec.opsPerStep);
         for (uint256 k; k < r; ++k) {
-            uint256 src = leaf.inputSources[k];
+            uint256 src = s.inputSources[k];
             if ((src & TypesV4.SOURCE_CONST_FLAG) != 0) {
                 // INVARIANT: a constant input is committed by leaf_o itself (which opened from
                 //            the model root); inputs[k] and inputProofs[k] are ignored.
@@ -1033,10 +1088,10 @@ contract InferenceMarketV4 is IInferenceMarketV4 {
             pub[k] = inputs[k];
         }
         pub[r] = j;
-        for (uint256 i; i < leaf.params.length; ++i) {
-            pub[r + 1 + i] = leaf.params[i];
+        for (uint256 i; i < m; ++i) {
+            pub[r + 1 + i] = s.params[i];
         }
-        pub[pub.length - 1] = digest;
+        pub[r + m + 1] = digest;
     }
 
     /// @dev Maps a descent outcome onto the game.
@@ -1071,21 +1126,23 @@ contract InferenceMarketV4 is IInferenceMarketV4 {
             _credit(resp.submitter, g.bond);
         } else if (outcome == TypesV4.GameStatus.ChallengerWon) {
             // The challenger's bond back and the disproof reward, in one credit.
-            _disprove(req, resp, g.challenger, TypesV4.DisproofReason.Game, g.bond);
+            _disprove(req, resp, g.responseId, g.challenger, TypesV4.DisproofReason.Game, g.bond);
         } else {
             // BothLost: nobody proved either claim in time; neither side nor the requester is
             // paid (a requester posing as a challenger gains nothing from a late honest proof).
             _burn(g.bond);
-            _disprove(req, resp, address(0), TypesV4.DisproofReason.Game, 0);
+            _disprove(req, resp, g.responseId, address(0), TypesV4.DisproofReason.Game, 0);
         }
     }
 
-    /// @dev Marks the response disproven and re-opens the request. `payee` gets
+    /// @dev Marks response `responseId` (`resp`, the request's latest: the caller has its id
+    ///      at hand, warm) disproven and re-opens the request. `payee` gets
     ///      DISPROOF_REWARD_BPS of the response bond (plus `alsoOwed`, in the same credit), the
     ///      rest burns (all of it if payee is 0, when `alsoOwed` must be 0).
     function _disprove(
         TypesV4.Request storage req,
         TypesV4.Response storage resp,
+        uint256 responseId,
         address payee,
         TypesV4.DisproofReason reason,
         uint256 alsoOwed
@@ -1097,7 +1154,7 @@ contract InferenceMarketV4 is IInferenceMarketV4 {
         uint256 reward = payee == address(0) ? 0 : bond * TypesV4.DISPROOF_REWARD_BPS / 10_000;
         if (reward + alsoOwed != 0) _credit(payee, reward + alsoOwed);
         _burn(bond - reward);
-        emit ResponseDisproven(resp.requestId, req.responseId, payee, reward, bond - reward, reason);
+        emit ResponseDisproven(resp.requestId, responseId, payee, reward, bond - reward, reason);
     }
 
     /// @dev A verifier or model-leaf failure: the game and the response end with every party

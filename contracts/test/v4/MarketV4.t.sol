@@ -355,21 +355,102 @@ contract MarketV4Test is MarketV4Fixture {
         _playUntilProving(gameId, h, l);
         TypesV4.OperatorLeaf memory op = V4Model.op(2, 1);
         (uint256[] memory inputs, bytes32[][] memory proofs) = _inputs(op, h, 2);
-        bytes32[] memory mp = _opProof(STEPS, 2, 1);
-        vm.expectRevert(abi.encodeWithSelector(E.InvalidOperatorLeaf.selector, 7));
-        market.resolveLeaf(gameId, V4Model.op(2, 2), mp, inputs, proofs, PROOF, false);
+        TypesV4.LeafStatement memory st = _statement(op);
+        // Only the statement startDescent fixed: not another operator's, nor with another
+        // source, param, verifier or budget.
+        TypesV4.LeafStatement memory other = _statement(V4Model.op(2, 2));
+        vm.expectPartialRevert(E.LeafStatementMismatch.selector);
+        market.resolveLeaf(gameId, other, inputs, proofs, PROOF, false);
+        uint256[] memory srcs = new uint256[](1);
+        srcs[0] = st.inputSources[0] + 1;
+        vm.expectPartialRevert(E.LeafStatementMismatch.selector);
+        market.resolveLeaf(
+            gameId, TypesV4.LeafStatement(st.verifier, st.gasLimit, srcs, st.params), inputs, proofs, PROOF, false
+        );
+        uint256[] memory params = new uint256[](2);
+        (params[0], params[1]) = (st.params[0] + 1, st.params[1]);
+        vm.expectPartialRevert(E.LeafStatementMismatch.selector);
+        market.resolveLeaf(
+            gameId,
+            TypesV4.LeafStatement(st.verifier, st.gasLimit, st.inputSources, params),
+            inputs,
+            proofs,
+            PROOF,
+            false
+        );
+        vm.expectPartialRevert(E.LeafStatementMismatch.selector);
+        market.resolveLeaf(
+            gameId,
+            TypesV4.LeafStatement(address(this), st.gasLimit, st.inputSources, st.params),
+            inputs,
+            proofs,
+            PROOF,
+            false
+        );
+        vm.expectPartialRevert(E.LeafStatementMismatch.selector);
+        market.resolveLeaf(
+            gameId, TypesV4.LeafStatement(st.verifier, 1, st.inputSources, st.params), inputs, proofs, PROOF, false
+        );
         uint256[] memory none = new uint256[](0);
         vm.expectRevert(abi.encodeWithSelector(E.WrongInputCount.selector, 1, 0));
-        market.resolveLeaf(gameId, op, mp, none, proofs, PROOF, false);
+        market.resolveLeaf(gameId, st, none, proofs, PROOF, false);
         uint256[] memory wrong = new uint256[](1);
         wrong[0] = inputs[0] + 1;
         vm.expectPartialRevert(E.InvalidValueOpening.selector);
-        market.resolveLeaf(gameId, op, mp, wrong, proofs, PROOF, false);
+        market.resolveLeaf(gameId, st, wrong, proofs, PROOF, false);
+        // Before the leaf is proven there is nothing to finish.
+        vm.expectPartialRevert(Errors.WrongDescentPhase.selector);
+        market.finishGame(gameId);
         vm.warp(_now() + PROVING + 1);
         vm.expectPartialRevert(Errors.DescentProvingWindowClosed.selector);
-        market.resolveLeaf(gameId, op, mp, inputs, proofs, PROOF, false);
+        market.resolveLeaf(gameId, st, inputs, proofs, PROOF, false);
         market.claimTimeout(gameId);
         assertEq(market.getGame(gameId).status, TypesV4.GameStatus.BothLost, "nobody proved in time");
+    }
+
+    /// @notice A proven leaf decides the game (§10.2, §10.10): until `finishGame` applies
+    ///         the outcome nothing else ends it (no assembly proof, timeout or second leaf),
+    ///         the response cannot finalise, and a `cancelGame` after another disproof of the
+    ///         response pays the submitter whose leaf was proven, as `finishGame` would have.
+    function test_provenLeaf_decidesTheGame() public {
+        // The submitter's trace is true but it claims another S_n (a binding fault, provable
+        // by a one-shot later); the challenger lies in chunk 1 of operator (2, 1).
+        V4Model.Trace memory sub = V4Model.build(STEPS, V4Model.Lie(V4Model.LieKind.Output, 0, 0, 0));
+        V4Model.Trace memory chal = _liar();
+        uint256 requestId = _request(modelId, STEPS);
+        _respond(requestId, sub);
+        uint256 gameId = _challenge(requestId, chal);
+        _playUntilProving(gameId, sub, chal);
+        _proveLeaf(gameId, market.getGame(gameId), sub, market.getDescent(gameId));
+        assertEq(market.getGame(gameId).status, TypesV4.GameStatus.InProgress, "decided, not finished");
+        Types.ChunkDescent memory d = market.getDescent(gameId);
+        assertEq(uint8(d.phase), uint8(Types.DescentPhase.Resolved), "the descent is over");
+        assertEq(uint8(d.status), uint8(Types.GameStatus.SubmitterWon), "for the submitter");
+
+        TypesV4.AssemblyOpening memory none;
+        vm.expectRevert(abi.encodeWithSelector(E.LeafAlreadyProven.selector, gameId));
+        market.proveAssemblyFault(gameId, Types.Side.Submitter, none);
+        vm.warp(_now() + 30 days);
+        vm.expectPartialRevert(Errors.DescentNotInProgress.selector);
+        market.claimTimeout(gameId);
+        TypesV4.OperatorLeaf memory op = V4Model.op(2, 1);
+        (uint256[] memory inputs, bytes32[][] memory proofs) = _inputs(op, sub, 2);
+        TypesV4.LeafStatement memory st = _statement(op);
+        vm.expectPartialRevert(Errors.WrongDescentPhase.selector);
+        market.resolveLeaf(gameId, st, inputs, proofs, PROOF, true);
+        vm.expectPartialRevert(Errors.GamesInProgress.selector);
+        market.finalize(requestId);
+
+        // Another disproof ends the response first: the proven leaf still pays the submitter.
+        vm.prank(anyone);
+        market.proveBindingFault(requestId, STEPS, sub.S[STEPS], sub.P[STEPS - 1], V4Model.traceProof(sub, STEPS));
+        uint256 before = market.balances(submitter);
+        vm.expectPartialRevert(E.ResponseNotPendingV4.selector);
+        market.finishGame(gameId);
+        market.cancelGame(gameId);
+        assertEq(market.getGame(gameId).status, TypesV4.GameStatus.SubmitterWon, "paid as decided");
+        assertEq(market.balances(submitter) - before, CHALLENGER_BOND, "the challenger's bond");
+        assertEq(market.balances(challenger), 0, "the liar gets nothing back");
     }
 
     ////////////////////////////////////////////////////////////////

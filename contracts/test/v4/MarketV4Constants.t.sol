@@ -149,9 +149,11 @@ contract MarketV4ConstantsTest is MarketV4Fixture {
         proofs[0] = new bytes32[](0);
         proofs[1] = new bytes32[](0);
         // The challenger's digest is not the truth: the mock verifier (test double) refuses it.
+        TypesV4.LeafStatement memory st = _statement(_leaf(CW));
         vm.expectRevert(abi.encodeWithSignature("InvalidProof()"));
-        market.resolveLeaf(gameId, _leaf(CW), noProof, inputs, proofs, PROOF, true);
-        market.resolveLeaf(gameId, _leaf(CW), noProof, inputs, proofs, PROOF, false);
+        market.resolveLeaf(gameId, st, inputs, proofs, PROOF, true);
+        market.resolveLeaf(gameId, st, inputs, proofs, PROOF, false);
+        market.finishGame(gameId);
         assertEq(market.getGame(gameId).status, TypesV4.GameStatus.SubmitterWon, "the constant reached the verifier");
     }
 
@@ -169,8 +171,9 @@ contract MarketV4ConstantsTest is MarketV4Fixture {
         one[0] = X;
         bytes32[][] memory proofs = new bytes32[][](1);
         proofs[0] = new bytes32[](0);
+        TypesV4.LeafStatement memory st = _statement(_leaf(CW));
         vm.expectRevert(abi.encodeWithSignature("WrongInputCount(uint256,uint256)", 2, 1));
-        market.resolveLeaf(gameId, _leaf(CW), noProof, one, proofs, PROOF, false);
+        market.resolveLeaf(gameId, st, one, proofs, PROOF, false);
     }
 
     function test_constantAtLeastR_isNotWellFormed() public {

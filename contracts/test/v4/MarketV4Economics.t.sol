@@ -281,7 +281,7 @@ contract MarketV4EconomicsTest is MarketV4Fixture {
             _playUntilProving(gameId, honest, lie);
             TypesV4.Game memory g = market.getGame(gameId);
             (uint256[] memory inputs, bytes32[][] memory proofs) = _inputs(V4Model.op(2, 0), honest, 2);
-            market.resolveLeaf(gameId, V4Model.op(2, 0), _opProof(n, 2, 0), inputs, proofs, PROOF, false);
+            market.resolveLeaf(gameId, _statement(V4Model.op(2, 0)), inputs, proofs, PROOF, false);
             assertEq(market.getGame(gameId).status, TypesV4.GameStatus.Voided, "voided");
             assertEq(g.lo, 2, "at the lie");
             assertEq(market.balances(requester), FEE, "fee refunded");
@@ -303,11 +303,12 @@ contract MarketV4EconomicsTest is MarketV4Fixture {
         _playUntilProving(gameId, honest, lie);
         TypesV4.OperatorLeaf memory l = V4Model.op(2, 0);
         (uint256[] memory inputs, bytes32[][] memory proofs) = _inputs(l, honest, 2);
-        bytes32[] memory opProof = _opProof(n, 2, 0);
+        TypesV4.LeafStatement memory st = _statement(l);
         vm.expectPartialRevert(E.InsufficientVerifierGas.selector);
-        market.resolveLeaf{gas: 400_000}(gameId, l, opProof, inputs, proofs, PROOF, false);
+        market.resolveLeaf{gas: 400_000}(gameId, st, inputs, proofs, PROOF, false);
         assertEq(market.getGame(gameId).status, TypesV4.GameStatus.InProgress, "still running");
-        market.resolveLeaf(gameId, l, opProof, inputs, proofs, PROOF, false);
+        market.resolveLeaf(gameId, st, inputs, proofs, PROOF, false);
+        market.finishGame(gameId);
         assertEq(market.getGame(gameId).status, TypesV4.GameStatus.SubmitterWon, "the true digest wins");
     }
 
@@ -320,9 +321,9 @@ contract MarketV4EconomicsTest is MarketV4Fixture {
         _playUntilProving(gameId, honest, lie);
         TypesV4.OperatorLeaf memory l = V4Model.op(2, 0);
         (uint256[] memory inputs, bytes32[][] memory proofs) = _inputs(l, honest, 2);
-        bytes32[] memory opProof = _opProof(n, 2, 0);
+        TypesV4.LeafStatement memory st = _statement(l);
         vm.expectRevert(InvalidProof.selector);
-        market.resolveLeaf(gameId, l, opProof, inputs, proofs, PROOF, true);
+        market.resolveLeaf(gameId, st, inputs, proofs, PROOF, true);
     }
 
     /// @notice A model leaf naming a template the protocol does not have voids the game at

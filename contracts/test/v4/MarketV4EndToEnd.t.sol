@@ -203,7 +203,7 @@ contract MarketV4EndToEndTest is MarketV4Fixture {
         assertEq(status, TypesV4.GameStatus.SubmitterWon, "played out");
         (,, status) = _honestVsLiar(_lie(V4Model.LieKind.Chunk, 1, 1, 5), Types.Side.Challenger, NEVER);
         assertEq(status, TypesV4.GameStatus.ChallengerWon, "played out");
-        string[10] memory names = [
+        string[11] memory names = [
             "submitterReveal",
             "challengerReveal",
             "submitterOpenStep",
@@ -213,14 +213,15 @@ contract MarketV4EndToEndTest is MarketV4Fixture {
             "-",
             "startDescent",
             "descent move (max)",
-            "resolveLeaf (mock template)"
+            "resolveLeaf (mock template)",
+            "finishGame"
         ];
-        for (uint256 p; p < 10; ++p) {
+        for (uint256 p; p < 11; ++p) {
             uint256 used = maxGasByPhase[p];
             if (used != 0) {
                 if (p == 7 || p == 8) used += 2600; // the linked library's account, warm in this test
                 emit log_named_uint(names[p], used);
-                if (p < 9) assertLe(used, 120_000, names[p]);
+                if (p != 9) assertLe(used, 120_000, names[p]);
             }
             if (used != 0) emit log_named_uint(string.concat(names[p], " (transaction)"), maxTxGasByPhase[p]);
             uint256 ending = maxGasByPhase[p + RESOLVING];
@@ -231,7 +232,7 @@ contract MarketV4EndToEndTest is MarketV4Fixture {
                     string.concat(names[p], ", ending the game (transaction)"), maxTxGasByPhase[p + RESOLVING]
                 );
                 // A move that ends the game also writes its payouts (fresh balance slots, burned).
-                if (p < 9) assertLe(ending, 150_000, string.concat(names[p], ", ending the game"));
+                if (p != 9) assertLe(ending, 150_000, string.concat(names[p], ", ending the game"));
             }
         }
     }

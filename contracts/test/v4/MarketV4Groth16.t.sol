@@ -64,11 +64,11 @@ contract MarketV4Groth16Test is MarketV4Fixture, SyntheticKey {
         }
         pub[h.length] = MockTemplate.digest(h); // the true digest of chunk j
         bytes memory proof = _proofFor(pub);
-        bytes32[] memory opProof = _opProof(STEPS, 2, pos);
+        TypesV4.LeafStatement memory st = _statement(l);
 
         // The proof is for the true digest: naming the liar's side fails.
         vm.expectRevert(InvalidProof.selector);
-        market.resolveLeaf(gameId, l, opProof, inputs, proofs, proof, !honestIsChallenger);
+        market.resolveLeaf(gameId, st, inputs, proofs, proof, !honestIsChallenger);
 
         vm.cool(address(market));
         vm.cool(address(templates));
@@ -76,8 +76,9 @@ contract MarketV4Groth16Test is MarketV4Fixture, SyntheticKey {
         vm.cool(address(g4));
         vm.cool(g5.IC_DATA());
         vm.cool(g4.IC_DATA());
-        market.resolveLeaf(gameId, l, opProof, inputs, proofs, proof, honestIsChallenger);
+        market.resolveLeaf(gameId, st, inputs, proofs, proof, honestIsChallenger);
         uint256 used = vm.lastCallGas().gasTotalUsed;
+        market.finishGame(gameId);
         emit log_named_uint(
             string.concat("resolveLeaf with Groth16TemplateVerifier, operator ", vm.toString(pos)), used
         );

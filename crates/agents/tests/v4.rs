@@ -324,6 +324,22 @@ async fn dispute(template: &str) -> Dispute {
     }
 }
 
+/// The game's decisive moves: the leaf proof and then `finishGame`, which applies its outcome
+/// (docs/protocol.md §10.10), both by the winner; returns the leaf move.
+fn leaf_then_finish(moves: &[v4::Move], winner: Role) -> &v4::Move {
+    let [.., leaf, finish] = moves else {
+        panic!("fewer than two moves")
+    };
+    assert_eq!(finish.phase, "finishGame");
+    assert_eq!(finish.role, winner);
+    assert_eq!(leaf.role, winner);
+    println!(
+        "resolveLeaf {} gas, finishGame {} gas",
+        leaf.tx.gas_used, finish.tx.gas_used
+    );
+    leaf
+}
+
 fn report(title: &str, moves: &[v4::Move]) {
     println!("{title}: {} moves", moves.len());
     for m in moves {
@@ -374,9 +390,8 @@ async fn a_lying_submitter_loses_to_a_real_leaf_proof() {
     let (status, moves) = v4::play(&sub, &chal, game).await.expect("game played");
     report("lying submitter vs honest challenger", &moves);
     assert_eq!(status, GameStatus::ChallengerWon);
-    let last = moves.last().unwrap();
-    assert_eq!(last.role, Role::Challenger);
-    assert_eq!(last.phase, format!("resolveLeaf({})", ClipTemplate::NAME));
+    let leaf = leaf_then_finish(&moves, Role::Challenger);
+    assert_eq!(leaf.phase, format!("resolveLeaf({})", ClipTemplate::NAME));
     let _ = d.model_id;
 }
 
@@ -423,10 +438,9 @@ async fn an_honest_submitter_beats_a_lying_challenger_and_finalizes() {
     let (status, moves) = v4::play(&sub, &chal, game).await.expect("game played");
     report("honest submitter vs lying challenger", &moves);
     assert_eq!(status, GameStatus::SubmitterWon);
-    let last = moves.last().unwrap();
-    assert_eq!(last.role, Role::Submitter);
+    let leaf = leaf_then_finish(&moves, Role::Submitter);
     assert_eq!(
-        last.phase,
+        leaf.phase,
         format!("resolveLeaf({})", RescaleTemplate::NAME)
     );
     // The response stands: finalised once the challenge window has passed.
@@ -602,9 +616,9 @@ async fn a_submitter_using_other_weights_loses_to_a_gemm_block_proof() {
         &moves,
     );
     assert_eq!(status, GameStatus::ChallengerWon);
-    let last = moves.last().unwrap();
+    let leaf = leaf_then_finish(&moves, Role::Challenger);
     assert_eq!(
-        last.phase,
+        leaf.phase,
         format!("resolveLeaf({})", GemmBlockTemplate::NAME)
     );
     let g = v4::game(&net.chain(3), game).await.unwrap();
@@ -733,7 +747,9 @@ async fn mobilenet_v2_disputes_end_at_the_lie_with_real_leaf_proofs() {
                 &moves,
             );
             assert_eq!(status, GameStatus::ChallengerWon);
-            assert!(moves.last().unwrap().phase.starts_with("resolveLeaf("));
+            assert!(leaf_then_finish(&moves, Role::Challenger)
+                .phase
+                .starts_with("resolveLeaf("));
             let g = v4::game(&net.chain(3), game).await.unwrap();
             let disputed = g.lo as usize * n_ops + g.opPosition as usize;
             assert_eq!(

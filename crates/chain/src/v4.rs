@@ -22,7 +22,9 @@ use crate::{
         descent_lib::LibChunkDescentLinked::LibChunkDescentLinkedErrors,
         market_v4::InferenceMarketV4::{self, InferenceMarketV4Errors, InferenceMarketV4Instance},
         registry_v4::ModelRegistryV4::{self, ModelRegistryV4Errors, ModelRegistryV4Instance},
-        template_registry::TemplateRegistry::{self, TemplateRegistryErrors},
+        template_registry::TemplateRegistry::{
+            self, TemplateRegistryErrors, TemplateRegistryInstance,
+        },
         template_verifier::Groth16TemplateVerifier::{
             self, Groth16TemplateVerifierErrors, Groth16TemplateVerifierInstance,
         },
@@ -505,6 +507,15 @@ impl Chain {
     pub fn market_v4(&self) -> Result<InferenceMarketV4Instance<DynProvider>> {
         Ok(InferenceMarketV4::new(
             self.v4()?.market,
+            self.provider.clone(),
+        ))
+    }
+
+    /// `TemplateRegistry` of this deployment (templateId → verifier and gas budget: what a
+    /// leaf statement names, `InferenceMarketV4.resolveLeaf`).
+    pub fn template_registry_v4(&self) -> Result<TemplateRegistryInstance<DynProvider>> {
+        Ok(TemplateRegistry::new(
+            self.v4()?.templates,
             self.provider.clone(),
         ))
     }

@@ -102,8 +102,11 @@ error WrongOutputCount(uint256 expected, uint256 got);
 /// @notice The operator leaf does not open at `index` from the model root.
 error InvalidOperatorLeaf(uint256 index);
 
-/// @notice The operator leaf passed differs from the one the game fixed at level 3.
-error OperatorLeafMismatch(bytes32 expected, bytes32 got);
+/// @notice The leaf statement passed differs from the one `startDescent` fixed (by hash).
+error LeafStatementMismatch(bytes32 expected, bytes32 got);
+
+/// @notice The game's leaf is already proven (it awaits `finishGame`): nothing else ends it.
+error LeafAlreadyProven(uint256 gameId);
 
 /// @notice The layout leaf does not open at `index` from the layout root.
 error InvalidLayoutLeaf(uint256 index, uint256 source);

@@ -148,6 +148,21 @@ library TypesV4 {
         uint64 outputChunks;
     }
 
+    /// @notice What a leaf proof is checked against, fixed at `startDescent` from leaf_o and
+    ///         the template registry (its hash is stored, §10.10) and passed again to
+    ///         `resolveLeaf`, which opens the inputs by their sources and builds the public
+    ///         inputs `[C(X_1) … C(X_r), j, params…, d]`.
+    /// @param verifier     The template's verifier (`TemplateRegistry.templateOf(templateId)`).
+    /// @param gasLimit     The template's registered gas budget.
+    /// @param inputSources leaf_o's input sources.
+    /// @param params       leaf_o's params.
+    struct LeafStatement {
+        address verifier;
+        uint64 gasLimit;
+        uint256[] inputSources;
+        uint256[] params;
+    }
+
     ////////////////////////////////////////////////////////////////
     //                    Requests and responses                  //
     ////////////////////////////////////////////////////////////////
@@ -292,7 +307,8 @@ library TypesV4 {
     ///                         L_lo opened to (one slot serves both, §10.10).
     /// @param revealHash       Hash of the submitter's pending reveal (levels 1 and 2); stale
     ///                         (not cleared) outside the phase right after its write, the
-    ///                         only one that compares it.
+    ///                         only one that compares it. From `startDescent` on (level 3):
+    ///                         the hash of the leaf statement (`LeafStatement`, §10.10).
     /// @param submitterStateHi Submitter's S_hi.
     /// @param submitterOutputs Submitter's P_lo.
     /// @param challengerOutputs Challenger's P_lo.

@@ -83,8 +83,10 @@ library V4Model {
     }
 
     /// @notice From this step on, operator 0 is "wide" (template 3, as `gemm_block`): inputs
-    ///         [S slot 0, S slot 2, a constant], params [100 + i, 7] — 7 public inputs. Only the
-    ///         deep-trace gas test (MarketV4DeepGas) has steps this far.
+    ///         [S slot 0, S slot 2, a constant], params [100 + i, 7] — 7 public inputs; and
+    ///         operator 2 takes 8 (template 4): inputs [P entry 1, S slot 1, a constant], params
+    ///         [300 + i, 7, 9], 4 chunks. Only the deep-trace gas test (MarketV4DeepGas) has
+    ///         steps this far.
     uint32 internal constant WIDE_FROM = 4096;
     /// @notice The wide operator's constant input C (a model weight's commitment, < r).
     uint256 internal constant WIDE_CONST = 0x1234567890abcdef1234567890abcdef1234567890abcdef1234567890abcdef;
@@ -108,6 +110,17 @@ library V4Model {
             l.inputSources[0] = src(TypesV4.SOURCE_STATE, 0);
             l.inputSources[1] = src(TypesV4.SOURCE_STATE, 2);
             l.outputChunks = 3;
+        } else if (pos == 2 && step >= WIDE_FROM) {
+            l.templateId = 4;
+            l.params = new uint256[](3);
+            l.params[0] = 300 + step;
+            l.params[1] = 7;
+            l.params[2] = 9;
+            l.inputSources = new uint256[](3);
+            l.inputSources[0] = src(TypesV4.SOURCE_OUTPUT, 1);
+            l.inputSources[1] = src(TypesV4.SOURCE_STATE, 1);
+            l.inputSources[2] = TypesV4.SOURCE_CONST_FLAG | WIDE_CONST;
+            l.outputChunks = 4;
         } else if (pos == 1) {
             l.templateId = 1;
             l.params = new uint256[](2);
@@ -586,12 +599,19 @@ abstract contract MarketV4Fixture is Test {
     /// @dev Records the gas of the move just made under its phase, or under RESOLVING + phase
     ///      if the move also ended the game (and so credited payouts).
     function _record(TypesV4.Phase phase) internal {
+        _recordKey(uint8(phase), phase == TypesV4.Phase.DescentStart || phase == TypesV4.Phase.Descent);
+    }
+
+    /// @dev Key of `finishGame`'s gas records (after the phases' keys 0..9).
+    uint256 internal constant FINISH = 10;
+
+    /// @dev `_record` under `key` (a phase, or FINISH); `linked`: the move calls the linked
+    ///      descent library.
+    function _recordKey(uint256 key, bool linked) internal {
         // The market's own frame (the caller's argument encoding excluded).
         uint256 used = vm.lastCallGas().gasTotalUsed;
-        uint256 key = uint8(phase);
         if (market.getGame(_lastGame).status != TypesV4.GameStatus.InProgress) key += RESOLVING;
         if (used > maxGasByPhase[key]) maxGasByPhase[key] = used;
-        bool linked = phase == TypesV4.Phase.DescentStart || phase == TypesV4.Phase.Descent;
         uint256 txGas = used + 21_000 + _calldataGas + (linked ? 2600 : 0);
         if (txGas > maxTxGasByPhase[key]) maxTxGasByPhase[key] = txGas;
     }
@@ -724,6 +744,14 @@ abstract contract MarketV4Fixture is Test {
             _proveLeaf(gameId, g, sub, d);
             return;
         }
+        if (d.phase == Types.DescentPhase.Resolved) {
+            // The leaf was proven: anyone applies its outcome.
+            _measure(TypesV4.Phase.Resolved, abi.encodeCall(market.finishGame, (gameId)));
+            vm.prank(anyone);
+            market.finishGame(gameId);
+            _recordKey(FINISH, false);
+            return;
+        }
         bool subMoves = d.phase == Types.DescentPhase.SubmitterOpen || d.phase == Types.DescentPhase.SubmitterReveal;
         Types.Side mover = subMoves ? Types.Side.Submitter : Types.Side.Challenger;
         if (mover == refuser && refuseAt == TypesV4.Phase.Descent) {
@@ -751,7 +779,7 @@ abstract contract MarketV4Fixture is Test {
     {
         TypesV4.OperatorLeaf memory l = V4Model.op(g.lo, g.opPosition);
         (uint256[] memory inputs, bytes32[][] memory proofs) = _inputs(l, sub, g.lo);
-        bytes32[] memory opProof = _opProof(uint32(sub.L.length - 1), g.lo, g.opPosition);
+        TypesV4.LeafStatement memory st = _statement(l);
         uint256 trueDigest = MockTemplate.digest(V4Model.head(l, inputs, d.position));
         bool forChallenger;
         if (d.challengerNode == trueDigest) forChallenger = true;
@@ -760,10 +788,17 @@ abstract contract MarketV4Fixture is Test {
         vm.prank(anyone);
         _measure(
             TypesV4.Phase.Resolved,
-            abi.encodeCall(market.resolveLeaf, (gameId, l, opProof, inputs, proofs, PROOF, forChallenger))
+            abi.encodeCall(market.resolveLeaf, (gameId, st, inputs, proofs, PROOF, forChallenger))
         );
-        market.resolveLeaf(gameId, l, opProof, inputs, proofs, PROOF, forChallenger);
+        market.resolveLeaf(gameId, st, inputs, proofs, PROOF, forChallenger);
         _record(TypesV4.Phase.Resolved);
+    }
+
+    /// @notice The leaf statement `startDescent` fixes for leaf `l`: its template's verifier and
+    ///         budget (from the registry), its input sources and params.
+    function _statement(TypesV4.OperatorLeaf memory l) internal view returns (TypesV4.LeafStatement memory s) {
+        (address verifier, uint64 gasLimit) = templates.templateOf(l.templateId);
+        s = TypesV4.LeafStatement(verifier, gasLimit, l.inputSources, l.params);
     }
 
     /// @notice The operator's agreed inputs (from `t`'s S_lo and P_lo) and their proofs.

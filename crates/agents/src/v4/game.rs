@@ -13,7 +13,7 @@ use tracing::{debug, info};
 use zkopml_chain::{
     market_v4::{
         InferenceMarketV4::{GameCreated, OutputsRevealed, RequestCreated, SubmitterRevealed},
-        TypesV4::{Game, OperatorLeaf},
+        TypesV4::{Game, LeafStatement, OperatorLeaf},
     },
     registry_v4::{
         ModelRegistryV4::ModelRegistered,
@@ -456,6 +456,18 @@ impl Player<'_> {
                 .await
             }
             (DescentPhase::Proving, _) => self.resolve_leaf(id, g, o, &d).await,
+            // The leaf is proven (the game is decided): the winner applies the outcome.
+            (DescentPhase::Resolved, _) => {
+                let won = match self.role {
+                    Role::Submitter => GameStatus::SubmitterWon,
+                    Role::Challenger => GameStatus::ChallengerWon,
+                };
+                if GameStatus::try_from(d.status)? != won {
+                    return Ok(None);
+                }
+                self.send("finishGame", "finishGame".into(), m.finishGame(id))
+                    .await
+            }
             _ => self.claim_timeout_if_due(id, g).await,
         }
     }
@@ -512,21 +524,31 @@ impl Player<'_> {
             }
         }
         let for_challenger = self.role == Role::Challenger;
+        let statement = self.leaf_statement(o).await?;
         info!(role = ?self.role, template = proof.template, j, "resolving the leaf");
         self.send(
             "resolveLeaf",
             format!("resolveLeaf({})", proof.template),
-            m.resolveLeaf(
-                id,
-                self.model.leaf(o),
-                self.model.model_proof(o)?,
-                inputs,
-                proofs,
-                proof.proof,
-                for_challenger,
-            ),
+            m.resolveLeaf(id, statement, inputs, proofs, proof.proof, for_challenger),
         )
         .await
+    }
+
+    /// The leaf statement `startDescent` fixed for operator `o`: its template's verifier and
+    /// gas budget (from the deployment's `TemplateRegistry`), its input sources and params.
+    async fn leaf_statement(&self, o: usize) -> Result<LeafStatement> {
+        let leaf = self.model.leaf(o);
+        let reg = self.chain.template_registry_v4()?;
+        let t = self
+            .chain
+            .view_v4("templateOf", reg.templateOf(leaf.templateId))
+            .await?;
+        Ok(LeafStatement {
+            verifier: t.verifier,
+            gasLimit: t.gasLimit,
+            inputSources: leaf.inputSources,
+            params: leaf.params,
+        })
     }
 
     /// Claims a timeout if the turn's deadline has passed on chain.
