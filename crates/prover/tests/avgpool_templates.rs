@@ -6,6 +6,9 @@
 //! `GlobalAveragePool` is checked on its real input (from a run of the whole model) when
 //! `testdata/mobilenet_v2` is present.
 
+mod common;
+
+use common::resolved_inputs;
 use std::{
     collections::{BTreeMap, HashMap},
     path::PathBuf,
@@ -22,7 +25,7 @@ use zkopml_prover::{
     templates::{
         plan, template_satisfied, template_stats, AvgTemplate, GapBlockTemplate, Template,
     },
-    v4::{fr_u256, Data, LOpKind, LeafInstance, Lowered, Source, V4Trace, CONST_FLAG},
+    v4::{fr_u256, Data, LOpKind, LeafInstance, Lowered, V4Trace},
 };
 
 /// `y = op(x; attrs)`: one pooling node over the runtime input.
@@ -69,21 +72,6 @@ fn input(shape: &[usize], seed: u64) -> Tensor {
 
 fn ints(n: &[i64]) -> Attr {
     Attr::Ints(n.to_vec())
-}
-
-/// The input commitments of operator `o` as the contract resolves them.
-fn resolved_inputs(l: &Lowered, t: &V4Trace, o: usize) -> Vec<alloy_primitives::U256> {
-    let step = o / l.ops_per_step;
-    l.ops[o]
-        .inputs
-        .iter()
-        .map(|v| match l.input_source(o, *v) {
-            Source::Const(c) => Source::Const(c).encode() ^ CONST_FLAG,
-            Source::State(s) => fr_u256(&t.states[step][s]),
-            Source::Output(p) => fr_u256(&t.outputs[step][p]),
-            Source::Empty => panic!("operator {o} reads an empty slot"),
-        })
-        .collect()
 }
 
 /// Every leaf (operator, chunk) of node `node`'s operators: the contract's statement and

@@ -7,6 +7,9 @@
 //! operator. One real Groth16 proof under the cached test keys; the constraint count and the
 //! proving time are printed (`--nocapture`).
 
+mod common;
+
+use common::resolved_inputs;
 use std::collections::HashMap;
 
 use zkopml_engine::{
@@ -19,7 +22,7 @@ use zkopml_prover::{
         plan, template_prove, template_satisfied, template_stats, template_verify, GatherChunk,
         GatherTemplate, GatherView, Template, TemplateKeyCache, GATHER_SLOTS,
     },
-    v4::{fr_u256, Data, LOpKind, LeafInstance, Lowered, Source, V4Trace, CONST_FLAG},
+    v4::{fr_u256, Data, LOpKind, LeafInstance, Lowered, V4Trace},
 };
 
 /// One node `y = op(inputs…)` over runtime inputs `inputs` and integer initializers.
@@ -82,21 +85,6 @@ fn input(shape: &[usize], seed: u64) -> Tensor {
         })
         .collect();
     Tensor::new(shape.to_vec(), data)
-}
-
-/// The input commitments of operator `o` as the contract resolves them.
-fn resolved_inputs(l: &Lowered, t: &V4Trace, o: usize) -> Vec<alloy_primitives::U256> {
-    let step = o / l.ops_per_step;
-    l.ops[o]
-        .inputs
-        .iter()
-        .map(|v| match l.input_source(o, *v) {
-            Source::Const(c) => Source::Const(c).encode() ^ CONST_FLAG,
-            Source::State(s) => fr_u256(&t.states[step][s]),
-            Source::Output(p) => fr_u256(&t.outputs[step][p]),
-            Source::Empty => panic!("operator {o} reads an empty slot"),
-        })
-        .collect()
 }
 
 /// Lowers and runs `p`; checks the output against the engine, every gather operator's data

@@ -7,6 +7,9 @@
 //! value, a value of another row and a chunk opened at another chunk's index have no
 //! witness; a fault in a MatMul's output is caught at its leaf; one real Groth16 proof.
 
+mod common;
+
+use common::resolved_inputs;
 use std::{collections::BTreeMap, collections::HashMap, path::PathBuf};
 
 use zkopml_commit::{chunk_count, ChunkTree, CHUNK_VALUES};
@@ -23,7 +26,7 @@ use zkopml_prover::{
         MatMulBlockChunk, MatMulBlockTemplate, MatMulDispute, RescaleTemplate, Template,
         TemplateKeyCache, MATMUL_SLOTS, TEMPLATES,
     },
-    v4::{fr_u256, Data, LOpKind, LeafInstance, Lowered, Source, V4Trace, CONST_FLAG},
+    v4::{fr_u256, Data, LOpKind, LeafInstance, Lowered, V4Trace},
 };
 
 /// A node `(op, inputs, output, attrs)`.
@@ -102,21 +105,6 @@ fn weights(n: usize, seed: u64) -> Vec<f64> {
     values(n, seed, 20, false)
         .iter()
         .map(|v| *v as f64 / (1 << 20) as f64)
-        .collect()
-}
-
-/// The input commitments of operator `o` as the contract resolves them.
-fn resolved_inputs(l: &Lowered, t: &V4Trace, o: usize) -> Vec<alloy_primitives::U256> {
-    let step = o / l.ops_per_step;
-    l.ops[o]
-        .inputs
-        .iter()
-        .map(|v| match l.input_source(o, *v) {
-            Source::Const(c) => Source::Const(c).encode() ^ CONST_FLAG,
-            Source::State(s) => fr_u256(&t.states[step][s]),
-            Source::Output(p) => fr_u256(&t.outputs[step][p]),
-            Source::Empty => panic!("operator {o} reads an empty slot"),
-        })
         .collect()
 }
 

@@ -8,6 +8,9 @@
 //! public input; a fault in a Softmax output is first caught at its `softmax_finish` leaf.
 //! Constraints and proving times are printed (`--nocapture`).
 
+mod common;
+
+use common::resolved_inputs;
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
     path::PathBuf,
@@ -27,7 +30,7 @@ use zkopml_prover::{
         GroupBlockTemplate, GroupDispute, GroupKind, SoftmaxExpTemplate, SoftmaxFinishTemplate,
         SoftmaxPlan, Template, TemplateKeyCache, TEMPLATES,
     },
-    v4::{fr_u256, Data, LOpKind, LeafInstance, Lowered, Source, V4Trace, CONST_FLAG},
+    v4::{fr_u256, Data, LOpKind, LeafInstance, Lowered, V4Trace},
 };
 
 /// One `Softmax` node over a runtime input of `shape` (`axis`, `opset`).
@@ -66,21 +69,6 @@ fn input(shape: &[usize], seed: u64, spread: i32, extremes: bool) -> Tensor {
         })
         .collect();
     Tensor::new(shape.to_vec(), data)
-}
-
-/// The input commitments of operator `o` as the contract resolves them.
-fn resolved_inputs(l: &Lowered, t: &V4Trace, o: usize) -> Vec<alloy_primitives::U256> {
-    let step = o / l.ops_per_step;
-    l.ops[o]
-        .inputs
-        .iter()
-        .map(|v| match l.input_source(o, *v) {
-            Source::Const(c) => Source::Const(c).encode() ^ CONST_FLAG,
-            Source::State(s) => fr_u256(&t.states[step][s]),
-            Source::Output(p) => fr_u256(&t.outputs[step][p]),
-            Source::Empty => panic!("operator {o} reads an empty slot"),
-        })
-        .collect()
 }
 
 /// Lowers and runs `p` (one Softmax node) on `x`: the output is `expect` (the engine's), the
