@@ -5,7 +5,7 @@
 //! the float decision, so the only differences left are the weights' quantisation and the
 //! integer transforms).
 
-use std::{collections::HashMap, path::PathBuf};
+use std::path::PathBuf;
 
 use zkopml_engine::{
     evaluate,
@@ -85,7 +85,14 @@ fn sklearn_models_give_onnx_runtime_labels() {
         let x = input.inputs.values().next().unwrap();
         let rows = x.shape[0];
         assert!(rows >= case.min_rows, "{}: {rows} rows", case.name);
-        let dims: HashMap<String, usize> = [(String::new(), rows), ("N".into(), rows)].into();
+        // The batch dim is symbolic (skl2onnx writes `N` or leaves it unnamed): bound from
+        // the input's shape.
+        let shapes = input
+            .inputs
+            .iter()
+            .map(|(name, t)| (name.clone(), t.shape.clone()))
+            .collect();
+        let dims = import::bind_dims(&graph, &shapes).unwrap();
         let program = Program::compile(&graph, &dims, 1).unwrap();
         let ins = quantize_inputs(&program, &input.inputs).unwrap();
         let outs = evaluate(&program, &ins).unwrap();
