@@ -7,12 +7,13 @@
 # Usage: bench/prove.sh [models...]   (default: dnn variable_cnn lenet5 conv2d mobilenet_v2)
 #        ZKOPML_BENCH_NO_EZKL=1 bench/prove.sh ...   to skip the peer.
 #        ZKOPML_BENCH_EZKL_TIMEOUT=900 (seconds per EZKL run; a run past it is reported as such)
+#        ZKOPML_BENCH_NO_BUILD=1 (use target/release/zkopml as it is)
 # Keys: the library's test keys, made once under bench/out/keys (the first model that needs a
 # template pays its setup, reported in the "keys" column; later rows load them).
 # Prints a markdown table; raw JSON lands in bench/out/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release -q -p zkopml
+[[ -n "${ZKOPML_BENCH_NO_BUILD:-}" ]] || cargo build --release -q -p zkopml
 Z=target/release/zkopml
 mkdir -p bench/out/keys
 if [[ -z "${ZKOPML_BENCH_NO_EZKL:-}" ]]; then
