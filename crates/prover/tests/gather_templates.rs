@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::resolved_inputs;
+use common::check_leaves;
 use std::collections::HashMap;
 
 use zkopml_engine::{
@@ -22,7 +22,7 @@ use zkopml_prover::{
         plan, template_prove, template_satisfied, template_stats, template_verify, GatherChunk,
         GatherTemplate, GatherView, Template, TemplateKeyCache, GATHER_SLOTS,
     },
-    v4::{fr_u256, Data, LOpKind, LeafInstance, Lowered, V4Trace},
+    v4::{Data, LOpKind, LeafInstance, Lowered, V4Trace},
 };
 
 /// One node `y = op(inputs…)` over runtime inputs `inputs` and integer initializers.
@@ -91,15 +91,7 @@ fn input(shape: &[usize], seed: u64) -> Tensor {
 /// against its view, and every leaf of every operator (statement, digest; satisfied at the
 /// first and the last chunk). Returns the number of gather leaves.
 fn check(p: &Program, inputs: &[Tensor]) -> (Lowered, V4Trace, usize) {
-    let l = Lowered::new(p, 2).unwrap();
-    let t = V4Trace::compute(&l, p, inputs, None).unwrap();
-    let expect = evaluate(p, inputs).unwrap();
-    let Data::Narrow(y) = &*t.data(l.outputs[0]).unwrap() else {
-        panic!("narrow output")
-    };
-    assert_eq!(y, &expect[0], "the lowered output is the engine's");
-    let node_plan = plan(p, &p.nodes[0]).unwrap();
-    let mut gathers = 0;
+    let (l, t, leaves) = check_leaves(p, inputs, false);
     for o in 0..l.ops.len() {
         if let LOpKind::Gather(view) = &l.ops[o].kind {
             let (Data::Narrow(x), Data::Narrow(y)) = (
@@ -110,35 +102,14 @@ fn check(p: &Program, inputs: &[Tensor]) -> (Lowered, V4Trace, usize) {
             };
             assert_eq!(view.apply(&x.data).unwrap(), y.data, "op {o}: the view");
         }
-        let leaf = l.operator_leaf(o);
-        let ins = resolved_inputs(&l, &t, o);
-        for j in 0..leaf.output_chunks as usize {
-            let inst = LeafInstance::new(&l, &t, o, j).unwrap();
-            let public: Vec<_> = inst.public_inputs().iter().map(fr_u256).collect();
-            let r = ins.len();
-            assert_eq!(public.len(), r + leaf.params.len() + 2, "op {o}");
-            assert_eq!(public[..r], ins[..], "op {o} chunk {j}: inputs");
-            assert_eq!(public[r + 1..public.len() - 1], leaf.params[..], "op {o}");
-            assert_eq!(
-                inst.digest(),
-                t.tree(l.ops[o].output).unwrap().leaves()[j],
-                "op {o} chunk {j}: the template's digest is the committed chunk's"
-            );
-            if matches!(inst, LeafInstance::Gather(_)) {
-                gathers += 1;
-            }
-            // Satisfiability (a synthesis each) at the first and the last chunk.
-            if j == 0 || j + 1 == leaf.output_chunks as usize {
-                assert!(inst.is_satisfied().unwrap(), "op {o} chunk {j}");
-            }
-        }
     }
-    let chunks = zkopml_commit::chunk_count(expect[0].data.len()).max(1);
+    let chunks = zkopml_commit::chunk_count(evaluate(p, inputs).unwrap()[0].data.len()).max(1);
     assert_eq!(
-        node_plan.leaves,
+        plan(p, &p.nodes[0]).unwrap().leaves,
         chunks * l.ops.len(),
         "the plan's leaf count"
     );
+    let gathers = leaves.get(GatherTemplate::NAME).copied().unwrap_or(0);
     (l, t, gathers)
 }
 
