@@ -795,3 +795,119 @@ async fn honest_submitter_wins(net: &Net, model: &V4Model, honest: &V4Trace, lia
         RequestStatus::Finalized
     );
 }
+
+// ------------------------------------------------------------------ transformers
+
+/// `testdata/exports/<name>` (committed graphs in the shape torch's exporters write): the
+/// program and its first case's quantised inputs.
+fn export(name: &str) -> (Program, Vec<Tensor>) {
+    #[derive(serde::Deserialize)]
+    struct Cases {
+        cases: Vec<TensorFile>,
+    }
+    let dir = repo().join("testdata/exports").join(name);
+    let graph = import::load_file(&dir.join("model.onnx")).unwrap();
+    let program = Program::compile(&graph, &HashMap::new(), 1).unwrap();
+    let text = std::fs::read_to_string(dir.join("cases.json")).unwrap();
+    let cases: Cases = serde_json::from_str(&text).unwrap();
+    let inputs = quantize_inputs(&program, &cases.cases[0].inputs).unwrap();
+    (program, inputs)
+}
+
+/// A liar's trace with one element of `node`'s output changed (the consistent wrong run:
+/// everything downstream computed from the lie), the first such element whose change
+/// reaches the response's output state.
+fn lie_at(
+    l: &Lowered,
+    program: &Program,
+    inputs: &[Tensor],
+    honest: &V4Trace,
+    node: usize,
+) -> V4Trace {
+    let n = l.num_steps();
+    let len = program.values[program.nodes[node].output]
+        .shape
+        .iter()
+        .product::<usize>();
+    (0..len.min(64))
+        .map(|e| V4Trace::compute(l, program, inputs, Some((node, e))).unwrap())
+        .find(|t| t.state_roots[n] != honest.state_roots[n])
+        .unwrap_or_else(|| {
+            panic!(
+                "no lie in `{}` reaches the output",
+                program.nodes[node].name
+            )
+        })
+}
+
+/// Issue 12's transformer disputes on the committed exports: for each model, a lying
+/// submitter with a defect in its first node of each family (attention `Softmax`, the
+/// normalisation, a `MatMul`, the GELU's `Erf`/`Tanh`, and for the decoders the last node)
+/// loses to an honest challenger's real leaf proof, and the game ends in an operator of the
+/// lying node; an honest submitter beats a challenger lying in the `MatMul` and finalises.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transformer_disputes_end_at_the_lie_with_real_leaf_proofs() {
+    let net = net().await;
+    let models: [(&str, &[&str]); 4] = [
+        (
+            "bert_mask",
+            &["Softmax", "LayerNormalization", "MatMul", "Erf"],
+        ),
+        ("t5_encoder", &["Softmax", "Sqrt", "MatMul", "Tanh"]),
+        ("t5_decoder", &["Softmax", "Sqrt", "MatMul", "last"]),
+        (
+            "whisper",
+            &["Softmax", "LayerNormalization", "MatMul", "Erf", "last"],
+        ),
+    ];
+    for (name, families) in models {
+        let (program, inputs) = export(name);
+        let l = Lowered::new(&program, OPS_PER_STEP)
+            .unwrap_or_else(|e| panic!("{name} lowers under version 4: {e}"));
+        let honest = V4Trace::compute(&l, &program, &inputs, None).unwrap();
+        println!(
+            "{name}: {} nodes, {} template operators, {} steps",
+            program.nodes.len(),
+            l.ops.len(),
+            l.num_steps()
+        );
+        let model = V4Model::new(l);
+        let mut matmul_liar = None;
+        for family in families {
+            let node = match *family {
+                "last" => program.nodes.len() - 1,
+                f => program
+                    .nodes
+                    .iter()
+                    .position(|n| n.op.name() == f)
+                    .unwrap_or_else(|| panic!("{name} has a {f} node")),
+            };
+            let liar = lie_at(&model.lowered, &program, &inputs, &honest, node);
+            let t = std::time::Instant::now();
+            let (game, status, moves) =
+                lying_submitter_game(&net, &model, &honest, &liar, name).await;
+            report(
+                &format!(
+                    "{name}, lie in `{}` ({family}): {:.1} s",
+                    program.nodes[node].name,
+                    t.elapsed().as_secs_f64()
+                ),
+                &moves,
+            );
+            assert_eq!(status, GameStatus::ChallengerWon, "{name}: {family}");
+            assert!(leaf_then_finish(&moves, Role::Challenger)
+                .phase
+                .starts_with("resolveLeaf("));
+            let g = v4::game(&net.chain(3), game).await.unwrap();
+            let disputed = g.lo as usize * OPS_PER_STEP + g.opPosition as usize;
+            assert_eq!(
+                model.lowered.ops[disputed].node, node,
+                "{name}: the game ends in an operator of the lying node ({family})"
+            );
+            if *family == "MatMul" {
+                matmul_liar = Some(liar);
+            }
+        }
+        honest_submitter_wins(&net, &model, &honest, &matmul_liar.expect("a MatMul lie")).await;
+    }
+}

@@ -385,3 +385,40 @@ fn a_fault_in_a_transpose_is_caught_at_its_gather_operator() {
     assert_eq!(GatherTemplate::public_inputs(&forged)[4], w);
     assert!(!template_satisfied::<GatherTemplate>(&forged).unwrap());
 }
+
+/// A real model's head split and merge (all-MiniLM-L6-v2: 16 positions, 12 heads of 32)
+/// read 19 runs of 32 values per output chunk, more chunks than the table holds: they lower
+/// to two or three gather passes through intermediate layouts, bit for bit (the split's
+/// leaves satisfied at their first and last chunk; the merge's output checked).
+#[test]
+fn a_scattered_head_split_lowers_in_passes() {
+    for (shape, check_leaves) in [([1usize, 16, 12, 32], true), ([1, 12, 16, 32], false)] {
+        let single = GatherView::transpose(&shape, &[0, 2, 1, 3]).unwrap();
+        assert!(single.fits().is_err(), "{shape:?}: one pass does not fit");
+        let p = program(
+            "Transpose",
+            &[("x", &shape)],
+            &[],
+            &[("perm", ints(&[0, 2, 1, 3]))],
+        );
+        let x = input(&shape, 5);
+        let l = if check_leaves {
+            let (l, _, n) = check(&p, std::slice::from_ref(&x));
+            assert_eq!(n, l.ops.len() * zkopml_commit::chunk_count(x.data.len()));
+            l
+        } else {
+            let l = Lowered::new(&p, 2).unwrap();
+            let t = V4Trace::compute(&l, &p, std::slice::from_ref(&x), None).unwrap();
+            let Data::Narrow(y) = &*t.data(l.outputs[0]).unwrap() else {
+                panic!("narrow output")
+            };
+            assert_eq!(y, &evaluate(&p, &[x]).unwrap()[0]);
+            l
+        };
+        assert!(
+            (2..=3).contains(&l.ops.len()),
+            "{shape:?}: {} passes",
+            l.ops.len()
+        );
+    }
+}

@@ -590,3 +590,118 @@ impl GatherView {
         Ok(self)
     }
 }
+
+/// A `Transpose` in passes: the views (each with its output shape) whose composition is the
+/// transpose of an input of shape `x` by `perm`, every one fitting [`GATHER_SLOTS`].
+///
+/// One view when it fits. Otherwise the transpose of a too-scattered layout (a head split
+/// `[S, H, D] → [H, S, D]` reads `616/D` runs of `D` values from as many chunks) goes
+/// through intermediate layouts: an axis `a` of `x` is split into `(a_hi, a_lo)`, a first
+/// pass moves every axis to its place but one of the two halves (which keeps its own), and a
+/// second pass moves that half, now reading longer contiguous runs. Splits are searched
+/// (axes, divisors, where the held-back half waits), the fewest passes first, up to
+/// [`MAX_TRANSPOSE_PASSES`]; each pass is its own `gather_chunk` operator.
+pub fn transpose_passes(
+    x: &[usize],
+    perm: &[usize],
+) -> Result<Vec<(GatherView, Vec<usize>)>, GatherError> {
+    let out: Vec<usize> = perm
+        .iter()
+        .map(|p| x.get(*p).copied().unwrap_or(0))
+        .collect();
+    let single = GatherView::transpose(x, perm)?;
+    match single.fits() {
+        Ok(v) => return Ok(vec![(v, out)]),
+        Err(e @ GatherError::TooManyChunks { .. }) => {
+            let mut work = MAX_TRANSPOSE_TRIES;
+            passes(x, perm, MAX_TRANSPOSE_PASSES, &mut work).ok_or(e)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The most passes [`transpose_passes`] uses.
+const MAX_TRANSPOSE_PASSES: usize = 3;
+/// The most candidate views [`transpose_passes`] checks (a refusal stays cheap).
+const MAX_TRANSPOSE_TRIES: usize = 400;
+
+/// Up to `budget` fitting passes for `x` transposed by `perm`, fewest first, checking at
+/// most `work` more candidate views.
+fn passes(
+    x: &[usize],
+    perm: &[usize],
+    budget: usize,
+    work: &mut usize,
+) -> Option<Vec<(GatherView, Vec<usize>)>> {
+    if let Some(one) = fitting(x, perm, work) {
+        return Some(vec![one]);
+    }
+    if budget < 2 {
+        return None;
+    }
+    let r = x.len();
+    // Candidates: (split shape x', first-pass perm q1, second-pass perm q2).
+    let mut tries = Vec::new();
+    for a in 0..r {
+        for f in (2..x[a]).filter(|f| x[a] % f == 0) {
+            // x' = x with axis a split into (a_hi = x[a]/f, a_lo = f): axes of x' are a, a+1
+            // for the halves; axis e > a of x is e+1.
+            let mut xs = x.to_vec();
+            xs.splice(a..=a, [x[a] / f, f]);
+            let lift = |e: usize| if e > a { e + 1 } else { e };
+            // The target on x': perm with a replaced by (a, a+1).
+            let target: Vec<usize> = perm
+                .iter()
+                .flat_map(|&e| {
+                    if e == a {
+                        vec![a, a + 1]
+                    } else {
+                        vec![lift(e)]
+                    }
+                })
+                .collect();
+            for held in [a, a + 1] {
+                let rest: Vec<usize> = target.iter().copied().filter(|e| *e != held).collect();
+                for at in 0..=rest.len() {
+                    let mut q1 = rest.clone();
+                    q1.insert(at, held);
+                    if q1 == target {
+                        continue;
+                    }
+                    // Pass 2 on the intermediate: q1[q2[i]] = target[i].
+                    let inv = |e: usize| q1.iter().position(|v| *v == e).unwrap_or(0);
+                    let q2: Vec<usize> = target.iter().map(|e| inv(*e)).collect();
+                    tries.push((xs.clone(), q1, q2));
+                }
+            }
+        }
+    }
+    // Two passes where both fit; then a fitting first pass and the rest in passes.
+    for (xs, q1, q2) in &tries {
+        if let (Some(p1), Some(p2)) = (fitting(xs, q1, work), fitting(&p_shape(xs, q1), q2, work)) {
+            return Some(vec![p1, p2]);
+        }
+    }
+    for (xs, q1, q2) in &tries {
+        if let Some(p1) = fitting(xs, q1, work) {
+            if let Some(rest) = passes(&p_shape(xs, q1), q2, budget - 1, work) {
+                return Some(std::iter::once(p1).chain(rest).collect());
+            }
+        }
+    }
+    None
+}
+
+/// The view of `x` transposed by `p` and its shape, if it fits (one unit of `work`).
+fn fitting(x: &[usize], p: &[usize], work: &mut usize) -> Option<(GatherView, Vec<usize>)> {
+    *work = work.checked_sub(1)?;
+    let v = GatherView::transpose(x, p)
+        .and_then(GatherView::fits)
+        .ok()?;
+    Some((v, p_shape(x, p)))
+}
+
+/// The shape of `x` transposed by `p`.
+fn p_shape(x: &[usize], p: &[usize]) -> Vec<usize> {
+    p.iter().map(|a| x[*a]).collect()
+}

@@ -200,6 +200,23 @@ pub fn plan(program: &Program, node: &Node) -> Result<LeafPlan, &'static str> {
             });
         }
         op if UnaryFn::of(op).is_some() => UnaryTemplate::NAME,
+        // A transpose: one gather_chunk leaf per output chunk and pass (a scattered layout
+        // goes through intermediate layouts).
+        Op::Transpose(t) => {
+            let x = &program.values[node.inputs[0]].shape;
+            let passes = super::transpose_passes(x, &t.perm).map_err(|e| match e {
+                super::GatherError::TooManyChunks { .. } => {
+                    "an output chunk reads more chunks of X than gather_chunk's table holds, \
+                     in any split into three passes"
+                }
+                _ => "an index map outside gather_chunk's strided views",
+            })?;
+            return Ok(LeafPlan {
+                template: GatherTemplate::NAME,
+                leaves: chunk_count(out_len).max(1) * passes.len(),
+                constraints: constraints(GatherTemplate::NAME),
+            });
+        }
         // Transpose, Slice/Split/Tile/nearest Resize, Expand: one strided view.
         _ => match movement_view(program, node) {
             Some(Ok(_)) => GatherTemplate::NAME,

@@ -789,7 +789,31 @@ impl Lowered {
                         }
                     }
                 }
-                Op::Transpose(_) | Op::Select(_) | Op::Expand(_) => {
+                Op::Transpose(t) => {
+                    let passes = crate::templates::transpose_passes(
+                        &program.values[node.inputs[0]].shape,
+                        &t.perm,
+                    )
+                    .map_err(|e| match e {
+                        crate::templates::GatherError::TooManyChunks { .. } => unsupported(
+                            "an output chunk reads more chunks of X than gather_chunk's table \
+                             holds, in any split into three passes",
+                        ),
+                        _ => unsupported("an index map outside gather_chunk's strided views"),
+                    })?;
+                    let mut x = operand(&mut values, node.inputs[0])?;
+                    let last = passes.len() - 1;
+                    for (k, (view, shape)) in passes.into_iter().enumerate() {
+                        let (name, shape) = if k == last {
+                            (out_info.name.clone(), out_info.shape.clone())
+                        } else {
+                            (format!("{}:pass{k}", node.name), shape)
+                        };
+                        x = push_op(&mut values, LOpKind::Gather(view), vec![x], name, shape);
+                    }
+                    Lowering::Op(x)
+                }
+                Op::Select(_) | Op::Expand(_) => {
                     let view = crate::templates::movement_view(program, node)
                         .unwrap_or(Err(crate::templates::GatherError::Rank { rank: 0 }))
                         .map_err(|e| match e {
