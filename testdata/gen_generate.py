@@ -75,6 +75,14 @@ def untie(src: onnx.ModelProto, seed: int) -> None:
     new = (rng.standard_normal(w.shape) * float(w.std())).astype(np.float32)
     g.initializer.append(numpy_helper.from_array(new, "gen/lm_head"))
     head.input[1] = "gen/lm_head"
+    # The old head's Transpose and weight, where nothing else reads them.
+    used = lambda name: any(name in n.input for n in g.node) or any(o.name == name for o in g.output)
+    if b in prod and not used(b):
+        w_name = prod[b].input[0]
+        g.node.remove(prod[b])
+        b = w_name
+    if b in inits and not used(b):
+        g.initializer.remove(inits[b])
 
 
 def unroll(src: onnx.ModelProto, ids_name: str, start: int, eos: int, pad: int) -> onnx.ModelProto:
