@@ -844,11 +844,13 @@ fn lie_at(
 /// submitter with a defect in its first node of each family (attention `Softmax`, the
 /// normalisation, a `MatMul`, the GELU's `Erf`/`Tanh`, and for the decoders the last node)
 /// loses to an honest challenger's real leaf proof, and the game ends in an operator of the
-/// lying node; an honest submitter beats a challenger lying in the `MatMul` and finalises.
+/// lying node; for the greedy generation programs a defect in the last decoding step's LM
+/// head; and an honest submitter beats a challenger whose trace carries the first `MatMul`
+/// lie, and finalises.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transformer_disputes_end_at_the_lie_with_real_leaf_proofs() {
     let net = net().await;
-    let models: [(&str, &[&str]); 4] = [
+    let models: [(&str, &[&str]); 6] = [
         (
             "bert_mask",
             &["Softmax", "LayerNormalization", "MatMul", "Erf"],
@@ -859,6 +861,9 @@ async fn transformer_disputes_end_at_the_lie_with_real_leaf_proofs() {
             "whisper",
             &["Softmax", "LayerNormalization", "MatMul", "Erf", "last"],
         ),
+        // Greedy generation: the LM head of the last decoding step.
+        ("t5_generate", &["late MatMul"]),
+        ("whisper_generate", &["late MatMul"]),
     ];
     for (name, families) in models {
         let (program, inputs) = export(name);
@@ -876,6 +881,11 @@ async fn transformer_disputes_end_at_the_lie_with_real_leaf_proofs() {
         for family in families {
             let node = match *family {
                 "last" => program.nodes.len() - 1,
+                "late MatMul" => program
+                    .nodes
+                    .iter()
+                    .rposition(|n| n.op.name() == "MatMul")
+                    .unwrap_or_else(|| panic!("{name} has a MatMul")),
                 f => program
                     .nodes
                     .iter()
@@ -904,7 +914,7 @@ async fn transformer_disputes_end_at_the_lie_with_real_leaf_proofs() {
                 model.lowered.ops[disputed].node, node,
                 "{name}: the game ends in an operator of the lying node ({family})"
             );
-            if *family == "MatMul" {
+            if matmul_liar.is_none() && family.ends_with("MatMul") {
                 matmul_liar = Some(liar);
             }
         }
