@@ -422,3 +422,23 @@ fn a_scattered_head_split_lowers_in_passes() {
         );
     }
 }
+
+/// `GatherND` by constant tuples that read `X` in place (the dynamo exporter's read of the
+/// attention mask) lowers to one strided view, bit for bit; a tuple out of range (the
+/// engine's zeros, no view of `X`) is refused with the reason.
+#[test]
+fn gather_nd_by_constant_tuples_is_a_view() {
+    // X[1, 2, :, :] of a [3, 4, 5, 40]: 200 values, one chunk.
+    let p = program(
+        "GatherND",
+        &[("x", &[3, 4, 5, 40])],
+        &[("i", vec![1, 2])],
+        &[],
+    );
+    let (_, _, n) = check(&p, &[input(&[3, 4, 5, 40], 9)]);
+    assert_eq!(n, 1);
+    let p = program("GatherND", &[("x", &[3, 4, 5])], &[("i", vec![7, 0])], &[]);
+    let e = plan(&p, &p.nodes[0]).unwrap_err();
+    assert!(e.contains("no strided view"), "{e}");
+    assert!(Lowered::new(&p, 1).is_err());
+}

@@ -705,3 +705,61 @@ fn fitting(x: &[usize], p: &[usize], work: &mut usize) -> Option<(GatherView, Ve
 fn p_shape(x: &[usize], p: &[usize]) -> Vec<usize> {
     p.iter().map(|a| x[*a]).collect()
 }
+
+/// `GatherND` (`batch_dims = 0`, engine `ops/gather.rs`) of an `X` of shape `x` by constant
+/// `indices`, as a strided view when the flat positions it selects are affine in the
+/// output's coordinates (the dynamo exporter's GatherND that reads an attention mask in
+/// place, a row picked by constant tuples): `None` when they are not, or a tuple selects
+/// nothing (the engine's zeros are no view of `X`).
+pub fn gather_nd_view(
+    x: &[usize],
+    indices: &zkopml_engine::Tensor,
+) -> Option<Result<GatherView, GatherError>> {
+    let k = *indices.shape.last()?;
+    if k == 0 || k > x.len() {
+        return None;
+    }
+    let st = row_major(x);
+    let slice: usize = x[k..].iter().product();
+    let bases: Vec<usize> = indices
+        .data
+        .chunks(k)
+        .map(|t| {
+            t.iter().enumerate().try_fold(0usize, |acc, (a, q)| {
+                zkopml_engine::ops::resolve_index(*q, x[a]).map(|i| acc + i * st[a] as usize)
+            })
+        })
+        .collect::<Option<_>>()?;
+    let mut out = indices.shape[..indices.shape.len() - 1].to_vec();
+    out.extend_from_slice(&x[k..]);
+    let src = |i: usize| bases[i / slice.max(1)] + i % slice.max(1);
+    let len: usize = out.iter().product();
+    if len == 0 {
+        return None;
+    }
+    // Strides from the unit steps along each output axis, then every position checked.
+    let ost = row_major(&out);
+    let offset = src(0);
+    let axes: Vec<(usize, i64)> = out
+        .iter()
+        .zip(&ost)
+        .map(|(n, s)| {
+            let step = if *n > 1 {
+                src(*s as usize) as i64 - offset as i64
+            } else {
+                0
+            };
+            (*n, step)
+        })
+        .collect();
+    let affine = (0..len).all(|i| {
+        let mut rest = i;
+        let mut at = offset as i64;
+        for (n, s) in axes.iter().rev() {
+            at += (rest % n) as i64 * s;
+            rest /= n;
+        }
+        at == src(i) as i64
+    });
+    affine.then(|| GatherView::new(&axes, offset).and_then(GatherView::fits))
+}

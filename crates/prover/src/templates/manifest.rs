@@ -200,6 +200,21 @@ pub fn plan(program: &Program, node: &Node) -> Result<LeafPlan, &'static str> {
             });
         }
         op if UnaryFn::of(op).is_some() => UnaryTemplate::NAME,
+        // GatherND by constant tuples that read X in place: one strided view.
+        Op::GatherNd(_) => match &program.values[node.inputs[1]].kind {
+            ValueKind::Const(idx) => {
+                let x = &program.values[node.inputs[0]].shape;
+                match super::gather_nd_view(x, idx) {
+                    Some(Ok(_)) => GatherTemplate::NAME,
+                    Some(Err(_)) => {
+                        return Err("a GatherND view whose output chunk reads more chunks of X \
+                                    than gather_chunk's table holds")
+                    }
+                    None => return Err("GatherND by constant tuples that are no strided view"),
+                }
+            }
+            _ => return Err("GatherND by computed tuples has no template yet"),
+        },
         // A transpose: one gather_chunk leaf per output chunk and pass (a scattered layout
         // goes through intermediate layouts).
         Op::Transpose(t) => {

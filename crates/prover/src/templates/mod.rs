@@ -33,8 +33,8 @@ pub use conv::{
     ConvBlockChunk, ConvBlockTemplate, ConvDispute, ConvDisputeError, ConvParams, SLOTS,
 };
 pub use gather::{
-    movement_view, transpose_passes, GatherChunk, GatherError, GatherTemplate, GatherView,
-    GATHER_SLOTS, VIEW_RANK,
+    gather_nd_view, movement_view, transpose_passes, GatherChunk, GatherError, GatherTemplate,
+    GatherView, GATHER_SLOTS, VIEW_RANK,
 };
 pub use keys::{
     template_prove, template_satisfied, template_setup, template_stats, template_verify,

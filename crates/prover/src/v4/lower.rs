@@ -813,6 +813,30 @@ impl Lowered {
                     }
                     Lowering::Op(x)
                 }
+                Op::GatherNd(_) => {
+                    let view = match &program.values[node.inputs[1]].kind {
+                        ValueKind::Const(idx) => crate::templates::gather_nd_view(
+                            &program.values[node.inputs[0]].shape,
+                            idx,
+                        ),
+                        _ => None,
+                    }
+                    .ok_or_else(|| unsupported("GatherND by tuples that are no strided view"))?
+                    .map_err(|_| {
+                        unsupported(
+                            "a GatherND view whose output chunk reads more chunks of X than \
+                             gather_chunk's table holds",
+                        )
+                    })?;
+                    let x = operand(&mut values, node.inputs[0])?;
+                    Lowering::Op(push_op(
+                        &mut values,
+                        LOpKind::Gather(view),
+                        vec![x],
+                        out_info.name.clone(),
+                        out_info.shape.clone(),
+                    ))
+                }
                 Op::Select(_) | Op::Expand(_) => {
                     let view = crate::templates::movement_view(program, node)
                         .unwrap_or(Err(crate::templates::GatherError::Rank { rank: 0 }))
