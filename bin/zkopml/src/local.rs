@@ -195,11 +195,24 @@ pub(crate) fn run(a: RunArgs, json: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     for (name, shape, data) in &report.outputs {
-        let shown: Vec<String> = data.iter().take(16).map(|v| format!("{v:.4}")).collect();
+        // Whole numbers (token ids, labels) print as integers, and more of them.
+        let integral = data.iter().all(|v| v.fract() == 0.0 && v.abs() < 1e9);
+        let limit = if integral { 64 } else { 16 };
+        let shown: Vec<String> = data
+            .iter()
+            .take(limit)
+            .map(|v| {
+                if integral {
+                    format!("{v:.0}")
+                } else {
+                    format!("{v:.4}")
+                }
+            })
+            .collect();
         println!(
             "{name} {shape:?}: [{}{}]",
             shown.join(", "),
-            if data.len() > 16 { ", ..." } else { "" }
+            if data.len() > limit { ", ..." } else { "" }
         );
     }
     if let (Some(e), Some(t)) = (report.max_abs_err, report.top1_agrees) {
