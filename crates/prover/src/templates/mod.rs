@@ -30,8 +30,9 @@ pub use activation::{
 pub use binary::{BinaryChunk, BinaryTemplate};
 pub use chunk::{ChunkOpening, Opening, WideOpening, TREE_LEVELS};
 pub use conv::{
-    ConvBlockChunk, ConvBlockTemplate, ConvDispute, ConvDisputeError, ConvParams, SLOTS,
+    lift_1d, ConvBlockChunk, ConvBlockTemplate, ConvDispute, ConvDisputeError, ConvParams, SLOTS,
 };
+pub use gather::{index_gather, GatherIndexChunk, GatherIndexTemplate, IndexGather, INDEX_SLOTS};
 pub use gather::{
     movement_view, GatherChunk, GatherError, GatherTemplate, GatherView, GATHER_SLOTS, VIEW_RANK,
 };
@@ -50,6 +51,7 @@ pub use pool::{
     AvgChunk, AvgDispute, AvgSums, AvgTemplate, GapBlockChunk, GapBlockTemplate, GapDispute,
     PoolBlockChunk, PoolBlockTemplate, PoolDispute, COUNT_BITS, POOL_SLOTS,
 };
+pub use reduce::{argmax_groups, argmax_mark, ArgMaxMarkChunk, ArgMaxMarkTemplate};
 pub use reduce::{
     GroupBlockChunk, GroupBlockTemplate, GroupDispute, GroupError, GroupKind, GROUP_BITS,
 };
