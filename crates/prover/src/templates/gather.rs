@@ -854,8 +854,8 @@ impl GatherIndexChunk {
         let hi = (lo + CHUNK_VALUES).min(params.len());
         let mut read: Vec<usize> = Vec::new();
         let mut y = Vec::with_capacity(hi - lo);
-        for i in lo..hi {
-            match params.source(i, jv[i]) {
+        for (i, q) in jv.iter().enumerate().take(hi).skip(lo) {
+            match params.source(i, *q) {
                 Some(s) => {
                     y.push(*x.get(s).ok_or(out.clone())?);
                     read.push(s / CHUNK_VALUES);

@@ -636,12 +636,12 @@ impl Template for ArgMaxMarkTemplate {
         let min = Lc::int(i32::MIN as i64);
         let mut r = at.r0.clone();
         let mut e = Vec::with_capacity(CHUNK_VALUES);
-        for k in 0..CHUNK_VALUES {
+        for (k, (x_k, m_k)) in x.values.iter().zip(&mv).enumerate() {
             if k > 0 {
                 let wrap = cs.is_zero(&r.add_const(Fr::one()).sub(n))?;
                 r = cs.mul(&one().sub(&wrap), &r.add_const(Fr::one()))?;
             }
-            let eq = cs.is_zero(&x.values[k].sub(&mv[k]))?;
+            let eq = cs.is_zero(&x_k.sub(m_k))?;
             let key = cs.mul(&sign, &r)?.scale(scale);
             e.push(cs.select(&eq, &key, &min)?);
         }

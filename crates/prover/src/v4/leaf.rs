@@ -257,7 +257,7 @@ impl LeafInstance {
                 let (tx, tj) = (narrow_tensor(x)?, narrow_tensor(jv)?);
                 LeafInstance::GatherIndex(
                     GatherIndexChunk::new(
-                        *p,
+                        **p,
                         (&lowered.values[x].shape, &tx.data, &*trace.tree(x)?),
                         (&lowered.values[jv].shape, &tj.data, &*trace.tree(jv)?),
                         j,

@@ -188,7 +188,7 @@ pub enum LOpKind {
     },
     /// `y[i] = x[base(i) + k(J[i])·stride]`, or 0 where the index names no position (inputs
     /// `[X, J]`; `gather_index`: `Gather`, `GatherElements` with computed indices).
-    GatherIndex(IndexGather),
+    GatherIndex(Arc<IndexGather>),
     /// `E_i = ±(i mod n)·2^F` where `x_i = m_{⌊i/n⌋}`, else `i32::MIN` (inputs `[X, m]`;
     /// `argmax_mark`: an ArgMax's marks).
     ArgMaxMark {
@@ -927,7 +927,7 @@ impl Lowered {
                     }
                     Lowering::Op(push_op(
                         &mut values,
-                        LOpKind::GatherIndex(p),
+                        LOpKind::GatherIndex(Arc::new(p)),
                         vec![x, j],
                         out_info.name.clone(),
                         out_info.shape.clone(),
