@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use serde::Serialize;
 use zkopml_ceremony::files;
+use zkopml_prover::templates::{ArgMaxMarkTemplate, GatherIndexTemplate};
 use zkopml_prover::templates::{
     AvgTemplate, BinaryTemplate, ClipTemplate, ConvBlockTemplate, ErfTemplate, GapBlockTemplate,
     GatherTemplate, GemmBlockTemplate, GroupBlockTemplate, LogicTemplate, MatMulBlockTemplate,
@@ -136,6 +137,8 @@ macro_rules! by_template {
             SoftmaxExpTemplate::NAME => files::$f::<SoftmaxExpTemplate>($($arg),*),
             SoftmaxFinishTemplate::NAME => files::$f::<SoftmaxFinishTemplate>($($arg),*),
             MatMulBlockTemplate::NAME => files::$f::<MatMulBlockTemplate>($($arg),*),
+            GatherIndexTemplate::NAME => files::$f::<GatherIndexTemplate>($($arg),*),
+            ArgMaxMarkTemplate::NAME => files::$f::<ArgMaxMarkTemplate>($($arg),*),
             other => return Err(UnknownTemplate(other.to_string()).into()),
         }
     };

@@ -246,4 +246,44 @@ fn main() {
     measure::<SoftmaxFinishTemplate>(
         &SoftmaxFinishChunk::new(e_open, &[groups], &s, n).expect("leaf"),
     );
+    gather_index_and_argmax();
+}
+
+/// `gather_index` on MiniLM's embedding (`[30522, 384]`, 8 token ids: chunk 2 of the
+/// `[1, 8, 384]` lookup, rows of two ids in four chunks of the table), and `argmax_mark`
+/// on a 1000-class row (chunk 1, ties to the first index).
+fn gather_index_and_argmax() {
+    use zkopml_prover::templates::{
+        ArgMaxMarkChunk, ArgMaxMarkTemplate, GatherIndexChunk, GatherIndexTemplate, IndexGather,
+    };
+    let only: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let wanted = |name: &str| only.is_empty() || only.iter().any(|n| name.contains(n.as_str()));
+    if wanted(GatherIndexTemplate::NAME) {
+        let (v, d) = (30522usize, 384usize);
+        let table = values(v * d, 21);
+        let tree = ChunkTree::of_values(&table);
+        let ids: Vec<i32> = [101, 7592, 2088, 30521, 0, 1996, 3899, 102]
+            .iter()
+            .map(|k| k << 12)
+            .collect();
+        let p = IndexGather::gather(&[v, d], &[1, 8], 0).expect("gather");
+        let j = p.idx.apply(&ids).expect("indices");
+        let j_tree = ChunkTree::of_values(&j);
+        measure::<GatherIndexTemplate>(
+            &GatherIndexChunk::new(p, (&[v, d], &table, &tree), (&[1, 8, d], &j, &j_tree), 2)
+                .expect("leaf"),
+        );
+    }
+    if wanted(ArgMaxMarkTemplate::NAME) {
+        let x = values(1000, 5);
+        let m = vec![*x.iter().max().expect("values")];
+        let open = ChunkOpening::new(&[1, 1000], &x, &ChunkTree::of_values(&x), 1).expect("chunk");
+        measure::<ArgMaxMarkTemplate>(
+            &ArgMaxMarkChunk::new(open, (&[1], &m, &ChunkTree::of_values(&m)), 1000, false)
+                .expect("leaf"),
+        );
+    }
 }

@@ -17,6 +17,8 @@ use zkopml_prover::{
     },
 };
 
+use zkopml_prover::templates::{ArgMaxMarkTemplate, GatherIndexTemplate};
+
 use crate::{AgentError, Result};
 
 /// Subdirectory of a devnet's key cache holding the template **test** keys.
@@ -75,6 +77,8 @@ pub fn template_key_args(key_dir: &Path) -> Result<Vec<TemplateKeyArgs>> {
             SoftmaxExpTemplate::NAME => args_of::<SoftmaxExpTemplate>(&cache)?,
             SoftmaxFinishTemplate::NAME => args_of::<SoftmaxFinishTemplate>(&cache)?,
             MatMulBlockTemplate::NAME => args_of::<MatMulBlockTemplate>(&cache)?,
+            GatherIndexTemplate::NAME => args_of::<GatherIndexTemplate>(&cache)?,
+            ArgMaxMarkTemplate::NAME => args_of::<ArgMaxMarkTemplate>(&cache)?,
             other => {
                 return Err(AgentError::Inconsistent {
                     what: "template".into(),

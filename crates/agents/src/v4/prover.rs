@@ -3,6 +3,7 @@
 use std::{path::Path, sync::OnceLock};
 
 use alloy_primitives::{Bytes, U256};
+use zkopml_prover::templates::{ArgMaxMarkTemplate, GatherIndexTemplate};
 use zkopml_prover::{
     evm::{fr_to_u256, proof_calldata},
     templates::{
@@ -36,6 +37,8 @@ pub struct TemplateProver {
     sm_exp: OnceLock<TemplateKeys<SoftmaxExpTemplate>>,
     sm_finish: OnceLock<TemplateKeys<SoftmaxFinishTemplate>>,
     matmul: OnceLock<TemplateKeys<MatMulBlockTemplate>>,
+    gather_index: OnceLock<TemplateKeys<GatherIndexTemplate>>,
+    argmax_mark: OnceLock<TemplateKeys<ArgMaxMarkTemplate>>,
 }
 
 /// A leaf proof as `resolveLeaf` / `verifyProof` take it.
@@ -140,6 +143,14 @@ macro_rules! with_keys {
                 let $keys = keys(c, &$self.matmul)?;
                 $body
             }
+            LeafInstance::GatherIndex($i) => {
+                let $keys = keys(c, &$self.gather_index)?;
+                $body
+            }
+            LeafInstance::ArgMaxMark($i) => {
+                let $keys = keys(c, &$self.argmax_mark)?;
+                $body
+            }
         }
     }};
 }
@@ -165,6 +176,8 @@ impl TemplateProver {
             sm_exp: OnceLock::new(),
             sm_finish: OnceLock::new(),
             matmul: OnceLock::new(),
+            gather_index: OnceLock::new(),
+            argmax_mark: OnceLock::new(),
         }
     }
 

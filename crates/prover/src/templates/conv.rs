@@ -72,6 +72,15 @@ pub(crate) fn i128_fr(v: i128) -> Fr {
     }
 }
 
+/// A `Conv1d` operand's shape `[N, C, W]` as the 2-D kernel's `[N, C, 1, W]` (other ranks
+/// unchanged; the engine's `Conv::lift`).
+pub fn lift_1d(shape: &[usize]) -> Vec<usize> {
+    match shape {
+        [n, c, w] => vec![*n, *c, 1, *w],
+        other => other.to_vec(),
+    }
+}
+
 /// Why a `Conv` has no dispute decomposition.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConvDisputeError {

@@ -34,8 +34,8 @@ use zkopml_commit::{
 
 use super::{
     chunk::{
-        divmod, fresh, open_chunk_in, open_tensor, output_leaf_with, pack, poseidon_t3, valid_mask,
-        ChunkOpening, OpenedTensor,
+        divmod, fresh, open_chunk_in, open_tensor, output_leaf, output_leaf_with, pack,
+        poseidon_t3, valid_mask, ChunkOpening, OpenedTensor,
     },
     Template,
 };
@@ -429,26 +429,9 @@ impl Template for GatherTemplate {
         let v = public_vars::<Self, 5>(cs, inst)?;
         let [c_x, j, p0, p1, digest] = &v;
         let one = || Lc::constant(Fr::one());
+        let (dims, offset, strides, len) = unpack_view(cs, p0, p1)?;
 
-        // The view: dims ≥ 1 and the offset, 28 bits each; strides s + 2^29, 30 bits each.
-        let bits = cs.bits(p0, (VIEW_RANK + 1) * DIM_BITS)?;
-        let f: Vec<Lc> = bits.chunks(DIM_BITS).map(lc_from_bits).collect();
-        let (dims, offset) = (&f[..VIEW_RANK], &f[VIEW_RANK]);
-        for n in dims {
-            cs.range(&n.add_const(-Fr::one()), DIM_BITS)?;
-        }
-        let bits = cs.bits(p1, VIEW_RANK * STRIDE_BITS)?;
-        let strides: Vec<Lc> = bits
-            .chunks(STRIDE_BITS)
-            .map(|b| lc_from_bits(b).add_const(-Fr::from(1u64 << (STRIDE_BITS - 1))))
-            .collect();
-
-        // len(Y) = Π n_d < 2^28; chunks = ⌈len / 616⌉; j < chunks; the chunk's mask.
-        let mut len = dims[0].clone();
-        for n in &dims[1..] {
-            len = cs.mul(&len, n)?;
-        }
-        cs.range(&len.add_const(-Fr::one()), DIM_BITS)?;
+        // chunks = ⌈len / 616⌉; j < chunks; the chunk's mask.
         let len_v = crate::gadgets::fr_to_i128(len.val).unwrap_or(1).max(1) as usize;
         let chunks = cs.witness(Fr::from(chunk_count(len_v).max(1) as u64))?;
         let slack = chunks.scale(Fr::from(CHUNK_VALUES as u64)).sub(&len);
@@ -467,37 +450,7 @@ impl Template for GatherTemplate {
             root: Lc::constant(Fr::zero()),
         };
         let (mask, count) = valid_mask(cs, j, &out)?;
-
-        // 616·j in the mixed radix: idx_5 … idx_1 by division, idx_0 the quotient left (below
-        // n_0 because 616·j < len).
-        let mut idx: Vec<Lc> = vec![Lc::constant(Fr::zero()); VIEW_RANK];
-        let mut rest = j.scale(Fr::from(CHUNK_VALUES as u64));
-        for d in (1..VIEW_RANK).rev() {
-            let (q, r) = divmod(cs, &rest, &dims[d], 32, DIM_BITS)?;
-            idx[d] = r;
-            rest = q;
-        }
-        idx[0] = rest;
-
-        // The positions: an odometer over the digits, src_k = offset + Σ idx_d·s_d.
-        let mut srcs = Vec::with_capacity(CHUNK_VALUES);
-        for k in 0..CHUNK_VALUES {
-            if k > 0 {
-                let mut carry = one();
-                for d in (1..VIEW_RANK).rev() {
-                    let top = cs.is_zero(&idx[d].sub(&dims[d]).add_const(Fr::one()))?;
-                    let wrap = cs.mul(&carry, &top)?;
-                    idx[d] = fresh(cs, &idx[d].add(&carry).sub(&cs.mul(&wrap, &dims[d])?))?;
-                    carry = wrap;
-                }
-                idx[0] = idx[0].add(&carry);
-            }
-            let mut src = offset.clone();
-            for (i, s) in idx.iter().zip(&strides) {
-                src = src.add(&cs.mul(i, s)?);
-            }
-            srcs.push(src.compact());
-        }
+        let srcs = view_positions(cs, j, &dims, &offset, &strides)?;
 
         // The claimed output: i32 values, zero past Y's end, hashed into the digest.
         let inst_y = inst.map(|i| &i.y);
@@ -511,53 +464,141 @@ impl Template for GatherTemplate {
         let d = output_leaf_with(cs, j, &ys, &mask, &count)?;
         cs.assert_eq(&d, digest)?;
 
-        // The table: GATHER_SLOTS chunks of X at witness indices.
-        let mult_v = inst.map(GatherChunk::multiplicities);
-        let mut table = Vec::with_capacity(GATHER_SLOTS);
-        let mut transcript: Vec<Lc> = v.to_vec();
-        let mut mults = Vec::with_capacity(GATHER_SLOTS * CHUNK_VALUES);
-        let first = inst.and_then(|i| i.slots.first());
-        let x = open_tensor(cs, c_x, first.map(|o| (o.shape.as_slice(), o.root)))?;
-        for s in 0..GATHER_SLOTS {
-            let o = inst.and_then(|i| i.slots.get(s));
-            let index = cs.witness(Fr::from(o.map_or(0, |o| o.index) as u64))?;
-            let chunk = open_chunk_in(cs, x.clone(), &index, o)?;
-            for (i, valid) in chunk.mask.iter().enumerate() {
-                let m = cs.witness(Fr::from(mult_v.as_ref().map_or(0, |m| m[s][i])))?;
-                cs.range(&m, MULT_BITS)?;
-                // No entry past X's end is looked up.
-                cs.enforce(&m, &one().sub(valid), &Lc::constant(Fr::zero()))?;
-                mults.push(m);
-            }
-            transcript.push(index.clone());
-            table.push((index.scale(Fr::from(CHUNK_VALUES as u64)), chunk));
-        }
-        transcript.extend(pack(&mults, MULT_BITS));
-        let seed = poseidon::chain_from(cs, Lc::constant(Fr::from(CHALLENGE_TAG)), &transcript)?;
-        let alpha = poseidon_t3(cs, &seed, &one())?;
-        let beta = poseidon_t3(cs, &seed, &Lc::constant(Fr::from(2u64)))?;
-
-        // Σ_k mask_k/(α − src_k − β·y_k) = Σ_{s,i} m_{s,i}/(α − key_{s,i} − β·x_{s,i}).
-        let term = |key: &Lc, value: &Lc, weight: &Lc| -> CsResult<Lc> {
-            let denom = alpha.sub(key).sub(&cs.mul(&beta, value)?);
-            let inv = denom.val.inverse().unwrap_or_default() * weight.val;
-            let u = cs.witness(inv)?;
-            cs.enforce(&u, &denom, weight)?;
-            Ok(u)
-        };
-        let mut lhs = Lc::constant(Fr::zero());
-        for k in 0..CHUNK_VALUES {
-            lhs = lhs.add(&term(&srcs[k], &ys[k], &mask[k])?);
-        }
-        let mut rhs = Lc::constant(Fr::zero());
-        for (s, (base, chunk)) in table.iter().enumerate() {
-            for i in 0..CHUNK_VALUES {
-                let key = base.add_const(Fr::from(i as u64));
-                rhs = rhs.add(&term(&key, &chunk.values[i], &mults[s * CHUNK_VALUES + i])?);
-            }
-        }
-        cs.assert_eq(&lhs.compact(), &rhs.compact())
+        let queries: Vec<(Lc, Lc, Lc)> = srcs
+            .into_iter()
+            .zip(ys)
+            .zip(mask)
+            .map(|((s, y), m)| (s, y, m))
+            .collect();
+        table_lookup(
+            cs,
+            c_x,
+            inst.map(|i| i.slots.as_slice()),
+            GATHER_SLOTS,
+            inst.map(GatherChunk::multiplicities),
+            v.to_vec(),
+            &queries,
+            CHALLENGE_TAG,
+        )
     }
+}
+
+/// The view's parameters from `[P_0, P_1]`: dims `≥ 1` and the offset (28 bits each), the
+/// signed strides (`s + 2^29`, 30 bits each), and `len = Π n_d < 2^28`.
+#[allow(clippy::type_complexity)]
+fn unpack_view(cs: &Cs, p0: &Lc, p1: &Lc) -> CsResult<(Vec<Lc>, Lc, Vec<Lc>, Lc)> {
+    let bits = cs.bits(p0, (VIEW_RANK + 1) * DIM_BITS)?;
+    let f: Vec<Lc> = bits.chunks(DIM_BITS).map(lc_from_bits).collect();
+    let (dims, offset) = (f[..VIEW_RANK].to_vec(), f[VIEW_RANK].clone());
+    for n in &dims {
+        cs.range(&n.add_const(-Fr::one()), DIM_BITS)?;
+    }
+    let bits = cs.bits(p1, VIEW_RANK * STRIDE_BITS)?;
+    let strides: Vec<Lc> = bits
+        .chunks(STRIDE_BITS)
+        .map(|b| lc_from_bits(b).add_const(-Fr::from(1u64 << (STRIDE_BITS - 1))))
+        .collect();
+    let mut len = dims[0].clone();
+    for n in &dims[1..] {
+        len = cs.mul(&len, n)?;
+    }
+    cs.range(&len.add_const(-Fr::one()), DIM_BITS)?;
+    Ok((dims, offset, strides, len))
+}
+
+/// `src(616·j + k)` for the 616 positions of chunk `j` of a view (`616·j < len` is the
+/// caller's): `616·j` in the mixed radix (`idx_5 … idx_1` by division, `idx_0` the quotient
+/// left), then an odometer over the digits, `src_k = offset + Σ idx_d·s_d`.
+fn view_positions(cs: &Cs, j: &Lc, dims: &[Lc], offset: &Lc, strides: &[Lc]) -> CsResult<Vec<Lc>> {
+    let one = || Lc::constant(Fr::one());
+    let mut idx: Vec<Lc> = vec![Lc::constant(Fr::zero()); VIEW_RANK];
+    let mut rest = j.scale(Fr::from(CHUNK_VALUES as u64));
+    for d in (1..VIEW_RANK).rev() {
+        let (q, r) = divmod(cs, &rest, &dims[d], 32, DIM_BITS)?;
+        idx[d] = r;
+        rest = q;
+    }
+    idx[0] = rest;
+    let mut srcs = Vec::with_capacity(CHUNK_VALUES);
+    for k in 0..CHUNK_VALUES {
+        if k > 0 {
+            let mut carry = one();
+            for d in (1..VIEW_RANK).rev() {
+                let top = cs.is_zero(&idx[d].sub(&dims[d]).add_const(Fr::one()))?;
+                let wrap = cs.mul(&carry, &top)?;
+                idx[d] = fresh(cs, &idx[d].add(&carry).sub(&cs.mul(&wrap, &dims[d])?))?;
+                carry = wrap;
+            }
+            idx[0] = idx[0].add(&carry);
+        }
+        let mut src = offset.clone();
+        for (i, s) in idx.iter().zip(strides) {
+            src = src.add(&cs.mul(i, s)?);
+        }
+        srcs.push(src.compact());
+    }
+    Ok(srcs)
+}
+
+/// The lookup of the queries `(key_k, value_k, weight_k)` in a table of `n_slots` chunks of
+/// the tensor committed as `c_x`, each opened at a witness index: `Σ_k weight_k / (α − key_k
+/// − β·value_k) = Σ_{s,i} m_{s,i} / (α − (616·c_s + i) − β·x_{s,i})`, the multiplicities `m`
+/// witnesses ([`MULT_BITS`]; zero past `X`'s end), `α, β` hashed from `transcript` (the
+/// public inputs), the slots' indices and the multiplicities under the domain tag `tag`.
+#[allow(clippy::too_many_arguments)]
+fn table_lookup(
+    cs: &Cs,
+    c_x: &Lc,
+    slots: Option<&[ChunkOpening]>,
+    n_slots: usize,
+    mult_v: Option<Vec<Vec<u64>>>,
+    mut transcript: Vec<Lc>,
+    queries: &[(Lc, Lc, Lc)],
+    tag: u64,
+) -> CsResult<()> {
+    let one = || Lc::constant(Fr::one());
+    let mut table = Vec::with_capacity(n_slots);
+    let mut mults = Vec::with_capacity(n_slots * CHUNK_VALUES);
+    let first = slots.and_then(|s| s.first());
+    let x = open_tensor(cs, c_x, first.map(|o| (o.shape.as_slice(), o.root)))?;
+    for s in 0..n_slots {
+        let o = slots.and_then(|sl| sl.get(s));
+        let index = cs.witness(Fr::from(o.map_or(0, |o| o.index) as u64))?;
+        let chunk = open_chunk_in(cs, x.clone(), &index, o)?;
+        for (i, valid) in chunk.mask.iter().enumerate() {
+            let m = cs.witness(Fr::from(mult_v.as_ref().map_or(0, |m| m[s][i])))?;
+            cs.range(&m, MULT_BITS)?;
+            // No entry past X's end is looked up.
+            cs.enforce(&m, &one().sub(valid), &Lc::constant(Fr::zero()))?;
+            mults.push(m);
+        }
+        transcript.push(index.clone());
+        table.push((index.scale(Fr::from(CHUNK_VALUES as u64)), chunk));
+    }
+    transcript.extend(pack(&mults, MULT_BITS));
+    let seed = poseidon::chain_from(cs, Lc::constant(Fr::from(tag)), &transcript)?;
+    let alpha = poseidon_t3(cs, &seed, &one())?;
+    let beta = poseidon_t3(cs, &seed, &Lc::constant(Fr::from(2u64)))?;
+
+    let term = |key: &Lc, value: &Lc, weight: &Lc| -> CsResult<Lc> {
+        let denom = alpha.sub(key).sub(&cs.mul(&beta, value)?);
+        let inv = denom.val.inverse().unwrap_or_default() * weight.val;
+        let u = cs.witness(inv)?;
+        cs.enforce(&u, &denom, weight)?;
+        Ok(u)
+    };
+    let mut lhs = Lc::constant(Fr::zero());
+    for (key, value, weight) in queries {
+        lhs = lhs.add(&term(key, value, weight)?);
+    }
+    let mut rhs = Lc::constant(Fr::zero());
+    for (s, (base, chunk)) in table.iter().enumerate() {
+        for i in 0..CHUNK_VALUES {
+            let key = base.add_const(Fr::from(i as u64));
+            rhs = rhs.add(&term(&key, &chunk.values[i], &mults[s * CHUNK_VALUES + i])?);
+        }
+    }
+    cs.assert_eq(&lhs.compact(), &rhs.compact())
 }
 
 /// The view of a data-movement node (`Transpose`, `Select`, `Expand`) of `program`; `None`
@@ -762,4 +803,401 @@ pub fn gather_nd_view(
         at == src(i) as i64
     });
     affine.then(|| GatherView::new(&axes, offset).and_then(GatherView::fits))
+}
+
+// ---------------------------------------------------------------------------------------
+// `gather_index`: Gather / GatherElements with computed indices.
+// ---------------------------------------------------------------------------------------
+
+/// Chunks of `X` in a `gather_index` leaf's table: an output chunk of an embedding lookup
+/// with rows of `D ≥ 308` values spans at most three rows, each in at most two chunks.
+pub const INDEX_SLOTS: usize = 6;
+/// Domain tag of `gather_index`'s challenge hash.
+const INDEX_TAG: u64 = 0x6964_7867; // "idxg"
+
+/// A data-dependent gather (engine: `ops/gather.rs` `Gather`, `GatherElements`), as the
+/// `gather_index` template proves it: `Y[i] = X[base(i) + k_i·stride]` where `k_i` is the
+/// position the index `J[i]` names along an axis of `dim` (the engine's `resolve_index`:
+/// `round(J[i] / 2^F)` half up, negative from the end),
+/// and `Y[i] = 0` when it names none. `J` has `Y`'s shape: the node's indices moved to the
+/// output positions by [`IndexGather::idx`] (a `gather_chunk` view; the identity for
+/// `GatherElements`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IndexGather {
+    /// `base(i)`: the flat offset of `X` at coordinate 0 of the axis, a strided view over
+    /// `Y`'s positions (its dims are `Y`'s).
+    pub base: GatherView,
+    /// `J = idx(I)`: the index element each output position reads.
+    pub idx: GatherView,
+    /// The axis's size `d` in `X`.
+    pub dim: usize,
+    /// The axis's stride in `X`.
+    pub stride: usize,
+}
+
+impl IndexGather {
+    /// `Gather` along `axis` of `data` by indices of shape `idx`.
+    pub fn gather(data: &[usize], idx: &[usize], axis: usize) -> Result<Self, GatherError> {
+        let shape = || GatherError::Shape {
+            input: data.to_vec(),
+            output: idx.to_vec(),
+        };
+        if axis >= data.len() {
+            return Err(shape());
+        }
+        let outer: usize = data[..axis].iter().product();
+        let inner: usize = data[axis + 1..].iter().product();
+        let (d, ni) = (data[axis], idx.iter().product::<usize>());
+        if ni == 0 || d == 0 {
+            return Err(shape());
+        }
+        let span = i64::try_from(d * inner).map_err(|_| shape())?;
+        let base = GatherView::new(&[(outer, span), (ni, 0), (inner, 1)], 0)?;
+        let view = GatherView::new(&[(outer, 0), (ni, 1), (inner, 0)], 0)?;
+        Self::checked(base, view, d, inner)
+    }
+
+    /// `GatherElements` along `axis` of `data` by indices of shape `idx` (same rank, no
+    /// larger off the axis).
+    pub fn elements(data: &[usize], idx: &[usize], axis: usize) -> Result<Self, GatherError> {
+        let ok = data.len() == idx.len()
+            && axis < data.len()
+            && (0..data.len()).all(|a| a == axis || idx[a] <= data[a])
+            && idx.iter().all(|n| *n > 0);
+        if !ok {
+            return Err(GatherError::Shape {
+                input: data.to_vec(),
+                output: idx.to_vec(),
+            });
+        }
+        let st = row_major(data);
+        let axes: Vec<(usize, i64)> = (0..idx.len())
+            .map(|a| (idx[a], if a == axis { 0 } else { st[a] }))
+            .collect();
+        let base = GatherView::new(&axes, 0)?;
+        let n = idx.iter().product::<usize>();
+        let view = GatherView::new(&[(n, 1)], 0)?;
+        Self::checked(base, view, data[axis], st[axis] as usize)
+    }
+
+    fn checked(
+        base: GatherView,
+        idx: GatherView,
+        dim: usize,
+        stride: usize,
+    ) -> Result<Self, GatherError> {
+        for (name, v) in [("dim", dim), ("stride", stride)] {
+            if v == 0 || v >= 1 << DIM_BITS {
+                return Err(GatherError::Param {
+                    name,
+                    value: v as i64,
+                });
+            }
+        }
+        Ok(Self {
+            base,
+            idx,
+            dim,
+            stride,
+        })
+    }
+
+    /// `len(Y)`.
+    pub fn len(&self) -> usize {
+        self.base.len()
+    }
+
+    /// Whether `Y` is empty (never, for a checked gather).
+    pub fn is_empty(&self) -> bool {
+        self.base.is_empty()
+    }
+
+    /// Whether `J` is the node's indices themselves (no `gather_chunk` operator moves them).
+    pub fn idx_is_identity(&self, idx_len: usize) -> bool {
+        let v = &self.idx;
+        idx_len == self.len()
+            && v.offset == 0
+            && v.dims
+                .iter()
+                .zip(&v.strides)
+                .all(|(n, s)| *n == 1 || *s == 1)
+            && v.dims.iter().filter(|n| **n != 1).count() <= 1
+    }
+
+    /// The flat index of `X` output position `i` reads for index value `q` (`None`: the
+    /// index names no position, `Y[i] = 0`).
+    pub fn source(&self, i: usize, q: i32) -> Option<usize> {
+        let k = zkopml_engine::ops::resolve_index(q, self.dim)?;
+        Some(self.base.source(i)? + k * self.stride)
+    }
+
+    /// `Y` from `X`'s values and `J`'s (`None` when a source is past `X` or `J` is short).
+    pub fn apply(&self, x: &[i32], j: &[i32]) -> Option<Vec<i32>> {
+        (0..self.len())
+            .map(|i| match self.source(i, *j.get(i)?) {
+                Some(s) => x.get(s).copied(),
+                None => Some(0),
+            })
+            .collect()
+    }
+
+    /// The most chunks of an `X` of `x_len` values output chunk `c` can read, whatever the
+    /// indices: positions that read the same index element at consecutive bases read one
+    /// contiguous run of `L` values (at most `⌈(L−1)/616⌉ + 1` chunks); never more than
+    /// `X` has.
+    pub fn max_chunks(&self, x_len: usize, c: usize) -> usize {
+        let lo = c * CHUNK_VALUES;
+        let hi = (lo + CHUNK_VALUES).min(self.len());
+        let mut total = 0;
+        let mut run = 0usize;
+        for i in lo..hi {
+            let joined = i > lo
+                && run > 0
+                && self.idx.source(i) == self.idx.source(i - 1)
+                && self.base.source(i) == self.base.source(i - 1).map(|b| b + 1);
+            if joined {
+                run += 1;
+            } else {
+                if run > 0 {
+                    total += (run - 1).div_ceil(CHUNK_VALUES) + 1;
+                }
+                run = 1;
+            }
+        }
+        if run > 0 {
+            total += (run - 1).div_ceil(CHUNK_VALUES) + 1;
+        }
+        total.min(chunk_count(x_len).max(1))
+    }
+
+    /// `self` when every output chunk reads at most [`INDEX_SLOTS`] chunks of an `X` of
+    /// `x_len` values, whatever the indices.
+    pub fn fits(self, x_len: usize) -> Result<Self, GatherError> {
+        for c in 0..chunk_count(self.len()).max(1) {
+            let needed = self.max_chunks(x_len, c);
+            if needed > INDEX_SLOTS {
+                return Err(GatherError::TooManyChunks { chunk: c, needed });
+            }
+        }
+        Ok(self)
+    }
+
+    /// The public parameters `[P_0, P_1, P_2]`: the base view's two, then `dim + 2^28·stride`.
+    pub fn packed(&self) -> [Fr; 3] {
+        let [p0, p1] = self.base.packed();
+        let p2 =
+            Fr::from(self.dim as u64) + Fr::from(self.stride as u64) * Fr::from(1u64 << DIM_BITS);
+        [p0, p1, p2]
+    }
+}
+
+/// The `gather_index` template.
+pub struct GatherIndexTemplate;
+
+/// One `gather_index` instance: output chunk `index` of an [`IndexGather`], chunk `index`
+/// of `J`, the table's chunks of `X` and the claimed output values.
+#[derive(Clone, Debug)]
+pub struct GatherIndexChunk {
+    /// The gather.
+    pub params: IndexGather,
+    /// The output chunk `j`.
+    pub index: usize,
+    /// Chunk `j` of `J`.
+    pub idx: ChunkOpening,
+    /// [`INDEX_SLOTS`] chunks of `X` (the ones the chunk reads, then repeats).
+    pub slots: Vec<ChunkOpening>,
+    /// The output chunk's values (the engine's).
+    pub y: Vec<i32>,
+}
+
+impl GatherIndexChunk {
+    /// The honest leaf for output chunk `j` from `X` (shape, values, tree) and `J` (shape,
+    /// values, tree).
+    pub fn new(
+        params: IndexGather,
+        (x_shape, x, x_tree): (&[usize], &[i32], &ChunkTree),
+        (j_shape, jv, j_tree): (&[usize], &[i32], &ChunkTree),
+        j: usize,
+    ) -> Result<Self, GatherError> {
+        let out = GatherError::OutOfRange { chunk: j };
+        if j >= chunk_count(params.len()).max(1) || jv.len() != params.len() {
+            return Err(out);
+        }
+        let lo = j * CHUNK_VALUES;
+        let hi = (lo + CHUNK_VALUES).min(params.len());
+        let mut read: Vec<usize> = Vec::new();
+        let mut y = Vec::with_capacity(hi - lo);
+        for (i, q) in jv.iter().enumerate().take(hi).skip(lo) {
+            match params.source(i, *q) {
+                Some(s) => {
+                    y.push(*x.get(s).ok_or(out.clone())?);
+                    read.push(s / CHUNK_VALUES);
+                }
+                None => y.push(0),
+            }
+        }
+        read.sort_unstable();
+        read.dedup();
+        if read.len() > INDEX_SLOTS {
+            return Err(GatherError::TooManyChunks {
+                chunk: j,
+                needed: read.len(),
+            });
+        }
+        let fill = read.first().copied().unwrap_or(0);
+        let slots = (0..INDEX_SLOTS)
+            .map(|s| ChunkOpening::new(x_shape, x, x_tree, read.get(s).copied().unwrap_or(fill)))
+            .collect::<Option<Vec<_>>>()
+            .ok_or(out.clone())?;
+        let idx = ChunkOpening::new(j_shape, jv, j_tree, j).ok_or(out)?;
+        Ok(Self {
+            params,
+            index: j,
+            idx,
+            slots,
+            y,
+        })
+    }
+
+    /// The output chunk (the claim: `y`).
+    pub fn output(&self) -> Vec<i32> {
+        self.y.clone()
+    }
+
+    /// Multiplicity of every table entry: each claimed `(src_k, y_k)` of a position whose
+    /// index names a position, counted once, in the first slot that holds it.
+    fn multiplicities(&self) -> Vec<Vec<u64>> {
+        let mut m = vec![vec![0u64; CHUNK_VALUES]; self.slots.len()];
+        let lo = self.index * CHUNK_VALUES;
+        for (k, (y, q)) in self.y.iter().zip(&self.idx.values).enumerate() {
+            let Some(src) = self.params.source(lo + k, *q) else {
+                continue;
+            };
+            let (c, i) = (src / CHUNK_VALUES, src % CHUNK_VALUES);
+            if let Some(s) = self
+                .slots
+                .iter()
+                .position(|o| o.index == c && o.values.get(i) == Some(y))
+            {
+                m[s][i] += 1;
+            }
+        }
+        m
+    }
+}
+
+impl Template for GatherIndexTemplate {
+    const NAME: &'static str = "gather_index/v1";
+    type Instance = GatherIndexChunk;
+
+    fn public_inputs(inst: &GatherIndexChunk) -> Vec<Fr> {
+        let commit = |o: &ChunkOpening| {
+            chunked_commitment_of(tensor_header(&o.shape).unwrap_or_default(), o.root)
+        };
+        let [p0, p1, p2] = inst.params.packed();
+        vec![
+            inst.slots.first().map(commit).unwrap_or_default(),
+            commit(&inst.idx),
+            Fr::from(inst.index as u64),
+            p0,
+            p1,
+            p2,
+            chunk_digest(inst.index, &inst.output()),
+        ]
+    }
+
+    fn synthesize(cs: &Cs, inst: Option<&GatherIndexChunk>) -> CsResult<()> {
+        let v = public_vars::<Self, 7>(cs, inst)?;
+        let [c_x, c_j, j, p0, p1, p2, digest] = &v;
+        let one = || Lc::constant(Fr::one());
+        let (dims, offset, strides, len) = unpack_view(cs, p0, p1)?;
+        // The axis: 1 ≤ dim < 2^28, stride < 2^28.
+        let bits = cs.bits(p2, 2 * DIM_BITS)?;
+        let dim = lc_from_bits(&bits[..DIM_BITS]);
+        let stride = lc_from_bits(&bits[DIM_BITS..]);
+        cs.range(&dim.add_const(-Fr::one()), DIM_BITS)?;
+
+        // Chunk j of J (len(J) = len(Y): its mask is Y's, and j < chunks).
+        let jt = open_tensor(cs, c_j, inst.map(|i| (i.idx.shape.as_slice(), i.idx.root)))?;
+        cs.assert_eq(&jt.len, &len)?;
+        let jc = open_chunk_in(cs, jt, j, inst.map(|i| &i.idx))?;
+        let bases = view_positions(cs, j, &dims, &offset, &strides)?;
+
+        // Per position: k = ⌊(q + 2^(F−1)) / 2^F⌋ from the bits of u = q + 2^(F−1) + 2^32
+        // (q is an i32: u ∈ [0, 2^33)); k < 0 iff u < 2^32. k' = k + d·[k < 0]; the index
+        // names a position iff 0 ≤ k' < d, i.e. iff c ≥ 0 for c = k' (k < 0) or d − 1 − k
+        // (k ≥ 0), |c| < 2^28: bit 28 of c + 2^28.
+        let f = zkopml_engine::fixed::FRAC_BITS as usize;
+        let y_v = inst.map(|i| &i.y);
+        let mut queries = Vec::with_capacity(CHUNK_VALUES);
+        let mut ys = Vec::with_capacity(CHUNK_VALUES);
+        for (k, base) in bases.into_iter().enumerate() {
+            let q = &jc.values[k];
+            let u = cs.bits(&q.add_const(Fr::from((1u64 << (f - 1)) + (1u64 << 32))), 33)?;
+            let kk = lc_from_bits(&u[f..]).add_const(-Fr::from(1u64 << (32 - f)));
+            let neg = one().sub(&u[32]);
+            let kp = kk.add(&cs.mul(&neg, &dim)?);
+            let c = cs.select(&neg, &kp, &dim.add_const(-Fr::one()).sub(&kk))?;
+            let valid = cs
+                .bits(&c.add_const(Fr::from(1u64 << DIM_BITS)), DIM_BITS + 1)?
+                .swap_remove(DIM_BITS);
+            let weight = cs.mul(&valid, &jc.mask[k])?;
+            let src = base.add(&cs.mul(&kp, &stride)?);
+            // The claim: a table value where the index names a position (the lookup makes
+            // it one of X's i32 entries), else 0.
+            let y = cs.witness_int(y_v.and_then(|y| y.get(k)).copied().unwrap_or(0) as i128)?;
+            cs.enforce(&one().sub(&weight), &y, &Lc::constant(Fr::zero()))?;
+            queries.push((src.compact(), y.clone(), weight));
+            ys.push(y);
+        }
+        let d = output_leaf(cs, j, &ys, &jc)?;
+        cs.assert_eq(&d, digest)?;
+        table_lookup(
+            cs,
+            c_x,
+            inst.map(|i| i.slots.as_slice()),
+            INDEX_SLOTS,
+            inst.map(GatherIndexChunk::multiplicities),
+            v.to_vec(),
+            &queries,
+            INDEX_TAG,
+        )
+    }
+}
+
+/// The `gather_index` decomposition of a `Gather` / `GatherElements` node of `program`
+/// (`None` for any other operator), or why it has none: every output chunk must read at
+/// most [`INDEX_SLOTS`] chunks of the data whatever the indices, and the indices' move to
+/// the output positions must fit `gather_chunk`.
+pub fn index_gather(
+    program: &zkopml_engine::Program,
+    node: &zkopml_engine::Node,
+) -> Option<Result<IndexGather, &'static str>> {
+    use zkopml_engine::ops::Op;
+    let x = &program.values[*node.inputs.first()?].shape;
+    let i = &program.values[*node.inputs.get(1)?].shape;
+    let p = match &node.op {
+        Op::Gather(g) => IndexGather::gather(x, i, g.axis),
+        Op::GatherElements(g) => IndexGather::elements(x, i, g.axis),
+        _ => return None,
+    };
+    let x_len = x.iter().product::<usize>();
+    Some(
+        p.map_err(|_| "a gather outside gather_index's bounds")
+            .and_then(|p| {
+                p.fits(x_len).map_err(|_| {
+                    "an output chunk of a computed-index gather may read more chunks of the \
+                     data than gather_index's table holds"
+                })
+            })
+            .and_then(|p| {
+                if p.idx_is_identity(i.iter().product()) {
+                    return Ok(p);
+                }
+                p.idx.fits().map(|_| p).map_err(|_| {
+                    "the indices' move to the output positions reads more chunks than \
+                     gather_chunk's table holds"
+                })
+            }),
+    )
 }

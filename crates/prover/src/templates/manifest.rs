@@ -6,6 +6,8 @@ use std::sync::OnceLock;
 use zkopml_commit::chunk_count;
 use zkopml_engine::{ops::Op, Node, Program};
 
+use super::{argmax_groups, ArgMaxMarkTemplate, GroupDispute, GroupKind};
+use super::{gather::index_gather, GatherIndexTemplate};
 use super::{gather::movement_view, GatherTemplate, GatherView};
 use super::{
     template_stats, AvgDispute, AvgSums, AvgTemplate, BinaryChunk, BinaryTemplate, ClipTemplate,
@@ -72,10 +74,11 @@ pub fn plan(program: &Program, node: &Node) -> Result<LeafPlan, &'static str> {
                 constraints: block.max(rescale),
             });
         }
-        Op::Conv(c) => {
-            let x = &program.values[node.inputs[0]].shape;
+        Op::Conv(c) | Op::Conv1d(c) => {
+            // A Conv1d is the 2-D kernel with height 1 (`[N, C, W]` as `[N, C, 1, W]`).
+            let x = &super::conv::lift_1d(&program.values[node.inputs[0]].shape);
             let w = &program.values[node.inputs[1]];
-            let y = &program.values[node.output].shape;
+            let y = &super::conv::lift_1d(&program.values[node.output].shape);
             if x.len() != 4 || x[0] != 1 || !matches!(w.kind, ValueKind::Const(_)) {
                 return Err("Conv of a batch above 1 or with computed weights has no template yet");
             }
@@ -179,9 +182,6 @@ pub fn plan(program: &Program, node: &Node) -> Result<LeafPlan, &'static str> {
             })?;
             return matmul_plan(d);
         }
-        Op::Conv1d(_) => return Err(
-            "needs the window-copy template (im2col into the accumulation blocks; not built yet)",
-        ),
         // Tanh, Sigmoid: one unary_chunk leaf per chunk; Erf, Gelu: unary_chunk (U) then
         // erf_chunk.
         op if UnaryFn::of(op).is_some_and(UnaryFn::two_stage) => {
@@ -230,6 +230,55 @@ pub fn plan(program: &Program, node: &Node) -> Result<LeafPlan, &'static str> {
                 template: GatherTemplate::NAME,
                 leaves: chunk_count(out_len).max(1) * passes.len(),
                 constraints: constraints(GatherTemplate::NAME),
+            });
+        }
+        Op::ArgMax(a) => {
+            // m (group maxima: group_block, rescale S = 0), E (argmax_mark), M (group maxima
+            // of E, the same), and for ties to the first index y = 0 − M (binary_chunk Sub).
+            let x = &program.values[node.inputs[0]].shape;
+            let (n, groups) = argmax_groups(a, x)?;
+            let d = GroupDispute {
+                groups,
+                n,
+                kind: GroupKind::Max,
+            };
+            let (g, xc) = (chunk_count(groups).max(1), chunk_count(n * groups).max(1));
+            let mut parts = vec![
+                GroupBlockTemplate::NAME,
+                RescaleTemplate::NAME,
+                ArgMaxMarkTemplate::NAME,
+            ];
+            if !a.select_last {
+                parts.push(BinaryTemplate::NAME);
+            }
+            let template = parts
+                .into_iter()
+                .max_by_key(|t| constraints(t))
+                .unwrap_or(ArgMaxMarkTemplate::NAME);
+            return Ok(LeafPlan {
+                template,
+                leaves: 2 * g * d.blocks() + 2 * g + xc + if a.select_last { 0 } else { g },
+                constraints: constraints(template),
+            });
+        }
+        Op::Gather(_) | Op::GatherElements(_) => {
+            // Computed indices (constant ones are a Select): one gather_index leaf per chunk,
+            // plus one gather_chunk leaf per chunk moving the indices to the output positions.
+            let p = index_gather(program, node).ok_or("a gather without two operands")??;
+            let i_len: usize = program.values[node.inputs[1]].shape.iter().product();
+            let moves = !p.idx_is_identity(i_len);
+            let (t, g) = (
+                constraints(GatherIndexTemplate::NAME),
+                constraints(GatherTemplate::NAME),
+            );
+            return Ok(LeafPlan {
+                template: if moves && g > t {
+                    GatherTemplate::NAME
+                } else {
+                    GatherIndexTemplate::NAME
+                },
+                leaves: chunk_count(out_len).max(1) * (1 + moves as usize),
+                constraints: if moves { t.max(g) } else { t },
             });
         }
         // Transpose, Slice/Split/Tile/nearest Resize, Expand: one strided view.
@@ -325,6 +374,8 @@ pub fn constraints(template: &str) -> usize {
     static SM_EXP: OnceLock<usize> = OnceLock::new();
     static SM_FINISH: OnceLock<usize> = OnceLock::new();
     static MATMUL: OnceLock<usize> = OnceLock::new();
+    static GATHER_INDEX: OnceLock<usize> = OnceLock::new();
+    static ARGMAX_MARK: OnceLock<usize> = OnceLock::new();
     let count = |t: &OnceLock<usize>, f: fn() -> crate::Result<usize>| {
         *t.get_or_init(|| f().expect("a template synthesises without a witness"))
     };
@@ -345,6 +396,8 @@ pub fn constraints(template: &str) -> usize {
         SoftmaxExpTemplate::NAME => count(&SM_EXP, template_stats::<SoftmaxExpTemplate>),
         SoftmaxFinishTemplate::NAME => count(&SM_FINISH, template_stats::<SoftmaxFinishTemplate>),
         MatMulBlockTemplate::NAME => count(&MATMUL, template_stats::<MatMulBlockTemplate>),
+        GatherIndexTemplate::NAME => count(&GATHER_INDEX, template_stats::<GatherIndexTemplate>),
+        ArgMaxMarkTemplate::NAME => count(&ARGMAX_MARK, template_stats::<ArgMaxMarkTemplate>),
         _ => 0,
     }
 }
@@ -359,7 +412,7 @@ pub fn template_id(name: &str) -> Option<u64> {
 }
 
 /// The templates of the library, by name, in id order ([`template_id`]).
-pub const TEMPLATES: [&str; 16] = [
+pub const TEMPLATES: [&str; 18] = [
     ClipTemplate::NAME,
     BinaryTemplate::NAME,
     GemmBlockTemplate::NAME,
@@ -377,4 +430,8 @@ pub const TEMPLATES: [&str; 16] = [
     SoftmaxExpTemplate::NAME,
     SoftmaxFinishTemplate::NAME,
     MatMulBlockTemplate::NAME,
+    // Gather / GatherElements with computed indices (docs/protocol.md §10.11).
+    GatherIndexTemplate::NAME,
+    // ArgMax's marks (docs/protocol.md §10.11).
+    ArgMaxMarkTemplate::NAME,
 ];

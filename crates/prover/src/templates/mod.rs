@@ -30,12 +30,13 @@ pub use activation::{
 pub use binary::{BinaryChunk, BinaryTemplate};
 pub use chunk::{ChunkOpening, Opening, WideOpening, TREE_LEVELS};
 pub use conv::{
-    ConvBlockChunk, ConvBlockTemplate, ConvDispute, ConvDisputeError, ConvParams, SLOTS,
+    lift_1d, ConvBlockChunk, ConvBlockTemplate, ConvDispute, ConvDisputeError, ConvParams, SLOTS,
 };
 pub use gather::{
     gather_nd_view, movement_view, transpose_passes, GatherChunk, GatherError, GatherTemplate,
     GatherView, GATHER_SLOTS, VIEW_RANK,
 };
+pub use gather::{index_gather, GatherIndexChunk, GatherIndexTemplate, IndexGather, INDEX_SLOTS};
 pub use keys::{
     template_prove, template_satisfied, template_setup, template_stats, template_verify,
     TemplateKeyCache, TemplateKeys, TemplateProof,
@@ -51,6 +52,7 @@ pub use pool::{
     AvgChunk, AvgDispute, AvgSums, AvgTemplate, GapBlockChunk, GapBlockTemplate, GapDispute,
     PoolBlockChunk, PoolBlockTemplate, PoolDispute, COUNT_BITS, POOL_SLOTS,
 };
+pub use reduce::{argmax_groups, argmax_mark, ArgMaxMarkChunk, ArgMaxMarkTemplate};
 pub use reduce::{
     GroupBlockChunk, GroupBlockTemplate, GroupDispute, GroupError, GroupKind, GROUP_BITS,
 };

@@ -498,3 +498,172 @@ impl Template for GroupBlockTemplate {
         cs.assert_eq(&d, digest)
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// ArgMax (engine: `ops/reduce.rs` `ArgMax`): `argmax_mark`.
+// ---------------------------------------------------------------------------------------
+
+/// Domain tag of `argmax_mark`'s group lookup.
+const ARGMAX_TAG: u64 = 0x6172_676d_6178; // "argmax"
+
+/// The `argmax_mark` template of an `ArgMax` over contiguous groups of `n` (the axis last):
+/// `E_i = ±r_i·2^F` where `x_i` equals its group's maximum `m_g` (read from the group maxima
+/// by the group lookup, as `softmax_exp` reads them), `i32::MIN` elsewhere, `r_i = i mod n`
+/// the position in the group; `+` when ties go to the last index, `−` when to the first.
+/// The group maximum of `E` (`group_block` max, `rescale` `S = 0`) is then the engine's
+/// index (`last`) or its negation (`first`: `y = 0 − M`, `binary_chunk` Sub).
+pub struct ArgMaxMarkTemplate;
+
+/// One `argmax_mark` instance.
+#[derive(Clone, Debug)]
+pub struct ArgMaxMarkChunk {
+    /// Chunk `j` of `X`.
+    pub x: ChunkOpening,
+    /// The two chunks of the group maxima `m` (`softmax::table_chunks`).
+    pub m: [ChunkOpening; 2],
+    /// The group length.
+    pub n: usize,
+    /// Whether ties go to the last index.
+    pub last: bool,
+    /// A dishonest prover's claim (soundness tests): `(k, e)` puts `e` at position `k`.
+    pub forge: Option<(usize, i32)>,
+}
+
+impl ArgMaxMarkChunk {
+    /// The leaf of chunk `x.index` from `X`'s opening and the whole `m` (shape, values, tree).
+    pub fn new(
+        x: ChunkOpening,
+        (m_shape, m, m_tree): (&[usize], &[i32], &ChunkTree),
+        n: usize,
+        last: bool,
+    ) -> Option<Self> {
+        let m = super::softmax::table_openings(m_shape, m, m_tree, x.index, n)?;
+        Some(Self {
+            x,
+            m,
+            n,
+            last,
+            forge: None,
+        })
+    }
+
+    fn m_values(&self) -> Vec<i32> {
+        (0..self.x.values.len())
+            .map(|k| {
+                super::softmax::group_value(&self.m, self.n, self.x.index, k).unwrap_or(i32::MAX)
+            })
+            .collect()
+    }
+
+    /// The output chunk: [`argmax_mark`] of each position.
+    pub fn output(&self) -> Vec<i32> {
+        let lo = self.x.index * CHUNK_VALUES;
+        self.x
+            .values
+            .iter()
+            .zip(self.m_values())
+            .enumerate()
+            .map(|(k, (x, m))| match self.forge {
+                Some((at, e)) if at == k => e,
+                _ => argmax_mark(*x, m, (lo + k) % self.n.max(1), self.last),
+            })
+            .collect()
+    }
+}
+
+/// `E` of one position: `±r·2^F` where `x` is its group's maximum `m`, else `i32::MIN`.
+pub fn argmax_mark(x: i32, m: i32, r: usize, last: bool) -> i32 {
+    let key = (r as i64 * zkopml_engine::fixed::ONE) as i32;
+    match (x == m, last) {
+        (false, _) => i32::MIN,
+        (true, true) => key,
+        (true, false) => -key,
+    }
+}
+
+impl Template for ArgMaxMarkTemplate {
+    const NAME: &'static str = "argmax_mark/v1";
+    type Instance = ArgMaxMarkChunk;
+
+    fn public_inputs(inst: &ArgMaxMarkChunk) -> Vec<Fr> {
+        let c = |o: &ChunkOpening| {
+            chunked_commitment_of(tensor_header(&o.shape).unwrap_or_default(), o.root)
+        };
+        vec![
+            c(&inst.x),
+            c(&inst.m[0]),
+            Fr::from(inst.x.index as u64),
+            Fr::from(inst.n as u64),
+            Fr::from(inst.last as u64),
+            zkopml_commit::chunk_digest(inst.x.index, &inst.output()),
+        ]
+    }
+
+    fn synthesize(cs: &Cs, inst: Option<&ArgMaxMarkChunk>) -> CsResult<()> {
+        use super::softmax::{group_lookup, table_at};
+        let v = public_vars::<Self, 6>(cs, inst)?;
+        let [c_x, c_m, j, n, last, digest] = &v;
+        let one = || Lc::constant(Fr::one());
+        cs.enforce(last, &one().sub(last), &Lc::constant(Fr::zero()))?;
+        // n < 2^19: r·2^F stays an i32.
+        cs.range(
+            &n.add_const(-Fr::one()),
+            31 - zkopml_engine::fixed::FRAC_BITS as usize,
+        )?;
+        let x_t = open_tensor(cs, c_x, inst.map(|i| (i.x.shape.as_slice(), i.x.root)))?;
+        let x = open_chunk_in(cs, x_t, j, inst.map(|i| &i.x))?;
+        let m_t = open_tensor(
+            cs,
+            c_m,
+            inst.map(|i| (i.m[0].shape.as_slice(), i.m[0].root)),
+        )?;
+        cs.assert_eq(&cs.mul(n, &m_t.len)?, &x.len)?;
+        let past = inst.is_some_and(|i| i.m[1].index == i.m[0].index);
+        let at = table_at(cs, &m_t, j, n, past)?;
+        let m0 = open_chunk_in(cs, m_t.clone(), &at.c0, inst.map(|i| &i.m[0]))?;
+        let m1 = open_chunk_in(cs, m_t, &at.c1, inst.map(|i| &i.m[1]))?;
+        let table = [m0.values, m1.values].concat();
+        let v_w: Vec<Fr> = inst.map_or(Vec::new(), |i| {
+            let mut w: Vec<Fr> = i.m_values().iter().map(|m| i128_fr(*m as i128)).collect();
+            let fill = w.last().copied().unwrap_or_default();
+            w.resize(CHUNK_VALUES, fill);
+            w
+        });
+        let mv = group_lookup(cs, (ARGMAX_TAG, &v), &at, n, &x.mask, &table, &v_w)?;
+        // sign = +1 (last) or −1 (first); r_k counts positions in the group, wrapping at n.
+        let sign = last.scale(Fr::from(2u64)).add_const(-Fr::one());
+        let scale = Fr::from(zkopml_engine::fixed::ONE as u64);
+        let min = Lc::int(i32::MIN as i64);
+        let mut r = at.r0.clone();
+        let mut e = Vec::with_capacity(CHUNK_VALUES);
+        for (k, (x_k, m_k)) in x.values.iter().zip(&mv).enumerate() {
+            if k > 0 {
+                let wrap = cs.is_zero(&r.add_const(Fr::one()).sub(n))?;
+                r = cs.mul(&one().sub(&wrap), &r.add_const(Fr::one()))?;
+            }
+            let eq = cs.is_zero(&x_k.sub(m_k))?;
+            let key = cs.mul(&sign, &r)?.scale(scale);
+            e.push(cs.select(&eq, &key, &min)?);
+        }
+        let d = super::chunk::output_leaf(cs, j, &e, &x)?;
+        cs.assert_eq(&d, digest)
+    }
+}
+
+/// The groups of an `ArgMax` of an input of shape `x`: `(n, groups)`, or why the templates
+/// do not cover it (an axis that is not last; `n ≥ 2^19`, whose index overflows `r·2^F`).
+pub fn argmax_groups(
+    a: &zkopml_engine::ops::ArgMax,
+    x: &[usize],
+) -> Result<(usize, usize), &'static str> {
+    let n = *x
+        .get(a.axis)
+        .ok_or("ArgMax of an axis past the input's rank")?;
+    if x[a.axis + 1..].iter().product::<usize>() != 1 {
+        return Err("ArgMax over an axis that is not last has no template yet");
+    }
+    if n == 0 || n >= 1 << (31 - zkopml_engine::fixed::FRAC_BITS) {
+        return Err("ArgMax over groups of 2^19 values or more has no template");
+    }
+    Ok((n, x.iter().product::<usize>() / n))
+}

@@ -19,6 +19,9 @@ use crate::templates::{
     TemplateProof, UnaryChunk, UnaryTemplate, WideOpening, KB,
 };
 use crate::templates::{
+    ArgMaxMarkChunk, ArgMaxMarkTemplate, GatherIndexChunk, GatherIndexTemplate,
+};
+use crate::templates::{
     GroupBlockChunk, GroupBlockTemplate, SoftmaxExpChunk, SoftmaxExpTemplate, SoftmaxFinishChunk,
     SoftmaxFinishTemplate,
 };
@@ -58,6 +61,10 @@ pub enum LeafInstance {
     SoftmaxFinish(SoftmaxFinishChunk),
     /// `matmul_block`.
     MatMulBlock(MatMulBlockChunk),
+    /// `gather_index`.
+    GatherIndex(GatherIndexChunk),
+    /// `argmax_mark`.
+    ArgMaxMark(ArgMaxMarkChunk),
 }
 
 impl LeafInstance {
@@ -245,6 +252,35 @@ impl LeafInstance {
                         .map_err(|_| uncommittable(op.output))?,
                 )
             }
+            LOpKind::GatherIndex(p) => {
+                let (x, jv) = (op.inputs[0], op.inputs[1]);
+                let (tx, tj) = (narrow_tensor(x)?, narrow_tensor(jv)?);
+                LeafInstance::GatherIndex(
+                    GatherIndexChunk::new(
+                        **p,
+                        (&lowered.values[x].shape, &tx.data, &*trace.tree(x)?),
+                        (&lowered.values[jv].shape, &tj.data, &*trace.tree(jv)?),
+                        j,
+                    )
+                    .map_err(|_| uncommittable(op.output))?,
+                )
+            }
+            LOpKind::ArgMaxMark { n, last } => {
+                let m = op.inputs[1];
+                LeafInstance::ArgMaxMark(
+                    ArgMaxMarkChunk::new(
+                        narrow(op.inputs[0], j)?,
+                        (
+                            &lowered.values[m].shape,
+                            &narrow_tensor(m)?.data,
+                            &*trace.tree(m)?,
+                        ),
+                        *n,
+                        *last,
+                    )
+                    .ok_or_else(|| uncommittable(m))?,
+                )
+            }
         })
     }
 
@@ -267,6 +303,8 @@ impl LeafInstance {
             LeafInstance::SoftmaxExp(i) => SoftmaxExpTemplate::public_inputs(i),
             LeafInstance::SoftmaxFinish(i) => SoftmaxFinishTemplate::public_inputs(i),
             LeafInstance::MatMulBlock(i) => MatMulBlockTemplate::public_inputs(i),
+            LeafInstance::GatherIndex(i) => GatherIndexTemplate::public_inputs(i),
+            LeafInstance::ArgMaxMark(i) => ArgMaxMarkTemplate::public_inputs(i),
         }
     }
 
@@ -290,6 +328,8 @@ impl LeafInstance {
             LeafInstance::SoftmaxExp(i) => sat::<SoftmaxExpTemplate>(i)?,
             LeafInstance::SoftmaxFinish(i) => sat::<SoftmaxFinishTemplate>(i)?,
             LeafInstance::MatMulBlock(i) => sat::<MatMulBlockTemplate>(i)?,
+            LeafInstance::GatherIndex(i) => sat::<GatherIndexTemplate>(i)?,
+            LeafInstance::ArgMaxMark(i) => sat::<ArgMaxMarkTemplate>(i)?,
         })
     }
 
@@ -320,6 +360,8 @@ impl LeafInstance {
             LeafInstance::SoftmaxExp(_) => SoftmaxExpTemplate::NAME,
             LeafInstance::SoftmaxFinish(_) => SoftmaxFinishTemplate::NAME,
             LeafInstance::MatMulBlock(_) => MatMulBlockTemplate::NAME,
+            LeafInstance::GatherIndex(_) => GatherIndexTemplate::NAME,
+            LeafInstance::ArgMaxMark(_) => ArgMaxMarkTemplate::NAME,
         }
     }
 }
@@ -344,6 +386,8 @@ pub struct LeafProver {
     sm_exp: OnceLock<TemplateKeys<SoftmaxExpTemplate>>,
     sm_finish: OnceLock<TemplateKeys<SoftmaxFinishTemplate>>,
     matmul: OnceLock<TemplateKeys<MatMulBlockTemplate>>,
+    gather_index: OnceLock<TemplateKeys<GatherIndexTemplate>>,
+    argmax_mark: OnceLock<TemplateKeys<ArgMaxMarkTemplate>>,
 }
 
 fn keys<T: Template>(cell: &OnceLock<TemplateKeys<T>>) -> Result<&TemplateKeys<T>, V4Error> {
@@ -379,6 +423,8 @@ impl LeafProver {
             LeafInstance::SoftmaxExp(i) => template_prove(keys(&self.sm_exp)?, i)?,
             LeafInstance::SoftmaxFinish(i) => template_prove(keys(&self.sm_finish)?, i)?,
             LeafInstance::MatMulBlock(i) => template_prove(keys(&self.matmul)?, i)?,
+            LeafInstance::GatherIndex(i) => template_prove(keys(&self.gather_index)?, i)?,
+            LeafInstance::ArgMaxMark(i) => template_prove(keys(&self.argmax_mark)?, i)?,
         })
     }
 }

@@ -16,6 +16,7 @@ use zkopml_engine::{
 use super::V4Error;
 use std::sync::Arc;
 
+use crate::templates::{argmax_groups, ArgMaxMarkTemplate};
 use crate::templates::{
     template_id, AvgDispute, AvgSums, AvgTemplate, BinaryChunk, BinaryTemplate, ClipTemplate,
     ConvBlockTemplate, ConvDispute, ErfTemplate, GapBlockTemplate, GapDispute, GatherTemplate,
@@ -23,6 +24,7 @@ use crate::templates::{
     MatMulDispute, PoolBlockTemplate, PoolDispute, RescaleTemplate, Template, UnaryFn,
     UnaryTemplate,
 };
+use crate::templates::{GatherIndexTemplate, IndexGather};
 use crate::templates::{
     GroupBlockTemplate, GroupDispute, GroupKind, SoftmaxExpTemplate, SoftmaxFinishTemplate,
     SoftmaxPlan,
@@ -184,6 +186,17 @@ pub enum LOpKind {
         /// The node's decomposition (shape and rescale).
         dispute: Arc<MatMulDispute>,
     },
+    /// `y[i] = x[base(i) + k(J[i])·stride]`, or 0 where the index names no position (inputs
+    /// `[X, J]`; `gather_index`: `Gather`, `GatherElements` with computed indices).
+    GatherIndex(Arc<IndexGather>),
+    /// `E_i = ±(i mod n)·2^F` where `x_i = m_{⌊i/n⌋}`, else `i32::MIN` (inputs `[X, m]`;
+    /// `argmax_mark`: an ArgMax's marks).
+    ArgMaxMark {
+        /// The group length.
+        n: usize,
+        /// Whether ties go to the last index (`+`) or the first (`−`).
+        last: bool,
+    },
 }
 
 /// One template operator.
@@ -219,6 +232,8 @@ impl LOp {
             LOpKind::SoftmaxExp { .. } => SoftmaxExpTemplate::NAME,
             LOpKind::SoftmaxFinish { .. } => SoftmaxFinishTemplate::NAME,
             LOpKind::MatMulBlock { .. } => MatMulBlockTemplate::NAME,
+            LOpKind::GatherIndex(_) => GatherIndexTemplate::NAME,
+            LOpKind::ArgMaxMark { .. } => ArgMaxMarkTemplate::NAME,
         }
     }
 
@@ -253,6 +268,8 @@ impl LOp {
             LOpKind::MatMulBlock { block, dispute } => {
                 vec![Fr::from(*block as u64), dispute.params.packed()]
             }
+            LOpKind::GatherIndex(p) => p.packed().to_vec(),
+            LOpKind::ArgMaxMark { n, last } => vec![Fr::from(*n as u64), Fr::from(*last as u64)],
         }
     }
 }
@@ -674,14 +691,16 @@ impl Lowered {
                         ),
                     })
                 }
-                Op::Conv(c) => {
+                Op::Conv(c) | Op::Conv1d(c) => {
                     let (w, bias) = constant_operands(program, node)
                         .ok_or_else(|| unsupported("Conv with computed weights or bias"))?;
-                    let x_shape = &program.values[node.inputs[0]].shape;
-                    let d =
-                        Arc::new(ConvDispute::new(c, &zeros(x_shape), w, bias).map_err(|_| {
-                            unsupported("Conv outside the conv_block template's bounds")
-                        })?);
+                    // A Conv1d is the engine's 2-D kernel over `[N, C, 1, W]` (same flat
+                    // layout, same integer semantics): conv_block with height 1.
+                    let x_shape = crate::templates::lift_1d(&program.values[node.inputs[0]].shape);
+                    let w = Tensor::new(crate::templates::lift_1d(&w.shape), w.data.clone());
+                    let d = Arc::new(ConvDispute::new(c, &zeros(&x_shape), &w, bias).map_err(
+                        |_| unsupported("Conv outside the conv_block template's bounds"),
+                    )?);
                     let x = operand(&mut values, node.inputs[0])?;
                     let wt = constant(
                         &mut values,
@@ -856,6 +875,112 @@ impl Lowered {
                         out_info.shape.clone(),
                     ))
                 }
+                Op::ArgMax(a) => {
+                    // m = group maxima of X (group_block max, rescale S = 0), E = the marks
+                    // (argmax_mark), M = group maxima of E: the index (ties last), or its
+                    // negation (ties first: y = 0 − M, binary_chunk Sub).
+                    let x_shape = &program.values[node.inputs[0]].shape;
+                    let (n, g) = argmax_groups(a, x_shape).map_err(unsupported)?;
+                    let d = Arc::new(GroupDispute {
+                        groups: g,
+                        n,
+                        kind: GroupKind::Max,
+                    });
+                    let group_max = |values: &mut Vec<LValue>,
+                                     push_op: &mut PushOp<'_>,
+                                     input: LValueId,
+                                     name: &str,
+                                     (out_name, out_shape): (String, Vec<usize>)|
+                     -> Result<LValueId, V4Error> {
+                        let mut acc = constant(
+                            values,
+                            format!("{}:{name}0", node.name),
+                            vec![g],
+                            Data::Wide(vec![i128_fr(GroupKind::Max.neutral()); g]),
+                        )?;
+                        for block in 0..d.blocks() {
+                            acc = push_op(
+                                values,
+                                LOpKind::GroupBlock {
+                                    block,
+                                    dispute: d.clone(),
+                                },
+                                vec![acc, input],
+                                format!("{}:{name}{}", node.name, block + 1),
+                                vec![g],
+                            );
+                        }
+                        Ok(push_op(
+                            values,
+                            LOpKind::Rescale { shift: 0, len: g },
+                            vec![acc],
+                            out_name,
+                            out_shape,
+                        ))
+                    };
+                    let x = operand(&mut values, node.inputs[0])?;
+                    let m_out = (format!("{}:m", node.name), vec![g]);
+                    let m = group_max(&mut values, &mut push_op, x, "max", m_out)?;
+                    let e = push_op(
+                        &mut values,
+                        LOpKind::ArgMaxMark {
+                            n,
+                            last: a.select_last,
+                        },
+                        vec![x, m],
+                        format!("{}:E", node.name),
+                        x_shape.clone(),
+                    );
+                    let big_m = if a.select_last {
+                        (out_info.name.clone(), out_info.shape.clone())
+                    } else {
+                        (format!("{}:M", node.name), out_info.shape.clone())
+                    };
+                    let big_m = group_max(&mut values, &mut push_op, e, "mark", big_m)?;
+                    Lowering::Op(if a.select_last {
+                        big_m
+                    } else {
+                        let zero = constant(
+                            &mut values,
+                            format!("{}:zero", node.name),
+                            out_info.shape.clone(),
+                            Data::Narrow(Tensor::new(out_info.shape.clone(), vec![0; out_len])),
+                        )?;
+                        push_op(
+                            &mut values,
+                            LOpKind::Binary(BinaryKind::Sub),
+                            vec![zero, big_m],
+                            out_info.name.clone(),
+                            out_info.shape.clone(),
+                        )
+                    })
+                }
+                Op::Gather(_) | Op::GatherElements(_) => {
+                    // Computed indices: J = the indices at the output positions (a
+                    // gather_chunk move unless they are there already), then gather_index.
+                    let p = crate::templates::index_gather(program, node)
+                        .unwrap_or(Err("a gather without two operands"))
+                        .map_err(unsupported)?;
+                    let i_len: usize = program.values[node.inputs[1]].shape.iter().product();
+                    let x = operand(&mut values, node.inputs[0])?;
+                    let mut j = operand(&mut values, node.inputs[1])?;
+                    if !p.idx_is_identity(i_len) {
+                        j = push_op(
+                            &mut values,
+                            LOpKind::Gather(p.idx),
+                            vec![j],
+                            format!("{}:J", node.name),
+                            out_info.shape.clone(),
+                        );
+                    }
+                    Lowering::Op(push_op(
+                        &mut values,
+                        LOpKind::GatherIndex(Arc::new(p)),
+                        vec![x, j],
+                        out_info.name.clone(),
+                        out_info.shape.clone(),
+                    ))
+                }
                 op if UnaryFn::of(op).is_some() => {
                     let f = UnaryFn::of(op).expect("matched");
                     let x = operand(&mut values, node.inputs[0])?;
@@ -970,11 +1095,6 @@ impl Lowered {
                         ),
                         None => y,
                     })
-                }
-                Op::Conv1d(_) => {
-                    return Err(unsupported(
-                        "needs a template of its own (not in the library yet)",
-                    ))
                 }
                 _ => return Err(unsupported("no template for this operator yet")),
             };

@@ -234,7 +234,8 @@ impl V4Trace {
                         LOpKind::Rescale { .. }
                         | LOpKind::SoftmaxExp { .. }
                         | LOpKind::SoftmaxFinish { .. }
-                            if matches!(node.op, Op::Softmax(_))
+                        | LOpKind::ArgMaxMark { .. }
+                            if matches!(node.op, Op::Softmax(_) | Op::ArgMax(_))
                                 && lowered.of_engine[node.output] != Some(id) =>
                         {
                             let data = softmax_part(lowered, &kept, op)
@@ -546,6 +547,16 @@ fn softmax_part(
                 .map(|(i, v)| {
                     let m = *m.get(i / n.max(1))?;
                     Some(zkopml_engine::ops::exp_q30((*v as i64 - m as i64).min(0)) as i32)
+                })
+                .collect()
+        }
+        LOpKind::ArgMaxMark { n, last } => {
+            let (x, m) = (narrow(op.inputs[0])?, narrow(op.inputs[1])?);
+            x.iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    let m = *m.get(i / n.max(1))?;
+                    Some(crate::templates::argmax_mark(*v, m, i % n.max(1), last))
                 })
                 .collect()
         }
