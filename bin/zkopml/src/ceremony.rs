@@ -12,6 +12,7 @@ use zkopml_prover::templates::{
     PoolBlockTemplate, RescaleTemplate, SoftmaxExpTemplate, SoftmaxFinishTemplate, Template,
     UnaryTemplate, TEMPLATES,
 };
+use zkopml_prover::templates::{DivTemplate, PowTemplate, SqrtTemplate, SqrtWideTemplate};
 
 /// One step of the ceremony.
 #[derive(Subcommand, Debug)]
@@ -136,6 +137,10 @@ macro_rules! by_template {
             SoftmaxExpTemplate::NAME => files::$f::<SoftmaxExpTemplate>($($arg),*),
             SoftmaxFinishTemplate::NAME => files::$f::<SoftmaxFinishTemplate>($($arg),*),
             MatMulBlockTemplate::NAME => files::$f::<MatMulBlockTemplate>($($arg),*),
+            DivTemplate::NAME => files::$f::<DivTemplate>($($arg),*),
+            SqrtTemplate::NAME => files::$f::<SqrtTemplate>($($arg),*),
+            PowTemplate::NAME => files::$f::<PowTemplate>($($arg),*),
+            SqrtWideTemplate::NAME => files::$f::<SqrtWideTemplate>($($arg),*),
             other => return Err(UnknownTemplate(other.to_string()).into()),
         }
     };

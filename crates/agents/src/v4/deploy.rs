@@ -15,6 +15,7 @@ use zkopml_prover::{
         MatMulBlockTemplate, PoolBlockTemplate, RescaleTemplate, SoftmaxExpTemplate,
         SoftmaxFinishTemplate, Template, TemplateKeyCache, UnaryTemplate, TEMPLATES,
     },
+    templates::{DivTemplate, PowTemplate, SqrtTemplate, SqrtWideTemplate},
 };
 
 use crate::{AgentError, Result};
@@ -75,6 +76,10 @@ pub fn template_key_args(key_dir: &Path) -> Result<Vec<TemplateKeyArgs>> {
             SoftmaxExpTemplate::NAME => args_of::<SoftmaxExpTemplate>(&cache)?,
             SoftmaxFinishTemplate::NAME => args_of::<SoftmaxFinishTemplate>(&cache)?,
             MatMulBlockTemplate::NAME => args_of::<MatMulBlockTemplate>(&cache)?,
+            DivTemplate::NAME => args_of::<DivTemplate>(&cache)?,
+            SqrtTemplate::NAME => args_of::<SqrtTemplate>(&cache)?,
+            PowTemplate::NAME => args_of::<PowTemplate>(&cache)?,
+            SqrtWideTemplate::NAME => args_of::<SqrtWideTemplate>(&cache)?,
             other => {
                 return Err(AgentError::Inconsistent {
                     what: "template".into(),

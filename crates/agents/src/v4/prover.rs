@@ -12,6 +12,7 @@ use zkopml_prover::{
         SoftmaxFinishTemplate, Template, TemplateKeyCache, TemplateKeys, TemplateProof,
         UnaryTemplate,
     },
+    templates::{DivTemplate, PowTemplate, SqrtTemplate, SqrtWideTemplate},
     v4::LeafInstance,
 };
 
@@ -36,6 +37,10 @@ pub struct TemplateProver {
     sm_exp: OnceLock<TemplateKeys<SoftmaxExpTemplate>>,
     sm_finish: OnceLock<TemplateKeys<SoftmaxFinishTemplate>>,
     matmul: OnceLock<TemplateKeys<MatMulBlockTemplate>>,
+    div: OnceLock<TemplateKeys<DivTemplate>>,
+    sqrt: OnceLock<TemplateKeys<SqrtTemplate>>,
+    pow: OnceLock<TemplateKeys<PowTemplate>>,
+    sqrt_wide: OnceLock<TemplateKeys<SqrtWideTemplate>>,
 }
 
 /// A leaf proof as `resolveLeaf` / `verifyProof` take it.
@@ -140,6 +145,22 @@ macro_rules! with_keys {
                 let $keys = keys(c, &$self.matmul)?;
                 $body
             }
+            LeafInstance::Div($i) => {
+                let $keys = keys(c, &$self.div)?;
+                $body
+            }
+            LeafInstance::Sqrt($i) => {
+                let $keys = keys(c, &$self.sqrt)?;
+                $body
+            }
+            LeafInstance::Pow($i) => {
+                let $keys = keys(c, &$self.pow)?;
+                $body
+            }
+            LeafInstance::SqrtWide($i) => {
+                let $keys = keys(c, &$self.sqrt_wide)?;
+                $body
+            }
         }
     }};
 }
@@ -165,6 +186,10 @@ impl TemplateProver {
             sm_exp: OnceLock::new(),
             sm_finish: OnceLock::new(),
             matmul: OnceLock::new(),
+            div: OnceLock::new(),
+            sqrt: OnceLock::new(),
+            pow: OnceLock::new(),
+            sqrt_wide: OnceLock::new(),
         }
     }
 

@@ -19,6 +19,10 @@ use crate::templates::{
     TemplateProof, UnaryChunk, UnaryTemplate, WideOpening, KB,
 };
 use crate::templates::{
+    DivChunk, DivTemplate, PowChunk, PowTemplate, SqrtChunk, SqrtTemplate, SqrtWideChunk,
+    SqrtWideTemplate,
+};
+use crate::templates::{
     GroupBlockChunk, GroupBlockTemplate, SoftmaxExpChunk, SoftmaxExpTemplate, SoftmaxFinishChunk,
     SoftmaxFinishTemplate,
 };
@@ -58,6 +62,14 @@ pub enum LeafInstance {
     SoftmaxFinish(SoftmaxFinishChunk),
     /// `matmul_block`.
     MatMulBlock(MatMulBlockChunk),
+    /// `div_chunk`.
+    Div(DivChunk),
+    /// `sqrt_chunk`.
+    Sqrt(SqrtChunk),
+    /// `pow_chunk`.
+    Pow(PowChunk),
+    /// `sqrt_wide`.
+    SqrtWide(SqrtWideChunk),
 }
 
 impl LeafInstance {
@@ -245,6 +257,24 @@ impl LeafInstance {
                         .map_err(|_| uncommittable(op.output))?,
                 )
             }
+            LOpKind::Div => LeafInstance::Div(DivChunk {
+                a: narrow(op.inputs[0], j)?,
+                b: narrow(op.inputs[1], j)?,
+                forge: None,
+            }),
+            LOpKind::Sqrt => LeafInstance::Sqrt(SqrtChunk {
+                x: narrow(op.inputs[0], j)?,
+                forge: None,
+            }),
+            LOpKind::Pow { exponent } => LeafInstance::Pow(PowChunk {
+                x: narrow(op.inputs[0], j)?,
+                exponent: *exponent,
+                forge: None,
+            }),
+            LOpKind::SqrtWide => LeafInstance::SqrtWide(SqrtWideChunk {
+                s: wide(op.inputs[0], j)?,
+                forge: None,
+            }),
         })
     }
 
@@ -267,6 +297,10 @@ impl LeafInstance {
             LeafInstance::SoftmaxExp(i) => SoftmaxExpTemplate::public_inputs(i),
             LeafInstance::SoftmaxFinish(i) => SoftmaxFinishTemplate::public_inputs(i),
             LeafInstance::MatMulBlock(i) => MatMulBlockTemplate::public_inputs(i),
+            LeafInstance::Div(i) => DivTemplate::public_inputs(i),
+            LeafInstance::Sqrt(i) => SqrtTemplate::public_inputs(i),
+            LeafInstance::Pow(i) => PowTemplate::public_inputs(i),
+            LeafInstance::SqrtWide(i) => SqrtWideTemplate::public_inputs(i),
         }
     }
 
@@ -290,6 +324,10 @@ impl LeafInstance {
             LeafInstance::SoftmaxExp(i) => sat::<SoftmaxExpTemplate>(i)?,
             LeafInstance::SoftmaxFinish(i) => sat::<SoftmaxFinishTemplate>(i)?,
             LeafInstance::MatMulBlock(i) => sat::<MatMulBlockTemplate>(i)?,
+            LeafInstance::Div(i) => sat::<DivTemplate>(i)?,
+            LeafInstance::Sqrt(i) => sat::<SqrtTemplate>(i)?,
+            LeafInstance::Pow(i) => sat::<PowTemplate>(i)?,
+            LeafInstance::SqrtWide(i) => sat::<SqrtWideTemplate>(i)?,
         })
     }
 
@@ -320,6 +358,10 @@ impl LeafInstance {
             LeafInstance::SoftmaxExp(_) => SoftmaxExpTemplate::NAME,
             LeafInstance::SoftmaxFinish(_) => SoftmaxFinishTemplate::NAME,
             LeafInstance::MatMulBlock(_) => MatMulBlockTemplate::NAME,
+            LeafInstance::Div(_) => DivTemplate::NAME,
+            LeafInstance::Sqrt(_) => SqrtTemplate::NAME,
+            LeafInstance::Pow(_) => PowTemplate::NAME,
+            LeafInstance::SqrtWide(_) => SqrtWideTemplate::NAME,
         }
     }
 }
@@ -344,6 +386,10 @@ pub struct LeafProver {
     sm_exp: OnceLock<TemplateKeys<SoftmaxExpTemplate>>,
     sm_finish: OnceLock<TemplateKeys<SoftmaxFinishTemplate>>,
     matmul: OnceLock<TemplateKeys<MatMulBlockTemplate>>,
+    div: OnceLock<TemplateKeys<DivTemplate>>,
+    sqrt: OnceLock<TemplateKeys<SqrtTemplate>>,
+    pow: OnceLock<TemplateKeys<PowTemplate>>,
+    sqrt_wide: OnceLock<TemplateKeys<SqrtWideTemplate>>,
 }
 
 fn keys<T: Template>(cell: &OnceLock<TemplateKeys<T>>) -> Result<&TemplateKeys<T>, V4Error> {
@@ -379,6 +425,10 @@ impl LeafProver {
             LeafInstance::SoftmaxExp(i) => template_prove(keys(&self.sm_exp)?, i)?,
             LeafInstance::SoftmaxFinish(i) => template_prove(keys(&self.sm_finish)?, i)?,
             LeafInstance::MatMulBlock(i) => template_prove(keys(&self.matmul)?, i)?,
+            LeafInstance::Div(i) => template_prove(keys(&self.div)?, i)?,
+            LeafInstance::Sqrt(i) => template_prove(keys(&self.sqrt)?, i)?,
+            LeafInstance::Pow(i) => template_prove(keys(&self.pow)?, i)?,
+            LeafInstance::SqrtWide(i) => template_prove(keys(&self.sqrt_wide)?, i)?,
         })
     }
 }
