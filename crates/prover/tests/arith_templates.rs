@@ -15,8 +15,8 @@ use common::{check_leaves, input, program};
 use zkopml_engine::{import::Attr, ops::BinaryKind, Program, Tensor};
 use zkopml_prover::{
     templates::{
-        plan, template_prove, template_satisfied, template_stats, template_verify, DivChunk,
-        DivTemplate, PowChunk, PowTemplate, SqrtChunk, SqrtTemplate, SqrtWideChunk,
+        plan, template_id, template_prove, template_satisfied, template_stats, template_verify,
+        DivChunk, DivTemplate, PowChunk, PowTemplate, SqrtChunk, SqrtTemplate, SqrtWideChunk,
         SqrtWideTemplate, Template, TemplateKeyCache,
     },
     v4::{LeafInstance, Lowered, V4Trace},
@@ -311,6 +311,18 @@ fn a_real_sqrt_proof_verifies_and_the_constraint_counts_are_bounded() {
     ] {
         println!("{name}: {n} constraints");
         assert!(n <= 1 << 18, "{name}: {n} constraints");
+    }
+    // Appended after the sixteen earlier templates, in this order; ids never move.
+    for (k, name) in [
+        DivTemplate::NAME,
+        SqrtTemplate::NAME,
+        PowTemplate::NAME,
+        SqrtWideTemplate::NAME,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        assert_eq!(template_id(name), Some(17 + k as u64), "{name}");
     }
     let shape = [1, 700];
     let p = program("Sqrt", &[("x", &shape)], &[], &[]);
