@@ -13,6 +13,7 @@ use zkopml_prover::templates::{
     PoolBlockTemplate, RescaleTemplate, SoftmaxExpTemplate, SoftmaxFinishTemplate, Template,
     UnaryTemplate, TEMPLATES,
 };
+use zkopml_prover::templates::{DivTemplate, PowTemplate, SqrtTemplate, SqrtWideTemplate};
 
 /// One step of the ceremony.
 #[derive(Subcommand, Debug)]
@@ -139,6 +140,10 @@ macro_rules! by_template {
             MatMulBlockTemplate::NAME => files::$f::<MatMulBlockTemplate>($($arg),*),
             GatherIndexTemplate::NAME => files::$f::<GatherIndexTemplate>($($arg),*),
             ArgMaxMarkTemplate::NAME => files::$f::<ArgMaxMarkTemplate>($($arg),*),
+            DivTemplate::NAME => files::$f::<DivTemplate>($($arg),*),
+            SqrtTemplate::NAME => files::$f::<SqrtTemplate>($($arg),*),
+            PowTemplate::NAME => files::$f::<PowTemplate>($($arg),*),
+            SqrtWideTemplate::NAME => files::$f::<SqrtWideTemplate>($($arg),*),
             other => return Err(UnknownTemplate(other.to_string()).into()),
         }
     };

@@ -161,8 +161,8 @@ fn check(p: &Program, inputs: &[Tensor]) -> (Lowered, V4Trace, usize) {
 
 #[test]
 fn the_template_is_appended_to_the_library_and_bounded() {
-    // Appended as the sixteenth: ids never move (later templates come after it).
-    assert_eq!(TEMPLATES[15], MatMulBlockTemplate::NAME);
+    // Appended as the sixteenth template; ids never move (later templates follow it).
+    assert_eq!(TEMPLATES[15], MatMulBlockTemplate::NAME, "ids never move");
     assert_eq!(template_id(MatMulBlockTemplate::NAME), Some(16));
     let n = template_stats::<MatMulBlockTemplate>().unwrap();
     println!(

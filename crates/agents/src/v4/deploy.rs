@@ -15,6 +15,7 @@ use zkopml_prover::{
         MatMulBlockTemplate, PoolBlockTemplate, RescaleTemplate, SoftmaxExpTemplate,
         SoftmaxFinishTemplate, Template, TemplateKeyCache, UnaryTemplate, TEMPLATES,
     },
+    templates::{DivTemplate, PowTemplate, SqrtTemplate, SqrtWideTemplate},
 };
 
 use zkopml_prover::templates::{ArgMaxMarkTemplate, GatherIndexTemplate};
@@ -79,6 +80,10 @@ pub fn template_key_args(key_dir: &Path) -> Result<Vec<TemplateKeyArgs>> {
             MatMulBlockTemplate::NAME => args_of::<MatMulBlockTemplate>(&cache)?,
             GatherIndexTemplate::NAME => args_of::<GatherIndexTemplate>(&cache)?,
             ArgMaxMarkTemplate::NAME => args_of::<ArgMaxMarkTemplate>(&cache)?,
+            DivTemplate::NAME => args_of::<DivTemplate>(&cache)?,
+            SqrtTemplate::NAME => args_of::<SqrtTemplate>(&cache)?,
+            PowTemplate::NAME => args_of::<PowTemplate>(&cache)?,
+            SqrtWideTemplate::NAME => args_of::<SqrtWideTemplate>(&cache)?,
             other => {
                 return Err(AgentError::Inconsistent {
                     what: "template".into(),

@@ -13,6 +13,7 @@ use zkopml_prover::{
         SoftmaxFinishTemplate, Template, TemplateKeyCache, TemplateKeys, TemplateProof,
         UnaryTemplate,
     },
+    templates::{DivTemplate, PowTemplate, SqrtTemplate, SqrtWideTemplate},
     v4::LeafInstance,
 };
 
@@ -39,6 +40,10 @@ pub struct TemplateProver {
     matmul: OnceLock<TemplateKeys<MatMulBlockTemplate>>,
     gather_index: OnceLock<TemplateKeys<GatherIndexTemplate>>,
     argmax_mark: OnceLock<TemplateKeys<ArgMaxMarkTemplate>>,
+    div: OnceLock<TemplateKeys<DivTemplate>>,
+    sqrt: OnceLock<TemplateKeys<SqrtTemplate>>,
+    pow: OnceLock<TemplateKeys<PowTemplate>>,
+    sqrt_wide: OnceLock<TemplateKeys<SqrtWideTemplate>>,
 }
 
 /// A leaf proof as `resolveLeaf` / `verifyProof` take it.
@@ -151,6 +156,22 @@ macro_rules! with_keys {
                 let $keys = keys(c, &$self.argmax_mark)?;
                 $body
             }
+            LeafInstance::Div($i) => {
+                let $keys = keys(c, &$self.div)?;
+                $body
+            }
+            LeafInstance::Sqrt($i) => {
+                let $keys = keys(c, &$self.sqrt)?;
+                $body
+            }
+            LeafInstance::Pow($i) => {
+                let $keys = keys(c, &$self.pow)?;
+                $body
+            }
+            LeafInstance::SqrtWide($i) => {
+                let $keys = keys(c, &$self.sqrt_wide)?;
+                $body
+            }
         }
     }};
 }
@@ -178,6 +199,10 @@ impl TemplateProver {
             matmul: OnceLock::new(),
             gather_index: OnceLock::new(),
             argmax_mark: OnceLock::new(),
+            div: OnceLock::new(),
+            sqrt: OnceLock::new(),
+            pow: OnceLock::new(),
+            sqrt_wide: OnceLock::new(),
         }
     }
 

@@ -4,7 +4,10 @@
 use std::sync::OnceLock;
 
 use zkopml_commit::chunk_count;
-use zkopml_engine::{ops::Op, Node, Program};
+use zkopml_engine::{
+    ops::{BinaryKind, Op, ReduceKind, UnaryKind},
+    Node, Program,
+};
 
 use super::{argmax_groups, ArgMaxMarkTemplate, GroupDispute, GroupKind};
 use super::{gather::index_gather, GatherIndexTemplate};
@@ -15,6 +18,7 @@ use super::{
     MatMulBlockTemplate, MatMulDispute, PoolBlockTemplate, RescaleTemplate, Template, UnaryFn,
     UnaryTemplate, KB,
 };
+use super::{DivTemplate, L2Plan, PowTemplate, SqrtTemplate, SqrtWideTemplate};
 use super::{GroupBlockTemplate, SoftmaxExpTemplate, SoftmaxFinishTemplate, SoftmaxPlan};
 use zkopml_engine::program::ValueKind;
 
@@ -44,7 +48,38 @@ pub fn plan(program: &Program, node: &Node) -> Result<LeafPlan, &'static str> {
         Op::Compare(_) | Op::Logic(_) | Op::Where | Op::Cast(_) => {
             return elementwise(program, node, LogicTemplate::NAME)
         }
+        // Div (and Reciprocal, Div(1, x)): div_chunk over equal-length operands.
+        Op::Binary(BinaryKind::Div) => return elementwise(program, node, DivTemplate::NAME),
         Op::Binary(_) => return Err("no template for this arithmetic kind yet"),
+        Op::Unary(UnaryKind::Sqrt) => SqrtTemplate::NAME,
+        Op::Pow(p) => {
+            pow_exponent(program, node, p)?;
+            PowTemplate::NAME
+        }
+        // ReduceL2: group_block sums of squares (after a move of the reduced axes to the
+        // end), then sqrt_wide.
+        Op::Reduce(r) if r.kind == ReduceKind::L2 => {
+            let x = &program.values[node.inputs[0]].shape;
+            let p = L2Plan::new(r, x)?;
+            let g = chunk_count(p.groups.groups).max(1);
+            let mut parts = vec![GroupBlockTemplate::NAME, SqrtWideTemplate::NAME];
+            let moves = match p.axis_move {
+                Some(_) => {
+                    parts.push(GatherTemplate::NAME);
+                    chunk_count(x.iter().product()).max(1)
+                }
+                None => 0,
+            };
+            let template = parts
+                .into_iter()
+                .max_by_key(|t| constraints(t))
+                .unwrap_or(SqrtWideTemplate::NAME);
+            return Ok(LeafPlan {
+                template,
+                leaves: moves + g * p.groups.blocks() + g,
+                constraints: constraints(template),
+            });
+        }
         Op::Gemm(g) => {
             let a = &program.values[node.inputs[0]].shape;
             let b = &program.values[node.inputs[1]];
@@ -338,6 +373,21 @@ fn elementwise(
     })
 }
 
+/// The one exponent of a `Pow` that `pow_chunk` proves: every exponent equal and the output
+/// as long as `X` (the exponents do not broadcast `X`).
+pub fn pow_exponent(
+    program: &Program,
+    node: &Node,
+    p: &zkopml_engine::ops::Pow,
+) -> Result<u32, &'static str> {
+    let x_len: usize = program.values[node.inputs[0]].shape.iter().product();
+    let y_len: usize = program.values[node.output].shape.iter().product();
+    match p.exponents.split_first() {
+        Some((e, rest)) if rest.iter().all(|r| r == e) && x_len == y_len => Ok(*e),
+        _ => Err("Pow with several exponents, or exponents that broadcast X, has no template"),
+    }
+}
+
 /// A matrix product under `matmul_block`: per output chunk one leaf per inner index, then
 /// one rescale leaf; refused when some leaf reads more chunks than the table holds.
 fn matmul_plan(d: MatMulDispute) -> Result<LeafPlan, &'static str> {
@@ -376,6 +426,10 @@ pub fn constraints(template: &str) -> usize {
     static MATMUL: OnceLock<usize> = OnceLock::new();
     static GATHER_INDEX: OnceLock<usize> = OnceLock::new();
     static ARGMAX_MARK: OnceLock<usize> = OnceLock::new();
+    static DIV: OnceLock<usize> = OnceLock::new();
+    static SQRT: OnceLock<usize> = OnceLock::new();
+    static POW: OnceLock<usize> = OnceLock::new();
+    static SQRT_WIDE: OnceLock<usize> = OnceLock::new();
     let count = |t: &OnceLock<usize>, f: fn() -> crate::Result<usize>| {
         *t.get_or_init(|| f().expect("a template synthesises without a witness"))
     };
@@ -398,6 +452,10 @@ pub fn constraints(template: &str) -> usize {
         MatMulBlockTemplate::NAME => count(&MATMUL, template_stats::<MatMulBlockTemplate>),
         GatherIndexTemplate::NAME => count(&GATHER_INDEX, template_stats::<GatherIndexTemplate>),
         ArgMaxMarkTemplate::NAME => count(&ARGMAX_MARK, template_stats::<ArgMaxMarkTemplate>),
+        DivTemplate::NAME => count(&DIV, template_stats::<DivTemplate>),
+        SqrtTemplate::NAME => count(&SQRT, template_stats::<SqrtTemplate>),
+        PowTemplate::NAME => count(&POW, template_stats::<PowTemplate>),
+        SqrtWideTemplate::NAME => count(&SQRT_WIDE, template_stats::<SqrtWideTemplate>),
         _ => 0,
     }
 }
@@ -412,7 +470,7 @@ pub fn template_id(name: &str) -> Option<u64> {
 }
 
 /// The templates of the library, by name, in id order ([`template_id`]).
-pub const TEMPLATES: [&str; 18] = [
+pub const TEMPLATES: [&str; 22] = [
     ClipTemplate::NAME,
     BinaryTemplate::NAME,
     GemmBlockTemplate::NAME,
@@ -434,4 +492,9 @@ pub const TEMPLATES: [&str; 18] = [
     GatherIndexTemplate::NAME,
     // ArgMax's marks (docs/protocol.md §10.11).
     ArgMaxMarkTemplate::NAME,
+    // Div, Sqrt, Pow and ReduceL2's square root (docs/protocol.md §10.11).
+    DivTemplate::NAME,
+    SqrtTemplate::NAME,
+    PowTemplate::NAME,
+    SqrtWideTemplate::NAME,
 ];

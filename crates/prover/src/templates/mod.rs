@@ -19,6 +19,7 @@ mod keys;
 mod linear;
 mod logic;
 mod manifest;
+mod math;
 mod pool;
 mod reduce;
 mod softmax;
@@ -27,7 +28,7 @@ pub use activation::{
     erf_exp, erf_finish, second_stage, ClipChunk, ClipTemplate, ErfChunk, ErfTemplate, UnaryChunk,
     UnaryFn, UnaryTemplate,
 };
-pub use binary::{BinaryChunk, BinaryTemplate};
+pub use binary::{BinaryChunk, BinaryTemplate, DivChunk, DivTemplate};
 pub use chunk::{ChunkOpening, Opening, WideOpening, TREE_LEVELS};
 pub use conv::{
     lift_1d, ConvBlockChunk, ConvBlockTemplate, ConvDispute, ConvDisputeError, ConvParams, SLOTS,
@@ -47,7 +48,10 @@ pub use linear::{
     MAX_SHIFT,
 };
 pub use logic::{LogicChunk, LogicOp, LogicTemplate};
-pub use manifest::{constraints, plan, template_id, LeafPlan, TEMPLATES};
+pub use manifest::{constraints, plan, pow_exponent, template_id, LeafPlan, TEMPLATES};
+pub use math::{
+    L2Plan, PowChunk, PowTemplate, SqrtChunk, SqrtTemplate, SqrtWideChunk, SqrtWideTemplate,
+};
 pub use pool::{
     AvgChunk, AvgDispute, AvgSums, AvgTemplate, GapBlockChunk, GapBlockTemplate, GapDispute,
     PoolBlockChunk, PoolBlockTemplate, PoolDispute, COUNT_BITS, POOL_SLOTS,

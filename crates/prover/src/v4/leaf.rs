@@ -19,7 +19,9 @@ use crate::templates::{
     TemplateProof, UnaryChunk, UnaryTemplate, WideOpening, KB,
 };
 use crate::templates::{
-    ArgMaxMarkChunk, ArgMaxMarkTemplate, GatherIndexChunk, GatherIndexTemplate,
+    ArgMaxMarkChunk, ArgMaxMarkTemplate, DivChunk, DivTemplate, GatherIndexChunk,
+    GatherIndexTemplate, PowChunk, PowTemplate, SqrtChunk, SqrtTemplate, SqrtWideChunk,
+    SqrtWideTemplate,
 };
 use crate::templates::{
     GroupBlockChunk, GroupBlockTemplate, SoftmaxExpChunk, SoftmaxExpTemplate, SoftmaxFinishChunk,
@@ -65,6 +67,14 @@ pub enum LeafInstance {
     GatherIndex(GatherIndexChunk),
     /// `argmax_mark`.
     ArgMaxMark(ArgMaxMarkChunk),
+    /// `div_chunk`.
+    Div(DivChunk),
+    /// `sqrt_chunk`.
+    Sqrt(SqrtChunk),
+    /// `pow_chunk`.
+    Pow(PowChunk),
+    /// `sqrt_wide`.
+    SqrtWide(SqrtWideChunk),
 }
 
 impl LeafInstance {
@@ -281,6 +291,24 @@ impl LeafInstance {
                     .ok_or_else(|| uncommittable(m))?,
                 )
             }
+            LOpKind::Div => LeafInstance::Div(DivChunk {
+                a: narrow(op.inputs[0], j)?,
+                b: narrow(op.inputs[1], j)?,
+                forge: None,
+            }),
+            LOpKind::Sqrt => LeafInstance::Sqrt(SqrtChunk {
+                x: narrow(op.inputs[0], j)?,
+                forge: None,
+            }),
+            LOpKind::Pow { exponent } => LeafInstance::Pow(PowChunk {
+                x: narrow(op.inputs[0], j)?,
+                exponent: *exponent,
+                forge: None,
+            }),
+            LOpKind::SqrtWide => LeafInstance::SqrtWide(SqrtWideChunk {
+                s: wide(op.inputs[0], j)?,
+                forge: None,
+            }),
         })
     }
 
@@ -305,6 +333,10 @@ impl LeafInstance {
             LeafInstance::MatMulBlock(i) => MatMulBlockTemplate::public_inputs(i),
             LeafInstance::GatherIndex(i) => GatherIndexTemplate::public_inputs(i),
             LeafInstance::ArgMaxMark(i) => ArgMaxMarkTemplate::public_inputs(i),
+            LeafInstance::Div(i) => DivTemplate::public_inputs(i),
+            LeafInstance::Sqrt(i) => SqrtTemplate::public_inputs(i),
+            LeafInstance::Pow(i) => PowTemplate::public_inputs(i),
+            LeafInstance::SqrtWide(i) => SqrtWideTemplate::public_inputs(i),
         }
     }
 
@@ -330,6 +362,10 @@ impl LeafInstance {
             LeafInstance::MatMulBlock(i) => sat::<MatMulBlockTemplate>(i)?,
             LeafInstance::GatherIndex(i) => sat::<GatherIndexTemplate>(i)?,
             LeafInstance::ArgMaxMark(i) => sat::<ArgMaxMarkTemplate>(i)?,
+            LeafInstance::Div(i) => sat::<DivTemplate>(i)?,
+            LeafInstance::Sqrt(i) => sat::<SqrtTemplate>(i)?,
+            LeafInstance::Pow(i) => sat::<PowTemplate>(i)?,
+            LeafInstance::SqrtWide(i) => sat::<SqrtWideTemplate>(i)?,
         })
     }
 
@@ -362,6 +398,10 @@ impl LeafInstance {
             LeafInstance::MatMulBlock(_) => MatMulBlockTemplate::NAME,
             LeafInstance::GatherIndex(_) => GatherIndexTemplate::NAME,
             LeafInstance::ArgMaxMark(_) => ArgMaxMarkTemplate::NAME,
+            LeafInstance::Div(_) => DivTemplate::NAME,
+            LeafInstance::Sqrt(_) => SqrtTemplate::NAME,
+            LeafInstance::Pow(_) => PowTemplate::NAME,
+            LeafInstance::SqrtWide(_) => SqrtWideTemplate::NAME,
         }
     }
 }
@@ -388,6 +428,10 @@ pub struct LeafProver {
     matmul: OnceLock<TemplateKeys<MatMulBlockTemplate>>,
     gather_index: OnceLock<TemplateKeys<GatherIndexTemplate>>,
     argmax_mark: OnceLock<TemplateKeys<ArgMaxMarkTemplate>>,
+    div: OnceLock<TemplateKeys<DivTemplate>>,
+    sqrt: OnceLock<TemplateKeys<SqrtTemplate>>,
+    pow: OnceLock<TemplateKeys<PowTemplate>>,
+    sqrt_wide: OnceLock<TemplateKeys<SqrtWideTemplate>>,
 }
 
 fn keys<T: Template>(cell: &OnceLock<TemplateKeys<T>>) -> Result<&TemplateKeys<T>, V4Error> {
@@ -425,6 +469,10 @@ impl LeafProver {
             LeafInstance::MatMulBlock(i) => template_prove(keys(&self.matmul)?, i)?,
             LeafInstance::GatherIndex(i) => template_prove(keys(&self.gather_index)?, i)?,
             LeafInstance::ArgMaxMark(i) => template_prove(keys(&self.argmax_mark)?, i)?,
+            LeafInstance::Div(i) => template_prove(keys(&self.div)?, i)?,
+            LeafInstance::Sqrt(i) => template_prove(keys(&self.sqrt)?, i)?,
+            LeafInstance::Pow(i) => template_prove(keys(&self.pow)?, i)?,
+            LeafInstance::SqrtWide(i) => template_prove(keys(&self.sqrt_wide)?, i)?,
         })
     }
 }

@@ -8,7 +8,7 @@ use zkopml_commit::{
     ChunkTree, KeccakTree, CHUNK_VALUES,
 };
 use zkopml_engine::{
-    ops::{BinaryKind, Clip, Op},
+    ops::{BinaryKind, Clip, Op, ReduceKind, UnaryKind},
     program::ValueKind,
     Program, Tensor, ValueId,
 };
@@ -17,6 +17,9 @@ use super::V4Error;
 use std::sync::Arc;
 
 use crate::templates::{argmax_groups, ArgMaxMarkTemplate};
+use crate::templates::{
+    pow_exponent, DivTemplate, L2Plan, PowTemplate, SqrtTemplate, SqrtWideTemplate,
+};
 use crate::templates::{
     template_id, AvgDispute, AvgSums, AvgTemplate, BinaryChunk, BinaryTemplate, ClipTemplate,
     ConvBlockTemplate, ConvDispute, ErfTemplate, GapBlockTemplate, GapDispute, GatherTemplate,
@@ -197,6 +200,18 @@ pub enum LOpKind {
         /// Whether ties go to the last index (`+`) or the first (`−`).
         last: bool,
     },
+    /// `Div` of equal-length operands (inputs `[a, b]`; `div_chunk`).
+    Div,
+    /// `y = sqrt_q(x)` (input `[x]`; `sqrt_chunk`).
+    Sqrt,
+    /// `y = pow_q(x, e)` (input `[x]`; `pow_chunk`).
+    Pow {
+        /// The exponent `e`.
+        exponent: u32,
+    },
+    /// `y = sat(round(sqrt(s)))` of a wide `s` (input `[S]`; `sqrt_wide`: a `ReduceL2`'s
+    /// last step).
+    SqrtWide,
 }
 
 /// One template operator.
@@ -234,6 +249,10 @@ impl LOp {
             LOpKind::MatMulBlock { .. } => MatMulBlockTemplate::NAME,
             LOpKind::GatherIndex(_) => GatherIndexTemplate::NAME,
             LOpKind::ArgMaxMark { .. } => ArgMaxMarkTemplate::NAME,
+            LOpKind::Div => DivTemplate::NAME,
+            LOpKind::Sqrt => SqrtTemplate::NAME,
+            LOpKind::Pow { .. } => PowTemplate::NAME,
+            LOpKind::SqrtWide => SqrtWideTemplate::NAME,
         }
     }
 
@@ -270,6 +289,8 @@ impl LOp {
             }
             LOpKind::GatherIndex(p) => p.packed().to_vec(),
             LOpKind::ArgMaxMark { n, last } => vec![Fr::from(*n as u64), Fr::from(*last as u64)],
+            LOpKind::Div | LOpKind::Sqrt | LOpKind::SqrtWide => Vec::new(),
+            LOpKind::Pow { exponent } => vec![Fr::from(*exponent as u64)],
         }
     }
 }
@@ -540,6 +561,7 @@ impl Lowered {
                 // first (a computed one).
                 Op::Binary(_) | Op::Compare(_) | Op::Logic(_) | Op::Where | Op::Cast(_) => {
                     let kind = match &node.op {
+                        Op::Binary(BinaryKind::Div) => LOpKind::Div,
                         Op::Binary(k) => {
                             if BinaryChunk::code(*k).is_none() {
                                 return Err(unsupported(
@@ -1094,6 +1116,50 @@ impl Lowered {
                             out_info.shape.clone(),
                         ),
                         None => y,
+                    })
+                }
+                Op::Unary(UnaryKind::Sqrt) | Op::Pow(_) => {
+                    let kind = match &node.op {
+                        Op::Pow(p) => LOpKind::Pow {
+                            exponent: pow_exponent(program, node, p).map_err(unsupported)?,
+                        },
+                        _ => LOpKind::Sqrt,
+                    };
+                    let x = operand(&mut values, node.inputs[0])?;
+                    Lowering::Op(push_op(
+                        &mut values,
+                        kind,
+                        vec![x],
+                        out_info.name.clone(),
+                        out_info.shape.clone(),
+                    ))
+                }
+                // ReduceL2: the reduced axes moved to the end if they are not, group_block's
+                // sums of squares, then sqrt_wide.
+                Op::Reduce(r) if r.kind == ReduceKind::L2 => {
+                    let x_shape = &program.values[node.inputs[0]].shape;
+                    let p = L2Plan::new(r, x_shape).map_err(unsupported)?;
+                    let mut x = operand(&mut values, node.inputs[0])?;
+                    if let Some((view, shape)) = p.axis_move {
+                        x = push_op(
+                            &mut values,
+                            LOpKind::Gather(view),
+                            vec![x],
+                            format!("{}:x_t", node.name),
+                            shape,
+                        );
+                    }
+                    let d = Arc::new(p.groups);
+                    Lowering::Reduction(Reduction {
+                        acc0: vec![Fr::from(0u64); d.groups],
+                        blocks: (0..d.blocks())
+                            .map(|block| LOpKind::GroupBlock {
+                                block,
+                                dispute: d.clone(),
+                            })
+                            .collect(),
+                        operands: vec![x],
+                        finish: (LOpKind::SqrtWide, Vec::new()),
                     })
                 }
                 _ => return Err(unsupported("no template for this operator yet")),

@@ -15,6 +15,9 @@
 //! | `MaxPool` (batch 1, floor mode) | one `pool_block` per tap, then one `rescale_chunk` with `S = 0` |
 //! | `GlobalAveragePool` | `min(H·W, chunks(X))` × `gap_block` (exact plane sums), then one `avg_chunk` (`div_round` by the counts, a model constant) |
 //! | `AveragePool` (batch 1; any kernel, stride, padding, `ceil_mode`, `count_include_pad`) | one `conv_block` per tap with weight 1 per channel (depthwise), then one `avg_chunk`; a window that is the whole unpadded plane lowers as `GlobalAveragePool` |
+//! | `Div` (`Reciprocal` = `Div(1, x)`), broadcast as for `Add` | one `div_chunk` |
+//! | `Sqrt`; `Pow` with one integer exponent `0..=8` | one `sqrt_chunk`; one `pow_chunk` |
+//! | `ReduceL2` | (a `gather_chunk` moving the reduced axes to the end, if needed) `min(n, chunks(X))` × `group_block` (sums of squares), then one `sqrt_wide` |
 //!
 //! The template operators are what the game bisects over: steps are groups of
 //! `ops_per_step` of them, the partial sums of a reduction are operator outputs like any other
