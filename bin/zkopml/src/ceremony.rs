@@ -12,6 +12,7 @@ use zkopml_prover::templates::{
     PoolBlockTemplate, RescaleTemplate, SoftmaxExpTemplate, SoftmaxFinishTemplate, Template,
     UnaryTemplate, TEMPLATES,
 };
+use zkopml_prover::templates::{LayerNormFinishTemplate, LayerNormStatsTemplate};
 
 /// One step of the ceremony.
 #[derive(Subcommand, Debug)]
@@ -136,6 +137,8 @@ macro_rules! by_template {
             SoftmaxExpTemplate::NAME => files::$f::<SoftmaxExpTemplate>($($arg),*),
             SoftmaxFinishTemplate::NAME => files::$f::<SoftmaxFinishTemplate>($($arg),*),
             MatMulBlockTemplate::NAME => files::$f::<MatMulBlockTemplate>($($arg),*),
+            LayerNormStatsTemplate::NAME => files::$f::<LayerNormStatsTemplate>($($arg),*),
+            LayerNormFinishTemplate::NAME => files::$f::<LayerNormFinishTemplate>($($arg),*),
             other => return Err(UnknownTemplate(other.to_string()).into()),
         }
     };

@@ -18,6 +18,7 @@ use zkopml_prover::{
 };
 
 use crate::{AgentError, Result};
+use zkopml_prover::templates::{LayerNormFinishTemplate, LayerNormStatsTemplate};
 
 /// Subdirectory of a devnet's key cache holding the template **test** keys.
 pub const TEMPLATE_KEY_DIR: &str = "templates";
@@ -75,6 +76,8 @@ pub fn template_key_args(key_dir: &Path) -> Result<Vec<TemplateKeyArgs>> {
             SoftmaxExpTemplate::NAME => args_of::<SoftmaxExpTemplate>(&cache)?,
             SoftmaxFinishTemplate::NAME => args_of::<SoftmaxFinishTemplate>(&cache)?,
             MatMulBlockTemplate::NAME => args_of::<MatMulBlockTemplate>(&cache)?,
+            LayerNormStatsTemplate::NAME => args_of::<LayerNormStatsTemplate>(&cache)?,
+            LayerNormFinishTemplate::NAME => args_of::<LayerNormFinishTemplate>(&cache)?,
             other => {
                 return Err(AgentError::Inconsistent {
                     what: "template".into(),

@@ -3,6 +3,7 @@
 use std::{path::Path, sync::OnceLock};
 
 use alloy_primitives::{Bytes, U256};
+use zkopml_prover::templates::{LayerNormFinishTemplate, LayerNormStatsTemplate};
 use zkopml_prover::{
     evm::{fr_to_u256, proof_calldata},
     templates::{
@@ -36,6 +37,8 @@ pub struct TemplateProver {
     sm_exp: OnceLock<TemplateKeys<SoftmaxExpTemplate>>,
     sm_finish: OnceLock<TemplateKeys<SoftmaxFinishTemplate>>,
     matmul: OnceLock<TemplateKeys<MatMulBlockTemplate>>,
+    ln_stats: OnceLock<TemplateKeys<LayerNormStatsTemplate>>,
+    ln_finish: OnceLock<TemplateKeys<LayerNormFinishTemplate>>,
 }
 
 /// A leaf proof as `resolveLeaf` / `verifyProof` take it.
@@ -140,6 +143,14 @@ macro_rules! with_keys {
                 let $keys = keys(c, &$self.matmul)?;
                 $body
             }
+            LeafInstance::LayerNormStats($i) => {
+                let $keys = keys(c, &$self.ln_stats)?;
+                $body
+            }
+            LeafInstance::LayerNormFinish($i) => {
+                let $keys = keys(c, &$self.ln_finish)?;
+                $body
+            }
         }
     }};
 }
@@ -165,6 +176,8 @@ impl TemplateProver {
             sm_exp: OnceLock::new(),
             sm_finish: OnceLock::new(),
             matmul: OnceLock::new(),
+            ln_stats: OnceLock::new(),
+            ln_finish: OnceLock::new(),
         }
     }
 

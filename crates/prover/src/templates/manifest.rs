@@ -14,6 +14,7 @@ use super::{
     UnaryTemplate, KB,
 };
 use super::{GroupBlockTemplate, SoftmaxExpTemplate, SoftmaxFinishTemplate, SoftmaxPlan};
+use super::{LayerNormFinishTemplate, LayerNormPlan, LayerNormStatsTemplate, ReducePlan};
 use zkopml_engine::program::ValueKind;
 
 /// How an operator's output is proved under version 4.
@@ -166,6 +167,61 @@ pub fn plan(program: &Program, node: &Node) -> Result<LeafPlan, &'static str> {
                 constraints: constraints(template),
             });
         }
+        Op::Reduce(r) => {
+            // group_block per block (after a gather moving the reduced axes last), then
+            // rescale_chunk (sum, max) or avg_chunk (mean).
+            let x = &program.values[node.inputs[0]].shape;
+            let p = ReducePlan::new(r, x)?;
+            let xc = chunk_count(x.iter().product()).max(1);
+            let g = chunk_count(p.groups).max(1);
+            let mut parts = vec![
+                GroupBlockTemplate::NAME,
+                if p.mean {
+                    AvgTemplate::NAME
+                } else {
+                    RescaleTemplate::NAME
+                },
+            ];
+            if p.to_last.is_some() {
+                parts.push(GatherTemplate::NAME);
+            }
+            let template = parts
+                .into_iter()
+                .max_by_key(|t| constraints(t))
+                .unwrap_or(GroupBlockTemplate::NAME);
+            return Ok(LeafPlan {
+                template,
+                leaves: g * p.dispute().blocks() + g + if p.to_last.is_some() { xc } else { 0 },
+                constraints: constraints(template),
+            });
+        }
+        Op::LayerNorm(ln) => {
+            // S1, S2 (group_block sum, sum of squares), T (layernorm_stats), y
+            // (layernorm_finish); the scale and bias must be model constants.
+            let x = &program.values[node.inputs[0]].shape;
+            let p = LayerNormPlan::new(ln, x)?;
+            if node.inputs[1..]
+                .iter()
+                .any(|v| !matches!(program.values[*v].kind, ValueKind::Const(_)))
+            {
+                return Err("LayerNormalization with a computed scale or bias");
+            }
+            let (g, xc) = (chunk_count(p.groups).max(1), chunk_count(out_len).max(1));
+            let blocks = p.sums()[0].blocks();
+            let template = [
+                GroupBlockTemplate::NAME,
+                LayerNormStatsTemplate::NAME,
+                LayerNormFinishTemplate::NAME,
+            ]
+            .into_iter()
+            .max_by_key(|t| constraints(t))
+            .unwrap_or(LayerNormFinishTemplate::NAME);
+            return Ok(LeafPlan {
+                template,
+                leaves: 2 * g * blocks + g + xc,
+                constraints: constraints(template),
+            });
+        }
         Op::MatMul(mm) => {
             let (a, b) = (
                 &program.values[node.inputs[0]].shape,
@@ -293,6 +349,8 @@ pub fn constraints(template: &str) -> usize {
     static SM_EXP: OnceLock<usize> = OnceLock::new();
     static SM_FINISH: OnceLock<usize> = OnceLock::new();
     static MATMUL: OnceLock<usize> = OnceLock::new();
+    static LN_STATS: OnceLock<usize> = OnceLock::new();
+    static LN_FINISH: OnceLock<usize> = OnceLock::new();
     let count = |t: &OnceLock<usize>, f: fn() -> crate::Result<usize>| {
         *t.get_or_init(|| f().expect("a template synthesises without a witness"))
     };
@@ -313,6 +371,10 @@ pub fn constraints(template: &str) -> usize {
         SoftmaxExpTemplate::NAME => count(&SM_EXP, template_stats::<SoftmaxExpTemplate>),
         SoftmaxFinishTemplate::NAME => count(&SM_FINISH, template_stats::<SoftmaxFinishTemplate>),
         MatMulBlockTemplate::NAME => count(&MATMUL, template_stats::<MatMulBlockTemplate>),
+        LayerNormStatsTemplate::NAME => count(&LN_STATS, template_stats::<LayerNormStatsTemplate>),
+        LayerNormFinishTemplate::NAME => {
+            count(&LN_FINISH, template_stats::<LayerNormFinishTemplate>)
+        }
         _ => 0,
     }
 }
@@ -327,7 +389,7 @@ pub fn template_id(name: &str) -> Option<u64> {
 }
 
 /// The templates of the library, by name, in id order ([`template_id`]).
-pub const TEMPLATES: [&str; 16] = [
+pub const TEMPLATES: [&str; 18] = [
     ClipTemplate::NAME,
     BinaryTemplate::NAME,
     GemmBlockTemplate::NAME,
@@ -345,4 +407,7 @@ pub const TEMPLATES: [&str; 16] = [
     SoftmaxExpTemplate::NAME,
     SoftmaxFinishTemplate::NAME,
     MatMulBlockTemplate::NAME,
+    // LayerNormalization (docs/protocol.md §10.11).
+    LayerNormStatsTemplate::NAME,
+    LayerNormFinishTemplate::NAME,
 ];

@@ -19,6 +19,7 @@ mod keys;
 mod linear;
 mod logic;
 mod manifest;
+mod norm;
 mod pool;
 mod reduce;
 mod softmax;
@@ -51,11 +52,18 @@ pub use pool::{
     PoolBlockChunk, PoolBlockTemplate, PoolDispute, COUNT_BITS, POOL_SLOTS,
 };
 pub use reduce::{
-    GroupBlockChunk, GroupBlockTemplate, GroupDispute, GroupError, GroupKind, GROUP_BITS,
+    GroupBlockChunk, GroupBlockTemplate, GroupDispute, GroupError, GroupKind, ReducePlan,
+    GROUP_BITS,
 };
 pub use softmax::{
     table_chunks, AxisMove, SoftmaxExpChunk, SoftmaxExpTemplate, SoftmaxFinishChunk,
     SoftmaxFinishTemplate, SoftmaxPlan,
+};
+
+pub use norm::{
+    layernorm_element, layernorm_pack, layernorm_root, LayerNormFinishChunk,
+    LayerNormFinishTemplate, LayerNormPlan, LayerNormStatsChunk, LayerNormStatsTemplate,
+    LN_GROUP_BITS,
 };
 
 use ark_bn254::Fr;

@@ -22,6 +22,9 @@ use crate::templates::{
     GroupBlockChunk, GroupBlockTemplate, SoftmaxExpChunk, SoftmaxExpTemplate, SoftmaxFinishChunk,
     SoftmaxFinishTemplate,
 };
+use crate::templates::{
+    LayerNormFinishChunk, LayerNormFinishTemplate, LayerNormStatsChunk, LayerNormStatsTemplate,
+};
 
 /// The witness of one leaf, for the template of its operator.
 #[derive(Clone, Debug)]
@@ -58,6 +61,10 @@ pub enum LeafInstance {
     SoftmaxFinish(SoftmaxFinishChunk),
     /// `matmul_block`.
     MatMulBlock(MatMulBlockChunk),
+    /// `layernorm_stats`.
+    LayerNormStats(LayerNormStatsChunk),
+    /// `layernorm_finish`.
+    LayerNormFinish(LayerNormFinishChunk),
 }
 
 impl LeafInstance {
@@ -229,6 +236,33 @@ impl LeafInstance {
                     .ok_or_else(|| uncommittable(s))?,
                 )
             }
+            LOpKind::LayerNormStats { n, eps_q48 } => {
+                LeafInstance::LayerNormStats(LayerNormStatsChunk {
+                    s1: wide(op.inputs[0], j)?,
+                    s2: wide(op.inputs[1], j)?,
+                    n: *n,
+                    eps_q48: *eps_q48,
+                    forge: None,
+                })
+            }
+            LOpKind::LayerNormFinish { n } => {
+                let t = op.inputs[1];
+                let data = trace.data(t)?;
+                let Data::Wide(w) = &*data else {
+                    return Err(uncommittable(t));
+                };
+                LeafInstance::LayerNormFinish(
+                    LayerNormFinishChunk::new(
+                        narrow(op.inputs[0], j)?,
+                        &lowered.values[t].shape,
+                        w,
+                        narrow(op.inputs[2], j)?,
+                        narrow(op.inputs[3], j)?,
+                        *n,
+                    )
+                    .ok_or_else(|| uncommittable(t))?,
+                )
+            }
             LOpKind::MatMulBlock { block, dispute } => {
                 let (a, b) = (op.inputs[1], op.inputs[2]);
                 let acc = wide_ints(op.inputs[0])?;
@@ -267,6 +301,8 @@ impl LeafInstance {
             LeafInstance::SoftmaxExp(i) => SoftmaxExpTemplate::public_inputs(i),
             LeafInstance::SoftmaxFinish(i) => SoftmaxFinishTemplate::public_inputs(i),
             LeafInstance::MatMulBlock(i) => MatMulBlockTemplate::public_inputs(i),
+            LeafInstance::LayerNormStats(i) => LayerNormStatsTemplate::public_inputs(i),
+            LeafInstance::LayerNormFinish(i) => LayerNormFinishTemplate::public_inputs(i),
         }
     }
 
@@ -290,6 +326,8 @@ impl LeafInstance {
             LeafInstance::SoftmaxExp(i) => sat::<SoftmaxExpTemplate>(i)?,
             LeafInstance::SoftmaxFinish(i) => sat::<SoftmaxFinishTemplate>(i)?,
             LeafInstance::MatMulBlock(i) => sat::<MatMulBlockTemplate>(i)?,
+            LeafInstance::LayerNormStats(i) => sat::<LayerNormStatsTemplate>(i)?,
+            LeafInstance::LayerNormFinish(i) => sat::<LayerNormFinishTemplate>(i)?,
         })
     }
 
@@ -320,6 +358,8 @@ impl LeafInstance {
             LeafInstance::SoftmaxExp(_) => SoftmaxExpTemplate::NAME,
             LeafInstance::SoftmaxFinish(_) => SoftmaxFinishTemplate::NAME,
             LeafInstance::MatMulBlock(_) => MatMulBlockTemplate::NAME,
+            LeafInstance::LayerNormStats(_) => LayerNormStatsTemplate::NAME,
+            LeafInstance::LayerNormFinish(_) => LayerNormFinishTemplate::NAME,
         }
     }
 }
@@ -344,6 +384,8 @@ pub struct LeafProver {
     sm_exp: OnceLock<TemplateKeys<SoftmaxExpTemplate>>,
     sm_finish: OnceLock<TemplateKeys<SoftmaxFinishTemplate>>,
     matmul: OnceLock<TemplateKeys<MatMulBlockTemplate>>,
+    ln_stats: OnceLock<TemplateKeys<LayerNormStatsTemplate>>,
+    ln_finish: OnceLock<TemplateKeys<LayerNormFinishTemplate>>,
 }
 
 fn keys<T: Template>(cell: &OnceLock<TemplateKeys<T>>) -> Result<&TemplateKeys<T>, V4Error> {
@@ -379,6 +421,8 @@ impl LeafProver {
             LeafInstance::SoftmaxExp(i) => template_prove(keys(&self.sm_exp)?, i)?,
             LeafInstance::SoftmaxFinish(i) => template_prove(keys(&self.sm_finish)?, i)?,
             LeafInstance::MatMulBlock(i) => template_prove(keys(&self.matmul)?, i)?,
+            LeafInstance::LayerNormStats(i) => template_prove(keys(&self.ln_stats)?, i)?,
+            LeafInstance::LayerNormFinish(i) => template_prove(keys(&self.ln_finish)?, i)?,
         })
     }
 }
