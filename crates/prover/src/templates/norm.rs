@@ -435,14 +435,14 @@ impl Template for LayerNormFinishTemplate {
         let tv = group_lookup(cs, (FINISH_TAG, &v), &at, n, &x.mask, &table, &t_w)?;
         let inv59 = two.pow([59u64]).inverse().unwrap_or_default();
         let mut y = Vec::with_capacity(CHUNK_VALUES);
-        for k in 0..CHUNK_VALUES {
-            let (p_w, s1_w, _) = unpack(tv[k].val).unwrap_or((0, 0, 0));
+        for (k, t_k) in tv.iter().enumerate() {
+            let (p_w, s1_w, _) = unpack(t_k.val).unwrap_or((0, 0, 0));
             // T = P + 2^6·S1' + 2^59·s: P by six bits, S1' by 53, s the rest.
             let p = cs.witness(Fr::from(p_w as u64))?;
             let pb = cs.bits(&p, 6)?;
             let s1o = cs.witness_int(s1_w + (1i128 << S1_OFFSET_BITS))?;
             cs.range(&s1o, S1_OFFSET_BITS + 1)?;
-            let s = tv[k].sub(&p).sub(&s1o.scale(Fr::from(64u64))).scale(inv59);
+            let s = t_k.sub(&p).sub(&s1o.scale(Fr::from(64u64))).scale(inv59);
             let s1 = s1o.add_const(-two.pow([S1_OFFSET_BITS as u64]));
             // 2^P = Π (1 + b_i·(2^(2^i) − 1)).
             let mut pow = one.add(&pb[0]);

@@ -63,8 +63,8 @@ pub enum LeafInstance {
     MatMulBlock(MatMulBlockChunk),
     /// `layernorm_stats`.
     LayerNormStats(LayerNormStatsChunk),
-    /// `layernorm_finish`.
-    LayerNormFinish(LayerNormFinishChunk),
+    /// `layernorm_finish` (boxed: five openings).
+    LayerNormFinish(Box<LayerNormFinishChunk>),
 }
 
 impl LeafInstance {
@@ -251,7 +251,7 @@ impl LeafInstance {
                 let Data::Wide(w) = &*data else {
                     return Err(uncommittable(t));
                 };
-                LeafInstance::LayerNormFinish(
+                LeafInstance::LayerNormFinish(Box::new(
                     LayerNormFinishChunk::new(
                         narrow(op.inputs[0], j)?,
                         &lowered.values[t].shape,
@@ -261,7 +261,7 @@ impl LeafInstance {
                         *n,
                     )
                     .ok_or_else(|| uncommittable(t))?,
-                )
+                ))
             }
             LOpKind::MatMulBlock { block, dispute } => {
                 let (a, b) = (op.inputs[1], op.inputs[2]);
