@@ -445,8 +445,8 @@ fn real_proof<T: Template>(inst: &T::Instance, n_at: usize) {
 }
 
 /// Ignored by default to keep this file's run short on the shared machine (the two proofs
-/// take ≈ 75 s in the test profile at load ≈ 8, ≈ 40 s more each the first time its keys are
-/// made); run with `--include-ignored`.
+/// take 34 s in the test profile at load ≈ 8 with keys cached, ≈ 40 s more each the first
+/// time its keys are made); run with `--include-ignored`.
 #[test]
 #[ignore]
 fn real_proofs_verify_and_fail_with_a_changed_public_input() {
