@@ -14,6 +14,7 @@ use zkopml_prover::templates::{
     UnaryTemplate, TEMPLATES,
 };
 use zkopml_prover::templates::{DivTemplate, PowTemplate, SqrtTemplate, SqrtWideTemplate};
+use zkopml_prover::templates::{LayerNormFinishTemplate, LayerNormStatsTemplate};
 
 /// One step of the ceremony.
 #[derive(Subcommand, Debug)]
@@ -144,6 +145,8 @@ macro_rules! by_template {
             SqrtTemplate::NAME => files::$f::<SqrtTemplate>($($arg),*),
             PowTemplate::NAME => files::$f::<PowTemplate>($($arg),*),
             SqrtWideTemplate::NAME => files::$f::<SqrtWideTemplate>($($arg),*),
+            LayerNormStatsTemplate::NAME => files::$f::<LayerNormStatsTemplate>($($arg),*),
+            LayerNormFinishTemplate::NAME => files::$f::<LayerNormFinishTemplate>($($arg),*),
             other => return Err(UnknownTemplate(other.to_string()).into()),
         }
     };

@@ -32,6 +32,10 @@ use zkopml_prover::templates::{
     GroupBlockTemplate, GroupDispute, GroupKind, SoftmaxExpChunk, SoftmaxExpTemplate,
     SoftmaxFinishChunk, SoftmaxFinishTemplate,
 };
+use zkopml_prover::templates::{
+    LayerNormFinishChunk, LayerNormFinishTemplate, LayerNormPlan, LayerNormStatsChunk,
+    LayerNormStatsTemplate,
+};
 
 fn measure<T: Template>(inst: &T::Instance) {
     let only: Vec<String> = std::env::args()
@@ -247,6 +251,38 @@ fn main() {
         &SoftmaxFinishChunk::new(e_open, &[groups], &s, n).expect("leaf"),
     );
     gather_index_and_argmax();
+    // A LayerNormalization over a 64-token sequence of width 384 (whisper's), [1, 64, 384]:
+    // chunk 0 of the statistics T (all 64 groups), chunk 2 of y.
+    let n = 384;
+    let shape = [1usize, 64, 384];
+    let x = values(64 * 384, 13);
+    let p = LayerNormPlan {
+        n,
+        groups: 64,
+        eps_q48: 2_814_750_000,
+    };
+    let sums = p.sums().map(|d| {
+        let w: Vec<_> = d.acc(&x, d.blocks()).into_iter().map(fr_i128).collect();
+        w
+    });
+    let open =
+        |w: &[ark_bn254::Fr], j| WideOpening::new(&[64], w, &wide_tree(w), j).expect("opening");
+    measure::<LayerNormStatsTemplate>(&LayerNormStatsChunk {
+        s1: open(&sums[0], 0),
+        s2: open(&sums[1], 0),
+        n,
+        eps_q48: p.eps_q48,
+        forge: None,
+    });
+    let t = p.stats(&x);
+    let gamma = values(64 * 384, 14);
+    let beta = values(64 * 384, 15);
+    let chunk =
+        |v: &[i32]| ChunkOpening::new(&shape, v, &ChunkTree::of_values(v), 2).expect("chunk");
+    measure::<LayerNormFinishTemplate>(
+        &LayerNormFinishChunk::new(chunk(&x), &[64], &t, chunk(&gamma), chunk(&beta), n)
+            .expect("leaf"),
+    );
 }
 
 /// `gather_index` on MiniLM's embedding (`[30522, 384]`, 8 token ids: chunk 2 of the
@@ -285,5 +321,14 @@ fn gather_index_and_argmax() {
             &ArgMaxMarkChunk::new(open, (&[1], &m, &ChunkTree::of_values(&m)), 1000, false)
                 .expect("leaf"),
         );
+    }
+}
+
+fn fr_i128(v: i128) -> ark_bn254::Fr {
+    let f = ark_bn254::Fr::from(v.unsigned_abs());
+    if v < 0 {
+        -f
+    } else {
+        f
     }
 }

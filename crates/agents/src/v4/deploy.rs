@@ -21,6 +21,7 @@ use zkopml_prover::{
 use zkopml_prover::templates::{ArgMaxMarkTemplate, GatherIndexTemplate};
 
 use crate::{AgentError, Result};
+use zkopml_prover::templates::{LayerNormFinishTemplate, LayerNormStatsTemplate};
 
 /// Subdirectory of a devnet's key cache holding the template **test** keys.
 pub const TEMPLATE_KEY_DIR: &str = "templates";
@@ -84,6 +85,8 @@ pub fn template_key_args(key_dir: &Path) -> Result<Vec<TemplateKeyArgs>> {
             SqrtTemplate::NAME => args_of::<SqrtTemplate>(&cache)?,
             PowTemplate::NAME => args_of::<PowTemplate>(&cache)?,
             SqrtWideTemplate::NAME => args_of::<SqrtWideTemplate>(&cache)?,
+            LayerNormStatsTemplate::NAME => args_of::<LayerNormStatsTemplate>(&cache)?,
+            LayerNormFinishTemplate::NAME => args_of::<LayerNormFinishTemplate>(&cache)?,
             other => {
                 return Err(AgentError::Inconsistent {
                     what: "template".into(),

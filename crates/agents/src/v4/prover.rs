@@ -4,6 +4,7 @@ use std::{path::Path, sync::OnceLock};
 
 use alloy_primitives::{Bytes, U256};
 use zkopml_prover::templates::{ArgMaxMarkTemplate, GatherIndexTemplate};
+use zkopml_prover::templates::{LayerNormFinishTemplate, LayerNormStatsTemplate};
 use zkopml_prover::{
     evm::{fr_to_u256, proof_calldata},
     templates::{
@@ -44,6 +45,8 @@ pub struct TemplateProver {
     sqrt: OnceLock<TemplateKeys<SqrtTemplate>>,
     pow: OnceLock<TemplateKeys<PowTemplate>>,
     sqrt_wide: OnceLock<TemplateKeys<SqrtWideTemplate>>,
+    ln_stats: OnceLock<TemplateKeys<LayerNormStatsTemplate>>,
+    ln_finish: OnceLock<TemplateKeys<LayerNormFinishTemplate>>,
 }
 
 /// A leaf proof as `resolveLeaf` / `verifyProof` take it.
@@ -172,6 +175,14 @@ macro_rules! with_keys {
                 let $keys = keys(c, &$self.sqrt_wide)?;
                 $body
             }
+            LeafInstance::LayerNormStats($i) => {
+                let $keys = keys(c, &$self.ln_stats)?;
+                $body
+            }
+            LeafInstance::LayerNormFinish($i) => {
+                let $keys = keys(c, &$self.ln_finish)?;
+                $body
+            }
         }
     }};
 }
@@ -203,6 +214,8 @@ impl TemplateProver {
             sqrt: OnceLock::new(),
             pow: OnceLock::new(),
             sqrt_wide: OnceLock::new(),
+            ln_stats: OnceLock::new(),
+            ln_finish: OnceLock::new(),
         }
     }
 

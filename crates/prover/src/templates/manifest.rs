@@ -20,6 +20,7 @@ use super::{
 };
 use super::{DivTemplate, L2Plan, PowTemplate, SqrtTemplate, SqrtWideTemplate};
 use super::{GroupBlockTemplate, SoftmaxExpTemplate, SoftmaxFinishTemplate, SoftmaxPlan};
+use super::{LayerNormFinishTemplate, LayerNormPlan, LayerNormStatsTemplate, ReducePlan};
 use zkopml_engine::program::ValueKind;
 
 /// How an operator's output is proved under version 4.
@@ -201,6 +202,61 @@ pub fn plan(program: &Program, node: &Node) -> Result<LeafPlan, &'static str> {
             return Ok(LeafPlan {
                 template,
                 leaves: 2 * g * blocks + g + 2 * xc + moves,
+                constraints: constraints(template),
+            });
+        }
+        Op::Reduce(r) => {
+            // group_block per block (after a gather moving the reduced axes last), then
+            // rescale_chunk (sum, max) or avg_chunk (mean).
+            let x = &program.values[node.inputs[0]].shape;
+            let p = ReducePlan::new(r, x)?;
+            let xc = chunk_count(x.iter().product()).max(1);
+            let g = chunk_count(p.groups).max(1);
+            let mut parts = vec![
+                GroupBlockTemplate::NAME,
+                if p.mean {
+                    AvgTemplate::NAME
+                } else {
+                    RescaleTemplate::NAME
+                },
+            ];
+            if p.to_last.is_some() {
+                parts.push(GatherTemplate::NAME);
+            }
+            let template = parts
+                .into_iter()
+                .max_by_key(|t| constraints(t))
+                .unwrap_or(GroupBlockTemplate::NAME);
+            return Ok(LeafPlan {
+                template,
+                leaves: g * p.dispute().blocks() + g + if p.to_last.is_some() { xc } else { 0 },
+                constraints: constraints(template),
+            });
+        }
+        Op::LayerNorm(ln) => {
+            // S1, S2 (group_block sum, sum of squares), T (layernorm_stats), y
+            // (layernorm_finish); the scale and bias must be model constants.
+            let x = &program.values[node.inputs[0]].shape;
+            let p = LayerNormPlan::new(ln, x)?;
+            if node.inputs[1..]
+                .iter()
+                .any(|v| !matches!(program.values[*v].kind, ValueKind::Const(_)))
+            {
+                return Err("LayerNormalization with a computed scale or bias");
+            }
+            let (g, xc) = (chunk_count(p.groups).max(1), chunk_count(out_len).max(1));
+            let blocks = p.sums()[0].blocks();
+            let template = [
+                GroupBlockTemplate::NAME,
+                LayerNormStatsTemplate::NAME,
+                LayerNormFinishTemplate::NAME,
+            ]
+            .into_iter()
+            .max_by_key(|t| constraints(t))
+            .unwrap_or(LayerNormFinishTemplate::NAME);
+            return Ok(LeafPlan {
+                template,
+                leaves: 2 * g * blocks + g + xc,
                 constraints: constraints(template),
             });
         }
@@ -430,6 +486,8 @@ pub fn constraints(template: &str) -> usize {
     static SQRT: OnceLock<usize> = OnceLock::new();
     static POW: OnceLock<usize> = OnceLock::new();
     static SQRT_WIDE: OnceLock<usize> = OnceLock::new();
+    static LN_STATS: OnceLock<usize> = OnceLock::new();
+    static LN_FINISH: OnceLock<usize> = OnceLock::new();
     let count = |t: &OnceLock<usize>, f: fn() -> crate::Result<usize>| {
         *t.get_or_init(|| f().expect("a template synthesises without a witness"))
     };
@@ -456,6 +514,10 @@ pub fn constraints(template: &str) -> usize {
         SqrtTemplate::NAME => count(&SQRT, template_stats::<SqrtTemplate>),
         PowTemplate::NAME => count(&POW, template_stats::<PowTemplate>),
         SqrtWideTemplate::NAME => count(&SQRT_WIDE, template_stats::<SqrtWideTemplate>),
+        LayerNormStatsTemplate::NAME => count(&LN_STATS, template_stats::<LayerNormStatsTemplate>),
+        LayerNormFinishTemplate::NAME => {
+            count(&LN_FINISH, template_stats::<LayerNormFinishTemplate>)
+        }
         _ => 0,
     }
 }
@@ -470,7 +532,7 @@ pub fn template_id(name: &str) -> Option<u64> {
 }
 
 /// The templates of the library, by name, in id order ([`template_id`]).
-pub const TEMPLATES: [&str; 22] = [
+pub const TEMPLATES: [&str; 24] = [
     ClipTemplate::NAME,
     BinaryTemplate::NAME,
     GemmBlockTemplate::NAME,
@@ -497,4 +559,7 @@ pub const TEMPLATES: [&str; 22] = [
     SqrtTemplate::NAME,
     PowTemplate::NAME,
     SqrtWideTemplate::NAME,
+    // LayerNormalization (docs/protocol.md §10.11).
+    LayerNormStatsTemplate::NAME,
+    LayerNormFinishTemplate::NAME,
 ];

@@ -20,6 +20,7 @@ mod linear;
 mod logic;
 mod manifest;
 mod math;
+mod norm;
 mod pool;
 mod reduce;
 mod softmax;
@@ -58,11 +59,18 @@ pub use pool::{
 };
 pub use reduce::{argmax_groups, argmax_mark, ArgMaxMarkChunk, ArgMaxMarkTemplate};
 pub use reduce::{
-    GroupBlockChunk, GroupBlockTemplate, GroupDispute, GroupError, GroupKind, GROUP_BITS,
+    GroupBlockChunk, GroupBlockTemplate, GroupDispute, GroupError, GroupKind, ReducePlan,
+    GROUP_BITS,
 };
 pub use softmax::{
     table_chunks, AxisMove, SoftmaxExpChunk, SoftmaxExpTemplate, SoftmaxFinishChunk,
     SoftmaxFinishTemplate, SoftmaxPlan,
+};
+
+pub use norm::{
+    layernorm_element, layernorm_pack, layernorm_root, LayerNormFinishChunk,
+    LayerNormFinishTemplate, LayerNormPlan, LayerNormStatsChunk, LayerNormStatsTemplate,
+    LN_GROUP_BITS,
 };
 
 use ark_bn254::Fr;

@@ -22,6 +22,15 @@
 //!
 //! Public inputs `[C(acc_b), C(X), j, b, n, kind, d]`, `d` the wide leaf digest of chunk `j`
 //! of `acc_{b+1}`.
+//!
+//! **The reductions** ([`ReducePlan`]): `ReduceSum`, `ReduceMean` and `ReduceMax` are
+//! `group_block` (kind sum or max) over the contiguous groups of `X'` — `X` itself when the
+//! reduced axes are already last (axes of size one aside), else `X` transposed by one
+//! `gather_chunk` with the kept axes first in order (the output's row-major order) — then a
+//! finish: `rescale_chunk` with `S = 0` (the exact sum saturated, the maxima narrowed) or
+//! `avg_chunk` with the constant counts `n` (`div_round(Σ, n)`, the engine's round half up).
+//! `ReduceMin` is refused: there is no min kind (a new kind would change `group_block`'s
+//! circuit and keys).
 
 use super::public_vars;
 use ark_bn254::Fr;
@@ -666,4 +675,81 @@ pub fn argmax_groups(
         return Err("ArgMax over groups of 2^19 values or more has no template");
     }
     Ok((n, x.iter().product::<usize>() / n))
+}
+/// How a `ReduceSum`, `ReduceMean` or `ReduceMax` node lowers (`docs/protocol.md` §10.11):
+/// the reduced axes moved last by one `gather_chunk` when they are not already (the kept
+/// axes first, in order: the output's row-major order), `group_block` over the contiguous
+/// groups of `n`, then `rescale_chunk` with `S = 0` (sum, maximum: the exact result
+/// saturated or narrowed) or `avg_chunk` with the constant counts `n` (mean:
+/// `div_round(Σ, n)`, the engine's rounding).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReducePlan {
+    /// The group length `n` (the product of the reduced dims).
+    pub n: usize,
+    /// Groups `G` (the output's length).
+    pub groups: usize,
+    /// The fold.
+    pub kind: GroupKind,
+    /// Whether the finish is the division by `n` (`ReduceMean`).
+    pub mean: bool,
+    /// `X` to `X'` (the reduced axes last) and `X'`'s shape, when they are not last.
+    pub to_last: Option<(super::GatherView, Vec<usize>)>,
+}
+
+impl ReducePlan {
+    /// The plan of `r` over an input of shape `x`, or why the templates do not prove it.
+    pub fn new(r: &zkopml_engine::ops::Reduce, x: &[usize]) -> Result<Self, &'static str> {
+        use zkopml_engine::ops::ReduceKind;
+        let (kind, mean) = match r.kind {
+            ReduceKind::Sum => (GroupKind::Sum, false),
+            ReduceKind::Mean => (GroupKind::Sum, true),
+            ReduceKind::Max => (GroupKind::Max, false),
+            ReduceKind::Min => return Err("ReduceMin needs a min kind of group_block (not built)"),
+            _ => return Err("no template for this reduction yet"),
+        };
+        let len: usize = x.iter().product();
+        if r.axes.iter().any(|a| *a >= x.len()) {
+            return Err("a reduced axis past the rank");
+        }
+        let n: usize = r.axes.iter().map(|a| x[*a]).product();
+        if mean && n >= 1 << super::COUNT_BITS {
+            return Err("a ReduceMean over more than 2^24 values (avg_chunk's counts)");
+        }
+        let d = GroupDispute::new(len, n, kind)
+            .map_err(|_| "an empty reduction or a group outside group_block's bounds")?;
+        // The reduced axes are last when every kept axis of size > 1 comes before them all.
+        let perm: Vec<usize> = (0..x.len())
+            .filter(|a| !r.axes.contains(a))
+            .chain(r.axes.iter().copied())
+            .collect();
+        let moved: Vec<usize> = perm.iter().copied().filter(|a| x[*a] > 1).collect();
+        let sorted = moved.windows(2).all(|w| w[0] < w[1]);
+        let to_last = if sorted {
+            None
+        } else {
+            let view = super::GatherView::transpose(x, &perm)
+                .and_then(super::GatherView::fits)
+                .map_err(|_| {
+                    "reduced axes that are not last, whose move to the end reads more chunks \
+                     than gather_chunk's table holds"
+                })?;
+            Some((view, perm.iter().map(|p| x[*p]).collect()))
+        };
+        Ok(Self {
+            n,
+            groups: d.groups,
+            kind,
+            mean,
+            to_last,
+        })
+    }
+
+    /// The group reduction over `X'`.
+    pub fn dispute(&self) -> GroupDispute {
+        GroupDispute {
+            groups: self.groups,
+            n: self.n,
+            kind: self.kind,
+        }
+    }
 }

@@ -66,7 +66,7 @@ pub fn table_chunks(j: usize, n: usize, table_len: usize) -> (usize, usize) {
 
 /// The table value of position `k` of output chunk `j` (groups of `n`), from the two table
 /// chunks.
-pub(super) fn group_value<V: Copy>(t: &[Opening<V>; 2], n: usize, j: usize, k: usize) -> Option<V> {
+pub(crate) fn group_value<V: Copy>(t: &[Opening<V>; 2], n: usize, j: usize, k: usize) -> Option<V> {
     let g = (CHUNK_VALUES * j + k) / n.max(1);
     let off = g.checked_sub(CHUNK_VALUES * t[0].index)?;
     if off < CHUNK_VALUES {
@@ -79,7 +79,7 @@ pub(super) fn group_value<V: Copy>(t: &[Opening<V>; 2], n: usize, j: usize, k: u
 }
 
 /// The two openings of `table` for output chunk `j`.
-pub(super) fn table_openings<V: Clone>(
+pub(crate) fn table_openings<V: Clone>(
     shape: &[usize],
     table: &[V],
     tree: &zkopml_commit::ChunkTree,
@@ -95,14 +95,14 @@ pub(super) fn table_openings<V: Clone>(
 
 /// The group-table geometry of output chunk `j`: `616·j = Q·n + r0`, `Q = 616·c0 + q0`, and the
 /// index of the second table chunk (`c0 + 1`, or the last chunk when that is past the end).
-pub(super) struct TableAt {
-    pub(super) c0: Lc,
-    pub(super) c1: Lc,
+pub(crate) struct TableAt {
+    pub(crate) c0: Lc,
+    pub(crate) c1: Lc,
     q0: Lc,
     pub(super) r0: Lc,
 }
 
-pub(super) fn table_at(
+pub(crate) fn table_at(
     cs: &Cs,
     t: &OpenedTensor,
     j: &Lc,
@@ -131,7 +131,7 @@ pub(super) fn table_at(
 
 /// The group lookup: `v_k = T[q(k)]` for the live positions `k` of the chunk, `q(k) = q0 +`
 /// (groups started since position 0), `table` the two table chunks' 1232 values.
-pub(super) fn group_lookup(
+pub(crate) fn group_lookup(
     cs: &Cs,
     (tag, public): (u64, &[Lc]),
     at: &TableAt,

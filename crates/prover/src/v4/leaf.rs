@@ -27,6 +27,9 @@ use crate::templates::{
     GroupBlockChunk, GroupBlockTemplate, SoftmaxExpChunk, SoftmaxExpTemplate, SoftmaxFinishChunk,
     SoftmaxFinishTemplate,
 };
+use crate::templates::{
+    LayerNormFinishChunk, LayerNormFinishTemplate, LayerNormStatsChunk, LayerNormStatsTemplate,
+};
 
 /// The witness of one leaf, for the template of its operator.
 #[derive(Clone, Debug)]
@@ -75,6 +78,10 @@ pub enum LeafInstance {
     Pow(PowChunk),
     /// `sqrt_wide`.
     SqrtWide(SqrtWideChunk),
+    /// `layernorm_stats`.
+    LayerNormStats(LayerNormStatsChunk),
+    /// `layernorm_finish` (boxed: five openings).
+    LayerNormFinish(Box<LayerNormFinishChunk>),
 }
 
 impl LeafInstance {
@@ -246,6 +253,33 @@ impl LeafInstance {
                     .ok_or_else(|| uncommittable(s))?,
                 )
             }
+            LOpKind::LayerNormStats { n, eps_q48 } => {
+                LeafInstance::LayerNormStats(LayerNormStatsChunk {
+                    s1: wide(op.inputs[0], j)?,
+                    s2: wide(op.inputs[1], j)?,
+                    n: *n,
+                    eps_q48: *eps_q48,
+                    forge: None,
+                })
+            }
+            LOpKind::LayerNormFinish { n } => {
+                let t = op.inputs[1];
+                let data = trace.data(t)?;
+                let Data::Wide(w) = &*data else {
+                    return Err(uncommittable(t));
+                };
+                LeafInstance::LayerNormFinish(Box::new(
+                    LayerNormFinishChunk::new(
+                        narrow(op.inputs[0], j)?,
+                        &lowered.values[t].shape,
+                        w,
+                        narrow(op.inputs[2], j)?,
+                        narrow(op.inputs[3], j)?,
+                        *n,
+                    )
+                    .ok_or_else(|| uncommittable(t))?,
+                ))
+            }
             LOpKind::MatMulBlock { block, dispute } => {
                 let (a, b) = (op.inputs[1], op.inputs[2]);
                 let acc = wide_ints(op.inputs[0])?;
@@ -337,6 +371,8 @@ impl LeafInstance {
             LeafInstance::Sqrt(i) => SqrtTemplate::public_inputs(i),
             LeafInstance::Pow(i) => PowTemplate::public_inputs(i),
             LeafInstance::SqrtWide(i) => SqrtWideTemplate::public_inputs(i),
+            LeafInstance::LayerNormStats(i) => LayerNormStatsTemplate::public_inputs(i),
+            LeafInstance::LayerNormFinish(i) => LayerNormFinishTemplate::public_inputs(i),
         }
     }
 
@@ -366,6 +402,8 @@ impl LeafInstance {
             LeafInstance::Sqrt(i) => sat::<SqrtTemplate>(i)?,
             LeafInstance::Pow(i) => sat::<PowTemplate>(i)?,
             LeafInstance::SqrtWide(i) => sat::<SqrtWideTemplate>(i)?,
+            LeafInstance::LayerNormStats(i) => sat::<LayerNormStatsTemplate>(i)?,
+            LeafInstance::LayerNormFinish(i) => sat::<LayerNormFinishTemplate>(i)?,
         })
     }
 
@@ -402,6 +440,8 @@ impl LeafInstance {
             LeafInstance::Sqrt(_) => SqrtTemplate::NAME,
             LeafInstance::Pow(_) => PowTemplate::NAME,
             LeafInstance::SqrtWide(_) => SqrtWideTemplate::NAME,
+            LeafInstance::LayerNormStats(_) => LayerNormStatsTemplate::NAME,
+            LeafInstance::LayerNormFinish(_) => LayerNormFinishTemplate::NAME,
         }
     }
 }
@@ -432,6 +472,8 @@ pub struct LeafProver {
     sqrt: OnceLock<TemplateKeys<SqrtTemplate>>,
     pow: OnceLock<TemplateKeys<PowTemplate>>,
     sqrt_wide: OnceLock<TemplateKeys<SqrtWideTemplate>>,
+    ln_stats: OnceLock<TemplateKeys<LayerNormStatsTemplate>>,
+    ln_finish: OnceLock<TemplateKeys<LayerNormFinishTemplate>>,
 }
 
 fn keys<T: Template>(cell: &OnceLock<TemplateKeys<T>>) -> Result<&TemplateKeys<T>, V4Error> {
@@ -473,6 +515,8 @@ impl LeafProver {
             LeafInstance::Sqrt(i) => template_prove(keys(&self.sqrt)?, i)?,
             LeafInstance::Pow(i) => template_prove(keys(&self.pow)?, i)?,
             LeafInstance::SqrtWide(i) => template_prove(keys(&self.sqrt_wide)?, i)?,
+            LeafInstance::LayerNormStats(i) => template_prove(keys(&self.ln_stats)?, i)?,
+            LeafInstance::LayerNormFinish(i) => template_prove(keys(&self.ln_finish)?, i)?,
         })
     }
 }

@@ -32,6 +32,9 @@ use crate::templates::{
     GroupBlockTemplate, GroupDispute, GroupKind, SoftmaxExpTemplate, SoftmaxFinishTemplate,
     SoftmaxPlan,
 };
+use crate::templates::{
+    LayerNormFinishTemplate, LayerNormPlan, LayerNormStatsTemplate, ReducePlan,
+};
 
 /// Index of a value of a [`Lowered`] program.
 pub type LValueId = usize;
@@ -212,6 +215,18 @@ pub enum LOpKind {
     /// `y = sat(round(sqrt(s)))` of a wide `s` (input `[S]`; `sqrt_wide`: a `ReduceL2`'s
     /// last step).
     SqrtWide,
+    /// `T = P + 2^6·(S1 + 2^52) + 2^59·s` per group (inputs `[S1, S2]`; `layernorm_stats`).
+    LayerNormStats {
+        /// The group length.
+        n: usize,
+        /// `round(ε·2^48)`.
+        eps_q48: u64,
+    },
+    /// `y = rescale(z·γ + β·2^F, F)` (inputs `[X, T, Γ, Β]`; `layernorm_finish`).
+    LayerNormFinish {
+        /// The group length.
+        n: usize,
+    },
 }
 
 /// One template operator.
@@ -253,6 +268,8 @@ impl LOp {
             LOpKind::Sqrt => SqrtTemplate::NAME,
             LOpKind::Pow { .. } => PowTemplate::NAME,
             LOpKind::SqrtWide => SqrtWideTemplate::NAME,
+            LOpKind::LayerNormStats { .. } => LayerNormStatsTemplate::NAME,
+            LOpKind::LayerNormFinish { .. } => LayerNormFinishTemplate::NAME,
         }
     }
 
@@ -291,6 +308,10 @@ impl LOp {
             LOpKind::ArgMaxMark { n, last } => vec![Fr::from(*n as u64), Fr::from(*last as u64)],
             LOpKind::Div | LOpKind::Sqrt | LOpKind::SqrtWide => Vec::new(),
             LOpKind::Pow { exponent } => vec![Fr::from(*exponent as u64)],
+            LOpKind::LayerNormStats { n, eps_q48 } => {
+                vec![Fr::from(*n as u64), Fr::from(*eps_q48)]
+            }
+            LOpKind::LayerNormFinish { n } => vec![Fr::from(*n as u64)],
         }
     }
 }
@@ -1130,6 +1151,134 @@ impl Lowered {
                         &mut values,
                         kind,
                         vec![x],
+                        out_info.name.clone(),
+                        out_info.shape.clone(),
+                    ))
+                }
+                Op::Reduce(r) if r.kind != ReduceKind::L2 => {
+                    // The reduced axes moved last (a gather) when they are not, group_block
+                    // per block, then rescale_chunk S = 0 (sum, max) or avg_chunk (mean).
+                    let x_shape = &program.values[node.inputs[0]].shape;
+                    let p = ReducePlan::new(r, x_shape).map_err(unsupported)?;
+                    let mut x = operand(&mut values, node.inputs[0])?;
+                    if let Some((view, shape)) = &p.to_last {
+                        x = push_op(
+                            &mut values,
+                            LOpKind::Gather(*view),
+                            vec![x],
+                            format!("{}:x_t", node.name),
+                            shape.clone(),
+                        );
+                    }
+                    let d = Arc::new(p.dispute());
+                    let g = p.groups;
+                    let mut acc = constant(
+                        &mut values,
+                        format!("{}:acc0", node.name),
+                        vec![g],
+                        Data::Wide(vec![i128_fr(d.kind.neutral()); g]),
+                    )?;
+                    for block in 0..d.blocks() {
+                        acc = push_op(
+                            &mut values,
+                            LOpKind::GroupBlock {
+                                block,
+                                dispute: d.clone(),
+                            },
+                            vec![acc, x],
+                            format!("{}:acc{}", node.name, block + 1),
+                            vec![g],
+                        );
+                    }
+                    let (kind, mut inputs) = if p.mean {
+                        let counts = Tensor::new(out_info.shape.clone(), vec![p.n as i32; g]);
+                        let c = constant(
+                            &mut values,
+                            format!("{}:counts", node.name),
+                            counts.shape.clone(),
+                            Data::Narrow(counts),
+                        )?;
+                        (LOpKind::Average, vec![c])
+                    } else {
+                        (LOpKind::Rescale { shift: 0, len: g }, Vec::new())
+                    };
+                    inputs.insert(0, acc);
+                    Lowering::Op(push_op(
+                        &mut values,
+                        kind,
+                        inputs,
+                        out_info.name.clone(),
+                        out_info.shape.clone(),
+                    ))
+                }
+                Op::LayerNorm(ln) => {
+                    // S1, S2 (group_block sum and sum of squares), T (layernorm_stats), y
+                    // (layernorm_finish over X, T and the scale and bias committed broadcast).
+                    let x_shape = &program.values[node.inputs[0]].shape;
+                    let p = LayerNormPlan::new(ln, x_shape).map_err(unsupported)?;
+                    let mut affine = Vec::with_capacity(2);
+                    for k in 1..3 {
+                        let data = match node.inputs.get(k).map(|v| &program.values[*v].kind) {
+                            Some(ValueKind::Const(t)) => {
+                                zkopml_engine::ops::broadcast_index(&t.shape, x_shape)
+                                    .into_iter()
+                                    .map(|i| t.data[i])
+                                    .collect()
+                            }
+                            None => vec![0; x_shape.iter().product()],
+                            Some(_) => {
+                                return Err(unsupported(
+                                    "LayerNormalization with a computed scale or bias",
+                                ))
+                            }
+                        };
+                        let t = Tensor::new(x_shape.clone(), data);
+                        affine.push(constant(
+                            &mut values,
+                            format!("{}:{}", node.name, ["gamma", "beta"][k - 1]),
+                            t.shape.clone(),
+                            Data::Narrow(t),
+                        )?);
+                    }
+                    let x = operand(&mut values, node.inputs[0])?;
+                    let g = p.groups;
+                    let mut sums = Vec::with_capacity(2);
+                    for (d, name) in p.sums().into_iter().zip(["s1_", "s2_"]) {
+                        let d = Arc::new(d);
+                        let mut acc = constant(
+                            &mut values,
+                            format!("{}:{name}0", node.name),
+                            vec![g],
+                            Data::Wide(vec![Fr::from(0u64); g]),
+                        )?;
+                        for block in 0..d.blocks() {
+                            acc = push_op(
+                                &mut values,
+                                LOpKind::GroupBlock {
+                                    block,
+                                    dispute: d.clone(),
+                                },
+                                vec![acc, x],
+                                format!("{}:{name}{}", node.name, block + 1),
+                                vec![g],
+                            );
+                        }
+                        sums.push(acc);
+                    }
+                    let t = push_op(
+                        &mut values,
+                        LOpKind::LayerNormStats {
+                            n: p.n,
+                            eps_q48: p.eps_q48,
+                        },
+                        sums,
+                        format!("{}:stats", node.name),
+                        vec![g],
+                    );
+                    Lowering::Op(push_op(
+                        &mut values,
+                        LOpKind::LayerNormFinish { n: p.n },
+                        vec![x, t, affine[0], affine[1]],
                         out_info.name.clone(),
                         out_info.shape.clone(),
                     ))

@@ -243,6 +243,18 @@ impl V4Trace {
                             kept[id] = Some(Data::Narrow(Tensor::new(v.shape.clone(), data)));
                             None
                         }
+                        // A LayerNorm's packed statistics from the node's input (small:
+                        // one value a group, kept).
+                        LOpKind::LayerNormStats { n, eps_q48 } => {
+                            let x = engine_value(node.inputs[0]);
+                            let p = crate::templates::LayerNormPlan {
+                                n,
+                                groups: x.data.len() / n.max(1),
+                                eps_q48,
+                            };
+                            kept[id] = Some(Data::Wide(p.stats(&x.data)));
+                            None
+                        }
                         // The first leaf of Erf/Gelu: U from the node's input.
                         LOpKind::Unary(f) if f.two_stage() => {
                             let x = engine_value(node.inputs[0]);
