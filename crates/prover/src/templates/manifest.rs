@@ -220,7 +220,7 @@ pub fn plan(program: &Program, node: &Node) -> Result<LeafPlan, &'static str> {
                     RescaleTemplate::NAME
                 },
             ];
-            if p.to_last.is_some() {
+            if !p.to_last.is_empty() {
                 parts.push(GatherTemplate::NAME);
             }
             let template = parts
@@ -229,7 +229,7 @@ pub fn plan(program: &Program, node: &Node) -> Result<LeafPlan, &'static str> {
                 .unwrap_or(GroupBlockTemplate::NAME);
             return Ok(LeafPlan {
                 template,
-                leaves: g * p.dispute().blocks() + g + if p.to_last.is_some() { xc } else { 0 },
+                leaves: g * p.dispute().blocks() + g + xc * p.to_last.len(),
                 constraints: constraints(template),
             });
         }

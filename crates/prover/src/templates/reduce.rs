@@ -692,8 +692,9 @@ pub struct ReducePlan {
     pub kind: GroupKind,
     /// Whether the finish is the division by `n` (`ReduceMean`).
     pub mean: bool,
-    /// `X` to `X'` (the reduced axes last) and `X'`'s shape, when they are not last.
-    pub to_last: Option<(super::GatherView, Vec<usize>)>,
+    /// `X` to `X'` (the reduced axes last) when they are not: the transpose's gather passes
+    /// (each view with its output shape; the last one's is `X'`'s), empty when they are.
+    pub to_last: Vec<(super::GatherView, Vec<usize>)>,
 }
 
 impl ReducePlan {
@@ -725,15 +726,12 @@ impl ReducePlan {
         let moved: Vec<usize> = perm.iter().copied().filter(|a| x[*a] > 1).collect();
         let sorted = moved.windows(2).all(|w| w[0] < w[1]);
         let to_last = if sorted {
-            None
+            Vec::new()
         } else {
-            let view = super::GatherView::transpose(x, &perm)
-                .and_then(super::GatherView::fits)
-                .map_err(|_| {
-                    "reduced axes that are not last, whose move to the end reads more chunks \
-                     than gather_chunk's table holds"
-                })?;
-            Some((view, perm.iter().map(|p| x[*p]).collect()))
+            super::transpose_passes(x, &perm).map_err(|_| {
+                "reduced axes that are not last, whose move to the end reads more chunks than \
+                 gather_chunk's table holds in any split into three passes"
+            })?
         };
         Ok(Self {
             n,

@@ -1161,12 +1161,17 @@ impl Lowered {
                     let x_shape = &program.values[node.inputs[0]].shape;
                     let p = ReducePlan::new(r, x_shape).map_err(unsupported)?;
                     let mut x = operand(&mut values, node.inputs[0])?;
-                    if let Some((view, shape)) = &p.to_last {
+                    for (k, (view, shape)) in p.to_last.iter().enumerate() {
+                        let name = if k + 1 == p.to_last.len() {
+                            format!("{}:x_t", node.name)
+                        } else {
+                            format!("{}:x_t{k}", node.name)
+                        };
                         x = push_op(
                             &mut values,
                             LOpKind::Gather(*view),
                             vec![x],
-                            format!("{}:x_t", node.name),
+                            name,
                             shape.clone(),
                         );
                     }
