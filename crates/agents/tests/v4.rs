@@ -814,9 +814,11 @@ fn export(name: &str) -> (Program, Vec<Tensor>) {
     (program, inputs)
 }
 
-/// A liar's trace with one element of `node`'s output changed (the consistent wrong run:
-/// everything downstream computed from the lie), the first such element whose change
-/// reaches the response's output state.
+/// A liar's trace with one element of `node`'s output changed (its lowest bit flipped: the
+/// consistent wrong run, everything downstream computed from the lie), at the first element
+/// whose change reaches the response's output — screened by running the operators only, over
+/// the first 64 elements and then 64 spread over the whole output (a flip in a masked or
+/// saturated position is rounded away downstream).
 fn lie_at(
     l: &Lowered,
     program: &Program,
@@ -824,20 +826,34 @@ fn lie_at(
     honest: &V4Trace,
     node: usize,
 ) -> V4Trace {
-    let n = l.num_steps();
     let len = program.values[program.nodes[node].output]
         .shape
         .iter()
         .product::<usize>();
-    (0..len.min(64))
-        .map(|e| V4Trace::compute(l, program, inputs, Some((node, e))).unwrap())
-        .find(|t| t.state_roots[n] != honest.state_roots[n])
+    let outputs = |fault| {
+        let acts = zkopml_engine::activations(program, inputs, fault).unwrap();
+        program
+            .outputs
+            .iter()
+            .map(|v| acts[*v].clone())
+            .collect::<Vec<_>>()
+    };
+    let truth = outputs(None);
+    let e = (0..len.min(64))
+        .chain((0..len).step_by(len.div_ceil(64).max(1)))
+        .find(|e| outputs(Some((node, *e))) != truth)
         .unwrap_or_else(|| {
             panic!(
                 "no lie in `{}` reaches the output",
                 program.nodes[node].name
             )
-        })
+        });
+    let liar = V4Trace::compute(l, program, inputs, Some((node, e))).unwrap();
+    assert_ne!(
+        liar.state_roots[l.num_steps()],
+        honest.state_roots[l.num_steps()]
+    );
+    liar
 }
 
 /// Issue 12's transformer disputes on the committed exports: for each model, a lying
