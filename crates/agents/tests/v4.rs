@@ -861,7 +861,7 @@ fn lie_at(
 /// normalisation, a `MatMul`, the GELU's `Erf`/`Tanh`, and for the decoders the last node)
 /// loses to an honest challenger's real leaf proof, and the game ends in an operator of the
 /// lying node; for the greedy generation programs a defect in the last decoding step's
-/// ArgMax; and an honest submitter beats a challenger whose trace carries the first `MatMul`
+/// ArgMax; and an honest submitter beats a challenger whose trace carries the model's first
 /// lie, and finalises.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transformer_disputes_end_at_the_lie_with_real_leaf_proofs() {
