@@ -126,7 +126,7 @@ fn demo_v4_dnn_challenger_wins_by_a_leaf_proof_and_registration_writes_no_keys()
     assert!(change("submitter").starts_with('-'), "liar lost its bond");
 }
 
-/// A model with an operator no template proves (xgboost's `ReduceSum`) is refused at
+/// A model with an operator no template proves (`vision_gates`' `HardSwish`) is refused at
 /// registration with the lowering's error and exit status 2 (bad input), before any devnet
 /// is read.
 #[test]
@@ -139,13 +139,13 @@ fn register_v4_refuses_a_model_the_templates_cannot_prove_with_exit_2() {
         "--protocol",
         "4",
         "--model",
-        "testdata/xgboost",
+        "testdata/exports/vision_gates",
         "--devnet",
         &absent.display().to_string(),
     ]);
     assert_eq!(out.status.code(), Some(2));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     let e = v["error"].as_str().unwrap();
-    assert!(e.contains("ReduceSum"), "{e}");
+    assert!(e.contains("HardSwish"), "{e}");
     assert!(e.contains("no template"), "{e}");
 }

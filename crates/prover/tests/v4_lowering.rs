@@ -200,13 +200,26 @@ fn the_cnns_lower_and_the_rest_is_refused_with_a_reason() {
             "{name}: reductions lower to blocks"
         );
     }
-    // xgboost's computed-index Gathers and ArgMax lower (gather_index, argmax_mark); its
-    // ReduceSum is the first operator no template proves yet.
-    let (program, _) = load("xgboost");
+    // xgboost lowers completely (computed-index Gathers on gather_index, ArgMax on
+    // argmax_mark, ReduceSum on group_block), bit for bit.
+    let (program, inputs) = load("xgboost");
+    let l = Lowered::new(&program, 1).unwrap();
+    let t = V4Trace::compute(&l, &program, &inputs, None).unwrap();
+    let expect = evaluate(&program, &inputs).unwrap();
+    for (k, v) in l.outputs.iter().enumerate() {
+        match &*t.data(*v).unwrap() {
+            zkopml_prover::v4::Data::Narrow(y) => assert_eq!(y, &expect[k], "xgboost output {k}"),
+            zkopml_prover::v4::Data::Wide(_) => panic!("outputs are narrow"),
+        }
+    }
+    // An operator no template proves is refused with its name: vision_gates' HardSwish.
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/exports/vision_gates");
+    let graph = import::load_file(&dir.join("model.onnx")).unwrap();
+    let program = Program::compile(&graph, &HashMap::new(), 1).unwrap();
     match Lowered::new(&program, 1) {
-        Err(V4Error::Unsupported { op, .. }) => assert_eq!(op, "ReduceSum"),
+        Err(V4Error::Unsupported { op, .. }) => assert_eq!(op, "HardSwish"),
         other => panic!(
-            "xgboost: expected ReduceSum unsupported, got {:?}",
+            "vision_gates: expected HardSwish unsupported, got {:?}",
             other.map(|l| l.ops.len())
         ),
     }
