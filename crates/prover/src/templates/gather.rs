@@ -652,7 +652,7 @@ pub fn transpose_passes(
         .collect();
     let single = GatherView::transpose(x, perm)?;
     match single.fits() {
-        Ok(v) => return Ok(vec![(v, out)]),
+        Ok(v) => Ok(vec![(v, out)]),
         Err(e @ GatherError::TooManyChunks { .. }) => {
             let mut work = MAX_TRANSPOSE_TRIES;
             passes(x, perm, MAX_TRANSPOSE_PASSES, &mut work).ok_or(e)
@@ -684,7 +684,7 @@ fn passes(
     // Candidates: (split shape x', first-pass perm q1, second-pass perm q2).
     let mut tries = Vec::new();
     for a in 0..r {
-        for f in (2..x[a]).filter(|f| x[a] % f == 0) {
+        for f in (2..x[a]).filter(|f| x[a].is_multiple_of(*f)) {
             // x' = x with axis a split into (a_hi = x[a]/f, a_lo = f): axes of x' are a, a+1
             // for the halves; axis e > a of x is e+1.
             let mut xs = x.to_vec();
