@@ -856,85 +856,104 @@ fn lie_at(
     liar
 }
 
-/// Issue 12's transformer disputes on the committed exports: for each model, a lying
-/// submitter with a defect in its first node of each family (attention `Softmax`, the
-/// normalisation, a `MatMul`, the GELU's `Erf`/`Tanh`, and for the decoders the last node)
-/// loses to an honest challenger's real leaf proof, and the game ends in an operator of the
-/// lying node; for the greedy generation programs a defect in the last decoding step's
-/// ArgMax; and an honest submitter beats a challenger whose trace carries the model's first
-/// lie, and finalises.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn transformer_disputes_end_at_the_lie_with_real_leaf_proofs() {
+/// Issue 12's transformer disputes on the committed exports `name`: a lying submitter with a
+/// defect in the first node of each of `families` (an op type; `last` is the program's last
+/// node, `late ArgMax` the last decoding step's ArgMax) loses to an honest challenger's real
+/// leaf proof, and the game ends in an operator of the lying node; then an honest submitter
+/// beats a challenger whose trace carries the model's first lie, and finalises. One test per
+/// model (each on its own devnet), so that the test threads play two models at once.
+async fn transformer_disputes(name: &str, families: &[&str]) {
     let net = net().await;
-    let models: [(&str, &[&str]); 6] = [
-        (
-            "bert_mask",
-            &["Softmax", "LayerNormalization", "MatMul", "Erf"],
-        ),
-        ("t5_encoder", &["Softmax", "Sqrt", "MatMul", "Tanh"]),
-        ("t5_decoder", &["Softmax", "Sqrt", "MatMul", "last"]),
-        (
-            "whisper",
-            &["Softmax", "LayerNormalization", "MatMul", "Erf", "last"],
-        ),
-        // Greedy generation: the last decoding step's ArgMax (a flipped bit in its logits
-        // rarely moves the maximum; the token itself does reach the output).
-        ("t5_generate", &["late ArgMax"]),
-        ("whisper_generate", &["late ArgMax"]),
-    ];
-    for (name, families) in models {
-        let (program, inputs) = export(name);
-        let l = Lowered::new(&program, OPS_PER_STEP)
-            .unwrap_or_else(|e| panic!("{name} lowers under version 4: {e}"));
-        let honest = V4Trace::compute(&l, &program, &inputs, None).unwrap();
-        println!(
-            "{name}: {} nodes, {} template operators, {} steps",
-            program.nodes.len(),
-            l.ops.len(),
-            l.num_steps()
+    let (program, inputs) = export(name);
+    let l = Lowered::new(&program, OPS_PER_STEP)
+        .unwrap_or_else(|e| panic!("{name} lowers under version 4: {e}"));
+    let honest = V4Trace::compute(&l, &program, &inputs, None).unwrap();
+    println!(
+        "{name}: {} nodes, {} template operators, {} steps",
+        program.nodes.len(),
+        l.ops.len(),
+        l.num_steps()
+    );
+    let model = V4Model::new(l);
+    let mut first_liar = None;
+    for family in families {
+        let node = match *family {
+            "last" => program.nodes.len() - 1,
+            "late ArgMax" => program
+                .nodes
+                .iter()
+                .rposition(|n| n.op.name() == "ArgMax")
+                .unwrap_or_else(|| panic!("{name} has an ArgMax")),
+            f => program
+                .nodes
+                .iter()
+                .position(|n| n.op.name() == f)
+                .unwrap_or_else(|| panic!("{name} has a {f} node")),
+        };
+        let liar = lie_at(&model.lowered, &program, &inputs, &honest, node);
+        let t = std::time::Instant::now();
+        let (game, status, moves) = lying_submitter_game(&net, &model, &honest, &liar, name).await;
+        report(
+            &format!(
+                "{name}, lie in `{}` ({family}): {:.1} s",
+                program.nodes[node].name,
+                t.elapsed().as_secs_f64()
+            ),
+            &moves,
         );
-        let model = V4Model::new(l);
-        let mut first_liar = None;
-        for family in families {
-            let node = match *family {
-                "last" => program.nodes.len() - 1,
-                "late ArgMax" => program
-                    .nodes
-                    .iter()
-                    .rposition(|n| n.op.name() == "ArgMax")
-                    .unwrap_or_else(|| panic!("{name} has an ArgMax")),
-                f => program
-                    .nodes
-                    .iter()
-                    .position(|n| n.op.name() == f)
-                    .unwrap_or_else(|| panic!("{name} has a {f} node")),
-            };
-            let liar = lie_at(&model.lowered, &program, &inputs, &honest, node);
-            let t = std::time::Instant::now();
-            let (game, status, moves) =
-                lying_submitter_game(&net, &model, &honest, &liar, name).await;
-            report(
-                &format!(
-                    "{name}, lie in `{}` ({family}): {:.1} s",
-                    program.nodes[node].name,
-                    t.elapsed().as_secs_f64()
-                ),
-                &moves,
-            );
-            assert_eq!(status, GameStatus::ChallengerWon, "{name}: {family}");
-            assert!(leaf_then_finish(&moves, Role::Challenger)
-                .phase
-                .starts_with("resolveLeaf("));
-            let g = v4::game(&net.chain(3), game).await.unwrap();
-            let disputed = g.lo as usize * OPS_PER_STEP + g.opPosition as usize;
-            assert_eq!(
-                model.lowered.ops[disputed].node, node,
-                "{name}: the game ends in an operator of the lying node ({family})"
-            );
-            if first_liar.is_none() {
-                first_liar = Some(liar);
-            }
+        assert_eq!(status, GameStatus::ChallengerWon, "{name}: {family}");
+        assert!(leaf_then_finish(&moves, Role::Challenger)
+            .phase
+            .starts_with("resolveLeaf("));
+        let g = v4::game(&net.chain(3), game).await.unwrap();
+        let disputed = g.lo as usize * OPS_PER_STEP + g.opPosition as usize;
+        assert_eq!(
+            model.lowered.ops[disputed].node, node,
+            "{name}: the game ends in an operator of the lying node ({family})"
+        );
+        if first_liar.is_none() {
+            first_liar = Some(liar);
         }
-        honest_submitter_wins(&net, &model, &honest, &first_liar.expect("a lie played")).await;
     }
+    honest_submitter_wins(&net, &model, &honest, &first_liar.expect("a lie played")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transformer_bert_mask_disputes_end_at_the_lie() {
+    transformer_disputes(
+        "bert_mask",
+        &["Softmax", "LayerNormalization", "MatMul", "Erf"],
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transformer_t5_encoder_disputes_end_at_the_lie() {
+    transformer_disputes("t5_encoder", &["Softmax", "Sqrt", "MatMul", "Tanh"]).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transformer_t5_decoder_disputes_end_at_the_lie() {
+    transformer_disputes("t5_decoder", &["Softmax", "Sqrt", "MatMul", "last"]).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transformer_whisper_disputes_end_at_the_lie() {
+    transformer_disputes(
+        "whisper",
+        &["Softmax", "LayerNormalization", "MatMul", "Erf", "last"],
+    )
+    .await
+}
+
+/// Greedy generation: the last decoding step's ArgMax (a flipped bit in its logits rarely
+/// moves the maximum; the token itself does reach the output).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transformer_t5_generate_disputes_end_at_the_lie_in_the_last_step() {
+    transformer_disputes("t5_generate", &["late ArgMax"]).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transformer_whisper_generate_disputes_end_at_the_lie_in_the_last_step() {
+    transformer_disputes("whisper_generate", &["late ArgMax"]).await
 }

@@ -324,7 +324,7 @@ fn a_real_sqrt_proof_verifies_and_the_constraint_counts_are_bounded() {
     let LeafInstance::Sqrt(inst) = leaf(&p, &[input(&shape, 4)], 0, 1) else {
         panic!("sqrt leaf")
     };
-    let keys = TemplateKeyCache::new(env!("CARGO_TARGET_TMPDIR"))
+    let keys = TemplateKeyCache::new(concat!(env!("CARGO_TARGET_TMPDIR"), "/template-keys"))
         .get::<SqrtTemplate>()
         .unwrap();
     let t = std::time::Instant::now();
@@ -344,7 +344,7 @@ fn a_real_sqrt_proof_verifies_and_the_constraint_counts_are_bounded() {
 #[ignore = "four key setups: minutes"]
 fn prove_times() {
     fn timed<T: Template>(inst: &T::Instance) {
-        let cache = TemplateKeyCache::new(env!("CARGO_TARGET_TMPDIR"));
+        let cache = TemplateKeyCache::new(concat!(env!("CARGO_TARGET_TMPDIR"), "/template-keys"));
         let t = std::time::Instant::now();
         let keys = cache.get::<T>().unwrap();
         let setup = t.elapsed().as_secs_f64();

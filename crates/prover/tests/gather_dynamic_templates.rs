@@ -343,7 +343,7 @@ fn a_real_proof_verifies_and_the_constraint_count_is_bounded() {
     println!("{}: {n} constraints", GatherIndexTemplate::NAME);
     assert!(n <= 1 << 19, "{n} constraints");
     let inst = embedding_leaf(1);
-    let keys = TemplateKeyCache::new(env!("CARGO_TARGET_TMPDIR"))
+    let keys = TemplateKeyCache::new(concat!(env!("CARGO_TARGET_TMPDIR"), "/template-keys"))
         .get::<GatherIndexTemplate>()
         .unwrap();
     let t = std::time::Instant::now();

@@ -265,7 +265,7 @@ fn a_real_proof_verifies_and_the_constraint_count_is_bounded() {
     // The last, partial chunk (200 values).
     let (inst, _) = transpose_leaf(3);
     assert_eq!(inst.y.len(), 200);
-    let cache = TemplateKeyCache::new(env!("CARGO_TARGET_TMPDIR"));
+    let cache = TemplateKeyCache::new(concat!(env!("CARGO_TARGET_TMPDIR"), "/template-keys"));
     let keys = cache.get::<GatherTemplate>().unwrap();
     // Wall and process CPU time (this machine is shared: CPU time is the steadier figure).
     // In this profile `template_prove` first checks satisfiability (debug assertions), so

@@ -15,19 +15,24 @@ use zkopml_engine::{
     Program, Tensor,
 };
 use zkopml_prover::templates::{
-    template_prove, template_satisfied, template_setup, template_verify, ChunkOpening,
-    GemmBlockChunk, GemmBlockTemplate, GemmDispute, RescaleChunk, RescaleTemplate, TemplateKeys,
+    template_prove, template_satisfied, template_verify, ChunkOpening, GemmBlockChunk,
+    GemmBlockTemplate, GemmDispute, RescaleChunk, RescaleTemplate, TemplateKeyCache, TemplateKeys,
     WideOpening, KB,
 };
 
+/// The template test keys, cached on disk beside the agents' and the other template tests'.
+fn key_cache() -> TemplateKeyCache {
+    TemplateKeyCache::new(concat!(env!("CARGO_TARGET_TMPDIR"), "/template-keys"))
+}
+
 fn block_keys() -> &'static TemplateKeys<GemmBlockTemplate> {
     static K: OnceLock<TemplateKeys<GemmBlockTemplate>> = OnceLock::new();
-    K.get_or_init(|| template_setup().expect("setup"))
+    K.get_or_init(|| key_cache().get().expect("setup"))
 }
 
 fn rescale_keys() -> &'static TemplateKeys<RescaleTemplate> {
     static K: OnceLock<TemplateKeys<RescaleTemplate>> = OnceLock::new();
-    K.get_or_init(|| template_setup().expect("setup"))
+    K.get_or_init(|| key_cache().get().expect("setup"))
 }
 
 /// lenet5's Gemm nodes with their operands from an honest run.

@@ -183,7 +183,7 @@ fn a_real_proof_verifies_and_the_constraint_count_is_bounded() {
     // The last, partial chunk (168 values).
     let inst = where_leaf(2);
     assert_eq!(inst.a.values.len(), 1400 - 2 * CHUNK);
-    let keys = TemplateKeyCache::new(env!("CARGO_TARGET_TMPDIR"))
+    let keys = TemplateKeyCache::new(concat!(env!("CARGO_TARGET_TMPDIR"), "/template-keys"))
         .get::<LogicTemplate>()
         .unwrap();
     let t = std::time::Instant::now();

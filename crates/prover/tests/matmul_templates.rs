@@ -463,7 +463,7 @@ fn a_fault_in_a_matmul_is_caught_at_its_leaf() {
 fn a_real_proof_verifies_and_not_for_another_statement() {
     // The last chunk (184 values), last block.
     let (inst, _, _) = linear_leaf(1, 31);
-    let cache = TemplateKeyCache::new(env!("CARGO_TARGET_TMPDIR"));
+    let cache = TemplateKeyCache::new(concat!(env!("CARGO_TARGET_TMPDIR"), "/template-keys"));
     let t = std::time::Instant::now();
     let keys = cache.get::<MatMulBlockTemplate>().unwrap();
     println!("keys: {:.2} s", t.elapsed().as_secs_f64());

@@ -421,7 +421,7 @@ fn forged_statistics_and_outputs_have_no_witness() {
 /// A real proof of `inst` under the cached test keys verifies, and not with a changed
 /// digest or `n`. Constraints, id, key and proving times are printed.
 fn real_proof<T: Template>(inst: &T::Instance, n_at: usize) {
-    let cache = TemplateKeyCache::new(env!("CARGO_TARGET_TMPDIR"));
+    let cache = TemplateKeyCache::new(concat!(env!("CARGO_TARGET_TMPDIR"), "/template-keys"));
     let n = template_stats::<T>().unwrap();
     assert!(n <= 1 << 19, "{}: {n} constraints", T::NAME);
     let at = std::time::Instant::now();

@@ -332,7 +332,7 @@ fn proof_leaf(f: &dyn Fn(&LOpKind) -> bool, j: usize) -> LeafInstance {
 /// A real proof of `inst` under the cached test keys verifies, and not with a changed
 /// digest or third public input from the end (`n` of `group_block`, `j` of the others). Constraints, id, key and proving times are printed.
 fn real_proof<T: Template>(inst: &T::Instance) {
-    let cache = TemplateKeyCache::new(env!("CARGO_TARGET_TMPDIR"));
+    let cache = TemplateKeyCache::new(concat!(env!("CARGO_TARGET_TMPDIR"), "/template-keys"));
     run::<T>(&cache, inst);
     fn run<T: Template>(cache: &TemplateKeyCache, inst: &T::Instance) {
         let n = template_stats::<T>().unwrap();
