@@ -12,6 +12,8 @@
 //! (median of the iterations) and prints the totals per operator type and the slowest nodes
 //! to stderr.
 //!
+//! With `KERNELS_ONLY=1`, times the kernels only (for profilers) and prints just that figure.
+//!
 //! Usage: zkopml-bench-peers MODEL_DIR [ITERATIONS]
 
 use std::{
@@ -154,6 +156,10 @@ fn main() -> anyhow::Result<()> {
     let ours = median_ms(iters, || {
         evaluate(&program, &inputs).expect("evaluate");
     });
+    if std::env::var_os("KERNELS_ONLY").is_some_and(|v| v == "1") {
+        println!("{}", serde_json::json!({ "ours_kernels_ms": ours }));
+        return Ok(());
+    }
     let verify = median_ms(iters, || {
         let outputs = evaluate(&program, &inputs).expect("evaluate");
         output_commitment(&program, &outputs).expect("outputs of the program");
