@@ -10,14 +10,18 @@
 # A model is a directory under testdata/ with model.onnx and input.json or cases.json (the
 # first case is timed). tract may refuse a graph: its column then says why.
 # PROFILE_OPS=1 also prints per-operator kernel times to stderr.
-# The peers binary is built in $CARGO_TARGET_DIR when set (else bench/peers/target); the
-# Python with onnxruntime is $PYTHON when set, else bench/.venv (created from
-# bench/requirements.txt).
+# The peers binary is $PEERS when set, else built in $CARGO_TARGET_DIR when set (else
+# bench/peers/target); the Python with onnxruntime is $PYTHON when set, else bench/.venv
+# (created from bench/requirements.txt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export RAYON_NUM_THREADS=1
-(cd bench/peers && cargo build --release -q)
-peers="${CARGO_TARGET_DIR:-bench/peers/target}/release/zkopml-bench-peers"
+if [[ -n "${PEERS:-}" ]]; then
+  peers="$PEERS"   # a prebuilt binary (e.g. one built at an earlier commit, for before/after)
+else
+  (cd bench/peers && cargo build --release -q)
+  peers="${CARGO_TARGET_DIR:-bench/peers/target}/release/zkopml-bench-peers"
+fi
 if [[ -n "${PYTHON:-}" ]]; then
   py="$PYTHON"
 else
