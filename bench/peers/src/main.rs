@@ -64,7 +64,11 @@ fn read_inputs(dir: &Path) -> anyhow::Result<BTreeMap<String, FloatTensor>> {
     let path = dir.join("cases.json");
     let text = std::fs::read_to_string(&path).with_context(|| format!("{}", path.display()))?;
     let cases: Cases = serde_json::from_str(&text)?;
-    let first = cases.cases.into_iter().next().context("cases.json has no case")?;
+    let first = cases
+        .cases
+        .into_iter()
+        .next()
+        .context("cases.json has no case")?;
     Ok(first.inputs)
 }
 
@@ -78,17 +82,39 @@ fn time_tract(
     let mut feeds = TVec::new();
     for (i, outlet) in model.input_outlets()?.iter().enumerate() {
         let name = &model.node(outlet.node).name;
-        let t = inputs.get(name).with_context(|| format!("no input {name}"))?;
-        let dt = model.input_fact(i)?.datum_type.concretize().unwrap_or(f32::datum_type());
+        let t = inputs
+            .get(name)
+            .with_context(|| format!("no input {name}"))?;
+        let dt = model
+            .input_fact(i)?
+            .datum_type
+            .concretize()
+            .unwrap_or(f32::datum_type());
         let data = t.data.iter().map(|v| v.unwrap_or(f64::NAN));
         let tensor: Tensor = if dt == i64::datum_type() {
-            tract_ndarray::ArrayD::from_shape_vec(t.shape.clone(), data.map(|v| v as i64).collect())?.into()
+            tract_ndarray::ArrayD::from_shape_vec(
+                t.shape.clone(),
+                data.map(|v| v as i64).collect(),
+            )?
+            .into()
         } else if dt == i32::datum_type() {
-            tract_ndarray::ArrayD::from_shape_vec(t.shape.clone(), data.map(|v| v as i32).collect())?.into()
+            tract_ndarray::ArrayD::from_shape_vec(
+                t.shape.clone(),
+                data.map(|v| v as i32).collect(),
+            )?
+            .into()
         } else if dt == bool::datum_type() {
-            tract_ndarray::ArrayD::from_shape_vec(t.shape.clone(), data.map(|v| v != 0.0).collect())?.into()
+            tract_ndarray::ArrayD::from_shape_vec(
+                t.shape.clone(),
+                data.map(|v| v != 0.0).collect(),
+            )?
+            .into()
         } else {
-            tract_ndarray::ArrayD::from_shape_vec(t.shape.clone(), data.map(|v| v as f32).collect())?.into()
+            tract_ndarray::ArrayD::from_shape_vec(
+                t.shape.clone(),
+                data.map(|v| v as f32).collect(),
+            )?
+            .into()
         };
         feeds.push(tensor);
     }
@@ -131,7 +157,10 @@ fn profile_ops(program: &Program, inputs: &[Fixed], iters: usize) -> anyhow::Res
     ops.sort_by(|a, b| b.1 .0.total_cmp(&a.1 .0));
     eprintln!("per operator type (sum of per-node medians {total:.4} ms):");
     for (op, (ms, n)) in ops {
-        eprintln!("  {op:<22} {n:>4} nodes {ms:>9.4} ms {:>5.1}%", 100.0 * ms / total);
+        eprintln!(
+            "  {op:<22} {n:>4} nodes {ms:>9.4} ms {:>5.1}%",
+            100.0 * ms / total
+        );
     }
     by_node.sort_by(|a, b| b.0.total_cmp(&a.0));
     eprintln!("slowest nodes:");
@@ -184,7 +213,10 @@ fn main() -> anyhow::Result<()> {
         .unwrap_or_else(|_| Err(anyhow::anyhow!("panicked")));
     let (tract_ms, tract_refused) = match tract {
         Ok(ms) => (Some(ms), None),
-        Err(e) => (None, Some(format!("{e:#}").lines().next().unwrap_or("").to_string())),
+        Err(e) => (
+            None,
+            Some(format!("{e:#}").lines().next().unwrap_or("").to_string()),
+        ),
     };
     println!(
         "{}",
