@@ -6,7 +6,7 @@ use tracing::{debug_span, info_span};
 use zkopml_commit::{fr_to_bytes32, state_commitment, tensor_commitments, Fr, KeccakTree};
 
 use crate::{
-    ops::{Clip, ConvWeights, Op},
+    ops::{Clip, ConvWeights, MatMulWeights, Op},
     program::{ValueId, ValueKind},
     EngineError, Program, Result, Tensor,
 };
@@ -376,6 +376,13 @@ pub fn evaluate(program: &Program, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
                         };
                         g.eval_prepared(&ins, shape, col_abs_sum)
                     }
+                    Op::MatMul(m) => {
+                        let weights = match prep {
+                            Some(Derived::MatMul(w)) => Some(w),
+                            _ => None,
+                        };
+                        m.eval_prepared(&ins, shape, weights)
+                    }
                     Op::Conv(c) => {
                         let prep = match prep {
                             Some(Derived::Conv(w)) => Some(w),
@@ -456,6 +463,8 @@ enum Derived {
     Conv(ConvWeights),
     /// A product's `max_j Σ_k |B'[k][j]|` ([`crate::ops::Gemm::col_abs_sum`]).
     Gemm(u128),
+    /// A `MatMul`'s constant rank-2 `B` ([`crate::ops::MatMul::prepare`]).
+    MatMul(MatMulWeights),
 }
 
 impl NodePrep {
@@ -465,7 +474,8 @@ impl NodePrep {
     }
 }
 
-/// The weight-side data of every `Conv` and `Gemm` node whose weights are a constant.
+/// The weight-side data of every `Conv`, `Gemm` and `MatMul` node whose weights are a
+/// constant.
 fn prepare(program: &Program) -> Vec<Option<NodePrep>> {
     let prep = |node: &crate::Node| {
         let ValueKind::Const(w) = &program.values[*node.inputs.get(1)?].kind else {
@@ -474,6 +484,7 @@ fn prepare(program: &Program) -> Vec<Option<NodePrep>> {
         let data = match &node.op {
             Op::Conv(c) => Derived::Conv(c.prepare(w)),
             Op::Gemm(g) => Derived::Gemm(g.col_abs_sum(w)?),
+            Op::MatMul(m) => Derived::MatMul(m.prepare(w)?),
             _ => return None,
         };
         Some(NodePrep {

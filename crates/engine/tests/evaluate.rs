@@ -94,6 +94,68 @@ fn evaluate_equals_fresh_execution_on_every_test_model() {
     }
 }
 
+/// The transformer exports (committed, `testdata/exports/`) and the real MiniLM exports
+/// (git-ignored, `testdata/minilm/`, checked where present), on every case of their
+/// `cases.json`: `evaluate` (whose `MatMul`s with constant weights take the prepared,
+/// transposed product) gives the integers of every node's kernel on fresh tensors.
+#[test]
+fn evaluate_equals_fresh_execution_on_the_transformer_exports() {
+    #[derive(serde::Deserialize)]
+    struct Case {
+        inputs: std::collections::BTreeMap<String, zkopml_engine::io::FloatTensor>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Cases {
+        cases: Vec<Case>,
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata");
+    let committed = [
+        "bert_mask",
+        "t5_encoder",
+        "t5_decoder",
+        "whisper",
+        "t5_generate",
+        "whisper_generate",
+    ];
+    let dirs = committed
+        .iter()
+        .map(|m| (true, root.join("exports").join(m)))
+        .chain(
+            [
+                "torchscript_op14",
+                "torchscript_op17",
+                "dynamo_op14",
+                "dynamo_op17",
+            ]
+            .iter()
+            .map(|m| (false, root.join("minilm").join(m))),
+        );
+    let mut ran = 0;
+    for (required, dir) in dirs {
+        let Ok(text) = std::fs::read_to_string(dir.join("cases.json")) else {
+            assert!(!required, "{}: cases.json missing", dir.display());
+            continue;
+        };
+        let graph = import::load_file(&dir.join("model.onnx")).unwrap();
+        let program = Program::compile(&graph, &HashMap::new(), 1).unwrap();
+        let cases: Cases = serde_json::from_str(&text).unwrap();
+        // MiniLM is large: its first two cases suffice (every MatMul runs in each).
+        let take = if required { cases.cases.len() } else { 2 };
+        for (i, case) in cases.cases.iter().take(take).enumerate() {
+            let inputs = quantize_inputs(&program, &case.inputs).unwrap();
+            let want = reference(&program, &inputs);
+            assert_eq!(
+                evaluate(&program, &inputs).unwrap(),
+                want,
+                "{}, case {i}",
+                dir.display()
+            );
+        }
+        ran += 1;
+    }
+    assert!(ran >= committed.len());
+}
+
 fn node(op: &str, inputs: &[&str], output: &str) -> GraphNode {
     GraphNode {
         name: output.into(),

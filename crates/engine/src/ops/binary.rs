@@ -69,7 +69,7 @@ impl BinaryKind {
             BinaryKind::Add => rows2(ins, out_shape, out, i32::saturating_add),
             BinaryKind::Sub => rows2(ins, out_shape, out, i32::saturating_sub),
             BinaryKind::Mul => rows2(ins, out_shape, out, mul),
-            BinaryKind::Div => rows2(ins, out_shape, out, |a, b| BinaryKind::Div.apply(a, b, 0)),
+            BinaryKind::Div => rows2(ins, out_shape, out, div),
             BinaryKind::Affine => for_each_row(ins, out_shape, out, |o, ops| {
                 row3(o, ops[0], ops[1], ops[2], affine)
             }),
@@ -82,6 +82,19 @@ impl BinaryKind {
 fn mul(a: i32, b: i32) -> i32 {
     let p = a as i64 * b as i64 + (1 << (FRAC_BITS - 1));
     (p >> FRAC_BITS).clamp(i32::MIN as i64, i32::MAX as i64) as i32
+}
+
+/// [`BinaryKind::Div`] in `i64`: `|a·2^F| ≤ 2^43` and `|b| ≤ 2^31`, so `±a·2^F + |b|/2`
+/// does not overflow, and a floor division of the same integers is the same integer.
+#[inline(always)]
+fn div(a: i32, b: i32) -> i32 {
+    let (a, b) = (a as i64, b as i64);
+    let q = match b.signum() {
+        0 => a.signum() * i64::MAX,
+        1 => (a * ONE + b / 2).div_euclid(b),
+        _ => (-a * ONE + (-b) / 2).div_euclid(-b),
+    };
+    q.clamp(i32::MIN as i64, i32::MAX as i64) as i32
 }
 
 /// [`BinaryKind::Affine`] in `i64`: `|a·s| ≤ 2^62` and `|t·2^F| ≤ 2^43`, so
@@ -257,24 +270,17 @@ pub(crate) fn broadcast_shape(node: &str, ins: &[&[usize]]) -> Result<Vec<usize>
 /// For every element of `out`, the flat index of the element of `src` it reads (numpy
 /// broadcasting).
 pub fn broadcast_index(src: &[usize], out: &[usize]) -> Vec<usize> {
-    let n: usize = out.iter().product();
     let off = out.len() - src.len();
     let src_strides = strides(src);
-    let out_strides = strides(out);
-    (0..n)
-        .map(|flat| {
-            (0..src.len())
-                .map(|d| {
-                    let coord = (flat / out_strides[off + d]) % out[off + d];
-                    if src[d] == 1 {
-                        0
-                    } else {
-                        coord * src_strides[d]
-                    }
-                })
-                .sum()
+    // Along each output axis the source advances by its own stride, or not at all where it
+    // is broadcast (a missing leading axis or a length-1 one).
+    let step: Vec<usize> = (0..out.len())
+        .map(|d| match d.checked_sub(off) {
+            Some(d) if src[d] != 1 => src_strides[d],
+            _ => 0,
         })
-        .collect()
+        .collect();
+    super::strided_offsets(out, &step)
 }
 
 pub(crate) fn build(node: &GraphNode) -> Result<Built> {

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 pub(super) mod kernel;
 
 pub use kernel::Scale;
-use kernel::{Acc, Bias, Strided};
+use kernel::{Acc, Bias, Strided, NO_CLAMP};
 
 use super::{input, input_shape, shape_err, BuildCtx, Built, Op, Wire};
 use crate::{
@@ -210,6 +210,15 @@ pub struct MatMul {
     pub weight_frac_bits: u32,
 }
 
+/// A constant rank-2 right operand of a [`MatMul`], derived once per program
+/// ([`MatMul::prepare`]).
+pub(crate) struct MatMulWeights {
+    /// `max_j Σ_k |B[k][j]|`: its part of the accumulator bound.
+    col_abs_sum: u128,
+    /// `Bᵀ` packed as the left operand of the `f64` product.
+    transposed: kernel::Panels,
+}
+
 impl MatMul {
     fn gemm(&self) -> Gemm {
         Gemm {
@@ -273,9 +282,45 @@ impl MatMul {
             .collect())
     }
 
+    /// What [`MatMul::eval_prepared`] reuses of a constant rank-2 right operand `b` (`None`
+    /// for another rank): its part of the accumulator bound and `Bᵀ` packed.
+    pub(crate) fn prepare(&self, b: &Tensor) -> Option<MatMulWeights> {
+        let &[k, n] = b.shape.as_slice() else {
+            return None;
+        };
+        Some(MatMulWeights {
+            col_abs_sum: self.gemm().col_abs_sum(b)?,
+            transposed: kernel::Panels::pack(Strided {
+                data: &b.data,
+                rows: n,
+                cols: k,
+                rs: 1,
+                cs: n,
+            }),
+        })
+    }
+
     /// Runs one [`Gemm`] per batch element (a rank-2 `B` is shared: `A` is then one
     /// `[batch·M, K]` matrix).
     pub(crate) fn eval(&self, ins: &[&Tensor], out_shape: &[usize]) -> Tensor {
+        self.eval_prepared(ins, out_shape, None)
+    }
+
+    /// [`MatMul::eval`], with [`MatMul::prepare`] of these very `ins[1]` computed beforehand
+    /// when given (used only where `B` is the rank-2 operand of one shared product): the
+    /// same integers.
+    ///
+    /// With the weights prepared and the exact `f64` accumulator admitted, the product is
+    /// computed transposed, `Yᵀ = Bᵀ·Aᵀ`, with `Bᵀ` the left operand packed once: the
+    /// activations (few rows in a transformer) are then what is packed on every call. Every
+    /// output is the same exact sum of the same products (the order-independence argument
+    /// of [`kernel`]), so the integers are those of the untransposed product.
+    pub(crate) fn eval_prepared(
+        &self,
+        ins: &[&Tensor],
+        out_shape: &[usize],
+        weights: Option<&MatMulWeights>,
+    ) -> Tensor {
         if ins[0].shape.len() == 1 || ins[1].shape.len() == 1 {
             let (sa, sb) = Self::promote(&ins[0].shape, &ins[1].shape);
             let a = Tensor::new(sa.clone(), ins[0].data.clone());
@@ -300,8 +345,30 @@ impl MatMul {
         let batches: usize = batch_shape.iter().product();
         if b.shape.len() == 2 && a.shape.len() - 2 == batch_shape.len() {
             let rows = batches * m;
+            if let Some(w) = weights {
+                let bound = kernel::max_abs(&a.data).saturating_mul(w.col_abs_sum);
+                if Acc::for_bound(bound) == Acc::F64 {
+                    let at = Strided {
+                        data: &a.data,
+                        rows: k,
+                        cols: rows,
+                        rs: 1,
+                        cs: k,
+                    };
+                    let mut yt = vec![0; n * rows];
+                    let epilogue = (Bias::None, gemm.scale());
+                    kernel::gemm_packed(&w.transposed, &at, epilogue, NO_CLAMP, &mut yt, rows);
+                    let mut y = vec![0; rows * n];
+                    for (j, col) in yt.chunks_exact(rows.max(1)).enumerate() {
+                        for (i, v) in col.iter().enumerate() {
+                            y[i * n + j] = *v;
+                        }
+                    }
+                    return Tensor::new(out_shape.to_vec(), y);
+                }
+            }
             let a2 = Tensor::new(vec![rows, k], a.data.clone());
-            let y = gemm.eval(&[&a2, b], &[rows, n]);
+            let y = gemm.eval_prepared(&[&a2, b], &[rows, n], weights.map(|w| w.col_abs_sum));
             return Tensor::new(out_shape.to_vec(), y.data);
         }
         let ia = super::binary::broadcast_index(&a.shape[..a.shape.len() - 2], batch_shape);
@@ -563,6 +630,28 @@ mod tests {
             let col_abs_sum = gemm.col_abs_sum(&b);
             prop_assert!(col_abs_sum.is_some());
             prop_assert_eq!(gemm.eval_prepared(&ins, &out_shape, col_abs_sum), want);
+        }
+
+        /// A batched `MatMul` with a shared rank-2 `B`, its weights prepared (the
+        /// transposed product where the `f64` accumulator is admitted, the plain one where
+        /// not): the same integers as the unprepared kernel, which equals the reference.
+        #[test]
+        fn prepared_matmul_equals_unprepared(
+            (batch, m, k, n) in (1usize..4, 0usize..20, 1usize..40, 1usize..30),
+            wfb in prop::sample::select(vec![12u32, 16, 24]),
+            pool in values(3 * 19 * 39 + 39 * 29),
+        ) {
+            let mm = MatMul { weight_frac_bits: wfb };
+            let a = Tensor::new(vec![batch, m, k], pool[..batch * m * k].to_vec());
+            let b = Tensor::new(vec![k, n], pool[batch * m * k..][..k * n].to_vec());
+            let out_shape = vec![batch, m, n];
+            let want = mm.eval(&[&a, &b], &out_shape);
+            let w = mm.prepare(&b);
+            prop_assert!(w.is_some());
+            prop_assert_eq!(mm.eval_prepared(&[&a, &b], &out_shape, w.as_ref()), want.clone());
+            let a2 = Tensor::new(vec![batch * m, k], a.data.clone());
+            let g = reference(&mm.gemm(), &[&a2, &b], &[batch * m, n]);
+            prop_assert_eq!(g.data, want.data);
         }
     }
 }

@@ -105,10 +105,48 @@ impl UnaryKind {
     }
 
     pub(crate) fn eval(&self, x: &Tensor) -> Tensor {
-        Tensor::new(
-            x.shape.clone(),
-            x.data.iter().map(|q| self.apply(*q)).collect(),
-        )
+        let data = match self {
+            // The same integers as `apply`, read from tables of it (built on first use).
+            UnaryKind::Erf => x.data.iter().map(|q| erf_lookup(*q)).collect(),
+            UnaryKind::Tanh => x.data.iter().map(|q| tanh_lookup(*q)).collect(),
+            _ => x.data.iter().map(|q| self.apply(*q)).collect(),
+        };
+        Tensor::new(x.shape.clone(), data)
+    }
+}
+
+/// `|q|` from which on [`erf_q`] is constant: it clamps `|q|` to 6 (at `2^-F`).
+const ERF_FLAT: usize = 6 << FRAC_BITS;
+/// `|q|` from which on [`tanh_q`] is constant: `exp_q30(−2|q|)` clamps `−2|q|` to `D_MIN`.
+const TANH_FLAT: usize = (-super::softmax::D_MIN as usize).div_ceil(2);
+
+/// `f(a)` for every `a` in `0..=flat`: the table of an odd function of `|q|` that is
+/// constant from `flat` on.
+fn odd_table(flat: usize, f: fn(i32) -> i32) -> Vec<i32> {
+    (0..=flat as i32).map(f).collect()
+}
+
+/// [`erf_q`] by table: `erf_q` depends on `min(|q|, 6·2^F)` and the sign only.
+pub(crate) fn erf_lookup(q: i32) -> i32 {
+    static TABLE: std::sync::OnceLock<Vec<i32>> = std::sync::OnceLock::new();
+    let t = TABLE.get_or_init(|| odd_table(ERF_FLAT, erf_q));
+    let y = t[(q.unsigned_abs() as usize).min(ERF_FLAT)];
+    if q < 0 {
+        -y
+    } else {
+        y
+    }
+}
+
+/// [`tanh_q`] by table: `tanh_q` depends on `min(|q|, ⌈−D_MIN/2⌉)` and the sign only.
+pub(crate) fn tanh_lookup(q: i32) -> i32 {
+    static TABLE: std::sync::OnceLock<Vec<i32>> = std::sync::OnceLock::new();
+    let t = TABLE.get_or_init(|| odd_table(TANH_FLAT, tanh_q));
+    let y = t[(q.unsigned_abs() as usize).min(TANH_FLAT)];
+    if q < 0 {
+        -y
+    } else {
+        y
     }
 }
 
@@ -393,6 +431,15 @@ pub fn pow_q(q: i32, n: u32) -> i32 {
     }
 }
 
+/// [`pow_q`]`(q, 2)` in `i64`: `q² ≤ 2^62` never overflows, and the rounding shifts are the
+/// same integers.
+#[inline(always)]
+fn square_q(q: i32) -> i32 {
+    let p = q as i64 * q as i64;
+    let s = FRAC_BITS;
+    ((p >> s) + ((p >> (s - 1)) & 1)).min(i32::MAX as i64) as i32
+}
+
 impl Pow {
     pub(crate) fn output_shape(&self, node: &str, ins: &[&[usize]]) -> Result<Vec<usize>> {
         match ins {
@@ -404,6 +451,15 @@ impl Pow {
     }
 
     pub(crate) fn eval(&self, x: &Tensor, out_shape: &[usize]) -> Tensor {
+        // One exponent for every element of an input of the output's shape (`Pow(x, 2)`):
+        // no index maps.
+        if let ([n], true) = (self.exponents.as_slice(), x.shape == out_shape) {
+            let data = match n {
+                2 => x.data.iter().map(|q| square_q(*q)).collect(),
+                n => x.data.iter().map(|q| pow_q(*q, *n)).collect(),
+            };
+            return Tensor::new(out_shape.to_vec(), data);
+        }
         let ix = broadcast_index(&x.shape, out_shape);
         let ie = broadcast_index(&self.shape, out_shape);
         let data = ix
@@ -570,6 +626,49 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    /// The tables hold exactly the functions: every `|q|` up to past where they turn
+    /// constant, both signs, and the extremes.
+    #[test]
+    fn erf_and_tanh_tables_equal_the_functions() {
+        let edges = [
+            i32::MIN,
+            i32::MIN + 1,
+            -(1 << 20),
+            1 << 20,
+            i32::MAX - 1,
+            i32::MAX,
+        ];
+        for q in (-50_000..=50_000).chain(edges) {
+            assert_eq!(erf_lookup(q), erf_q(q), "erf {q}");
+            assert_eq!(tanh_lookup(q), tanh_q(q), "tanh {q}");
+        }
+    }
+
+    /// `Pow(x, 2)`'s `i64` square equals `pow_q(x, 2)` (on extremes and a sweep), and the
+    /// scalar-exponent path equals the broadcast one.
+    #[test]
+    fn square_equals_pow_q() {
+        let edges = [
+            i32::MIN,
+            i32::MIN + 1,
+            -46_341 << 12,
+            46_341 << 12,
+            i32::MAX,
+        ];
+        for q in (-300_000..=300_000).step_by(7).chain(edges) {
+            assert_eq!(square_q(q), pow_q(q, 2), "{q}");
+        }
+        let x = Tensor::new(vec![2, 3], vec![i32::MIN, -4096, -1, 0, 5000, i32::MAX]);
+        for n in [0, 1, 2, 3, 7] {
+            let p = Pow {
+                exponents: vec![n],
+                shape: vec![],
+            };
+            let want: Vec<i32> = x.data.iter().map(|q| pow_q(*q, n)).collect();
+            assert_eq!(p.eval(&x, &[2, 3]).data, want, "n = {n}");
+        }
+    }
     use crate::fixed::dequantize;
 
     const ULP: f64 = 1.0 / 4096.0;

@@ -25,6 +25,7 @@ pub use binary::{broadcast_index, BinaryKind};
 pub use conv::Conv;
 pub(crate) use conv::ConvWeights;
 pub use gather::{resolve_index, Gather, GatherNd};
+pub(crate) use linear::MatMulWeights;
 pub use linear::{Gemm, MatMul, Scale};
 pub use logic::{bool_value, Cast, CmpKind, LogicKind};
 pub use math::{
@@ -459,6 +460,44 @@ fn unary_shape(node: &str, ins: &[&[usize]]) -> Result<Vec<usize>> {
     }
 }
 
+/// The flat source index of every element of a strided view, in the view's row-major
+/// order: element `(i_0, …, i_{r−1})` of `shape` reads `Σ_d i_d·stride[d]`. Walks the
+/// indices like an odometer (one addition per element) instead of dividing each flat
+/// index back into coordinates; the same indices in the same order.
+pub(crate) fn strided_offsets(shape: &[usize], stride: &[usize]) -> Vec<usize> {
+    debug_assert_eq!(shape.len(), stride.len());
+    let n: usize = shape.iter().product();
+    let mut out = Vec::with_capacity(n);
+    let Some((&inner, outer)) = shape.split_last() else {
+        out.push(0);
+        return out;
+    };
+    if n == 0 {
+        return out;
+    }
+    let step = stride[outer.len()];
+    let mut coord = vec![0usize; outer.len()];
+    let mut base = 0usize;
+    loop {
+        out.extend((0..inner).map(|j| base + j * step));
+        // Advance the outer axes, last first, carrying like an odometer.
+        let mut d = outer.len();
+        loop {
+            if d == 0 {
+                return out;
+            }
+            d -= 1;
+            coord[d] += 1;
+            base += stride[d];
+            if coord[d] < outer[d] {
+                break;
+            }
+            base -= stride[d] * outer[d];
+            coord[d] = 0;
+        }
+    }
+}
+
 /// Row-major strides of a shape.
 pub fn strides(shape: &[usize]) -> Vec<usize> {
     let mut s = vec![1; shape.len()];
@@ -484,4 +523,114 @@ pub(crate) fn test_values(len: usize) -> impl proptest::strategy::Strategy<Value
         prop::collection::vec(extreme.clone(), len),
         prop::collection::vec(prop_oneof![extreme, -50i32..50], len),
     ]
+}
+
+#[cfg(test)]
+mod index_tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// The previous index maps, one division and remainder per axis and element: kept as
+    /// references for [`strided_offsets`] and the kernels built on it.
+    fn broadcast_index_by_division(src: &[usize], out: &[usize]) -> Vec<usize> {
+        let n: usize = out.iter().product();
+        let off = out.len() - src.len();
+        let src_strides = strides(src);
+        let out_strides = strides(out);
+        (0..n)
+            .map(|flat| {
+                (0..src.len())
+                    .map(|d| {
+                        let coord = (flat / out_strides[off + d]) % out[off + d];
+                        if src[d] == 1 {
+                            0
+                        } else {
+                            coord * src_strides[d]
+                        }
+                    })
+                    .sum()
+            })
+            .collect()
+    }
+
+    fn transpose_by_division(x: &Tensor, perm: &[usize]) -> Vec<i32> {
+        let out_shape: Vec<usize> = perm.iter().map(|p| x.shape[*p]).collect();
+        let in_strides = strides(&x.shape);
+        let out_strides = strides(&out_shape);
+        (0..x.len())
+            .map(|flat| {
+                let src: usize = (0..out_shape.len())
+                    .map(|d| ((flat / out_strides[d]) % out_shape[d]) * in_strides[perm[d]])
+                    .sum();
+                x.data[src]
+            })
+            .collect()
+    }
+
+    fn reduce_groups_by_division(in_shape: &[usize], axes: &[usize]) -> Vec<Vec<usize>> {
+        let kept: Vec<usize> = (0..in_shape.len()).filter(|a| !axes.contains(a)).collect();
+        let out_n: usize = kept.iter().map(|a| in_shape[*a]).product();
+        let kept_shape: Vec<usize> = kept.iter().map(|a| in_shape[*a]).collect();
+        let ks = strides(&kept_shape);
+        let is = strides(in_shape);
+        let mut groups = vec![Vec::new(); out_n];
+        for flat in 0..in_shape.iter().product() {
+            let o: usize = kept
+                .iter()
+                .enumerate()
+                .map(|(j, a)| ((flat / is[*a]) % in_shape[*a]) * ks[j])
+                .sum();
+            groups[o].push(flat);
+        }
+        groups
+    }
+
+    /// A shape of rank 0..=5 with axes of length 0..4 (zero-sized ones included).
+    fn shape() -> impl Strategy<Value = Vec<usize>> {
+        prop::collection::vec(0usize..4, 0..6)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+
+        #[test]
+        fn broadcast_index_equals_division_reference(
+            (out, keep, drop) in shape().prop_flat_map(|s| {
+                let r = s.len();
+                (Just(s), prop::collection::vec(any::<bool>(), r), 0..=r)
+            })
+        ) {
+            let src: Vec<usize> =
+                out.iter().zip(keep).skip(drop).map(|(d, k)| if k { *d } else { 1 }).collect();
+            prop_assert_eq!(
+                binary::broadcast_index(&src, &out),
+                broadcast_index_by_division(&src, &out)
+            );
+        }
+
+        #[test]
+        fn transpose_equals_division_reference(
+            (x, perm) in shape().prop_flat_map(|s| {
+                let n: usize = s.iter().product();
+                let perm = Just((0..s.len()).collect::<Vec<usize>>()).prop_shuffle();
+                (Just(s), perm, prop::collection::vec(any::<i32>(), n))
+            }).prop_map(|(s, perm, data)| (Tensor::new(s, data), perm))
+        ) {
+            let t = Transpose { perm: perm.clone() };
+            let out_shape: Vec<usize> = perm.iter().map(|p| x.shape[*p]).collect();
+            prop_assert_eq!(t.eval(&x, &out_shape).data, transpose_by_division(&x, &perm));
+        }
+
+        #[test]
+        fn reduce_groups_equal_division_reference(
+            (s, axes) in shape().prop_flat_map(|s| {
+                let r = s.len();
+                (Just(s), prop::collection::vec(0..r.max(1), 0..4))
+            })
+        ) {
+            let axes: Vec<usize> = axes.into_iter().filter(|a| *a < s.len()).collect();
+            prop_assert_eq!(reduce_groups(&s, &axes), reduce_groups_by_division(&s, &axes));
+        }
+    }
 }

@@ -57,21 +57,21 @@ pub struct Reduce {
 /// For each output element (row-major), the flat input indices it reduces, in row-major
 /// order of the input. Shared by the kernel and its circuit.
 pub fn reduce_groups(in_shape: &[usize], axes: &[usize]) -> Vec<Vec<usize>> {
-    let kept: Vec<usize> = (0..in_shape.len()).filter(|a| !axes.contains(a)).collect();
-    let out_n: usize = kept.iter().map(|a| in_shape[*a]).product();
-    let kept_shape: Vec<usize> = kept.iter().map(|a| in_shape[*a]).collect();
-    let ks = strides(&kept_shape);
     let is = strides(in_shape);
-    let mut groups = vec![Vec::new(); out_n];
-    for flat in 0..in_shape.iter().product() {
-        let o: usize = kept
-            .iter()
-            .enumerate()
-            .map(|(j, a)| ((flat / is[*a]) % in_shape[*a]) * ks[j])
-            .sum();
-        groups[o].push(flat);
-    }
-    groups
+    // Each group starts at its kept coordinates' offset and runs over the reduced axes in
+    // their (row-major) order.
+    let (kept, reduced): (Vec<usize>, Vec<usize>) =
+        (0..in_shape.len()).partition(|a| !axes.contains(a));
+    let view = |along: &[usize]| {
+        let shape: Vec<usize> = along.iter().map(|a| in_shape[*a]).collect();
+        let step: Vec<usize> = along.iter().map(|a| is[*a]).collect();
+        super::strided_offsets(&shape, &step)
+    };
+    let members = view(&reduced);
+    view(&kept)
+        .into_iter()
+        .map(|base| members.iter().map(|m| base + m).collect())
+        .collect()
 }
 
 fn reduced_shape(x: &[usize], axes: &[usize], keepdims: bool) -> Vec<usize> {

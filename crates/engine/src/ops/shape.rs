@@ -48,15 +48,11 @@ impl Transpose {
 
     pub(crate) fn eval(&self, x: &Tensor, out_shape: &[usize]) -> Tensor {
         let in_strides = strides(&x.shape);
-        let out_strides = strides(out_shape);
-        let n = x.len();
-        let data = (0..n)
-            .map(|flat| {
-                let src: usize = (0..out_shape.len())
-                    .map(|d| ((flat / out_strides[d]) % out_shape[d]) * in_strides[self.perm[d]])
-                    .sum();
-                x.data[src]
-            })
+        // Output axis `d` walks input axis `perm[d]`.
+        let step: Vec<usize> = self.perm.iter().map(|p| in_strides[*p]).collect();
+        let data = super::strided_offsets(out_shape, &step)
+            .into_iter()
+            .map(|src| x.data[src])
             .collect();
         Tensor::new(out_shape.to_vec(), data)
     }

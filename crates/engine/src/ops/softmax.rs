@@ -59,14 +59,21 @@ pub struct Softmax {
 }
 
 impl Softmax {
-    /// For each softmax group, the flat indices of its elements.
-    pub fn groups(&self, shape: &[usize]) -> Vec<Vec<usize>> {
+    /// `(outer, n, inner)`: the groups are `outer × inner`, each of `n` elements, element `j`
+    /// of group `(o, i)` at flat index `(o·n + j)·inner + i`.
+    fn layout(&self, shape: &[usize]) -> (usize, usize, usize) {
         let outer: usize = shape[..self.axis].iter().product();
         let (n, inner) = if self.coerce_2d {
             (shape[self.axis..].iter().product(), 1)
         } else {
             (shape[self.axis], shape[self.axis + 1..].iter().product())
         };
+        (outer, n, inner)
+    }
+
+    /// For each softmax group, the flat indices of its elements.
+    pub fn groups(&self, shape: &[usize]) -> Vec<Vec<usize>> {
+        let (outer, n, inner) = self.layout(shape);
         let mut out = Vec::with_capacity(outer * inner);
         for o in 0..outer {
             for i in 0..inner {
@@ -76,19 +83,24 @@ impl Softmax {
         out
     }
 
+    /// Every group of [`Softmax::groups`], walked in place (no index lists).
     pub(crate) fn eval(&self, x: &Tensor) -> Tensor {
         let mut out = vec![0; x.len()];
-        for g in self.groups(&x.shape) {
-            let Some(m) = g.iter().map(|i| x.data[*i]).max() else {
-                continue;
-            };
-            let e: Vec<i64> = g
-                .iter()
-                .map(|i| exp_q30(x.data[*i] as i64 - m as i64))
-                .collect();
-            let s: i128 = e.iter().map(|v| *v as i128).sum();
-            for (i, e) in g.iter().zip(&e) {
-                out[*i] = softmax_element(*e, s);
+        let (outer, n, inner) = self.layout(&x.shape);
+        let mut e = vec![0i64; n];
+        for o in 0..outer {
+            for i in 0..inner {
+                let at = |j: usize| (o * n + j) * inner + i;
+                let Some(m) = (0..n).map(|j| x.data[at(j)]).max() else {
+                    continue;
+                };
+                for (j, e) in e.iter_mut().enumerate() {
+                    *e = exp_q30(x.data[at(j)] as i64 - m as i64);
+                }
+                let s: i128 = e.iter().map(|v| *v as i128).sum();
+                for (j, e) in e.iter().enumerate() {
+                    out[at(j)] = softmax_element(*e, s);
+                }
             }
         }
         Tensor::new(x.shape.clone(), out)
@@ -97,6 +109,13 @@ impl Softmax {
 
 /// Step 5: `floor((2^(F+1)·e + s) / (2s))` for `s ≥ 2^30`, `0 ≤ e ≤ s`.
 pub fn softmax_element(e: i64, s: i128) -> i32 {
+    // Below 2^62 (groups of fewer than 2^32 elements) the numerator `e·2^(F+1) + s` and
+    // `2s` fit `u64`, whose division of these non-negative integers is the same floor.
+    if let (Ok(e), Ok(s)) = (u64::try_from(e), u64::try_from(s)) {
+        if s < 1 << 62 {
+            return (((e << (FRAC_BITS + 1)) + s) / (2 * s)) as i32;
+        }
+    }
     ((((e as i128) << (FRAC_BITS + 1)) + s) / (2 * s)) as i32
 }
 
@@ -198,6 +217,40 @@ mod tests {
         }
         assert_eq!(y.data[5], i32::MIN);
         assert_eq!(sm.eval_hard(&x).data, vec![0, 0, 4096, 4096, 0, 0]);
+    }
+
+    /// The in-place walk equals the previous kernel (group index lists, `i128` division) on
+    /// every axis of a rank-3 tensor, legacy coercion included.
+    #[test]
+    fn eval_equals_index_list_reference() {
+        let shape = [3, 4, 5];
+        let data: Vec<i32> = (0..60i64)
+            .map(|v| ((v * 2_654_435_761) % (1 << 20) - (1 << 19)) as i32)
+            .chain([i32::MIN, i32::MAX])
+            .take(60)
+            .collect();
+        let mut data = data;
+        data[7] = i32::MIN;
+        data[8] = i32::MAX;
+        let x = Tensor::new(shape.to_vec(), data);
+        for axis in 0..3 {
+            for coerce_2d in [false, true] {
+                let sm = Softmax { axis, coerce_2d };
+                let mut want = vec![0; x.len()];
+                for g in sm.groups(&x.shape) {
+                    let m = g.iter().map(|i| x.data[*i]).max().unwrap();
+                    let e: Vec<i64> = g
+                        .iter()
+                        .map(|i| exp_q30(x.data[*i] as i64 - m as i64))
+                        .collect();
+                    let s: i128 = e.iter().map(|v| *v as i128).sum();
+                    for (i, e) in g.iter().zip(&e) {
+                        want[*i] = ((((*e as i128) << (FRAC_BITS + 1)) + s) / (2 * s)) as i32;
+                    }
+                }
+                assert_eq!(sm.eval(&x).data, want, "axis {axis}, coerce {coerce_2d}");
+            }
+        }
     }
 
     #[test]
