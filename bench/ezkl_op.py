@@ -9,7 +9,7 @@ the circuit size EZKL chose and the process's peak RSS.
 Visibility mirrors what our step circuit proves: the operator's input and output are
 Poseidon-hashed public commitments, the weights are fixed in the circuit.
 
-Usage: python bench/ezkl_op.py MODEL NODE_NAME [--workdir DIR]
+Usage: python bench/ezkl_op.py MODEL NODE_NAME [--workdir DIR] [--input FILE]
 """
 
 import argparse
@@ -42,7 +42,9 @@ def intermediate_inputs(model_path, node, data):
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
     sess = ort.InferenceSession(model.SerializeToString(), opts)
-    feeds = {k: np.asarray(v["data"], dtype=np.float32).reshape(v["shape"]) for k, v in data.items()}
+    elem = {i.name: i.type.tensor_type.elem_type for i in model.graph.input}
+    dtype = lambda k: onnx.helper.tensor_dtype_to_np_dtype(elem.get(k, onnx.TensorProto.FLOAT))  # noqa: E731
+    feeds = {k: np.asarray(v["data"], dtype=dtype(k)).reshape(v["shape"]) for k, v in data.items()}
     outs = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, feeds)))
     outs.update(feeds)
     return names, [outs[n] for n in names]
@@ -54,10 +56,11 @@ def main():
     ap.add_argument("node")
     ap.add_argument("--workdir")
     ap.add_argument("--scale", type=int, default=7, help="EZKL input/param scale (bits)")
+    ap.add_argument("--input", help="tensor JSON of the model's inputs (default testdata/MODEL/input.json)")
     a = ap.parse_args()
     root = os.path.join(os.path.dirname(__file__), "..")
     model_path = os.path.join(root, "testdata", a.model, "model.onnx")
-    data = json.load(open(os.path.join(root, "testdata", a.model, "input.json")))["inputs"]
+    data = json.load(open(a.input or os.path.join(root, "testdata", a.model, "input.json")))["inputs"]
     work = a.workdir or tempfile.mkdtemp(prefix=f"ezkl-{a.model}-")
     os.makedirs(work, exist_ok=True)
     p = lambda n: os.path.join(work, n)  # noqa: E731

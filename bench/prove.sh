@@ -4,7 +4,8 @@
 # time and peak memory (`zkopml prove --node`, under /usr/bin/time -v) — next to EZKL proving
 # the same ONNX operator (the whole node: EZKL has no chunked leaf) on the tensor the model
 # really produces there, in the same run on the same machine (bench/ezkl_op.py).
-# Usage: bench/prove.sh [models...]   (default: dnn variable_cnn lenet5 conv2d mobilenet_v2)
+# Usage: bench/prove.sh [models...]   (default: dnn variable_cnn lenet5 conv2d mobilenet_v2;
+#        also exports/bert_mask etc.: a model without input.json runs the first of its cases.json)
 #        ZKOPML_BENCH_NO_EZKL=1 bench/prove.sh ...   to skip the peer.
 #        ZKOPML_BENCH_EZKL_TIMEOUT=900 (seconds per EZKL run; a run past it is reported as such)
 #        ZKOPML_BENCH_NO_BUILD=1 (use target/release/zkopml as it is)
@@ -26,27 +27,34 @@ echo "| model | heaviest leaf: node (op) | template | constraints | leaves of th
 echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 for m in "${models[@]}"; do
   onnx=testdata/$m/model.onnx
-  "$Z" circuits --model "$onnx" --templates --json > "bench/out/$m-leaves.json"
+  tag=${m//\//-}
+  input=testdata/$m/input.json
+  if [[ ! -f $input ]]; then
+    input=bench/out/$tag-input.json
+    python3 -c 'import json, sys; print(json.dumps({"inputs": json.load(open(sys.argv[1]))["cases"][0]["inputs"]}))' \
+      "testdata/$m/cases.json" > "$input"
+  fi
+  "$Z" circuits --model "$onnx" --templates --json > "bench/out/$tag-leaves.json"
   read -r node op leaves < <(python3 -c '
 import json, sys
 ops = [o for o in json.load(open(sys.argv[1]))["operators"] if o["constraints"]]
 b = max(ops, key=lambda o: o["constraints"])
-print(b["node"], b["op"], b["leaves"])' "bench/out/$m-leaves.json")
-  /usr/bin/time -v "$Z" prove --model "$onnx" --input "testdata/$m/input.json" --node "$node" \
-    --keys bench/out/keys --out "bench/out/$m-leaf-proof.json" --json \
-    > "bench/out/$m-leaf.json" 2> "bench/out/$m-leaf-time.txt"
-  peak=$(awk '/Maximum resident/ {print int($6/1024)}' "bench/out/$m-leaf-time.txt")
-  ezkl=bench/out/$m-ezkl.json
+print(b["node"], b["op"], b["leaves"])' "bench/out/$tag-leaves.json")
+  /usr/bin/time -v "$Z" prove --model "$onnx" --input "$input" --node "$node" \
+    --keys bench/out/keys --out "bench/out/$tag-leaf-proof.json" --json \
+    > "bench/out/$tag-leaf.json" 2> "bench/out/$tag-leaf-time.txt"
+  peak=$(awk '/Maximum resident/ {print int($6/1024)}' "bench/out/$tag-leaf-time.txt")
+  ezkl=bench/out/$tag-ezkl.json
   echo '{}' > "$ezkl"
   if [[ -z "${ZKOPML_BENCH_NO_EZKL:-}" ]]; then
     work=$(mktemp -d)
     if timeout "${ZKOPML_BENCH_EZKL_TIMEOUT:-900}" bench/.venv/bin/python bench/ezkl_op.py "$m" "$node" \
-      --workdir "$work" 2> "bench/out/$m-ezkl.log" | tail -1 > "$ezkl.tmp"; then
+      --workdir "$work" --input "$input" 2> "bench/out/$tag-ezkl.log" | tail -1 > "$ezkl.tmp"; then
       mv "$ezkl.tmp" "$ezkl"
     else
-      echo "{\"failed\": \"exit $? (see bench/out/$m-ezkl.log)\"}" > "$ezkl"
+      echo "{\"failed\": \"exit $? (see bench/out/$tag-ezkl.log)\"}" > "$ezkl"
     fi
     rm -rf "$work" "$ezkl.tmp"
   fi
-  python3 bench/prove_row.py "bench/out/$m-leaf.json" "$ezkl" "$m" "$node" "$op" "$leaves" "$peak"
+  python3 bench/prove_row.py "bench/out/$tag-leaf.json" "$ezkl" "$m" "$node" "$op" "$leaves" "$peak"
 done
