@@ -801,11 +801,16 @@ async fn honest_submitter_wins(net: &Net, model: &V4Model, honest: &V4Trace, lia
 /// `testdata/exports/<name>` (committed graphs in the shape torch's exporters write): the
 /// program and its first case's quantised inputs.
 fn export(name: &str) -> (Program, Vec<Tensor>) {
+    load_case(&repo().join("testdata/exports").join(name))
+}
+
+/// The program in `dir/model.onnx` and the quantised inputs of the first case of
+/// `dir/cases.json`.
+fn load_case(dir: &std::path::Path) -> (Program, Vec<Tensor>) {
     #[derive(serde::Deserialize)]
     struct Cases {
         cases: Vec<TensorFile>,
     }
-    let dir = repo().join("testdata/exports").join(name);
     let graph = import::load_file(&dir.join("model.onnx")).unwrap();
     let program = Program::compile(&graph, &HashMap::new(), 1).unwrap();
     let text = std::fs::read_to_string(dir.join("cases.json")).unwrap();
@@ -884,57 +889,109 @@ async fn transformer_disputes_end_at_the_lie_with_real_leaf_proofs() {
     ];
     for (name, families) in models {
         let (program, inputs) = export(name);
-        let l = Lowered::new(&program, OPS_PER_STEP)
-            .unwrap_or_else(|e| panic!("{name} lowers under version 4: {e}"));
-        let honest = V4Trace::compute(&l, &program, &inputs, None).unwrap();
-        println!(
-            "{name}: {} nodes, {} template operators, {} steps",
-            program.nodes.len(),
-            l.ops.len(),
-            l.num_steps()
-        );
-        let model = V4Model::new(l);
-        let mut first_liar = None;
-        for family in families {
-            let node = match *family {
-                "last" => program.nodes.len() - 1,
-                "late ArgMax" => program
-                    .nodes
-                    .iter()
-                    .rposition(|n| n.op.name() == "ArgMax")
-                    .unwrap_or_else(|| panic!("{name} has an ArgMax")),
-                f => program
-                    .nodes
-                    .iter()
-                    .position(|n| n.op.name() == f)
-                    .unwrap_or_else(|| panic!("{name} has a {f} node")),
-            };
-            let liar = lie_at(&model.lowered, &program, &inputs, &honest, node);
-            let t = std::time::Instant::now();
-            let (game, status, moves) =
-                lying_submitter_game(&net, &model, &honest, &liar, name).await;
-            report(
-                &format!(
-                    "{name}, lie in `{}` ({family}): {:.1} s",
-                    program.nodes[node].name,
-                    t.elapsed().as_secs_f64()
-                ),
-                &moves,
-            );
-            assert_eq!(status, GameStatus::ChallengerWon, "{name}: {family}");
-            assert!(leaf_then_finish(&moves, Role::Challenger)
-                .phase
-                .starts_with("resolveLeaf("));
-            let g = v4::game(&net.chain(3), game).await.unwrap();
-            let disputed = g.lo as usize * OPS_PER_STEP + g.opPosition as usize;
-            assert_eq!(
-                model.lowered.ops[disputed].node, node,
-                "{name}: the game ends in an operator of the lying node ({family})"
-            );
-            if first_liar.is_none() {
-                first_liar = Some(liar);
-            }
-        }
-        honest_submitter_wins(&net, &model, &honest, &first_liar.expect("a lie played")).await;
+        transformer_disputes(&net, name, &program, &inputs, families).await;
     }
+    // all-MiniLM-L6-v2 with its real weights (testdata/gen_minilm.py, run by the test command),
+    // on the same devnet: sentence 0, 8 of 16 tokens real; the [30522, 384] embedding table is
+    // a `gather_index/v1` operator. Its LayerNorm is decomposed (opset 14): `Sqrt` is its
+    // normalisation step.
+    let dir = repo().join("testdata/minilm/gen");
+    if !dir.join("model.onnx").exists() {
+        let how = "made by `.venv/bin/python testdata/gen_minilm.py` (testdata/README.md)";
+        assert!(!minilm_required(), "testdata/minilm/gen absent: {how}");
+        eprintln!("MiniLM skipped: testdata/minilm/gen absent ({how})");
+        return;
+    }
+    let t = std::time::Instant::now();
+    let (program, inputs) = load_case(&dir);
+    println!(
+        "minilm: loaded and compiled in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    transformer_disputes(
+        &net,
+        "minilm",
+        &program,
+        &inputs,
+        &["Softmax", "Sqrt", "MatMul", "Erf"],
+    )
+    .await;
+    println!(
+        "minilm: all games (4 lies + the honest submitter) in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+}
+
+/// Whether a missing generated MiniLM must fail rather than skip: in CI (`CI` set) and under
+/// the test command (`scripts/test.sh` sets `ZKOPML_MINILM=1` after running the generator).
+fn minilm_required() -> bool {
+    ["CI", "ZKOPML_MINILM"]
+        .iter()
+        .any(|k| std::env::var(k).is_ok_and(|v| !v.is_empty() && v != "0" && v != "false"))
+}
+
+/// One model's transformer disputes on `net`: for each family, a lying submitter with a defect
+/// in the first node of that family (or "last", "late ArgMax") loses to an honest challenger's
+/// real leaf proof and the game ends in an operator of the lying node; then an honest
+/// submitter beats a challenger carrying the first lie, and finalises.
+async fn transformer_disputes(
+    net: &Net,
+    name: &str,
+    program: &Program,
+    inputs: &[Tensor],
+    families: &[&str],
+) {
+    let t = std::time::Instant::now();
+    let l = Lowered::new(program, OPS_PER_STEP)
+        .unwrap_or_else(|e| panic!("{name} lowers under version 4: {e}"));
+    let honest = V4Trace::compute(&l, program, inputs, None).unwrap();
+    println!(
+        "{name}: {} nodes, {} template operators, {} steps (lowered and traced in {:.1} s)",
+        program.nodes.len(),
+        l.ops.len(),
+        l.num_steps(),
+        t.elapsed().as_secs_f64()
+    );
+    let model = V4Model::new(l);
+    let mut first_liar = None;
+    for family in families {
+        let node = match *family {
+            "last" => program.nodes.len() - 1,
+            "late ArgMax" => program
+                .nodes
+                .iter()
+                .rposition(|n| n.op.name() == "ArgMax")
+                .unwrap_or_else(|| panic!("{name} has an ArgMax")),
+            f => program
+                .nodes
+                .iter()
+                .position(|n| n.op.name() == f)
+                .unwrap_or_else(|| panic!("{name} has a {f} node")),
+        };
+        let liar = lie_at(&model.lowered, program, inputs, &honest, node);
+        let t = std::time::Instant::now();
+        let (game, status, moves) = lying_submitter_game(net, &model, &honest, &liar, name).await;
+        report(
+            &format!(
+                "{name}, lie in `{}` ({family}): {:.1} s",
+                program.nodes[node].name,
+                t.elapsed().as_secs_f64()
+            ),
+            &moves,
+        );
+        assert_eq!(status, GameStatus::ChallengerWon, "{name}: {family}");
+        assert!(leaf_then_finish(&moves, Role::Challenger)
+            .phase
+            .starts_with("resolveLeaf("));
+        let g = v4::game(&net.chain(3), game).await.unwrap();
+        let disputed = g.lo as usize * OPS_PER_STEP + g.opPosition as usize;
+        assert_eq!(
+            model.lowered.ops[disputed].node, node,
+            "{name}: the game ends in an operator of the lying node ({family})"
+        );
+        if first_liar.is_none() {
+            first_liar = Some(liar);
+        }
+    }
+    honest_submitter_wins(net, &model, &honest, &first_liar.expect("a lie played")).await;
 }

@@ -228,9 +228,9 @@ fn minilm_nearest_neighbours_agree(variant: &str) -> usize {
 /// CI service sets it) and under the test command (`scripts/test.sh` sets `ZKOPML_MINILM=1`
 /// after running the generator), so a broken generator cannot hide behind a skip.
 fn minilm_required() -> bool {
-    ["CI", "ZKOPML_MINILM"].iter().any(|k| {
-        std::env::var(k).is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
-    })
+    ["CI", "ZKOPML_MINILM"]
+        .iter()
+        .any(|k| std::env::var(k).is_ok_and(|v| !v.is_empty() && v != "0" && v != "false"))
 }
 
 /// all-MiniLM-L6-v2 with its real weights as the test command builds it without torch
