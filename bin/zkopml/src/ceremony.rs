@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use serde::Serialize;
 use zkopml_ceremony::files;
+use zkopml_prover::templates::GateTemplate;
 use zkopml_prover::templates::{ArgMaxMarkTemplate, GatherIndexTemplate};
 use zkopml_prover::templates::{
     AvgTemplate, BinaryTemplate, ClipTemplate, ConvBlockTemplate, ErfTemplate, GapBlockTemplate,
@@ -147,6 +148,7 @@ macro_rules! by_template {
             SqrtWideTemplate::NAME => files::$f::<SqrtWideTemplate>($($arg),*),
             LayerNormStatsTemplate::NAME => files::$f::<LayerNormStatsTemplate>($($arg),*),
             LayerNormFinishTemplate::NAME => files::$f::<LayerNormFinishTemplate>($($arg),*),
+            GateTemplate::NAME => files::$f::<GateTemplate>($($arg),*),
             other => return Err(UnknownTemplate(other.to_string()).into()),
         }
     };

@@ -126,26 +126,37 @@ fn demo_v4_dnn_challenger_wins_by_a_leaf_proof_and_registration_writes_no_keys()
     assert!(change("submitter").starts_with('-'), "liar lost its bond");
 }
 
-/// A model with an operator no template proves (`vision_gates`' `HardSwish`) is refused at
-/// registration with the lowering's error and exit status 2 (bad input), before any devnet
-/// is read.
+/// A model with an operator no template proves (`vision_gates` with its `HardSwish` renamed
+/// `LeakyRelu`) is refused at registration with the lowering's error and exit status 2 (bad
+/// input), before any devnet is read.
 #[test]
 fn register_v4_refuses_a_model_the_templates_cannot_prove_with_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let absent = dir.path().join("absent.json");
+    // Same length, node name and op type: the protobuf stays well formed.
+    let mut bytes = std::fs::read(repo().join("testdata/exports/vision_gates/model.onnx")).unwrap();
+    let at: Vec<usize> = (0..bytes.len() - 8)
+        .filter(|i| &bytes[*i..*i + 9] == b"HardSwish")
+        .collect();
+    assert!(!at.is_empty());
+    for i in at {
+        bytes[i..i + 9].copy_from_slice(b"LeakyRelu");
+    }
+    let model = dir.path().join("model.onnx");
+    std::fs::write(&model, bytes).unwrap();
     let out = zkopml(&[
         "--json",
         "register",
         "--protocol",
         "4",
         "--model",
-        "testdata/exports/vision_gates",
+        &model.display().to_string(),
         "--devnet",
         &absent.display().to_string(),
     ]);
     assert_eq!(out.status.code(), Some(2));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     let e = v["error"].as_str().unwrap();
-    assert!(e.contains("HardSwish"), "{e}");
+    assert!(e.contains("LeakyRelu"), "{e}");
     assert!(e.contains("no template"), "{e}");
 }

@@ -212,14 +212,49 @@ fn the_cnns_lower_and_the_rest_is_refused_with_a_reason() {
             zkopml_prover::v4::Data::Wide(_) => panic!("outputs are narrow"),
         }
     }
-    // An operator no template proves is refused with its name: vision_gates' HardSwish.
+    // vision_gates (HardSwish, HardSigmoid, Gelu tanh on gate_chunk; Concat on gathers and
+    // Where; CumSum on matmul_block; ReduceMin between complements on group_block) lowers
+    // completely and its two outputs are the engine's, bit for bit, on every case.
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/exports/vision_gates");
     let graph = import::load_file(&dir.join("model.onnx")).unwrap();
     let program = Program::compile(&graph, &HashMap::new(), 1).unwrap();
+    let l = Lowered::new(&program, 1).unwrap();
+    let cases: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("cases.json")).unwrap()).unwrap();
+    for (c, case) in cases["cases"].as_array().unwrap().iter().enumerate() {
+        let file: TensorFile = serde_json::from_value(serde_json::json!({
+            "inputs": case["inputs"].clone()
+        }))
+        .unwrap();
+        let inputs = quantize_inputs(&program, &file.inputs).unwrap();
+        let t = V4Trace::compute(&l, &program, &inputs, None).unwrap();
+        let expect = evaluate(&program, &inputs).unwrap();
+        for (k, v) in l.outputs.iter().enumerate() {
+            match &*t.data(*v).unwrap() {
+                zkopml_prover::v4::Data::Narrow(y) => {
+                    assert_eq!(y, &expect[k], "vision_gates case {c} output {k}")
+                }
+                zkopml_prover::v4::Data::Wide(_) => panic!("outputs are narrow"),
+            }
+        }
+    }
+    // An operator no template proves is refused with its name: vision_gates with its
+    // HardSwish renamed LeakyRelu, node name and op type (same length: the protobuf stays
+    // well formed).
+    let mut bytes = std::fs::read(dir.join("model.onnx")).unwrap();
+    let at: Vec<usize> = (0..bytes.len() - 8)
+        .filter(|i| &bytes[*i..*i + 9] == b"HardSwish")
+        .collect();
+    assert!(!at.is_empty(), "the op type");
+    for i in at {
+        bytes[i..i + 9].copy_from_slice(b"LeakyRelu");
+    }
+    let graph = import::load_bytes(&bytes).unwrap();
+    let program = Program::compile(&graph, &HashMap::new(), 1).unwrap();
     match Lowered::new(&program, 1) {
-        Err(V4Error::Unsupported { op, .. }) => assert_eq!(op, "HardSwish"),
+        Err(V4Error::Unsupported { op, .. }) => assert_eq!(op, "LeakyRelu"),
         other => panic!(
-            "vision_gates: expected HardSwish unsupported, got {:?}",
+            "expected LeakyRelu unsupported, got {:?}",
             other.map(|l| l.ops.len())
         ),
     }

@@ -21,6 +21,7 @@ use zkopml_prover::{
 use zkopml_prover::templates::{ArgMaxMarkTemplate, GatherIndexTemplate};
 
 use crate::{AgentError, Result};
+use zkopml_prover::templates::GateTemplate;
 use zkopml_prover::templates::{LayerNormFinishTemplate, LayerNormStatsTemplate};
 
 /// Subdirectory of a devnet's key cache holding the template **test** keys.
@@ -87,6 +88,7 @@ pub fn template_key_args(key_dir: &Path) -> Result<Vec<TemplateKeyArgs>> {
             SqrtWideTemplate::NAME => args_of::<SqrtWideTemplate>(&cache)?,
             LayerNormStatsTemplate::NAME => args_of::<LayerNormStatsTemplate>(&cache)?,
             LayerNormFinishTemplate::NAME => args_of::<LayerNormFinishTemplate>(&cache)?,
+            GateTemplate::NAME => args_of::<GateTemplate>(&cache)?,
             other => {
                 return Err(AgentError::Inconsistent {
                     what: "template".into(),

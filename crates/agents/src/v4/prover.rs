@@ -3,6 +3,7 @@
 use std::{path::Path, sync::OnceLock};
 
 use alloy_primitives::{Bytes, U256};
+use zkopml_prover::templates::GateTemplate;
 use zkopml_prover::templates::{ArgMaxMarkTemplate, GatherIndexTemplate};
 use zkopml_prover::templates::{LayerNormFinishTemplate, LayerNormStatsTemplate};
 use zkopml_prover::{
@@ -47,6 +48,7 @@ pub struct TemplateProver {
     sqrt_wide: OnceLock<TemplateKeys<SqrtWideTemplate>>,
     ln_stats: OnceLock<TemplateKeys<LayerNormStatsTemplate>>,
     ln_finish: OnceLock<TemplateKeys<LayerNormFinishTemplate>>,
+    gate: OnceLock<TemplateKeys<GateTemplate>>,
 }
 
 /// A leaf proof as `resolveLeaf` / `verifyProof` take it.
@@ -183,6 +185,10 @@ macro_rules! with_keys {
                 let $keys = keys(c, &$self.ln_finish)?;
                 $body
             }
+            LeafInstance::Gate($i) => {
+                let $keys = keys(c, &$self.gate)?;
+                $body
+            }
         }
     }};
 }
@@ -216,6 +222,7 @@ impl TemplateProver {
             sqrt_wide: OnceLock::new(),
             ln_stats: OnceLock::new(),
             ln_finish: OnceLock::new(),
+            gate: OnceLock::new(),
         }
     }
 

@@ -228,12 +228,23 @@ pub fn gelu_q(q: i32) -> i32 {
 /// `2^-F` from 5 on), `v = rescale(u·SQRT_2_OVER_PI_Q30, 60)`,
 /// `y = rescale(q·(2^F + tanh_q(v)), F + 1)`.
 pub fn gelu_tanh_q(q: i32) -> i32 {
+    gelu_tanh_finish(q, tanh_q(gelu_tanh_arg(q)))
+}
+
+/// The argument `v` of `tanh` in [`gelu_tanh_q`] (`|v| < 2^17`): `u = q·2^(2F+30) +
+/// q³·GELU_CUBIC_Q30` floored to scale `2^-(F+30)`, clamped to `±16`, then
+/// `v = rescale(u·SQRT_2_OVER_PI_Q30, 60)`.
+pub fn gelu_tanh_arg(q: i32) -> i32 {
     let x = q as i128;
     let u = (x << (2 * FRAC_BITS + 30)) + x * x * x * GELU_CUBIC_Q30 as i128;
     let bound = 16i128 << (FRAC_BITS + 30);
     let u = (u >> (2 * FRAC_BITS)).clamp(-bound, bound);
-    let v = rescale(u * SQRT_2_OVER_PI_Q30 as i128, 60);
-    rescale(x * (ONE as i128 + tanh_q(v) as i128), FRAC_BITS + 1)
+    rescale(u * SQRT_2_OVER_PI_Q30 as i128, 60)
+}
+
+/// The last step of [`gelu_tanh_q`] from `t = tanh_q(v)`: `rescale(q·(2^F + t), F + 1)`.
+pub fn gelu_tanh_finish(q: i32, t: i32) -> i32 {
+    rescale(q as i128 * (ONE as i128 + t as i128), FRAC_BITS + 1)
 }
 
 /// `Sigmoid`, `HardSigmoid` (`alpha` 0.2, `beta` 0.5), `HardSwish`, `Gelu` (opset 20;

@@ -18,8 +18,8 @@ mod shape;
 mod softmax;
 
 pub use activation::{
-    gelu_q, gelu_tanh_q, hard_swish_q, sigmoid_q, Activation, Clip, PRelu, ALPHA_BITS,
-    FRAC_1_SQRT2_Q30, GELU_CUBIC_Q30, SQRT_2_OVER_PI_Q30,
+    gelu_q, gelu_tanh_arg, gelu_tanh_finish, gelu_tanh_q, hard_swish_q, sigmoid_q, Activation,
+    Clip, PRelu, ALPHA_BITS, FRAC_1_SQRT2_Q30, GELU_CUBIC_Q30, SQRT_2_OVER_PI_Q30,
 };
 pub use binary::{broadcast_index, BinaryKind};
 pub use conv::Conv;

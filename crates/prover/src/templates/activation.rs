@@ -15,8 +15,9 @@ use zkopml_commit::{
 use zkopml_engine::{
     fixed::{div_round, rescale, FRAC_BITS, ONE},
     ops::{
-        erf_q, exp_q30, gelu_q, sigmoid_q, tanh_q, Activation, Clip, Op, UnaryKind, D_MIN,
-        ERF_A_Q30, ERF_P_Q30, EXP2_POLY, FRAC_1_SQRT2_Q30, LOG2E_Q16,
+        erf_q, exp_q30, gelu_q, gelu_tanh_arg, gelu_tanh_finish, hard_swish_q, sigmoid_q, tanh_q,
+        Activation, Clip, Op, UnaryKind, ALPHA_BITS, D_MIN, ERF_A_Q30, ERF_P_Q30, EXP2_POLY,
+        FRAC_1_SQRT2_Q30, GELU_CUBIC_Q30, LOG2E_Q16, SQRT_2_OVER_PI_Q30,
     },
 };
 
@@ -630,6 +631,240 @@ impl Template for ErfTemplate {
                 let prod = cs.mul(v, &y.add_const(fri(ONE as i128)))?;
                 let g = cs.rescale(&prod, FRAC_BITS + 1, 1 << 47)?;
                 Ok(cs.mul(&erf, &y)?.add(&cs.mul(&gelu, &g)?))
+            })
+            .collect::<CsResult<Vec<_>>>()?;
+        let d = output_leaf(cs, &index, &y, &x)?;
+        cs.assert_eq(&d, &digest)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The piecewise gates of vision exports: `HardSigmoid`, `HardSwish`, and GELU's tanh form.
+// ---------------------------------------------------------------------------------------------
+
+/// `3·2^F`: where `HardSwish` stops being quadratic.
+const THREE: i128 = 3 * ONE as i128;
+/// `16·2^(F+30)`: the engine's clamp of GELU-tanh's inner argument.
+const GELU_TANH_BOUND: i128 = 16 << (FRAC_BITS + 30);
+
+/// A piecewise gate proved by `gate_chunk`, by its public code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum GateFn {
+    /// `HardSigmoid`: `clamp(rescale(alpha·x + beta·2^24, 24), 0, 2^F)` (engine
+    /// `Activation::HardSigmoid`; `alpha` at `2^-ALPHA_BITS`, `beta` at `2^-F`).
+    HardSigmoid {
+        /// `round(alpha · 2^ALPHA_BITS)`.
+        alpha: i32,
+        /// `round(beta · 2^F)`.
+        beta: i32,
+    },
+    /// `HardSwish` (engine `hard_swish_q`).
+    HardSwish,
+    /// The first leaf of `Gelu` with `approximate = tanh`: the argument `v` of `tanh`
+    /// (engine `gelu_tanh_arg`).
+    GeluTanhArg,
+    /// The last leaf of `Gelu` with `approximate = tanh`: `rescale(x·(2^F + t), F + 1)` from
+    /// `x` and `t = tanh_q(v)` (engine `gelu_tanh_finish`).
+    GeluTanhFinish,
+}
+
+impl GateFn {
+    /// Every code, in order.
+    pub const CODES: [u64; 4] = [1, 2, 3, 4];
+
+    /// The public input naming the gate (`kind`).
+    pub fn code(self) -> u64 {
+        match self {
+            GateFn::HardSigmoid { .. } => 1,
+            GateFn::HardSwish => 2,
+            GateFn::GeluTanhArg => 3,
+            GateFn::GeluTanhFinish => 4,
+        }
+    }
+
+    /// The public `alpha` and `beta` (zero but for `HardSigmoid`).
+    pub fn slope(self) -> (i32, i32) {
+        match self {
+            GateFn::HardSigmoid { alpha, beta } => (alpha, beta),
+            _ => (0, 0),
+        }
+    }
+
+    /// The value on `x` (and `t`, the second operand: `tanh_q(v)` for the finish; ignored by
+    /// the other gates).
+    pub fn apply(self, x: i32, t: i32) -> i32 {
+        match self {
+            GateFn::HardSigmoid { alpha, beta } => Activation::HardSigmoid { alpha, beta }.apply(x),
+            GateFn::HardSwish => hard_swish_q(x),
+            GateFn::GeluTanhArg => gelu_tanh_arg(x),
+            GateFn::GeluTanhFinish => gelu_tanh_finish(x, t),
+        }
+    }
+}
+
+/// `⌊(x·2^(2F+30) + x³·GELU_CUBIC_Q30) / 2^(2F)⌋`: GELU-tanh's inner argument before its
+/// clamp, non-decreasing in `x`.
+fn gelu_tanh_inner(x: i64) -> i128 {
+    let x = x as i128;
+    ((x << (2 * FRAC_BITS + 30)) + x * x * x * GELU_CUBIC_Q30 as i128) >> (2 * FRAC_BITS)
+}
+
+/// `(x_lo, x_hi)`: the inner argument is inside the clamp `±16·2^(F+30)` exactly for
+/// `x_lo ≤ x ≤ x_hi` (it is monotone, so the clamp is two comparisons of `x`).
+pub fn gelu_tanh_window() -> (i64, i64) {
+    // The largest x with inner(x) ≤ B, the smallest with inner(x) ≥ −B (binary searches).
+    let (mut lo, mut hi) = (0i64, i32::MAX as i64);
+    while lo < hi {
+        let mid = (lo + hi + 1) / 2;
+        if gelu_tanh_inner(mid) <= GELU_TANH_BOUND {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    let x_hi = lo;
+    let (mut lo, mut hi) = (i32::MIN as i64, 0i64);
+    while lo < hi {
+        let mid = (lo + hi).div_euclid(2);
+        if gelu_tanh_inner(mid) >= -GELU_TANH_BOUND {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    (lo, x_hi)
+}
+
+/// The `gate_chunk` template: `HardSigmoid`, `HardSwish`, and the first and last leaves of
+/// `Gelu` with `approximate = tanh` (its middle leaf is `unary_chunk`'s `Tanh`).
+///
+/// Public inputs `[C(X), C(T), j, kind, alpha, beta, d]`: output chunk `j` of `Y` has leaf
+/// digest `d`, `Y[i] = G_kind(X[i], T[i])` ([`GateFn::apply`]), `T` of `X`'s length (a gate
+/// of one operand names `X` again). `alpha`, `beta` are `i32`, and zero unless the kind is
+/// `HardSigmoid`.
+pub struct GateTemplate;
+
+/// One `gate_chunk` instance.
+#[derive(Clone, Debug)]
+pub struct GateChunk {
+    /// Chunk `index` of `X`.
+    pub x: ChunkOpening,
+    /// Chunk `index` of `T` (`X` again but for the finish).
+    pub t: ChunkOpening,
+    /// The gate.
+    pub kind: GateFn,
+    /// A dishonest prover's claim (soundness tests): `(k, y)` puts `y` at position `k` of the
+    /// output; `None` for the honest witness.
+    pub forge: Option<(usize, i32)>,
+}
+
+impl GateChunk {
+    /// The output chunk.
+    pub fn output(&self) -> Vec<i32> {
+        self.x
+            .values
+            .iter()
+            .zip(&self.t.values)
+            .map(|(x, t)| self.kind.apply(*x, *t))
+            .enumerate()
+            .map(|(k, y)| forged(self.forge, k, y))
+            .collect()
+    }
+}
+
+impl Template for GateTemplate {
+    const NAME: &'static str = "gate_chunk/v1";
+    type Instance = GateChunk;
+
+    fn public_inputs(inst: &GateChunk) -> Vec<Fr> {
+        let c = |o: &ChunkOpening| {
+            chunked_commitment_of(tensor_header(&o.shape).unwrap_or_default(), o.root)
+        };
+        let (alpha, beta) = inst.kind.slope();
+        vec![
+            c(&inst.x),
+            c(&inst.t),
+            Fr::from(inst.x.index as u64),
+            Fr::from(inst.kind.code()),
+            fr_from_i64(alpha as i64),
+            fr_from_i64(beta as i64),
+            chunk_digest(inst.x.index, &inst.output()),
+        ]
+    }
+
+    fn synthesize(cs: &Cs, inst: Option<&GateChunk>) -> CsResult<()> {
+        let [c_x, c_t, index, kind, alpha, beta, digest] = public_vars::<Self, 7>(cs, inst)?;
+        let sel = super::reduce::code_selectors(cs, &kind, &GateFn::CODES)?;
+        let [hsig, hswish, g_arg, g_fin] = [0, 1, 2, 3].map(|i| sel[i].clone());
+        let one = Lc::constant(Fr::one());
+        let zero = Lc::constant(Fr::zero());
+        // INVARIANT: alpha, beta are i32, and zero for every kind but HardSigmoid.
+        cs.i32_bits(&alpha)?;
+        cs.i32_bits(&beta)?;
+        cs.enforce(&one.sub(&hsig), &alpha, &zero)?;
+        cs.enforce(&one.sub(&hsig), &beta, &zero)?;
+        let x = open_chunk(cs, &c_x, &index, inst.map(|i| &i.x))?;
+        let t = open_chunk(cs, &c_t, &index, inst.map(|i| &i.t))?;
+        // Same length: the chunks' masks agree.
+        cs.assert_eq(&x.len, &t.len)?;
+        let (x_lo, x_hi) = gelu_tanh_window();
+        let beta_lift = beta.scale(fri(1 << ALPHA_BITS));
+        let y = x
+            .values
+            .iter()
+            .zip(&t.values)
+            .map(|(v, t)| {
+                // HardSigmoid: clamp(rescale(alpha·x + beta·2^24, 24), 0, 2^F); |acc| < 2^63.
+                let acc = cs.mul(&alpha, v)?.add(&beta_lift);
+                let r = cs.rescale(&acc, ALPHA_BITS, 1 << 63)?;
+                let m = cs.max(&r, &zero)?;
+                let y_hsig = m
+                    .add_const(fri(ONE as i128))
+                    .sub(&cs.max(&m, &Lc::int(ONE))?);
+
+                // HardSwish: 0 for x ≤ −3·2^F, x for x ≥ 3·2^F, else
+                // div_round(x·(x + 3·2^F), 6·2^F) = ⌊(p + 3·2^F) / 6·2^F⌋.
+                let below = cs.lt(v, &Lc::constant(fri(1 - THREE)))?;
+                let above = one.sub(&cs.lt(v, &Lc::constant(fri(THREE)))?);
+                let mid = one.sub(&below).sub(&above);
+                let xm = cs.mul(&mid, v)?;
+                let p = cs.mul(&xm, &xm.add_const(fri(THREE)))?;
+                // In the middle p ∈ (−2^26, 2^29): quotient in (−2^12, 2^15).
+                let q_val = fr_to_i128(p.val).map_or(0, |p| (p + THREE).div_euclid(2 * THREE));
+                let q = cs.witness_int(q_val)?;
+                cs.range(&q.add_const(fri(1 << 15)), 17)?;
+                let rem = p.add_const(fri(THREE)).sub(&q.scale(fri(2 * THREE)));
+                cs.range(&rem, 15)?;
+                cs.range(&rem.scale(-Fr::one()).add_const(fri(2 * THREE - 1)), 15)?;
+                let y_hswish = cs.mul(&above, v)?.add(&cs.mul(&mid, &q)?);
+
+                // GELU-tanh's argument: the inner value clamped (two comparisons of x, the
+                // inner value monotone), then rescale(u·√(2/π)·2^30, 60).
+                let g_below = cs.lt(v, &Lc::constant(fri(x_lo as i128)))?;
+                let g_above = cs.lt(&Lc::constant(fri(x_hi as i128)), v)?;
+                let g_mid = one.sub(&g_below).sub(&g_above);
+                let xg = cs.mul(&g_mid, v)?;
+                // |xg| ≤ 2^15: |xg·2^54 + xg³·c| < 2^72.
+                let x2 = cs.mul(&xg, &xg)?;
+                let x3 = cs.mul(&x2, &xg)?;
+                let inner = xg
+                    .scale(fri(1 << (2 * FRAC_BITS + 30)))
+                    .add(&x3.scale(fri(GELU_CUBIC_Q30 as i128)));
+                let inner = cs.floor_shift(&inner, 2 * FRAC_BITS, 72)?;
+                let u = inner
+                    .add(&g_above.sub(&g_below).scale(fri(GELU_TANH_BOUND)))
+                    .compact();
+                let y_arg = cs.rescale(&u.scale(fri(SQRT_2_OVER_PI_Q30 as i128)), 60, 1 << 77)?;
+
+                // GELU-tanh's finish: rescale(x·(2^F + t), F + 1); |x·(2^F + t)| < 2^63.
+                let prod = cs.mul(v, &t.add_const(fri(ONE as i128)))?;
+                let y_fin = cs.rescale(&prod, FRAC_BITS + 1, 1 << 63)?;
+
+                Ok(cs
+                    .mul(&hsig, &y_hsig)?
+                    .add(&cs.mul(&hswish, &y_hswish)?)
+                    .add(&cs.mul(&g_arg, &y_arg)?)
+                    .add(&cs.mul(&g_fin, &y_fin)?))
             })
             .collect::<CsResult<Vec<_>>>()?;
         let d = output_leaf(cs, &index, &y, &x)?;

@@ -661,6 +661,85 @@ pub fn transpose_passes(
     }
 }
 
+/// One operand of a `Concat` spread over the output's shape: `X_k'[o, i, c] = X_k[o, (i −
+/// p_k) mod n_k, c]` (its values where `p_k ≤ i < p_k + n_k`, a wrapped copy elsewhere), as a
+/// tile of `X_k` then, unless the tile already is it, a slice of the tile.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConcatPart {
+    /// The operand's position among the node's inputs.
+    pub input: usize,
+    /// Its first index `p_k` along the axis.
+    pub start: usize,
+    /// Its views, each with its output shape; the last one's is the output's.
+    pub passes: Vec<(GatherView, Vec<usize>)>,
+}
+
+/// A `Concat` of operands shaped `xs` along `axis` into `out` on existing templates
+/// (`docs/protocol.md` §10.11): every non-empty operand spread over the output's shape by
+/// `gather_chunk` views ([`ConcatPart`]), then `Y_1 = Where(i < p_1, X_0', X_1')`, `Y_k =
+/// Where(i < p_k, Y_{k−1}, X_k')` (`logic_chunk`, constant masks). Exact: data movement and
+/// selection only.
+pub fn concat_parts(
+    xs: &[&[usize]],
+    axis: usize,
+    out: &[usize],
+) -> Result<Vec<ConcatPart>, GatherError> {
+    let shape_err = || GatherError::Shape {
+        input: xs.first().map_or(Vec::new(), |x| x.to_vec()),
+        output: out.to_vec(),
+    };
+    let n = *out.get(axis).ok_or_else(shape_err)?;
+    let outer: usize = out[..axis].iter().product();
+    let inner: usize = out[axis + 1..].iter().product();
+    let mut parts = Vec::new();
+    let mut start = 0;
+    for (input, x) in xs.iter().enumerate() {
+        let n_k = *x.get(axis).ok_or_else(shape_err)?;
+        if n_k == 0 {
+            continue;
+        }
+        // The tile starts s0 ≡ −p_k (mod n_k) rows before the operand's first row lands.
+        let s0 = (n_k - start % n_k) % n_k;
+        let q = (s0 + n).div_ceil(n_k);
+        let tile_shape = vec![outer, q * n_k, inner];
+        let tile = GatherView::new(
+            &[
+                (outer, (n_k * inner) as i64),
+                (q, 0),
+                (n_k, inner as i64),
+                (inner, 1),
+            ],
+            0,
+        )?
+        .fits()?;
+        let mut passes = vec![(tile, tile_shape)];
+        if s0 != 0 || q * n_k != n {
+            let slice = GatherView::new(
+                &[
+                    (outer, (q * n_k * inner) as i64),
+                    (n, inner as i64),
+                    (inner, 1),
+                ],
+                s0 * inner,
+            )?
+            .fits()?;
+            passes.push((slice, out.to_vec()));
+        } else {
+            passes[0].1 = out.to_vec();
+        }
+        parts.push(ConcatPart {
+            input,
+            start,
+            passes,
+        });
+        start += n_k;
+    }
+    if start != n {
+        return Err(shape_err());
+    }
+    Ok(parts)
+}
+
 /// The most passes [`transpose_passes`] uses.
 const MAX_TRANSPOSE_PASSES: usize = 3;
 /// The most candidate views [`transpose_passes`] checks (a refusal stays cheap).

@@ -675,6 +675,61 @@ impl MatMulDispute {
         })
     }
 
+    /// A `CumSum` of an input shaped `x` as a product with a constant 0/1 matrix (`S = 0`:
+    /// `y = sat(Σ x_j)` over the included `j`, the engine's exact prefix saturated), with
+    /// `L[j, i] = 1` where `x_j` is in `y_i`'s sum (`j ≤ i`; `<` when exclusive; reversed).
+    /// Axis innermost (the trailing dims one): `Y = X[outer, d] · L` (returns `x_is_a`);
+    /// else `Y[o] = Lᵀ · X[o]` over `X[outer, d, inner]`. Returns the decomposition, the
+    /// constant operand and whether `X` is `A`.
+    pub fn cumsum(
+        c: &zkopml_engine::ops::CumSum,
+        x: &[usize],
+    ) -> Result<(Self, Tensor, bool), MatMulError> {
+        let d = *x.get(c.axis).ok_or(MatMulError::Shape {
+            a: x.to_vec(),
+            b: Vec::new(),
+        })?;
+        let outer: usize = x[..c.axis].iter().product();
+        let inner: usize = x[c.axis + 1..].iter().product();
+        let included = |j: usize, i: usize| match (c.reverse, c.exclusive) {
+            (false, false) => j <= i,
+            (false, true) => j < i,
+            (true, false) => j >= i,
+            (true, true) => j > i,
+        };
+        // l[j·d + i] = L[j, i]; its transpose when X is B.
+        let x_is_a = inner == 1;
+        let data = (0..d * d)
+            .map(|p| {
+                let (r, s) = (p / d, p % d);
+                let (j, i) = if x_is_a { (r, s) } else { (s, r) };
+                included(j, i) as i32
+            })
+            .collect();
+        let params = if x_is_a {
+            MatMulParams {
+                batch: 1,
+                m: outer,
+                k: d,
+                n: d,
+                a_batched: false,
+                b_batched: false,
+            }
+        } else {
+            MatMulParams {
+                batch: outer,
+                m: d,
+                k: d,
+                n: inner,
+                a_batched: false,
+                b_batched: outer > 1,
+            }
+        }
+        .check()?;
+        let dispute = Self::with(params, 0, vec![0; params.len()])?;
+        Ok((dispute, Tensor::new(vec![d, d], data), x_is_a))
+    }
+
     /// `B'` of a `Gemm`: `B`, or `Bᵀ` with `transB` (`[K, N]` either way).
     pub fn b_prime(g: &Gemm, b: &Tensor) -> Tensor {
         if !g.trans_b || b.shape.len() != 2 {

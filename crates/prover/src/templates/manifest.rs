@@ -5,10 +5,11 @@ use std::sync::OnceLock;
 
 use zkopml_commit::chunk_count;
 use zkopml_engine::{
-    ops::{BinaryKind, Op, ReduceKind, UnaryKind},
+    ops::{Activation, BinaryKind, Op, ReduceKind, UnaryKind},
     Node, Program,
 };
 
+use super::GateTemplate;
 use super::{argmax_groups, ArgMaxMarkTemplate, GroupDispute, GroupKind};
 use super::{gather::index_gather, GatherIndexTemplate};
 use super::{gather::movement_view, GatherTemplate, GatherView};
@@ -223,13 +224,20 @@ pub fn plan(program: &Program, node: &Node) -> Result<LeafPlan, &'static str> {
             if !p.to_last.is_empty() {
                 parts.push(GatherTemplate::NAME);
             }
+            // ReduceMin: binary_chunk complements of X' and of the maxima.
+            let complements = if p.complement {
+                parts.push(BinaryTemplate::NAME);
+                xc + g
+            } else {
+                0
+            };
             let template = parts
                 .into_iter()
                 .max_by_key(|t| constraints(t))
                 .unwrap_or(GroupBlockTemplate::NAME);
             return Ok(LeafPlan {
                 template,
-                leaves: g * p.dispute().blocks() + g + xc * p.to_last.len(),
+                leaves: g * p.dispute().blocks() + g + xc * p.to_last.len() + complements,
                 constraints: constraints(template),
             });
         }
@@ -259,6 +267,57 @@ pub fn plan(program: &Program, node: &Node) -> Result<LeafPlan, &'static str> {
                 leaves: 2 * g * blocks + g + xc,
                 constraints: constraints(template),
             });
+        }
+        // Concat: per operand one or two gather_chunk spreads, then a logic_chunk Where per
+        // operand after the first (one operand: the identity clip).
+        Op::Concat(c) => {
+            let xs: Vec<&[usize]> = node
+                .inputs
+                .iter()
+                .map(|v| program.values[*v].shape.as_slice())
+                .collect();
+            let y = &program.values[node.output].shape;
+            let parts = super::concat_parts(&xs, c.axis, y).map_err(|e| match e {
+                super::GatherError::TooManyChunks { .. } => {
+                    "a Concat operand whose spread reads more chunks than gather_chunk's table \
+                     holds"
+                }
+                _ => "a Concat outside gather_chunk's strided views",
+            })?;
+            let oc = chunk_count(out_len).max(1);
+            if parts.len() == 1 {
+                return Ok(LeafPlan {
+                    template: ClipTemplate::NAME,
+                    leaves: oc,
+                    constraints: constraints(ClipTemplate::NAME),
+                });
+            }
+            // Passes into intermediate (tile) shapes have their own chunk counts.
+            let gathers: usize = parts
+                .iter()
+                .flat_map(|p| &p.passes)
+                .map(|(_, s)| chunk_count(s.iter().product()).max(1))
+                .sum();
+            let (g, l) = (
+                constraints(GatherTemplate::NAME),
+                constraints(LogicTemplate::NAME),
+            );
+            return Ok(LeafPlan {
+                template: if g >= l {
+                    GatherTemplate::NAME
+                } else {
+                    LogicTemplate::NAME
+                },
+                leaves: gathers + oc * (parts.len() - 1),
+                constraints: g.max(l),
+            });
+        }
+        // CumSum: a product with a constant 0/1 matrix (S = 0).
+        Op::CumSum(c) => {
+            let x = &program.values[node.inputs[0]].shape;
+            let (d, _, _) =
+                MatMulDispute::cumsum(c, x).map_err(|_| "CumSum outside matmul_block's bounds")?;
+            return matmul_plan(d);
         }
         Op::MatMul(mm) => {
             let (a, b) = (
@@ -291,6 +350,26 @@ pub fn plan(program: &Program, node: &Node) -> Result<LeafPlan, &'static str> {
             });
         }
         op if UnaryFn::of(op).is_some() => UnaryTemplate::NAME,
+        // HardSigmoid, HardSwish: gate_chunk; Gelu (tanh): gate_chunk (its argument), then
+        // unary_chunk (tanh), then gate_chunk (its finish).
+        Op::Activation(Activation::HardSigmoid { .. } | Activation::HardSwish) => {
+            GateTemplate::NAME
+        }
+        Op::Activation(Activation::GeluTanh) => {
+            let (g, u) = (
+                constraints(GateTemplate::NAME),
+                constraints(UnaryTemplate::NAME),
+            );
+            return Ok(LeafPlan {
+                template: if g >= u {
+                    GateTemplate::NAME
+                } else {
+                    UnaryTemplate::NAME
+                },
+                leaves: chunk_count(out_len).max(1) * 3,
+                constraints: g.max(u),
+            });
+        }
         // GatherND by constant tuples that read X in place: one strided view.
         Op::GatherNd(_) => match &program.values[node.inputs[1]].kind {
             ValueKind::Const(idx) => {
@@ -488,6 +567,7 @@ pub fn constraints(template: &str) -> usize {
     static SQRT_WIDE: OnceLock<usize> = OnceLock::new();
     static LN_STATS: OnceLock<usize> = OnceLock::new();
     static LN_FINISH: OnceLock<usize> = OnceLock::new();
+    static GATE: OnceLock<usize> = OnceLock::new();
     let count = |t: &OnceLock<usize>, f: fn() -> crate::Result<usize>| {
         *t.get_or_init(|| f().expect("a template synthesises without a witness"))
     };
@@ -518,6 +598,7 @@ pub fn constraints(template: &str) -> usize {
         LayerNormFinishTemplate::NAME => {
             count(&LN_FINISH, template_stats::<LayerNormFinishTemplate>)
         }
+        GateTemplate::NAME => count(&GATE, template_stats::<GateTemplate>),
         _ => 0,
     }
 }
@@ -532,7 +613,7 @@ pub fn template_id(name: &str) -> Option<u64> {
 }
 
 /// The templates of the library, by name, in id order ([`template_id`]).
-pub const TEMPLATES: [&str; 24] = [
+pub const TEMPLATES: [&str; 25] = [
     ClipTemplate::NAME,
     BinaryTemplate::NAME,
     GemmBlockTemplate::NAME,
@@ -562,4 +643,6 @@ pub const TEMPLATES: [&str; 24] = [
     // LayerNormalization (docs/protocol.md §10.11).
     LayerNormStatsTemplate::NAME,
     LayerNormFinishTemplate::NAME,
+    // HardSigmoid, HardSwish, Gelu (tanh) (docs/protocol.md §10.11).
+    GateTemplate::NAME,
 ];

@@ -29,11 +29,13 @@ pub use activation::{
     erf_exp, erf_finish, second_stage, ClipChunk, ClipTemplate, ErfChunk, ErfTemplate, UnaryChunk,
     UnaryFn, UnaryTemplate,
 };
+pub use activation::{gelu_tanh_window, GateChunk, GateFn, GateTemplate};
 pub use binary::{BinaryChunk, BinaryTemplate, DivChunk, DivTemplate};
 pub use chunk::{ChunkOpening, Opening, WideOpening, TREE_LEVELS};
 pub use conv::{
     lift_1d, ConvBlockChunk, ConvBlockTemplate, ConvDispute, ConvDisputeError, ConvParams, SLOTS,
 };
+pub use gather::{concat_parts, ConcatPart};
 pub use gather::{
     gather_nd_view, movement_view, transpose_passes, GatherChunk, GatherError, GatherTemplate,
     GatherView, GATHER_SLOTS, VIEW_RANK,

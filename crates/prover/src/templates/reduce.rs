@@ -29,8 +29,9 @@
 //! `gather_chunk` with the kept axes first in order (the output's row-major order) — then a
 //! finish: `rescale_chunk` with `S = 0` (the exact sum saturated, the maxima narrowed) or
 //! `avg_chunk` with the constant counts `n` (`div_round(Σ, n)`, the engine's round half up).
-//! `ReduceMin` is refused: there is no min kind (a new kind would change `group_block`'s
-//! circuit and keys).
+//! `ReduceMin` is `ReduceMax` between two complements `x ↦ −1 − x` (`binary_chunk` `Sub` from
+//! a constant `−1`): an order-reversing bijection of the `i32` range, so `min(x) = −1 −
+//! max(−1 − x)` exactly, with no saturation anywhere (`group_block` keeps its kinds).
 
 use super::public_vars;
 use ark_bn254::Fr;
@@ -676,7 +677,7 @@ pub fn argmax_groups(
     }
     Ok((n, x.iter().product::<usize>() / n))
 }
-/// How a `ReduceSum`, `ReduceMean` or `ReduceMax` node lowers (`docs/protocol.md` §10.11):
+/// How a `ReduceSum`, `ReduceMean`, `ReduceMax` or `ReduceMin` node lowers (`docs/protocol.md` §10.11):
 /// the reduced axes moved last by one `gather_chunk` when they are not already (the kept
 /// axes first, in order: the output's row-major order), `group_block` over the contiguous
 /// groups of `n`, then `rescale_chunk` with `S = 0` (sum, maximum: the exact result
@@ -692,6 +693,9 @@ pub struct ReducePlan {
     pub kind: GroupKind,
     /// Whether the finish is the division by `n` (`ReduceMean`).
     pub mean: bool,
+    /// Whether the maximum is taken of the complements `−1 − x` and complemented back
+    /// (`ReduceMin`).
+    pub complement: bool,
     /// `X` to `X'` (the reduced axes last) when they are not: the transpose's gather passes
     /// (each view with its output shape; the last one's is `X'`'s), empty when they are.
     pub to_last: Vec<(super::GatherView, Vec<usize>)>,
@@ -701,11 +705,11 @@ impl ReducePlan {
     /// The plan of `r` over an input of shape `x`, or why the templates do not prove it.
     pub fn new(r: &zkopml_engine::ops::Reduce, x: &[usize]) -> Result<Self, &'static str> {
         use zkopml_engine::ops::ReduceKind;
-        let (kind, mean) = match r.kind {
-            ReduceKind::Sum => (GroupKind::Sum, false),
-            ReduceKind::Mean => (GroupKind::Sum, true),
-            ReduceKind::Max => (GroupKind::Max, false),
-            ReduceKind::Min => return Err("ReduceMin needs a min kind of group_block (not built)"),
+        let (kind, mean, complement) = match r.kind {
+            ReduceKind::Sum => (GroupKind::Sum, false, false),
+            ReduceKind::Mean => (GroupKind::Sum, true, false),
+            ReduceKind::Max => (GroupKind::Max, false, false),
+            ReduceKind::Min => (GroupKind::Max, false, true),
             _ => return Err("no template for this reduction yet"),
         };
         let len: usize = x.iter().product();
@@ -738,6 +742,7 @@ impl ReducePlan {
             groups: d.groups,
             kind,
             mean,
+            complement,
             to_last,
         })
     }

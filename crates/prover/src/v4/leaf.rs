@@ -23,6 +23,7 @@ use crate::templates::{
     GatherIndexTemplate, PowChunk, PowTemplate, SqrtChunk, SqrtTemplate, SqrtWideChunk,
     SqrtWideTemplate,
 };
+use crate::templates::{GateChunk, GateTemplate};
 use crate::templates::{
     GroupBlockChunk, GroupBlockTemplate, SoftmaxExpChunk, SoftmaxExpTemplate, SoftmaxFinishChunk,
     SoftmaxFinishTemplate,
@@ -82,6 +83,8 @@ pub enum LeafInstance {
     LayerNormStats(LayerNormStatsChunk),
     /// `layernorm_finish` (boxed: five openings).
     LayerNormFinish(Box<LayerNormFinishChunk>),
+    /// `gate_chunk`.
+    Gate(GateChunk),
 }
 
 impl LeafInstance {
@@ -193,6 +196,12 @@ impl LeafInstance {
             }),
             LOpKind::Unary(kind) => LeafInstance::Unary(UnaryChunk {
                 input: narrow(op.inputs[0], j)?,
+                kind: *kind,
+                forge: None,
+            }),
+            LOpKind::Gate(kind) => LeafInstance::Gate(GateChunk {
+                x: narrow(op.inputs[0], j)?,
+                t: narrow(op.inputs[1], j)?,
                 kind: *kind,
                 forge: None,
             }),
@@ -373,6 +382,7 @@ impl LeafInstance {
             LeafInstance::SqrtWide(i) => SqrtWideTemplate::public_inputs(i),
             LeafInstance::LayerNormStats(i) => LayerNormStatsTemplate::public_inputs(i),
             LeafInstance::LayerNormFinish(i) => LayerNormFinishTemplate::public_inputs(i),
+            LeafInstance::Gate(i) => GateTemplate::public_inputs(i),
         }
     }
 
@@ -404,6 +414,7 @@ impl LeafInstance {
             LeafInstance::SqrtWide(i) => sat::<SqrtWideTemplate>(i)?,
             LeafInstance::LayerNormStats(i) => sat::<LayerNormStatsTemplate>(i)?,
             LeafInstance::LayerNormFinish(i) => sat::<LayerNormFinishTemplate>(i)?,
+            LeafInstance::Gate(i) => sat::<GateTemplate>(i)?,
         })
     }
 
@@ -442,6 +453,7 @@ impl LeafInstance {
             LeafInstance::SqrtWide(_) => SqrtWideTemplate::NAME,
             LeafInstance::LayerNormStats(_) => LayerNormStatsTemplate::NAME,
             LeafInstance::LayerNormFinish(_) => LayerNormFinishTemplate::NAME,
+            LeafInstance::Gate(_) => GateTemplate::NAME,
         }
     }
 }
@@ -474,6 +486,7 @@ pub struct LeafProver {
     sqrt_wide: OnceLock<TemplateKeys<SqrtWideTemplate>>,
     ln_stats: OnceLock<TemplateKeys<LayerNormStatsTemplate>>,
     ln_finish: OnceLock<TemplateKeys<LayerNormFinishTemplate>>,
+    gate: OnceLock<TemplateKeys<GateTemplate>>,
 }
 
 fn keys<T: Template>(cell: &OnceLock<TemplateKeys<T>>) -> Result<&TemplateKeys<T>, V4Error> {
@@ -517,6 +530,7 @@ impl LeafProver {
             LeafInstance::SqrtWide(i) => template_prove(keys(&self.sqrt_wide)?, i)?,
             LeafInstance::LayerNormStats(i) => template_prove(keys(&self.ln_stats)?, i)?,
             LeafInstance::LayerNormFinish(i) => template_prove(keys(&self.ln_finish)?, i)?,
+            LeafInstance::Gate(i) => template_prove(keys(&self.gate)?, i)?,
         })
     }
 }

@@ -8,7 +8,7 @@ use zkopml_commit::{
     ChunkTree, KeccakTree, CHUNK_VALUES,
 };
 use zkopml_engine::{
-    ops::{BinaryKind, Clip, Op, ReduceKind, UnaryKind},
+    ops::{Activation, BinaryKind, Clip, Op, ReduceKind, UnaryKind},
     program::ValueKind,
     Program, Tensor, ValueId,
 };
@@ -27,6 +27,7 @@ use crate::templates::{
     MatMulDispute, PoolBlockTemplate, PoolDispute, RescaleTemplate, Template, UnaryFn,
     UnaryTemplate,
 };
+use crate::templates::{GateFn, GateTemplate};
 use crate::templates::{GatherIndexTemplate, IndexGather};
 use crate::templates::{
     GroupBlockTemplate, GroupDispute, GroupKind, SoftmaxExpTemplate, SoftmaxFinishTemplate,
@@ -227,6 +228,9 @@ pub enum LOpKind {
         /// The group length.
         n: usize,
     },
+    /// `y = G(x, t)` elementwise (inputs `[X, T]`, `T = X` but for GELU-tanh's finish;
+    /// `gate_chunk`: `HardSigmoid`, `HardSwish`, GELU-tanh's argument and finish).
+    Gate(GateFn),
 }
 
 /// One template operator.
@@ -270,6 +274,7 @@ impl LOp {
             LOpKind::SqrtWide => SqrtWideTemplate::NAME,
             LOpKind::LayerNormStats { .. } => LayerNormStatsTemplate::NAME,
             LOpKind::LayerNormFinish { .. } => LayerNormFinishTemplate::NAME,
+            LOpKind::Gate(_) => GateTemplate::NAME,
         }
     }
 
@@ -312,6 +317,14 @@ impl LOp {
                 vec![Fr::from(*n as u64), Fr::from(*eps_q48)]
             }
             LOpKind::LayerNormFinish { n } => vec![Fr::from(*n as u64)],
+            LOpKind::Gate(g) => {
+                let (alpha, beta) = g.slope();
+                vec![
+                    Fr::from(g.code()),
+                    fr_from_i64(alpha as i64),
+                    fr_from_i64(beta as i64),
+                ]
+            }
         }
     }
 }
@@ -705,6 +718,105 @@ impl Lowered {
                     let b = operand(&mut values, node.inputs[1])?;
                     matmul_reduction(d, a, b).map_err(unsupported)?
                 }
+                // Concat: every operand spread over the output's shape (gather_chunk), then
+                // Where selections by constant masks (logic_chunk); one operand: identity.
+                Op::Concat(c) => {
+                    let xs: Vec<&[usize]> = node
+                        .inputs
+                        .iter()
+                        .map(|v| program.values[*v].shape.as_slice())
+                        .collect();
+                    let parts = crate::templates::concat_parts(&xs, c.axis, &out_info.shape)
+                        .map_err(|e| match e {
+                            crate::templates::GatherError::TooManyChunks { .. } => unsupported(
+                                "a Concat operand whose spread reads more chunks than \
+                                 gather_chunk's table holds",
+                            ),
+                            _ => unsupported("a Concat outside gather_chunk's strided views"),
+                        })?;
+                    let (out_name, out_shape) = (out_info.name.clone(), out_info.shape.clone());
+                    if parts.len() == 1 {
+                        let x = operand(&mut values, node.inputs[parts[0].input])?;
+                        let full = Clip {
+                            lo: i32::MIN,
+                            hi: i32::MAX,
+                        };
+                        Lowering::Op(push_op(
+                            &mut values,
+                            LOpKind::Clip(full),
+                            vec![x],
+                            out_name,
+                            out_shape,
+                        ))
+                    } else {
+                        let axis_len = out_shape[c.axis];
+                        let inner: usize = out_shape[c.axis + 1..].iter().product();
+                        let mut y = None;
+                        let last = parts.len() - 1;
+                        for (k, part) in parts.iter().enumerate() {
+                            let mut x = operand(&mut values, node.inputs[part.input])?;
+                            for (s, (view, shape)) in part.passes.iter().enumerate() {
+                                x = push_op(
+                                    &mut values,
+                                    LOpKind::Gather(*view),
+                                    vec![x],
+                                    format!("{}:part{k}_{s}", node.name),
+                                    shape.clone(),
+                                );
+                            }
+                            y = Some(match y {
+                                None => x,
+                                Some(prev) => {
+                                    // mask: true (2^F) where i < p_k along the axis.
+                                    let mask: Vec<i32> = (0..out_len)
+                                        .map(|f| {
+                                            let i = (f / inner) % axis_len;
+                                            if i < part.start {
+                                                zkopml_engine::fixed::ONE as i32
+                                            } else {
+                                                0
+                                            }
+                                        })
+                                        .collect();
+                                    let m = constant(
+                                        &mut values,
+                                        format!("{}:mask{k}", node.name),
+                                        out_shape.clone(),
+                                        Data::Narrow(Tensor::new(out_shape.clone(), mask)),
+                                    )?;
+                                    let name = if k == last {
+                                        out_name.clone()
+                                    } else {
+                                        format!("{}:y{k}", node.name)
+                                    };
+                                    push_op(
+                                        &mut values,
+                                        LOpKind::Logic(LogicOp::Where),
+                                        vec![m, prev, x],
+                                        name,
+                                        out_shape.clone(),
+                                    )
+                                }
+                            });
+                        }
+                        Lowering::Op(y.expect("two parts or more"))
+                    }
+                }
+                // CumSum: a product with a constant 0/1 matrix (S = 0).
+                Op::CumSum(c) => {
+                    let x_shape = &program.values[node.inputs[0]].shape;
+                    let (d, l, x_is_a) = MatMulDispute::cumsum(c, x_shape)
+                        .map_err(|_| unsupported("CumSum outside matmul_block's bounds"))?;
+                    let l = constant(
+                        &mut values,
+                        format!("{}:L", node.name),
+                        l.shape.clone(),
+                        Data::Narrow(l),
+                    )?;
+                    let x = operand(&mut values, node.inputs[0])?;
+                    let (a, b) = if x_is_a { (x, l) } else { (l, x) };
+                    matmul_reduction(d, a, b).map_err(unsupported)?
+                }
                 Op::Gemm(g) => {
                     let (b, c) = constant_operands(program, node)
                         .ok_or_else(|| unsupported("Gemm with a computed B or C"))?;
@@ -1024,6 +1136,55 @@ impl Lowered {
                         out_info.shape.clone(),
                     ))
                 }
+                // HardSigmoid, HardSwish: one gate_chunk leaf; Gelu (tanh): its argument
+                // (gate_chunk), tanh (unary_chunk), its finish (gate_chunk over [X, T]).
+                Op::Activation(
+                    a @ (Activation::HardSigmoid { .. }
+                    | Activation::HardSwish
+                    | Activation::GeluTanh),
+                ) => {
+                    let x = operand(&mut values, node.inputs[0])?;
+                    let (out_name, out_shape) = (out_info.name.clone(), out_info.shape.clone());
+                    Lowering::Op(match *a {
+                        Activation::HardSigmoid { alpha, beta } => push_op(
+                            &mut values,
+                            LOpKind::Gate(GateFn::HardSigmoid { alpha, beta }),
+                            vec![x, x],
+                            out_name,
+                            out_shape,
+                        ),
+                        Activation::HardSwish => push_op(
+                            &mut values,
+                            LOpKind::Gate(GateFn::HardSwish),
+                            vec![x, x],
+                            out_name,
+                            out_shape,
+                        ),
+                        _ => {
+                            let v = push_op(
+                                &mut values,
+                                LOpKind::Gate(GateFn::GeluTanhArg),
+                                vec![x, x],
+                                format!("{}:v", node.name),
+                                out_shape.clone(),
+                            );
+                            let t = push_op(
+                                &mut values,
+                                LOpKind::Unary(UnaryFn::Tanh),
+                                vec![v],
+                                format!("{}:t", node.name),
+                                out_shape.clone(),
+                            );
+                            push_op(
+                                &mut values,
+                                LOpKind::Gate(GateFn::GeluTanhFinish),
+                                vec![x, t],
+                                out_name,
+                                out_shape,
+                            )
+                        }
+                    })
+                }
                 op if UnaryFn::of(op).is_some() => {
                     let f = UnaryFn::of(op).expect("matched");
                     let x = operand(&mut values, node.inputs[0])?;
@@ -1175,6 +1336,28 @@ impl Lowered {
                             shape.clone(),
                         );
                     }
+                    // ReduceMin: the maxima of the complements −1 − x (binary_chunk Sub from a
+                    // constant −1), complemented back after the narrowing rescale.
+                    let minus_one = |values: &mut Vec<LValue>, name: &str, shape: &[usize]| {
+                        let t = Tensor::new(shape.to_vec(), vec![-1; shape.iter().product()]);
+                        constant(
+                            values,
+                            format!("{}:{name}", node.name),
+                            t.shape.clone(),
+                            Data::Narrow(t),
+                        )
+                    };
+                    if p.complement {
+                        let shape = p.to_last.last().map_or(x_shape.clone(), |(_, s)| s.clone());
+                        let c = minus_one(&mut values, "minus_one_x", &shape)?;
+                        x = push_op(
+                            &mut values,
+                            LOpKind::Binary(BinaryKind::Sub),
+                            vec![c, x],
+                            format!("{}:x_c", node.name),
+                            shape,
+                        );
+                    }
                     let d = Arc::new(p.dispute());
                     let g = p.groups;
                     let mut acc = constant(
@@ -1208,13 +1391,24 @@ impl Lowered {
                         (LOpKind::Rescale { shift: 0, len: g }, Vec::new())
                     };
                     inputs.insert(0, acc);
-                    Lowering::Op(push_op(
-                        &mut values,
-                        kind,
-                        inputs,
-                        out_info.name.clone(),
-                        out_info.shape.clone(),
-                    ))
+                    let y_name = if p.complement {
+                        format!("{}:m_c", node.name)
+                    } else {
+                        out_info.name.clone()
+                    };
+                    let y = push_op(&mut values, kind, inputs, y_name, out_info.shape.clone());
+                    Lowering::Op(if p.complement {
+                        let c = minus_one(&mut values, "minus_one_y", &out_info.shape)?;
+                        push_op(
+                            &mut values,
+                            LOpKind::Binary(BinaryKind::Sub),
+                            vec![c, y],
+                            out_info.name.clone(),
+                            out_info.shape.clone(),
+                        )
+                    } else {
+                        y
+                    })
                 }
                 Op::LayerNorm(ln) => {
                     // S1, S2 (group_block sum and sum of squares), T (layernorm_stats), y

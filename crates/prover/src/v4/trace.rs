@@ -235,8 +235,10 @@ impl V4Trace {
                         | LOpKind::SoftmaxExp { .. }
                         | LOpKind::SoftmaxFinish { .. }
                         | LOpKind::ArgMaxMark { .. }
-                            if matches!(node.op, Op::Softmax(_) | Op::ArgMax(_))
-                                && lowered.of_engine[node.output] != Some(id) =>
+                            if matches!(
+                                node.op,
+                                Op::Softmax(_) | Op::ArgMax(_) | Op::Reduce(_)
+                            ) && lowered.of_engine[node.output] != Some(id) =>
                         {
                             let data = softmax_part(lowered, &kept, op)
                                 .ok_or_else(|| V4Error::Uncommittable(v.name.clone()))?;
@@ -270,6 +272,19 @@ impl V4Trace {
                             };
                             let data = view
                                 .apply(&x.data)
+                                .ok_or_else(|| V4Error::Uncommittable(v.name.clone()))?;
+                            kept[id] = Some(Data::Narrow(Tensor::new(v.shape.clone(), data)));
+                            None
+                        }
+                        // An elementwise intermediate (ReduceMin's complements, a Concat's
+                        // selections, GELU-tanh's argument and tanh) from its kept operands.
+                        LOpKind::Binary(_)
+                        | LOpKind::Logic(_)
+                        | LOpKind::Unary(_)
+                        | LOpKind::Gate(_)
+                            if lowered.of_engine[node.output] != Some(id) =>
+                        {
+                            let data = elementwise_part(&kept, op)
                                 .ok_or_else(|| V4Error::Uncommittable(v.name.clone()))?;
                             kept[id] = Some(Data::Narrow(Tensor::new(v.shape.clone(), data)));
                             None
@@ -591,6 +606,27 @@ fn softmax_part(
         }
         _ => None,
     }
+}
+
+/// An elementwise intermediate computed natively from its kept operands (all of its length).
+fn elementwise_part(kept: &[Option<Data>], op: &super::lower::LOp) -> Option<Vec<i32>> {
+    let narrow = |k: usize| match kept.get(*op.inputs.get(k)?) {
+        Some(Some(Data::Narrow(t))) => Some(&t.data),
+        _ => None,
+    };
+    let a = narrow(0)?;
+    let at = |k: usize, i: usize| narrow(k).and_then(|t| t.get(i).copied());
+    (0..a.len())
+        .map(|i| {
+            Some(match op.kind {
+                LOpKind::Binary(k) => k.apply(a[i], at(1, i)?, 0),
+                LOpKind::Logic(l) => l.apply(a[i], at(1, i)?, at(2, i)?),
+                LOpKind::Unary(f) => f.first_stage(a[i]),
+                LOpKind::Gate(g) => g.apply(a[i], at(1, i)?),
+                _ => return None,
+            })
+        })
+        .collect()
 }
 
 /// The kept narrow tensor of value `v`.
