@@ -250,7 +250,7 @@ fn a_real_proof_verifies_and_fails_for_another_kind_or_slope() {
     // The last, partial chunk (168 values) of the finish.
     let inst = gelu_leaf(2, 2);
     assert_eq!(inst.x.values.len(), 1400 - 2 * CHUNK);
-    let keys = TemplateKeyCache::new(env!("CARGO_TARGET_TMPDIR"))
+    let keys = TemplateKeyCache::new(concat!(env!("CARGO_TARGET_TMPDIR"), "/template-keys"))
         .get::<GateTemplate>()
         .unwrap();
     let t = std::time::Instant::now();
