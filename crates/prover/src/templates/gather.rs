@@ -674,6 +674,19 @@ pub struct ConcatPart {
     pub passes: Vec<(GatherView, Vec<usize>)>,
 }
 
+impl GatherError {
+    /// Why a `Concat` whose [`concat_parts`] failed with this error has no leaves (the
+    /// manifest's plan and the lowering give the same reason).
+    pub fn concat_refusal(&self) -> &'static str {
+        match self {
+            GatherError::TooManyChunks { .. } => {
+                "a Concat operand whose spread reads more chunks than gather_chunk's table holds"
+            }
+            _ => "a Concat outside gather_chunk's strided views",
+        }
+    }
+}
+
 /// A `Concat` of operands shaped `xs` along `axis` into `out` on existing templates
 /// (`docs/protocol.md` §10.11): every non-empty operand spread over the output's shape by
 /// `gather_chunk` views ([`ConcatPart`]), then `Y_1 = Where(i < p_1, X_0', X_1')`, `Y_k =

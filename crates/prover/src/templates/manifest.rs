@@ -277,13 +277,7 @@ pub fn plan(program: &Program, node: &Node) -> Result<LeafPlan, &'static str> {
                 .map(|v| program.values[*v].shape.as_slice())
                 .collect();
             let y = &program.values[node.output].shape;
-            let parts = super::concat_parts(&xs, c.axis, y).map_err(|e| match e {
-                super::GatherError::TooManyChunks { .. } => {
-                    "a Concat operand whose spread reads more chunks than gather_chunk's table \
-                     holds"
-                }
-                _ => "a Concat outside gather_chunk's strided views",
-            })?;
+            let parts = super::concat_parts(&xs, c.axis, y).map_err(|e| e.concat_refusal())?;
             let oc = chunk_count(out_len).max(1);
             if parts.len() == 1 {
                 return Ok(LeafPlan {

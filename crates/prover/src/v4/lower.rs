@@ -727,13 +727,7 @@ impl Lowered {
                         .map(|v| program.values[*v].shape.as_slice())
                         .collect();
                     let parts = crate::templates::concat_parts(&xs, c.axis, &out_info.shape)
-                        .map_err(|e| match e {
-                            crate::templates::GatherError::TooManyChunks { .. } => unsupported(
-                                "a Concat operand whose spread reads more chunks than \
-                                 gather_chunk's table holds",
-                            ),
-                            _ => unsupported("a Concat outside gather_chunk's strided views"),
-                        })?;
+                        .map_err(|e| unsupported(e.concat_refusal()))?;
                     let (out_name, out_shape) = (out_info.name.clone(), out_info.shape.clone());
                     if parts.len() == 1 {
                         let x = operand(&mut values, node.inputs[parts[0].input])?;
