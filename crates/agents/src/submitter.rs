@@ -113,7 +113,13 @@ impl Submitter {
                 .view("getRequest", market.getRequest(id))
                 .await?;
             if req.status != 1 {
-                continue; // not Open
+                // Not Open. A response of ours that the chain holds but our state does not
+                // (killed between the `respond` transaction and saving it) is adopted, so
+                // that it is defended.
+                if !self.state.value.responses.contains_key(&id) && !req.responseId.is_zero() {
+                    self.adopt(id, req.responseId).await?;
+                }
+                continue;
             }
             self.respond(id).await?;
         }
@@ -187,6 +193,34 @@ impl Submitter {
             Entry {
                 response_id: resp.responseId,
                 defect,
+                done: false,
+                lost: false,
+            },
+        );
+        self.state.save()
+    }
+
+    /// Takes `response_id` into our state if we submitted it and it is still pending.
+    async fn adopt(&mut self, request_id: U256, response_id: U256) -> Result<()> {
+        let market = self.ctx.chain.market();
+        let resp = self
+            .ctx
+            .chain
+            .view("getResponseById", market.getResponseById(response_id))
+            .await?;
+        if resp.submitter != self.ctx.chain.address || resp.status != 1 {
+            return Ok(());
+        }
+        self.ctx.timeline.record(
+            &self.ctx.role,
+            format!("found our pending response {response_id} to request {request_id} on chain"),
+            None,
+        );
+        self.state.value.responses.insert(
+            request_id,
+            Entry {
+                response_id,
+                defect: self.config.defect,
                 done: false,
                 lost: false,
             },
