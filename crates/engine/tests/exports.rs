@@ -395,3 +395,102 @@ fn greedy_generation_tokens_equal_onnx_runtime_on_every_case() {
         );
     }
 }
+
+/// The exports' golden trace roots: `testdata/exports/trace_roots.json`, our own bit-exact
+/// results (not a float reference) for every case of every committed export and of the
+/// generated MiniLM, so that a kernel rewrite that changes one bit of one activation fails
+/// here. Any change to operator semantics moves these and must come with a `PROGRAM_VERSION`
+/// bump; `ZKOPML_BLESS=1` rewrites the file (review its diff).
+#[test]
+fn golden_trace_roots_of_every_export_case() {
+    let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata");
+    let file = data.join("exports/trace_roots.json");
+    let mut models: Vec<String> = std::fs::read_dir(data.join("exports"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join("cases.json").exists())
+        .map(|e| format!("exports/{}", e.file_name().to_string_lossy()))
+        .collect();
+    if data.join("minilm/gen/cases.json").exists() {
+        models.push("minilm/gen".into());
+    } else {
+        assert!(!minilm_required(), "testdata/minilm/gen absent");
+    }
+    models.sort();
+    let mut got = BTreeMap::<String, Vec<String>>::new();
+    for model in &models {
+        let dir = data.join(model);
+        let graph = import::load_file(&dir.join("model.onnx")).unwrap();
+        let program = Program::compile(&graph, &Default::default(), 1).unwrap();
+        let cases: Cases =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("cases.json")).unwrap())
+                .unwrap();
+        let roots = cases
+            .cases
+            .iter()
+            .map(|c| {
+                let inputs = quantize_inputs(&program, &c.inputs).unwrap();
+                format!("{}", execute(&program, &inputs).unwrap().root())
+            })
+            .collect();
+        got.insert(model.clone(), roots);
+    }
+    if std::env::var("ZKOPML_BLESS").is_ok_and(|v| v == "1") {
+        let text = serde_json::to_string_pretty(&got).unwrap();
+        std::fs::write(&file, text + "\n").unwrap();
+        return;
+    }
+    let golden: BTreeMap<String, Vec<String>> =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let mut moved = Vec::new();
+    for (model, roots) in &got {
+        let Some(want) = golden.get(model) else {
+            moved.push(format!("{model}: no golden roots"));
+            continue;
+        };
+        assert_eq!(roots.len(), want.len(), "{model}: case count");
+        for (i, (r, w)) in roots.iter().zip(want).enumerate() {
+            if r != w {
+                moved.push(format!("{model} case {i}: {r} (golden {w})"));
+            }
+        }
+    }
+    assert!(moved.is_empty(), "trace roots moved:\n{}", moved.join("\n"));
+    println!(
+        "{} models, {} cases: every trace root equals its golden",
+        got.len(),
+        got.values().map(Vec::len).sum::<usize>()
+    );
+}
+
+/// The same export gives the same trace root on one thread as on every core (the kernels
+/// split rows across threads; the commitments hash tensors in parallel).
+#[test]
+fn export_trace_roots_do_not_depend_on_the_thread_count() {
+    for model in [
+        "bert_mask",
+        "whisper_generate",
+        "t5_generate",
+        "vision_gates",
+    ] {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../testdata/exports")
+            .join(model);
+        let graph = import::load_file(&dir.join("model.onnx")).unwrap();
+        let program = Program::compile(&graph, &Default::default(), 1).unwrap();
+        let cases: Cases =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("cases.json")).unwrap())
+                .unwrap();
+        let inputs = quantize_inputs(&program, &cases.cases[0].inputs).unwrap();
+        let on = |threads: usize| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| execute(&program, &inputs).unwrap())
+        };
+        let (one, three) = (on(1), on(3));
+        assert_eq!(one.root(), three.root(), "{model}");
+        assert_eq!(one.states, three.states, "{model}");
+    }
+}
