@@ -173,6 +173,53 @@ fn a_faulty_trace_is_caught_at_the_first_wrong_operator() {
     }
 }
 
+/// A faulty trace made from the honest one (only what the fault reaches recomputed) is the
+/// faulty trace made from scratch, commitment for commitment, with a fault in the first node,
+/// one in the middle and the last, on a CNN and on a transformer export (masks, Softmax,
+/// LayerNorm, Erf, MatMul partial sums).
+#[test]
+fn a_faulty_trace_reusing_the_honest_one_equals_one_made_from_scratch() {
+    let bert = {
+        let dir =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/exports/bert_mask");
+        let graph = import::load_file(&dir.join("model.onnx")).unwrap();
+        let program = Program::compile(&graph, &HashMap::new(), 1).unwrap();
+        #[derive(serde::Deserialize)]
+        struct Cases {
+            cases: Vec<TensorFile>,
+        }
+        let cases: Cases =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("cases.json")).unwrap())
+                .unwrap();
+        let inputs = quantize_inputs(&program, &cases.cases[0].inputs).unwrap();
+        (program, inputs)
+    };
+    for (name, (program, inputs)) in [("lenet5", load("lenet5")), ("bert_mask", bert)] {
+        let l = Lowered::new(&program, 3).unwrap();
+        let honest = V4Trace::compute(&l, &program, &inputs, None).unwrap();
+        let n = program.nodes.len();
+        for node in [0, n / 2, n - 1] {
+            let fault = (node, 0);
+            let fresh = V4Trace::compute(&l, &program, &inputs, Some(fault)).unwrap();
+            let reused =
+                V4Trace::compute_faulty_from(&honest, &l, &program, &inputs, fault).unwrap();
+            assert_eq!(reused.commitments, fresh.commitments, "{name}, node {node}");
+            assert_eq!(reused.states, fresh.states, "{name}, node {node}");
+            assert_eq!(reused.leaves, fresh.leaves, "{name}, node {node}");
+            assert_eq!(reused.root(), fresh.root(), "{name}, node {node}");
+            // What a leaf opens is re-derived from the reused values alike.
+            for o in [0, l.ops.len() / 2, l.ops.len() - 1] {
+                let out = l.ops[o].output;
+                assert_eq!(
+                    reused.tree(out).unwrap().root(),
+                    fresh.tree(out).unwrap().root(),
+                    "{name}, node {node}, operator {o}"
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn a_clip_leaf_proves_under_the_library_keys() {
     let (program, inputs) = load("dnn");

@@ -153,7 +153,63 @@ impl V4Trace {
         inputs: &[Tensor],
         fault: Option<(usize, usize)>,
     ) -> Result<Self, V4Error> {
+        Self::compute_inner(lowered, program, inputs, fault, None)
+    }
+
+    /// The faulty run `fault = (node, element)` of [`Self::compute`], reusing from `honest`
+    /// (the fault-free trace of the same lowering and inputs) every value that the fault does
+    /// not reach: only the faulty node's operators and those downstream of them are
+    /// recomputed and re-hashed. Equal to `compute(lowered, program, inputs, Some(fault))`
+    /// (tested); a test actor's lie late in a large model then costs a fraction of a trace.
+    pub fn compute_faulty_from(
+        honest: &V4Trace,
+        lowered: &Lowered,
+        program: &Program,
+        inputs: &[Tensor],
+        fault: (usize, usize),
+    ) -> Result<Self, V4Error> {
+        Self::compute_inner(lowered, program, inputs, Some(fault), Some(honest))
+    }
+
+    fn compute_inner(
+        lowered: &Lowered,
+        program: &Program,
+        inputs: &[Tensor],
+        fault: Option<(usize, usize)>,
+        reuse: Option<&V4Trace>,
+    ) -> Result<Self, V4Error> {
         let engine = activations(program, inputs, fault)?;
+        let count = lowered.values.len();
+        // Which values the fault reaches (all of them when nothing is reused): the faulty
+        // node's outputs and everything computed from them, at the engine's level (a node
+        // reading a reached value) and at the lowering's (an operator reading one).
+        let reached: Vec<bool> = match (fault, reuse) {
+            (Some((fault_node, _)), Some(h)) => {
+                if h.kept.len() != count {
+                    return Err(V4Error::ValueOutOfRange {
+                        index: h.kept.len(),
+                        count,
+                    });
+                }
+                let mut engine_reached = vec![false; program.values.len()];
+                let mut node_reached = vec![false; program.nodes.len()];
+                for (k, n) in program.nodes.iter().enumerate() {
+                    node_reached[k] =
+                        k == fault_node || n.inputs.iter().any(|v| engine_reached[*v]);
+                    engine_reached[n.output] = node_reached[k];
+                }
+                let mut reached = vec![false; count];
+                for (id, v) in lowered.values.iter().enumerate() {
+                    if let Origin::Op(o) = v.origin {
+                        let op = &lowered.ops[o];
+                        reached[id] = node_reached[op.node]
+                            || op.inputs.iter().any(|i| *i >= id || reached[*i]);
+                    }
+                }
+                reached
+            }
+            _ => vec![true; count],
+        };
         let engine_value = |v: usize| -> Tensor {
             match &program.values[v].kind {
                 ValueKind::Const(t) => t.clone(),
@@ -162,11 +218,20 @@ impl V4Trace {
                     .expect("every input and activation is computed"),
             }
         };
-        let count = lowered.values.len();
         let mut kept: Vec<Option<Data>> = vec![None; count];
         let mut recipes: Vec<Option<WideRecipe>> = vec![None; count];
         let mut gemms = std::collections::HashMap::new();
         for (id, v) in lowered.values.iter().enumerate() {
+            if let (false, Some(h)) = (reached[id], reuse) {
+                kept[id] = h.kept[id].clone();
+                recipes[id] = h.recipes[id].clone();
+                if let Some(WideRecipe::Gemm { node, .. }) = &recipes[id] {
+                    if let Some(g) = h.gemms.get(node) {
+                        gemms.entry(*node).or_insert_with(|| g.clone());
+                    }
+                }
+                continue;
+            }
             match &v.origin {
                 Origin::Input(e) => kept[id] = Some(Data::Narrow(engine_value(*e))),
                 Origin::Const { data, .. } => kept[id] = Some(data.clone()),
@@ -301,7 +366,7 @@ impl V4Trace {
         // Narrow trees eight chunks at a time where the CPU allows; kept wide ones (the
         // constants `acc_0`) one by one.
         let narrow: Vec<usize> = (0..count)
-            .filter(|i| matches!(kept[*i], Some(Data::Narrow(_))))
+            .filter(|i| reached[*i] && matches!(kept[*i], Some(Data::Narrow(_))))
             .collect();
         let narrow_trees = chunk_trees(
             &narrow
@@ -317,8 +382,10 @@ impl V4Trace {
             kept_trees[i] = Some(t);
         }
         for (i, d) in kept.iter().enumerate() {
-            if let Some(Data::Wide(v)) = d {
-                kept_trees[i] = Some(wide_tree(v));
+            match (reached[i], reuse, d) {
+                (false, Some(h), _) => kept_trees[i] = h.kept_trees[i].clone(),
+                (_, _, Some(Data::Wide(v))) => kept_trees[i] = Some(wide_tree(v)),
+                _ => {}
             }
         }
         let mut commitments: Vec<Option<Fr>> = lowered
@@ -341,6 +408,10 @@ impl V4Trace {
         let mut running: Option<(usize, Vec<i128>)> = None;
         for (id, recipe) in recipes.iter().enumerate() {
             let Some(recipe) = recipe else { continue };
+            if let (false, Some(h)) = (reached[id], reuse) {
+                commitments[id] = Some(h.commitments[id]);
+                continue;
+            }
             let values: Vec<Fr> = match recipe {
                 WideRecipe::Gemm { node, block } => gemms[node].acc_fr(block + 1),
                 WideRecipe::Conv { dispute, x, block } => {
