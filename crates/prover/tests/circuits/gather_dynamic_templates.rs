@@ -7,11 +7,9 @@
 //! chunk the indices do not name and indices opened at another chunk have no witness; a
 //! fault is caught at its leaf; one real Groth16 proof verifies.
 
-mod common;
-
 use std::collections::HashMap;
 
-use common::{check_leaves_where, input};
+use crate::common::{check_leaves_where, input};
 use zkopml_engine::{
     import::{Attr, Const, ConstData, Dim, Graph, GraphNode},
     Program, Tensor,

@@ -6,9 +6,7 @@
 //! chunk and a fault in a `Where` have no witness; one real Groth16 proof verifies and fails
 //! for another kind or bounds.
 
-mod common;
-
-use common::{check_leaves, input, program};
+use crate::common::{check_leaves, input, program};
 use zkopml_engine::{import::Attr, Program, Tensor};
 use zkopml_prover::{
     templates::{

@@ -8,9 +8,7 @@
 //! and a fault have no witness; one real Groth16 proof (ignored by default) verifies and
 //! fails for another kind or slope.
 
-mod common;
-
-use common::{check_leaves_where, input};
+use crate::common::{check_leaves_where, input};
 use zkopml_engine::{
     fixed::ONE,
     import::{Attr, Graph, GraphNode},

@@ -5,9 +5,7 @@
 //! and unequal operands, any axis, a constant operand, the `i32` extremes), the plan counts
 //! the leaves, and a fault is first caught at the last `Where`'s leaf.
 
-mod common;
-
-use common::{check_leaves, check_leaves_where, input};
+use crate::common::{check_leaves, check_leaves_where, input};
 use zkopml_engine::{
     import::{Attr, Const, ConstData, Dim, Graph, GraphNode},
     Program, Tensor,

@@ -9,9 +9,7 @@
 //! family plan. Real Groth16 proofs: `sqrt_chunk` always, the other three behind `--ignored`
 //! (`prove_times`, also the release timing of the report).
 
-mod common;
-
-use common::{check_leaves, input, program};
+use crate::common::{check_leaves, input, program};
 use zkopml_engine::{import::Attr, ops::BinaryKind, Program, Tensor};
 use zkopml_prover::{
     templates::{
@@ -339,7 +337,7 @@ fn a_real_sqrt_proof_verifies_and_the_constraint_counts_are_bounded() {
 }
 
 /// One real proof of each of the four templates, timed (`cargo test --release -p
-/// zkopml-prover --test arith_templates -- --ignored prove_times --nocapture`).
+/// zkopml-prover --test circuits -- --ignored arith_templates::prove_times --nocapture`).
 #[test]
 #[ignore = "four key setups: minutes"]
 fn prove_times() {

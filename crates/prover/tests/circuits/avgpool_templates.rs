@@ -6,9 +6,7 @@
 //! `GlobalAveragePool` is checked on its real input (from a run of the whole model) when
 //! `testdata/mobilenet_v2` is present.
 
-mod common;
-
-use common::resolved_inputs;
+use crate::common::resolved_inputs;
 use std::{
     collections::{BTreeMap, HashMap},
     path::PathBuf,

@@ -1,6 +1,5 @@
 //! Shared fixtures of the template tests: one-node programs, deterministic inputs, and the
 //! check that a lowered program's every leaf is the statement the contract builds.
-#![allow(dead_code)] // each test binary uses its own subset
 
 use std::collections::{BTreeMap, HashMap};
 

@@ -1,6 +1,6 @@
 //! Fidelity against ONNX Runtime (f32) on the 100 committed inputs of every classifier:
 //! top-1 agreement and the worst absolute and relative output error. The figures in
-//! `docs/fidelity.md` come from this test (`cargo test -p zkopml-engine --test fidelity -- --nocapture`).
+//! `docs/fidelity.md` come from this test (`cargo test -p zkopml-engine --test programs -- --nocapture fidelity::`).
 
 use std::{
     collections::{BTreeMap, HashMap},

@@ -8,9 +8,7 @@
 //! public input; a fault in a Softmax output is first caught at its `softmax_finish` leaf.
 //! Constraints and proving times are printed (`--nocapture`).
 
-mod common;
-
-use common::resolved_inputs;
+use crate::common::resolved_inputs;
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
     path::PathBuf,

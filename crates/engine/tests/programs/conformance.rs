@@ -5,7 +5,7 @@
 //! ```text
 //! .venv/bin/python testdata/gen_conformance.py --any --clean \
 //!     --ops Gemm,MatMul,Conv,Relu,Clip,MaxPool,AveragePool,GlobalAveragePool,Add,Sub,Mul,Div,Reshape,Flatten,Squeeze,Unsqueeze,Transpose,Concat,BatchNormalization,Less,LessOrEqual,Greater,GreaterOrEqual,Equal,Where,Cast,Gather,GatherElements,ReduceSum,ReduceMean,ReduceMax,ArgMax,Softmax,Erf,Tanh,Sqrt,Log,Abs,Pow,Min,Max,LayerNormalization,ReduceL2,Expand,ConstantOfShape,Shape,Neg,Reciprocal,Sigmoid,HardSigmoid,HardSwish,Gelu,Not,And,Or,Xor,IsNaN,IsInf,Tile,Range,Trilu,CumSum,ReduceMin,Slice,Split,Resize,GatherND
-//! ZKOPML_CONFORMANCE=1 cargo test -p zkopml-engine --test conformance -- --nocapture
+//! ZKOPML_CONFORMANCE=1 cargo test -p zkopml-engine --test programs -- --nocapture conformance::
 //! ```
 //!
 //! Every case under `testdata/conformance/` is imported, compiled with its symbolic dims
@@ -1127,7 +1127,7 @@ fn onnx_node_conformance() {
     cases.sort();
     if cases.is_empty() {
         let msg = format!(
-            "no ONNX conformance cases under {}.\nGenerate them with (from the repository root):\n    {GEN_CMD}\nthen: ZKOPML_CONFORMANCE=1 cargo test -p zkopml-engine --test conformance -- --nocapture",
+            "no ONNX conformance cases under {}.\nGenerate them with (from the repository root):\n    {GEN_CMD}\nthen: ZKOPML_CONFORMANCE=1 cargo test -p zkopml-engine --test programs -- --nocapture conformance::",
             dir.display()
         );
         if required {

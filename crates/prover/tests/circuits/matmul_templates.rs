@@ -7,9 +7,7 @@
 //! value, a value of another row and a chunk opened at another chunk's index have no
 //! witness; a fault in a MatMul's output is caught at its leaf; one real Groth16 proof.
 
-mod common;
-
-use common::resolved_inputs;
+use crate::common::resolved_inputs;
 use std::{collections::BTreeMap, collections::HashMap, path::PathBuf};
 
 use zkopml_commit::{chunk_count, ChunkTree, CHUNK_VALUES};
@@ -503,8 +501,8 @@ fn real_size_products_fit_the_table() {
     }
 }
 
-/// Release figures (`cargo test --release -p zkopml-prover --test matmul_templates --
-/// --ignored prove_times --nocapture`): setup, proving key (compressed), and one proof of
+/// Release figures (`cargo test --release -p zkopml-prover --test circuits --
+/// --ignored matmul_templates::prove_times --nocapture`): setup, proving key (compressed), and one proof of
 /// the fullest leaf of real-size attention `P·V` (12 heads, S = 128, dh = 64: chunk 132,
 /// block 22 reads 7 chunks).
 #[test]

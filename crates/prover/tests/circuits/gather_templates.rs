@@ -7,9 +7,7 @@
 //! operator. One real Groth16 proof under the cached test keys; the constraint count and the
 //! proving time are printed (`--nocapture`).
 
-mod common;
-
-use common::check_leaves;
+use crate::common::check_leaves;
 use std::collections::HashMap;
 
 use zkopml_engine::{

@@ -6,9 +6,7 @@
 //! group whose minimum is `i32::MIN`, prefixes that saturate), the plan counts the leaves,
 //! and a fault in either node's output is first caught at its last leaf.
 
-mod common;
-
-use common::{check_leaves, check_leaves_where, input, program};
+use crate::common::{check_leaves, check_leaves_where, input, program};
 use zkopml_engine::{import::Attr, Program, Tensor};
 use zkopml_prover::{
     templates::{

@@ -9,9 +9,7 @@
 //! changed public input; a fault in a LayerNorm or a ReduceMean output is first caught at its
 //! finish leaf. Constraints and proving times are printed (`--nocapture`).
 
-mod common;
-
-use common::resolved_inputs;
+use crate::common::resolved_inputs;
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
     path::PathBuf,

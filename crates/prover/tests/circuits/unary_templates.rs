@@ -300,8 +300,8 @@ fn a_real_erf_proof_verifies() {
     assert!(template_verify(erf_keys(), &gelu, &p.proof).is_err());
 }
 
-/// Release timings (`cargo test --release -p zkopml-prover --test unary_templates --
-/// --ignored --nocapture`): setup, proving key size and prove time of both templates.
+/// Release timings (`cargo test --release -p zkopml-prover --test circuits --
+/// --ignored --nocapture unary_templates::`): setup, proving key size and prove time of both templates.
 #[test]
 #[ignore = "timing: minutes of setup"]
 fn prove_times() {
