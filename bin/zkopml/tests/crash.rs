@@ -111,6 +111,18 @@ async fn drive_until<F: Fn(&zkopml_chain::market::Types::GameView) -> bool>(
     }
 }
 
+/// An in-process challenger (`challenger2`) that lies about step 1.
+fn lying_challenger(cfg: &DevnetConfig) -> Challenger {
+    Challenger::new(
+        cfg.ctx("challenger2", Timeline::default()).unwrap(),
+        ChallengerConfig {
+            lie: Some(1),
+            mode: DisputeMode::Bisect,
+        },
+    )
+    .unwrap()
+}
+
 fn kill(mut c: Child) {
     c.kill().expect("SIGKILL");
     c.wait().unwrap();
@@ -169,14 +181,7 @@ async fn killed_honest_submitter_restarts_and_wins() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = setup(dir.path(), devnet::free_port().unwrap()).await;
     let s = spawn(dir.path(), &["submit"]);
-    let mut liar = Challenger::new(
-        cfg.ctx("challenger2", Timeline::default()).unwrap(),
-        ChallengerConfig {
-            lie: Some(1),
-            mode: DisputeMode::Bisect,
-        },
-    )
-    .unwrap();
+    let mut liar = lying_challenger(&cfg);
     // The liar challenges; kill the submitter before it reveals.
     drive_until(&cfg, async || liar.tick().await.unwrap(), |_| true).await;
     kill(s);
@@ -228,14 +233,7 @@ async fn submitter_that_lost_its_state_after_responding_defends_from_the_chain()
     std::fs::remove_dir_all(&cfg.state_dir).unwrap();
     let mut s = honest();
     assert_eq!(s.responses(), 0, "the state is gone");
-    let mut liar = Challenger::new(
-        cfg.ctx("challenger2", Timeline::default()).unwrap(),
-        ChallengerConfig {
-            lie: Some(1),
-            mode: DisputeMode::Bisect,
-        },
-    )
-    .unwrap();
+    let mut liar = lying_challenger(&cfg);
     let deadline = Instant::now() + Duration::from_secs(300);
     while game(&cfg).await.is_none_or(|g| g.status == 0) {
         liar.tick().await.unwrap();

@@ -396,6 +396,14 @@ fn greedy_generation_tokens_equal_onnx_runtime_on_every_case() {
     }
 }
 
+/// The program (N = 1) and the cases of the model in `dir` (`model.onnx`, `cases.json`).
+fn program_and_cases(dir: &std::path::Path) -> (Program, Cases) {
+    let graph = import::load_file(&dir.join("model.onnx")).unwrap();
+    let program = Program::compile(&graph, &Default::default(), 1).unwrap();
+    let text = std::fs::read_to_string(dir.join("cases.json")).unwrap();
+    (program, serde_json::from_str(&text).unwrap())
+}
+
 /// The exports' golden trace roots: `testdata/exports/trace_roots.json`, our own bit-exact
 /// results (not a float reference) for every case of every committed export and of the
 /// generated MiniLM, so that a kernel rewrite that changes one bit of one activation fails
@@ -419,12 +427,7 @@ fn golden_trace_roots_of_every_export_case() {
     models.sort();
     let mut got = BTreeMap::<String, Vec<String>>::new();
     for model in &models {
-        let dir = data.join(model);
-        let graph = import::load_file(&dir.join("model.onnx")).unwrap();
-        let program = Program::compile(&graph, &Default::default(), 1).unwrap();
-        let cases: Cases =
-            serde_json::from_str(&std::fs::read_to_string(dir.join("cases.json")).unwrap())
-                .unwrap();
+        let (program, cases) = program_and_cases(&data.join(model));
         let roots = cases
             .cases
             .iter()
@@ -473,14 +476,11 @@ fn export_trace_roots_do_not_depend_on_the_thread_count() {
         "t5_generate",
         "vision_gates",
     ] {
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../testdata/exports")
-            .join(model);
-        let graph = import::load_file(&dir.join("model.onnx")).unwrap();
-        let program = Program::compile(&graph, &Default::default(), 1).unwrap();
-        let cases: Cases =
-            serde_json::from_str(&std::fs::read_to_string(dir.join("cases.json")).unwrap())
-                .unwrap();
+        let (program, cases) = program_and_cases(
+            &PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../../testdata/exports")
+                .join(model),
+        );
         let inputs = quantize_inputs(&program, &cases.cases[0].inputs).unwrap();
         let on = |threads: usize| {
             rayon::ThreadPoolBuilder::new()
