@@ -1,7 +1,7 @@
 //! The submitter: responds to open requests and defends its responses.
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{BTreeMap, HashMap, HashSet},
     sync::Arc,
 };
 
@@ -48,6 +48,9 @@ pub struct Submitter {
     config: SubmitterConfig,
     state: Persisted<State>,
     jobs: HashMap<U256, Arc<Job>>,
+    /// Responses already read and found to be another submitter's (response ids are never
+    /// reused), so a tick does not read them again.
+    not_ours: HashSet<U256>,
 }
 
 impl Submitter {
@@ -59,6 +62,7 @@ impl Submitter {
             ctx,
             config,
             jobs: HashMap::new(),
+            not_ours: HashSet::new(),
         })
     }
 
@@ -116,7 +120,10 @@ impl Submitter {
                 // Not Open. A response of ours that the chain holds but our state does not
                 // (killed between the `respond` transaction and saving it) is adopted, so
                 // that it is defended.
-                if !self.state.value.responses.contains_key(&id) && !req.responseId.is_zero() {
+                if !self.state.value.responses.contains_key(&id)
+                    && !req.responseId.is_zero()
+                    && !self.not_ours.contains(&req.responseId)
+                {
                     self.adopt(id, req.responseId).await?;
                 }
                 continue;
@@ -208,7 +215,11 @@ impl Submitter {
             .chain
             .view("getResponseById", market.getResponseById(response_id))
             .await?;
-        if resp.submitter != self.ctx.chain.address || resp.status != 1 {
+        if resp.submitter != self.ctx.chain.address {
+            self.not_ours.insert(response_id);
+            return Ok(());
+        }
+        if resp.status != 1 {
             return Ok(());
         }
         self.ctx.timeline.record(
