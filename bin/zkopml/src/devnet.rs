@@ -661,3 +661,78 @@ fn check_protocol_flags(protocol: u8, flags: &[(&str, bool, u8)]) -> anyhow::Res
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Cmd};
+
+    fn parse(args: &[&str]) -> Cmd {
+        Cli::try_parse_from(args).expect("parses").cmd
+    }
+
+    #[test]
+    fn the_agents_take_protocol_4_and_its_test_actor_flags() {
+        let Cmd::Submit(s) = parse(&["zkopml", "submit", "--protocol", "4", "--defect-at", "197"])
+        else {
+            panic!("submit")
+        };
+        assert_eq!(s.protocol.protocol, 4);
+        assert_eq!(s.defect_at, Some(v4::Defect::Op(197)));
+        let Cmd::Submit(s) = parse(&[
+            "zkopml",
+            "submit",
+            "--protocol",
+            "4",
+            "--defect-at",
+            "relu1",
+        ]) else {
+            panic!("submit")
+        };
+        assert_eq!(s.defect_at, Some(v4::Defect::Node("relu1".into())));
+        let Cmd::Challenge(c) = parse(&[
+            "zkopml",
+            "challenge",
+            "--protocol",
+            "4",
+            "--lie-at",
+            "3",
+            "--template-keys",
+            "k",
+        ]) else {
+            panic!("challenge")
+        };
+        assert_eq!(
+            (c.protocol.protocol, c.lie_at),
+            (4, Some(v4::Defect::Op(3)))
+        );
+        assert_eq!(c.protocol.template_keys, Some(PathBuf::from("k")));
+        let Cmd::Request(r) = parse(&[
+            "zkopml",
+            "request",
+            "--protocol",
+            "4",
+            "--model-id",
+            "1",
+            "--input",
+            "i.json",
+        ]) else {
+            panic!("request")
+        };
+        assert_eq!(r.protocol, 4);
+        // Version 3 stays the default.
+        let Cmd::Submit(s) = parse(&["zkopml", "submit", "--defect", "5"]) else {
+            panic!("submit")
+        };
+        assert_eq!((s.protocol.protocol, s.defect), (3, Some(5)));
+    }
+
+    #[test]
+    fn a_flag_of_the_other_protocol_is_bad_input() {
+        let e = check_protocol_flags(3, &[("--defect-at", true, 4)]).unwrap_err();
+        assert_eq!(crate::cli::exit_code(&e), 2);
+        assert!(check_protocol_flags(4, &[("--defect-at", true, 4), ("--lie", false, 3)]).is_ok());
+    }
+}

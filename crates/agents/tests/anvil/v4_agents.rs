@@ -333,3 +333,61 @@ async fn an_honest_submitter_agent_beats_a_lying_challenger_agent_and_finalises(
         U256::ZERO
     );
 }
+
+/// Crash safety: a lying submitter agent killed after its `respond` transaction but before
+/// it saved its state, and a challenger agent stopped right after it challenged, are
+/// restarted: the submitter adopts its pending response from the chain and defends it, the
+/// challenger resumes its game from its state file (no second challenge), and the game ends
+/// as it would have: the challenger wins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarted_v4_agents_adopt_their_response_and_game_from_the_chain() {
+    let (net, model, _) = net_with_request().await;
+    let lie = first_op(&model, ClipTemplate::NAME);
+    let (mut sub, _) = submitter(&net, Some(lie.clone()));
+    sub.tick().await.unwrap();
+    assert_eq!(sub.responses(), 1);
+    drop(sub);
+    // Killed before the save: no state survives.
+    std::fs::remove_dir_all(&net.cfg.state_dir).unwrap();
+
+    let (mut chal, _) = challenger(&net, None);
+    chal.tick().await.unwrap();
+    assert_eq!(chal.disputes(), 1, "challenged on its first tick");
+    drop(chal);
+
+    let (sub, sub_t) = submitter(&net, Some(lie));
+    assert_eq!(sub.responses(), 0, "a fresh state");
+    let (chal, chal_t) = challenger(&net, None);
+    assert_eq!(chal.disputes(), 1, "its game is in its state file");
+    let sub = agent_loop!(
+        sub,
+        sub_t.clone(),
+        |a: &V4Submitter| a.responses() > 0 && a.idle(),
+        LIMIT
+    );
+    let chal = agent_loop!(
+        chal,
+        chal_t,
+        |a: &V4Challenger| a.disputes() > 0 && a.idle(),
+        LIMIT
+    );
+    let (sub, chal) = (sub.await.unwrap(), chal.await.unwrap());
+    assert!(
+        sub_t
+            .entries()
+            .iter()
+            .any(|e| e.what.contains("found our pending response 1")),
+        "the restarted submitter adopted its response"
+    );
+    assert_eq!((sub.responses(), sub.lost()), (1, 1));
+    assert_eq!((chal.disputes(), chal.lost()), (1, 0));
+    let chain = net.cfg.ctx("requester", Timeline::default()).unwrap().chain;
+    let m = chain.market_v4().unwrap();
+    let counts = chain.view_v4("counts", m.counts()).await.unwrap();
+    assert_eq!(counts.games, U256::from(1), "no second challenge");
+    let g = v4::game(&chain, U256::from(1)).await.unwrap();
+    assert_eq!(
+        GameStatus::try_from(g.status).unwrap(),
+        GameStatus::ChallengerWon
+    );
+}
