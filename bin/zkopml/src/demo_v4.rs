@@ -123,33 +123,6 @@ async fn party_trace(
     Ok((model, inputs, t?))
 }
 
-/// The defective submitter's trace: the first element of `node`'s output whose flipped low
-/// bit reaches the program's outputs, hence `S_n` (a flip can be rounded or clipped away
-/// downstream). Candidates are screened by running the operators only; the version-4 trace
-/// is computed once, for the lie chosen.
-fn lie(
-    model: &LoadedV4,
-    inputs: &[zkopml_engine::Tensor],
-    honest: &V4Trace,
-    node: usize,
-) -> anyhow::Result<(usize, V4Trace)> {
-    let p = &model.program;
-    let truth = zkopml_engine::activations(p, inputs, None)?;
-    for element in 0..64 {
-        let run = zkopml_engine::activations(p, inputs, Some((node, element)))?;
-        if p.outputs.iter().all(|o| run[*o] == truth[*o]) {
-            continue;
-        }
-        let t = v4::trace(model, inputs, Some((node, element)), None)?;
-        if t.final_state() != honest.final_state() {
-            return Ok((element, t));
-        }
-    }
-    anyhow::bail!(
-        "no flipped bit among the first 64 elements of node {node}'s output reaches the output: choose another --defect"
-    )
-}
-
 /// Plays game `id` to its end, recording each move (with its wall time) in `timeline`.
 async fn play(
     sub: &Player<'_>,
@@ -299,7 +272,7 @@ pub(crate) async fn run(
     let step = a.defect.unwrap_or(steps / 2).min(steps - 1);
     let node = l.ops[l.step_ops(step).start].node;
     let s = spinner("submitter: computing a wrong trace");
-    let lied = lie(&liar_model, &liar_inputs, &truth, node);
+    let lied = v4::lie(&liar_model, &liar_inputs, &truth, node);
     s.finish_and_clear();
     let (element, liar_trace) = lied?;
     drop(truth);

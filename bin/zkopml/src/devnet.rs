@@ -12,8 +12,9 @@ use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use zkopml_agents::{
-    model, requester, Challenger, ChallengerConfig, DevnetConfig, DisputeMode, Submitter,
-    SubmitterConfig, Timeline,
+    model, requester,
+    v4::{self, V4Challenger, V4ChallengerConfig, V4Submitter, V4SubmitterConfig},
+    Challenger, ChallengerConfig, DevnetConfig, DisputeMode, Submitter, SubmitterConfig, Timeline,
 };
 use zkopml_chain::{registry::Types::GameParams, Chain};
 use zkopml_engine::{
@@ -312,6 +313,9 @@ pub(crate) struct RequestArgs {
     /// Fee (wei).
     #[arg(long, default_value_t = 1_000_000_000_000_000)]
     fee: u128,
+    /// Protocol version of the model (`--model-id` counts in that version's registry).
+    #[arg(long, default_value = "3", value_parser = parse_protocol)]
+    protocol: u8,
 }
 
 pub(crate) async fn request_inference(
@@ -336,17 +340,18 @@ pub(crate) fn request(
 ) -> anyhow::Result<()> {
     let cfg = read_config(config_path, kubo_api)?;
     let rt = tokio::runtime::Runtime::new()?;
-    let id = rt.block_on(request_inference(
-        &cfg,
-        Timeline::default(),
-        U256::from(a.model_id),
-        &a.input,
-        a.fee,
-    ))?;
+    let (model_id, timeline) = (U256::from(a.model_id), Timeline::default());
+    let id = rt.block_on(async {
+        if a.protocol == 4 {
+            crate::v4::request_inference(&cfg, timeline, model_id, &a.input, a.fee).await
+        } else {
+            request_inference(&cfg, timeline, model_id, &a.input, a.fee).await
+        }
+    })?;
     if json {
         println!("{}", serde_json::json!({"request_id": id.to_string()}));
     } else {
-        println!("request {id} posted");
+        println!("request {id} posted (protocol {})", a.protocol);
     }
     Ok(())
 }
@@ -399,6 +404,30 @@ impl Agent for Challenger {
     }
     fn lost(&self) -> usize {
         Challenger::lost(self)
+    }
+}
+
+impl Agent for V4Submitter {
+    async fn tick(&mut self) -> zkopml_agents::Result<()> {
+        V4Submitter::tick(self).await
+    }
+    fn settled(&self) -> bool {
+        self.responses() > 0 && self.idle()
+    }
+    fn lost(&self) -> usize {
+        V4Submitter::lost(self)
+    }
+}
+
+impl Agent for V4Challenger {
+    async fn tick(&mut self) -> zkopml_agents::Result<()> {
+        V4Challenger::tick(self).await
+    }
+    fn settled(&self) -> bool {
+        self.disputes() > 0 && self.idle()
+    }
+    fn lost(&self) -> usize {
+        V4Challenger::lost(self)
     }
 }
 
@@ -472,14 +501,41 @@ pub(crate) async fn run_agent(
     }
 }
 
+/// `--protocol` and the version-4 agents' template keys.
+#[derive(Args, Debug)]
+pub(crate) struct ProtocolArgs {
+    /// Protocol version of the market to play: 3 (per-model keys) or 4 (template library).
+    #[arg(long, default_value = "3", value_parser = parse_protocol)]
+    protocol: u8,
+    /// Protocol 4: the template proving keys (default: the devnet's `keys/templates`, where
+    /// `devnet up` made them).
+    #[arg(long)]
+    template_keys: Option<PathBuf>,
+}
+
+impl ProtocolArgs {
+    /// The template key directory: `--template-keys`, else the devnet's.
+    fn template_keys(&self, cfg: &DevnetConfig) -> PathBuf {
+        self.template_keys
+            .clone()
+            .unwrap_or_else(|| cfg.key_cache.join(zkopml_agents::v4::TEMPLATE_KEY_DIR))
+    }
+}
+
 #[derive(Args, Debug)]
 pub(crate) struct SubmitArgs {
-    /// Corrupt the output of this step (test actor).
+    /// Corrupt the output of this step (test actor; protocol 3).
     #[arg(long)]
     defect: Option<usize>,
-    /// Publish the trace states with each response.
+    /// Lie at this template operator (an index into the lowering) or engine node (by name)
+    /// (test actor; protocol 4).
+    #[arg(long, value_name = "OP|NODE")]
+    defect_at: Option<v4::Defect>,
+    /// Publish the trace states with each response (protocol 3).
     #[arg(long)]
     publish_trace: bool,
+    #[command(flatten)]
+    protocol: ProtocolArgs,
     /// Role in the devnet config.
     #[arg(long, default_value = "submitter")]
     role: String,
@@ -493,11 +549,29 @@ pub(crate) fn submit(
     kubo_api: Option<&str>,
     json: bool,
 ) -> anyhow::Result<()> {
+    check_protocol_flags(
+        a.protocol.protocol,
+        &[
+            ("--defect", a.defect.is_some(), 3),
+            ("--publish-trace", a.publish_trace, 3),
+            ("--defect-at", a.defect_at.is_some(), 4),
+            ("--template-keys", a.protocol.template_keys.is_some(), 4),
+        ],
+    )?;
     let cfg = read_config(config_path, kubo_api)?;
     let rt = tokio::runtime::Runtime::new()?;
     let timeline = Timeline::default();
     rt.block_on(async {
         let ctx = cfg.ctx(&a.role, timeline.clone())?;
+        if a.protocol.protocol == 4 {
+            let config = V4SubmitterConfig {
+                defect: a.defect_at.clone(),
+                only: None,
+                template_keys: a.protocol.template_keys(&cfg),
+            };
+            let mut agent = V4Submitter::new(ctx, config)?;
+            return run_agent(&mut agent, &timeline, &a.run, json).await;
+        }
         let mut agent = Submitter::new(
             ctx,
             SubmitterConfig {
@@ -518,12 +592,18 @@ pub(crate) enum Mode {
 
 #[derive(Args, Debug)]
 pub(crate) struct ChallengeArgs {
-    /// Claim a wrong trace with a fault at this step (test actor).
+    /// Claim a wrong trace with a fault at this step (test actor; protocol 3).
     #[arg(long)]
     lie: Option<usize>,
-    /// Dispute mode.
+    /// Claim a wrong run with a lie at this template operator (an index into the lowering)
+    /// or engine node (by name) (test actor; protocol 4).
+    #[arg(long, value_name = "OP|NODE")]
+    lie_at: Option<v4::Defect>,
+    /// Dispute mode (protocol 3; version 4 always plays the game).
     #[arg(long, value_enum, default_value = "auto")]
     mode: Mode,
+    #[command(flatten)]
+    protocol: ProtocolArgs,
     /// Role in the devnet config.
     #[arg(long, default_value = "challenger1")]
     role: String,
@@ -537,11 +617,27 @@ pub(crate) fn challenge(
     kubo_api: Option<&str>,
     json: bool,
 ) -> anyhow::Result<()> {
+    check_protocol_flags(
+        a.protocol.protocol,
+        &[
+            ("--lie", a.lie.is_some(), 3),
+            ("--lie-at", a.lie_at.is_some(), 4),
+            ("--template-keys", a.protocol.template_keys.is_some(), 4),
+        ],
+    )?;
     let cfg = read_config(config_path, kubo_api)?;
     let rt = tokio::runtime::Runtime::new()?;
     let timeline = Timeline::default();
     rt.block_on(async {
         let ctx = cfg.ctx(&a.role, timeline.clone())?;
+        if a.protocol.protocol == 4 {
+            let config = V4ChallengerConfig {
+                lie: a.lie_at.clone(),
+                template_keys: a.protocol.template_keys(&cfg),
+            };
+            let mut agent = V4Challenger::new(ctx, config)?;
+            return run_agent(&mut agent, &timeline, &a.run, json).await;
+        }
         let mode = match a.mode {
             Mode::Auto => DisputeMode::Auto,
             Mode::Bisect => DisputeMode::Bisect,
@@ -549,4 +645,94 @@ pub(crate) fn challenge(
         let mut agent = Challenger::new(ctx, ChallengerConfig { lie: a.lie, mode })?;
         run_agent(&mut agent, &timeline, &a.run, json).await
     })
+}
+
+/// Refuses a flag of the other protocol version (`flags`: name, given, its version), as bad
+/// input (exit 2).
+fn check_protocol_flags(protocol: u8, flags: &[(&str, bool, u8)]) -> anyhow::Result<()> {
+    for (name, given, version) in flags {
+        if *given && *version != protocol {
+            return Err(zkopml_engine::EngineError::BadInput {
+                name: (*name).into(),
+                reason: format!("a protocol {version} flag (this agent plays protocol {protocol})"),
+            }
+            .into());
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Cmd};
+
+    fn parse(args: &[&str]) -> Cmd {
+        Cli::try_parse_from(args).expect("parses").cmd
+    }
+
+    #[test]
+    fn the_agents_take_protocol_4_and_its_test_actor_flags() {
+        let Cmd::Submit(s) = parse(&["zkopml", "submit", "--protocol", "4", "--defect-at", "197"])
+        else {
+            panic!("submit")
+        };
+        assert_eq!(s.protocol.protocol, 4);
+        assert_eq!(s.defect_at, Some(v4::Defect::Op(197)));
+        let Cmd::Submit(s) = parse(&[
+            "zkopml",
+            "submit",
+            "--protocol",
+            "4",
+            "--defect-at",
+            "relu1",
+        ]) else {
+            panic!("submit")
+        };
+        assert_eq!(s.defect_at, Some(v4::Defect::Node("relu1".into())));
+        let Cmd::Challenge(c) = parse(&[
+            "zkopml",
+            "challenge",
+            "--protocol",
+            "4",
+            "--lie-at",
+            "3",
+            "--template-keys",
+            "k",
+        ]) else {
+            panic!("challenge")
+        };
+        assert_eq!(
+            (c.protocol.protocol, c.lie_at),
+            (4, Some(v4::Defect::Op(3)))
+        );
+        assert_eq!(c.protocol.template_keys, Some(PathBuf::from("k")));
+        let Cmd::Request(r) = parse(&[
+            "zkopml",
+            "request",
+            "--protocol",
+            "4",
+            "--model-id",
+            "1",
+            "--input",
+            "i.json",
+        ]) else {
+            panic!("request")
+        };
+        assert_eq!(r.protocol, 4);
+        // Version 3 stays the default.
+        let Cmd::Submit(s) = parse(&["zkopml", "submit", "--defect", "5"]) else {
+            panic!("submit")
+        };
+        assert_eq!((s.protocol.protocol, s.defect), (3, Some(5)));
+    }
+
+    #[test]
+    fn a_flag_of_the_other_protocol_is_bad_input() {
+        let e = check_protocol_flags(3, &[("--defect-at", true, 4)]).unwrap_err();
+        assert_eq!(crate::cli::exit_code(&e), 2);
+        assert!(check_protocol_flags(4, &[("--defect-at", true, 4), ("--lie", false, 3)]).is_ok());
+    }
 }

@@ -204,3 +204,22 @@ pub(crate) fn register(
     );
     Ok(())
 }
+
+/// `zkopml request --protocol 4`: posts a request for version-4 model `model_id` on the
+/// inputs in `input` (quantised by its program), as the devnet's `requester`. The inputs
+/// go to the content store; `S_0` on chain.
+pub(crate) async fn request_inference(
+    cfg: &DevnetConfig,
+    timeline: Timeline,
+    model_id: alloy_primitives::U256,
+    input: &Path,
+    fee: u128,
+) -> anyhow::Result<alloy_primitives::U256> {
+    let ctx = cfg.ctx("requester", timeline)?;
+    let m = v4::load(&ctx, model_id).await?;
+    let file = zkopml_engine::io::TensorFile::read(input)?;
+    let inputs = zkopml_engine::io::quantize_inputs(&m.program, &file.inputs)?;
+    let (id, _, _) =
+        v4::request_inputs(&ctx, &m, inputs, alloy_primitives::U256::from(fee)).await?;
+    Ok(id)
+}

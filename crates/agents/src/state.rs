@@ -61,3 +61,14 @@ impl<T: Serialize + DeserializeOwned + Default> Persisted<T> {
         std::fs::rename(&tmp, &self.path).map_err(io)
     }
 }
+
+/// [`agent_state_path`] for a version-4 agent: the folder is named after the version-4
+/// market (`<state_dir>/<chain id>-<market v4>/`), so its state never mixes with the
+/// version-3 agent's of the same role.
+pub(crate) fn v4_agent_state_path(ctx: &Ctx) -> Result<PathBuf> {
+    let market = *ctx.chain.market_v4()?.address();
+    Ok(ctx
+        .state_dir
+        .join(format!("{}-{market}", ctx.chain.deployment.chain_id))
+        .join(format!("{}-{}.json", ctx.role, ctx.chain.address)))
+}

@@ -235,3 +235,96 @@ pub async fn load_request(ctx: &Ctx, request_id: U256) -> Result<(LoadedV4, Vec<
     let inputs: IntTensors = get_json(&ctx.store, &r.inputCid, "request input")?;
     Ok((model, inputs.tensors, r.inputCommitment))
 }
+
+/// Where a test actor lies: a template operator (its index in the lowering, whose engine
+/// node's output is changed) or an engine node by name. Parsed from the CLI's
+/// `--defect-at`/`--lie-at`: a number is an operator index, anything else a node name.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Defect {
+    /// Template operator `o` of the lowering (its engine node lies).
+    Op(usize),
+    /// The engine node of this name.
+    Node(String),
+}
+
+impl std::str::FromStr for Defect {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        Ok(match s.parse() {
+            Ok(o) => Defect::Op(o),
+            Err(_) => Defect::Node(s.to_string()),
+        })
+    }
+}
+
+impl std::fmt::Display for Defect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Defect::Op(o) => write!(f, "template operator {o}"),
+            Defect::Node(n) => write!(f, "node `{n}`"),
+        }
+    }
+}
+
+impl Defect {
+    /// The engine node this defect changes in `model`; an operator index past the lowering or
+    /// an unknown node name is [`AgentError::Inconsistent`].
+    pub fn node(&self, model: &LoadedV4) -> Result<usize> {
+        let bad = |reason: String| AgentError::Inconsistent {
+            what: format!("defect at {self}"),
+            reason,
+        };
+        match self {
+            Defect::Op(o) => model
+                .model
+                .lowered
+                .ops
+                .get(*o)
+                .map(|op| op.node)
+                .ok_or_else(|| {
+                    bad(format!(
+                        "the model lowers to {} template operators",
+                        model.model.lowered.ops.len()
+                    ))
+                }),
+            Defect::Node(name) => model
+                .program
+                .nodes
+                .iter()
+                .position(|n| &n.name == name)
+                .ok_or_else(|| bad("no engine node of that name".into())),
+        }
+    }
+}
+
+/// A test actor's lie: the faulty trace that flips the low bit of the first element of
+/// `node`'s output whose flip reaches the program's outputs, hence `S_n` (a flip can be
+/// rounded or clipped away downstream). Candidates are screened by running the operators
+/// only; the faulty trace reuses `honest` for every value the fault does not reach. Returns
+/// the element and the trace; [`AgentError::Inconsistent`] if none of the first 64 elements
+/// reaches `S_n`.
+pub fn lie(
+    model: &LoadedV4,
+    inputs: &[Tensor],
+    honest: &V4Trace,
+    node: usize,
+) -> Result<(usize, V4Trace)> {
+    let p = &model.program;
+    let truth = zkopml_engine::activations(p, inputs, None)?;
+    for element in 0..64 {
+        let run = zkopml_engine::activations(p, inputs, Some((node, element)))?;
+        if p.outputs.iter().all(|o| run[*o] == truth[*o]) {
+            continue;
+        }
+        let t =
+            V4Trace::compute_faulty_from(honest, &model.model.lowered, p, inputs, (node, element))?;
+        if t.final_state() != honest.final_state() {
+            return Ok((element, t));
+        }
+    }
+    Err(AgentError::Inconsistent {
+        what: format!("a lie at node {node}"),
+        reason: "no flipped bit among the first 64 elements of its output reaches the output: choose another defect".into(),
+    })
+}

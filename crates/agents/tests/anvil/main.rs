@@ -4,4 +4,5 @@
 
 mod e2e;
 mod v4;
+mod v4_agents;
 mod v4_store;

@@ -1,0 +1,305 @@
+//! The version-4 challenger agent: re-runs every pending version-4 response's request,
+//! challenges (bonded) each whose `S_n` differs from its own with its own `S'_n` and trace
+//! root, then plays the game to its end with a [`Player`], proving the leaf under the
+//! template keys when the descent ends on its side.
+//!
+//! Crash safety: its state (a verdict per response) is written after each decision; a game
+//! it opened but did not record (killed between `challenge` and the save) is found on chain
+//! before it challenges again.
+
+use std::{
+    collections::{BTreeMap, BTreeSet, HashSet},
+    path::PathBuf,
+};
+
+use alloy_primitives::U256;
+use serde::{Deserialize, Serialize};
+use zkopml_chain::v4::{GameStatus, ResponseStatus};
+
+use super::{
+    game::event,
+    job::{outcome, take_turns, Jobs},
+    Defect, Player, Role, TemplateProver,
+};
+use crate::{state::Persisted, Ctx, Result};
+
+/// How the version-4 challenger behaves.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct V4ChallengerConfig {
+    /// Claim a wrong run with a lie at this operator or node (a test actor); `None` is
+    /// honest.
+    pub lie: Option<Defect>,
+    /// The template proving keys (the devnet's `keys/templates`).
+    pub template_keys: PathBuf,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+enum Verdict {
+    /// The response's `S_n` is ours.
+    Agree,
+    /// We challenged it: this game.
+    Game {
+        /// The game.
+        game: U256,
+        /// The request (the game does not record it).
+        request: U256,
+    },
+    /// Our game on it is over.
+    Settled,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct State {
+    /// By response id.
+    responses: BTreeMap<U256, Verdict>,
+    /// Games that went against this challenger (the submitter won, or both lost).
+    lost: BTreeSet<U256>,
+}
+
+/// A version-4 challenger agent (call [`V4Challenger::tick`] in a loop).
+pub struct V4Challenger {
+    ctx: Ctx,
+    config: V4ChallengerConfig,
+    state: Persisted<State>,
+    jobs: Jobs,
+    prover: TemplateProver,
+    /// Responses read and found no longer challengeable (over, or past their window).
+    closed: HashSet<U256>,
+}
+
+impl V4Challenger {
+    /// A challenger with persistent state under `ctx.state_dir`; fails if the deployment
+    /// has no version-4 market.
+    pub fn new(ctx: Ctx, config: V4ChallengerConfig) -> Result<Self> {
+        let path = crate::state::v4_agent_state_path(&ctx)?;
+        Ok(Self {
+            state: Persisted::load(&path)?,
+            prover: TemplateProver::new(&config.template_keys),
+            ctx,
+            config,
+            jobs: Jobs::default(),
+            closed: HashSet::new(),
+        })
+    }
+
+    /// Whether no game of this agent is still open.
+    pub fn idle(&self) -> bool {
+        self.state
+            .value
+            .responses
+            .values()
+            .all(|v| !matches!(v, Verdict::Game { .. }))
+    }
+
+    /// How many of its games went against it.
+    pub fn lost(&self) -> usize {
+        self.state.value.lost.len()
+    }
+
+    /// How many responses it challenged.
+    pub fn disputes(&self) -> usize {
+        self.state
+            .value
+            .responses
+            .values()
+            .filter(|v| !matches!(v, Verdict::Agree))
+            .count()
+    }
+
+    /// One pass: check new responses, play open games, withdraw.
+    pub async fn tick(&mut self) -> Result<()> {
+        let market = self.ctx.chain.market_v4()?;
+        let counts = self.ctx.chain.view_v4("counts", market.counts()).await?;
+        for rid in 1..=counts.responses.to::<u64>() {
+            let rid = U256::from(rid);
+            if self.state.value.responses.contains_key(&rid) || self.closed.contains(&rid) {
+                continue;
+            }
+            let resp = self
+                .ctx
+                .chain
+                .view_v4("getResponse", market.getResponse(rid))
+                .await?;
+            if ResponseStatus::try_from(resp.status)? != ResponseStatus::Pending
+                || self.ctx.chain.now().await? > resp.challengeDeadline
+            {
+                self.closed.insert(rid);
+                continue;
+            }
+            self.check(
+                rid,
+                resp.requestId,
+                resp.outputCommitment,
+                counts.games.to(),
+            )
+            .await?;
+        }
+        let games: Vec<(U256, U256, U256)> = self
+            .state
+            .value
+            .responses
+            .iter()
+            .filter_map(|(r, v)| match v {
+                Verdict::Game { game, request } => Some((*r, *game, *request)),
+                _ => None,
+            })
+            .collect();
+        for (rid, gid, request) in games {
+            self.play(rid, gid, request).await?;
+        }
+        let owed = self
+            .ctx
+            .chain
+            .view_v4("balances", market.balances(self.ctx.chain.address))
+            .await?;
+        if !owed.is_zero() {
+            let (tx, _) = self
+                .ctx
+                .chain
+                .send_v4("withdraw", market.withdraw())
+                .await?;
+            self.ctx.record_tx(format!("withdraw {owed} wei"), &tx);
+        }
+        Ok(())
+    }
+
+    async fn check(
+        &mut self,
+        rid: U256,
+        request_id: U256,
+        output: alloy_primitives::B256,
+        games: u64,
+    ) -> Result<()> {
+        let job = self
+            .jobs
+            .run(&self.ctx, request_id, self.config.lie.as_ref())
+            .await?;
+        let mine = job.trace.final_state();
+        if mine == output {
+            self.ctx.timeline.record(
+                &self.ctx.role,
+                format!("response {rid} (request {request_id}) agrees with my run: no challenge"),
+                None,
+            );
+            self.state.value.responses.insert(rid, Verdict::Agree);
+            return self.state.save();
+        }
+        let market = self.ctx.chain.market_v4()?;
+        // A game of ours may already exist (we crashed after challenging): find it on chain.
+        for gid in (1..=games).rev() {
+            let gid = U256::from(gid);
+            let g = self
+                .ctx
+                .chain
+                .view_v4("getGame", market.getGame(gid))
+                .await?;
+            if g.responseId == rid && g.challenger == self.ctx.chain.address {
+                self.ctx.timeline.record(
+                    &self.ctx.role,
+                    format!("found our game {gid} on response {rid} on chain"),
+                    None,
+                );
+                self.state.value.responses.insert(
+                    rid,
+                    Verdict::Game {
+                        game: gid,
+                        request: request_id,
+                    },
+                );
+                return self.state.save();
+            }
+        }
+        let bond = U256::from(job.model.params.challengerBond);
+        let (tx, receipt) = self
+            .ctx
+            .chain
+            .send_v4(
+                "challenge",
+                market
+                    .challenge(request_id, mine, job.trace.root())
+                    .value(bond),
+            )
+            .await?;
+        let gid = event::<zkopml_chain::market_v4::InferenceMarketV4::GameCreated>(
+            &receipt,
+            "challenge",
+        )?
+        .gameId;
+        let lie = match (&self.config.lie, job.fault) {
+            (Some(d), Some((node, element))) => {
+                format!(" with a WRONG claim: a lie at {d} (node {node}, element {element})")
+            }
+            _ => String::new(),
+        };
+        self.ctx.record_tx(
+            format!("challenge response {rid} (its S_n differs from mine){lie} -> game {gid}, bond {bond} wei"),
+            &tx,
+        );
+        self.state.value.responses.insert(
+            rid,
+            Verdict::Game {
+                game: gid,
+                request: request_id,
+            },
+        );
+        self.state.save()
+    }
+
+    async fn play(&mut self, rid: U256, gid: U256, request_id: U256) -> Result<()> {
+        let market = self.ctx.chain.market_v4()?;
+        let g = self
+            .ctx
+            .chain
+            .view_v4("getGame", market.getGame(gid))
+            .await?;
+        let status = GameStatus::try_from(g.status)?;
+        if status != GameStatus::InProgress {
+            self.ctx.timeline.record(
+                &self.ctx.role,
+                format!(
+                    "game {gid} {}: {status:?}",
+                    outcome(status, Role::Challenger)
+                ),
+                None,
+            );
+            self.state.value.responses.insert(rid, Verdict::Settled);
+            if matches!(status, GameStatus::SubmitterWon | GameStatus::BothLost) {
+                self.state.value.lost.insert(gid);
+            }
+            self.jobs.forget(request_id);
+            return self.state.save();
+        }
+        let resp = self
+            .ctx
+            .chain
+            .view_v4("getResponse", market.getResponse(g.responseId))
+            .await?;
+        if ResponseStatus::try_from(resp.status)? != ResponseStatus::Pending {
+            // Something else ended the response first: take our bond back.
+            let (tx, _) = self
+                .ctx
+                .chain
+                .send_v4("cancelGame", market.cancelGame(gid))
+                .await?;
+            self.ctx.record_tx(
+                format!("game {gid}: response {rid} already over, cancelled"),
+                &tx,
+            );
+            return Ok(());
+        }
+        let job = self
+            .jobs
+            .run(&self.ctx, request_id, self.config.lie.as_ref())
+            .await?;
+        let player = Player {
+            role: Role::Challenger,
+            chain: self.ctx.chain.clone(),
+            model: &job.model.model,
+            trace: &job.trace,
+            prover: &self.prover,
+            request_id,
+        };
+        take_turns(&self.ctx, &player, gid).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,142 @@
+//! What the version-4 agents keep per request: the request's model (loaded once per model
+//! id) and the party's own trace of it, honest or, for a test actor, with its lie.
+
+use std::{collections::HashMap, sync::Arc};
+
+use alloy_primitives::U256;
+use zkopml_engine::Tensor;
+use zkopml_prover::v4::V4Trace;
+
+use super::model::{lie, load, trace, Defect, LoadedV4};
+use crate::{data::get_json, Ctx, IntTensors, Result};
+
+/// A request run locally under version 4.
+pub(crate) struct V4Job {
+    /// The request's model.
+    pub(crate) model: Arc<LoadedV4>,
+    /// The trace this party plays (its lie, for a test actor).
+    pub(crate) trace: V4Trace,
+    /// The program outputs of that run (what a response's output CID holds).
+    pub(crate) outputs: Vec<Tensor>,
+    /// `(node, element)` of the lie, if any.
+    pub(crate) fault: Option<(usize, usize)>,
+}
+
+/// Models and runs, cached by id: a model is lowered once, a request run once.
+#[derive(Default)]
+pub(crate) struct Jobs {
+    models: HashMap<U256, Arc<LoadedV4>>,
+    runs: HashMap<U256, Arc<V4Job>>,
+}
+
+impl Jobs {
+    /// Version-4 model `id`, loaded from the chain and the content store once.
+    pub(crate) async fn model(&mut self, ctx: &Ctx, id: U256) -> Result<Arc<LoadedV4>> {
+        if let Some(m) = self.models.get(&id) {
+            return Ok(m.clone());
+        }
+        let m = Arc::new(load(ctx, id).await?);
+        self.models.insert(id, m.clone());
+        Ok(m)
+    }
+
+    /// This party's run of request `request_id` (with `defect`, for a test actor that lies):
+    /// the inputs from the content store, checked against the request's `S_0`.
+    pub(crate) async fn run(
+        &mut self,
+        ctx: &Ctx,
+        request_id: U256,
+        defect: Option<&Defect>,
+    ) -> Result<Arc<V4Job>> {
+        if let Some(j) = self.runs.get(&request_id) {
+            return Ok(j.clone());
+        }
+        let m = ctx.chain.market_v4()?;
+        let req = ctx
+            .chain
+            .view_v4("getRequest", m.getRequest(request_id))
+            .await?;
+        let model = self.model(ctx, req.modelId).await?;
+        let inputs: IntTensors = get_json(&ctx.store, &req.inputCid, "request input")?;
+        let fault = match defect {
+            Some(d) => Some(d.node(&model)?),
+            None => None,
+        };
+        let s0 = req.inputCommitment;
+        let started = std::time::Instant::now();
+        let job = tokio::task::block_in_place(|| -> Result<V4Job> {
+            let honest = trace(&model, &inputs.tensors, None, Some(s0))?;
+            let (trace, fault) = match fault {
+                Some(node) => {
+                    let (element, t) = lie(&model, &inputs.tensors, &honest, node)?;
+                    (t, Some((node, element)))
+                }
+                None => (honest, None),
+            };
+            let run = zkopml_engine::activations(&model.program, &inputs.tensors, fault)?;
+            let outputs = model
+                .program
+                .outputs
+                .iter()
+                .filter_map(|o| run[*o].clone())
+                .collect();
+            Ok(V4Job {
+                model: model.clone(),
+                trace,
+                outputs,
+                fault,
+            })
+        })?;
+        tracing::debug!(request = %request_id, seconds = started.elapsed().as_secs_f64(), lie = ?job.fault, "v4 trace computed");
+        let job = Arc::new(job);
+        self.runs.insert(request_id, job.clone());
+        Ok(job)
+    }
+
+    /// Drops the run of a settled request.
+    pub(crate) fn forget(&mut self, request_id: U256) {
+        self.runs.remove(&request_id);
+    }
+}
+
+/// Makes `player`'s moves in game `id` while it is its turn (a few at most: a move such as
+/// `commitTrace` or `resolveLeaf` is followed by another of the same side), each recorded in
+/// `ctx`'s timeline. Returns how many were made.
+pub(crate) async fn take_turns(ctx: &Ctx, player: &super::Player<'_>, id: U256) -> Result<usize> {
+    let mut made = 0;
+    // Bounded: no side moves more than twice in a row in the protocol (commitTrace then the
+    // reveal; resolveLeaf then finishGame), so a larger count means the chain disagrees.
+    while made < 4 {
+        let started = std::time::Instant::now();
+        let Some(mv) = player.step(id).await? else {
+            break;
+        };
+        let what = if mv.phase.starts_with("resolveLeaf") {
+            format!(
+                "game {id}: {} — leaf proved and verified on chain ({:.2} s)",
+                mv.phase,
+                started.elapsed().as_secs_f64()
+            )
+        } else {
+            format!("game {id}: {}", mv.phase)
+        };
+        ctx.record_tx(what, &mv.tx);
+        made += 1;
+    }
+    Ok(made)
+}
+
+/// A game's outcome in words, from `role`'s side.
+pub(crate) fn outcome(status: zkopml_chain::v4::GameStatus, role: super::Role) -> &'static str {
+    use zkopml_chain::v4::GameStatus as S;
+    match (status, role) {
+        (S::SubmitterWon, super::Role::Submitter) | (S::ChallengerWon, super::Role::Challenger) => {
+            "won"
+        }
+        (S::SubmitterWon, _) | (S::ChallengerWon, _) => "lost",
+        (S::BothLost, _) => "lost (both sides)",
+        (S::Cancelled, _) => "cancelled (bond refunded)",
+        (S::Voided, _) => "voided (everything refunded)",
+        (S::InProgress, _) => "in progress",
+    }
+}

@@ -1,0 +1,393 @@
+//! The version-4 agents (`V4Submitter`, `V4Challenger`) on a real anvil: each runs its own
+//! agent loop in its own task, as `zkopml submit --protocol 4` and `zkopml challenge
+//! --protocol 4` do in their terminals, over dnn registered under version 4 (no key setup),
+//! with real template proofs checked by the deployed verifiers. Needs the pinned toolchain
+//! (`bash scripts/install-toolchain.sh`); the template test keys are shared with `v4::`.
+
+use std::{
+    path::PathBuf,
+    time::{Duration, Instant},
+};
+
+use alloy_primitives::{Address, U256};
+use zkopml_agents::{
+    devnet,
+    v4::{self, Defect, V4Challenger, V4ChallengerConfig, V4Submitter, V4SubmitterConfig},
+    DevnetConfig, Timeline,
+};
+use zkopml_chain::{
+    market_v4::InferenceMarketV4::{ResponseDisproven, Withdrawn},
+    registry_v4::TypesV4::GameParams,
+    v4::{GameStatus, RequestStatus, ResponseStatus},
+    Chain,
+};
+use zkopml_engine::io::{quantize_inputs, TensorFile};
+use zkopml_prover::templates::{ClipTemplate, RescaleTemplate, Template};
+
+const BOND: u128 = 10_000_000_000_000_000;
+const FEE: u128 = 1_000_000_000_000_000;
+/// Version 4's shortest challenge window.
+const WINDOW: u64 = 600;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn key_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("template-keys")
+}
+
+struct Net {
+    cfg: DevnetConfig,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        devnet::down(&self.cfg);
+    }
+}
+
+/// A devnet with version 4 deployed (template test keys shared with the other v4 tests), dnn
+/// registered under version 4 by `owner` and one request on its input by `requester`.
+async fn net_with_request() -> (Net, v4::LoadedV4, U256) {
+    let anvil = repo().join(".tools/bin/anvil");
+    assert!(
+        anvil.exists(),
+        "anvil not installed: run `bash scripts/install-toolchain.sh`"
+    );
+    std::env::set_var("ZKOPML_ANVIL", &anvil);
+    let dir = tempfile::tempdir().unwrap();
+    let opts = devnet::UpOptions {
+        v4: true,
+        template_keys: Some(key_dir()),
+    };
+    let port = devnet::free_port().unwrap();
+    let cfg = devnet::up_with(&dir.path().join("devnet.json"), port, None, &opts)
+        .await
+        .expect("devnet up");
+    let net = Net { cfg, _dir: dir };
+    let owner = net.cfg.ctx("owner", Timeline::default()).unwrap();
+    let onnx = std::fs::read(repo().join("testdata/dnn/model.onnx")).unwrap();
+    let (model, _) = v4::register_onnx(&owner, &onnx, 4, |_| GameParams {
+        challengeWindow: WINDOW,
+        clockPerSide: 300,
+        provingWindow: 300,
+        arity: 2,
+        responseBond: BOND,
+        challengerBond: BOND,
+    })
+    .await
+    .expect("register dnn under v4");
+    let requester = net.cfg.ctx("requester", Timeline::default()).unwrap();
+    let file = TensorFile::read(&repo().join("testdata/dnn/input.json")).unwrap();
+    let inputs = quantize_inputs(&model.program, &file.inputs).unwrap();
+    let (request, _, _) = v4::request_inputs(&requester, &model, inputs, U256::from(FEE))
+        .await
+        .expect("request");
+    (net, model, request)
+}
+
+/// The first template operator of `template` in the lowering (where a test actor lies).
+fn first_op(model: &v4::LoadedV4, template: &str) -> Defect {
+    let l = &model.model.lowered;
+    Defect::Op(
+        (0..l.ops.len())
+            .find(|o| l.ops[*o].template() == template)
+            .unwrap_or_else(|| panic!("dnn lowers to a {template} operator")),
+    )
+}
+
+/// An agent's loop as the CLI runs it: tick every 200 ms until `settled`, printing what it
+/// did; panics on an error or after `limit`.
+macro_rules! agent_loop {
+    ($agent:expr, $timeline:expr, $settled:expr, $limit:expr) => {{
+        let (mut agent, timeline) = ($agent, $timeline);
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let mut printed = 0;
+            loop {
+                agent.tick().await.expect("agent tick");
+                let entries = timeline.entries();
+                for e in &entries[printed..] {
+                    println!("[{:>6.1}s] {}: {}", e.at_s, e.actor, e.what);
+                }
+                printed = entries.len();
+                if $settled(&agent) {
+                    return agent;
+                }
+                assert!(started.elapsed() < $limit, "agent did not settle in time");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })
+    }};
+}
+
+fn submitter(net: &Net, defect: Option<Defect>) -> (V4Submitter, Timeline) {
+    let t = Timeline::default();
+    let ctx = net.cfg.ctx("submitter", t.clone()).unwrap();
+    let config = V4SubmitterConfig {
+        defect,
+        only: None,
+        template_keys: key_dir(),
+    };
+    (V4Submitter::new(ctx, config).unwrap(), t)
+}
+
+fn challenger(net: &Net, lie: Option<Defect>) -> (V4Challenger, Timeline) {
+    let t = Timeline::default();
+    let ctx = net.cfg.ctx("challenger1", t.clone()).unwrap();
+    let config = V4ChallengerConfig {
+        lie,
+        template_keys: key_dir(),
+    };
+    (V4Challenger::new(ctx, config).unwrap(), t)
+}
+
+/// Everything `account` withdrew from the version-4 market.
+async fn withdrawn(chain: &Chain, account: Address) -> U256 {
+    chain
+        .market_v4_events::<Withdrawn>(U256::from_be_bytes(account.into_word().0))
+        .await
+        .unwrap()
+        .iter()
+        .map(|w| w.amount)
+        .sum()
+}
+
+const LIMIT: Duration = Duration::from_secs(600);
+
+/// A lying submitter agent (its response's `S_n` carries a flipped bit in dnn's first Relu
+/// output) against an honest challenger agent, each in its own loop: the challenger
+/// challenges, both play the game to a real `clip_chunk/v1` leaf proof, the challenger wins;
+/// the liar's bond is lost (half to the challenger, half burned) and the request re-opens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_honest_challenger_agent_disproves_a_lying_submitter_agent() {
+    let (net, model, request) = net_with_request().await;
+    let (sub, sub_t) = submitter(&net, Some(first_op(&model, ClipTemplate::NAME)));
+    let (chal, chal_t) = challenger(&net, None);
+    let sub = agent_loop!(
+        sub,
+        sub_t,
+        |a: &V4Submitter| a.responses() > 0 && a.idle(),
+        LIMIT
+    );
+    let chal = agent_loop!(
+        chal,
+        chal_t,
+        |a: &V4Challenger| a.disputes() > 0 && a.idle(),
+        LIMIT
+    );
+    let (sub, chal) = (sub.await.unwrap(), chal.await.unwrap());
+    assert_eq!(
+        (sub.responses(), sub.lost()),
+        (1, 1),
+        "the liar's response is disproven"
+    );
+    assert_eq!(
+        (chal.disputes(), chal.lost()),
+        (1, 0),
+        "the challenger won its game"
+    );
+
+    let chain = net.cfg.ctx("requester", Timeline::default()).unwrap().chain;
+    let m = chain.market_v4().unwrap();
+    let g = v4::game(&chain, U256::from(1)).await.unwrap();
+    assert_eq!(
+        GameStatus::try_from(g.status).unwrap(),
+        GameStatus::ChallengerWon
+    );
+    let resp = chain
+        .view_v4("getResponse", m.getResponse(g.responseId))
+        .await
+        .unwrap();
+    assert_eq!(
+        ResponseStatus::try_from(resp.status).unwrap(),
+        ResponseStatus::Disproven
+    );
+    let req = chain
+        .view_v4("getRequest", m.getRequest(request))
+        .await
+        .unwrap();
+    assert_eq!(
+        RequestStatus::try_from(req.status).unwrap(),
+        RequestStatus::Open
+    );
+    // Bond flows: the liar's bond is split (reward to the challenger, the rest burned); the
+    // challenger withdrew its own bond and the reward; the liar withdrew nothing.
+    let d = chain
+        .market_v4_events::<ResponseDisproven>(request)
+        .await
+        .unwrap();
+    let [d] = d.as_slice() else {
+        panic!("one disproof, got {}", d.len())
+    };
+    let (sub_addr, chal_addr) = (net_addr(&net, "submitter"), net_addr(&net, "challenger1"));
+    assert_eq!(d.payee, chal_addr);
+    assert_eq!(d.reward + d.burned, U256::from(BOND));
+    assert_eq!(chain.view_v4("burned", m.burned()).await.unwrap(), d.burned);
+    assert_eq!(
+        withdrawn(&chain, chal_addr).await,
+        U256::from(BOND) + d.reward
+    );
+    assert_eq!(withdrawn(&chain, sub_addr).await, U256::ZERO);
+    assert_eq!(
+        chain
+            .view_v4("balances", m.balances(chal_addr))
+            .await
+            .unwrap(),
+        U256::ZERO
+    );
+}
+
+fn net_addr(net: &Net, role: &str) -> Address {
+    net.cfg
+        .ctx(role, Timeline::default())
+        .unwrap()
+        .chain
+        .address
+}
+
+/// An honest submitter agent against a challenger agent lying in a chunk of dnn's first
+/// rescaled Gemm output, each in its own loop: the challenger challenges the true response,
+/// the submitter wins the game with a real `rescale_chunk/v1` leaf proof, and once the
+/// challenge window has passed (the devnet clock is advanced after the game) the submitter
+/// agent finalises its response: it withdraws the fee, its bond and the challenger's bond.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_honest_submitter_agent_beats_a_lying_challenger_agent_and_finalises() {
+    let (net, model, request) = net_with_request().await;
+    let (sub, sub_t) = submitter(&net, None);
+    let (chal, chal_t) = challenger(&net, Some(first_op(&model, RescaleTemplate::NAME)));
+    let sub = agent_loop!(
+        sub,
+        sub_t,
+        |a: &V4Submitter| a.responses() > 0 && a.idle(),
+        LIMIT
+    );
+    let chal = agent_loop!(
+        chal,
+        chal_t,
+        |a: &V4Challenger| a.disputes() > 0 && a.idle(),
+        LIMIT
+    );
+    // The devnet's clock: once the game is over, past the response's challenge window.
+    let chain = net.cfg.ctx("requester", Timeline::default()).unwrap().chain;
+    let m = chain.market_v4().unwrap();
+    let started = Instant::now();
+    loop {
+        let counts = chain.view_v4("counts", m.counts()).await.unwrap();
+        if counts.games >= U256::from(1) {
+            let g = v4::game(&chain, U256::from(1)).await.unwrap();
+            if GameStatus::try_from(g.status).unwrap() != GameStatus::InProgress {
+                break;
+            }
+        }
+        assert!(started.elapsed() < LIMIT, "the game did not end in time");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    chain.advance_time(WINDOW + 1).await.unwrap();
+    let chal = chal.await.unwrap();
+    let sub = sub.await.unwrap();
+    assert_eq!((sub.responses(), sub.lost()), (1, 0), "the response stands");
+    assert_eq!(
+        (chal.disputes(), chal.lost()),
+        (1, 1),
+        "the liar lost its game"
+    );
+
+    let g = v4::game(&chain, U256::from(1)).await.unwrap();
+    assert_eq!(
+        GameStatus::try_from(g.status).unwrap(),
+        GameStatus::SubmitterWon
+    );
+    let req = chain
+        .view_v4("getRequest", m.getRequest(request))
+        .await
+        .unwrap();
+    assert_eq!(
+        RequestStatus::try_from(req.status).unwrap(),
+        RequestStatus::Finalized
+    );
+    let resp = chain
+        .view_v4("getResponse", m.getResponse(req.responseId))
+        .await
+        .unwrap();
+    assert_eq!(
+        ResponseStatus::try_from(resp.status).unwrap(),
+        ResponseStatus::Finalized
+    );
+    assert_ne!(
+        resp.traceRoot,
+        alloy_primitives::B256::ZERO,
+        "committed for the game"
+    );
+    // Bond flows: the submitter took the challenger's bond, then its own and the fee.
+    let (sub_addr, chal_addr) = (net_addr(&net, "submitter"), net_addr(&net, "challenger1"));
+    assert_eq!(
+        withdrawn(&chain, sub_addr).await,
+        U256::from(FEE + 2 * BOND)
+    );
+    assert_eq!(withdrawn(&chain, chal_addr).await, U256::ZERO);
+    assert_eq!(
+        chain.view_v4("burned", m.burned()).await.unwrap(),
+        U256::ZERO
+    );
+}
+
+/// Crash safety: a lying submitter agent killed after its `respond` transaction but before
+/// it saved its state, and a challenger agent stopped right after it challenged, are
+/// restarted: the submitter adopts its pending response from the chain and defends it, the
+/// challenger resumes its game from its state file (no second challenge), and the game ends
+/// as it would have: the challenger wins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarted_v4_agents_adopt_their_response_and_game_from_the_chain() {
+    let (net, model, _) = net_with_request().await;
+    let lie = first_op(&model, ClipTemplate::NAME);
+    let (mut sub, _) = submitter(&net, Some(lie.clone()));
+    sub.tick().await.unwrap();
+    assert_eq!(sub.responses(), 1);
+    drop(sub);
+    // Killed before the save: no state survives.
+    std::fs::remove_dir_all(&net.cfg.state_dir).unwrap();
+
+    let (mut chal, _) = challenger(&net, None);
+    chal.tick().await.unwrap();
+    assert_eq!(chal.disputes(), 1, "challenged on its first tick");
+    drop(chal);
+
+    let (sub, sub_t) = submitter(&net, Some(lie));
+    assert_eq!(sub.responses(), 0, "a fresh state");
+    let (chal, chal_t) = challenger(&net, None);
+    assert_eq!(chal.disputes(), 1, "its game is in its state file");
+    let sub = agent_loop!(
+        sub,
+        sub_t.clone(),
+        |a: &V4Submitter| a.responses() > 0 && a.idle(),
+        LIMIT
+    );
+    let chal = agent_loop!(
+        chal,
+        chal_t,
+        |a: &V4Challenger| a.disputes() > 0 && a.idle(),
+        LIMIT
+    );
+    let (sub, chal) = (sub.await.unwrap(), chal.await.unwrap());
+    assert!(
+        sub_t
+            .entries()
+            .iter()
+            .any(|e| e.what.contains("found our pending response 1")),
+        "the restarted submitter adopted its response"
+    );
+    assert_eq!((sub.responses(), sub.lost()), (1, 1));
+    assert_eq!((chal.disputes(), chal.lost()), (1, 0));
+    let chain = net.cfg.ctx("requester", Timeline::default()).unwrap().chain;
+    let m = chain.market_v4().unwrap();
+    let counts = chain.view_v4("counts", m.counts()).await.unwrap();
+    assert_eq!(counts.games, U256::from(1), "no second challenge");
+    let g = v4::game(&chain, U256::from(1)).await.unwrap();
+    assert_eq!(
+        GameStatus::try_from(g.status).unwrap(),
+        GameStatus::ChallengerWon
+    );
+}
