@@ -1,6 +1,6 @@
-//! The version-4 challenger agent: re-runs every pending version-4 response's request,
-//! challenges (bonded) each whose `S_n` differs from its own with its own `S'_n` and trace
-//! root, then plays the game to its end with a [`Player`], proving the leaf under the
+//! The version-4 challenger agent: checks every pending version-4 response by inference and
+//! the outputs' `S_n` alone (no trace), challenges (bonded) each whose `S_n` differs from its
+//! own with its own `S'_n` and trace root (the trace is computed then), then plays the game to its end with a [`Player`], proving the leaf under the
 //! template keys when the descent ends on its side.
 //!
 //! Crash safety: its state (a verdict per response) is written after each decision; a game
@@ -174,7 +174,7 @@ impl V4Challenger {
             .jobs
             .run(&self.ctx, request_id, self.config.lie.as_ref())
             .await?;
-        let mine = job.trace.final_state();
+        let mine = job.output_state;
         if mine == output {
             self.ctx.timeline.record(
                 &self.ctx.role,
@@ -216,7 +216,7 @@ impl V4Challenger {
             .send_v4(
                 "challenge",
                 market
-                    .challenge(request_id, mine, job.trace.root())
+                    .challenge(request_id, mine, job.trace()?.root())
                     .value(bond),
             )
             .await?;
@@ -295,7 +295,7 @@ impl V4Challenger {
             role: Role::Challenger,
             chain: self.ctx.chain.clone(),
             model: &job.model.model,
-            trace: &job.trace,
+            trace: job.trace()?,
             prover: &self.prover,
             request_id,
         };

@@ -1,25 +1,63 @@
 //! What the version-4 agents keep per request: the request's model (loaded once per model
-//! id) and the party's own trace of it, honest or, for a test actor, with its lie.
+//! id) and the party's own run of it — the outputs and their `S_n` at once (inference and
+//! the outputs' commitments: the happy path's whole cost), the trace only when a game needs
+//! it (honest parties) or at once (a test actor, whose lie is chosen on it).
 
-use std::{collections::HashMap, sync::Arc};
+use std::{
+    collections::HashMap,
+    sync::{Arc, OnceLock},
+};
 
-use alloy_primitives::U256;
+use alloy_primitives::{B256, U256};
 use zkopml_engine::Tensor;
-use zkopml_prover::v4::V4Trace;
+use zkopml_prover::v4::{input_state, output_state, V4Trace};
 
 use super::model::{lie, load, trace, Defect, LoadedV4};
-use crate::{data::get_json, Ctx, IntTensors, Result};
+use crate::{data::get_json, AgentError, Ctx, IntTensors, Result};
 
 /// A request run locally under version 4.
 pub(crate) struct V4Job {
     /// The request's model.
     pub(crate) model: Arc<LoadedV4>,
-    /// The trace this party plays (its lie, for a test actor).
-    pub(crate) trace: V4Trace,
-    /// The program outputs of that run (what a response's output CID holds).
+    /// The request's quantised inputs.
+    inputs: Vec<Tensor>,
+    /// The program outputs of this party's run (what a response's output CID holds).
     pub(crate) outputs: Vec<Tensor>,
+    /// `S_n` of those outputs: what this party responds with or checks a response against.
+    pub(crate) output_state: B256,
     /// `(node, element)` of the lie, if any.
     pub(crate) fault: Option<(usize, usize)>,
+    /// The trace this party plays, made on first need ([`V4Job::trace`]).
+    trace: OnceLock<V4Trace>,
+}
+
+impl V4Job {
+    /// The trace this party plays (its lie, for a test actor): computed the first time a
+    /// game needs it, then kept.
+    pub(crate) fn trace(&self) -> Result<&V4Trace> {
+        if let Some(t) = self.trace.get() {
+            return Ok(t);
+        }
+        let started = std::time::Instant::now();
+        let t = tokio::task::block_in_place(|| trace(&self.model, &self.inputs, None, None))?;
+        // INVARIANT: the trace ends where the response or the check did (both from the
+        // engine's outputs): a difference is a bug, not a reason to play on.
+        if t.final_state() != self.output_state {
+            return Err(AgentError::Inconsistent {
+                what: "version-4 trace".into(),
+                reason: format!(
+                    "its S_n {} is not the outputs' {}",
+                    t.final_state(),
+                    self.output_state
+                ),
+            });
+        }
+        tracing::debug!(
+            seconds = started.elapsed().as_secs_f64(),
+            "v4 trace computed for a game"
+        );
+        Ok(self.trace.get_or_init(|| t))
+    }
 }
 
 /// Models and runs, cached by id: a model is lowered once, a request run once.
@@ -64,30 +102,43 @@ impl Jobs {
         };
         let s0 = req.inputCommitment;
         let started = std::time::Instant::now();
+        let lowered = &model.model.lowered;
         let job = tokio::task::block_in_place(|| -> Result<V4Job> {
-            let honest = trace(&model, &inputs.tensors, None, Some(s0))?;
-            let (trace, fault) = match fault {
+            // INVARIANT: a party computes from the inputs the request committed to.
+            let mine = input_state(lowered, &inputs.tensors)?;
+            if mine != s0 {
+                return Err(AgentError::Inconsistent {
+                    what: "request input".into(),
+                    reason: format!("the inputs commit to S_0 = {mine}, the request to {s0}"),
+                });
+            }
+            let (played, fault) = match fault {
+                // A test actor: the lie is chosen on the honest trace, so both are made now.
                 Some(node) => {
+                    let honest = trace(&model, &inputs.tensors, None, Some(s0))?;
                     let (element, t) = lie(&model, &inputs.tensors, &honest, node)?;
-                    (t, Some((node, element)))
+                    (OnceLock::from(t), Some((node, element)))
                 }
-                None => (honest, None),
+                None => (OnceLock::new(), None),
             };
             let run = zkopml_engine::activations(&model.program, &inputs.tensors, fault)?;
-            let outputs = model
+            let outputs: Vec<Tensor> = model
                 .program
                 .outputs
                 .iter()
                 .filter_map(|o| run[*o].clone())
                 .collect();
+            let output_state = output_state(lowered, &outputs)?;
             Ok(V4Job {
                 model: model.clone(),
-                trace,
+                inputs: inputs.tensors,
                 outputs,
+                output_state,
                 fault,
+                trace: played,
             })
         })?;
-        tracing::debug!(request = %request_id, seconds = started.elapsed().as_secs_f64(), lie = ?job.fault, "v4 trace computed");
+        tracing::debug!(request = %request_id, seconds = started.elapsed().as_secs_f64(), lie = ?job.fault, "v4 run: outputs and S_n");
         let job = Arc::new(job);
         self.runs.insert(request_id, job.clone());
         Ok(job)

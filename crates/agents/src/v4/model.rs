@@ -14,7 +14,7 @@ use zkopml_chain::{
     TxInfo,
 };
 use zkopml_engine::{import, Program, Tensor};
-use zkopml_prover::v4::{Lowered, V4Trace};
+use zkopml_prover::v4::{input_state, Lowered, V4Trace};
 use zkopml_store::ContentStore;
 
 use super::game::{self, V4Model};
@@ -196,28 +196,27 @@ pub fn trace(
 }
 
 /// Posts a request for `model` on quantised `inputs` paying `fee`: the inputs go to the
-/// content store (their CID is the request's `inputCid`), `S_0` on chain. Returns the
-/// request id and the honest trace computed for `S_0`.
+/// content store (their CID is the request's `inputCid`), `S_0` on chain (computed from the
+/// inputs alone: nothing is run). Returns the request id, its transaction and `S_0`.
 pub async fn request_inputs(
     ctx: &Ctx,
     model: &LoadedV4,
     inputs: Vec<Tensor>,
     fee: U256,
-) -> Result<(U256, TxInfo, V4Trace)> {
-    let t = trace(model, &inputs, None, None)?;
+) -> Result<(U256, TxInfo, B256)> {
+    let s0 = input_state(&model.model.lowered, &inputs)?;
     let cid = put_json(&ctx.store, &IntTensors { tensors: inputs })?;
     let m = ctx.chain.market_v4()?;
     let (tx, receipt) = ctx
         .chain
         .send_v4(
             "requestInference",
-            m.requestInference(model.id, t.state_roots[0], cid)
-                .value(fee),
+            m.requestInference(model.id, s0, cid).value(fee),
         )
         .await?;
     let id = game::event::<RequestCreated>(&receipt, "requestInference")?.requestId;
     ctx.record_tx(format!("requestInference (v4) -> request {id}"), &tx);
-    Ok((id, tx, t))
+    Ok((id, tx, s0))
 }
 
 /// Request `request_id` as a party reads it: its model and quantised inputs from the chain

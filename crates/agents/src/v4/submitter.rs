@@ -1,6 +1,7 @@
 //! The version-4 submitter agent: responds to open version-4 requests with `S_n` and the
-//! output's CID (no trace: docs/protocol.md §10.3), defends each response in every game
-//! opened on it with a [`Player`] (committing its trace root when the first game needs it),
+//! output's CID, both from inference alone (no trace: docs/protocol.md §10.3), defends each
+//! response in every game opened on it with a [`Player`] (computing its trace and
+//! committing its root when the first game needs it),
 //! and finalises the responses left unchallenged after their window.
 //!
 //! Crash safety: its state (the responses it made) is written after each response; a
@@ -193,7 +194,7 @@ impl V4Submitter {
             .send_v4(
                 "respond",
                 market
-                    .respond(request_id, job.trace.final_state(), output_cid)
+                    .respond(request_id, job.output_state, output_cid)
                     .value(bond),
             )
             .await?;
@@ -329,7 +330,7 @@ impl V4Submitter {
                 role: Role::Submitter,
                 chain: self.ctx.chain.clone(),
                 model: &job.model.model,
-                trace: &job.trace,
+                trace: job.trace()?,
                 prover: &self.prover,
                 request_id,
             };

@@ -81,7 +81,7 @@ async fn a_v4_model_and_request_round_trip_through_the_store_and_a_foreign_progr
     // A request: the inputs come back from the store committed to the request's S_0.
     let file = TensorFile::read(&repo().join("testdata/dnn/input.json")).unwrap();
     let inputs = quantize_inputs(&loaded.program, &file.inputs).unwrap();
-    let (rid, _, t) = v4::request_inputs(
+    let (rid, _, posted) = v4::request_inputs(
         &requester,
         &loaded,
         inputs.clone(),
@@ -94,8 +94,12 @@ async fn a_v4_model_and_request_round_trip_through_the_store_and_a_foreign_progr
         .await
         .expect("load request");
     assert_eq!(back, inputs);
+    assert_eq!(s0, posted);
     let theirs = v4::trace(&loaded, &back, None, Some(s0)).expect("trace from S_0");
-    assert_eq!(theirs.root(), t.root());
+    assert_eq!(
+        theirs.state_roots[0], s0,
+        "S_0 from the inputs alone is the trace's"
+    );
     // Inputs other than the request's do not pass as its run.
     let mut other = back.clone();
     other[0].data[0] += 1;

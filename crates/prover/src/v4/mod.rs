@@ -43,7 +43,7 @@ pub use lower::{
     fr_u256, layout_leaf, Data, LOp, LOpKind, LValue, LValueId, Lowered, OperatorLeaf, Origin,
     Source, CONST_FLAG, SOURCE_EMPTY, SOURCE_OUTPUT, SOURCE_STATE,
 };
-pub use trace::{trace_leaf, V4Trace};
+pub use trace::{input_state, output_state, trace_leaf, V4Trace};
 
 /// What can go wrong lowering a program or building a leaf.
 #[derive(Debug, thiserror::Error)]
@@ -92,4 +92,15 @@ pub enum V4Error {
     /// Proving failed.
     #[error(transparent)]
     Prover(#[from] crate::ProverError),
+    /// A program input or output given to [`input_state`] or [`output_state`] that is
+    /// missing or does not have the lowered value's size.
+    #[error("{what} `{name}`: {reason}")]
+    BoundaryTensor {
+        /// "input" or "output".
+        what: &'static str,
+        /// The lowered value's name.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
 }

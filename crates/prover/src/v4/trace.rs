@@ -14,13 +14,13 @@ use alloy_primitives::{keccak256, B256};
 use ark_bn254::Fr;
 use rayon::prelude::*;
 use zkopml_commit::{
-    chunk_trees, chunked_commitment_of, fr_to_bytes32, tensor_header, wide_tree, wide_trees,
-    ChunkTree, KeccakTree, MerkleProof,
+    chunk_trees, chunked_commitment_of, chunked_commitments, fr_to_bytes32, tensor_header,
+    wide_tree, wide_trees, ChunkTree, KeccakTree, MerkleProof,
 };
 use zkopml_engine::{activations, ops::Op, program::ValueKind, Program, Tensor};
 
 use super::{
-    lower::{i128_fr, Data, LOpKind, Lowered, Origin},
+    lower::{i128_fr, Data, LOpKind, LValueId, Lowered, Origin},
     V4Error,
 };
 use crate::templates::{
@@ -98,6 +98,82 @@ pub struct V4Trace {
 
 fn word(f: &Fr) -> B256 {
     B256::from(fr_to_bytes32(f))
+}
+
+/// `S_0` from the program's runtime inputs alone (in the program's order): the request's
+/// input state, with nothing run and only the inputs hashed. Equal to
+/// [`V4Trace::compute`]'s `state_roots[0]`.
+pub fn input_state(lowered: &Lowered, inputs: &[Tensor]) -> Result<B256, V4Error> {
+    boundary_state(lowered, 0, "input", &lowered.inputs, inputs)
+}
+
+/// `S_n` from the program's outputs alone (the engine's, in the program's order): the
+/// response's output state. Inference and this are an honest party's whole cost on the
+/// happy path — a submitter responds with it and a challenger checks a response with it;
+/// the trace is computed only when a game needs it (docs/protocol.md §10.3). Equal to
+/// [`V4Trace::compute`]'s [`V4Trace::final_state`].
+pub fn output_state(lowered: &Lowered, outputs: &[Tensor]) -> Result<B256, V4Error> {
+    boundary_state(
+        lowered,
+        lowered.num_steps(),
+        "output",
+        &lowered.outputs,
+        outputs,
+    )
+}
+
+/// `S_b` when every value live at boundary `b` is one of `ids` (the runtime inputs at 0,
+/// the graph outputs at `n`: the liveness rule of [`Lowered::layout`]) with the data of
+/// `tensors` (same order): the keccak tree over the live values' `C(T)` in slot order,
+/// padded with zeros to the state's width, as [`V4Trace::compute`] builds every state.
+fn boundary_state(
+    lowered: &Lowered,
+    b: usize,
+    what: &'static str,
+    ids: &[LValueId],
+    tensors: &[Tensor],
+) -> Result<B256, V4Error> {
+    let wrong = |v: LValueId, reason: String| V4Error::BoundaryTensor {
+        what,
+        name: lowered.values[v].name.clone(),
+        reason,
+    };
+    if tensors.len() != ids.len() {
+        let v = ids.get(tensors.len()).or(ids.last()).copied().unwrap_or(0);
+        return Err(wrong(
+            v,
+            format!(
+                "{} {what}s given, the program has {}",
+                tensors.len(),
+                ids.len()
+            ),
+        ));
+    }
+    let mut live = Vec::with_capacity(lowered.layout(b).len());
+    for &v in lowered.layout(b) {
+        let i = ids
+            .iter()
+            .position(|id| *id == v)
+            .ok_or_else(|| wrong(v, format!("live at boundary {b} but not a program {what}")))?;
+        let shape = lowered.values[v].shape.as_slice();
+        let data = tensors[i].data.as_slice();
+        let len: usize = shape.iter().product();
+        if data.len() != len {
+            return Err(wrong(
+                v,
+                format!("{} values, the lowered value has {len}", data.len()),
+            ));
+        }
+        live.push((v, shape, data));
+    }
+    let pairs: Vec<(&[usize], &[i32])> = live.iter().map(|(_, s, d)| (*s, *d)).collect();
+    let mut words = Vec::with_capacity(lowered.state_slots());
+    for ((v, _, _), c) in live.iter().zip(chunked_commitments(&pairs)) {
+        let c = c.ok_or_else(|| V4Error::Uncommittable(lowered.values[*v].name.clone()))?;
+        words.push(word(&c));
+    }
+    words.resize(lowered.state_slots(), word(&Fr::from(0u64)));
+    Ok(KeccakTree::from_values(&words).root())
 }
 
 /// `keccak256(S ‖ P)`.

@@ -15,7 +15,8 @@ use zkopml_engine::{
 use zkopml_prover::{
     templates::{template_id, ClipTemplate, Template},
     v4::{
-        fr_u256, LeafInstance, LeafProver, Lowered, Origin, Source, V4Error, V4Trace, CONST_FLAG,
+        fr_u256, input_state, output_state, LeafInstance, LeafProver, Lowered, Origin, Source,
+        V4Error, V4Trace, CONST_FLAG,
     },
 };
 
@@ -27,6 +28,23 @@ fn load(name: &str) -> (Program, Vec<Tensor>) {
     let program = Program::compile(&graph, &HashMap::new(), 1).unwrap();
     let input = TensorFile::read(&dir.join("input.json")).unwrap();
     let inputs = quantize_inputs(&program, &input.inputs).unwrap();
+    (program, inputs)
+}
+
+/// A committed export of `testdata/exports` and the inputs of its first case.
+fn export(name: &str) -> (Program, Vec<Tensor>) {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata/exports")
+        .join(name);
+    let graph = import::load_file(&dir.join("model.onnx")).unwrap();
+    let program = Program::compile(&graph, &HashMap::new(), 1).unwrap();
+    #[derive(serde::Deserialize)]
+    struct Cases {
+        cases: Vec<TensorFile>,
+    }
+    let cases: Cases =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("cases.json")).unwrap()).unwrap();
+    let inputs = quantize_inputs(&program, &cases.cases[0].inputs).unwrap();
     (program, inputs)
 }
 
@@ -179,22 +197,10 @@ fn a_faulty_trace_is_caught_at_the_first_wrong_operator() {
 /// LayerNorm, Erf, MatMul partial sums).
 #[test]
 fn a_faulty_trace_reusing_the_honest_one_equals_one_made_from_scratch() {
-    let bert = {
-        let dir =
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/exports/bert_mask");
-        let graph = import::load_file(&dir.join("model.onnx")).unwrap();
-        let program = Program::compile(&graph, &HashMap::new(), 1).unwrap();
-        #[derive(serde::Deserialize)]
-        struct Cases {
-            cases: Vec<TensorFile>,
-        }
-        let cases: Cases =
-            serde_json::from_str(&std::fs::read_to_string(dir.join("cases.json")).unwrap())
-                .unwrap();
-        let inputs = quantize_inputs(&program, &cases.cases[0].inputs).unwrap();
-        (program, inputs)
-    };
-    for (name, (program, inputs)) in [("lenet5", load("lenet5")), ("bert_mask", bert)] {
+    for (name, (program, inputs)) in [
+        ("lenet5", load("lenet5")),
+        ("bert_mask", export("bert_mask")),
+    ] {
         let l = Lowered::new(&program, 3).unwrap();
         let honest = V4Trace::compute(&l, &program, &inputs, None).unwrap();
         let n = program.nodes.len();
@@ -360,4 +366,57 @@ fn lenet5_leaves_are_the_templates_statements() {
         }
     }
     assert!(checked.contains("conv_block/v1") && checked.contains("pool_block/v1"));
+}
+
+/// The happy path's commitments: `S_0` from the inputs alone and `S_n` from the engine's
+/// outputs alone are the trace's first and last states — for CNNs, a tree ensemble, a
+/// sentence encoder and the greedy generation programs, honest and with a lie in the
+/// middle node (whose outputs are then the liar's) — so a submitter responds and a
+/// challenger checks a response by inference alone. Wrong tensors are errors.
+#[test]
+fn input_and_output_states_from_the_tensors_alone_are_the_traces() {
+    for (name, (program, inputs)) in [
+        ("dnn", load("dnn")),
+        ("lenet5", load("lenet5")),
+        ("xgboost", load("xgboost")),
+        ("bert_mask", export("bert_mask")),
+        ("t5_generate", export("t5_generate")),
+        ("whisper_generate", export("whisper_generate")),
+    ] {
+        let l = Lowered::new(&program, 4).unwrap();
+        let mid = program.nodes.len() / 2;
+        for fault in [None, Some((mid, 0))] {
+            let t = V4Trace::compute(&l, &program, &inputs, fault).unwrap();
+            let run = zkopml_engine::activations(&program, &inputs, fault).unwrap();
+            let outputs: Vec<Tensor> = program
+                .outputs
+                .iter()
+                .map(|o| run[*o].clone().unwrap())
+                .collect();
+            assert_eq!(
+                input_state(&l, &inputs).unwrap(),
+                t.state_roots[0],
+                "{name}, {fault:?}: S_0"
+            );
+            assert_eq!(
+                output_state(&l, &outputs).unwrap(),
+                t.final_state(),
+                "{name}, {fault:?}: S_n"
+            );
+        }
+        // A missing output, and an output with a value too many.
+        let outputs = evaluate(&program, &inputs).unwrap();
+        let err = output_state(&l, &outputs[..outputs.len() - 1]).unwrap_err();
+        assert!(
+            matches!(err, V4Error::BoundaryTensor { .. }),
+            "{name}: {err}"
+        );
+        let mut long = outputs.clone();
+        long[0].data.push(0);
+        let err = output_state(&l, &long).unwrap_err();
+        assert!(
+            err.to_string().contains("values, the lowered value has"),
+            "{name}: {err}"
+        );
+    }
 }
