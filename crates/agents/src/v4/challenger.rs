@@ -1,7 +1,8 @@
 //! The version-4 challenger agent: checks every pending version-4 response by inference and
 //! the outputs' `S_n` alone (no trace), challenges (bonded) each whose `S_n` differs from its
-//! own with its own `S'_n` and trace root (the trace is computed then), then plays the game to its end with a [`Player`], proving the leaf under the
-//! template keys when the descent ends on its side.
+//! own with its own `S'_n` and trace root (the trace is computed then), then plays the game
+//! to its end with a [`Player`], proving the leaf under the template keys when the descent
+//! ends on its side.
 //!
 //! Crash safety: its state (a verdict per response) is written after each decision; a game
 //! it opened but did not record (killed between `challenge` and the save) is found on chain
