@@ -2,6 +2,7 @@
 //! and the test threads stay busy across files): `cargo test -p zkopml-agents --test anvil
 //! <module>::` runs one file.
 
+mod common;
 mod e2e;
 mod v4;
 mod v4_agents;

@@ -5,13 +5,14 @@
 //! Needs the pinned toolchain (`bash scripts/install-toolchain.sh`). Gas figures are printed
 //! (`cargo test -p zkopml-agents --test anvil -- --nocapture v4::`).
 
-use std::{collections::HashMap, path::PathBuf, sync::Mutex};
+use std::collections::HashMap;
+
+use super::common::{key_dir, repo, v4_net, Net};
 
 use alloy_primitives::U256;
 use zkopml_agents::{
-    devnet,
     v4::{self, Player, Role, TemplateProver, V4Model},
-    DevnetConfig, ANVIL_KEYS,
+    ANVIL_KEYS,
 };
 use zkopml_chain::{
     registry_v4::TypesV4::GameParams,
@@ -28,31 +29,9 @@ use zkopml_prover::{
     v4::{LeafInstance, Lowered, V4Trace},
 };
 
-/// Serialises the first template key setup (the cache is shared by every test).
-static KEYS: Mutex<()> = Mutex::new(());
-
 const BOND: u128 = 10_000_000_000_000_000;
 const FEE: u128 = 1_000_000_000_000_000;
 const OPS_PER_STEP: usize = 4;
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn key_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("template-keys")
-}
-
-struct Net {
-    cfg: DevnetConfig,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Net {
-    fn drop(&mut self) {
-        devnet::down(&self.cfg);
-    }
-}
 
 impl Net {
     fn chain(&self, account: usize) -> Chain {
@@ -62,26 +41,7 @@ impl Net {
 
 /// A devnet with version 3 and version 4 deployed (the template keys cached across tests).
 async fn net() -> Net {
-    let anvil = repo().join(".tools/bin/anvil");
-    assert!(
-        anvil.exists(),
-        "anvil not installed: run `bash scripts/install-toolchain.sh`"
-    );
-    std::env::set_var("ZKOPML_ANVIL", &anvil);
-    {
-        let _g = KEYS.lock().unwrap_or_else(|e| e.into_inner());
-        v4::template_key_args(&key_dir()).expect("template keys");
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let port = devnet::free_port().unwrap();
-    let opts = devnet::UpOptions {
-        v4: true,
-        template_keys: Some(key_dir()),
-    };
-    let cfg = devnet::up_with(&dir.path().join("devnet.json"), port, None, &opts)
-        .await
-        .expect("devnet up");
-    Net { cfg, _dir: dir }
+    v4_net().await
 }
 
 fn dnn() -> (Program, Vec<Tensor>) {

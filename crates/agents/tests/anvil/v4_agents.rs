@@ -4,16 +4,12 @@
 //! with real template proofs checked by the deployed verifiers. Needs the pinned toolchain
 //! (`bash scripts/install-toolchain.sh`); the template test keys are shared with `v4::`.
 
-use std::{
-    path::PathBuf,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use alloy_primitives::{Address, U256};
 use zkopml_agents::{
-    devnet,
     v4::{self, Defect, V4Challenger, V4ChallengerConfig, V4Submitter, V4SubmitterConfig},
-    DevnetConfig, Timeline,
+    Timeline,
 };
 use zkopml_chain::{
     market_v4::InferenceMarketV4::{ResponseDisproven, Withdrawn},
@@ -22,6 +18,8 @@ use zkopml_chain::{
     Chain,
 };
 use zkopml_engine::io::{quantize_inputs, TensorFile};
+
+use super::common::{key_dir, repo, v4_net, Net};
 use zkopml_prover::templates::{ClipTemplate, RescaleTemplate, Template};
 
 const BOND: u128 = 10_000_000_000_000_000;
@@ -29,44 +27,10 @@ const FEE: u128 = 1_000_000_000_000_000;
 /// Version 4's shortest challenge window.
 const WINDOW: u64 = 600;
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn key_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("template-keys")
-}
-
-struct Net {
-    cfg: DevnetConfig,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Net {
-    fn drop(&mut self) {
-        devnet::down(&self.cfg);
-    }
-}
-
 /// A devnet with version 4 deployed (template test keys shared with the other v4 tests), dnn
 /// registered under version 4 by `owner` and one request on its input by `requester`.
 async fn net_with_request() -> (Net, v4::LoadedV4, U256) {
-    let anvil = repo().join(".tools/bin/anvil");
-    assert!(
-        anvil.exists(),
-        "anvil not installed: run `bash scripts/install-toolchain.sh`"
-    );
-    std::env::set_var("ZKOPML_ANVIL", &anvil);
-    let dir = tempfile::tempdir().unwrap();
-    let opts = devnet::UpOptions {
-        v4: true,
-        template_keys: Some(key_dir()),
-    };
-    let port = devnet::free_port().unwrap();
-    let cfg = devnet::up_with(&dir.path().join("devnet.json"), port, None, &opts)
-        .await
-        .expect("devnet up");
-    let net = Net { cfg, _dir: dir };
+    let net = v4_net().await;
     let owner = net.cfg.ctx("owner", Timeline::default()).unwrap();
     let onnx = std::fs::read(repo().join("testdata/dnn/model.onnx")).unwrap();
     let (model, _) = v4::register_onnx(&owner, &onnx, 4, |_| GameParams {

@@ -4,47 +4,16 @@
 //! another program is refused at load. Needs the pinned toolchain
 //! (`bash scripts/install-toolchain.sh`).
 
-use std::path::PathBuf;
-
 use alloy_primitives::U256;
-use zkopml_agents::{devnet, v4, AgentError, DevnetConfig, Timeline};
+use zkopml_agents::{v4, AgentError, Timeline};
 use zkopml_chain::registry_v4::TypesV4::GameParams;
 use zkopml_engine::io::{quantize_inputs, TensorFile};
 use zkopml_store::ContentStore;
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-struct Net {
-    cfg: DevnetConfig,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Net {
-    fn drop(&mut self) {
-        devnet::down(&self.cfg);
-    }
-}
+use super::common::{repo, v4_net, Net};
 
 async fn net() -> Net {
-    let anvil = repo().join(".tools/bin/anvil");
-    assert!(
-        anvil.exists(),
-        "anvil not installed: run `bash scripts/install-toolchain.sh`"
-    );
-    std::env::set_var("ZKOPML_ANVIL", &anvil);
-    let dir = tempfile::tempdir().unwrap();
-    let opts = devnet::UpOptions {
-        v4: true,
-        // Shared with the other v4 tests: the template test keys are made once.
-        template_keys: Some(PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("template-keys")),
-    };
-    let port = devnet::free_port().unwrap();
-    let cfg = devnet::up_with(&dir.path().join("devnet.json"), port, None, &opts)
-        .await
-        .expect("devnet up");
-    Net { cfg, _dir: dir }
+    v4_net().await
 }
 
 fn params(_steps: usize) -> GameParams {
