@@ -13,7 +13,10 @@ use std::{
     },
 };
 
-use ark_relations::gr1cs::{ConstraintSystemRef, LinearCombination, SynthesisError, Variable};
+use ark_relations::gr1cs::{
+    ConstraintSystem, ConstraintSystemRef, LinearCombination, SynthesisError, SynthesisMode,
+    Variable,
+};
 
 /// Result of constraint synthesis.
 pub(crate) type CsResult<T> = Result<T, SynthesisError>;
@@ -135,6 +138,9 @@ pub struct Cs {
     /// Constraints enforced through this handle (arkworks counts only while it builds
     /// matrices; this count also works in the cheap count-only mode of `circuit_stats`).
     enforced: Arc<AtomicUsize>,
+    /// Checking mode ([`Cs::checking`]): the index of the first constraint the witness
+    /// does not satisfy, if any.
+    unsatisfied: Option<Arc<Mutex<Option<usize>>>>,
 }
 
 impl Cs {
@@ -144,7 +150,51 @@ impl Cs {
             cs,
             i32_memo: Arc::default(),
             enforced: Arc::default(),
+            unsatisfied: None,
         }
+    }
+
+    /// A handle that checks the witness instead of recording constraints: each `a · b = c`
+    /// is evaluated on the assigned variables as it is enforced, and nothing else is kept
+    /// (no linear-combination map, no matrices). The same verdict as synthesising into an
+    /// arkworks constraint system and calling `is_satisfied`, at a fraction of the cost;
+    /// [`Cs::first_unsatisfied`] names the first failing constraint.
+    pub fn checking() -> Self {
+        let cs = ConstraintSystem::<Fr>::new_ref();
+        cs.set_mode(SynthesisMode::Prove {
+            construct_matrices: false,
+            generate_lc_assignments: false,
+        });
+        Cs {
+            unsatisfied: Some(Arc::default()),
+            ..Cs::new(cs)
+        }
+    }
+
+    /// In checking mode, the index of the first constraint not satisfied (`None`: all are,
+    /// or not checking).
+    pub fn first_unsatisfied(&self) -> Option<usize> {
+        self.unsatisfied
+            .as_ref()
+            .and_then(|u| *u.lock().expect("check lock"))
+    }
+
+    /// The value of `lc` under the assigned variables (checking mode).
+    fn eval(&self, lc: &Lc) -> CsResult<Fr> {
+        let mut sum = Fr::zero();
+        for (c, v) in &lc.terms {
+            let x = if v.is_one() {
+                Fr::one()
+            } else if v.is_zero() {
+                Fr::zero()
+            } else {
+                self.cs
+                    .assigned_value(*v)
+                    .ok_or(SynthesisError::AssignmentMissing)?
+            };
+            sum += *c * x;
+        }
+        Ok(sum)
     }
 
     /// A private witness with value `val`.
@@ -166,7 +216,13 @@ impl Cs {
 
     /// Enforces `a · b = c`.
     pub fn enforce(&self, a: &Lc, b: &Lc, c: &Lc) -> CsResult<()> {
-        self.enforced.fetch_add(1, Ordering::Relaxed);
+        let index = self.enforced.fetch_add(1, Ordering::Relaxed);
+        if let Some(first) = &self.unsatisfied {
+            if self.eval(a)? * self.eval(b)? != self.eval(c)? {
+                first.lock().expect("check lock").get_or_insert(index);
+            }
+            return Ok(());
+        }
         self.cs
             .enforce_r1cs_constraint(|| a.to_lc(), || b.to_lc(), || c.to_lc())
     }
@@ -391,6 +447,39 @@ mod tests {
         // Claim the result is 2 instead of 1.
         c.assert_eq(&y, &Lc::int(2)).unwrap();
         assert!(!c.cs.is_satisfied().unwrap());
+    }
+
+    /// The checking handle gives arkworks' verdict: a true rescale passes both; a false
+    /// claim fails both, and the checker names the false constraint (the last one).
+    #[test]
+    fn checking_mode_agrees_with_arkworks_is_satisfied() {
+        for claim in [None, Some(2), Some(1)] {
+            let (full, check) = (cs(), Cs::checking());
+            for c in [&full, &check] {
+                let x = c.witness(Fr::from(5000u64)).unwrap();
+                let y = c.rescale(&x, 12, 1 << 40).unwrap();
+                if let Some(k) = claim {
+                    c.assert_eq(&y, &Lc::int(k)).unwrap();
+                }
+            }
+            let ok = full.cs.is_satisfied().unwrap();
+            assert_eq!(ok, claim != Some(2), "claim {claim:?}");
+            assert_eq!(check.first_unsatisfied().is_none(), ok, "claim {claim:?}");
+            assert_eq!(check.constraints(), full.constraints());
+            if !ok {
+                assert_eq!(check.first_unsatisfied(), Some(check.constraints() - 1));
+            }
+        }
+        // A tampered witness deep inside a gadget (a bit that is not a bit) too.
+        let c = Cs::checking();
+        let x = c.witness(Fr::from(2u64)).unwrap();
+        c.enforce(
+            &x,
+            &Lc::constant(Fr::one()).sub(&x),
+            &Lc::constant(Fr::zero()),
+        )
+        .unwrap();
+        assert_eq!(c.first_unsatisfied(), Some(0));
     }
 
     #[test]

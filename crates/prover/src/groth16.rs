@@ -8,7 +8,7 @@ use std::{
 use alloy_primitives::keccak256;
 use ark_bn254::{Bn254, Fr};
 use ark_groth16::{Groth16, PreparedVerifyingKey, Proof, ProvingKey, VerifyingKey};
-use ark_relations::gr1cs::{ConstraintSynthesizer, ConstraintSystem, SynthesisMode};
+use ark_relations::gr1cs::{ConstraintSystem, SynthesisMode};
 use ark_serialize::{CanonicalDeserialize, CanonicalSerialize, Compress, Validate};
 use ark_snark::SNARK;
 use rand_chacha::{rand_core::SeedableRng, ChaCha20Rng};
@@ -95,7 +95,7 @@ fn circuit_stats_setup(program: &Program, step: usize) -> Result<CircuitStats> {
         step,
         trace: None,
     }
-    .generate_constraints(cs.clone())?;
+    .synthesize(&Cs::new(cs.clone()))?;
     Ok(CircuitStats {
         constraints: cs.num_constraints(),
         witnesses: cs.num_witness_variables(),
@@ -105,14 +105,14 @@ fn circuit_stats_setup(program: &Program, step: usize) -> Result<CircuitStats> {
 /// Checks that the trace satisfies the step's circuit (debugging and agreement tests).
 pub fn is_satisfied(program: &Program, step: usize, trace: &Trace) -> Result<bool> {
     StepCircuit::check_supported(program, step)?;
-    let cs = ConstraintSystem::<Fr>::new_ref();
+    let cs = Cs::checking();
     StepCircuit {
         program,
         step,
         trace: Some(trace),
     }
-    .generate_constraints(cs.clone())?;
-    Ok(cs.is_satisfied()?)
+    .synthesize(&cs)?;
+    Ok(cs.first_unsatisfied().is_none())
 }
 
 /// The seed of a step's **test** keys: keccak256("zkopml/test-keys/v1" ‖ step digest).

@@ -103,9 +103,9 @@ pub fn template_stats<T: Template>() -> Result<usize> {
 
 /// Whether `inst` satisfies template `T` (no keys; names the failing constraint's index).
 pub fn template_satisfied<T: Template>(inst: &T::Instance) -> Result<bool> {
-    let cs = ConstraintSystem::<Fr>::new_ref();
-    T::synthesize(&Cs::new(cs.clone()), Some(inst))?;
-    Ok(cs.is_satisfied()?)
+    let h = Cs::checking();
+    T::synthesize(&h, Some(inst))?;
+    Ok(h.first_unsatisfied().is_none())
 }
 
 /// Proves `inst` under `keys`; a witness that does not satisfy the template is an
