@@ -65,6 +65,9 @@ pub(crate) enum Cmd {
     Status(status::StatusArgs),
     /// A request's output as real numbers, checked against its commitment on chain.
     Result(status::ResultArgs),
+    /// Watch the version-4 market with no stake: alert on wrong responses, games the side
+    /// that is right may lose or lost, unclaimed balances.
+    Monitor(crate::monitor::MonitorArgs),
     /// Groth16 phase 2 for the template library: keys made once for every model.
     #[command(subcommand)]
     Ceremony(ceremony::CeremonyCmd),
@@ -162,6 +165,7 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Cmd::Submit(a) => devnet::submit(a, &cli.devnet, kubo, json),
         Cmd::Challenge(a) => devnet::challenge(a, &cli.devnet, kubo, json),
         Cmd::Status(a) => status::status(a, &cli.devnet, kubo, json),
+        Cmd::Monitor(a) => crate::monitor::monitor(a, &cli.devnet, kubo, json),
         Cmd::Result(a) => status::result(a, &cli.devnet, kubo, json),
         Cmd::Demo(a) => demo::demo(a, &cli.devnet, kubo, json),
         Cmd::Ceremony(c) => ceremony::ceremony(c, json),

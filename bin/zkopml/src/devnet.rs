@@ -381,6 +381,10 @@ pub(crate) trait Agent {
     fn settled(&self) -> bool;
     /// Games (or responses) that went against it.
     fn lost(&self) -> usize;
+    /// What [`Agent::lost`] counts, in words (the exit message).
+    fn lost_what(&self) -> &'static str {
+        "game(s) went against this agent"
+    }
 }
 
 impl Agent for Submitter {
@@ -470,10 +474,7 @@ pub(crate) async fn run_agent(
                 if args.until_idle && agent.settled() {
                     return match agent.lost() {
                         0 => Ok(()),
-                        n => Err(
-                            crate::demo::Lost(format!("{n} game(s) went against this agent"))
-                                .into(),
-                        ),
+                        n => Err(crate::demo::Lost(format!("{n} {}", agent.lost_what())).into()),
                     };
                 }
             }

@@ -6,12 +6,20 @@ mod demo;
 mod demo_v4;
 mod devnet;
 mod local;
+mod monitor;
 mod status;
 mod v4;
 
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
+    // Output piped into a reader that stops early (`zkopml status | head`) ends the process
+    // quietly, as for any Unix tool, instead of a panic on the failed write.
+    // SAFETY: called first, before any thread exists; SIG_DFL is a valid disposition.
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = cli::Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(

@@ -1,15 +1,21 @@
 //! `status` (requests, responses, games; `--watch` follows them) and `result` (a request's
-//! output as real numbers). Reading and printing only: the views are
-//! `zkopml_agents::status`'s.
+//! output as real numbers), for either market (`--protocol 3|4`). Reading and printing
+//! only: the views are `zkopml_agents::status`'s and `zkopml_agents::v4::status`'s.
 
 use std::{path::Path, time::Duration};
 
 use clap::Args;
 use zkopml_agents::{
     status::{self, GameView, RequestView, ResultView},
-    Timeline,
+    v4::status as v4status,
+    Ctx, Timeline,
 };
-use zkopml_chain::types::{GamePhase, GameStatus};
+use zkopml_chain::{
+    types::{GamePhase, GameStatus},
+    v4::Phase,
+};
+
+use crate::devnet::parse_protocol;
 
 #[derive(Args, Debug)]
 pub(crate) struct StatusArgs {
@@ -21,36 +27,55 @@ pub(crate) struct StatusArgs {
     /// Seconds between polls with `--watch`.
     #[arg(long, default_value_t = 2)]
     interval: u64,
+    /// Which market: 3 (`InferenceMarket`) or 4 (`InferenceMarketV4`); their request ids
+    /// are separate.
+    #[arg(long, default_value = "3", value_parser = parse_protocol)]
+    protocol: u8,
 }
 
 #[derive(Args, Debug)]
 pub(crate) struct ResultArgs {
     /// The request.
     request: u64,
+    /// Which market the request is on: 3 or 4.
+    #[arg(long, default_value = "3", value_parser = parse_protocol)]
+    protocol: u8,
 }
 
 fn eth(wei: u128) -> String {
     format!("{} ETH", wei as f64 / 1e18)
 }
 
+/// `deadline` relative to `now`, in words.
+fn time_left(deadline: u64, now: u64) -> String {
+    if deadline >= now {
+        format!("{} s left", deadline - now)
+    } else {
+        format!("{} s overdue: anyone may claim the timeout", now - deadline)
+    }
+}
+
+/// `, challenge window N s left` while a pending response can still be challenged.
+fn window_left(pending: bool, deadline: u64, now: u64) -> String {
+    if pending && deadline >= now {
+        format!(", challenge window {} s left", deadline - now)
+    } else {
+        String::new()
+    }
+}
+
 fn game_line(g: &GameView, now: u64) -> String {
-    let left = |deadline: u64| {
-        if deadline >= now {
-            format!("{} s left", deadline - now)
-        } else {
-            format!("{} s overdue: anyone may claim the timeout", now - deadline)
-        }
-    };
     let state = match (g.status, g.phase) {
         (GameStatus::InProgress, GamePhase::SubmitterReveal) => {
-            format!("submitter to move, {}", left(g.turn_deadline))
+            format!("submitter to move, {}", time_left(g.turn_deadline, now))
         }
         (GameStatus::InProgress, GamePhase::ChallengerReveal) => {
-            format!("challenger to move, {}", left(g.turn_deadline))
+            format!("challenger to move, {}", time_left(g.turn_deadline, now))
         }
-        (GameStatus::InProgress, _) => {
-            format!("waiting for the leaf proof, {}", left(g.proving_deadline))
-        }
+        (GameStatus::InProgress, _) => format!(
+            "waiting for the leaf proof, {}",
+            time_left(g.proving_deadline, now)
+        ),
         (s, _) => s.to_string(),
     };
     format!(
@@ -67,32 +92,124 @@ fn game_line(g: &GameView, now: u64) -> String {
     )
 }
 
-fn print_request(r: &RequestView, now: u64) {
-    println!(
+fn request_lines(r: &RequestView, now: u64) -> Vec<String> {
+    let mut lines = vec![format!(
         "request {} (model {}, fee {}): {} — input {}",
         r.id,
         r.model_id,
         eth(r.fee),
         r.status,
         r.input_cid
-    );
+    )];
     for resp in &r.responses {
-        let window = if resp.challenge_deadline >= now {
-            format!(
-                ", challenge window {} s left",
-                resp.challenge_deadline - now
-            )
-        } else {
-            String::new()
-        };
-        println!(
-            "  response {} by {}: {}{window}; output {} ({})",
-            resp.id, resp.submitter, resp.status, resp.output_commitment, resp.output_cid
+        lines.push(format!(
+            "  response {} by {}: {}{}; output {} ({})",
+            resp.id,
+            resp.submitter,
+            resp.status,
+            window_left(
+                resp.status.name() == "Pending",
+                resp.challenge_deadline,
+                now
+            ),
+            resp.output_commitment,
+            resp.output_cid
+        ));
+        lines.extend(
+            resp.games
+                .iter()
+                .map(|g| format!("    {}", game_line(g, now))),
         );
-        for g in &resp.games {
-            println!("    {}", game_line(g, now));
-        }
     }
+    lines
+}
+
+fn v4_game_line(g: &v4status::GameView, now: u64) -> String {
+    let state = match g.waiting_for() {
+        Some(what) => format!("waiting for {what}, {}", time_left(g.turn_deadline, now)),
+        None => g.status.to_string(),
+    };
+    let level = match (&g.descent, g.phase) {
+        (Some(d), _) => format!(
+            "step {} operator {}: chunk descent level {}/{} at node {} ({} output chunks)",
+            g.lo, g.op_position, d.level, d.depth, d.position, d.output_chunks
+        ),
+        (None, Phase::SubmitterReveal | Phase::ChallengerReveal) => format!(
+            "steps [{}, {}] of {} after {} rounds",
+            g.lo, g.hi, g.num_steps, g.round
+        ),
+        (None, _) => format!("step {} of {} (its operators)", g.lo, g.num_steps),
+    };
+    format!(
+        "game {} vs {}: {level}; {state}; clocks {} s / {} s; bond {}",
+        g.id,
+        g.challenger,
+        g.submitter_clock,
+        g.challenger_clock,
+        eth(g.bond)
+    )
+}
+
+fn v4_request_lines(r: &v4status::RequestView, now: u64) -> Vec<String> {
+    let mut lines = vec![format!(
+        "request {} (v4 model {}, fee {}): {} — input {}",
+        r.id,
+        r.model_id,
+        eth(r.fee),
+        r.status,
+        r.input_cid
+    )];
+    for resp in &r.responses {
+        let trace = if resp.trace_root.is_zero() {
+            "no trace committed".to_string()
+        } else {
+            format!("trace root {}", resp.trace_root)
+        };
+        lines.push(format!(
+            "  response {} by {}: {}{}; output {} ({}); {trace}",
+            resp.id,
+            resp.submitter,
+            resp.status,
+            window_left(
+                resp.status.name() == "Pending",
+                resp.challenge_deadline,
+                now
+            ),
+            resp.output_commitment,
+            resp.output_cid
+        ));
+        lines.extend(
+            resp.games
+                .iter()
+                .map(|g| format!("    {}", v4_game_line(g, now))),
+        );
+    }
+    lines
+}
+
+/// The requests `a` asks for on its market: as JSON (printed with `--json`, and compared
+/// between polls with `--watch`) and as lines for people.
+fn snapshot(
+    rt: &tokio::runtime::Runtime,
+    ctx: &Ctx,
+    a: &StatusArgs,
+    now: u64,
+) -> anyhow::Result<(serde_json::Value, Vec<String>)> {
+    Ok(if a.protocol == 4 {
+        let views = match a.request {
+            Some(id) => vec![rt.block_on(v4status::request(&ctx.chain, id))?],
+            None => rt.block_on(v4status::requests(&ctx.chain))?,
+        };
+        let lines = views.iter().flat_map(|r| v4_request_lines(r, now));
+        (serde_json::to_value(&views)?, lines.collect())
+    } else {
+        let views = match a.request {
+            Some(id) => vec![rt.block_on(status::request(&ctx.chain, id))?],
+            None => rt.block_on(status::requests(&ctx.chain))?,
+        };
+        let lines = views.iter().flat_map(|r| request_lines(r, now));
+        (serde_json::to_value(&views)?, lines.collect())
+    })
 }
 
 pub(crate) fn status(
@@ -103,28 +220,27 @@ pub(crate) fn status(
 ) -> anyhow::Result<()> {
     let ctx = crate::devnet::read_config(config, kubo)?.ctx("requester", Timeline::default())?;
     let rt = tokio::runtime::Runtime::new()?;
-    let mut last = String::new();
+    let mut last = serde_json::Value::Null;
     loop {
-        let views = match a.request {
-            Some(id) => vec![rt.block_on(status::request(&ctx.chain, id))?],
-            None => rt.block_on(status::requests(&ctx.chain))?,
-        };
         let now = rt.block_on(ctx.chain.latest_timestamp())?;
-        let snapshot = serde_json::to_string(&views)?;
-        if snapshot != last {
+        let (views, lines) = snapshot(&rt, &ctx, &a, now)?;
+        if views != last {
             if json {
                 // One line per snapshot, so `--watch --json` is a stream of JSON lines.
-                println!("{}", serde_json::json!({ "time": now, "requests": views }));
+                println!(
+                    "{}",
+                    serde_json::json!({ "time": now, "protocol": a.protocol, "requests": views })
+                );
             } else {
                 if a.watch {
                     println!("--- block time {now}");
                 }
-                if views.is_empty() {
-                    println!("no requests yet");
+                if lines.is_empty() {
+                    println!("no requests yet (protocol {})", a.protocol);
                 }
-                views.iter().for_each(|r| print_request(r, now));
+                lines.iter().for_each(|l| println!("{l}"));
             }
-            last = snapshot;
+            last = views;
         }
         if !a.watch {
             return Ok(());
@@ -141,7 +257,11 @@ pub(crate) fn result(
 ) -> anyhow::Result<()> {
     let ctx = crate::devnet::read_config(config, kubo)?.ctx("requester", Timeline::default())?;
     let rt = tokio::runtime::Runtime::new()?;
-    let r: ResultView = rt.block_on(status::result(&ctx, a.request))?;
+    let r: ResultView = if a.protocol == 4 {
+        rt.block_on(v4status::result(&ctx, a.request))?
+    } else {
+        rt.block_on(status::result(&ctx, a.request))?
+    };
     if json {
         println!("{}", serde_json::to_string_pretty(&r)?);
         return Ok(());

@@ -35,8 +35,8 @@ pub enum AgentError {
     NoResult {
         /// The request.
         request: u64,
-        /// Its status.
-        status: zkopml_chain::types::RequestStatus,
+        /// Its status (the market's name for it).
+        status: String,
     },
     /// Content that parsed but does not match what the chain committed to.
     #[error("{what}: {reason}")]
@@ -86,6 +86,22 @@ impl AgentError {
         match self {
             AgentError::Chain(e) => e.is_retryable(),
             AgentError::Store(e) => e.is_retryable(),
+            _ => false,
+        }
+    }
+
+    /// Whether the error is the request's own, not the agent's: its model does not load or
+    /// lower, its inputs are missing from the store, malformed, or not what the request
+    /// committed to, or the engine refuses them. An agent skips such a request (with a
+    /// warning) and serves the others; any other error stops the pass.
+    pub fn is_request_fault(&self) -> bool {
+        match self {
+            AgentError::Engine(_)
+            | AgentError::V4(_)
+            | AgentError::UnknownModel(_)
+            | AgentError::Inconsistent { .. }
+            | AgentError::Json { .. } => true,
+            AgentError::Store(e) => !e.is_retryable(),
             _ => false,
         }
     }

@@ -12,12 +12,12 @@ use zkopml_chain::{
     Chain,
 };
 use zkopml_commit::fr_to_bytes32;
-use zkopml_engine::{io::FloatTensor, output_commitment};
+use zkopml_engine::{io::FloatTensor, output_commitment, Program, Tensor};
 
 use crate::{data::get_json, AgentError, Ctx, IntTensors, Result};
 
 /// A number read from the chain, as a JSON number where it fits 64 bits.
-fn small(v: U256) -> u64 {
+pub(crate) fn small(v: U256) -> u64 {
     u64::try_from(v).unwrap_or(u64::MAX)
 }
 
@@ -199,17 +199,39 @@ fn response_view(id: u64, r: &Types::Response, games: Vec<GameView>) -> Result<R
 pub struct ResultView {
     /// Request id.
     pub request_id: u64,
-    /// The request's status.
-    pub status: RequestStatus,
+    /// The market's protocol version (3, or 4 for `InferenceMarketV4`).
+    pub protocol: u8,
+    /// The request's status (the market's name for it).
+    pub status: String,
     /// Whether the result is final (accepted; nothing can change it).
     #[serde(rename = "final")]
     pub is_final: bool,
-    /// `S_n` on chain.
+    /// The output commitment on chain (`S_n`).
     pub output_commitment: B256,
     /// CID of the output tensors.
     pub output_cid: String,
     /// The outputs by name, dequantised (`q / 2^frac_bits`), in the tensor file format.
     pub outputs: BTreeMap<String, FloatTensor>,
+}
+
+/// `tensors`, the outputs of `program` in its order, by name and dequantised with the
+/// program's scale (`q / 2^frac_bits`).
+pub(crate) fn dequantise(program: &Program, tensors: &[Tensor]) -> BTreeMap<String, FloatTensor> {
+    let scale = (1u64 << program.frac_bits) as f64;
+    program
+        .outputs
+        .iter()
+        .zip(tensors)
+        .map(|(v, t)| {
+            (
+                program.values[*v].name.clone(),
+                FloatTensor {
+                    shape: t.shape.clone(),
+                    data: t.data.iter().map(|q| Some(*q as f64 / scale)).collect(),
+                },
+            )
+        })
+        .collect()
 }
 
 /// The output of request `id`'s current response, fetched by CID and checked to commit to
@@ -227,7 +249,7 @@ pub async fn result(ctx: &Ctx, id: u64) -> Result<ResultView> {
     if req.responseId == U256::ZERO {
         return Err(AgentError::NoResult {
             request: id,
-            status,
+            status: status.to_string(),
         });
     }
     let resp = chain
@@ -239,7 +261,7 @@ pub async fn result(ctx: &Ctx, id: u64) -> Result<ResultView> {
     if ResponseStatus::try_from(resp.status)? == ResponseStatus::Disproven {
         return Err(AgentError::NoResult {
             request: id,
-            status,
+            status: status.to_string(),
         });
     }
     let model = ctx.model(req.modelId).await?;
@@ -255,28 +277,13 @@ pub async fn result(ctx: &Ctx, id: u64) -> Result<ResultView> {
             ),
         });
     }
-    let scale = (1u64 << model.program.frac_bits) as f64;
-    let outputs = model
-        .program
-        .outputs
-        .iter()
-        .zip(&tensors.tensors)
-        .map(|(v, t)| {
-            (
-                model.program.values[*v].name.clone(),
-                FloatTensor {
-                    shape: t.shape.clone(),
-                    data: t.data.iter().map(|q| Some(*q as f64 / scale)).collect(),
-                },
-            )
-        })
-        .collect();
     Ok(ResultView {
         request_id: id,
-        status,
+        protocol: 3,
+        status: status.to_string(),
         is_final: status == RequestStatus::Finalized,
         output_commitment: resp.outputCommitment,
         output_cid: resp.outputCid,
-        outputs,
+        outputs: dequantise(&model.program, &tensors.tensors),
     })
 }

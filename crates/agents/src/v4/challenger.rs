@@ -171,10 +171,15 @@ impl V4Challenger {
         output: alloy_primitives::B256,
         games: u64,
     ) -> Result<()> {
-        let job = self
+        let Some(job) = self
             .jobs
-            .run(&self.ctx, request_id, self.config.lie.as_ref())
-            .await?;
+            .run_or_skip(&self.ctx, request_id, self.config.lie.as_ref())
+            .await?
+        else {
+            // Unchecked: the response stays unchallenged by us (the warning says why).
+            self.closed.insert(rid);
+            return Ok(());
+        };
         let mine = job.output_state;
         if mine == output {
             self.ctx.timeline.record(

@@ -4,7 +4,7 @@
 //! it (honest parties) or at once (a test actor, whose lie is chosen on it).
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     sync::{Arc, OnceLock},
 };
 
@@ -65,6 +65,8 @@ impl V4Job {
 pub(crate) struct Jobs {
     models: HashMap<U256, Arc<LoadedV4>>,
     runs: HashMap<U256, Arc<V4Job>>,
+    /// Requests found impossible to run ([`Jobs::run_or_skip`]).
+    skipped: HashSet<U256>,
 }
 
 impl Jobs {
@@ -142,6 +144,35 @@ impl Jobs {
         let job = Arc::new(job);
         self.runs.insert(request_id, job.clone());
         Ok(job)
+    }
+
+    /// [`Jobs::run`], except that a request this party cannot run (its own fault:
+    /// [`AgentError::is_request_fault`]) is recorded in `ctx`'s timeline once and skipped
+    /// (`None`), so one bad request does not stop an agent serving the others. A restarted
+    /// agent tries it again.
+    pub(crate) async fn run_or_skip(
+        &mut self,
+        ctx: &Ctx,
+        request_id: U256,
+        defect: Option<&Defect>,
+    ) -> Result<Option<Arc<V4Job>>> {
+        if self.skipped.contains(&request_id) {
+            return Ok(None);
+        }
+        match self.run(ctx, request_id, defect).await {
+            Ok(job) => Ok(Some(job)),
+            Err(e) if e.is_request_fault() => {
+                tracing::warn!(request = %request_id, error = %e, "skipping a v4 request this agent cannot run");
+                ctx.timeline.record(
+                    &ctx.role,
+                    format!("skip request {request_id} (v4): cannot run it: {e}"),
+                    None,
+                );
+                self.skipped.insert(request_id);
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Drops the run of a settled request.

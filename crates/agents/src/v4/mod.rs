@@ -7,7 +7,9 @@ mod deploy;
 mod game;
 mod job;
 mod model;
+pub mod monitor;
 mod prover;
+pub mod status;
 mod submitter;
 
 pub use challenger::{V4Challenger, V4ChallengerConfig};

@@ -176,10 +176,13 @@ impl V4Submitter {
         if !previous.is_zero() {
             self.jobs.forget(request_id);
         }
-        let job = self
+        let Some(job) = self
             .jobs
-            .run(&self.ctx, request_id, self.config.defect.as_ref())
-            .await?;
+            .run_or_skip(&self.ctx, request_id, self.config.defect.as_ref())
+            .await?
+        else {
+            return Ok(());
+        };
         let output_cid = put_json(
             &self.ctx.store,
             &IntTensors {

@@ -6,4 +6,5 @@ mod common;
 mod e2e;
 mod v4;
 mod v4_agents;
+mod v4_monitor;
 mod v4_store;

@@ -12,24 +12,24 @@ use zkopml_agents::{
     Timeline,
 };
 use zkopml_chain::{
-    market_v4::InferenceMarketV4::{ResponseDisproven, Withdrawn},
+    market_v4::InferenceMarketV4::{RequestCreated, ResponseDisproven, Withdrawn},
     registry_v4::TypesV4::GameParams,
     v4::{GameStatus, RequestStatus, ResponseStatus},
-    Chain,
+    Chain, SolEvent,
 };
 use zkopml_engine::io::{quantize_inputs, TensorFile};
 
 use super::common::{key_dir, repo, v4_net, Net};
 use zkopml_prover::templates::{ClipTemplate, RescaleTemplate, Template};
 
-const BOND: u128 = 10_000_000_000_000_000;
-const FEE: u128 = 1_000_000_000_000_000;
+pub(crate) const BOND: u128 = 10_000_000_000_000_000;
+pub(crate) const FEE: u128 = 1_000_000_000_000_000;
 /// Version 4's shortest challenge window.
-const WINDOW: u64 = 600;
+pub(crate) const WINDOW: u64 = 600;
 
 /// A devnet with version 4 deployed (template test keys shared with the other v4 tests), dnn
 /// registered under version 4 by `owner` and one request on its input by `requester`.
-async fn net_with_request() -> (Net, v4::LoadedV4, U256) {
+pub(crate) async fn net_with_request() -> (Net, v4::LoadedV4, U256) {
     let net = v4_net().await;
     let owner = net.cfg.ctx("owner", Timeline::default()).unwrap();
     let onnx = std::fs::read(repo().join("testdata/dnn/model.onnx")).unwrap();
@@ -53,7 +53,7 @@ async fn net_with_request() -> (Net, v4::LoadedV4, U256) {
 }
 
 /// The first template operator of `template` in the lowering (where a test actor lies).
-fn first_op(model: &v4::LoadedV4, template: &str) -> Defect {
+pub(crate) fn first_op(model: &v4::LoadedV4, template: &str) -> Defect {
     let l = &model.model.lowered;
     Defect::Op(
         (0..l.ops.len())
@@ -87,7 +87,7 @@ macro_rules! agent_loop {
     }};
 }
 
-fn submitter(net: &Net, defect: Option<Defect>) -> (V4Submitter, Timeline) {
+pub(crate) fn submitter(net: &Net, defect: Option<Defect>) -> (V4Submitter, Timeline) {
     let t = Timeline::default();
     let ctx = net.cfg.ctx("submitter", t.clone()).unwrap();
     let config = V4SubmitterConfig {
@@ -98,7 +98,7 @@ fn submitter(net: &Net, defect: Option<Defect>) -> (V4Submitter, Timeline) {
     (V4Submitter::new(ctx, config).unwrap(), t)
 }
 
-fn challenger(net: &Net, lie: Option<Defect>) -> (V4Challenger, Timeline) {
+pub(crate) fn challenger(net: &Net, lie: Option<Defect>) -> (V4Challenger, Timeline) {
     let t = Timeline::default();
     let ctx = net.cfg.ctx("challenger1", t.clone()).unwrap();
     let config = V4ChallengerConfig {
@@ -119,7 +119,7 @@ async fn withdrawn(chain: &Chain, account: Address) -> U256 {
         .sum()
 }
 
-const LIMIT: Duration = Duration::from_secs(600);
+pub(crate) const LIMIT: Duration = Duration::from_secs(600);
 
 /// A lying submitter agent (its response's `S_n` carries a flipped bit in dnn's first Relu
 /// output) against an honest challenger agent, each in its own loop: the challenger
@@ -296,6 +296,133 @@ async fn an_honest_submitter_agent_beats_a_lying_challenger_agent_and_finalises(
         chain.view_v4("burned", m.burned()).await.unwrap(),
         U256::ZERO
     );
+
+    // What `zkopml status --protocol 4` and `result --protocol 4` show: the game as it
+    // ended (level 3 reached, its descent resolved), and the final output as real numbers,
+    // equal to the engine's run dequantised, checked against S_n on chain.
+    let views = v4::status::requests(&chain).await.unwrap();
+    let [view] = views.as_slice() else {
+        panic!("one request, got {}", views.len())
+    };
+    let [resp_view] = view.responses.as_slice() else {
+        panic!("one response")
+    };
+    let [game_view] = resp_view.games.as_slice() else {
+        panic!("one game")
+    };
+    assert_eq!(view.status, RequestStatus::Finalized);
+    assert_eq!(resp_view.status, ResponseStatus::Finalized);
+    assert_eq!(game_view.status, GameStatus::SubmitterWon);
+    assert_eq!(game_view.waiting_for(), None);
+    assert_eq!(game_view.num_steps, model.model.lowered.num_steps() as u32);
+    let descent = game_view
+        .descent
+        .as_ref()
+        .expect("the game reached level 3");
+    assert!(descent.output_chunks > 0 && descent.level <= descent.depth);
+    let requester = net.cfg.ctx("requester", Timeline::default()).unwrap();
+    let result = v4::status::result(&requester, request.to()).await.unwrap();
+    assert!(result.is_final);
+    assert_eq!((result.protocol, result.status.as_str()), (4, "Finalized"));
+    assert_eq!(result.output_commitment, resp.outputCommitment);
+    let file = TensorFile::read(&repo().join("testdata/dnn/input.json")).unwrap();
+    let inputs = quantize_inputs(&model.program, &file.inputs).unwrap();
+    let run = zkopml_engine::activations(&model.program, &inputs, None).unwrap();
+    let scale = (1u64 << model.program.frac_bits) as f64;
+    for o in &model.program.outputs {
+        let name = &model.program.values[*o].name;
+        let want: Vec<Option<f64>> = run[*o]
+            .as_ref()
+            .unwrap()
+            .data
+            .iter()
+            .map(|q| Some(*q as f64 / scale))
+            .collect();
+        assert_eq!(result.outputs[name].data, want, "output {name}");
+    }
+}
+
+/// Requests a submitter agent cannot run are skipped with a timeline line, not fatal: one
+/// whose input CID is not a CID, and one whose inputs do not commit to its `S_0`; the agent
+/// answers the good request beside them and stays up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_v4_submitter_agent_skips_requests_it_cannot_run_and_answers_the_others() {
+    let (net, model, good) = net_with_request().await;
+    let requester = net.cfg.ctx("requester", Timeline::default()).unwrap();
+    let m = requester.chain.market_v4().unwrap();
+    // The good request's inputs, under a wrong S_0.
+    let good_cid = requester
+        .chain
+        .view_v4("getRequest", m.getRequest(good))
+        .await
+        .unwrap()
+        .inputCid;
+    let mut bad = Vec::new();
+    for (s0, cid) in [
+        (
+            alloy_primitives::B256::repeat_byte(7),
+            "not a cid".to_string(),
+        ),
+        (alloy_primitives::B256::repeat_byte(9), good_cid),
+    ] {
+        let (_, receipt) = requester
+            .chain
+            .send_v4(
+                "requestInference",
+                m.requestInference(model.id, s0, cid).value(U256::from(FEE)),
+            )
+            .await
+            .unwrap();
+        let id = receipt
+            .inner
+            .logs()
+            .iter()
+            .find_map(|l| RequestCreated::decode_log(&l.inner).ok())
+            .expect("RequestCreated")
+            .data
+            .requestId;
+        bad.push(id);
+    }
+    let (mut sub, t) = submitter(&net, None);
+    let started = Instant::now();
+    let skipped = |t: &Timeline, id: U256| {
+        t.entries()
+            .iter()
+            .any(|e| e.what.starts_with(&format!("skip request {id} ")))
+    };
+    loop {
+        sub.tick()
+            .await
+            .expect("a bad request does not stop the agent");
+        if sub.responses() == 1 && bad.iter().all(|id| skipped(&t, *id)) {
+            break;
+        }
+        assert!(
+            started.elapsed() < LIMIT,
+            "the agent did not settle in time"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for e in t.entries() {
+        println!("[{:>6.1}s] {}: {}", e.at_s, e.actor, e.what);
+    }
+    let views = v4::status::requests(&requester.chain).await.unwrap();
+    for v in &views {
+        if v.id == good.to::<u64>() {
+            assert_eq!(v.status, RequestStatus::Responded);
+        } else {
+            assert_eq!(
+                (v.status, v.responses.len()),
+                (RequestStatus::Open, 0),
+                "request {} is skipped",
+                v.id
+            );
+        }
+    }
+    // A second pass does not retry (or re-log) them.
+    let lines = t.entries().len();
+    sub.tick().await.unwrap();
+    assert_eq!(t.entries().len(), lines);
 }
 
 /// Crash safety: a lying submitter agent killed after its `respond` transaction but before
