@@ -66,3 +66,11 @@ if cargo clippy --version >/dev/null 2>&1; then
 else
   echo "warning: clippy is not installed: skipping cargo clippy" >&2
 fi
+# Documentation gate: every crate's docs build without a warning (broken links included).
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
+# Unused-dependency gate: cargo-machete (pinned, installed once into .tools/cargo).
+machete=.tools/cargo/bin/cargo-machete
+if ! "$machete" --version 2>/dev/null | grep -qx "0.9.2"; then
+  cargo install cargo-machete --version 0.9.2 --locked --root .tools/cargo --quiet
+fi
+"$machete"

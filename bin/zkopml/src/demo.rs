@@ -32,7 +32,7 @@ pub(crate) struct DemoArgs {
     /// Model: a name under testdata/ or a path to an ONNX file.
     #[arg(long, default_value = "lenet5")]
     pub(crate) model: String,
-    /// Input JSON (default: testdata/<model>/input.json).
+    /// Input JSON (default: `testdata/<model>/input.json`).
     #[arg(long)]
     pub(crate) input: Option<PathBuf>,
     /// Operators per dispute step: engine operators under protocol 3 (default 1), template

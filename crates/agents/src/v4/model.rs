@@ -42,7 +42,7 @@ pub struct LoadedV4 {
 
 /// Compiles `onnx` (its symbolic input dims, such as batch or sequence length, fixed to
 /// `dims` by name; 1 where absent) and lowers it onto the template library with
-/// `ops_per_step` template operators per step. Fails with [`AgentError::Lowering`] when an
+/// `ops_per_step` template operators per step. Fails with [`AgentError::V4`] when an
 /// operator has no template.
 pub fn lower(
     onnx: &[u8],

@@ -641,7 +641,7 @@ impl GatherView {
 /// pass moves every axis to its place but one of the two halves (which keeps its own), and a
 /// second pass moves that half, now reading longer contiguous runs. Splits are searched
 /// (axes, divisors, where the held-back half waits), the fewest passes first, up to
-/// [`MAX_TRANSPOSE_PASSES`]; each pass is its own `gather_chunk` operator.
+/// `MAX_TRANSPOSE_PASSES` (3); each pass is its own `gather_chunk` operator.
 pub fn transpose_passes(
     x: &[usize],
     perm: &[usize],
