@@ -2,11 +2,11 @@
 //! output as real numbers), for either market (`--protocol 3|4`). Reading and printing
 //! only: the views are `zkopml_agents::status`'s and `zkopml_agents::v4::status`'s.
 
-use std::{path::Path, time::Duration};
+use std::{fmt::Display, path::Path, time::Duration};
 
 use clap::Args;
 use zkopml_agents::{
-    status::{self, GameView, RequestView, ResultView},
+    status::{self, GameView, RequestView, ResponseView, ResultView},
     v4::status as v4status,
     Ctx, Timeline,
 };
@@ -92,26 +92,35 @@ fn game_line(g: &GameView, now: u64) -> String {
     )
 }
 
-fn request_lines(r: &RequestView, now: u64) -> Vec<String> {
+/// A request, its responses and their games, one line each, on either market: `v4` adds
+/// whether the response's trace is committed (version 4 commits it only for a game).
+fn request_lines<S: Display, RS: Display, G>(
+    r: &RequestView<S, ResponseView<RS, G>>,
+    now: u64,
+    v4: bool,
+    game_line: impl Fn(&G, u64) -> String,
+) -> Vec<String> {
     let mut lines = vec![format!(
-        "request {} (model {}, fee {}): {} — input {}",
+        "request {} ({}model {}, fee {}): {} — input {}",
         r.id,
+        if v4 { "v4 " } else { "" },
         r.model_id,
         eth(r.fee),
         r.status,
         r.input_cid
     )];
     for resp in &r.responses {
+        let trace = match (v4, resp.trace_root.is_zero()) {
+            (false, _) => String::new(),
+            (true, true) => "; no trace committed".into(),
+            (true, false) => format!("; trace root {}", resp.trace_root),
+        };
+        let status = resp.status.to_string();
         lines.push(format!(
-            "  response {} by {}: {}{}; output {} ({})",
+            "  response {} by {}: {status}{}; output {} ({}){trace}",
             resp.id,
             resp.submitter,
-            resp.status,
-            window_left(
-                resp.status.name() == "Pending",
-                resp.challenge_deadline,
-                now
-            ),
+            window_left(status == "Pending", resp.challenge_deadline, now),
             resp.output_commitment,
             resp.output_cid
         ));
@@ -150,43 +159,6 @@ fn v4_game_line(g: &v4status::GameView, now: u64) -> String {
     )
 }
 
-fn v4_request_lines(r: &v4status::RequestView, now: u64) -> Vec<String> {
-    let mut lines = vec![format!(
-        "request {} (v4 model {}, fee {}): {} — input {}",
-        r.id,
-        r.model_id,
-        eth(r.fee),
-        r.status,
-        r.input_cid
-    )];
-    for resp in &r.responses {
-        let trace = if resp.trace_root.is_zero() {
-            "no trace committed".to_string()
-        } else {
-            format!("trace root {}", resp.trace_root)
-        };
-        lines.push(format!(
-            "  response {} by {}: {}{}; output {} ({}); {trace}",
-            resp.id,
-            resp.submitter,
-            resp.status,
-            window_left(
-                resp.status.name() == "Pending",
-                resp.challenge_deadline,
-                now
-            ),
-            resp.output_commitment,
-            resp.output_cid
-        ));
-        lines.extend(
-            resp.games
-                .iter()
-                .map(|g| format!("    {}", v4_game_line(g, now))),
-        );
-    }
-    lines
-}
-
 /// The requests `a` asks for on its market: as JSON (printed with `--json`, and compared
 /// between polls with `--watch`) and as lines for people.
 fn snapshot(
@@ -200,14 +172,18 @@ fn snapshot(
             Some(id) => vec![rt.block_on(v4status::request(&ctx.chain, id))?],
             None => rt.block_on(v4status::requests(&ctx.chain))?,
         };
-        let lines = views.iter().flat_map(|r| v4_request_lines(r, now));
+        let lines = views
+            .iter()
+            .flat_map(|r| request_lines(r, now, true, v4_game_line));
         (serde_json::to_value(&views)?, lines.collect())
     } else {
         let views = match a.request {
             Some(id) => vec![rt.block_on(status::request(&ctx.chain, id))?],
             None => rt.block_on(status::requests(&ctx.chain))?,
         };
-        let lines = views.iter().flat_map(|r| request_lines(r, now));
+        let lines = views
+            .iter()
+            .flat_map(|r| request_lines(r, now, false, game_line));
         (serde_json::to_value(&views)?, lines.collect())
     })
 }

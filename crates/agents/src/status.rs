@@ -57,15 +57,15 @@ pub struct GameView {
     pub bond: u128,
 }
 
-/// A response.
+/// A response, on either market (`S`: its status type, `G`: its game view).
 #[derive(Clone, Debug, Serialize)]
-pub struct ResponseView {
+pub struct ResponseView<S = ResponseStatus, G = GameView> {
     /// Response id.
     pub id: u64,
     /// Who posted it.
     pub submitter: Address,
     /// Its status.
-    pub status: ResponseStatus,
+    pub status: S,
     /// End of its challenge window.
     pub challenge_deadline: u64,
     /// Games still open on it.
@@ -76,15 +76,16 @@ pub struct ResponseView {
     pub output_commitment: B256,
     /// CID of the output tensors.
     pub output_cid: String,
-    /// The trace root.
+    /// The trace root (version 4: zero until a game needed it).
     pub trace_root: B256,
     /// Its games.
-    pub games: Vec<GameView>,
+    pub games: Vec<G>,
 }
 
-/// A request with every response it received.
+/// A request with every response it received, on either market (`S`: its status type,
+/// `R`: its response view).
 #[derive(Clone, Debug, Serialize)]
-pub struct RequestView {
+pub struct RequestView<S = RequestStatus, R = ResponseView> {
     /// Request id.
     pub id: u64,
     /// The model.
@@ -92,7 +93,7 @@ pub struct RequestView {
     /// Who asked.
     pub requester: Address,
     /// Its status.
-    pub status: RequestStatus,
+    pub status: S,
     /// Fee in escrow or paid (wei).
     pub fee: u128,
     /// `S_0`.
@@ -102,7 +103,7 @@ pub struct RequestView {
     /// Open since (re-opened after a disproof: since then).
     pub open_since: u64,
     /// Responses in the order they came, the current one last.
-    pub responses: Vec<ResponseView>,
+    pub responses: Vec<R>,
 }
 
 /// Every request on the market, with its responses and their games (oldest first). Reads

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use alloy_primitives::{Address, B256, U256};
+use alloy_primitives::{Address, U256};
 use serde::Serialize;
 use zkopml_chain::{
     market_v4::{
@@ -115,52 +115,10 @@ impl GameView {
 }
 
 /// A version-4 response.
-#[derive(Clone, Debug, Serialize)]
-pub struct ResponseView {
-    /// Response id.
-    pub id: u64,
-    /// Who posted it.
-    pub submitter: Address,
-    /// Its status.
-    pub status: ResponseStatus,
-    /// End of its challenge window.
-    pub challenge_deadline: u64,
-    /// Games still open on it.
-    pub open_games: u32,
-    /// The submitter's bond (wei).
-    pub bond: u128,
-    /// `S_n`.
-    pub output_commitment: B256,
-    /// CID of the output tensors.
-    pub output_cid: String,
-    /// The trace root (zero until a game needed it: no trace on the happy path).
-    pub trace_root: B256,
-    /// Its games.
-    pub games: Vec<GameView>,
-}
+pub type ResponseView = crate::status::ResponseView<ResponseStatus, GameView>;
 
 /// A version-4 request with every response it received.
-#[derive(Clone, Debug, Serialize)]
-pub struct RequestView {
-    /// Request id.
-    pub id: u64,
-    /// The model.
-    pub model_id: u64,
-    /// Who asked.
-    pub requester: Address,
-    /// Its status.
-    pub status: RequestStatus,
-    /// Fee in escrow or paid (wei).
-    pub fee: u128,
-    /// `S_0`.
-    pub input_commitment: B256,
-    /// CID of the input tensors.
-    pub input_cid: String,
-    /// Open since (re-opened after a disproof: since then).
-    pub open_since: u64,
-    /// Responses in the order they came, the current one last.
-    pub responses: Vec<ResponseView>,
-}
+pub type RequestView = crate::status::RequestView<RequestStatus, ResponseView>;
 
 /// Every version-4 request, with its responses and their games (oldest first). Reads every
 /// record (a devnet-sized market).
