@@ -314,28 +314,89 @@ impl LiarVsHonestChallenger {
     }
 }
 
-/// anvil is killed (SIGKILL) once the game has made two moves and its persisted chain
-/// holds them, and started again on the same port from that chain (`devnet::restart`);
-/// the agents, kept running, ride out the outage (their ticks fail as unavailable and are
-/// retried), notice any blocks the restart lost (up to the last second before the kill,
-/// as in a reorganisation), send again what was lost and finish the game: the challenger
-/// wins, no bond is lost.
+/// anvil is killed (SIGKILL) mid-game and started again on the same port from its
+/// persisted chain (`devnet::restart`) as it was two blocks before the kill: the agents,
+/// kept running, ride out the outage (ticks fail as unavailable and are retried, receipts
+/// are polled through it), notice that the blocks they saw last are gone (as in a
+/// reorganisation), make the lost moves again and finish the game: the challenger wins, no
+/// bond is lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agents_finish_the_game_across_an_anvil_killed_and_restarted_from_its_state() {
     let mut net = v4_net_with(true).await;
     let run = LiarVsHonestChallenger::start(&net, None, quick()).await;
-    let block = game_moved(&observer(&net), 2).await;
+    let chain = observer(&net);
+    let block = game_moved(&chain, 2).await;
+    let (dump, kept) = keep_dump(&net, block).await;
+    // Two more blocks (moves) after the kept dump: the restart loses them.
+    let started = Instant::now();
+    while chain.head().await.unwrap().0 < kept + 2 {
+        assert!(started.elapsed() < LIMIT, "no two moves after block {kept}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let survives = chain.block_hash(kept).await.unwrap();
+    let lost = chain.block_hash(kept + 2).await.unwrap();
+    let g = v4::game(&chain, U256::from(1)).await.unwrap();
+    assert_eq!(
+        GameStatus::try_from(g.status).unwrap(),
+        GameStatus::InProgress,
+        "killed mid-game"
+    );
+    kill_and_restart(&mut net, &dump, Duration::from_secs(2)).await;
+    println!(
+        "anvil killed past block {}, restarted from its dump at block {kept}",
+        kept + 2
+    );
+    assert_eq!(
+        chain.block_hash(kept).await.unwrap(),
+        survives,
+        "the dump's blocks are kept"
+    );
+    assert_ne!(
+        chain.block_hash(kept + 2).await.unwrap(),
+        lost,
+        "the blocks after the dump are lost (gone, or mined again)"
+    );
+    run.finish(&net).await;
+}
+
+/// A devnet restarted from its dump keeps its blocks (same hashes) and its clock: advanced
+/// an hour ahead of the wall clock before the kill, the next block after the restart is
+/// still later than the last one (anvil alone would restart from the wall clock, and a
+/// game's clocks would run backwards).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_devnet_keeps_its_blocks_and_its_clock() {
+    let mut net = v4_net_with(true).await;
+    let chain = observer(&net);
+    chain.advance_time(3_600).await.unwrap();
+    let (n, hash) = chain.head().await.unwrap();
+    let before = chain.latest_timestamp().await.unwrap();
+    let (dump, kept) = keep_dump(&net, n).await;
+    assert_eq!(kept, n);
+    let head = kill_and_restart(&mut net, &dump, Duration::ZERO).await;
+    assert_eq!(head, n);
+    assert_eq!(
+        chain.block_hash(n).await.unwrap(),
+        Some(hash),
+        "the same block"
+    );
+    chain.advance_time(0).await.unwrap();
+    let after = chain.latest_timestamp().await.unwrap();
+    assert!(after > before, "the clock ran on: {before} -> {after}");
+}
+
+/// Copies a whole dump of anvil's chain that holds `block` aside (anvil rewrites its dump
+/// in place every second: a kill during a write would leave a torn file); returns the copy
+/// and its latest block.
+async fn keep_dump(net: &Net, block: u64) -> (std::path::PathBuf, u64) {
     let state = net.cfg.anvil_state.clone().expect("a persisted devnet");
-    // anvil rewrites its dump in place every second: a kill during a write would leave a
-    // torn file. A whole dump holding the game's moves is kept aside, anvil is killed, and
-    // that dump is what it restarts from (the blocks after it are lost, as in a crash).
-    let snapshot = state.with_extension("kept");
+    let kept = state.with_extension("kept");
     let started = Instant::now();
     loop {
         if persisted_block(&state) >= block {
-            std::fs::copy(&state, &snapshot).unwrap();
-            if persisted_block(&snapshot) >= block {
-                break;
+            std::fs::copy(&state, &kept).unwrap();
+            let n = persisted_block(&kept);
+            if n >= block {
+                return (kept, n);
             }
         }
         assert!(
@@ -344,20 +405,23 @@ async fn agents_finish_the_game_across_an_anvil_killed_and_restarted_from_its_st
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Kills anvil (SIGKILL), puts the kept dump in its place, leaves the agents `outage`
+/// without a node, and starts anvil again from the dump; returns the restarted chain's head
+/// (agents running beside may have mined more blocks already).
+async fn kill_and_restart(net: &mut Net, kept: &std::path::Path, outage: Duration) -> u64 {
     let pid = net.cfg.anvil_pid.expect("anvil started by the devnet");
     let killed = std::process::Command::new("kill")
         .args(["-9", &pid.to_string()])
         .status()
         .unwrap();
     assert!(killed.success());
-    std::fs::rename(&snapshot, &state).unwrap();
-    // The agents meet the outage.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    let state = net.cfg.anvil_state.clone().expect("a persisted devnet");
+    std::fs::rename(kept, &state).unwrap();
+    tokio::time::sleep(outage).await;
     devnet::restart(&mut net.cfg).await.expect("anvil restarts");
-    let head = observer(&net).head().await.unwrap().0;
-    assert!(head >= block, "the restarted chain holds the game's moves");
-    println!("anvil killed after block {block}, restarted at block {head}");
-    run.finish(&net).await;
+    observer(net).head().await.unwrap().0
 }
 
 /// A chain reorganisation mid-game: once the game has made three moves, anvil drops its
@@ -667,7 +731,7 @@ enum Fault {
 /// The fate of request `n` (1-based, counted over all connections): every fifth fails, its
 /// kind drawn from `seed` and `n` (one in eight a delay, three a lost answer, four a drop).
 fn fault(seed: u64, n: u64) -> Fault {
-    if n % 5 != 0 {
+    if !n.is_multiple_of(5) {
         return Fault::None;
     }
     // splitmix64
@@ -823,7 +887,7 @@ fn the_flaky_schedule_is_every_fifth_request_and_has_every_kind() {
     assert!(faults
         .iter()
         .enumerate()
-        .all(|(i, f)| (*f == Fault::None) == ((i + 1) % 5 != 0)));
+        .all(|(i, f)| (*f != Fault::None) == (i + 1).is_multiple_of(5)));
     for kind in [Fault::Drop, Fault::LoseAnswer, Fault::Delay] {
         assert!(faults.contains(&kind), "{kind:?} in the first 400");
     }
