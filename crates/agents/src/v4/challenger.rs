@@ -53,12 +53,15 @@ enum Verdict {
         request: U256,
     },
     /// Our game on it is over.
-    Settled {
+    Over {
         /// The game.
         game: U256,
         /// The request.
         request: U256,
     },
+    /// Our game on it is over, in a state file written before [`Verdict::Over`] kept the
+    /// game (never re-read after a reorganisation).
+    Settled,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -200,7 +203,7 @@ impl V4Challenger {
         let v = &mut self.state.value;
         v.responses.retain(|_, verdict| *verdict != Verdict::Agree);
         for verdict in v.responses.values_mut() {
-            if let Verdict::Settled { game, request } = *verdict {
+            if let Verdict::Over { game, request } = *verdict {
                 v.lost.remove(&game);
                 *verdict = Verdict::Game { game, request };
             }
@@ -332,7 +335,7 @@ impl V4Challenger {
             );
             self.state.value.responses.insert(
                 rid,
-                Verdict::Settled {
+                Verdict::Over {
                     game: gid,
                     request: request_id,
                 },
