@@ -279,6 +279,8 @@ type Run<A> = tokio::task::JoinHandle<(A, usize)>;
 /// (default: the devnet's node) with `options`.
 struct LiarVsHonestChallenger {
     request: U256,
+    /// The block of the request (the agents' first transactions come after it).
+    requested_at: u64,
     sub: Run<V4Submitter>,
     chal: Run<V4Challenger>,
 }
@@ -286,6 +288,7 @@ struct LiarVsHonestChallenger {
 impl LiarVsHonestChallenger {
     async fn start(net: &Net, rpc: Option<&str>, options: ClientOptions) -> Self {
         let (model, request) = dnn_request(net).await;
+        let requested_at = observer(net).head().await.unwrap().0;
         let lie = first_op(&model, ClipTemplate::NAME);
         let (sub, sub_t) = submitter(
             ctx(net, "submitter", "submitter", rpc, options.clone()),
@@ -294,6 +297,7 @@ impl LiarVsHonestChallenger {
         let (chal, chal_t) = challenger(ctx(net, "challenger1", "challenger1", rpc, options), None);
         Self {
             request,
+            requested_at,
             sub: agent_loop!(sub, sub_t, |a: &V4Submitter| a.responses() > 0 && a.idle()),
             chal: agent_loop!(chal, chal_t, |a: &V4Challenger| a.disputes() > 0
                 && a.idle()),
@@ -442,6 +446,32 @@ async fn agents_resubmit_the_moves_a_reorg_of_the_last_blocks_dropped() {
     // Every transaction since the third move is one of game 1's (no one withdraws before it
     // ends), so the three blocks dropped held moves.
     assert_ne!(before, after, "the reorganisation took moves back");
+    run.finish(&net).await;
+}
+
+/// A deep reorganisation mid-game: once the game has made three moves, anvil drops every
+/// block since the request — the lying response, the challenge, the trace commitment and
+/// the moves are gone. The agents notice, find that their response and their game are no
+/// longer on chain, and start over: the liar answers again, the challenger challenges the
+/// new response and wins its game; no bond is lost (the dropped bonds were never paid).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_answer_and_challenge_again_after_a_reorg_drops_the_whole_game() {
+    let net = v4_net_with(false).await;
+    let run = LiarVsHonestChallenger::start(&net, None, quick()).await;
+    let chain = observer(&net);
+    let head = game_moved(&chain, 3).await;
+    let depth = head - run.requested_at;
+    chain.reorg(depth).await.expect("anvil_reorg");
+    let m = chain.market_v4().unwrap();
+    let counts = chain.view_v4("counts", m.counts()).await.unwrap();
+    println!(
+        "reorganised the last {depth} blocks: {} responses, {} games left",
+        counts.responses, counts.games
+    );
+    // The agents may already have answered again (the reorganisation is not atomic with
+    // this read), but no game can have reached its third move again.
+    assert!(counts.responses <= U256::from(1));
+    assert!(moves(&chain).await < 3, "the game's moves are gone");
     run.finish(&net).await;
 }
 
