@@ -156,6 +156,7 @@ async fn run(
     let v3_only = zkopml_agents::devnet::UpOptions {
         v4: false,
         template_keys: None,
+        persist_state: false,
     };
     let cfg = zkopml_agents::devnet::up_with(config_path, a.port, kubo_api, &v3_only).await?;
     timeline.record(

@@ -205,6 +205,7 @@ pub(crate) async fn run(
     let opts = zkopml_agents::devnet::UpOptions {
         v4: true,
         template_keys: Some(template_keys.to_path_buf()),
+        persist_state: false,
     };
     let s = spinner(
         "devnet: anvil, contracts, template verifiers (template test keys: made once, then cached)",

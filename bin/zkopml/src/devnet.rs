@@ -451,8 +451,9 @@ fn print_timeline(timeline: &Timeline, printed: &mut usize, json: bool) {
 }
 
 /// Ticks `agent` every `poll_ms` until settled (with `--until-idle`), a timeout, or a
-/// non-retryable error, printing each action as it happens. A node that went away is
-/// retried (said once per outage) for up to `--node-wait` seconds. With `--until-idle`, an
+/// non-retryable error, printing each action as it happens. A node that went away (or any
+/// other retryable error: a dropped transaction, a taken nonce, a move the chain had moved
+/// past) is retried (said once per outage) for up to `--node-wait` seconds. With `--until-idle`, an
 /// agent that lost a game exits with [`crate::demo::Lost`] (exit status 4).
 pub(crate) async fn run_agent(
     agent: &mut impl Agent,
@@ -480,7 +481,7 @@ pub(crate) async fn run_agent(
             }
             Err(e) if e.is_retryable() => {
                 let since = *down_since.get_or_insert_with(|| {
-                    tracing::warn!(error = %e, "node unavailable; retrying for up to {} s", args.node_wait);
+                    tracing::warn!(error = %e, "retryable (node unavailable, transaction dropped or the chain moved on); retrying for up to {} s", args.node_wait);
                     Instant::now()
                 });
                 if since.elapsed() > Duration::from_secs(args.node_wait) {

@@ -34,6 +34,7 @@ async fn setup(dir: &Path, port: u16) -> DevnetConfig {
     let v3_only = devnet::UpOptions {
         v4: false,
         template_keys: None,
+        persist_state: false,
     };
     let mut cfg = devnet::up_with(&path, port, None, &v3_only)
         .await

@@ -44,6 +44,10 @@ pub struct DevnetConfig {
     pub state_dir: PathBuf,
     /// PID of the anvil process, if `devnet up` started it.
     pub anvil_pid: Option<u32>,
+    /// The file anvil persists its chain to, if started with
+    /// [`crate::devnet::UpOptions::persist_state`] ([`crate::devnet::restart`] loads it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anvil_state: Option<PathBuf>,
 }
 
 impl DevnetConfig {

@@ -5,7 +5,7 @@ use std::{
     collections::HashMap,
     os::unix::process::CommandExt,
     path::{Path, PathBuf},
-    process::{Command, Stdio},
+    process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
 
@@ -72,6 +72,9 @@ pub struct UpOptions {
     pub v4: bool,
     /// Where the template test keys are cached (default: the devnet's `keys/templates`).
     pub template_keys: Option<PathBuf>,
+    /// Persist anvil's chain in the devnet's `anvil-state.json` (dumped every second and on
+    /// a clean exit), so that [`restart`] can start it again from there.
+    pub persist_state: bool,
 }
 
 impl Default for UpOptions {
@@ -79,8 +82,42 @@ impl Default for UpOptions {
         Self {
             v4: true,
             template_keys: None,
+            persist_state: false,
         }
     }
+}
+
+/// The file name of the persisted chain ([`UpOptions::persist_state`]).
+pub const ANVIL_STATE_FILE: &str = "anvil-state.json";
+
+/// Starts anvil on `port` in its own process group (so it outlives the command), writing
+/// to `log`; with `state`, the chain is loaded from that file if it exists and dumped to it
+/// every second and on exit.
+fn spawn_anvil(port: u16, state: Option<&Path>, log: std::fs::File) -> Result<Child> {
+    let anvil = anvil_path();
+    let io = |path: &Path| {
+        let path = path.display().to_string();
+        move |source| AgentError::Io { path, source }
+    };
+    let mut cmd = Command::new(&anvil);
+    cmd.args(["--port", &port.to_string(), "--silent"]);
+    if let Some(state) = state {
+        cmd.arg("--state")
+            .arg(state)
+            .args(["--state-interval", "1"]);
+    }
+    cmd.stdin(Stdio::null())
+        .stdout(log.try_clone().map_err(io(&anvil))?)
+        .stderr(log)
+        .process_group(0)
+        .spawn()
+        .map_err(io(&anvil))
+}
+
+/// The end of anvil's log, for an error.
+fn log_tail(log_path: &Path) -> String {
+    let log = std::fs::read_to_string(log_path).unwrap_or_default();
+    log.lines().rev().take(5).collect::<Vec<_>>().join(" | ")
 }
 
 /// Starts anvil on `port` (in its own process group, so it outlives the command), deploys
@@ -116,25 +153,22 @@ pub async fn up_with(
     }
     let log_path = dir.join("anvil.log");
     let log = std::fs::File::create(&log_path).map_err(io(&log_path))?;
-    let anvil = anvil_path();
-    let mut child = Command::new(&anvil)
-        .args(["--port", &port.to_string(), "--silent"])
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().map_err(io(&log_path))?)
-        .stderr(log)
-        .process_group(0)
-        .spawn()
-        .map_err(io(&anvil))?;
+    let state = opts.persist_state.then(|| dir.join(ANVIL_STATE_FILE));
+    if let Some(state) = &state {
+        // A new chain, not an earlier devnet's.
+        if state.exists() {
+            std::fs::remove_file(state).map_err(io(state))?;
+        }
+    }
+    let mut child = spawn_anvil(port, state.as_deref(), log)?;
     let rpc = format!("http://127.0.0.1:{port}");
     let started = Instant::now();
     let mut deployment = loop {
         // An anvil that exited (lost the port to a racing process, bad flags) never serves.
         if let Ok(Some(status)) = child.try_wait() {
-            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-            let tail: String = log.lines().rev().take(5).collect::<Vec<_>>().join(" | ");
             return Err(AgentError::AnvilExited {
                 status: status.to_string(),
-                log: tail,
+                log: log_tail(&log_path),
             });
         }
         match Chain::deploy(&rpc, ANVIL_KEYS[0]).await {
@@ -173,9 +207,93 @@ pub async fn up_with(
         key_cache: dir.join("keys"),
         state_dir: dir.join("agents"),
         anvil_pid: Some(child.id()),
+        anvil_state: state,
     };
     config.write(config_path)?;
     Ok(config)
+}
+
+/// Starts the devnet's anvil again after it stopped (killed or crashed: the caller makes
+/// sure it is gone), on the same port, from the chain it persisted
+/// ([`UpOptions::persist_state`]); records the new process in `config` (the caller writes
+/// the config file if others read it).
+///
+/// What survives: every block, receipt and log up to anvil's last dump — on a clean exit
+/// (SIGTERM, as [`down`] stops it) all of them, after a kill up to a second fewer (the
+/// blocks of that second are gone, as in a reorganisation: their transactions must be sent
+/// again). anvil rewrites the file in place, not atomically: a kill during a write leaves a
+/// torn file, which anvil refuses to load (keep a copy of a whole dump to restart from, as
+/// the fault tests do). anvil restarts its clock
+/// from the wall clock, so a clock advanced with `evm_increaseTime` would run backwards:
+/// the clock is set to the later of the wall clock and one second past the last block.
+pub async fn restart(config: &mut DevnetConfig) -> Result<()> {
+    let state = config
+        .anvil_state
+        .clone()
+        .ok_or_else(|| AgentError::Inconsistent {
+            what: "devnet config".into(),
+            reason: "anvil was not started with persist_state: nothing to restart from".into(),
+        })?;
+    let rpc = config.deployment.rpc.clone();
+    let port: u16 = rpc
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.trim_end_matches('/').parse().ok())
+        .ok_or_else(|| AgentError::Inconsistent {
+            what: "devnet config".into(),
+            reason: format!("no port in the RPC URL {rpc}"),
+        })?;
+    let dir = state.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let log_path = dir.join("anvil.log");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .map_err(|source| AgentError::Io {
+            path: log_path.display().to_string(),
+            source,
+        })?;
+    let started = Instant::now();
+    // The killed anvil's socket may take a moment to be released.
+    while !port_is_free(port) {
+        if started.elapsed() > Duration::from_secs(30) {
+            return Err(AgentError::PortTaken { port });
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut child = spawn_anvil(port, Some(&state), log)?;
+    let chain = Chain::connect(&config.deployment, ANVIL_KEYS[0])?;
+    let latest = loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(AgentError::AnvilExited {
+                status: status.to_string(),
+                log: log_tail(&log_path),
+            });
+        }
+        match chain.latest_timestamp().await {
+            Ok(t) => break t,
+            Err(e) if e.is_retryable() && started.elapsed() < Duration::from_secs(30) => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            Err(e) => {
+                let _ = Command::new("kill").arg(child.id().to_string()).status();
+                return Err(e.into());
+            }
+        }
+    };
+    let wall = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    if latest >= wall {
+        chain.set_time(latest + 1).await?;
+    }
+    config.anvil_pid = Some(child.id());
+    tracing::info!(
+        port,
+        pid = child.id(),
+        "anvil restarted from its persisted state"
+    );
+    Ok(())
 }
 
 /// Stops the devnet's anvil (if this config started one).

@@ -81,10 +81,13 @@ pub enum AgentError {
 }
 
 impl AgentError {
-    /// Whether the agent should retry on its next tick (the chain or kubo node went away).
+    /// Whether the agent should retry on its next tick: the chain or kubo node went away,
+    /// a transaction was dropped or its nonce taken, or a version-4 move reverted because
+    /// the chain moved on since the tick read it (`ChainError::is_stale`: the next tick
+    /// reads the state again and decides afresh).
     pub fn is_retryable(&self) -> bool {
         match self {
-            AgentError::Chain(e) => e.is_retryable(),
+            AgentError::Chain(e) => e.is_retryable() || e.is_stale(),
             AgentError::Store(e) => e.is_retryable(),
             _ => false,
         }

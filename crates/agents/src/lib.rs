@@ -5,6 +5,7 @@ mod ctx;
 mod data;
 pub mod devnet;
 mod error;
+mod head;
 mod job;
 pub mod model;
 pub mod requester;

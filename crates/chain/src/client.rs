@@ -1,16 +1,23 @@
 //! The client: a signing provider and the two contract addresses.
 
+use std::time::{Duration, Instant};
+
 use alloy::{
     contract::{CallBuilder, CallDecoder},
     network::EthereumWallet,
     primitives::{Address, Bytes, B256, U256},
     providers::{DynProvider, Provider, ProviderBuilder},
-    rpc::types::Filter,
+    rpc::{client::ClientBuilder, types::Filter},
     signers::local::PrivateKeySigner,
     sol_types::{SolEvent, SolInterface},
+    transports::{
+        http::reqwest,
+        layers::{RetryBackoffLayer, RetryPolicy},
+        RpcError, TransportError, TransportErrorKind,
+    },
 };
 use serde::{Deserialize, Serialize};
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use crate::{
     bindings::{
@@ -45,6 +52,90 @@ pub(crate) fn gas_limit(estimate: u64) -> u64 {
     estimate.saturating_add(estimate / 4).saturating_add(25_000)
 }
 
+/// How a [`Chain`] talks to its node: how long one request may take, how often a request
+/// that met a transport fault is sent again, and how long a sent transaction's receipt is
+/// awaited.
+///
+/// A transport fault is a connection refused, reset or closed before the response, a
+/// request past `request_timeout`, or an HTTP 429/5xx: the node or the network between, not
+/// the request. The node's own answers (a revert, `nonce too low`) are never re-sent here.
+#[derive(Clone, Debug)]
+pub struct ClientOptions {
+    /// The longest wait for one JSON-RPC response (then the request is a transport fault).
+    pub request_timeout: Duration,
+    /// How many times a request that met a transport fault is sent again before the call
+    /// fails with [`ChainError::Unavailable`]. A re-sent `eth_sendRawTransaction` is the same
+    /// signed transaction: if the first one reached the node, the node answers `nonce too
+    /// low` ([`ChainError::NonceTaken`]) and nothing is sent twice.
+    pub transport_retries: u32,
+    /// The pause before each re-send.
+    pub retry_backoff: Duration,
+    /// The longest wait for a sent transaction's receipt ([`ChainError::NotMined`] after
+    /// it: the transaction was dropped, e.g. by a reorganisation or a node restarted from
+    /// older state, or is still waiting in the pool).
+    pub receipt_timeout: Duration,
+}
+
+impl Default for ClientOptions {
+    /// 30 s per request, 3 re-sends 250 ms apart, 120 s for a receipt.
+    fn default() -> Self {
+        Self {
+            request_timeout: Duration::from_secs(30),
+            transport_retries: 3,
+            retry_backoff: Duration::from_millis(250),
+            receipt_timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+/// Whether `e` is a transport fault ([`ClientOptions`]): the request may not have reached
+/// the node, or its answer was lost; sending it again may succeed.
+pub(crate) fn is_transport_fault(e: &TransportError) -> bool {
+    match e {
+        RpcError::Transport(kind) => match kind {
+            TransportErrorKind::HttpError(h) => h.status == 429 || h.status >= 500,
+            TransportErrorKind::PubsubUnavailable => false,
+            // Connection refused, reset or closed, a timeout (reqwest's errors are `Custom`),
+            // the backend gone, a batch member missing.
+            _ => true,
+        },
+        _ => false,
+    }
+}
+
+/// Whether a node's error message says the transaction's nonce was taken: by this very
+/// transaction (a re-send after its first answer was lost) or by another transaction of the
+/// same account (another agent with the same key).
+fn is_nonce_message(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    [
+        "nonce too low",
+        "already imported",
+        "already known",
+        "replacement transaction underpriced",
+    ]
+    .iter()
+    .any(|s| m.contains(s))
+}
+
+/// The retry policy of [`ClientOptions::transport_retries`]: transport faults only.
+#[derive(Clone, Copy, Debug)]
+struct TransportFaults;
+
+impl RetryPolicy for TransportFaults {
+    fn should_retry(&self, error: &TransportError) -> bool {
+        let retry = is_transport_fault(error);
+        if retry {
+            debug!(%error, "transport fault, sending the request again");
+        }
+        retry
+    }
+
+    fn backoff_hint(&self, _error: &TransportError) -> Option<Duration> {
+        None
+    }
+}
+
 /// A mined transaction.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TxInfo {
@@ -61,6 +152,7 @@ pub struct TxInfo {
 pub struct Chain {
     pub(crate) provider: DynProvider,
     rpc: String,
+    options: ClientOptions,
     /// The signer's address.
     pub address: Address,
     /// The deployment.
@@ -103,20 +195,46 @@ impl Chain {
         if let Some(reason) = decode_revert(&err) {
             return ChainError::Reverted { call, reason };
         }
-        let text = err.to_string();
-        if text.contains("error sending request")
-            || text.contains("Connection refused")
-            || text.contains("connection closed")
-        {
-            return ChainError::Unavailable {
+        match err {
+            alloy::contract::Error::TransportError(e) => self.transport_error(call, &e),
+            alloy::contract::Error::PendingTransactionError(e) => ChainError::Unavailable {
                 rpc: self.rpc.clone(),
-                reason: text,
-            };
+                reason: e.to_string(),
+            },
+            other => ChainError::Rpc {
+                call,
+                reason: other.to_string(),
+            },
         }
-        ChainError::Rpc { call, reason: text }
     }
 
-    pub(crate) fn provider(rpc: &str, key: &str) -> Result<(DynProvider, Address)> {
+    /// Classifies an RPC error that is not a revert: a transport fault is
+    /// [`ChainError::Unavailable`], a taken nonce [`ChainError::NonceTaken`], anything else
+    /// [`ChainError::Rpc`].
+    fn transport_error(&self, call: &'static str, e: &TransportError) -> ChainError {
+        if is_transport_fault(e) {
+            return ChainError::Unavailable {
+                rpc: self.rpc.clone(),
+                reason: e.to_string(),
+            };
+        }
+        match e.as_error_resp() {
+            Some(p) if is_nonce_message(&p.message) => ChainError::NonceTaken {
+                call,
+                reason: p.message.to_string(),
+            },
+            _ => ChainError::Rpc {
+                call,
+                reason: e.to_string(),
+            },
+        }
+    }
+
+    pub(crate) fn provider(
+        rpc: &str,
+        key: &str,
+        options: &ClientOptions,
+    ) -> Result<(DynProvider, Address)> {
         let signer: PrivateKeySigner = key.parse().map_err(|e| ChainError::Config {
             what: "private key",
             reason: format!("{e}"),
@@ -126,22 +244,41 @@ impl Chain {
             what: "RPC URL",
             reason: format!("{e}"),
         })?;
+        let http = reqwest::Client::builder()
+            .timeout(options.request_timeout)
+            .build()
+            .map_err(|e| ChainError::Config {
+                what: "HTTP client",
+                reason: format!("{e}"),
+            })?;
+        // Transport faults are re-sent here, one request at a time, so that one dropped
+        // request does not fail a whole agent tick (a tick makes tens of requests).
+        let retry = RetryBackoffLayer::new_with_policy(
+            options.transport_retries,
+            options.retry_backoff.as_millis() as u64,
+            u64::MAX,
+            TransportFaults,
+        );
+        let client = ClientBuilder::default()
+            .layer(retry)
+            .http_with_client(http, url);
         // Nonces are read from the node for every transaction (`pending` count), never
         // cached: the recommended fillers prepare gas and nonce concurrently, so a call that
         // reverts at gas estimation would still consume a cached nonce, and every later
-        // transaction of this client would wait forever behind the gap.
+        // transaction of this client would wait forever behind the gap. Read from the node,
+        // a nonce also follows a reorganisation or a node restarted from older state.
         let provider = ProviderBuilder::default()
             .with_gas_estimation()
             .with_simple_nonce_management()
             .fetch_chain_id()
             .wallet(EthereumWallet::from(signer))
-            .connect_http(url);
+            .connect_client(client);
         Ok((provider.erased(), address))
     }
 
     /// Deploys `ModelRegistry` and `InferenceMarket` with `key`.
     pub async fn deploy(rpc: &str, key: &str) -> Result<Deployment> {
-        let (provider, _) = Self::provider(rpc, key)?;
+        let (provider, _) = Self::provider(rpc, key, &ClientOptions::default())?;
         let unavailable = |e: alloy::contract::Error| ChainError::Unavailable {
             rpc: rpc.to_string(),
             reason: e.to_string(),
@@ -169,15 +306,31 @@ impl Chain {
         })
     }
 
-    /// A client signing with `key` against `deployment`.
+    /// A client signing with `key` against `deployment`, with the default
+    /// [`ClientOptions`].
     pub fn connect(deployment: &Deployment, key: &str) -> Result<Self> {
-        let (provider, address) = Self::provider(&deployment.rpc, key)?;
+        Self::connect_with(deployment, key, ClientOptions::default())
+    }
+
+    /// [`Chain::connect`] with `options` (timeouts and retries).
+    pub fn connect_with(
+        deployment: &Deployment,
+        key: &str,
+        options: ClientOptions,
+    ) -> Result<Self> {
+        let (provider, address) = Self::provider(&deployment.rpc, key, &options)?;
         Ok(Self {
             provider,
             rpc: deployment.rpc.clone(),
+            options,
             address,
             deployment: deployment.clone(),
         })
+    }
+
+    /// The options this client was made with.
+    pub fn options(&self) -> &ClientOptions {
+        &self.options
     }
 
     /// The market contract.
@@ -242,13 +395,7 @@ impl Chain {
             .send()
             .await
             .map_err(|e| self.map_err_as(call, e, v4))?;
-        let receipt = pending
-            .get_receipt()
-            .await
-            .map_err(|e| ChainError::Unavailable {
-                rpc: self.rpc.clone(),
-                reason: e.to_string(),
-            })?;
+        let receipt = self.wait_receipt(call, *pending.tx_hash()).await?;
         let info = TxInfo {
             call: call.to_string(),
             hash: receipt.transaction_hash,
@@ -258,28 +405,79 @@ impl Chain {
             // Replay the same call on the state the transaction ran on (the block before its
             // own) to decode why it reverted: a mined revert means the state changed between
             // gas estimation and inclusion, and the reason says how.
-            let reason = match receipt.block_number {
+            let (reason, cause) = match receipt.block_number {
                 Some(n) if n > 0 => match builder
                     .call()
                     .block(alloy::eips::BlockId::number(n - 1))
                     .await
                 {
-                    Err(e) => self.map_err_as(call, e, v4).to_string(),
-                    Ok(_) => format!(
-                        "out of gas or state changed within block {n} (gas used {})",
-                        receipt.gas_used
+                    Err(e) => {
+                        let e = self.map_err_as(call, e, v4);
+                        (e.to_string(), Some(Box::new(e)))
+                    }
+                    Ok(_) => (
+                        format!(
+                            "out of gas or state changed within block {n} (gas used {})",
+                            receipt.gas_used
+                        ),
+                        None,
                     ),
                 },
-                _ => "no block number in the receipt".into(),
+                _ => ("no block number in the receipt".into(), None),
             };
             return Err(ChainError::Failed {
                 call,
                 tx: format!("{}", receipt.transaction_hash),
                 reason,
+                cause,
             });
         }
         debug!(call, gas = receipt.gas_used, tx = %receipt.transaction_hash, "mined");
         Ok((info, receipt))
+    }
+
+    /// Polls the receipt of `hash` (sent by `call`) until it is mined, through transport
+    /// faults, for up to [`ClientOptions::receipt_timeout`], or until the node has not known
+    /// the transaction for a few polls in a row (dropped).
+    async fn wait_receipt(
+        &self,
+        call: &'static str,
+        hash: B256,
+    ) -> Result<alloy::rpc::types::TransactionReceipt> {
+        // Polls in a row in which the node did not know the transaction at all: a dropped
+        // transaction (its block reorganised away, or the node restarted from older state)
+        // is given up after a few, not after the whole timeout.
+        const UNKNOWN_POLLS: u32 = 4;
+        let started = Instant::now();
+        let poll = self
+            .provider
+            .client()
+            .poll_interval()
+            .min(Duration::from_millis(250));
+        let mut unknown = 0;
+        loop {
+            match self.provider.get_transaction_receipt(hash).await {
+                Ok(Some(receipt)) => return Ok(receipt),
+                Ok(None) => match self.provider.get_transaction_by_hash(hash).await {
+                    Ok(None) => unknown += 1,
+                    Ok(Some(_)) => unknown = 0,
+                    Err(e) => warn!(call, tx = %hash, error = %e, "transaction not readable"),
+                },
+                Err(e) if is_transport_fault(&e) => {
+                    warn!(call, tx = %hash, error = %e, "receipt not readable yet");
+                }
+                Err(e) => return Err(self.transport_error("eth_getTransactionReceipt", &e)),
+            }
+            let waited = started.elapsed();
+            if waited > self.options.receipt_timeout || unknown >= UNKNOWN_POLLS {
+                return Err(ChainError::NotMined {
+                    call,
+                    tx: format!("{hash}"),
+                    waited_s: waited.as_secs(),
+                });
+            }
+            tokio::time::sleep(poll).await;
+        }
     }
 
     /// Deploys a `Groth16Verifier` for one step's verifying key.
@@ -303,17 +501,14 @@ impl Chain {
             .send()
             .await
             .map_err(|e| self.map_err("Groth16Verifier.deploy", e))?;
-        let receipt = pending
-            .get_receipt()
-            .await
-            .map_err(|e| ChainError::Unavailable {
-                rpc: self.rpc.clone(),
-                reason: e.to_string(),
-            })?;
+        let receipt = self
+            .wait_receipt("Groth16Verifier.deploy", *pending.tx_hash())
+            .await?;
         let address = receipt.contract_address.ok_or(ChainError::Failed {
             call: "Groth16Verifier.deploy",
             tx: format!("{}", receipt.transaction_hash),
             reason: "no contract address in the receipt".into(),
+            cause: None,
         })?;
         Ok((
             address,
@@ -440,6 +635,36 @@ impl Chain {
         Ok(self.latest_timestamp().await?.max(wall))
     }
 
+    /// The latest block's number and hash.
+    pub async fn head(&self) -> Result<(u64, B256)> {
+        let block = self
+            .provider
+            .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+            .await
+            .map_err(|e| ChainError::Unavailable {
+                rpc: self.rpc.clone(),
+                reason: e.to_string(),
+            })?
+            .ok_or(ChainError::Rpc {
+                call: "eth_getBlockByNumber",
+                reason: "no latest block".into(),
+            })?;
+        Ok((block.header.number, block.header.hash))
+    }
+
+    /// The hash of block `number` on the node's chain now (`None`: the chain is shorter).
+    pub async fn block_hash(&self, number: u64) -> Result<Option<B256>> {
+        Ok(self
+            .provider
+            .get_block_by_number(alloy::eips::BlockNumberOrTag::Number(number))
+            .await
+            .map_err(|e| ChainError::Unavailable {
+                rpc: self.rpc.clone(),
+                reason: e.to_string(),
+            })?
+            .map(|b| b.header.hash))
+    }
+
     /// The latest block's timestamp.
     pub async fn latest_timestamp(&self) -> Result<u64> {
         let block = self
@@ -468,6 +693,37 @@ impl Chain {
             })
     }
 
+    /// Sets anvil's clock (devnet only, `evm_setTime`): the next block carries `timestamp`
+    /// (or later), and the clock runs on from there.
+    pub async fn set_time(&self, timestamp: u64) -> Result<()> {
+        let _: serde_json::Value = self
+            .provider
+            .raw_request("evm_setTime".into(), (timestamp,))
+            .await
+            .map_err(|e| ChainError::Unavailable {
+                rpc: self.rpc.clone(),
+                reason: e.to_string(),
+            })?;
+        Ok(())
+    }
+
+    /// Reorganises anvil's chain (devnet only, `anvil_reorg`): its last `depth` blocks are
+    /// replaced by as many empty ones; their transactions are gone (not back in the pool).
+    pub async fn reorg(&self, depth: u64) -> Result<()> {
+        let _: serde_json::Value = self
+            .provider
+            .raw_request(
+                "anvil_reorg".into(),
+                (depth, Vec::<serde_json::Value>::new()),
+            )
+            .await
+            .map_err(|e| ChainError::Rpc {
+                call: "anvil_reorg",
+                reason: e.to_string(),
+            })?;
+        Ok(())
+    }
+
     /// Advances anvil's clock (devnet only): `evm_increaseTime` then `evm_mine`.
     pub async fn advance_time(&self, seconds: u64) -> Result<()> {
         let unavailable = |e: alloy::transports::TransportError| ChainError::Unavailable {
@@ -485,5 +741,99 @@ impl Chain {
             .await
             .map_err(unavailable)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deployment(rpc: String) -> Deployment {
+        Deployment {
+            rpc,
+            chain_id: 31337,
+            registry: Address::ZERO,
+            market: Address::ZERO,
+            v4: None,
+        }
+    }
+
+    const KEY: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+
+    /// A node that is down is a retryable `Unavailable` once the transport retries are
+    /// spent, not before and not much later.
+    #[tokio::test]
+    async fn a_node_that_is_down_is_unavailable_after_the_retries() {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let options = ClientOptions {
+            request_timeout: Duration::from_secs(1),
+            transport_retries: 3,
+            retry_backoff: Duration::from_millis(100),
+            receipt_timeout: Duration::from_secs(1),
+        };
+        let chain = Chain::connect_with(
+            &deployment(format!("http://127.0.0.1:{port}")),
+            KEY,
+            options,
+        )
+        .unwrap();
+        let started = Instant::now();
+        let err = chain.head().await.unwrap_err();
+        let took = started.elapsed();
+        assert!(err.is_retryable(), "{err}");
+        assert!(
+            took >= Duration::from_millis(300) && took < Duration::from_secs(3),
+            "three re-sends 100 ms apart took {took:?}"
+        );
+    }
+
+    /// A request the node never answers is a transport fault after the request timeout.
+    #[tokio::test]
+    async fn a_request_past_the_timeout_is_a_transport_fault() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        // Accepts and never answers.
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for s in listener.incoming() {
+                held.push(s);
+            }
+        });
+        let options = ClientOptions {
+            request_timeout: Duration::from_millis(200),
+            transport_retries: 1,
+            retry_backoff: Duration::from_millis(10),
+            receipt_timeout: Duration::from_secs(1),
+        };
+        let chain = Chain::connect_with(
+            &deployment(format!("http://127.0.0.1:{port}")),
+            KEY,
+            options,
+        )
+        .unwrap();
+        let started = Instant::now();
+        let err = chain.head().await.unwrap_err();
+        assert!(err.is_retryable(), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    #[test]
+    fn nonce_messages_are_recognised() {
+        for m in [
+            "nonce too low",
+            "Nonce too low: next nonce 4, tx nonce 3",
+            "transaction already imported",
+            "already known",
+            "replacement transaction underpriced",
+        ] {
+            assert!(is_nonce_message(m), "{m}");
+        }
+        assert!(!is_nonce_message("execution reverted"));
+        assert!(!is_nonce_message(
+            "insufficient funds for gas * price + value"
+        ));
     }
 }

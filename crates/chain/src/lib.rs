@@ -10,7 +10,7 @@ pub use bindings::{
     descent_lib, market, market_v4, registry, registry_v4, template_registry, template_verifier,
     verifier,
 };
-pub use client::{Chain, Deployment, TxInfo};
+pub use client::{Chain, ClientOptions, Deployment, TxInfo};
 pub use error::{ChainError, Result};
 
 pub use alloy::primitives::{Address, Bytes, B256, U256};

@@ -182,6 +182,47 @@ impl V4Revert {
             .map(Self::Verifier)
     }
 
+    /// Whether this revert says the chain moved on since the caller read it: the move was
+    /// made already (by this agent's earlier attempt whose answer was lost, by another agent
+    /// with the same key, or re-made after a reorganisation), the game or the response
+    /// ended, the round the caller read has passed, the window or the clock the caller
+    /// judged by the latest block is not yet over in the next one. An agent that reads the state again on its next tick decides afresh;
+    /// any other revert is a disagreement with the contract, not a race.
+    pub fn is_stale(&self) -> bool {
+        use InferenceMarketV4Errors as M;
+        use LibChunkDescentLinkedErrors as D;
+        match self {
+            Self::Market(e) => matches!(
+                e,
+                M::WrongGamePhase(_)
+                    | M::WrongDescentPhase(_)
+                    | M::DescentNotInProgress(_)
+                    | M::GameOver(_)
+                    | M::LeafAlreadyProven(_)
+                    | M::TraceAlreadyCommitted(_)
+                    | M::WrongRequestStatus(_)
+                    | M::ResponseNotPendingV4(_)
+                    | M::RespondTooEarly(_)
+                    | M::ChallengeWindowOpen(_)
+                    | M::GamesInProgress(_)
+                    | M::NoTimeout(_)
+                    | M::NothingToWithdraw(_)
+                    // The submitter's leaves of the round the caller read are not the
+                    // round's any more (another client of the key revealed meanwhile).
+                    | M::RevealMismatch(_)
+            ),
+            Self::Descent(e) => matches!(
+                e,
+                D::WrongDescentPhase(_)
+                    | D::DescentNotInProgress(_)
+                    | D::DescentAlreadyStarted(_)
+                    | D::NotSidesTurn(_)
+                    | D::NoDescentTimeout(_)
+            ),
+            _ => false,
+        }
+    }
+
     /// Whether this is `InvalidProof()` (a template verifier refused the proof).
     pub fn is_invalid_proof(&self) -> bool {
         matches!(
@@ -337,6 +378,7 @@ async fn send_raw(
             call: "deploy_v4",
             tx: format!("{}", receipt.transaction_hash),
             reason: format!("{what} reverted"),
+            cause: None,
         });
     }
     Ok(receipt)
@@ -355,6 +397,7 @@ async fn create(
         call: "deploy_v4",
         tx: format!("{}", receipt.transaction_hash),
         reason: format!("{what}: no contract address in the receipt"),
+        cause: None,
     })?;
     gas.push((what.to_string(), receipt.gas_used));
     info!(what, %address, gas = receipt.gas_used, "deployed");
@@ -411,6 +454,7 @@ pub async fn deploy_poseidon(
             call: "deploy_v4",
             tx: format!("{}", receipt.transaction_hash),
             reason: format!("PoseidonT3 not at {address} after the proxy call"),
+            cause: None,
         });
     }
     info!(%address, gas = receipt.gas_used, "deployed PoseidonT3");
@@ -425,7 +469,7 @@ pub async fn deploy_v4(
     templates: &[TemplateKeyArgs],
     bond_floor: U256,
 ) -> Result<DeploymentV4> {
-    let (provider, _) = Chain::provider(rpc, key)?;
+    let (provider, _) = Chain::provider(rpc, key, &crate::ClientOptions::default())?;
     let mut gas = Vec::new();
     let poseidon = deploy_poseidon(&provider, rpc, &mut gas).await?;
     let descent_code = link(DESCENT_LINK, &[("PoseidonT3", poseidon)])?;

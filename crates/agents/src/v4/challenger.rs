@@ -5,8 +5,15 @@
 //! ends on its side.
 //!
 //! Crash safety: its state (a verdict per response) is written after each decision; a game
-//! it opened but did not record (killed between `challenge` and the save) is found on chain
-//! before it challenges again.
+//! it opened but did not record (killed between `challenge` and the save, or opened by
+//! another agent signing with the same key) is found on chain before it challenges again.
+//!
+//! Faults: a tick that fails on a retryable error (`AgentError::is_retryable`: the node
+//! unreachable, a transaction dropped, a nonce taken, or a move that reverted because the
+//! chain moved on) is simply run again; every move is decided from the game as read in that
+//! tick. A game of ours that is no longer on chain (a reorganisation, a node restarted from
+//! older state) is forgotten and its response checked again; after such a change, every
+//! verdict is read again from the chain.
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashSet},
@@ -22,7 +29,7 @@ use super::{
     job::{outcome, take_turns, Jobs},
     Defect, Player, Role, TemplateProver,
 };
-use crate::{state::Persisted, Ctx, Result};
+use crate::{head::HeadWatch, state::Persisted, Ctx, Result};
 
 /// How the version-4 challenger behaves.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -46,6 +53,14 @@ enum Verdict {
         request: U256,
     },
     /// Our game on it is over.
+    Over {
+        /// The game.
+        game: U256,
+        /// The request.
+        request: U256,
+    },
+    /// Our game on it is over, in a state file written before [`Verdict::Over`] kept the
+    /// game (never re-read after a reorganisation).
     Settled,
 }
 
@@ -66,6 +81,8 @@ pub struct V4Challenger {
     prover: TemplateProver,
     /// Responses read and found no longer challengeable (over, or past their window).
     closed: HashSet<U256>,
+    /// The chain's head, to notice a reorganisation.
+    head: HeadWatch,
 }
 
 impl V4Challenger {
@@ -80,6 +97,7 @@ impl V4Challenger {
             config,
             jobs: Jobs::default(),
             closed: HashSet::new(),
+            head: HeadWatch::default(),
         })
     }
 
@@ -109,6 +127,9 @@ impl V4Challenger {
 
     /// One pass: check new responses, play open games, withdraw.
     pub async fn tick(&mut self) -> Result<()> {
+        if let Some(block) = self.head.moved(&self.ctx.chain).await? {
+            self.reread(block)?;
+        }
         let market = self.ctx.chain.market_v4()?;
         let counts = self.ctx.chain.view_v4("counts", market.counts()).await?;
         for rid in 1..=counts.responses.to::<u64>() {
@@ -164,6 +185,32 @@ impl V4Challenger {
         Ok(())
     }
 
+    /// The chain changed below `block` (reorganised, or rolled back by a node restarted
+    /// from older state): every verdict is read again — a response we agreed with may be
+    /// another one now, a game that was over may be running again (it is played on), a game
+    /// of ours may be gone (its response is checked again).
+    fn reread(&mut self, block: u64) -> Result<()> {
+        self.ctx.timeline.record(
+            &self.ctx.role,
+            format!("the chain changed below block {block} (reorganised or rolled back): reading our verdicts and games again"),
+            None,
+        );
+        tracing::warn!(
+            block,
+            "chain reorganised or rolled back; re-reading verdicts and games"
+        );
+        self.closed.clear();
+        let v = &mut self.state.value;
+        v.responses.retain(|_, verdict| *verdict != Verdict::Agree);
+        for verdict in v.responses.values_mut() {
+            if let Verdict::Over { game, request } = *verdict {
+                v.lost.remove(&game);
+                *verdict = Verdict::Game { game, request };
+            }
+        }
+        self.state.save()
+    }
+
     async fn check(
         &mut self,
         rid: U256,
@@ -191,7 +238,19 @@ impl V4Challenger {
             return self.state.save();
         }
         let market = self.ctx.chain.market_v4()?;
-        // A game of ours may already exist (we crashed after challenging): find it on chain.
+        // The trace first (the slow part), then the look for a game of ours, then the
+        // challenge: another agent with our key may challenge meanwhile.
+        let root = job.trace()?.root();
+        // A game of ours may already exist (we crashed after challenging, or another agent
+        // with our key challenged): find it on chain, counting the games afresh.
+        let games = games.max(
+            self.ctx
+                .chain
+                .view_v4("counts", market.counts())
+                .await?
+                .games
+                .to(),
+        );
         for gid in (1..=games).rev() {
             let gid = U256::from(gid);
             let g = self
@@ -221,9 +280,7 @@ impl V4Challenger {
             .chain
             .send_v4(
                 "challenge",
-                market
-                    .challenge(request_id, mine, job.trace()?.root())
-                    .value(bond),
+                market.challenge(request_id, mine, root).value(bond),
             )
             .await?;
         let gid = event::<zkopml_chain::market_v4::InferenceMarketV4::GameCreated>(
@@ -258,6 +315,19 @@ impl V4Challenger {
             .chain
             .view_v4("getGame", market.getGame(gid))
             .await?;
+        // INVARIANT: a verdict names a game we opened on that response. One that is not on
+        // chain any more (a reorganisation or a node restarted from older state took our
+        // `challenge` back; the id may even be another's game now) is forgotten: the
+        // response is checked again, and challenged again while it is pending.
+        if g.challenger != self.ctx.chain.address || g.responseId != rid {
+            self.ctx.timeline.record(
+                &self.ctx.role,
+                format!("our game {gid} on response {rid} is no longer on chain: checking the response again"),
+                None,
+            );
+            self.state.value.responses.remove(&rid);
+            return self.state.save();
+        }
         let status = GameStatus::try_from(g.status)?;
         if status != GameStatus::InProgress {
             self.ctx.timeline.record(
@@ -268,7 +338,13 @@ impl V4Challenger {
                 ),
                 None,
             );
-            self.state.value.responses.insert(rid, Verdict::Settled);
+            self.state.value.responses.insert(
+                rid,
+                Verdict::Over {
+                    game: gid,
+                    request: request_id,
+                },
+            );
             if matches!(status, GameStatus::SubmitterWon | GameStatus::BothLost) {
                 self.state.value.lost.insert(gid);
             }

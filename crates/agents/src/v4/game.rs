@@ -320,14 +320,20 @@ impl Player<'_> {
             }
             (Phase::ChallengerReveal, Role::Challenger) => {
                 let pts = self.chain.view_v4("splitPoints", m.splitPoints(id)).await?;
-                let theirs = self
+                // The submitter's reveal at these split points (each round's differ: the
+                // interval shrinks). None: the game moved on since `g` was read (another
+                // client of our key revealed, and the submitter the next round, between the
+                // reads), or the node's logs lag its state: wait for the next read.
+                let Some(theirs) = self
                     .chain
                     .market_v4_events::<SubmitterRevealed>(id)
                     .await?
                     .into_iter()
                     .rev()
-                    .find(|e| e.round == g.round)
-                    .ok_or_else(|| inconsistent("game", "no submitter reveal this round"))?;
+                    .find(|e| e.points == pts)
+                else {
+                    return Ok(None);
+                };
                 let leaves = pts.iter().map(|p| self.trace.leaves[*p as usize]).collect();
                 let proofs = pts
                     .iter()
@@ -558,7 +564,10 @@ impl Player<'_> {
             .chain
             .view_v4("turnDeadline", m.turnDeadline(id))
             .await?;
-        if self.chain.latest_timestamp().await? <= deadline {
+        // A deadline of 0: no clock runs any more — the game, or its descent, was decided
+        // since this step read it (e.g. the other side's leaf proof was mined meanwhile).
+        // Claiming then is a sure revert.
+        if deadline == 0 || self.chain.latest_timestamp().await? <= deadline {
             return Ok(None);
         }
         self.send("claimTimeout", "claimTimeout".into(), m.claimTimeout(id))

@@ -5,8 +5,16 @@
 //! and finalises the responses left unchallenged after their window.
 //!
 //! Crash safety: its state (the responses it made) is written after each response; a
-//! response of ours on chain that the state lacks (killed between `respond` and the save)
-//! is adopted on the next tick, and games are always read from the chain.
+//! response of ours on chain that the state lacks (killed between `respond` and the save,
+//! or made by another agent signing with the same key) is adopted on the next tick, and
+//! games are always read from the chain.
+//!
+//! Faults: a tick that fails on a retryable error (`AgentError::is_retryable`: the node
+//! unreachable, a transaction dropped, a nonce taken, or a move that reverted because the
+//! chain moved on) is simply run again; every decision is made from the chain's state read
+//! in that tick. A response of ours that is no longer on chain (a reorganisation, a node
+//! restarted from older state) is forgotten and the request answered again; after such a
+//! change, settled responses and finished games are read again.
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashSet},
@@ -21,7 +29,7 @@ use super::{
     job::{outcome, take_turns, Jobs},
     Defect, Player, Role, TemplateProver,
 };
-use crate::{data::put_json, state::Persisted, Ctx, IntTensors, Result};
+use crate::{data::put_json, head::HeadWatch, state::Persisted, Ctx, IntTensors, Result};
 
 /// How the version-4 submitter behaves.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -65,6 +73,8 @@ pub struct V4Submitter {
     not_ours: HashSet<U256>,
     /// Games read and found over or on another response.
     closed_games: BTreeSet<U256>,
+    /// The chain's head, to notice a reorganisation.
+    head: HeadWatch,
 }
 
 impl V4Submitter {
@@ -80,6 +90,7 @@ impl V4Submitter {
             jobs: Jobs::default(),
             not_ours: HashSet::new(),
             closed_games: BTreeSet::new(),
+            head: HeadWatch::default(),
         })
     }
 
@@ -106,6 +117,9 @@ impl V4Submitter {
     /// One pass: respond to open requests, play every game on our pending responses,
     /// finalise those past their window, withdraw what the market owes us.
     pub async fn tick(&mut self) -> Result<()> {
+        if let Some(block) = self.head.moved(&self.ctx.chain).await? {
+            self.reread(block)?;
+        }
         let market = self.ctx.chain.market_v4()?;
         let counts = self.ctx.chain.view_v4("counts", market.counts()).await?;
         for id in 1..=counts.requests.to::<u64>() {
@@ -169,6 +183,31 @@ impl V4Submitter {
             self.ctx.record_tx(format!("withdraw {owed} wei"), &tx);
         }
         Ok(())
+    }
+
+    /// The chain changed below `block` (reorganised, or rolled back by a node restarted
+    /// from older state): what was read from it is read again — every response of ours is
+    /// checked again (a settled one may be pending again, a pending one gone), every game
+    /// reported again, and the caches of other submitters' responses and closed games are
+    /// dropped (their ids may name other responses and games now).
+    fn reread(&mut self, block: u64) -> Result<()> {
+        self.ctx.timeline.record(
+            &self.ctx.role,
+            format!("the chain changed below block {block} (reorganised or rolled back): reading our responses and games again"),
+            None,
+        );
+        tracing::warn!(
+            block,
+            "chain reorganised or rolled back; re-reading responses and games"
+        );
+        self.not_ours.clear();
+        self.closed_games.clear();
+        for e in self.state.value.responses.values_mut() {
+            e.done = false;
+            e.lost = false;
+            e.games.clear();
+        }
+        self.state.save()
     }
 
     async fn respond(&mut self, request_id: U256, previous: U256) -> Result<()> {
@@ -262,6 +301,24 @@ impl V4Submitter {
     async fn defend(&mut self, request_id: U256, mut entry: Entry, games: u64) -> Result<()> {
         let market = self.ctx.chain.market_v4()?;
         let rid = entry.response_id;
+        let resp = self
+            .ctx
+            .chain
+            .view_v4("getResponse", market.getResponse(rid))
+            .await?;
+        // INVARIANT: an entry names a response of ours to its request. One that is not on
+        // chain any more (a reorganisation or a node restarted from older state took our
+        // `respond` back; the id may even be another's response now) is forgotten: the
+        // request is answered again while it is open.
+        if resp.requestId != request_id || resp.submitter != self.ctx.chain.address {
+            self.ctx.timeline.record(
+                &self.ctx.role,
+                format!("our response {rid} to request {request_id} is no longer on chain: answering again"),
+                None,
+            );
+            self.state.value.responses.remove(&request_id);
+            return self.state.save();
+        }
         // Games on the response: report the new and the finished, play the open ones.
         let mut open = Vec::new();
         for gid in 1..=games {
@@ -304,11 +361,6 @@ impl V4Submitter {
                 entry.games.insert(gid, true);
             }
         }
-        let resp = self
-            .ctx
-            .chain
-            .view_v4("getResponse", market.getResponse(rid))
-            .await?;
         let status = ResponseStatus::try_from(resp.status)?;
         if status != ResponseStatus::Pending {
             entry.done = true;

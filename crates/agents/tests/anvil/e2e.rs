@@ -19,6 +19,7 @@ use zkopml_engine::io::{quantize_inputs, TensorFile};
 const V3_ONLY: devnet::UpOptions = devnet::UpOptions {
     v4: false,
     template_keys: None,
+    persist_state: false,
 };
 
 const BOND: u128 = 10_000_000_000_000_000;

@@ -4,6 +4,7 @@
 
 mod common;
 mod e2e;
+mod faults;
 mod v4;
 mod v4_agents;
 mod v4_monitor;

@@ -6,60 +6,29 @@
 
 use std::time::{Duration, Instant};
 
-use alloy_primitives::{Address, U256};
+use alloy_primitives::U256;
 use zkopml_agents::{
     v4::{self, Defect, V4Challenger, V4ChallengerConfig, V4Submitter, V4SubmitterConfig},
     Timeline,
 };
 use zkopml_chain::{
-    market_v4::InferenceMarketV4::{RequestCreated, ResponseDisproven, Withdrawn},
-    registry_v4::TypesV4::GameParams,
+    market_v4::InferenceMarketV4::{RequestCreated, ResponseDisproven},
     v4::{GameStatus, RequestStatus, ResponseStatus},
-    Chain, SolEvent,
+    SolEvent,
+};
+
+use super::common::{
+    dnn_request, first_op, key_dir, net_addr, repo, v4_net, withdrawn, Net, BOND, FEE, WINDOW,
 };
 use zkopml_engine::io::{quantize_inputs, TensorFile};
-
-use super::common::{key_dir, repo, v4_net, Net};
 use zkopml_prover::templates::{ClipTemplate, RescaleTemplate, Template};
-
-pub(crate) const BOND: u128 = 10_000_000_000_000_000;
-pub(crate) const FEE: u128 = 1_000_000_000_000_000;
-/// Version 4's shortest challenge window.
-pub(crate) const WINDOW: u64 = 600;
 
 /// A devnet with version 4 deployed (template test keys shared with the other v4 tests), dnn
 /// registered under version 4 by `owner` and one request on its input by `requester`.
 pub(crate) async fn net_with_request() -> (Net, v4::LoadedV4, U256) {
     let net = v4_net().await;
-    let owner = net.cfg.ctx("owner", Timeline::default()).unwrap();
-    let onnx = std::fs::read(repo().join("testdata/dnn/model.onnx")).unwrap();
-    let (model, _) = v4::register_onnx(&owner, &onnx, 4, |_| GameParams {
-        challengeWindow: WINDOW,
-        clockPerSide: 300,
-        provingWindow: 300,
-        arity: 2,
-        responseBond: BOND,
-        challengerBond: BOND,
-    })
-    .await
-    .expect("register dnn under v4");
-    let requester = net.cfg.ctx("requester", Timeline::default()).unwrap();
-    let file = TensorFile::read(&repo().join("testdata/dnn/input.json")).unwrap();
-    let inputs = quantize_inputs(&model.program, &file.inputs).unwrap();
-    let (request, _, _) = v4::request_inputs(&requester, &model, inputs, U256::from(FEE))
-        .await
-        .expect("request");
+    let (model, request) = dnn_request(&net).await;
     (net, model, request)
-}
-
-/// The first template operator of `template` in the lowering (where a test actor lies).
-pub(crate) fn first_op(model: &v4::LoadedV4, template: &str) -> Defect {
-    let l = &model.model.lowered;
-    Defect::Op(
-        (0..l.ops.len())
-            .find(|o| l.ops[*o].template() == template)
-            .unwrap_or_else(|| panic!("dnn lowers to a {template} operator")),
-    )
 }
 
 /// An agent's loop as the CLI runs it: tick every 200 ms until `settled`, printing what it
@@ -106,17 +75,6 @@ pub(crate) fn challenger(net: &Net, lie: Option<Defect>) -> (V4Challenger, Timel
         template_keys: key_dir(),
     };
     (V4Challenger::new(ctx, config).unwrap(), t)
-}
-
-/// Everything `account` withdrew from the version-4 market.
-async fn withdrawn(chain: &Chain, account: Address) -> U256 {
-    chain
-        .market_v4_events::<Withdrawn>(U256::from_be_bytes(account.into_word().0))
-        .await
-        .unwrap()
-        .iter()
-        .map(|w| w.amount)
-        .sum()
 }
 
 pub(crate) const LIMIT: Duration = Duration::from_secs(600);
@@ -202,14 +160,6 @@ async fn an_honest_challenger_agent_disproves_a_lying_submitter_agent() {
             .unwrap(),
         U256::ZERO
     );
-}
-
-fn net_addr(net: &Net, role: &str) -> Address {
-    net.cfg
-        .ctx(role, Timeline::default())
-        .unwrap()
-        .chain
-        .address
 }
 
 /// An honest submitter agent against a challenger agent lying in a chunk of dnn's first

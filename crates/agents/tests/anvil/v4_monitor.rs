@@ -15,8 +15,8 @@ use zkopml_chain::v4::GameStatus;
 use zkopml_prover::templates::{ClipTemplate, Template};
 
 use super::{
-    common::Net,
-    v4_agents::{challenger, first_op, net_with_request, submitter, WINDOW},
+    common::{first_op, Net, WINDOW},
+    v4_agents::{challenger, net_with_request, submitter},
 };
 
 /// Ticks `sub` until every response it made is settled (it finalises on one pass and sees
