@@ -162,7 +162,6 @@ impl Jobs {
         match self.run(ctx, request_id, defect).await {
             Ok(job) => Ok(Some(job)),
             Err(e) if e.is_request_fault() => {
-                tracing::warn!(request = %request_id, error = %e, "skipping a v4 request this agent cannot run");
                 ctx.timeline.record(
                     &ctx.role,
                     format!("skip request {request_id} (v4): cannot run it: {e}"),
