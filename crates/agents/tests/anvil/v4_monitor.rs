@@ -15,7 +15,7 @@ use zkopml_chain::v4::GameStatus;
 use zkopml_prover::templates::{ClipTemplate, Template};
 
 use super::{
-    common::{first_op, Net, WINDOW},
+    common::{first_op, Net, BOND, FEE, WINDOW},
     v4_agents::{challenger, net_with_request, submitter},
 };
 
@@ -172,4 +172,39 @@ async fn the_v4_monitor_alerts_when_the_right_side_stops_playing_and_loses_on_ti
             ..
         }
     ));
+}
+
+/// A response to a request whose input is not content the monitor can load (its CID is not
+/// a CID): the monitor says once that it cannot check it, and keeps watching the rest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_v4_monitor_says_once_when_it_cannot_check_a_response() {
+    let (net, model, _) = net_with_request().await;
+    let requester = net.cfg.ctx("requester", Timeline::default()).unwrap();
+    let (bad, _) = zkopml_agents::v4::request(
+        &requester.chain,
+        model.id,
+        alloy_primitives::B256::repeat_byte(7),
+        U256::from(FEE),
+    )
+    .await
+    .unwrap();
+    let submitter = net.cfg.ctx("submitter", Timeline::default()).unwrap();
+    zkopml_agents::v4::respond(
+        &submitter.chain,
+        bad,
+        alloy_primitives::B256::repeat_byte(1),
+        U256::from(BOND),
+    )
+    .await
+    .unwrap();
+    let mut mon = monitor(&net, 60);
+    let alerts = mon.tick().await.unwrap();
+    assert_eq!(kinds(&alerts), ["cannot-check"]);
+    assert_eq!(
+        alerts[0],
+        Alert::CannotCheck {
+            request: bad.to::<u64>()
+        }
+    );
+    assert_eq!(mon.tick().await.unwrap(), vec![], "fired once");
 }
