@@ -208,3 +208,31 @@ async fn the_v4_monitor_says_once_when_it_cannot_check_a_response() {
     );
     assert_eq!(mon.tick().await.unwrap(), vec![], "fired once");
 }
+
+/// A requester cancels its unanswered request (the fee is credited, not sent) and does not
+/// withdraw: once the balance has waited the margin the monitor says so, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_v4_monitor_alerts_once_on_a_balance_left_unclaimed() {
+    let (net, _, request) = net_with_request().await;
+    let requester = net.cfg.ctx("requester", Timeline::default()).unwrap();
+    let chain = &requester.chain;
+    chain.advance_time(WINDOW + 1).await.unwrap();
+    let m = chain.market_v4().unwrap();
+    chain
+        .send_v4("cancelRequest", m.cancelRequest(request))
+        .await
+        .unwrap();
+    let margin = 100;
+    let mut mon = monitor(&net, margin);
+    assert_eq!(mon.tick().await.unwrap(), vec![], "owed, not yet for long");
+    chain.advance_time(margin + 1).await.unwrap();
+    let alerts = mon.tick().await.unwrap();
+    assert_eq!(
+        alerts,
+        vec![Alert::UnclaimedBalance {
+            account: chain.address,
+            wei: U256::from(FEE)
+        }]
+    );
+    assert_eq!(mon.tick().await.unwrap(), vec![], "fired once");
+}
