@@ -236,3 +236,51 @@ async fn the_v4_monitor_alerts_once_on_a_balance_left_unclaimed() {
     );
     assert_eq!(mon.tick().await.unwrap(), vec![], "fired once");
 }
+
+/// An honest submitter that answers and then stops playing, against a lying challenger: the
+/// monitor says the right side may lose while its clock runs, and once the liar claims the
+/// timeout, that the game was lost and a right response disproven.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_v4_monitor_alerts_when_a_right_response_is_disproven_on_time() {
+    let (net, model, _) = net_with_request().await;
+    let (mut sub, _) = submitter(&net, None);
+    let (mut chal, _) = challenger(&net, Some(first_op(&model, ClipTemplate::NAME)));
+    let mut mon = monitor(&net, 400);
+    sub.tick().await.unwrap();
+    chal.tick().await.unwrap();
+    assert_eq!(chal.disputes(), 1, "the liar challenged");
+    // The submitter (right) is to move first, and stops: its clock (300 s) is in the margin.
+    let alerts = mon.tick().await.unwrap();
+    assert_eq!(kinds(&alerts), ["may-lose"]);
+    assert!(matches!(
+        alerts[0],
+        Alert::HonestSideMayLose {
+            game: 1,
+            honest: HonestSide::Submitter,
+            ..
+        }
+    ));
+
+    let chain = net.cfg.ctx("requester", Timeline::default()).unwrap().chain;
+    chain.advance_time(301).await.unwrap();
+    chal.tick().await.unwrap();
+    let g = zkopml_agents::v4::game(&chain, U256::from(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        GameStatus::try_from(g.status).unwrap(),
+        GameStatus::ChallengerWon,
+        "the liar claimed the timeout"
+    );
+    let alerts = mon.tick().await.unwrap();
+    assert_eq!(kinds(&alerts), ["disproven", "lost"]);
+    assert!(matches!(
+        alerts[1],
+        Alert::HonestSideLost {
+            game: 1,
+            honest: HonestSide::Submitter,
+            status: GameStatus::ChallengerWon,
+            ..
+        }
+    ));
+}
