@@ -1,6 +1,7 @@
 //! Version 4 through the command line, as a user runs it: `zkopml demo --protocol 4` on a
-//! fresh devnet (real anvil, contracts, template proofs verified on chain), and
-//! `zkopml register --protocol 4` refusing a model the template library cannot prove.
+//! fresh devnet (real anvil, contracts, template proofs verified on chain),
+//! `zkopml register --protocol 4` refusing a model the template library cannot prove, and
+//! `zkopml monitor --webhook` posting an alert about a lying submitter's response.
 //! Needs the pinned toolchain (`bash scripts/install-toolchain.sh`).
 
 use std::{
@@ -9,6 +10,11 @@ use std::{
 };
 
 use serde_json::Value;
+
+/// Held by each test that needs the template test keys (made once per target dir, in a
+/// child process for the demo): on a cold target one makes them while the other waits,
+/// instead of both making the same keys at once.
+static KEYS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -46,6 +52,7 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 /// chain, the challenger is paid from the liar's bond, and the honest response finalises.
 #[test]
 fn demo_v4_dnn_challenger_wins_by_a_leaf_proof_and_registration_writes_no_keys() {
+    let _keys = KEYS.lock().unwrap_or_else(|e| e.into_inner());
     assert!(
         repo().join(".tools/bin/anvil").exists(),
         "anvil not installed: run `bash scripts/install-toolchain.sh`"
@@ -159,4 +166,113 @@ fn register_v4_refuses_a_model_the_templates_cannot_prove_with_exit_2() {
     let e = v["error"].as_str().unwrap();
     assert!(e.contains("LeakyRelu"), "{e}");
     assert!(e.contains("no template"), "{e}");
+}
+
+/// `zkopml monitor --webhook URL` as an operator runs it, against a devnet brought up and
+/// played through the command line: a lying `submit --protocol 4 --defect-at 0` answers, and
+/// the monitor prints the `wrong_response` alert as a JSON line and POSTs it as JSON to the
+/// webhook (a local HTTP listener in this test).
+#[test]
+fn monitor_posts_a_wrong_response_alert_to_its_webhook() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let _keys = KEYS.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("devnet.json");
+    // The template test keys made once per target dir, where `devnet up` looks for them.
+    let keys = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("template-keys");
+    zkopml_agents::v4::template_key_args(&keys).expect("template keys");
+    let cached = dir
+        .path()
+        .join("keys")
+        .join(zkopml_agents::v4::TEMPLATE_KEY_DIR);
+    std::fs::create_dir_all(&cached).unwrap();
+    for f in files_under(&keys) {
+        std::fs::copy(&f, cached.join(f.file_name().unwrap())).unwrap();
+    }
+    let cfg_arg = cfg.display().to_string();
+    let port = zkopml_agents::devnet::free_port().unwrap().to_string();
+    let run = |args: &[&str]| {
+        let mut all = vec!["--devnet", &cfg_arg];
+        all.extend_from_slice(args);
+        zkopml(&all)
+    };
+    assert!(run(&["devnet", "up", "--port", &port]).status.success());
+    let steps: [&[&str]; 3] = [
+        &[
+            "register",
+            "--protocol",
+            "4",
+            "--model",
+            "testdata/dnn/model.onnx",
+        ],
+        &[
+            "request",
+            "--protocol",
+            "4",
+            "--model-id",
+            "1",
+            "--input",
+            "testdata/dnn/input.json",
+        ],
+        // Responds at once, then gives up waiting (exit 1 after the timeout).
+        &[
+            "submit",
+            "--protocol",
+            "4",
+            "--defect-at",
+            "0",
+            "--timeout",
+            "3",
+        ],
+    ];
+    for (i, args) in steps.iter().enumerate() {
+        let out = run(args);
+        assert!(i == 2 || out.status.success(), "{args:?}: {}", out.status);
+    }
+    // The webhook: one POST, answered 200, its body kept.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/alerts", listener.local_addr().unwrap());
+    let hook = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(stream);
+        let (mut head, mut len) = (String::new(), 0usize);
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                len = v.trim().parse().unwrap();
+            }
+            head.push_str(&line);
+            if line == "\r\n" {
+                break;
+            }
+        }
+        let mut body = vec![0; len];
+        reader.read_exact(&mut body).unwrap();
+        reader
+            .get_mut()
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+            .unwrap();
+        (head, body)
+    });
+    let out = run(&["--json", "monitor", "--webhook", &url, "--timeout", "3"]);
+    let _ = run(&["devnet", "down"]);
+    let printed: Value = serde_json::from_slice(
+        out.stdout
+            .split(|b| *b == b'\n')
+            .next()
+            .expect("an alert line"),
+    )
+    .expect("the alert as JSON");
+    assert_eq!(printed["alert"], "wrong_response");
+    assert_eq!(printed["request"], 1);
+    let (head, body) = hook.join().unwrap();
+    assert!(head.starts_with("POST /alerts "), "{head}");
+    assert!(head
+        .to_ascii_lowercase()
+        .contains("content-type: application/json"));
+    let posted: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(posted["alert"], "wrong_response");
+    assert_eq!(posted["response"], 1);
+    assert_eq!(posted["open_games"], 0);
 }
