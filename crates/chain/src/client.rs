@@ -637,19 +637,8 @@ impl Chain {
 
     /// The latest block's number and hash.
     pub async fn head(&self) -> Result<(u64, B256)> {
-        let block = self
-            .provider
-            .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
-            .await
-            .map_err(|e| ChainError::Unavailable {
-                rpc: self.rpc.clone(),
-                reason: e.to_string(),
-            })?
-            .ok_or(ChainError::Rpc {
-                call: "eth_getBlockByNumber",
-                reason: "no latest block".into(),
-            })?;
-        Ok((block.header.number, block.header.hash))
+        let header = self.latest_header().await?;
+        Ok((header.number, header.hash))
     }
 
     /// The hash of block `number` on the node's chain now (`None`: the chain is shorter).
@@ -667,6 +656,11 @@ impl Chain {
 
     /// The latest block's timestamp.
     pub async fn latest_timestamp(&self) -> Result<u64> {
+        Ok(self.latest_header().await?.timestamp)
+    }
+
+    /// The latest block's header.
+    async fn latest_header(&self) -> Result<alloy::rpc::types::Header> {
         let block = self
             .provider
             .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
@@ -679,7 +673,7 @@ impl Chain {
                 call: "eth_getBlockByNumber",
                 reason: "no latest block".into(),
             })?;
-        Ok(block.header.timestamp)
+        Ok(block.header)
     }
 
     /// Balance of an address in wei.

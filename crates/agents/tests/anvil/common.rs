@@ -107,6 +107,12 @@ pub(crate) fn first_op(model: &v4::LoadedV4, template: &str) -> v4::Defect {
     )
 }
 
+/// Game `id`'s status on the version-4 market.
+pub(crate) async fn game_status(chain: &Chain, id: U256) -> zkopml_chain::v4::GameStatus {
+    let g = v4::game(chain, id).await.unwrap();
+    zkopml_chain::v4::GameStatus::try_from(g.status).unwrap()
+}
+
 /// Everything `account` withdrew from the version-4 market.
 pub(crate) async fn withdrawn(chain: &Chain, account: Address) -> U256 {
     chain

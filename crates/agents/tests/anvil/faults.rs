@@ -34,7 +34,8 @@ mod proxy;
 use proxy::FlakyProxy;
 
 use super::common::{
-    dnn_request, first_op, key_dir, net_addr, v4_net_with, withdrawn, Net, BOND, FEE, WINDOW,
+    dnn_request, first_op, game_status, key_dir, net_addr, v4_net_with, withdrawn, Net, BOND, FEE,
+    WINDOW,
 };
 
 /// The longest any condition of these tests is waited for.
@@ -341,9 +342,8 @@ async fn agents_finish_the_game_across_an_anvil_killed_and_restarted_from_its_st
     }
     let survives = chain.block_hash(kept).await.unwrap();
     let lost = chain.block_hash(kept + 2).await.unwrap();
-    let g = v4::game(&chain, U256::from(1)).await.unwrap();
     assert_eq!(
-        GameStatus::try_from(g.status).unwrap(),
+        game_status(&chain, U256::from(1)).await,
         GameStatus::InProgress,
         "killed mid-game"
     );
@@ -570,9 +570,8 @@ async fn two_submitter_agents_sharing_one_key_win_and_finalise_once() {
     let counts = chain.view_v4("counts", m.counts()).await.unwrap();
     assert_eq!(counts.responses, U256::from(1), "one response, one bond");
     assert_eq!(counts.games, U256::from(1));
-    let g = v4::game(&chain, U256::from(1)).await.unwrap();
     assert_eq!(
-        GameStatus::try_from(g.status).unwrap(),
+        game_status(&chain, U256::from(1)).await,
         GameStatus::SubmitterWon
     );
     let req = chain

@@ -18,7 +18,8 @@ use zkopml_chain::{
 };
 
 use super::common::{
-    dnn_request, first_op, key_dir, net_addr, repo, v4_net, withdrawn, Net, BOND, FEE, WINDOW,
+    dnn_request, first_op, game_status, key_dir, net_addr, repo, v4_net, withdrawn, Net, BOND, FEE,
+    WINDOW,
 };
 use zkopml_engine::io::{quantize_inputs, TensorFile};
 use zkopml_prover::templates::{ClipTemplate, RescaleTemplate, Template};
@@ -209,9 +210,8 @@ async fn an_honest_submitter_agent_beats_a_lying_challenger_agent_and_finalises(
         "the liar lost its game"
     );
 
-    let g = v4::game(&chain, U256::from(1)).await.unwrap();
     assert_eq!(
-        GameStatus::try_from(g.status).unwrap(),
+        game_status(&chain, U256::from(1)).await,
         GameStatus::SubmitterWon
     );
     let req = chain
@@ -426,9 +426,8 @@ async fn restarted_v4_agents_adopt_their_response_and_game_from_the_chain() {
     let m = chain.market_v4().unwrap();
     let counts = chain.view_v4("counts", m.counts()).await.unwrap();
     assert_eq!(counts.games, U256::from(1), "no second challenge");
-    let g = v4::game(&chain, U256::from(1)).await.unwrap();
     assert_eq!(
-        GameStatus::try_from(g.status).unwrap(),
+        game_status(&chain, U256::from(1)).await,
         GameStatus::ChallengerWon
     );
 }

@@ -15,7 +15,7 @@ use zkopml_chain::v4::GameStatus;
 use zkopml_prover::templates::{ClipTemplate, Template};
 
 use super::{
-    common::{first_op, Net, BOND, FEE, WINDOW},
+    common::{first_op, game_status, Net, BOND, FEE, WINDOW},
     v4_agents::{challenger, net_with_request, submitter},
 };
 
@@ -151,11 +151,8 @@ async fn the_v4_monitor_alerts_when_the_right_side_stops_playing_and_loses_on_ti
     let chain = net.cfg.ctx("requester", Timeline::default()).unwrap().chain;
     chain.advance_time(301).await.unwrap();
     sub.tick().await.unwrap();
-    let g = zkopml_agents::v4::game(&chain, U256::from(1))
-        .await
-        .unwrap();
     assert_eq!(
-        GameStatus::try_from(g.status).unwrap(),
+        game_status(&chain, U256::from(1)).await,
         GameStatus::SubmitterWon,
         "the liar claimed the timeout"
     );
@@ -264,11 +261,8 @@ async fn the_v4_monitor_alerts_when_a_right_response_is_disproven_on_time() {
     let chain = net.cfg.ctx("requester", Timeline::default()).unwrap().chain;
     chain.advance_time(301).await.unwrap();
     chal.tick().await.unwrap();
-    let g = zkopml_agents::v4::game(&chain, U256::from(1))
-        .await
-        .unwrap();
     assert_eq!(
-        GameStatus::try_from(g.status).unwrap(),
+        game_status(&chain, U256::from(1)).await,
         GameStatus::ChallengerWon,
         "the liar claimed the timeout"
     );
