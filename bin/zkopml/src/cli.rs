@@ -25,8 +25,85 @@ pub(crate) struct Cli {
     /// here: the node must add like `ipfs add --cid-version 1 --raw-leaves` (the defaults).
     #[arg(long, global = true, env = "ZKOPML_KUBO_API", value_name = "URL")]
     pub(crate) kubo_api: Option<String>,
+    #[command(flatten)]
+    pub(crate) chain: ChainArgs,
     #[command(subcommand)]
     pub(crate) cmd: Cmd,
+}
+
+/// The node and the signer, when not the config file's (a devnet's anvil and its actor
+/// keys): any Ethereum RPC, a key as `cast`/`forge` take them. The environment variables are
+/// ours (`ZKOPML_*`), not foundry's `ETH_RPC_URL`, so a shell set up for another chain never
+/// points the devnet's commands at it.
+#[derive(clap::Args, Debug, Default, Clone)]
+pub(crate) struct ChainArgs {
+    /// JSON-RPC URL of the node, in place of the config's; checked to serve the chain and
+    /// hold the contracts the config names.
+    #[arg(long, global = true, env = "ZKOPML_RPC_URL", value_name = "URL")]
+    pub(crate) rpc_url: Option<String>,
+    /// Sign with this private key (hex), whatever role the command plays.
+    #[arg(
+        long,
+        global = true,
+        env = "ZKOPML_PRIVATE_KEY",
+        value_name = "HEX",
+        hide_env_values = true
+    )]
+    pub(crate) private_key: Option<String>,
+    /// Sign with the key in this encrypted JSON keystore (as `cast wallet import` writes).
+    #[arg(long, global = true, env = "ZKOPML_KEYSTORE", value_name = "PATH")]
+    pub(crate) keystore: Option<PathBuf>,
+    /// The keystore's password, read from this file (its first line).
+    #[arg(long, global = true, env = "ZKOPML_PASSWORD_FILE", value_name = "PATH")]
+    pub(crate) password_file: Option<PathBuf>,
+    /// The keystore's password.
+    #[arg(long, global = true, env = "ZKOPML_PASSWORD", hide_env_values = true)]
+    pub(crate) password: Option<String>,
+}
+
+/// A signer given on the command line that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SignerError {
+    /// Both a raw key and a keystore: which one signs is ambiguous.
+    #[error("both a private key and a keystore were given: pass one")]
+    Ambiguous,
+    /// A keystore without its password.
+    #[error("the keystore {0} needs --password-file or --password (or ZKOPML_PASSWORD_FILE)")]
+    NoPassword(PathBuf),
+    /// A command that signs or reaches a node was given none.
+    #[error("{0} needs {1}")]
+    Missing(&'static str, &'static str),
+    /// The password file could not be read.
+    #[error("password file {0}: {1}")]
+    PasswordFile(PathBuf, std::io::Error),
+    /// A password for no keystore.
+    #[error("a keystore password was given but no --keystore")]
+    NoKeystore,
+}
+
+impl ChainArgs {
+    /// The signing key these flags name, if any.
+    pub(crate) fn key(&self) -> anyhow::Result<Option<String>> {
+        let password = match (&self.password, &self.password_file) {
+            (Some(p), _) => Some(p.clone()),
+            (None, Some(f)) => {
+                let text = std::fs::read_to_string(f)
+                    .map_err(|e| SignerError::PasswordFile(f.clone(), e))?;
+                Some(text.lines().next().unwrap_or_default().to_string())
+            }
+            (None, None) => None,
+        };
+        match (&self.private_key, &self.keystore, password) {
+            (Some(_), Some(_), _) => Err(SignerError::Ambiguous.into()),
+            (Some(k), None, None) => Ok(Some(k.trim().to_string())),
+            (_, None, Some(_)) => Err(SignerError::NoKeystore.into()),
+            (None, Some(path), Some(password)) => {
+                Ok(Some(zkopml_chain::signer::keystore_key(path, &password)?))
+            }
+            (None, Some(path), None) => Err(SignerError::NoPassword(path.clone()).into()),
+            (None, None, None) => Ok(None),
+        }
+    }
 }
 
 impl Cli {
@@ -49,6 +126,9 @@ pub(crate) enum Cmd {
     Circuits(local::CircuitsArgs),
     /// Check a proof written by `prove`, natively or (with `--rpc`) by a deployed verifier.
     VerifyProof(local::VerifyArgs),
+    /// Deploy the contracts to any Ethereum node (`--rpc-url`, signed with `--private-key`
+    /// or `--keystore`) and write the config every actor then reads.
+    Deploy(devnet::DeployArgs),
     /// Start, stop or inspect the local devnet (anvil + contracts + content store).
     #[command(subcommand)]
     Devnet(devnet::DevnetCmd),
@@ -142,8 +222,17 @@ fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
     {
         return Some(2);
     }
-    if cause.downcast_ref::<zkopml_chain::ChainError>().is_some() {
-        return Some(3);
+    if let Some(c) = cause.downcast_ref::<zkopml_chain::ChainError>() {
+        // A key, keystore or URL that does not parse is the user's input; the rest is the
+        // node's.
+        return Some(if matches!(c, zkopml_chain::ChainError::Config { .. }) {
+            2
+        } else {
+            3
+        });
+    }
+    if cause.downcast_ref::<SignerError>().is_some() {
+        return Some(2);
     }
     if cause.downcast_ref::<demo::Lost>().is_some() {
         return Some(4);
@@ -153,7 +242,11 @@ fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
 
 pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<()> {
     let json = cli.json;
-    let kubo = cli.kubo_api.as_deref();
+    let node = devnet::Node {
+        kubo_api: cli.kubo_api.clone(),
+        chain: cli.chain.clone(),
+    };
+    let kubo = &node;
     match cli.cmd {
         Cmd::Run(a) => local::run(a, json),
         Cmd::Prove(a) => local::prove(a, json),
@@ -168,6 +261,7 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Cmd::Monitor(a) => crate::monitor::monitor(a, &cli.devnet, kubo, json),
         Cmd::Result(a) => status::result(a, &cli.devnet, kubo, json),
         Cmd::Demo(a) => demo::demo(a, &cli.devnet, kubo, json),
+        Cmd::Deploy(a) => devnet::deploy(a, &cli.devnet, kubo, json),
         Cmd::Ceremony(c) => ceremony::ceremony(c, json),
     }
 }
@@ -181,6 +275,42 @@ mod tests {
 
     fn code(e: impl Into<anyhow::Error>) -> u8 {
         exit_code(&e.into().context("while doing something"))
+    }
+
+    /// A signer is one raw key or one keystore with its password; anything else is bad
+    /// input (exit 2) that names what is missing, and a key that does not parse is too.
+    #[test]
+    fn a_signer_is_one_key_or_one_keystore_with_its_password() {
+        const KEY: &str = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
+        let keystore = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../crates/chain/tests/fixtures/keystore-anvil1.json");
+        let args = |key: Option<&str>, ks: bool, pw: Option<&str>| ChainArgs {
+            private_key: key.map(str::to_string),
+            keystore: ks.then(|| keystore.clone()),
+            password: pw.map(str::to_string),
+            ..ChainArgs::default()
+        };
+        assert_eq!(args(None, false, None).key().unwrap(), None);
+        assert_eq!(args(Some(KEY), false, None).key().unwrap().unwrap(), KEY);
+        assert_eq!(
+            args(None, true, Some("correct horse"))
+                .key()
+                .unwrap()
+                .unwrap(),
+            KEY
+        );
+        for (bad, says) in [
+            (args(Some(KEY), true, Some("correct horse")), "both"),
+            (args(None, true, None), "--password-file"),
+            (args(Some(KEY), false, Some("x")), "no --keystore"),
+            (args(None, true, Some("wrong")), "keystore"),
+        ] {
+            let e = bad.key().unwrap_err();
+            assert_eq!(exit_code(&e), 2, "{e}");
+            assert!(message(&e).contains(says), "{e}");
+        }
+        let e = zkopml_chain::signer::address_of("0xnot-a-key").unwrap_err();
+        assert_eq!(code(e), 2);
     }
 
     /// Every subcommand's arguments parse (clap checks definitions only when parsing), and

@@ -13,7 +13,7 @@ use zkopml_agents::{
     Challenger, ChallengerConfig, DevnetConfig, Submitter, SubmitterConfig, Timeline, TimelineEntry,
 };
 
-use crate::devnet::{self, ParamArgs};
+use crate::devnet::{self, Node, ParamArgs};
 
 /// A game that did not end the way the honest side should have made it end.
 #[derive(Debug)]
@@ -111,7 +111,7 @@ pub(crate) async fn balances(
 pub(crate) fn demo(
     a: DemoArgs,
     devnet_config: &std::path::Path,
-    kubo_api: Option<&str>,
+    node: &Node,
     json: bool,
 ) -> anyhow::Result<()> {
     anyhow::ensure!(
@@ -129,9 +129,15 @@ pub(crate) fn demo(
                 .join("keys")
                 .join(zkopml_agents::v4::TEMPLATE_KEY_DIR)
         });
-        rt.block_on(crate::demo_v4::run(&a, &config_path, &keys, kubo_api, json))
+        rt.block_on(crate::demo_v4::run(
+            &a,
+            &config_path,
+            &keys,
+            node.kubo_api.as_deref(),
+            json,
+        ))
     } else {
-        rt.block_on(run(&a, &config_path, kubo_api, json))
+        rt.block_on(run(&a, &config_path, node.kubo_api.as_deref(), json))
     };
     if let Ok(cfg) = DevnetConfig::read(&config_path) {
         devnet::down(&cfg);

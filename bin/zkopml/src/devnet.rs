@@ -39,11 +39,35 @@ pub(crate) enum DevnetCmd {
 
 pub(crate) use zkopml_agents::devnet::{down, up};
 
-/// Reads the devnet config; `--kubo-api` (or `ZKOPML_KUBO_API`) replaces its content store
-/// with a kubo node's RPC API.
-pub(crate) fn read_config(path: &Path, kubo_api: Option<&str>) -> anyhow::Result<DevnetConfig> {
+/// The global flags that say where the node and the content store are and who signs.
+#[derive(Debug, Default)]
+pub(crate) struct Node {
+    /// `--kubo-api`.
+    pub(crate) kubo_api: Option<String>,
+    /// `--rpc-url`, `--private-key`, `--keystore`.
+    pub(crate) chain: crate::cli::ChainArgs,
+}
+
+/// Reads the config file (written by `devnet up` or `deploy`) and applies the global flags:
+/// `--kubo-api` replaces its content store with a kubo node's RPC API; `--rpc-url` its node
+/// (checked to serve the deployment's chain and hold its contracts); a signer
+/// (`--private-key`, `--keystore`) signs for whatever role the command plays.
+pub(crate) fn read_config(path: &Path, node: &Node) -> anyhow::Result<DevnetConfig> {
     let mut cfg = DevnetConfig::read(path)?;
-    use_kubo(&mut cfg, kubo_api);
+    use_kubo(&mut cfg, node.kubo_api.as_deref());
+    if let Some(rpc) = &node.chain.rpc_url {
+        cfg.deployment.rpc = rpc.clone();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        rt.block_on(Chain::check_deployment(&cfg.deployment))?;
+    }
+    if let Some(key) = node.chain.key()? {
+        tracing::info!(address = %zkopml_chain::signer::address_of(&key)?, "signer from the command line");
+        for role in zkopml_agents::devnet::ROLES {
+            cfg.keys.insert(role.to_string(), key.clone());
+        }
+    }
     Ok(cfg)
 }
 
@@ -55,36 +79,96 @@ pub(crate) fn use_kubo(cfg: &mut DevnetConfig, kubo_api: Option<&str>) {
     }
 }
 
+/// `deploy`: the contracts on any chain.
+#[derive(Args, Debug)]
+pub(crate) struct DeployArgs {
+    /// Deploy the version-3 contracts only (no template verifiers).
+    #[arg(long)]
+    pub(crate) v3_only: bool,
+    /// The template library's keys for the verifiers: a ceremony's export (`zkopml
+    /// ceremony export`) for a real deployment; default the test keys, made once into the
+    /// config's `keys/templates` (anyone can recompute them: a devnet's, not a real chain's).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) template_keys: Option<PathBuf>,
+}
+
+/// Deploys the contracts to `--rpc-url` signed by `--private-key`/`--keystore`, and writes
+/// the config every actor reads (to `--devnet`'s path).
+pub(crate) fn deploy(
+    a: DeployArgs,
+    config_path: &Path,
+    node: &Node,
+    json: bool,
+) -> anyhow::Result<()> {
+    use crate::cli::SignerError::Missing;
+    let rpc = node.chain.rpc_url.as_deref().ok_or(Missing(
+        "deploy",
+        "the node: --rpc-url URL (or ZKOPML_RPC_URL)",
+    ))?;
+    let key = node.chain.key()?.ok_or(Missing(
+        "deploy",
+        "a signer: --private-key HEX or --keystore PATH (or ZKOPML_PRIVATE_KEY)",
+    ))?;
+    let opts = zkopml_agents::devnet::UpOptions {
+        v4: !a.v3_only,
+        template_keys: a.template_keys,
+        persist_state: false,
+    };
+    let rt = tokio::runtime::Runtime::new()?;
+    let bar = spinner("deploying the contracts");
+    let c = rt.block_on(zkopml_agents::devnet::deploy(
+        config_path,
+        rpc,
+        &key,
+        node.kubo_api.as_deref(),
+        &opts,
+    ));
+    bar.finish_and_clear();
+    let c = c?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&c.deployment)?);
+    } else {
+        print_deployment(&c.deployment, config_path, "deployed");
+    }
+    Ok(())
+}
+
+/// The human summary of a deployment.
+fn print_deployment(d: &zkopml_chain::Deployment, config_path: &Path, what: &str) {
+    println!(
+        "{what} at {} (chain {}): registry {}, market {} (config {})",
+        d.rpc,
+        d.chain_id,
+        d.registry,
+        d.market,
+        config_path.display()
+    );
+    if let Some(v4) = &d.v4 {
+        println!(
+            "version 4: registry {}, market {}, templates {} ({} verifiers), deploy gas {}",
+            v4.registry,
+            v4.market,
+            v4.templates,
+            v4.verifiers.len(),
+            v4.total_deploy_gas()
+        );
+    }
+}
+
 pub(crate) fn devnet(
     cmd: DevnetCmd,
     config_path: &Path,
-    kubo_api: Option<&str>,
+    node: &Node,
     json: bool,
 ) -> anyhow::Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
     match cmd {
         DevnetCmd::Up { port } => {
-            let c = rt.block_on(up(config_path, port, kubo_api))?;
+            let c = rt.block_on(up(config_path, port, node.kubo_api.as_deref()))?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&c.deployment)?);
             } else {
-                println!(
-                    "devnet up at {}: registry {}, market {} (config {})",
-                    c.deployment.rpc,
-                    c.deployment.registry,
-                    c.deployment.market,
-                    config_path.display()
-                );
-                if let Some(v4) = &c.deployment.v4 {
-                    println!(
-                        "version 4: registry {}, market {}, templates {} ({} verifiers, test keys), deploy gas {}",
-                        v4.registry,
-                        v4.market,
-                        v4.templates,
-                        v4.verifiers.len(),
-                        v4.total_deploy_gas()
-                    );
-                }
+                print_deployment(&c.deployment, config_path, "devnet up (template test keys)");
             }
         }
         DevnetCmd::Down => {
@@ -263,11 +347,11 @@ pub(crate) async fn register_model(
 pub(crate) fn register(
     a: RegisterArgs,
     config_path: &Path,
-    kubo_api: Option<&str>,
+    node: &Node,
     json: bool,
 ) -> anyhow::Result<()> {
     if a.protocol == 4 {
-        return crate::v4::register(a, config_path, kubo_api, json);
+        return crate::v4::register(a, config_path, node, json);
     }
     if !a.dims.dims.is_empty() {
         return Err(zkopml_engine::EngineError::BadInput {
@@ -276,7 +360,7 @@ pub(crate) fn register(
         }
         .into());
     }
-    let cfg = read_config(config_path, kubo_api)?;
+    let cfg = read_config(config_path, node)?;
     let rt = tokio::runtime::Runtime::new()?;
     let m = rt.block_on(register_model(
         &cfg,
@@ -335,10 +419,10 @@ pub(crate) async fn request_inference(
 pub(crate) fn request(
     a: RequestArgs,
     config_path: &Path,
-    kubo_api: Option<&str>,
+    node: &Node,
     json: bool,
 ) -> anyhow::Result<()> {
-    let cfg = read_config(config_path, kubo_api)?;
+    let cfg = read_config(config_path, node)?;
     let rt = tokio::runtime::Runtime::new()?;
     let (model_id, timeline) = (U256::from(a.model_id), Timeline::default());
     let id = rt.block_on(async {
@@ -548,7 +632,7 @@ pub(crate) struct SubmitArgs {
 pub(crate) fn submit(
     a: SubmitArgs,
     config_path: &Path,
-    kubo_api: Option<&str>,
+    node: &Node,
     json: bool,
 ) -> anyhow::Result<()> {
     check_protocol_flags(
@@ -560,7 +644,7 @@ pub(crate) fn submit(
             ("--template-keys", a.protocol.template_keys.is_some(), 4),
         ],
     )?;
-    let cfg = read_config(config_path, kubo_api)?;
+    let cfg = read_config(config_path, node)?;
     let rt = tokio::runtime::Runtime::new()?;
     let timeline = Timeline::default();
     rt.block_on(async {
@@ -616,7 +700,7 @@ pub(crate) struct ChallengeArgs {
 pub(crate) fn challenge(
     a: ChallengeArgs,
     config_path: &Path,
-    kubo_api: Option<&str>,
+    node: &Node,
     json: bool,
 ) -> anyhow::Result<()> {
     check_protocol_flags(
@@ -627,7 +711,7 @@ pub(crate) fn challenge(
             ("--template-keys", a.protocol.template_keys.is_some(), 4),
         ],
     )?;
-    let cfg = read_config(config_path, kubo_api)?;
+    let cfg = read_config(config_path, node)?;
     let rt = tokio::runtime::Runtime::new()?;
     let timeline = Timeline::default();
     rt.block_on(async {

@@ -12,7 +12,7 @@ use zkopml_agents::{
     Timeline,
 };
 
-use crate::devnet::{read_config, run_agent, Agent, LoopArgs};
+use crate::devnet::{read_config, run_agent, Agent, LoopArgs, Node};
 
 #[derive(Args, Debug)]
 pub(crate) struct MonitorArgs {
@@ -91,16 +91,16 @@ impl Agent for Monitor {
 pub(crate) fn monitor(
     a: MonitorArgs,
     config_path: &Path,
-    kubo_api: Option<&str>,
+    node: &Node,
     json: bool,
 ) -> anyhow::Result<()> {
-    let cfg = read_config(config_path, kubo_api)?;
+    let cfg = read_config(config_path, node)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     let timeline = Timeline::default();
     rt.block_on(async {
-        let ctx = cfg.ctx(&a.role, timeline.clone())?;
+        let ctx = cfg.reader_ctx(&a.role, timeline.clone())?;
         let mut m = Monitor {
             inner: V4Monitor::new(ctx, a.margin),
             webhook: a.webhook.clone(),

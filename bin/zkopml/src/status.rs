@@ -191,10 +191,11 @@ fn snapshot(
 pub(crate) fn status(
     a: StatusArgs,
     config: &Path,
-    kubo: Option<&str>,
+    node: &crate::devnet::Node,
     json: bool,
 ) -> anyhow::Result<()> {
-    let ctx = crate::devnet::read_config(config, kubo)?.ctx("requester", Timeline::default())?;
+    let ctx =
+        crate::devnet::read_config(config, node)?.reader_ctx("requester", Timeline::default())?;
     let rt = tokio::runtime::Runtime::new()?;
     let mut last = serde_json::Value::Null;
     loop {
@@ -228,10 +229,11 @@ pub(crate) fn status(
 pub(crate) fn result(
     a: ResultArgs,
     config: &Path,
-    kubo: Option<&str>,
+    node: &crate::devnet::Node,
     json: bool,
 ) -> anyhow::Result<()> {
-    let ctx = crate::devnet::read_config(config, kubo)?.ctx("requester", Timeline::default())?;
+    let ctx =
+        crate::devnet::read_config(config, node)?.reader_ctx("requester", Timeline::default())?;
     let rt = tokio::runtime::Runtime::new()?;
     let r: ResultView = if a.protocol == 4 {
         rt.block_on(v4status::result(&ctx, a.request))?

@@ -13,7 +13,9 @@ use serde::Serialize;
 use zkopml_agents::{model, v4, DevnetConfig, Timeline};
 use zkopml_chain::registry_v4::TypesV4::GameParams;
 
-use crate::devnet::{onnx_path, read_config, ParamArgs, RegisterArgs, V4_MIN_CHALLENGE_WINDOW};
+use crate::devnet::{
+    onnx_path, read_config, Node, ParamArgs, RegisterArgs, V4_MIN_CHALLENGE_WINDOW,
+};
 
 /// Template operators per step when `--ops-per-step` is not given (the agents' tests' N).
 pub(crate) const V4_OPS_PER_STEP: usize = 4;
@@ -162,7 +164,7 @@ pub(crate) async fn register_model(
 pub(crate) fn register(
     a: RegisterArgs,
     config_path: &Path,
-    kubo_api: Option<&str>,
+    node: &Node,
     json: bool,
 ) -> anyhow::Result<()> {
     // Lowered first: a model the template library cannot prove is refused (exit 2) before
@@ -172,7 +174,7 @@ pub(crate) fn register(
         a.ops_per_step.unwrap_or(V4_OPS_PER_STEP),
         &a.dims.map(),
     )?;
-    let cfg = read_config(config_path, kubo_api)?;
+    let cfg = read_config(config_path, node)?;
     let rt = tokio::runtime::Runtime::new()?;
     let (_, r) = rt.block_on(register_model(
         &cfg,

@@ -86,7 +86,11 @@ impl DevnetConfig {
             .map(String::as_str)
             .ok_or_else(|| AgentError::Inconsistent {
                 what: "devnet config".into(),
-                reason: format!("no key for role `{role}`"),
+                reason: format!(
+                    "no key for role `{role}` (a devnet names one per role; a deployment made \
+                     by `deploy` takes the signer from --private-key, --keystore or \
+                     ZKOPML_PRIVATE_KEY)"
+                ),
             })
     }
 
@@ -97,6 +101,22 @@ impl DevnetConfig {
             Some(api) => KuboStore::new(api)?.into(),
             None => LocalStore::new(&self.store).into(),
         })
+    }
+
+    /// A context that reads the chain as `role` and sends nothing: with the role's key if
+    /// the config has one, else with a fixed key that owns nothing (so `status`, `result`
+    /// and the monitor read any deployment without a signer). An agent that transacts takes
+    /// [`Self::ctx`].
+    pub fn reader_ctx(&self, role: &str, timeline: Timeline) -> Result<Ctx> {
+        if self.keys.contains_key(role) {
+            return self.ctx(role, timeline);
+        }
+        /// The secp256k1 private key 1: public, so nothing of value is ever sent from it.
+        const READ_ONLY: &str =
+            "0x0000000000000000000000000000000000000000000000000000000000000001";
+        let mut reader = self.clone();
+        reader.keys.insert(role.to_string(), READ_ONLY.to_string());
+        reader.ctx(role, timeline)
     }
 
     /// A context acting as `role`.

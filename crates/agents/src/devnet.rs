@@ -9,7 +9,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use zkopml_chain::Chain;
+use zkopml_chain::{Chain, Deployment};
 
 use crate::{AgentError, DevnetConfig, Result, ANVIL_KEYS};
 
@@ -183,11 +183,7 @@ pub async fn up_with(
         }
     };
     if opts.v4 {
-        let keys = opts
-            .template_keys
-            .clone()
-            .unwrap_or_else(|| dir.join("keys").join(crate::v4::TEMPLATE_KEY_DIR));
-        match crate::v4::deploy(&rpc, ANVIL_KEYS[0], &keys).await {
+        match deploy_v4(&rpc, ANVIL_KEYS[0], &dir, opts).await {
             Ok(d) => deployment.v4 = Some(d),
             Err(e) => {
                 let _ = Command::new("kill").arg(child.id().to_string()).status();
@@ -196,19 +192,75 @@ pub async fn up_with(
         }
     }
     let config = DevnetConfig {
-        deployment,
         keys: ROLES
             .iter()
             .zip(ANVIL_KEYS)
             .map(|(r, k)| (r.to_string(), k.to_string()))
             .collect::<HashMap<_, _>>(),
+        anvil_pid: Some(child.id()),
+        anvil_state: state,
+        ..config_in(&dir, deployment, kubo_api)
+    };
+    config.write(config_path)?;
+    Ok(config)
+}
+
+/// The version-4 stack deployed with `key`, its template verifiers from
+/// [`UpOptions::template_keys`] (default: the test keys cached in `dir/keys/templates`,
+/// made there if missing).
+async fn deploy_v4(
+    rpc: &str,
+    key: &str,
+    dir: &Path,
+    opts: &UpOptions,
+) -> Result<zkopml_chain::v4::DeploymentV4> {
+    let keys = opts
+        .template_keys
+        .clone()
+        .unwrap_or_else(|| dir.join("keys").join(crate::v4::TEMPLATE_KEY_DIR));
+    crate::v4::deploy(rpc, key, &keys).await
+}
+
+/// A config for `deployment` with its store, key cache and agent state under `dir`, no
+/// actor keys and no anvil of ours.
+fn config_in(dir: &Path, deployment: Deployment, kubo_api: Option<&str>) -> DevnetConfig {
+    DevnetConfig {
+        deployment,
+        keys: HashMap::new(),
         store: dir.join("store"),
         kubo_api: kubo_api.map(str::to_string),
         key_cache: dir.join("keys"),
         state_dir: dir.join("agents"),
-        anvil_pid: Some(child.id()),
-        anvil_state: state,
-    };
+        anvil_pid: None,
+        anvil_state: None,
+    }
+}
+
+/// Deploys the contracts (version 3, and version 4 with [`UpOptions::v4`]) to the chain at
+/// `rpc` with `key` — any Ethereum node, not a devnet of ours — and writes a config to
+/// `config_path` that names no actor key: every actor then signs with the key it is given
+/// (`--private-key`, `--keystore`). Agent state of an earlier deployment in the same
+/// directory is removed. [`UpOptions::persist_state`] does not apply (no anvil is started).
+pub async fn deploy(
+    config_path: &Path,
+    rpc: &str,
+    key: &str,
+    kubo_api: Option<&str>,
+    opts: &UpOptions,
+) -> Result<DevnetConfig> {
+    let dir = config_path.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let agents = dir.join("agents");
+    if agents.exists() {
+        std::fs::remove_dir_all(&agents).map_err(|source| AgentError::Io {
+            path: agents.display().to_string(),
+            source,
+        })?;
+    }
+    let mut deployment = Chain::deploy(rpc, key).await?;
+    if opts.v4 {
+        deployment.v4 = Some(deploy_v4(rpc, key, &dir, opts).await?);
+    }
+    let config = config_in(&dir, deployment, kubo_api);
     config.write(config_path)?;
     Ok(config)
 }

@@ -306,6 +306,55 @@ impl Chain {
         })
     }
 
+    /// Checks that the node at `deployment.rpc` holds `deployment`: it serves the chain id
+    /// the deployment was made on, and the registries and markets it names have code there
+    /// (a config file pointed at another node's RPC URL fails here, not at its first
+    /// transaction).
+    pub async fn check_deployment(deployment: &Deployment) -> Result<()> {
+        let rpc = &deployment.rpc;
+        let url = rpc.parse().map_err(|e| ChainError::Config {
+            what: "RPC URL",
+            reason: format!("{e}"),
+        })?;
+        let provider = ProviderBuilder::new().connect_http(url);
+        let unavailable = |e: TransportError| ChainError::Unavailable {
+            rpc: rpc.clone(),
+            reason: e.to_string(),
+        };
+        let wrong = |reason: String| ChainError::WrongChain {
+            rpc: rpc.clone(),
+            reason,
+        };
+        let node = provider.get_chain_id().await.map_err(unavailable)?;
+        // INVARIANT: transactions are signed for the node's chain id; one signed for a
+        // chain the contracts are not on would go to addresses that hold nothing of ours.
+        if node != deployment.chain_id {
+            return Err(wrong(format!(
+                "it serves chain {node}, the deployment is on chain {}",
+                deployment.chain_id
+            )));
+        }
+        let mut contracts = vec![
+            ("ModelRegistry", deployment.registry),
+            ("InferenceMarket", deployment.market),
+        ];
+        if let Some(v4) = &deployment.v4 {
+            contracts.push(("ModelRegistryV4", v4.registry));
+            contracts.push(("InferenceMarketV4", v4.market));
+        }
+        for (name, address) in contracts {
+            if provider
+                .get_code_at(address)
+                .await
+                .map_err(unavailable)?
+                .is_empty()
+            {
+                return Err(wrong(format!("no {name} at {address}")));
+            }
+        }
+        Ok(())
+    }
+
     /// A client signing with `key` against `deployment`, with the default
     /// [`ClientOptions`].
     pub fn connect(deployment: &Deployment, key: &str) -> Result<Self> {

@@ -85,6 +85,15 @@ pub enum ChainError {
         /// The value read.
         value: String,
     },
+    /// The node serves another chain, or has no contract where the deployment says one is:
+    /// the config and the RPC URL do not belong together.
+    #[error("the node at {rpc} does not hold this deployment: {reason}")]
+    WrongChain {
+        /// RPC URL.
+        rpc: String,
+        /// What differs (chain id, or a missing contract).
+        reason: String,
+    },
     /// A malformed key or address.
     #[error("invalid {what}: {reason}")]
     Config {
