@@ -119,3 +119,14 @@ echo "ok: $("$BIN/solc" --version | tail -n1)"
 [[ -f "$NM/@layerzerolabs/toolbox-foundry/lib/forge-std/Test.sol" ]] \
   || { echo "error: forge-std missing under toolbox-foundry" >&2; exit 1; }
 echo "ok: forge-std $(installed_version "@layerzerolabs/toolbox-foundry/lib/forge-std")"
+
+# just (the justfile's runner), a prebuilt binary from a hash-pinned wheel in its own venv.
+JUST_VERSION="1.59.0"
+if [[ "$("$BIN/just" --version 2>/dev/null || true)" != "just $JUST_VERSION" ]]; then
+  command -v python3 >/dev/null || { echo "error: python3 not found (needed for just)" >&2; exit 1; }
+  [[ -x "$TOOLS/pyvenv/bin/pip" ]] || python3 -m venv "$TOOLS/pyvenv"
+  "$TOOLS/pyvenv/bin/pip" install --quiet --disable-pip-version-check --no-deps \
+    --require-hashes -r "$REPO/scripts/requirements-just.txt"
+  ln -sfn "$TOOLS/pyvenv/bin/just" "$BIN/just"
+fi
+echo "ok: $("$BIN/just" --version)"

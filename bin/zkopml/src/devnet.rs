@@ -461,8 +461,10 @@ pub(crate) struct LoopArgs {
 pub(crate) trait Agent {
     /// One pass over the chain.
     async fn tick(&mut self) -> zkopml_agents::Result<()>;
-    /// Whether it acted at least once and everything it started is settled.
-    fn settled(&self) -> bool;
+    /// Responses made or disputes entered so far, this run and earlier ones (its state).
+    fn acted(&self) -> usize;
+    /// Whether everything it started is settled.
+    fn idle(&self) -> bool;
     /// Games (or responses) that went against it.
     fn lost(&self) -> usize;
     /// What [`Agent::lost`] counts, in words (the exit message).
@@ -475,8 +477,11 @@ impl Agent for Submitter {
     async fn tick(&mut self) -> zkopml_agents::Result<()> {
         Submitter::tick(self).await
     }
-    fn settled(&self) -> bool {
-        self.responses() > 0 && self.idle()
+    fn acted(&self) -> usize {
+        self.responses()
+    }
+    fn idle(&self) -> bool {
+        Submitter::idle(self)
     }
     fn lost(&self) -> usize {
         Submitter::lost(self)
@@ -487,8 +492,11 @@ impl Agent for Challenger {
     async fn tick(&mut self) -> zkopml_agents::Result<()> {
         Challenger::tick(self).await
     }
-    fn settled(&self) -> bool {
-        self.disputes() > 0 && self.idle()
+    fn acted(&self) -> usize {
+        self.disputes()
+    }
+    fn idle(&self) -> bool {
+        Challenger::idle(self)
     }
     fn lost(&self) -> usize {
         Challenger::lost(self)
@@ -499,8 +507,11 @@ impl Agent for V4Submitter {
     async fn tick(&mut self) -> zkopml_agents::Result<()> {
         V4Submitter::tick(self).await
     }
-    fn settled(&self) -> bool {
-        self.responses() > 0 && self.idle()
+    fn acted(&self) -> usize {
+        self.responses()
+    }
+    fn idle(&self) -> bool {
+        V4Submitter::idle(self)
     }
     fn lost(&self) -> usize {
         V4Submitter::lost(self)
@@ -511,8 +522,11 @@ impl Agent for V4Challenger {
     async fn tick(&mut self) -> zkopml_agents::Result<()> {
         V4Challenger::tick(self).await
     }
-    fn settled(&self) -> bool {
-        self.disputes() > 0 && self.idle()
+    fn acted(&self) -> usize {
+        self.disputes()
+    }
+    fn idle(&self) -> bool {
+        V4Challenger::idle(self)
     }
     fn lost(&self) -> usize {
         V4Challenger::lost(self)
@@ -535,7 +549,11 @@ fn print_timeline(timeline: &Timeline, printed: &mut usize, json: bool) {
 }
 
 /// Ticks `agent` every `poll_ms` until settled (with `--until-idle`), a timeout, or a
-/// non-retryable error, printing each action as it happens. A node that went away (or any
+/// non-retryable error, printing each action as it happens. Settled means: everything it
+/// started is settled, and it did something in this run or had something pending when the
+/// run began — so an agent started on a devnet where it already played (the seed's flow:
+/// `just verify` again for the next request) waits for the new work instead of exiting at
+/// once, and one restarted mid-game finishes that game. A node that went away (or any
 /// other retryable error: a dropped transaction, a taken nonce, a move the chain had moved
 /// past) is retried (said once per outage) for up to `--node-wait` seconds. With `--until-idle`, an
 /// agent that lost a game exits with [`crate::demo::Lost`] (exit status 4).
@@ -548,6 +566,7 @@ pub(crate) async fn run_agent(
     let started = Instant::now();
     let mut printed = 0;
     let mut down_since: Option<Instant> = None;
+    let (acted_before, lost_before, pending_before) = (agent.acted(), agent.lost(), !agent.idle());
     loop {
         let tick = agent.tick().await;
         print_timeline(timeline, &mut printed, json);
@@ -556,8 +575,10 @@ pub(crate) async fn run_agent(
                 if down_since.take().is_some() {
                     tracing::warn!("node reachable again");
                 }
-                if args.until_idle && agent.settled() {
-                    return match agent.lost() {
+                let new_work = pending_before || agent.acted() > acted_before;
+                if args.until_idle && new_work && agent.idle() {
+                    // Games lost in an earlier run were reported by that run.
+                    return match agent.lost().saturating_sub(lost_before) {
                         0 => Ok(()),
                         n => Err(crate::demo::Lost(format!("{n} {}", agent.lost_what())).into()),
                     };

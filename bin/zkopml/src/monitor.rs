@@ -77,7 +77,10 @@ impl Agent for Monitor {
         }
         Ok(())
     }
-    fn settled(&self) -> bool {
+    fn acted(&self) -> usize {
+        self.inner.checked()
+    }
+    fn idle(&self) -> bool {
         self.inner.idle()
     }
     fn lost(&self) -> usize {

@@ -300,9 +300,10 @@ impl Defect {
 /// A test actor's lie: the faulty trace that flips the low bit of the first element of
 /// `node`'s output whose flip reaches the program's outputs, hence `S_n` (a flip can be
 /// rounded or clipped away downstream). Candidates are screened by running the operators
-/// only; the faulty trace reuses `honest` for every value the fault does not reach. Returns
-/// the element and the trace; [`AgentError::Inconsistent`] if none of the first 64 elements
-/// reaches `S_n`.
+/// only, the first 64 elements then 64 spread over the whole output (the first ones of a
+/// convolution's output can all be masked downstream, e.g. negative before a Relu); the
+/// faulty trace reuses `honest` for every value the fault does not reach. Returns the element
+/// and the trace; [`AgentError::Inconsistent`] if no candidate reaches `S_n`.
 pub fn lie(
     model: &LoadedV4,
     inputs: &[Tensor],
@@ -311,7 +312,9 @@ pub fn lie(
 ) -> Result<(usize, V4Trace)> {
     let p = &model.program;
     let truth = zkopml_engine::activations(p, inputs, None)?;
-    for element in 0..64 {
+    let len: usize = p.values[p.nodes[node].output].shape.iter().product();
+    let spread = (0..64).map(|i| i * len / 64).filter(|e| *e >= 64);
+    for element in (0..64.min(len)).chain(spread) {
         let run = zkopml_engine::activations(p, inputs, Some((node, element)))?;
         if p.outputs.iter().all(|o| run[*o] == truth[*o]) {
             continue;
@@ -324,6 +327,6 @@ pub fn lie(
     }
     Err(AgentError::Inconsistent {
         what: format!("a lie at node {node}"),
-        reason: "no flipped bit among the first 64 elements of its output reaches the output: choose another defect".into(),
+        reason: "no flipped bit among 128 of its output's elements reaches the output: choose another defect".into(),
     })
 }

@@ -242,6 +242,11 @@ impl V4Monitor {
         self.fired.len()
     }
 
+    /// How many responses it has checked (or found it cannot check).
+    pub fn checked(&self) -> usize {
+        self.computed.len()
+    }
+
     /// Whether, at the last pass, there was something to watch and nothing was left
     /// pending: at least one response, every response settled, no game in progress.
     pub fn idle(&self) -> bool {
