@@ -245,6 +245,11 @@ pub struct Reader {
     store: AnyStore,
     txs: HashMap<B256, MinedTx>,
     content: HashMap<String, u64>,
+    /// The market's events up to `scanned` (block number and hash), read once: each poll
+    /// asks only for the blocks after it, unless that block is no longer on the node's chain
+    /// (a reorganisation, a devnet restarted), when everything is read again.
+    log: Vec<MarketEventV4>,
+    scanned: Option<(u64, B256)>,
 }
 
 impl Reader {
@@ -255,18 +260,40 @@ impl Reader {
             store,
             txs: HashMap::new(),
             content: HashMap::new(),
+            log: Vec::new(),
+            scanned: None,
         }
+    }
+
+    /// The market's events up to block `head` (whose hash is `head_hash`), in chain order.
+    async fn market_log(&mut self, head: u64, head_hash: B256) -> Result<Vec<MarketEventV4>> {
+        let from = match self.scanned {
+            Some((n, h)) if n <= head && self.chain.block_hash(n).await? == Some(h) => n + 1,
+            _ => {
+                self.log.clear();
+                self.txs.clear();
+                0
+            }
+        };
+        if from <= head {
+            let new = self.chain.market_v4_log(from).await?;
+            // Logs mined after `head` was read are left for the next poll, which reads from
+            // `head + 1`.
+            self.log.extend(new.into_iter().filter(|e| e.block <= head));
+            self.scanned = Some((head, head_hash));
+        }
+        Ok(self.log.clone())
     }
 
     /// Reads a snapshot. Every chain read must succeed (a failure is the error); a content
     /// read that fails is shown in its [`ContentView`].
     pub async fn snapshot(&mut self) -> Result<Snapshot> {
         let chain = self.chain.clone();
-        let (head, _) = chain.head().await?;
+        let (head, head_hash) = chain.head().await?;
         let now = chain.now().await?;
         let models = self.models().await?;
         let requests = v4status::requests(&chain).await?;
-        let log = chain.market_v4_log(0).await?;
+        let log = self.market_log(head, head_hash).await?;
         let mut by_tx: Vec<(B256, Vec<MarketEventV4>)> = Vec::new();
         for e in log {
             match by_tx.last_mut() {
