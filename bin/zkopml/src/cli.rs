@@ -420,6 +420,13 @@ mod tests {
         };
         assert_eq!(code(unsupported()), 2);
         assert_eq!(code(AgentError::V4(unsupported())), 2);
+        // The explorer: its port taken, or the node away, as any chain or node error.
+        let taken = zkopml_explorer::ExplorerError::Bind {
+            addr: "127.0.0.1:8080".parse().unwrap(),
+            source: std::io::ErrorKind::AddrInUse.into(),
+        };
+        assert_eq!(code(taken), 3);
+        assert_eq!(code(zkopml_explorer::ExplorerError::Chain(chain_down())), 3);
         let plain: anyhow::Result<()> = Err(anyhow::anyhow!("other"));
         assert_eq!(exit_code(&plain.context("x").unwrap_err()), 1);
     }
