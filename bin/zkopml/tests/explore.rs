@@ -313,17 +313,25 @@ fn explorer_shows_a_lenet5_dispute_live_and_after_in_chromium() {
         &arts.join("challenger.log"),
     ));
 
-    // During the dispute: once a bisection round is on chain, the challenger is paused
-    // (SIGSTOP) so that the game is certainly in progress while the page loads (a lenet5 game
-    // with a clip_chunk leaf takes seconds), then resumed.
-    wait_for("a bisection round", Duration::from_secs(900), || {
+    // During the dispute: the challenger is paused (SIGSTOP) as soon as its game exists, so
+    // that the game is certainly in progress while the page loads (a lenet5 game with a
+    // clip_chunk leaf takes seconds); the submitter goes on to reveal its first split points,
+    // and the page is loaded once that round is on chain; then the challenger resumes.
+    wait_for("a game", Duration::from_secs(900), || {
         let s = snapshot(&http, &url)?;
-        let g = s["games"].as_array()?.first()?.clone();
-        (!g["rounds"].as_array()?.is_empty()).then_some(())
+        (!s["games"].as_array()?.is_empty()).then_some(())
     });
     let challenger_pid = procs.0[2].id() as libc::pid_t;
     // SAFETY: signals a child this test started and has not reaped.
     assert_eq!(unsafe { libc::kill(challenger_pid, libc::SIGSTOP) }, 0);
+    wait_for(
+        "the first bisection round",
+        Duration::from_secs(600),
+        || {
+            let s = snapshot(&http, &url)?;
+            (!s["games"][0]["rounds"].as_array()?.is_empty()).then_some(())
+        },
+    );
     let during = text(&browse(&browser, &url, "1-during", 1500));
     // SAFETY: as above.
     assert_eq!(unsafe { libc::kill(challenger_pid, libc::SIGCONT) }, 0);
