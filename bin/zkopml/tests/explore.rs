@@ -393,6 +393,14 @@ fn explorer_shows_a_lenet5_dispute_live_and_after_in_chromium() {
     assert!(after.contains("resolveLeaf"), "{after}");
     assert!(after.contains("finishGame"), "{after}");
     assert!(after.contains("gas in all"), "{after}");
+    // The page re-polled by itself (every 2 s of the browser's virtual time).
+    let updates: u32 = after
+        .split("live · update ")
+        .nth(1)
+        .and_then(|t| t.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .expect("the live indicator");
+    assert!(updates >= 2, "{updates} update(s)");
 
     // The node goes away: the page says so, the server lives on.
     assert!(run(&cfg, &["devnet", "down"]).success());
