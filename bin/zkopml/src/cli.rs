@@ -148,6 +148,9 @@ pub(crate) enum Cmd {
     /// Watch the version-4 market with no stake: alert on wrong responses, games the side
     /// that is right may lose or lost, unclaimed balances.
     Monitor(crate::monitor::MonitorArgs),
+    /// Serve the dispute explorer: a live web page of the version-4 market's models,
+    /// requests, responses and games (each bisection as it narrowed, the leaf proof, gas).
+    Explore(crate::explore::ExploreArgs),
     /// Groth16 phase 2 for the template library: keys made once for every model.
     #[command(subcommand)]
     Ceremony(ceremony::CeremonyCmd),
@@ -222,6 +225,16 @@ fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
     {
         return Some(2);
     }
+    if let Some(e) = cause.downcast_ref::<zkopml_explorer::ExplorerError>() {
+        use zkopml_explorer::ExplorerError;
+        return match e {
+            ExplorerError::Chain(c) => classify(c),
+            ExplorerError::Agent(a) => classify(a),
+            // The explorer's port taken, as `devnet up`'s: exit 3.
+            ExplorerError::Bind { .. } => Some(3),
+            ExplorerError::Serve(_) => None,
+        };
+    }
     if let Some(c) = cause.downcast_ref::<zkopml_chain::ChainError>() {
         // A key, keystore or URL that does not parse is the user's input; the rest is the
         // node's.
@@ -259,6 +272,7 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Cmd::Challenge(a) => devnet::challenge(a, &cli.devnet, kubo, json),
         Cmd::Status(a) => status::status(a, &cli.devnet, kubo, json),
         Cmd::Monitor(a) => crate::monitor::monitor(a, &cli.devnet, kubo, json),
+        Cmd::Explore(a) => crate::explore::explore(a, &cli.devnet, kubo, json),
         Cmd::Result(a) => status::result(a, &cli.devnet, kubo, json),
         Cmd::Demo(a) => demo::demo(a, &cli.devnet, kubo, json),
         Cmd::Deploy(a) => devnet::deploy(a, &cli.devnet, kubo, json),
@@ -406,6 +420,13 @@ mod tests {
         };
         assert_eq!(code(unsupported()), 2);
         assert_eq!(code(AgentError::V4(unsupported())), 2);
+        // The explorer: its port taken, or the node away, as any chain or node error.
+        let taken = zkopml_explorer::ExplorerError::Bind {
+            addr: "127.0.0.1:8080".parse().unwrap(),
+            source: std::io::ErrorKind::AddrInUse.into(),
+        };
+        assert_eq!(code(taken), 3);
+        assert_eq!(code(zkopml_explorer::ExplorerError::Chain(chain_down())), 3);
         let plain: anyhow::Result<()> = Err(anyhow::anyhow!("other"));
         assert_eq!(exit_code(&plain.context("x").unwrap_err()), 1);
     }

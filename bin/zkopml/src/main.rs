@@ -5,6 +5,7 @@ mod cli;
 mod demo;
 mod demo_v4;
 mod devnet;
+mod explore;
 mod local;
 mod monitor;
 mod status;

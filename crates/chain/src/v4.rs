@@ -9,7 +9,7 @@
 
 use alloy::{
     network::TransactionBuilder,
-    primitives::{Address, Bytes, TxKind, U256},
+    primitives::{Address, Bytes, TxKind, B256, U256},
     providers::{DynProvider, Provider},
     rpc::types::TransactionRequest,
     sol_types::{SolInterface, SolValue},
@@ -19,7 +19,7 @@ use tracing::info;
 
 use crate::{
     bindings::{
-        descent_lib::LibChunkDescentLinked::LibChunkDescentLinkedErrors,
+        descent_lib::LibChunkDescentLinked::{self, LibChunkDescentLinkedErrors},
         market_v4::InferenceMarketV4::{self, InferenceMarketV4Errors, InferenceMarketV4Instance},
         registry_v4::ModelRegistryV4::{self, ModelRegistryV4Errors, ModelRegistryV4Instance},
         template_registry::TemplateRegistry::{
@@ -539,6 +539,49 @@ pub async fn deploy_v4(
     Ok(d)
 }
 
+/// One `InferenceMarketV4` event as mined ([`Chain::market_v4_log`]).
+#[derive(Clone, Debug)]
+pub struct MarketEventV4 {
+    /// Number of the block that holds it.
+    pub block: u64,
+    /// The transaction that emitted it.
+    pub tx_hash: B256,
+    /// Its position among the block's logs.
+    pub log_index: u64,
+    /// The decoded event.
+    pub event: MarketEventKindV4,
+}
+
+/// What an `InferenceMarketV4` log decodes to: one of the market's own events, or one of the
+/// chunk descent library's, which the market emits from its delegatecalls without a game id
+/// (the market's `DescentBegan`/`DescentMoved` of the same transaction carries it).
+#[derive(Clone, Debug)]
+pub enum MarketEventKindV4 {
+    /// `InferenceMarketV4`'s event.
+    Market(InferenceMarketV4::InferenceMarketV4Events),
+    /// `LibChunkDescentLinked`'s event.
+    Descent(LibChunkDescentLinked::LibChunkDescentLinkedEvents),
+}
+
+/// A mined transaction, as a person reading a game needs it ([`Chain::mined_tx`]).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MinedTx {
+    /// Its hash.
+    pub hash: B256,
+    /// Its sender.
+    pub from: Address,
+    /// The block that holds it.
+    pub block: u64,
+    /// That block's timestamp (seconds).
+    pub timestamp: u64,
+    /// Gas it used.
+    pub gas_used: u64,
+    /// Whether it succeeded (a reverted transaction emits no event).
+    pub success: bool,
+    /// Its calldata (decode with `InferenceMarketV4Calls`).
+    pub input: Bytes,
+}
+
 impl Chain {
     fn v4(&self) -> Result<&DeploymentV4> {
         self.deployment.v4.as_ref().ok_or(ChainError::Config {
@@ -595,6 +638,92 @@ impl Chain {
             .iter()
             .filter_map(|l| E::decode_log(&l.inner).ok().map(|e| e.data))
             .collect())
+    }
+
+    /// Every event `InferenceMarketV4` emitted from block `from_block` on (its own and its
+    /// descent library's), in chain order (block, then position in the block), each with the
+    /// transaction that emitted it. Logs neither binding decodes are skipped.
+    pub async fn market_v4_log(&self, from_block: u64) -> Result<Vec<MarketEventV4>> {
+        use alloy::sol_types::SolEventInterface;
+        let filter = alloy::rpc::types::Filter::new()
+            .address(self.v4()?.market)
+            .from_block(from_block);
+        let logs = self
+            .provider
+            .get_logs(&filter)
+            .await
+            .map_err(|e| self.unavailable(&e))?;
+        let mut out: Vec<MarketEventV4> = logs
+            .iter()
+            .filter_map(|l| {
+                let event = match InferenceMarketV4::InferenceMarketV4Events::decode_log(&l.inner) {
+                    Ok(e) => MarketEventKindV4::Market(e.data),
+                    Err(_) => MarketEventKindV4::Descent(
+                        LibChunkDescentLinked::LibChunkDescentLinkedEvents::decode_log(&l.inner)
+                            .ok()?
+                            .data,
+                    ),
+                };
+                Some(MarketEventV4 {
+                    block: l.block_number?,
+                    tx_hash: l.transaction_hash?,
+                    log_index: l.log_index?,
+                    event,
+                })
+            })
+            .collect();
+        out.sort_by_key(|e| (e.block, e.log_index));
+        Ok(out)
+    }
+
+    /// The mined transaction `hash` with its receipt's gas and status and its block's
+    /// timestamp; `None` while it is not mined (or the node does not know it).
+    pub async fn mined_tx(&self, hash: B256) -> Result<Option<MinedTx>> {
+        use alloy::{
+            network::{ReceiptResponse, TransactionResponse},
+            rpc::types::TransactionTrait,
+        };
+        let Some(receipt) = self
+            .provider
+            .get_transaction_receipt(hash)
+            .await
+            .map_err(|e| self.unavailable(&e))?
+        else {
+            return Ok(None);
+        };
+        let Some(tx) = self
+            .provider
+            .get_transaction_by_hash(hash)
+            .await
+            .map_err(|e| self.unavailable(&e))?
+        else {
+            return Ok(None);
+        };
+        let Some(block) = receipt.block_number() else {
+            return Ok(None);
+        };
+        let timestamp = self
+            .provider
+            .get_block_by_number(alloy::eips::BlockNumberOrTag::Number(block))
+            .await
+            .map_err(|e| self.unavailable(&e))?
+            .map_or(0, |b| b.header.timestamp);
+        Ok(Some(MinedTx {
+            hash,
+            from: tx.from(),
+            block,
+            timestamp,
+            gas_used: receipt.gas_used(),
+            success: receipt.status(),
+            input: tx.input().clone(),
+        }))
+    }
+
+    fn unavailable(&self, e: &impl std::fmt::Display) -> ChainError {
+        ChainError::Unavailable {
+            rpc: self.deployment.rpc.clone(),
+            reason: e.to_string(),
+        }
     }
 
     /// A `Groth16TemplateVerifier` at `address`.
