@@ -6,6 +6,8 @@
 //! chain), an honest submitter's answer is made final. Needs the pinned toolchain (`bash
 //! scripts/install-toolchain.sh`).
 
+mod common;
+
 use std::{
     path::{Path, PathBuf},
     process::{Child, Command, Output, Stdio},
@@ -151,8 +153,7 @@ fn deploy_then_play_the_game_on_another_chain_with_keys_passed_as_a_user_would()
     assert!(String::from_utf8_lossy(&out.stderr).contains("--private-key"));
 
     // The template verifiers from the test keys (made once per target dir).
-    let keys = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("template-keys");
-    zkopml_agents::v4::template_key_args(&keys).expect("template keys");
+    let keys = common::template_keys();
     let out = run(
         &cfg,
         &[

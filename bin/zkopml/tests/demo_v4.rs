@@ -4,8 +4,10 @@
 //! `zkopml monitor --webhook` posting an alert about a lying submitter's response.
 //! Needs the pinned toolchain (`bash scripts/install-toolchain.sh`).
 
+mod common;
+
 use std::{
-    path::{Path, PathBuf},
+    path::PathBuf,
     process::{Command, Output},
 };
 
@@ -28,22 +30,6 @@ fn zkopml(args: &[&str]) -> Output {
         .output()
         .expect("run zkopml");
     eprintln!("{}", String::from_utf8_lossy(&out.stderr));
-    out
-}
-
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    for e in entries.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(files_under(&p));
-        } else {
-            out.push(p);
-        }
-    }
     out
 }
 
@@ -116,7 +102,7 @@ fn demo_v4_dnn_challenger_wins_by_a_leaf_proof_and_registration_writes_no_keys()
     assert_eq!(reg["key_files_written"], serde_json::json!([]));
     assert!(reg["template_operators"]["gemm_block/v1"].as_u64().unwrap() > 0);
     assert!(
-        files_under(&demo_dir.join("keys")).is_empty(),
+        common::files_under(&demo_dir.join("keys")).is_empty(),
         "no key file in the devnet's key cache"
     );
     // The liar's bond paid the challenger; the liar is poorer.
@@ -179,16 +165,7 @@ fn monitor_posts_a_wrong_response_alert_to_its_webhook() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("devnet.json");
     // The template test keys made once per target dir, where `devnet up` looks for them.
-    let keys = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("template-keys");
-    zkopml_agents::v4::template_key_args(&keys).expect("template keys");
-    let cached = dir
-        .path()
-        .join("keys")
-        .join(zkopml_agents::v4::TEMPLATE_KEY_DIR);
-    std::fs::create_dir_all(&cached).unwrap();
-    for f in files_under(&keys) {
-        std::fs::copy(&f, cached.join(f.file_name().unwrap())).unwrap();
-    }
+    common::template_keys_into(dir.path());
     let cfg_arg = cfg.display().to_string();
     let port = zkopml_agents::devnet::free_port().unwrap().to_string();
     let run = |args: &[&str]| {

@@ -8,6 +8,8 @@
 //! (`scripts/test.sh` installs it where it may). Without chromium the test is skipped with its
 //! reason, unless `CI` or `ZKOPML_EXPLORER` is set, when it fails.
 
+mod common;
+
 use std::{
     fs::File,
     io::{BufRead, BufReader},
@@ -197,19 +199,6 @@ fn text(dom: &str) -> String {
     out.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(files_under(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
-}
-
 /// `zkopml explore` shows a lenet5 dispute as it happens and once it is over: the bisection
 /// rounds, the step, the chunk descent, the leaf proof verified on chain and the outcome
 /// (challenger won), with the gas of every move; and when the node goes away, the page says
@@ -231,16 +220,7 @@ fn explorer_shows_a_lenet5_dispute_live_and_after_in_chromium() {
     let cfg = dir.path().join("devnet.json");
     // The template test keys, made once per target dir, where `devnet up` and the agents
     // look for them.
-    let keys = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("template-keys");
-    zkopml_agents::v4::template_key_args(&keys).expect("template keys");
-    let cached = dir
-        .path()
-        .join("keys")
-        .join(zkopml_agents::v4::TEMPLATE_KEY_DIR);
-    std::fs::create_dir_all(&cached).unwrap();
-    for f in files_under(&keys) {
-        std::fs::copy(&f, cached.join(f.file_name().unwrap())).unwrap();
-    }
+    common::template_keys_into(dir.path());
     let port = zkopml_agents::devnet::free_port().unwrap().to_string();
     assert!(run(&cfg, &["devnet", "up", "--port", &port]).success());
     let mut procs = Reaper(Vec::new(), cfg.clone());

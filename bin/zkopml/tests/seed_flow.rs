@@ -7,8 +7,10 @@
 //! the challenger's 0). Needs the pinned toolchain with `just` (`bash
 //! scripts/install-toolchain.sh`).
 
+mod common;
+
 use std::{
-    path::{Path, PathBuf},
+    path::PathBuf,
     process::{Child, Command, Output, Stdio},
     time::{Duration, Instant},
 };
@@ -140,20 +142,6 @@ fn round(flow: &Flow, n: usize) {
     assert!(games >= 1, "round {n}: no game");
 }
 
-fn template_keys_into(dir: &Path) {
-    let keys = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("template-keys");
-    zkopml_agents::v4::template_key_args(&keys).expect("template keys");
-    let cached = dir
-        .join(".devnet/keys")
-        .join(zkopml_agents::v4::TEMPLATE_KEY_DIR);
-    std::fs::create_dir_all(&cached).unwrap();
-    for e in std::fs::read_dir(&keys).unwrap().flatten() {
-        if e.path().is_file() {
-            std::fs::copy(e.path(), cached.join(e.file_name())).unwrap();
-        }
-    }
-}
-
 #[test]
 fn the_seeds_three_terminal_flow_settles_every_round_on_one_devnet_and_after_a_new_one() {
     assert!(
@@ -166,7 +154,7 @@ fn the_seeds_three_terminal_flow_settles_every_round_on_one_devnet_and_after_a_n
         port: zkopml_agents::devnet::free_port().unwrap().to_string(),
     };
     // `devnet up` finds the template test keys where it caches them (made once per target).
-    template_keys_into(dir.path());
+    common::template_keys_into(&dir.path().join(".devnet"));
     flow.ok(&["deploy"]);
     flow.ok(&["register"]);
     round(&flow, 1);

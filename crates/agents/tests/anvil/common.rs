@@ -76,25 +76,38 @@ pub(crate) const WINDOW: u64 = 600;
 /// dnn registered under version 4 by `owner` (short windows, [`BOND`] both ways) and one
 /// request on its input by `requester` for [`FEE`].
 pub(crate) async fn dnn_request(net: &Net) -> (v4::LoadedV4, U256) {
+    let model = register_dnn(net, 300).await;
+    let request = request_dnn(net, &model).await;
+    (model, request)
+}
+
+/// dnn registered under version 4 by `owner`: [`WINDOW`], `clock` seconds per side and to
+/// prove, arity 2, [`BOND`] both ways.
+pub(crate) async fn register_dnn(net: &Net, clock: u64) -> v4::LoadedV4 {
     let owner = net.cfg.ctx("owner", Timeline::default()).unwrap();
     let onnx = std::fs::read(repo().join("testdata/dnn/model.onnx")).unwrap();
     let (model, _) = v4::register_onnx(&owner, &onnx, 4, |_| GameParams {
         challengeWindow: WINDOW,
-        clockPerSide: 300,
-        provingWindow: 300,
+        clockPerSide: clock,
+        provingWindow: clock,
         arity: 2,
         responseBond: BOND,
         challengerBond: BOND,
     })
     .await
     .expect("register dnn under v4");
+    model
+}
+
+/// One request on dnn's input by `requester` for [`FEE`].
+pub(crate) async fn request_dnn(net: &Net, model: &v4::LoadedV4) -> U256 {
     let requester = net.cfg.ctx("requester", Timeline::default()).unwrap();
     let file = TensorFile::read(&repo().join("testdata/dnn/input.json")).unwrap();
     let inputs = quantize_inputs(&model.program, &file.inputs).unwrap();
-    let (request, _, _) = v4::request_inputs(&requester, &model, inputs, U256::from(FEE))
+    let (request, _, _) = v4::request_inputs(&requester, model, inputs, U256::from(FEE))
         .await
         .expect("request");
-    (model, request)
+    request
 }
 
 /// The first template operator of `template` in the lowering (where a test actor lies).

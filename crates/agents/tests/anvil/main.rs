@@ -5,6 +5,7 @@
 mod common;
 mod e2e;
 mod faults;
+mod load;
 mod v4;
 mod v4_agents;
 mod v4_monitor;

@@ -1,0 +1,38 @@
+//! Fixtures shared by the command-line test binaries (each uses some of them).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+/// Every file under `dir`, recursively (none if it does not exist).
+pub(crate) fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// The template test keys, made once per target dir (shared with the agents' tests).
+pub(crate) fn template_keys() -> PathBuf {
+    let keys = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("template-keys");
+    zkopml_agents::v4::template_key_args(&keys).expect("template keys");
+    keys
+}
+
+/// Copies the template test keys into the key cache of the devnet whose config lives in
+/// `devnet_dir` (`keys/templates`), where `devnet up` and the agents look for them: a
+/// devnet brought up there makes none.
+pub(crate) fn template_keys_into(devnet_dir: &Path) {
+    let cached = devnet_dir
+        .join("keys")
+        .join(zkopml_agents::v4::TEMPLATE_KEY_DIR);
+    std::fs::create_dir_all(&cached).unwrap();
+    for f in files_under(&template_keys()) {
+        std::fs::copy(&f, cached.join(f.file_name().unwrap())).unwrap();
+    }
+}
