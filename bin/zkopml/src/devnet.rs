@@ -71,6 +71,12 @@ pub(crate) fn read_config(path: &Path, node: &Node) -> anyhow::Result<DevnetConf
     Ok(cfg)
 }
 
+/// A context that only reads (`status`, `result`, `explore`): the config with the global
+/// flags applied, as the requester, keyless if the config has no key.
+pub(crate) fn reader(path: &Path, node: &Node) -> anyhow::Result<zkopml_agents::Ctx> {
+    Ok(read_config(path, node)?.reader_ctx("requester", Timeline::default())?)
+}
+
 /// Points `cfg` at the kubo node's RPC API `kubo_api`, if given.
 pub(crate) fn use_kubo(cfg: &mut DevnetConfig, kubo_api: Option<&str>) {
     if let Some(api) = kubo_api {

@@ -4,7 +4,6 @@
 use std::{net::IpAddr, path::Path};
 
 use clap::Args;
-use zkopml_agents::Timeline;
 use zkopml_explorer::{Explorer, Reader};
 
 #[derive(Args, Debug)]
@@ -28,8 +27,7 @@ pub(crate) fn explore(
     node: &crate::devnet::Node,
     json: bool,
 ) -> anyhow::Result<()> {
-    let ctx =
-        crate::devnet::read_config(config, node)?.reader_ctx("requester", Timeline::default())?;
+    let ctx = crate::devnet::reader(config, node)?;
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
         let explorer =

@@ -8,7 +8,7 @@ use clap::Args;
 use zkopml_agents::{
     status::{self, GameView, RequestView, ResponseView, ResultView},
     v4::status as v4status,
-    Ctx, Timeline,
+    Ctx,
 };
 use zkopml_chain::{
     types::{GamePhase, GameStatus},
@@ -194,8 +194,7 @@ pub(crate) fn status(
     node: &crate::devnet::Node,
     json: bool,
 ) -> anyhow::Result<()> {
-    let ctx =
-        crate::devnet::read_config(config, node)?.reader_ctx("requester", Timeline::default())?;
+    let ctx = crate::devnet::reader(config, node)?;
     let rt = tokio::runtime::Runtime::new()?;
     let mut last = serde_json::Value::Null;
     loop {
@@ -232,8 +231,7 @@ pub(crate) fn result(
     node: &crate::devnet::Node,
     json: bool,
 ) -> anyhow::Result<()> {
-    let ctx =
-        crate::devnet::read_config(config, node)?.reader_ctx("requester", Timeline::default())?;
+    let ctx = crate::devnet::reader(config, node)?;
     let rt = tokio::runtime::Runtime::new()?;
     let r: ResultView = if a.protocol == 4 {
         rt.block_on(v4status::result(&ctx, a.request))?
