@@ -108,9 +108,11 @@ impl ChainArgs {
 
 impl Cli {
     pub(crate) fn log_filter(&self) -> &'static str {
+        // alloy's WebSocket client logs each dropped connection as an error; the agents'
+        // new-heads stream (`zkopml_chain::heads`) says it once, as a warning, and polls.
         match self.verbose {
-            0 => "warn",
-            1 => "info",
+            0 => "warn,alloy_pubsub=off,alloy_transport_ws=off",
+            1 => "info,alloy_pubsub=off,alloy_transport_ws=off",
             _ => "debug",
         }
     }

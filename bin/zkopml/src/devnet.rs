@@ -16,7 +16,7 @@ use zkopml_agents::{
     v4::{self, V4Challenger, V4ChallengerConfig, V4Submitter, V4SubmitterConfig},
     Challenger, ChallengerConfig, DevnetConfig, DisputeMode, Submitter, SubmitterConfig, Timeline,
 };
-use zkopml_chain::{registry::Types::GameParams, Chain};
+use zkopml_chain::{heads::HeadStream, registry::Types::GameParams, Chain};
 use zkopml_engine::{
     import,
     io::{quantize_inputs, TensorFile},
@@ -57,6 +57,8 @@ pub(crate) fn read_config(path: &Path, node: &Node) -> anyhow::Result<DevnetConf
     use_kubo(&mut cfg, node.kubo_api.as_deref());
     if let Some(rpc) = &node.chain.rpc_url {
         cfg.deployment.rpc = rpc.clone();
+        // The config's WebSocket is its own node's, not this one's.
+        cfg.ws = None;
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
@@ -96,6 +98,10 @@ pub(crate) struct DeployArgs {
     /// config's `keys/templates` (anyone can recompute them: a devnet's, not a real chain's).
     #[arg(long, value_name = "DIR")]
     pub(crate) template_keys: Option<PathBuf>,
+    /// The node's WebSocket URL, recorded in the config: the agents subscribe to its new
+    /// heads instead of polling (anvil: the RPC port with `ws://`; geth and reth: `--ws`).
+    #[arg(long, value_name = "URL")]
+    pub(crate) ws_url: Option<String>,
 }
 
 /// Deploys the contracts to `--rpc-url` signed by `--private-key`/`--keystore`, and writes
@@ -130,7 +136,11 @@ pub(crate) fn deploy(
         &opts,
     ));
     bar.finish_and_clear();
-    let c = c?;
+    let mut c = c?;
+    if let Some(ws) = a.ws_url {
+        c.ws = Some(ws);
+        c.write(config_path)?;
+    }
     if json {
         println!("{}", serde_json::to_string_pretty(&c.deployment)?);
     } else {
@@ -461,6 +471,32 @@ pub(crate) struct LoopArgs {
     /// Give up when the node stays unreachable this many seconds (exit 3).
     #[arg(long, default_value_t = 120)]
     node_wait: u64,
+    /// Wake on each new block the node announces over this WebSocket (`eth_subscribe`),
+    /// polling every `--poll-ms` while it is down. Default: the config's (`devnet up`
+    /// records its anvil's; `deploy --ws-url`), none when `--rpc-url` names another node.
+    #[arg(long, env = "ZKOPML_WS_URL", value_name = "URL")]
+    ws_url: Option<String>,
+    /// Poll only, even when a WebSocket is known.
+    #[arg(long, conflicts_with = "ws_url")]
+    no_ws: bool,
+    /// With a WebSocket: the longest wait between two looks at the chain (deadlines pass
+    /// with time, not only with blocks).
+    #[arg(long, default_value_t = 2000, value_name = "MS")]
+    heartbeat_ms: u64,
+}
+
+impl LoopArgs {
+    /// The agent's wake-ups: new heads at `--ws-url` (else `config_ws`) with the heartbeat,
+    /// or the poll timer.
+    fn heads(&self, config_ws: Option<&str>) -> HeadStream {
+        let poll = Duration::from_millis(self.poll_ms);
+        match self.ws_url.as_deref().or(config_ws) {
+            Some(url) if !self.no_ws => {
+                HeadStream::websocket(url, poll, Duration::from_millis(self.heartbeat_ms))
+            }
+            _ => HeadStream::polling(poll),
+        }
+    }
 }
 
 /// A polled agent as the CLI drives it.
@@ -567,8 +603,10 @@ pub(crate) async fn run_agent(
     agent: &mut impl Agent,
     timeline: &Timeline,
     args: &LoopArgs,
+    config_ws: Option<&str>,
     json: bool,
 ) -> anyhow::Result<()> {
+    let mut heads = args.heads(config_ws);
     let started = Instant::now();
     let mut printed = 0;
     let mut down_since: Option<Instant> = None;
@@ -610,7 +648,14 @@ pub(crate) async fn run_agent(
         {
             anyhow::bail!("timed out after {} s", started.elapsed().as_secs());
         }
-        tokio::time::sleep(Duration::from_millis(args.poll_ms)).await;
+        if down_since.is_some() {
+            // A failed tick is tried again on the timer: no block may come to announce
+            // that the node is back, or that the chain moved on.
+            tokio::time::sleep(Duration::from_millis(args.poll_ms)).await;
+        } else {
+            let wake = heads.next().await;
+            tracing::debug!(?wake, "tick");
+        }
     }
 }
 
@@ -683,7 +728,7 @@ pub(crate) fn submit(
                 template_keys: a.protocol.template_keys(&cfg),
             };
             let mut agent = V4Submitter::new(ctx, config)?;
-            return run_agent(&mut agent, &timeline, &a.run, json).await;
+            return run_agent(&mut agent, &timeline, &a.run, cfg.ws.as_deref(), json).await;
         }
         let mut agent = Submitter::new(
             ctx,
@@ -693,7 +738,7 @@ pub(crate) fn submit(
                 only: None,
             },
         )?;
-        run_agent(&mut agent, &timeline, &a.run, json).await
+        run_agent(&mut agent, &timeline, &a.run, cfg.ws.as_deref(), json).await
     })
 }
 
@@ -749,14 +794,14 @@ pub(crate) fn challenge(
                 template_keys: a.protocol.template_keys(&cfg),
             };
             let mut agent = V4Challenger::new(ctx, config)?;
-            return run_agent(&mut agent, &timeline, &a.run, json).await;
+            return run_agent(&mut agent, &timeline, &a.run, cfg.ws.as_deref(), json).await;
         }
         let mode = match a.mode {
             Mode::Auto => DisputeMode::Auto,
             Mode::Bisect => DisputeMode::Bisect,
         };
         let mut agent = Challenger::new(ctx, ChallengerConfig { lie: a.lie, mode })?;
-        run_agent(&mut agent, &timeline, &a.run, json).await
+        run_agent(&mut agent, &timeline, &a.run, cfg.ws.as_deref(), json).await
     })
 }
 

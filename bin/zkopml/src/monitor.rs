@@ -113,6 +113,6 @@ pub(crate) fn monitor(
             json,
             started: std::time::Instant::now(),
         };
-        run_agent(&mut m, &timeline, &a.run, json).await
+        run_agent(&mut m, &timeline, &a.run, cfg.ws.as_deref(), json).await
     })
 }

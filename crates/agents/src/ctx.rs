@@ -48,6 +48,10 @@ pub struct DevnetConfig {
     /// [`crate::devnet::UpOptions::persist_state`] ([`crate::devnet::restart`] loads it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub anvil_state: Option<PathBuf>,
+    /// The node's WebSocket URL, where the agents subscribe to new heads (`devnet up`:
+    /// its anvil's; `deploy --ws-url`). `None`: the agents poll.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ws: Option<String>,
 }
 
 impl DevnetConfig {

@@ -199,6 +199,8 @@ pub async fn up_with(
             .collect::<HashMap<_, _>>(),
         anvil_pid: Some(child.id()),
         anvil_state: state,
+        // anvil serves JSON-RPC over WebSocket on its HTTP port.
+        ws: Some(format!("ws://127.0.0.1:{port}")),
         ..config_in(&dir, deployment, kubo_api)
     };
     config.write(config_path)?;
@@ -233,6 +235,7 @@ fn config_in(dir: &Path, deployment: Deployment, kubo_api: Option<&str>) -> Devn
         state_dir: dir.join("agents"),
         anvil_pid: None,
         anvil_state: None,
+        ws: None,
     }
 }
 

@@ -3,6 +3,7 @@
 mod bindings;
 mod client;
 mod error;
+pub mod heads;
 pub mod signer;
 pub mod types;
 pub mod v4;
