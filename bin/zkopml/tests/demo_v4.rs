@@ -253,3 +253,47 @@ fn monitor_posts_a_wrong_response_alert_to_its_webhook() {
     assert_eq!(posted["response"], 1);
     assert_eq!(posted["open_games"], 0);
 }
+
+/// `run --protocol 4` reports the states a version-4 request and response carry — the same
+/// `S_0` and `S_n` as the first and last states of the whole trace the game would play on —
+/// and the happy path's parts, without computing that trace.
+#[test]
+fn run_protocol_4_reports_the_request_and_response_states_of_the_trace() {
+    use zkopml_engine::{
+        import,
+        io::{quantize_inputs, TensorFile},
+        Program,
+    };
+    use zkopml_prover::v4::{Lowered, V4Trace};
+
+    let dir = repo().join("testdata/lenet5");
+    let (model, input) = (dir.join("model.onnx"), dir.join("input.json"));
+    let out = zkopml(&[
+        "--json",
+        "run",
+        "--protocol",
+        "4",
+        "--repeat",
+        "2",
+        "--model",
+        model.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    let r: Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+
+    let graph = import::load_file(&model).unwrap();
+    let program = Program::compile(&graph, &Default::default(), 1).unwrap();
+    let lowered = Lowered::new(&program, 1).unwrap();
+    let inputs = quantize_inputs(&program, &TensorFile::read(&input).unwrap().inputs).unwrap();
+    let trace = V4Trace::compute(&lowered, &program, &inputs, None).unwrap();
+    assert_eq!(r["input_state"], trace.state_roots[0].to_string());
+    assert_eq!(r["output_state"], trace.final_state().to_string());
+    assert_eq!(r["template_operators"], lowered.ops.len());
+    for part in ["input_state_s", "kernels_s", "output_state_s"] {
+        assert!(r[part].as_f64().unwrap() > 0.0, "{part} timed");
+    }
+    let shape = &r["outputs"][0][1];
+    assert_eq!(*shape, serde_json::json!([1, 10]), "lenet5's logits");
+}
