@@ -56,8 +56,9 @@ interface IInferenceMarketV4 {
     event SubmitterRevealed(uint256 indexed gameId, uint32 round, uint32[] points, bytes32[] leaves);
     /// @notice Level 1: the challenger revealed; the game is now at (lo, hi).
     event ChallengerRevealed(uint256 indexed gameId, uint32 round, bytes32[] leaves, uint32 lo, uint32 hi);
-    /// @notice Level 2: `side` opened its L_hi into (stateHi, outputs).
-    event StepOpened(uint256 indexed gameId, Types.Side side, bytes32 stateHi, bytes32 outputs);
+    /// @notice Level 2: `side` opened its L_hi into (stateHi, outputs); `stateSlots` are
+    ///         stateHi's W slot values (what an assembly-fault proof opens).
+    event StepOpened(uint256 indexed gameId, Types.Side side, bytes32 stateHi, bytes32 outputs, uint256[] stateSlots);
     /// @notice Level 2: `side` revealed its N entries of P_lo.
     event OutputsRevealed(uint256 indexed gameId, Types.Side side, uint256[] outputs);
     /// @notice Level 2: the P_lo agree, so a side mis-assembled S_hi; proofs until `deadline`.

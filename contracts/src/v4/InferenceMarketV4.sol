@@ -363,23 +363,26 @@ contract InferenceMarketV4 is IInferenceMarketV4 {
     ////////////////////////////////////////////////////////////////
 
     /// @notice Level 2: opens the agreed L_lo into (S_lo, P_{lo−1}) and the submitter's L_hi
-    ///         into (S_hi, P_lo). At hi = n, an S_hi other than the response's S_n loses.
+    ///         into (S_hi, P_lo), S_hi given by its W slot values (so that any slot of it can be
+    ///         opened by anyone: an assembly fault is then always provable). At hi = n, an S_hi
+    ///         other than the response's S_n loses.
     /// @param stateLo      S_lo.
     /// @param outputsBefore P_{lo−1} (0 at lo = 0).
-    /// @param stateHi      The submitter's S_hi.
+    /// @param stateHiSlots The submitter's S_hi: its W tensor commitments, slot by slot.
     /// @param outputs      The submitter's P_lo.
-    /// @param proof        Proof of keccak256(stateHi ‖ outputs) at hi of the submitter's trace.
+    /// @param proof        Proof of keccak256(S_hi ‖ outputs) at hi of the submitter's trace.
     function submitterOpenStep(
         uint256 gameId,
         bytes32 stateLo,
         bytes32 outputsBefore,
-        bytes32 stateHi,
+        uint256[] calldata stateHiSlots,
         bytes32 outputs,
         bytes32[] calldata proof
     ) external {
         (TypesV4.Game storage g, TypesV4.Request storage req, TypesV4.Response storage resp) = _activeGame(gameId);
         _checkPhase(g, gameId, TypesV4.Phase.SubmitterOpenStep);
         uint64 elapsed = _elapsedWithin(g, gameId, g.submitterClock);
+        bytes32 stateHi = _stateRoot(req.spec.stateSlots, stateHiSlots);
         bytes32 root = _committedTrace(resp, g.responseId);
         // INVARIANT: G1: S_lo is the preimage of the agreed L_lo (at lo = 0: S_0 and P = 0).
         bytes32 lo = LibTraceV4.traceLeaf(stateLo, outputsBefore);
@@ -393,7 +396,7 @@ contract InferenceMarketV4 is IInferenceMarketV4 {
         g.agreedLo = stateLo;
         g.submitterStateHi = stateHi;
         g.submitterOutputs = outputs;
-        emit StepOpened(gameId, Types.Side.Submitter, stateHi, outputs);
+        emit StepOpened(gameId, Types.Side.Submitter, stateHi, outputs, stateHiSlots);
         // INVARIANT: binding at hi = n: the submitter's trace ends in its response's S_n.
         if (hi == req.spec.numSteps && stateHi != resp.outputCommitment) {
             _resolveGame(g, req, resp, gameId, TypesV4.GameStatus.ChallengerWon);
@@ -402,12 +405,19 @@ contract InferenceMarketV4 is IInferenceMarketV4 {
         g.phase = TypesV4.Phase.ChallengerOpenStep;
     }
 
-    /// @notice Level 2: opens the challenger's L_hi into (S_hi, P_lo). At hi = n, an S_hi
-    ///         other than its claimed output loses.
-    function challengerOpenStep(uint256 gameId, bytes32 stateHi, bytes32 outputs, bytes32[] calldata proof) external {
+    /// @notice Level 2: opens the challenger's L_hi into (S_hi, P_lo), S_hi by its W slot
+    ///         values (as `submitterOpenStep`). At hi = n, an S_hi other than its claimed output
+    ///         loses.
+    function challengerOpenStep(
+        uint256 gameId,
+        uint256[] calldata stateHiSlots,
+        bytes32 outputs,
+        bytes32[] calldata proof
+    ) external {
         (TypesV4.Game storage g, TypesV4.Request storage req, TypesV4.Response storage resp) = _activeGame(gameId);
         _checkPhase(g, gameId, TypesV4.Phase.ChallengerOpenStep);
         uint64 elapsed = _elapsedWithin(g, gameId, g.challengerClock);
+        bytes32 stateHi = _stateRoot(req.spec.stateSlots, stateHiSlots);
         uint32 hi = g.hi;
         _checkTraceOpening(g.challengerTrace, req.spec.numSteps, hi, LibTraceV4.traceLeaf(stateHi, outputs), proof);
 
@@ -421,7 +431,7 @@ contract InferenceMarketV4 is IInferenceMarketV4 {
         Types.ChunkDescent storage d = _descents[gameId];
         d.submitterClock = clock;
         d.challengerClock = clock;
-        emit StepOpened(gameId, Types.Side.Challenger, stateHi, outputs);
+        emit StepOpened(gameId, Types.Side.Challenger, stateHi, outputs, stateHiSlots);
         // INVARIANT: binding at hi = n: the challenger's trace ends in its claimed output.
         if (hi == req.spec.numSteps && stateHi != g.claimedOutput) {
             _resolveGame(g, req, resp, gameId, TypesV4.GameStatus.SubmitterWon);
@@ -944,15 +954,28 @@ contract InferenceMarketV4 is IInferenceMarketV4 {
     /// @dev Reverts unless `outputs` are N field elements forming the outputs tree `root`.
     function _checkOutputs(uint32 opsPerStep, bytes32 root, uint256[] calldata outputs) internal pure {
         if (outputs.length != opsPerStep) revert E.WrongOutputCount(opsPerStep, outputs.length);
-        bytes32[] memory nodes = new bytes32[](outputs.length);
-        for (uint256 i; i < outputs.length; ++i) {
-            // INVARIANT: every tensor commitment is a canonical field element.
-            _checkField(outputs[i]);
-            nodes[i] = LibTraceV4.valueNode(outputs[i]);
-        }
-        bytes32 got = LibMerkle.root(nodes);
+        bytes32 got = _valuesRoot(outputs);
         // INVARIANT: the entries are the side's own committed P_lo.
         if (got != root) revert E.WrongOutputs(root, got);
+    }
+
+    /// @dev The state tree over `slots`, which must be W field elements.
+    function _stateRoot(uint32 stateSlots, uint256[] calldata slots) internal pure returns (bytes32) {
+        // INVARIANT: an opened S_hi is a tree of W known values (never an opaque root), so a
+        //            slot that differs from its layout source can always be proven.
+        if (slots.length != stateSlots) revert E.WrongStateSlotCount(stateSlots, slots.length);
+        return _valuesRoot(slots);
+    }
+
+    /// @dev The LibMerkle tree over `values` (field elements) as tensor commitments.
+    function _valuesRoot(uint256[] calldata values) internal pure returns (bytes32) {
+        bytes32[] memory nodes = new bytes32[](values.length);
+        for (uint256 i; i < values.length; ++i) {
+            // INVARIANT: every tensor commitment is a canonical field element.
+            _checkField(values[i]);
+            nodes[i] = LibTraceV4.valueNode(values[i]);
+        }
+        return LibMerkle.root(nodes);
     }
 
     /// @dev Reverts unless `a` proves that slot `a.slot` of `stateHi` differs from its source

@@ -256,13 +256,13 @@ contract MarketV4Test is MarketV4Fixture {
         bytes32[] memory hp = V4Model.traceProof(h, g.hi);
         // L_lo must be the agreed leaf (G1).
         vm.expectPartialRevert(E.NotTheAgreedLeaf.selector);
-        market.submitterOpenStep(gameId, h.S[g.lo + 1], h.P[g.lo], h.S[g.hi], h.P[g.lo], hp);
+        market.submitterOpenStep(gameId, h.S[g.lo + 1], h.P[g.lo], h.slots[g.hi], h.P[g.lo], hp);
         // L_hi must open from the submitter's trace (G2).
         vm.expectPartialRevert(E.InvalidTraceOpening.selector);
-        market.submitterOpenStep(gameId, h.S[g.lo], h.P[g.lo - 1], l.S[g.hi], l.P[g.lo], hp);
-        market.submitterOpenStep(gameId, h.S[g.lo], h.P[g.lo - 1], h.S[g.hi], h.P[g.lo], hp);
+        market.submitterOpenStep(gameId, h.S[g.lo], h.P[g.lo - 1], l.slots[g.hi], l.P[g.lo], hp);
+        market.submitterOpenStep(gameId, h.S[g.lo], h.P[g.lo - 1], h.slots[g.hi], h.P[g.lo], hp);
         vm.expectPartialRevert(E.InvalidTraceOpening.selector);
-        market.challengerOpenStep(gameId, h.S[g.hi], h.P[g.lo], hp);
+        market.challengerOpenStep(gameId, h.slots[g.hi], h.P[g.lo], hp);
     }
 
     function test_ops_revert() public {

@@ -30,6 +30,7 @@ contract MarketV4ConstantsTest is MarketV4Fixture {
         uint256 y;
         bytes32 s0;
         bytes32 s1;
+        uint256[] s1Slots;
         bytes32 p0;
         bytes32 l0;
         bytes32 l1;
@@ -83,6 +84,7 @@ contract MarketV4ConstantsTest is MarketV4Fixture {
         s.s0 = LibTraceV4.valuesRoot(one);
         one[0] = s.y;
         s.s1 = LibTraceV4.valuesRoot(one);
+        s.s1Slots = one;
         s.p0 = LibTraceV4.valuesRoot(one);
         s.l0 = LibTraceV4.traceLeaf(s.s0, bytes32(0));
         s.l1 = LibTraceV4.traceLeaf(s.s1, s.p0);
@@ -116,8 +118,8 @@ contract MarketV4ConstantsTest is MarketV4Fixture {
         gameId = market.challenge{value: CHALLENGER_BOND}(requestId, chal.s1, _traceRoot(chal));
         vm.prank(submitter);
         market.commitTrace(requestId, _traceRoot(sub));
-        market.submitterOpenStep(gameId, sub.s0, bytes32(0), sub.s1, sub.p0, _traceProof1(sub));
-        market.challengerOpenStep(gameId, chal.s1, chal.p0, _traceProof1(chal));
+        market.submitterOpenStep(gameId, sub.s0, bytes32(0), sub.s1Slots, sub.p0, _traceProof1(sub));
+        market.challengerOpenStep(gameId, chal.s1Slots, chal.p0, _traceProof1(chal));
         uint256[] memory so = new uint256[](1);
         so[0] = sub.y;
         uint256[] memory co = new uint256[](1);

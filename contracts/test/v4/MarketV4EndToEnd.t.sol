@@ -4,6 +4,7 @@ pragma solidity 0.8.28;
 import {Types} from "../../src/lib/Types.sol";
 import {TypesV4} from "../../src/v4/lib/TypesV4.sol";
 import {MarketV4Fixture, V4Model} from "./utils/MarketV4Fixture.sol";
+import "../../src/v4/lib/ErrorsV4.sol" as E;
 
 /// @notice Version 4 end to end (docs/protocol.md §10.2), on real trees: S/P/L keccak trees and
 ///         Poseidon chunk trees built in Solidity, the mock template (a test double accepting
@@ -60,6 +61,34 @@ contract MarketV4EndToEndTest is MarketV4Fixture {
     ///         caught at hi = n when its L_n opens to the true S_n.
     function test_levelTwo_bindingLiarLoses() public {
         _bothSides(_lie(V4Model.LieKind.Output, 0, 0, 0), "binding");
+    }
+
+    /// @notice Level 2, an opaque state: a liar whose trace is true up to its last leaf,
+    ///         where S_n is a root of nothing (and its claim). Its step outputs are true, so
+    ///         the game would wait for an assembly proof that nobody can make (no slot of an
+    ///         opaque root opens) and end BothLost — the honest side's bond burned, an honest
+    ///         response disproven — had a side not to open its S_hi by its slot values. Now
+    ///         the liar cannot open its L_n at all and loses on its clock, on either side.
+    function test_levelTwo_opaqueStateLiarLoses() public {
+        _bothSides(_lie(V4Model.LieKind.Opaque, 0, 0, 0), "opaque S_n");
+    }
+
+    /// @notice Level 2, an opaque state: no slot values open it. The liar (here the
+    ///         challenger) tries its L_n with the true slots, then with none: both revert.
+    function test_levelTwo_anOpaqueStateCannotBeOpened() public {
+        V4Model.Trace memory honest = V4Model.honest(STEPS);
+        V4Model.Trace memory liar = V4Model.build(STEPS, _lie(V4Model.LieKind.Opaque, 0, 0, 0));
+        (, uint256 gameId) = _game(STEPS, ARITY, honest, liar);
+        _playUntil(gameId, honest, liar, TypesV4.Phase.ChallengerOpenStep);
+        TypesV4.Game memory g = market.getGame(gameId);
+        assertEq(g.hi, STEPS, "the liar's last leaf");
+        bytes32[] memory proof = V4Model.traceProof(liar, g.hi);
+        vm.expectPartialRevert(E.InvalidTraceOpening.selector);
+        market.challengerOpenStep(gameId, liar.slots[g.hi], liar.P[g.lo], proof);
+        vm.expectPartialRevert(E.WrongStateSlotCount.selector);
+        market.challengerOpenStep(gameId, new uint256[](0), liar.P[g.lo], proof);
+        _timeOut(gameId);
+        assertEq(market.getGame(gameId).status, TypesV4.GameStatus.SubmitterWon, "the honest submitter wins");
     }
 
     /// @notice Level 2 assembly: a liar whose step outputs are true but whose next state puts
@@ -245,7 +274,7 @@ contract MarketV4EndToEndTest is MarketV4Fixture {
     ///         on either side loses.
     /// forge-config: default.fuzz.runs = 48
     function testFuzz_honestWins(uint8 kind, uint32 step, uint32 pos, uint256 chunk, bool honestIsChallenger) public {
-        V4Model.LieKind k = V4Model.LieKind(bound(kind, 1, 5));
+        V4Model.LieKind k = V4Model.LieKind(bound(kind, 1, 6));
         step = uint32(bound(step, 0, STEPS - 1));
         pos = uint32(bound(pos, 0, V4Model.N - 1));
         uint256[3] memory width = [uint256(4), 8, 1];

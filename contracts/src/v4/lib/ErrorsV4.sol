@@ -99,6 +99,9 @@ error WrongOutputs(bytes32 expected, bytes32 got);
 /// @notice Wrong number of revealed operator outputs.
 error WrongOutputCount(uint256 expected, uint256 got);
 
+/// @notice An opened state was given by `got` slot values; the model's states have `expected`.
+error WrongStateSlotCount(uint256 expected, uint256 got);
+
 /// @notice The operator leaf does not open at `index` from the model root.
 error InvalidOperatorLeaf(uint256 index);
 

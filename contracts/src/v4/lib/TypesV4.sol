@@ -25,8 +25,9 @@ library TypesV4 {
     /// @notice Largest N (operators per step): bounds the operator reveal of level 2.
     uint32 internal constant MAX_OPS_PER_STEP = 64;
 
-    /// @notice Largest number of tensor slots of a state S_i.
-    uint32 internal constant MAX_STATE_SLOTS = 1 << 16;
+    /// @notice Largest W (tensor slots of a state S_i): bounds the slot values an opened
+    ///         S_hi carries at level 2, as MAX_OPS_PER_STEP bounds the operator reveal.
+    uint32 internal constant MAX_STATE_SLOTS = 64;
 
     /// @notice Largest number of public inputs of a template leaf (inputs + params + 2).
     uint256 internal constant MAX_TEMPLATE_INPUTS = 64;

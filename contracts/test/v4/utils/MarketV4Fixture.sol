@@ -42,7 +42,8 @@ library V4Model {
         Header, // output (step, pos) committed under another header
         Assembly, // slot `pos` of S_{step+1} changed (P_step true)
         Junk, // L_step replaced by a value with no preimage, and another S_n claimed
-        Output // the claimed S_n differs from the trace's (a binding liar)
+        Output, // the claimed S_n differs from the trace's (a binding liar)
+        Opaque // S_n replaced (and claimed) by a root that is no tree of slot values
     }
 
     struct Lie {
@@ -228,6 +229,10 @@ library V4Model {
             t.L[i] = LibTraceV4.traceLeaf(t.S[i], i == 0 ? bytes32(0) : t.P[i - 1]);
         }
         if (lie.kind == LieKind.Junk) t.L[lie.step] = keccak256(abi.encode("junk", lie.step));
+        if (lie.kind == LieKind.Opaque) {
+            t.S[n] = keccak256("opaque state");
+            t.L[n] = LibTraceV4.traceLeaf(t.S[n], t.P[n - 1]);
+        }
         bool otherClaim = lie.kind == LieKind.Output || lie.kind == LieKind.Junk;
         t.claimed = otherClaim ? keccak256("another output") : t.S[n];
     }
@@ -313,9 +318,11 @@ library V4Model {
         return LibMerkle.proof(nodes, index);
     }
 
-    /// @notice Whether L_i of `t` has a known preimage (a Junk liar's does not).
+    /// @notice Whether L_i of `t` opens: into S_i and P_{i−1} (a Junk liar's has no
+    ///         preimage), with S_i the tree of its slot values (an Opaque liar's S_n is not).
     function opens(Trace memory t, uint256 i) internal pure returns (bool) {
-        return t.L[i] == LibTraceV4.traceLeaf(t.S[i], i == 0 ? bytes32(0) : t.P[i - 1]);
+        return t.L[i] == LibTraceV4.traceLeaf(t.S[i], i == 0 ? bytes32(0) : t.P[i - 1])
+            && t.S[i] == LibTraceV4.valuesRoot(t.slots[i]);
     }
 
     /// @notice A slot of S_{step+1} of `t` that differs from its layout source, if any.
@@ -650,14 +657,16 @@ abstract contract MarketV4Fixture is Test {
             (bytes32 sLo, bytes32 pBefore) = _agreedPreimage(g.lo, sub, chal);
             _measure(
                 g.phase,
-                abi.encodeCall(market.submitterOpenStep, (gameId, sLo, pBefore, sub.S[g.hi], sub.P[g.lo], proof))
+                abi.encodeCall(market.submitterOpenStep, (gameId, sLo, pBefore, sub.slots[g.hi], sub.P[g.lo], proof))
             );
-            market.submitterOpenStep(gameId, sLo, pBefore, sub.S[g.hi], sub.P[g.lo], proof);
+            market.submitterOpenStep(gameId, sLo, pBefore, sub.slots[g.hi], sub.P[g.lo], proof);
             _record(g.phase);
         } else if (g.phase == TypesV4.Phase.ChallengerOpenStep) {
             bytes32[] memory proof = V4Model.traceProof(chal, g.hi);
-            _measure(g.phase, abi.encodeCall(market.challengerOpenStep, (gameId, chal.S[g.hi], chal.P[g.lo], proof)));
-            market.challengerOpenStep(gameId, chal.S[g.hi], chal.P[g.lo], proof);
+            _measure(
+                g.phase, abi.encodeCall(market.challengerOpenStep, (gameId, chal.slots[g.hi], chal.P[g.lo], proof))
+            );
+            market.challengerOpenStep(gameId, chal.slots[g.hi], chal.P[g.lo], proof);
             _record(g.phase);
         } else if (g.phase == TypesV4.Phase.SubmitterOps) {
             _measure(g.phase, abi.encodeCall(market.submitterOps, (gameId, sub.outs[g.lo])));

@@ -12,8 +12,10 @@ use alloy_primitives::{B256, U256};
 use tracing::{debug, info};
 use zkopml_chain::{
     market_v4::{
-        InferenceMarketV4::{GameCreated, OutputsRevealed, RequestCreated, SubmitterRevealed},
-        TypesV4::{Game, LeafStatement, OperatorLeaf},
+        InferenceMarketV4::{
+            GameCreated, OutputsRevealed, RequestCreated, StepOpened, SubmitterRevealed,
+        },
+        TypesV4::{AssemblyOpening, Game, LeafStatement, OperatorLeaf},
     },
     registry_v4::{
         ModelRegistryV4::ModelRegistered,
@@ -71,6 +73,12 @@ impl V4Model {
     /// The opening of leaf_o from the model root.
     pub fn model_proof(&self, o: usize) -> Result<Vec<B256>> {
         siblings(self.model_tree.prove(o), "model tree", o)
+    }
+
+    /// The opening of the layout leaf of (step, slot) from the layout root.
+    fn layout_proof(&self, step: usize, slot: usize) -> Result<Vec<B256>> {
+        let index = step * self.lowered.state_slots() + slot;
+        siblings(self.layout_tree.prove(index), "layout tree", index)
     }
 }
 
@@ -364,7 +372,7 @@ impl Player<'_> {
                         id,
                         t.state_roots[lo],
                         before,
-                        t.state_roots[hi],
+                        t.states[hi].iter().map(fr_u256).collect(),
                         t.output_roots[lo],
                         self.trace_proof(g.hi)?,
                     ),
@@ -379,7 +387,7 @@ impl Player<'_> {
                     name,
                     m.challengerOpenStep(
                         id,
-                        t.state_roots[hi],
+                        t.states[hi].iter().map(fr_u256).collect(),
                         t.output_roots[lo],
                         self.trace_proof(g.hi)?,
                     ),
@@ -413,8 +421,73 @@ impl Player<'_> {
                 .await
             }
             (Phase::Descent, _) => self.descent_move(id, &g).await,
+            (Phase::AssemblyProving, _) => self.prove_assembly_fault(id, &g).await,
             _ => self.claim_timeout_if_due(id, &g).await,
         }
+    }
+
+    /// AssemblyProving: both sides' P_lo agree but their S_hi differ, so the other side put
+    /// a value in a slot of its S_hi other than the one the layout takes from S_lo or P_lo
+    /// (this side's own S_hi is assembled right). Proves it from the other side's slot
+    /// values (`StepOpened`), this side's S_lo and P_lo (the agreed ones) and the layout.
+    async fn prove_assembly_fault(&self, id: U256, g: &Game) -> Result<Option<Move>> {
+        let other = match self.role {
+            Role::Submitter => Side::Challenger,
+            Role::Challenger => Side::Submitter,
+        };
+        let Some(theirs) = self
+            .chain
+            .market_v4_events::<StepOpened>(id)
+            .await?
+            .into_iter()
+            .rev()
+            .find(|e| e.side == u8::from(other))
+            .map(|e| e.stateSlots)
+        else {
+            // The node's logs lag its state: wait for the next read.
+            return Ok(None);
+        };
+        let (lo, hi) = (g.lo as usize, g.hi as usize);
+        let t = self.trace;
+        let mine: Vec<U256> = t.states[hi].iter().map(fr_u256).collect();
+        let Some(slot) = (0..mine.len()).find(|&s| theirs.get(s) != Some(&mine[s])) else {
+            // Not a fault of theirs (this side's S_hi is theirs): nothing to prove.
+            return self.claim_timeout_if_due(id, g).await;
+        };
+        let source = self.model.lowered.layout_source(lo, slot);
+        let (source_value, source_proof) = match source {
+            Source::State(i) => (
+                fr_u256(&t.states[lo][i]),
+                siblings(t.state_proof(lo, i), "state", i)?,
+            ),
+            Source::Output(p) => (
+                fr_u256(&t.outputs[lo][p]),
+                siblings(t.output_proof(lo, p), "outputs", p)?,
+            ),
+            Source::Empty | Source::Const(_) => (U256::ZERO, Vec::new()),
+        };
+        if mine[slot] != source_value {
+            // This side mis-assembled the slot (a test liar): the fault to prove is its own.
+            return self.claim_timeout_if_due(id, g).await;
+        }
+        let words: Vec<B256> = theirs.iter().map(|x| B256::from(*x)).collect();
+        let opening = AssemblyOpening {
+            slot: slot as u32,
+            source: source.encode(),
+            layoutProof: self.model.layout_proof(lo, slot)?,
+            value: theirs[slot],
+            valueProof: siblings(KeccakTree::from_values(&words).prove(slot), "state", slot)?,
+            sourceValue: source_value,
+            sourceProof: source_proof,
+        };
+        info!(role = ?self.role, slot, "proving the other side's assembly fault");
+        let m = self.chain.market_v4()?;
+        self.send(
+            "proveAssemblyFault",
+            "proveAssemblyFault".into(),
+            m.proveAssemblyFault(id, u8::from(other), opening),
+        )
+        .await
     }
 
     async fn descent_move(&self, id: U256, g: &Game) -> Result<Option<Move>> {
@@ -576,9 +649,8 @@ impl Player<'_> {
 }
 
 /// Plays game `id` to its end with both sides (each from its own trace): returns the outcome
-/// and every move made. Fails if neither side can move (e.g. an assembly fault, which these
-/// players do not prove, or a side that waits on a deadline: advance the chain's clock and
-/// call [`Player::step`] again).
+/// and every move made. Fails if neither side can move (a side that waits on a deadline:
+/// advance the chain's clock and call [`Player::step`] again).
 pub async fn play(
     sub: &Player<'_>,
     chal: &Player<'_>,

@@ -421,6 +421,67 @@ async fn an_honest_submitter_beats_a_lying_challenger_and_finalizes() {
     );
 }
 
+/// A challenger whose trace is true but whose claimed S'_n holds a wrong value in one slot —
+/// an assembly lie at the last step, so both sides' step outputs agree and the game enters
+/// AssemblyProving — loses to the honest submitter's assembly-fault proof, built from the
+/// slot values the challenger had to open its S'_n with; the response finalises.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_honest_submitter_proves_a_challengers_assembly_fault() {
+    let d = dispute(RescaleTemplate::NAME).await;
+    let n = d.model.lowered.num_steps();
+    let liar = d
+        .honest
+        .misassembled_final(0, zkopml_commit::Fr::from(12_345u64))
+        .unwrap();
+    let prover = TemplateProver::new(&key_dir());
+    let sub = Player {
+        role: Role::Submitter,
+        chain: d.net.chain(2),
+        model: &d.model,
+        trace: &d.honest,
+        prover: &prover,
+        request_id: d.request_id,
+    };
+    let chal = Player {
+        role: Role::Challenger,
+        chain: d.net.chain(3),
+        model: &d.model,
+        trace: &liar,
+        prover: &prover,
+        request_id: d.request_id,
+    };
+    v4::respond(
+        &sub.chain,
+        d.request_id,
+        d.honest.state_roots[n],
+        U256::from(BOND),
+    )
+    .await
+    .unwrap();
+    let (game, _) = v4::challenge(
+        &chal.chain,
+        d.request_id,
+        liar.state_roots[n],
+        liar.root(),
+        U256::from(BOND),
+    )
+    .await
+    .unwrap();
+    let (status, moves) = v4::play(&sub, &chal, game).await.expect("game played");
+    report("honest submitter vs an assembly-lying challenger", &moves);
+    assert_eq!(status, GameStatus::SubmitterWon);
+    let last = moves.last().unwrap();
+    assert_eq!(
+        (last.role, last.phase.as_str()),
+        (Role::Submitter, "proveAssemblyFault")
+    );
+    let requester = d.net.chain(1);
+    requester.advance_time(601).await.unwrap();
+    v4::finalize(&requester, d.request_id)
+        .await
+        .expect("finalize");
+}
+
 /// A challenger that stops answering loses on time: the submitter claims the timeout.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_challenger_loses_on_time() {

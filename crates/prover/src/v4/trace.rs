@@ -678,6 +678,28 @@ impl V4Trace {
         KeccakTree::from_values(&p.iter().map(word).collect::<Vec<_>>()).prove(position)
     }
 
+    /// A test actor's trace: this one with slot `slot` of `S_n` holding `value` instead (an
+    /// assembly lie at the last step: every operator output, and so every `P_i`, true). Its
+    /// `S_n` is a well-formed state that differs from the truth in that slot alone.
+    pub fn misassembled_final(&self, slot: usize, value: Fr) -> Result<Self, V4Error> {
+        let mut t = self.clone();
+        let n = t.states.len() - 1;
+        let count = t.states[n].len();
+        *t.states[n]
+            .get_mut(slot)
+            .ok_or(V4Error::ValueOutOfRange { index: slot, count })? = value;
+        t.state_roots[n] =
+            KeccakTree::from_values(&t.states[n].iter().map(word).collect::<Vec<_>>()).root();
+        let prev = if n == 0 {
+            B256::ZERO
+        } else {
+            t.output_roots[n - 1]
+        };
+        t.leaves[n] = trace_leaf(t.state_roots[n], prev);
+        t.tree = KeccakTree::from_values(&t.leaves);
+        Ok(t)
+    }
+
     /// `S_n`: the response's output commitment.
     pub fn final_state(&self) -> B256 {
         *self.state_roots.last().expect("n + 1 states")
