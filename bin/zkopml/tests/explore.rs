@@ -45,26 +45,7 @@ fn chromium() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-fn zkopml(cfg: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_zkopml"));
-    c.current_dir(repo())
-        .env("ZKOPML_ANVIL", repo().join(".tools/bin/anvil"))
-        .arg("--devnet")
-        .arg(cfg);
-    c
-}
-
-/// Runs `zkopml` to completion, its output echoed for the test log.
-fn run(cfg: &Path, args: &[&str]) -> ExitStatus {
-    let out = zkopml(cfg).args(args).output().expect("run zkopml");
-    eprintln!(
-        "$ zkopml {}\n{}{}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.status
-}
+use common::{run_on as run, zkopml_on as zkopml};
 
 /// Starts `zkopml args…` with its output in `log`.
 fn spawn(cfg: &Path, args: &[&str], log: &Path) -> Child {

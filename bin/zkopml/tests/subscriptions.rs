@@ -14,7 +14,7 @@ use std::{
     io::{Read, Write},
     net::{Shutdown, TcpListener, TcpStream},
     path::{Path, PathBuf},
-    process::{Child, Command, ExitStatus},
+    process::Child,
     sync::{
         atomic::{AtomicBool, AtomicUsize, Ordering},
         Arc, Mutex,
@@ -29,26 +29,7 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn zkopml(cfg: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_zkopml"));
-    c.current_dir(repo())
-        .env("ZKOPML_ANVIL", repo().join(".tools/bin/anvil"))
-        .env_remove("ZKOPML_WS_URL")
-        .arg("--devnet")
-        .arg(cfg);
-    c
-}
-
-fn run(cfg: &Path, args: &[&str]) -> ExitStatus {
-    let out = zkopml(cfg).args(args).output().expect("run zkopml");
-    eprintln!(
-        "$ zkopml {}\n{}{}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.status
-}
+use common::{run_on as run, zkopml_on as zkopml};
 
 /// A TCP relay from a local port to `target`, which can cut every connection it carries
 /// and refuse new ones while `down`.

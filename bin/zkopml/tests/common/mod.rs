@@ -1,7 +1,35 @@
 //! Fixtures shared by the command-line test binaries (each uses some of them).
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, ExitStatus},
+};
+
+/// `zkopml --devnet cfg …` as a user runs it from the repository root, with the pinned anvil
+/// (and no WebSocket URL from the environment).
+pub(crate) fn zkopml_on(cfg: &Path) -> Command {
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut c = Command::new(env!("CARGO_BIN_EXE_zkopml"));
+    c.current_dir(&repo)
+        .env("ZKOPML_ANVIL", repo.join(".tools/bin/anvil"))
+        .env_remove("ZKOPML_WS_URL")
+        .arg("--devnet")
+        .arg(cfg);
+    c
+}
+
+/// Runs `zkopml --devnet cfg args…` to completion, its output echoed for the test log.
+pub(crate) fn run_on(cfg: &Path, args: &[&str]) -> ExitStatus {
+    let out = zkopml_on(cfg).args(args).output().expect("run zkopml");
+    eprintln!(
+        "$ zkopml {}\n{}{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.status
+}
 
 /// Every file under `dir`, recursively (none if it does not exist).
 pub(crate) fn files_under(dir: &Path) -> Vec<PathBuf> {

@@ -360,64 +360,11 @@ async fn a_lying_submitter_loses_to_a_real_leaf_proof() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_honest_submitter_beats_a_lying_challenger_and_finalizes() {
     let d = dispute(RescaleTemplate::NAME).await;
-    let n = d.model.lowered.num_steps();
-    let prover = TemplateProver::new(&key_dir());
-    let sub = Player {
-        role: Role::Submitter,
-        chain: d.net.chain(2),
-        model: &d.model,
-        trace: &d.honest,
-        prover: &prover,
-        request_id: d.request_id,
-    };
-    let chal = Player {
-        role: Role::Challenger,
-        chain: d.net.chain(3),
-        model: &d.model,
-        trace: &d.liar,
-        prover: &prover,
-        request_id: d.request_id,
-    };
-    v4::respond(
-        &sub.chain,
-        d.request_id,
-        d.honest.state_roots[n],
-        U256::from(BOND),
-    )
-    .await
-    .unwrap();
-    let (game, _) = v4::challenge(
-        &chal.chain,
-        d.request_id,
-        d.liar.state_roots[n],
-        d.liar.root(),
-        U256::from(BOND),
-    )
-    .await
-    .unwrap();
-    let (status, moves) = v4::play(&sub, &chal, game).await.expect("game played");
-    report("honest submitter vs lying challenger", &moves);
-    assert_eq!(status, GameStatus::SubmitterWon);
+    let moves = honest_submitter_wins_against(&d, &d.liar).await;
     let leaf = leaf_then_finish(&moves, Role::Submitter);
     assert_eq!(
         leaf.phase,
         format!("resolveLeaf({})", RescaleTemplate::NAME)
-    );
-    // The response stands: finalised once the challenge window has passed.
-    let requester = d.net.chain(1);
-    requester.advance_time(601).await.unwrap();
-    let fin = v4::finalize(&requester, d.request_id)
-        .await
-        .expect("finalize");
-    println!("finalize gas {}", fin.gas_used);
-    let m = requester.market_v4().unwrap();
-    let req = requester
-        .view_v4("getRequest", m.getRequest(d.request_id))
-        .await
-        .unwrap();
-    assert_eq!(
-        RequestStatus::try_from(req.status).unwrap(),
-        RequestStatus::Finalized
     );
 }
 
@@ -428,28 +375,34 @@ async fn an_honest_submitter_beats_a_lying_challenger_and_finalizes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_honest_submitter_proves_a_challengers_assembly_fault() {
     let d = dispute(RescaleTemplate::NAME).await;
-    let n = d.model.lowered.num_steps();
     let liar = d
         .honest
         .misassembled_final(0, zkopml_commit::Fr::from(12_345u64))
         .unwrap();
+    let moves = honest_submitter_wins_against(&d, &liar).await;
+    let last = moves.last().unwrap();
+    assert_eq!(
+        (last.role, last.phase.as_str()),
+        (Role::Submitter, "proveAssemblyFault")
+    );
+}
+
+/// The honest submitter of `d` responds, a challenger with `liar`'s trace challenges, the
+/// game is played to the end: the submitter wins, and its response finalises once the
+/// challenge window has passed. Returns the game's moves.
+async fn honest_submitter_wins_against(d: &Dispute, liar: &V4Trace) -> Vec<v4::Move> {
+    let n = d.model.lowered.num_steps();
     let prover = TemplateProver::new(&key_dir());
-    let sub = Player {
-        role: Role::Submitter,
-        chain: d.net.chain(2),
+    let player = |role, account, trace| Player {
+        role,
+        chain: d.net.chain(account),
         model: &d.model,
-        trace: &d.honest,
+        trace,
         prover: &prover,
         request_id: d.request_id,
     };
-    let chal = Player {
-        role: Role::Challenger,
-        chain: d.net.chain(3),
-        model: &d.model,
-        trace: &liar,
-        prover: &prover,
-        request_id: d.request_id,
-    };
+    let sub = player(Role::Submitter, 2, &d.honest);
+    let chal = player(Role::Challenger, 3, liar);
     v4::respond(
         &sub.chain,
         d.request_id,
@@ -468,18 +421,24 @@ async fn an_honest_submitter_proves_a_challengers_assembly_fault() {
     .await
     .unwrap();
     let (status, moves) = v4::play(&sub, &chal, game).await.expect("game played");
-    report("honest submitter vs an assembly-lying challenger", &moves);
+    report("honest submitter vs lying challenger", &moves);
     assert_eq!(status, GameStatus::SubmitterWon);
-    let last = moves.last().unwrap();
-    assert_eq!(
-        (last.role, last.phase.as_str()),
-        (Role::Submitter, "proveAssemblyFault")
-    );
     let requester = d.net.chain(1);
     requester.advance_time(601).await.unwrap();
-    v4::finalize(&requester, d.request_id)
+    let fin = v4::finalize(&requester, d.request_id)
         .await
         .expect("finalize");
+    println!("finalize gas {}", fin.gas_used);
+    let m = requester.market_v4().unwrap();
+    let req = requester
+        .view_v4("getRequest", m.getRequest(d.request_id))
+        .await
+        .unwrap();
+    assert_eq!(
+        RequestStatus::try_from(req.status).unwrap(),
+        RequestStatus::Finalized
+    );
+    moves
 }
 
 /// A challenger that stops answering loses on time: the submitter claims the timeout.
