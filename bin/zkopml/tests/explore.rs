@@ -45,7 +45,7 @@ fn chromium() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-use common::{run_on as run, zkopml_on as zkopml};
+use common::{run_on as run, zkopml_on as zkopml, Reaper};
 
 /// Starts `zkopml args…` with its output in `log`.
 fn spawn(cfg: &Path, args: &[&str], log: &Path) -> Child {
@@ -56,19 +56,6 @@ fn spawn(cfg: &Path, args: &[&str], log: &Path) -> Child {
         .stderr(f)
         .spawn()
         .expect("spawn zkopml")
-}
-
-/// Kills (if still running) and reaps the processes this test started, even when it fails.
-struct Reaper(Vec<Child>, PathBuf);
-
-impl Drop for Reaper {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        let _ = zkopml(&self.1).args(["devnet", "down"]).output();
-    }
 }
 
 /// Polls `f` every 300 ms until it returns `Some`, for at most `limit`.

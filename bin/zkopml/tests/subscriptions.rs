@@ -14,7 +14,6 @@ use std::{
     io::{Read, Write},
     net::{Shutdown, TcpListener, TcpStream},
     path::{Path, PathBuf},
-    process::Child,
     sync::{
         atomic::{AtomicBool, AtomicUsize, Ordering},
         Arc, Mutex,
@@ -29,7 +28,7 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-use common::{run_on as run, zkopml_on as zkopml};
+use common::{run_on as run, zkopml_on as zkopml, Reaper};
 
 /// A TCP relay from a local port to `target`, which can cut every connection it carries
 /// and refuse new ones while `down`.
@@ -98,19 +97,6 @@ fn pipe(mut from: TcpStream, mut to: TcpStream) {
         }
         let _ = to.shutdown(Shutdown::Both);
     });
-}
-
-/// Kills (if still running) and reaps the agents, and stops the devnet, even on failure.
-struct Reaper(Vec<Child>, PathBuf);
-
-impl Drop for Reaper {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        let _ = zkopml(&self.1).args(["devnet", "down"]).output();
-    }
 }
 
 /// The first game's position (which level and round, the interval, whose turn since when)

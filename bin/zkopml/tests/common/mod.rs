@@ -3,8 +3,22 @@
 
 use std::{
     path::{Path, PathBuf},
-    process::{Command, ExitStatus},
+    process::{Child, Command, ExitStatus},
 };
+
+/// Kills (if still running) and reaps the processes a test started, and stops the devnet
+/// whose config is the path, even when the test fails.
+pub(crate) struct Reaper(pub(crate) Vec<Child>, pub(crate) PathBuf);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = zkopml_on(&self.1).args(["devnet", "down"]).output();
+    }
+}
 
 /// `zkopml --devnet cfg …` as a user runs it from the repository root, with the pinned anvil
 /// (and no WebSocket URL from the environment).
