@@ -476,8 +476,8 @@ pub(crate) struct LoopArgs {
     /// records its anvil's; `deploy --ws-url`), none when `--rpc-url` names another node.
     #[arg(long, env = "ZKOPML_WS_URL", value_name = "URL")]
     ws_url: Option<String>,
-    /// Poll only, even when a WebSocket is known.
-    #[arg(long, conflicts_with = "ws_url")]
+    /// Poll only, even when a WebSocket is known (`--ws-url`, `ZKOPML_WS_URL`, the config's).
+    #[arg(long)]
     no_ws: bool,
     /// With a WebSocket: the longest wait between two looks at the chain (deadlines pass
     /// with time, not only with blocks).

@@ -450,6 +450,17 @@ impl Player<'_> {
         let (lo, hi) = (g.lo as usize, g.hi as usize);
         let t = self.trace;
         let mine: Vec<U256> = t.states[hi].iter().map(fr_u256).collect();
+        if theirs.len() != mine.len() {
+            // The market takes exactly W slot values: another count is not this game's.
+            return Err(inconsistent(
+                "game",
+                format!(
+                    "{} opened slot values, the model has {}",
+                    theirs.len(),
+                    mine.len()
+                ),
+            ));
+        }
         let Some(slot) = (0..mine.len()).find(|&s| theirs.get(s) != Some(&mine[s])) else {
             // Not a fault of theirs (this side's S_hi is theirs): nothing to prove.
             return self.claim_timeout_if_due(id, g).await;
