@@ -194,15 +194,7 @@ fn explorer_shows_a_lenet5_dispute_live_and_after_in_chromium() {
     let mut procs = Reaper(Vec::new(), cfg.clone());
     for args in [
         &["register", "--protocol", "4", "--model", "testdata/lenet5"][..],
-        &[
-            "request",
-            "--protocol",
-            "4",
-            "--model-id",
-            "1",
-            "--input",
-            "testdata/lenet5/input.json",
-        ],
+        common::REQUEST_LENET5,
     ] {
         assert!(run(&cfg, args).success(), "{args:?}");
     }

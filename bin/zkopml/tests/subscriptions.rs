@@ -192,19 +192,7 @@ async fn agents_woken_by_new_heads_finish_a_game_across_a_dropped_websocket() {
         async || (relay.accepted.load(Ordering::SeqCst) >= 2).then_some(()),
     )
     .await;
-    assert!(run(
-        &cfg,
-        &[
-            "request",
-            "--protocol",
-            "4",
-            "--model-id",
-            "1",
-            "--input",
-            "testdata/lenet5/input.json",
-        ],
-    )
-    .success());
+    assert!(run(&cfg, common::REQUEST_LENET5,).success());
 
     // The request's block wakes the liar, its response the challenger: a game opens.
     wait_for("a game", Duration::from_secs(600), async || {

@@ -6,6 +6,17 @@ use std::{
     process::{Child, Command, ExitStatus},
 };
 
+/// `request` of lenet5's committed input under version 4, for model 1 of a fresh devnet.
+pub(crate) const REQUEST_LENET5: &[&str] = &[
+    "request",
+    "--protocol",
+    "4",
+    "--model-id",
+    "1",
+    "--input",
+    "testdata/lenet5/input.json",
+];
+
 /// Kills (if still running) and reaps the processes a test started, and stops the devnet
 /// whose config is the path, even when the test fails.
 pub(crate) struct Reaper(pub(crate) Vec<Child>, pub(crate) PathBuf);
