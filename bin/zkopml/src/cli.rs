@@ -199,6 +199,7 @@ fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
             | AgentError::UnknownRequest(_)
             // Version 4: a program the template library cannot prove yet (lowering).
             | AgentError::V4(_)
+            | AgentError::BelowFloor { .. }
             | AgentError::Inconsistent { .. } => Some(2),
             // The node could not be started: a chain or node error.
             AgentError::PortTaken { .. } | AgentError::AnvilExited { .. } => Some(3),

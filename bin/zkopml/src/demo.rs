@@ -163,6 +163,7 @@ async fn run(
         v4: false,
         template_keys: None,
         persist_state: false,
+        time_floor: zkopml_agents::v4::DEVNET_TIME_FLOOR,
     };
     let cfg = zkopml_agents::devnet::up_with(config_path, a.port, kubo_api, &v3_only).await?;
     timeline.record(

@@ -206,6 +206,7 @@ pub(crate) async fn run(
         v4: true,
         template_keys: Some(template_keys.to_path_buf()),
         persist_state: false,
+        time_floor: zkopml_agents::v4::DEVNET_TIME_FLOOR,
     };
     let s = spinner(
         "devnet: anvil, contracts, template verifiers (template test keys: made once, then cached)",

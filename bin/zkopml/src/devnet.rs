@@ -102,6 +102,12 @@ pub(crate) struct DeployArgs {
     /// heads instead of polling (anvil: the RPC port with `ws://`; geth and reth: `--ws`).
     #[arg(long, value_name = "URL")]
     pub(crate) ws_url: Option<String>,
+    /// The shortest clock, proving window or challenge window a model may register, in
+    /// seconds: the time this chain gives an honest party to get a transaction in against
+    /// congestion or a censoring builder. Default one day (a public chain); a devnet of
+    /// your own may go down to 300.
+    #[arg(long, value_name = "SECONDS", default_value_t = 86_400)]
+    pub(crate) time_floor: u64,
 }
 
 /// Deploys the contracts to `--rpc-url` signed by `--private-key`/`--keystore`, and writes
@@ -125,6 +131,7 @@ pub(crate) fn deploy(
         v4: !a.v3_only,
         template_keys: a.template_keys,
         persist_state: false,
+        time_floor: a.time_floor,
     };
     let rt = tokio::runtime::Runtime::new()?;
     let bar = spinner("deploying the contracts");

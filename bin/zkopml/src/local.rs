@@ -121,6 +121,11 @@ struct HappyPathReport {
     output_state_s: f64,
     /// (S_0 + kernels + S_n) / kernels.
     happy_path_over_kernels: f64,
+    /// Seconds of the answer as an agent computes it (`zkopml_agents::v4::answer`: S_0
+    /// checked on a second thread beside the kernels, then S_n), the fastest of `--repeat`.
+    answer_s: f64,
+    /// answer_s / kernels_s.
+    answer_over_kernels: f64,
 }
 
 #[derive(Serialize)]
@@ -177,6 +182,12 @@ fn run_v4(a: &RunArgs, json: bool) -> anyhow::Result<()> {
     let (sn, output_state_s) = fastest(a.repeat, || {
         Ok(zkopml_prover::v4::output_state(&lowered, &outputs)?)
     })?;
+    let ((_, answered), answer_s) = fastest(a.repeat, || {
+        Ok(zkopml_agents::v4::answer(
+            &program, &lowered, &inputs, s0, None,
+        )?)
+    })?;
+    anyhow::ensure!(answered == sn, "the agents' answer differs from S_n");
     let report = HappyPathReport {
         outputs: named_outputs(&program, &outputs),
         input_state: s0.to_string(),
@@ -186,6 +197,8 @@ fn run_v4(a: &RunArgs, json: bool) -> anyhow::Result<()> {
         kernels_s,
         output_state_s,
         happy_path_over_kernels: (input_state_s + kernels_s + output_state_s) / kernels_s,
+        answer_s,
+        answer_over_kernels: answer_s / kernels_s,
     };
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -204,6 +217,11 @@ fn run_v4(a: &RunArgs, json: bool) -> anyhow::Result<()> {
         kernels_s * 1e3,
         output_state_s * 1e3,
         report.happy_path_over_kernels
+    );
+    println!(
+        "answer as an agent computes it (S_0 checked beside the kernels): {:.3} ms ({:.2}x the kernels)",
+        answer_s * 1e3,
+        report.answer_over_kernels
     );
     Ok(())
 }

@@ -152,11 +152,12 @@ fn deploy_then_play_the_game_on_another_chain_with_keys_passed_as_a_user_would()
     assert_eq!(out.status.code(), Some(2), "no signer: bad input");
     assert!(String::from_utf8_lossy(&out.stderr).contains("--private-key"));
 
-    // The template verifiers from the test keys (made once per target dir).
+    // The template verifiers from the test keys (made once per target dir); a public chain's
+    // time floor by default (a day: no clock or window below it is registered).
     let keys = common::template_keys();
-    let out = run(
-        &cfg,
-        &[
+    let keys = keys.display().to_string();
+    let deploy = |extra: &[&str]| {
+        let mut args = vec![
             "--json",
             "deploy",
             "--rpc-url",
@@ -164,10 +165,12 @@ fn deploy_then_play_the_game_on_another_chain_with_keys_passed_as_a_user_would()
             "--private-key",
             &owner,
             "--template-keys",
-            &keys.display().to_string(),
-        ],
-        &[],
-    );
+            &keys,
+        ];
+        args.extend_from_slice(extra);
+        run(&cfg, &args, &[])
+    };
+    let out = deploy(&[]);
     assert!(out.status.success());
     let d = json(&out);
     assert_eq!(d["chain_id"], 4242);
@@ -190,13 +193,29 @@ fn deploy_then_play_the_game_on_another_chain_with_keys_passed_as_a_user_would()
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--private-key"));
 
-    // The owner registers with its key in the environment.
-    let out = run(
-        &cfg,
-        &["register", "--protocol", "4", "--model", model],
-        &[("ZKOPML_PRIVATE_KEY", &owner)],
+    // The owner registers with its key in the environment. Its minutes-long clocks are below
+    // the day this deployment promises: refused before any transaction (bad input, exit 2).
+    let register = || {
+        run(
+            &cfg,
+            &["register", "--protocol", "4", "--model", model],
+            &[("ZKOPML_PRIVATE_KEY", &owner)],
+        )
+    };
+    let out = register();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "below the time floor: bad input"
     );
-    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("below this deployment's TIME_FLOOR 86400"),
+        "{err}"
+    );
+    // Redeployed for a test chain's minutes, it registers.
+    assert!(deploy(&["--time-floor", "300"]).status.success());
+    assert!(register().status.success());
 
     // The requester signs from a keystore `cast wallet import` wrote, its password in a file.
     let keystore_dir = dir.path().join("keystores");

@@ -35,6 +35,7 @@ async fn setup(dir: &Path, port: u16) -> DevnetConfig {
         v4: false,
         template_keys: None,
         persist_state: false,
+        time_floor: zkopml_agents::v4::DEVNET_TIME_FLOOR,
     };
     let mut cfg = devnet::up_with(&path, port, None, &v3_only)
         .await

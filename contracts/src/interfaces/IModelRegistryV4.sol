@@ -33,6 +33,10 @@ interface IModelRegistryV4 {
     /// @notice Wei below which no bond may be registered.
     function BOND_FLOOR() external view returns (uint256);
 
+    /// @notice Seconds below which no clock, proving window or challenge window may be
+    ///         registered (at least MIN_CLOCK; set by the deployment, §10.8).
+    function TIME_FLOOR() external view returns (uint64);
+
     /// @notice Number of registered models.
     function modelCount() external view returns (uint256);
 }

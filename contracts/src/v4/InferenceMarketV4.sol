@@ -664,6 +664,10 @@ contract InferenceMarketV4 is IInferenceMarketV4 {
         //            `finishGame` (anyone) applies exactly this outcome.
         // Inline (not through LibChunkDescentLinked): the leaf saves the library's cold account.
         d.resolveProven(forChallenger, uint64(block.timestamp));
+        // INVARIANT: a leaf proven for the challenger holds the response for this game: no
+        //            one-shot, other game or void can disprove it before `finishGame` pays
+        //            the proven challenger (§10.9).
+        if (forChallenger) resp.decidedGame = uint64(gameId);
         emit DescentMoved(gameId, forChallenger ? Types.Side.Challenger : Types.Side.Submitter);
     }
 
@@ -859,6 +863,7 @@ contract InferenceMarketV4 is IInferenceMarketV4 {
         if (block.timestamp > resp.challengeDeadline && resp.openGames == 0) {
             revert Errors.ChallengeWindowClosed(requestId, resp.challengeDeadline);
         }
+        _checkNotHeld(resp, req.responseId, 0);
         _committedTrace(resp, req.responseId);
     }
 
@@ -1141,6 +1146,9 @@ contract InferenceMarketV4 is IInferenceMarketV4 {
         uint256 gameId,
         TypesV4.GameStatus outcome
     ) internal {
+        if (outcome != TypesV4.GameStatus.SubmitterWon) {
+            _checkNotHeld(resp, g.responseId, gameId);
+        }
         g.status = outcome;
         g.phase = TypesV4.Phase.Resolved;
         --resp.openGames;
@@ -1186,6 +1194,7 @@ contract InferenceMarketV4 is IInferenceMarketV4 {
     function _void(TypesV4.Game storage g, TypesV4.Request storage req, TypesV4.Response storage resp, uint256 gameId)
         internal
     {
+        _checkNotHeld(resp, g.responseId, 0);
         g.status = TypesV4.GameStatus.Voided;
         g.phase = TypesV4.Phase.Resolved;
         --resp.openGames;
@@ -1197,6 +1206,14 @@ contract InferenceMarketV4 is IInferenceMarketV4 {
         _credit(g.challenger, g.bond);
         _credit(resp.submitter, resp.bond);
         _credit(req.requester, req.fee);
+    }
+
+    /// @dev Reverts if a game other than `gameId` holds the response (its leaf was proven
+    ///      for its challenger): only that game's end may disprove it.
+    function _checkNotHeld(TypesV4.Response storage resp, uint256 responseId, uint256 gameId) internal view {
+        uint64 held = resp.decidedGame;
+        // INVARIANT: a proven challenger's reward is never pre-empted (§10.9).
+        if (held != 0 && held != gameId) revert E.ResponseHeldByGame(responseId, held);
     }
 
     /// @dev Credits `amount` to `account`'s withdrawable balance (opening its slot if needed).

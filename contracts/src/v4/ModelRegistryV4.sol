@@ -20,12 +20,22 @@ contract ModelRegistryV4 is IModelRegistryV4 {
     /// @inheritdoc IModelRegistryV4
     uint256 public modelCount;
 
+    /// @inheritdoc IModelRegistryV4
+    uint64 public immutable TIME_FLOOR;
+
     /// @param bondFloor Wei below which no bond may be registered: 10 × the measured cost of
     ///                  defending one game at the deployment's reference gas price (§10.9).
-    constructor(uint256 bondFloor) {
+    /// @param timeFloor Seconds below which no clock or window may be registered: the time
+    ///                  the deployment gives an honest party to get a transaction included
+    ///                  against a hostile or congested chain (§10.8: a public chain, ≥ 1 day;
+    ///                  a devnet, MIN_CLOCK).
+    constructor(uint256 bondFloor, uint64 timeFloor) {
         // INVARIANT: every claim is bonded by a positive amount.
         if (bondFloor == 0) revert E.ZeroBondFloor();
+        // INVARIANT: the floor is itself within the protocol's bounds on a clock.
+        _bounded(timeFloor, TypesV4.MIN_CLOCK, TypesV4.MAX_CLOCK);
         BOND_FLOOR = bondFloor;
+        TIME_FLOOR = timeFloor;
     }
 
     /// @inheritdoc IModelRegistryV4
@@ -46,10 +56,13 @@ contract ModelRegistryV4 is IModelRegistryV4 {
         // INVARIANT: MIN_ARITY <= k <= MAX_ARITY bounds every level-1 loop.
         if (p.arity < TypesV4.MIN_ARITY || p.arity > TypesV4.MAX_ARITY) revert E.ArityOutOfBounds(p.arity);
         // INVARIANT: every window and clock is within [min, max], so timestamp + window fits
-        //            uint64 for any timestamp below 2^63 and no deadline arithmetic overflows.
-        _bounded(p.challengeWindow, TypesV4.MIN_CHALLENGE_WINDOW, TypesV4.MAX_CHALLENGE_WINDOW);
-        _bounded(p.clockPerSide, TypesV4.MIN_CLOCK, TypesV4.MAX_CLOCK);
-        _bounded(p.provingWindow, TypesV4.MIN_PROVING_WINDOW, TypesV4.MAX_PROVING_WINDOW);
+        //            uint64 for any timestamp below 2^63 and no deadline arithmetic overflows;
+        //            and at least the deployment's TIME_FLOOR, so no honest party can be timed
+        //            out faster than the deployment promises it can get a transaction in.
+        uint64 floor = TIME_FLOOR;
+        _bounded(p.challengeWindow, _max(TypesV4.MIN_CHALLENGE_WINDOW, floor), TypesV4.MAX_CHALLENGE_WINDOW);
+        _bounded(p.clockPerSide, _max(TypesV4.MIN_CLOCK, floor), TypesV4.MAX_CLOCK);
+        _bounded(p.provingWindow, _max(TypesV4.MIN_PROVING_WINDOW, floor), TypesV4.MAX_PROVING_WINDOW);
         // INVARIANT: both bonds are at least the floor (challenger bond >= 10x proving cost).
         if (p.responseBond < BOND_FLOOR) revert E.BondBelowFloor(p.responseBond, BOND_FLOOR);
         if (p.challengerBond < BOND_FLOOR) revert E.BondBelowFloor(p.challengerBond, BOND_FLOOR);
@@ -90,6 +103,11 @@ contract ModelRegistryV4 is IModelRegistryV4 {
         TypesV4.Model storage m = _models[modelId];
         if (m.numSteps == 0) revert UnknownModel(modelId);
         spec = TypesV4.ModelSpec(m.modelRoot, m.layoutRoot, m.numSteps, m.opsPerStep, m.stateSlots, m.params);
+    }
+
+    /// @dev The larger of `a` and `b`.
+    function _max(uint64 a, uint64 b) internal pure returns (uint64) {
+        return a > b ? a : b;
     }
 
     /// @dev Reverts unless min <= value <= max.

@@ -90,6 +90,58 @@ contract MarketV4AttacksTest is MarketV4Fixture {
         assertEq(market.balances(challenger), CHALLENGER_BOND + RESPONSE_BOND / 2, "bond + reward");
     }
 
+    /// @notice Attack (broke the contracts before the fix; the helper's review of issue 14):
+    ///         a liar whose response is beaten by an honest challenger's proven leaf steals
+    ///         the challenger's reward in the block between `resolveLeaf` and `finishGame`.
+    ///         It lied at an operator output (step 2) and, as an escape hatch, left its own
+    ///         trace unbound to its claimed output; once the leaf is proven, its second
+    ///         address disproves the response by the binding fault — the disprover's half of
+    ///         the bond went to the liar's sybil, the honest challenger got only its bond back
+    ///         (the game cancelled). A second escape — a sybil game against itself, armed by
+    ///         letting its own clock run out there — fired the same way. Now a leaf proven for
+    ///         the challenger holds the response: both revert `ResponseHeldByGame`, and
+    ///         `finishGame` pays the proven challenger its bond and the reward.
+    function test_attack_sybilPreemptsAProvenChallenger() public {
+        uint32 n = STEPS;
+        address sybil = makeAddr("liar's second address");
+        vm.deal(sybil, 10 ether);
+        V4Model.Trace memory honest = V4Model.honest(n);
+        V4Model.Trace memory liar = V4Model.build(n, _lie(V4Model.LieKind.Chunk, 2, 1, 1));
+        liar.claimed = keccak256("another output"); // the escape hatch: S_n is not the claim
+        uint256 requestId = _request(_register(n, 3), n);
+        _respond(requestId, liar);
+        // The armed sybil game: the sybil challenges first; the liar never moves in it.
+        vm.prank(sybil);
+        uint256 sybilGame = market.challenge{value: CHALLENGER_BOND}(requestId, honest.claimed, bytes32(uint256(1)));
+        uint256 gameId = _challenge(requestId, honest);
+
+        _playUntilProving(gameId, liar, honest);
+        // The liar let its clock in the sybil game run out (the leaf's proving window is longer).
+        vm.warp(uint256(market.turnDeadline(sybilGame)) + 1);
+        Types.ChunkDescent memory d = market.getDescent(gameId);
+        assertLe(_now(), d.provingDeadline, "the leaf is still in time");
+        _proveLeaf(gameId, market.getGame(gameId), liar, d);
+        assertEq(uint8(market.getDescent(gameId).phase), uint8(Types.DescentPhase.Resolved), "leaf proven");
+        assertEq(market.getResponse(1).decidedGame, gameId, "the proven game holds the response");
+
+        // The pre-emptions, in the block before finishGame.
+        bytes memory held = abi.encodeWithSelector(E.ResponseHeldByGame.selector, 1, gameId);
+        bytes32[] memory proof = V4Model.traceProof(liar, n);
+        vm.prank(sybil);
+        vm.expectRevert(held);
+        market.proveBindingFault(requestId, n, liar.S[n], liar.P[n - 1], proof);
+        vm.prank(sybil);
+        vm.expectRevert(held);
+        market.claimTimeout(sybilGame);
+
+        vm.prank(anyone);
+        market.finishGame(gameId);
+        assertEq(market.balances(challenger), CHALLENGER_BOND + RESPONSE_BOND / 2, "the proven challenger is paid");
+        market.cancelGame(sybilGame);
+        assertEq(market.balances(sybil), CHALLENGER_BOND, "the sybil only gets its bond back");
+        assertEq(market.burned(), RESPONSE_BOND / 2, "the rest of the liar's bond burns");
+    }
+
     ////////////////////////////////////////////////////////////////
     //                 Defended already (the spec)                 //
     ////////////////////////////////////////////////////////////////

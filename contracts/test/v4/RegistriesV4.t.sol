@@ -15,9 +15,11 @@ import {MockTemplateVerifier} from "./mocks/MockTemplateVerifier.sol";
 contract RegistriesV4Test is Test {
     ModelRegistryV4 internal registry;
     uint256 internal constant FLOOR = 0.1 ether;
+    /// @dev A public chain's floor: a party is never timed out in under a day.
+    uint64 internal constant TIME_FLOOR = 1 days;
 
     function setUp() public {
-        registry = new ModelRegistryV4(FLOOR);
+        registry = new ModelRegistryV4(FLOOR, TIME_FLOOR);
     }
 
     function _model() internal pure returns (TypesV4.Model memory m) {
@@ -28,7 +30,7 @@ contract RegistriesV4Test is Test {
         m.stateSlots = 4;
         m.onnxCid = "onnx";
         m.programCid = "program";
-        m.params = TypesV4.GameParams(1 days, 1 hours, 2 hours, 4, 1 ether, 0.5 ether);
+        m.params = TypesV4.GameParams(3 days, 1 days, 2 days, 4, 1 ether, 0.5 ether);
     }
 
     function test_register_storesTheModel() public {
@@ -61,6 +63,9 @@ contract RegistriesV4Test is Test {
         m.numSteps = 1;
         m.opsPerStep = 1;
         m.stateSlots = 1;
+        m.params = TypesV4.GameParams(TIME_FLOOR, TIME_FLOOR, TIME_FLOOR, 2, uint128(FLOOR), uint128(FLOOR));
+        registry.registerModel(m);
+        // The protocol's minimums, on a deployment whose floor is the smallest allowed.
         m.params = TypesV4.GameParams(
             TypesV4.MIN_CHALLENGE_WINDOW,
             TypesV4.MIN_CLOCK,
@@ -69,7 +74,7 @@ contract RegistriesV4Test is Test {
             uint128(FLOOR),
             uint128(FLOOR)
         );
-        registry.registerModel(m);
+        new ModelRegistryV4(FLOOR, TypesV4.MIN_CLOCK).registerModel(m);
     }
 
     function test_register_revertsOutOfBounds() public {
@@ -120,11 +125,10 @@ contract RegistriesV4Test is Test {
     function testFuzz_register_revertsUnboundedWindows(uint64 w, uint8 which) public {
         TypesV4.Model memory m = _model();
         which %= 3;
+        // The deployment's floor (a day) is above every protocol minimum.
         (uint64 min, uint64 max) = which == 0
-            ? (TypesV4.MIN_CHALLENGE_WINDOW, TypesV4.MAX_CHALLENGE_WINDOW)
-            : which == 1
-                ? (TypesV4.MIN_CLOCK, TypesV4.MAX_CLOCK)
-                : (TypesV4.MIN_PROVING_WINDOW, TypesV4.MAX_PROVING_WINDOW);
+            ? (TIME_FLOOR, TypesV4.MAX_CHALLENGE_WINDOW)
+            : which == 1 ? (TIME_FLOOR, TypesV4.MAX_CLOCK) : (TIME_FLOOR, TypesV4.MAX_PROVING_WINDOW);
         vm.assume(w < min || w > max);
         if (which == 0) m.params.challengeWindow = w;
         else if (which == 1) m.params.clockPerSide = w;
@@ -147,7 +151,55 @@ contract RegistriesV4Test is Test {
 
     function test_constructor_revertsZeroFloor() public {
         vm.expectRevert(E.ZeroBondFloor.selector);
-        new ModelRegistryV4(0);
+        new ModelRegistryV4(0, TIME_FLOOR);
+    }
+
+    /// @notice The helper's review of issue 14: a 5-minute clock lets a hostile or congested
+    ///         chain time out an honest party. A deployment's TIME_FLOOR is bounded like a
+    ///         clock, and no clock or window below it is registered.
+    function test_timeFloor_boundsEveryClockAndWindow() public {
+        vm.expectRevert(
+            abi.encodeWithSelector(E.WindowOutOfBounds.selector, 1 minutes, TypesV4.MIN_CLOCK, TypesV4.MAX_CLOCK)
+        );
+        new ModelRegistryV4(FLOOR, 1 minutes);
+        vm.expectRevert(
+            abi.encodeWithSelector(E.WindowOutOfBounds.selector, 8 days, TypesV4.MIN_CLOCK, TypesV4.MAX_CLOCK)
+        );
+        new ModelRegistryV4(FLOOR, 8 days);
+        assertEq(registry.TIME_FLOOR(), TIME_FLOOR);
+
+        // Minutes, as a devnet registers them, are refused on this deployment...
+        TypesV4.Model memory m = _model();
+        m.params.clockPerSide = 5 minutes;
+        vm.expectRevert(abi.encodeWithSelector(E.WindowOutOfBounds.selector, 5 minutes, TIME_FLOOR, TypesV4.MAX_CLOCK));
+        registry.registerModel(m);
+        m = _model();
+        m.params.provingWindow = 1 hours;
+        vm.expectRevert(
+            abi.encodeWithSelector(E.WindowOutOfBounds.selector, 1 hours, TIME_FLOOR, TypesV4.MAX_PROVING_WINDOW)
+        );
+        registry.registerModel(m);
+        m = _model();
+        m.params.challengeWindow = TIME_FLOOR - 1;
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                E.WindowOutOfBounds.selector, TIME_FLOOR - 1, TIME_FLOOR, TypesV4.MAX_CHALLENGE_WINDOW
+            )
+        );
+        registry.registerModel(m);
+        // ...and the floor itself is accepted.
+        m = _model();
+        m.params.challengeWindow = TIME_FLOOR;
+        m.params.clockPerSide = TIME_FLOOR;
+        m.params.provingWindow = TIME_FLOOR;
+        registry.registerModel(m);
+
+        // A devnet's floor is the protocol's minimum: minutes are accepted there.
+        ModelRegistryV4 devnet = new ModelRegistryV4(FLOOR, TypesV4.MIN_CLOCK);
+        m.params.challengeWindow = TypesV4.MIN_CHALLENGE_WINDOW;
+        m.params.clockPerSide = TypesV4.MIN_CLOCK;
+        m.params.provingWindow = TypesV4.MIN_PROVING_WINDOW;
+        devnet.registerModel(m);
     }
 
     function test_getModel_revertsUnknown() public {

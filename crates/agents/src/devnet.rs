@@ -75,6 +75,10 @@ pub struct UpOptions {
     /// Persist anvil's chain in the devnet's `anvil-state.json` (dumped every second and on
     /// a clean exit), so that [`restart`] can start it again from there.
     pub persist_state: bool,
+    /// `ModelRegistryV4`'s `TIME_FLOOR` (seconds): no clock or window below it is
+    /// registered. A devnet's is [`crate::v4::DEVNET_TIME_FLOOR`] (minutes); a public chain's a
+    /// day or more (docs/protocol.md §10.8).
+    pub time_floor: u64,
 }
 
 impl Default for UpOptions {
@@ -83,6 +87,7 @@ impl Default for UpOptions {
             v4: true,
             template_keys: None,
             persist_state: false,
+            time_floor: crate::v4::DEVNET_TIME_FLOOR,
         }
     }
 }
@@ -220,7 +225,7 @@ async fn deploy_v4(
         .template_keys
         .clone()
         .unwrap_or_else(|| dir.join("keys").join(crate::v4::TEMPLATE_KEY_DIR));
-    crate::v4::deploy(rpc, key, &keys).await
+    crate::v4::deploy(rpc, key, &keys, opts.time_floor).await
 }
 
 /// A config for `deployment` with its store, key cache and agent state under `dir`, no

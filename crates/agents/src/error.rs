@@ -46,6 +46,19 @@ pub enum AgentError {
         /// How it disagrees.
         reason: String,
     },
+    /// A game parameter below the floor the deployment's registry enforces (version 4:
+    /// `TIME_FLOOR` for clocks and windows, `BOND_FLOOR` for bonds).
+    #[error("{what} {value} is below this deployment's {floor_name} {floor}: register with {floor} or more")]
+    BelowFloor {
+        /// The parameter (and its unit).
+        what: &'static str,
+        /// Its value.
+        value: String,
+        /// The registry's floor constant.
+        floor_name: &'static str,
+        /// The floor.
+        floor: String,
+    },
     /// `devnet up` on a port something else already listens on.
     #[error("port {port} is taken (another anvil or another server listens on it): stop it or pass another --port")]
     PortTaken {

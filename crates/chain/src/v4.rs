@@ -461,13 +461,15 @@ pub async fn deploy_poseidon(
     Ok(address)
 }
 
-/// Deploys the whole version-4 stack with `key` (see the module docs for the order) and
-/// `bond_floor` as `ModelRegistryV4`'s `BOND_FLOOR`.
+/// Deploys the whole version-4 stack with `key` (see the module docs for the order),
+/// `bond_floor` as `ModelRegistryV4`'s `BOND_FLOOR` and `time_floor` (seconds) as its
+/// `TIME_FLOOR`.
 pub async fn deploy_v4(
     rpc: &str,
     key: &str,
     templates: &[TemplateKeyArgs],
     bond_floor: U256,
+    time_floor: u64,
 ) -> Result<DeploymentV4> {
     let (provider, _) = Chain::provider(rpc, key, &crate::ClientOptions::default())?;
     let mut gas = Vec::new();
@@ -512,7 +514,7 @@ pub async fn deploy_v4(
     .calldata()
     .clone();
     let template_registry = create(&provider, rpc, "TemplateRegistry", code, &mut gas).await?;
-    let code = ModelRegistryV4::deploy_builder(provider.clone(), bond_floor)
+    let code = ModelRegistryV4::deploy_builder(provider.clone(), bond_floor, time_floor)
         .calldata()
         .clone();
     let registry = create(&provider, rpc, "ModelRegistryV4", code, &mut gas).await?;

@@ -54,6 +54,11 @@ error ZeroBondFloor();
 //                    InferenceMarketV4 errors                //
 ////////////////////////////////////////////////////////////////
 
+/// @notice Game `gameId`'s leaf was proven for its challenger: it holds response
+///         `responseId`, which nothing but that game's `finishGame` may disprove or void
+///         (§10.9: a proven challenger's reward cannot be pre-empted).
+error ResponseHeldByGame(uint256 responseId, uint256 gameId);
+
 /// @notice The request already took MAX_RESPONSES responses.
 error TooManyResponses(uint256 requestId, uint32 responses);
 

@@ -217,6 +217,8 @@ library TypesV4 {
     /// @param status            Lifecycle state.
     /// @param openGames         Games on it still in progress.
     /// @param bond              The submitter's bond.
+    /// @param decidedGame       A game whose leaf was proven for its challenger (0 if none):
+    ///                          it holds the response, which only its `finishGame` disproves.
     /// @param requestId         The request answered.
     /// @param outputCommitment  S_n.
     /// @param traceRoot         LibMerkle root over L_0..L_n, 0 until `commitTrace`.
@@ -227,6 +229,7 @@ library TypesV4 {
         ResponseStatus status;
         uint32 openGames;
         uint128 bond;
+        uint64 decidedGame;
         uint256 requestId;
         bytes32 outputCommitment;
         bytes32 traceRoot;

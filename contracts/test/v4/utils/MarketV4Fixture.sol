@@ -397,7 +397,7 @@ abstract contract MarketV4Fixture is Test {
         vm.warp(1_700_000_000);
         mockVerifier = new MockTemplateVerifier();
         templates = _templates(address(mockVerifier));
-        registry = new ModelRegistryV4(BOND_FLOOR);
+        registry = new ModelRegistryV4(BOND_FLOOR, TypesV4.MIN_CLOCK);
         market = new InferenceMarketV4(IModelRegistryV4(address(registry)), ITemplateRegistry(address(templates)));
         vm.deal(requester, 1000 ether);
         vm.deal(submitter, 1000 ether);

@@ -31,6 +31,10 @@ pub const TEMPLATE_KEY_DIR: &str = "templates";
 /// measured cost of a game, §10.9).
 pub const DEVNET_BOND_FLOOR: u128 = 1_000_000_000_000_000;
 
+/// `ModelRegistryV4`'s `TIME_FLOOR` on a devnet: the protocol's minimum clock, 5 minutes, so
+/// tests and demos play in minutes (a public chain sets a day or more, §10.8).
+pub const DEVNET_TIME_FLOOR: u64 = 5 * 60;
+
 /// Gas budget registered for a template verifier with `inputs` public inputs: twice its
 /// measured cost (≈ 183k + 7.0k per input, §10.8), so the budget always covers it.
 pub fn template_gas_limit(inputs: usize) -> u64 {
@@ -100,8 +104,9 @@ pub fn template_key_args(key_dir: &Path) -> Result<Vec<TemplateKeyArgs>> {
     Ok(out)
 }
 
-/// Deploys the version-4 stack with `key`, the template test keys cached under `key_dir`.
-pub async fn deploy(rpc: &str, key: &str, key_dir: &Path) -> Result<DeploymentV4> {
+/// Deploys the version-4 stack with `key`, the template keys under `key_dir` (test keys are
+/// made there if missing) and `time_floor` as the registry's `TIME_FLOOR`.
+pub async fn deploy(rpc: &str, key: &str, key_dir: &Path, time_floor: u64) -> Result<DeploymentV4> {
     let dir = key_dir.to_path_buf();
     let args = tokio::task::spawn_blocking(move || template_key_args(&dir))
         .await
@@ -109,7 +114,7 @@ pub async fn deploy(rpc: &str, key: &str, key_dir: &Path) -> Result<DeploymentV4
             what: "template key setup".into(),
             reason: e.to_string(),
         })??;
-    let d = deploy_v4(rpc, key, &args, U256::from(DEVNET_BOND_FLOOR)).await?;
+    let d = deploy_v4(rpc, key, &args, U256::from(DEVNET_BOND_FLOOR), time_floor).await?;
     info!(market = %d.market, gas = d.total_deploy_gas(), "version 4 deployed");
     Ok(d)
 }

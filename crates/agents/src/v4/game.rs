@@ -131,12 +131,47 @@ pub async fn register(
         params,
     };
     let reg = chain.registry_v4()?;
+    check_floors(chain, &m.params).await?;
     let (info, receipt) = chain
         .send_v4("ModelRegistryV4.registerModel", reg.registerModel(m))
         .await?;
     let id = event::<ModelRegistered>(&receipt, "registerModel")?.modelId;
     info!(%id, gas = info.gas_used, "v4 model registered");
     Ok((id, info))
+}
+
+/// Refuses `params` below the registry's floors before any transaction (the registry would
+/// revert `WindowOutOfBounds` / `BondBelowFloor`; this names the flag to change).
+async fn check_floors(chain: &Chain, params: &GameParams) -> Result<()> {
+    let reg = chain.registry_v4()?;
+    let time = chain.view_v4("TIME_FLOOR", reg.TIME_FLOOR()).await?;
+    let bond = chain.view_v4("BOND_FLOOR", reg.BOND_FLOOR()).await?;
+    let times = [
+        ("challenge window (s)", params.challengeWindow),
+        ("clock per side (s)", params.clockPerSide),
+        ("proving window (s)", params.provingWindow),
+    ];
+    if let Some((what, value)) = times.into_iter().find(|(_, v)| *v < time) {
+        return Err(AgentError::BelowFloor {
+            what,
+            value: value.to_string(),
+            floor_name: "TIME_FLOOR",
+            floor: time.to_string(),
+        });
+    }
+    let bonds = [
+        ("response bond (wei)", params.responseBond),
+        ("challenger bond (wei)", params.challengerBond),
+    ];
+    if let Some((what, value)) = bonds.into_iter().find(|(_, v)| U256::from(*v) < bond) {
+        return Err(AgentError::BelowFloor {
+            what,
+            value: value.to_string(),
+            floor_name: "BOND_FLOOR",
+            floor: bond.to_string(),
+        });
+    }
+    Ok(())
 }
 
 /// Posts a request for `model_id` on input state S_0 with `fee`; returns its id.

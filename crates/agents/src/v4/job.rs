@@ -9,11 +9,62 @@ use std::{
 };
 
 use alloy_primitives::{B256, U256};
-use zkopml_engine::Tensor;
-use zkopml_prover::v4::{input_state, output_state, V4Trace};
+use zkopml_engine::{Program, Tensor};
+use zkopml_prover::v4::{input_state, output_state, Lowered, V4Trace};
 
 use super::model::{lie, load, trace, Defect, LoadedV4};
 use crate::{data::get_json, AgentError, Ctx, IntTensors, Result};
+
+/// Inputs of at least this many values are checked against `S_0` on a second thread beside
+/// the inference; below it the thread costs more than it saves (docs/benchmarks.md §5b).
+const ANSWER_PARALLEL_MIN_VALUES: usize = 16_384;
+
+/// The happy path of one request (docs/protocol.md §10.12): checks that `inputs` commit to
+/// the request's `s0` and computes the outputs (running `fault`'s lie, for a test actor) —
+/// for large inputs the check on a second thread beside the inference, so that the answer
+/// takes as long as the slower of the two (on mobilenet_v2 they take about as long each:
+/// docs/benchmarks.md §5b) — then their `S_n`. Returns the outputs and `S_n`; a wrong `s0`
+/// discards the run.
+pub fn answer(
+    program: &Program,
+    lowered: &Lowered,
+    inputs: &[Tensor],
+    s0: B256,
+    fault: Option<(usize, usize)>,
+) -> Result<(Vec<Tensor>, B256)> {
+    let values: usize = inputs.iter().map(|t| t.data.len()).sum();
+    let (mine, run) = if values < ANSWER_PARALLEL_MIN_VALUES {
+        (
+            input_state(lowered, inputs),
+            zkopml_engine::activations(program, inputs, fault),
+        )
+    } else {
+        std::thread::scope(|s| {
+            let check = s.spawn(|| input_state(lowered, inputs));
+            let run = zkopml_engine::activations(program, inputs, fault);
+            let mine = check
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (mine, run)
+        })
+    };
+    // INVARIANT: a party computes from the inputs the request committed to.
+    let mine = mine?;
+    if mine != s0 {
+        return Err(AgentError::Inconsistent {
+            what: "request input".into(),
+            reason: format!("the inputs commit to S_0 = {mine}, the request to {s0}"),
+        });
+    }
+    let run = run?;
+    let outputs: Vec<Tensor> = program
+        .outputs
+        .iter()
+        .filter_map(|o| run[*o].clone())
+        .collect();
+    let sn = output_state(lowered, &outputs)?;
+    Ok((outputs, sn))
+}
 
 /// A request run locally under version 4.
 pub(crate) struct V4Job {
@@ -106,16 +157,9 @@ impl Jobs {
         let started = std::time::Instant::now();
         let lowered = &model.model.lowered;
         let job = tokio::task::block_in_place(|| -> Result<V4Job> {
-            // INVARIANT: a party computes from the inputs the request committed to.
-            let mine = input_state(lowered, &inputs.tensors)?;
-            if mine != s0 {
-                return Err(AgentError::Inconsistent {
-                    what: "request input".into(),
-                    reason: format!("the inputs commit to S_0 = {mine}, the request to {s0}"),
-                });
-            }
             let (played, fault) = match fault {
-                // A test actor: the lie is chosen on the honest trace, so both are made now.
+                // A test actor: the lie is chosen on the honest trace (which checks S_0), so
+                // both are made now.
                 Some(node) => {
                     let honest = trace(&model, &inputs.tensors, None, Some(s0))?;
                     let (element, t) = lie(&model, &inputs.tensors, &honest, node)?;
@@ -123,14 +167,8 @@ impl Jobs {
                 }
                 None => (OnceLock::new(), None),
             };
-            let run = zkopml_engine::activations(&model.program, &inputs.tensors, fault)?;
-            let outputs: Vec<Tensor> = model
-                .program
-                .outputs
-                .iter()
-                .filter_map(|o| run[*o].clone())
-                .collect();
-            let output_state = output_state(lowered, &outputs)?;
+            let (outputs, output_state) =
+                answer(&model.program, lowered, &inputs.tensors, s0, fault)?;
             Ok(V4Job {
                 model: model.clone(),
                 inputs: inputs.tensors,

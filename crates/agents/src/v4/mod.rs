@@ -14,11 +14,13 @@ mod submitter;
 
 pub use challenger::{V4Challenger, V4ChallengerConfig};
 pub use deploy::{
-    deploy, template_gas_limit, template_key_args, DEVNET_BOND_FLOOR, TEMPLATE_KEY_DIR,
+    deploy, template_gas_limit, template_key_args, DEVNET_BOND_FLOOR, DEVNET_TIME_FLOOR,
+    TEMPLATE_KEY_DIR,
 };
 pub use game::{
     challenge, finalize, game, play, register, request, respond, Move, Player, Role, V4Model,
 };
+pub use job::answer;
 pub use model::{
     lie, load, load_request, lower, register_lowered, register_onnx, request_inputs, trace, Defect,
     LoadedV4,

@@ -59,6 +59,7 @@ pub(crate) async fn v4_net_with(persist_state: bool) -> Net {
         v4: true,
         template_keys: Some(key_dir()),
         persist_state,
+        time_floor: zkopml_agents::v4::DEVNET_TIME_FLOOR,
     };
     let cfg = devnet::up_with(&dir.path().join("devnet.json"), port, None, &opts)
         .await

@@ -20,6 +20,7 @@ const V3_ONLY: devnet::UpOptions = devnet::UpOptions {
     v4: false,
     template_keys: None,
     persist_state: false,
+    time_floor: zkopml_agents::v4::DEVNET_TIME_FLOOR,
 };
 
 const BOND: u128 = 10_000_000_000_000_000;
