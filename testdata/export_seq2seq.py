@@ -8,8 +8,8 @@ T5ForConditionalGeneration (gated-gelu, 2+2 layers) and WhisperForConditionalGen
 (1+1 layers, 8 mel bins) from transformers config objects, torch's random init under
 torch.manual_seed(0); the module's forward(input_ids, attention_mask, decoder_input_ids) or
 forward(input_features, decoder_input_ids) -> logits, fixed shapes, use_cache=False, exported
-with dynamo=False and dynamo=True at opset 17 into the git-ignored testdata/seq2seq/<model>_
-<exporter>/{model.onnx, cases.json} (4 cases, ONNX Runtime logits). A failed export is
+with dynamo=False and dynamo=True at opsets 14 and 17 into the git-ignored testdata/seq2seq/
+<model>_<exporter>_op<N>/{model.onnx, cases.json} (4 cases, ONNX Runtime logits). A failed export is
 reported and skipped (the TorchScript exporter cannot export transformers 5's Whisper:
 aten::diff). crates/engine/tests/exports.rs runs every variant present.
 """
@@ -87,13 +87,13 @@ def main() -> int:
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     for name, make in [("t5", t5), ("whisper", whisper)]:
         model, cases, names = make()
-        for dynamo in (False, True):
-            v = f"{name}_{'dynamo' if dynamo else 'torchscript'}"
+        for dynamo, opset_version in [(d, o) for d in (False, True) for o in (14, 17)]:
+            v = f"{name}_{'dynamo' if dynamo else 'torchscript'}_op{opset_version}"
             d = os.path.join(OUT, v)
             os.makedirs(d, exist_ok=True)
             path = os.path.join(d, "model.onnx")
             try:
-                kw = dict(input_names=names, output_names=["logits"], opset_version=17, dynamo=dynamo)
+                kw = dict(input_names=names, output_names=["logits"], opset_version=opset_version, dynamo=dynamo)
                 if dynamo:
                     kw["external_data"] = False
                 with torch.no_grad():

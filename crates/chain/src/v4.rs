@@ -210,6 +210,9 @@ impl V4Revert {
                     // The submitter's leaves of the round the caller read are not the
                     // round's any more (another client of the key revealed meanwhile).
                     | M::RevealMismatch(_)
+                    // Another game's leaf was proven for its challenger: until its
+                    // `finishGame` this response is held; after it, this game is cancelled.
+                    | M::ResponseHeldByGame(_)
             ),
             Self::Descent(e) => matches!(
                 e,
@@ -742,7 +745,7 @@ mod tests {
     use alloy::sol_types::SolError;
 
     use super::*;
-    use crate::market_v4::InferenceMarketV4::{InvalidProof, WrongInputCount};
+    use crate::market_v4::InferenceMarketV4::{InvalidProof, ResponseHeldByGame, WrongInputCount};
 
     #[test]
     fn link_fills_every_placeholder_with_the_address() {
@@ -786,7 +789,16 @@ mod tests {
         }
         let invalid = V4Revert::decode(&InvalidProof {}.abi_encode()).unwrap();
         assert!(invalid.is_invalid_proof());
+        assert!(!invalid.is_stale(), "a bad proof is no race");
         assert!(V4Revert::decode(&[0xde, 0xad, 0xbe, 0xef]).is_none());
+        // A response held by another game's proven leaf is a passing state: the agent reads
+        // again (after that game's finishGame its own game is cancelled).
+        let held = ResponseHeldByGame {
+            responseId: U256::from(1),
+            gameId: U256::from(2),
+        }
+        .abi_encode();
+        assert!(V4Revert::decode(&held).unwrap().is_stale());
     }
 
     #[test]
