@@ -342,9 +342,52 @@ fn explorer_shows_a_lenet5_dispute_live_and_after_in_chromium() {
         .expect("the live indicator");
     assert!(updates >= 2, "{updates} update(s)");
 
+    // A reorganisation takes the game's last move back (`anvil_reorg` from the block of
+    // `finishGame`: that block and every later one replaced by empty blocks). The explorer
+    // finds the block it scanned last gone, reads the chain again and shows the game
+    // decided by its leaf but not finished: no outcome, no `finishGame` in the timeline.
+    let s = snapshot(&http, &url).expect("a snapshot before the reorganisation");
+    let finish_block = s["transactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["call"] == "finishGame")
+        .and_then(|t| t["block"].as_u64())
+        .expect("finishGame mined");
+    let depth = s["head"].as_u64().unwrap() - finish_block + 1;
+    let reorg = Command::new(repo().join(".tools/bin/cast"))
+        .args(["rpc", "anvil_reorg", &depth.to_string(), "[]", "--rpc-url"])
+        .arg(format!("http://127.0.0.1:{port}"))
+        .output()
+        .unwrap();
+    assert!(reorg.status.success(), "anvil_reorg: {reorg:?}");
+    let s = wait_for(
+        "the snapshot after the reorganisation",
+        Duration::from_secs(60),
+        || {
+            let s = snapshot(&http, &url)?;
+            s["games"][0]["outcome"].is_null().then_some(s)
+        },
+    );
+    assert!(
+        s["transactions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["call"] != "finishGame"),
+        "the dropped finishGame is gone from the timeline"
+    );
+    assert_eq!(
+        s["games"][0]["leaf"]["verified"], true,
+        "the leaf, mined before the dropped blocks, stays"
+    );
+    let reorged = text(&browse(&browser, &url, "3-after-reorg", 2100));
+    assert!(!reorged.contains("Outcome:"), "{reorged}");
+    assert!(reorged.contains("Leaf proof"), "{reorged}");
+
     // The node goes away: the page says so, the server lives on.
     assert!(run(&cfg, &["devnet", "down"]).success());
-    let down = text(&browse(&browser, &url, "3-node-down", 400));
+    let down = text(&browse(&browser, &url, "4-node-down", 400));
     assert!(down.contains("Could not read the chain"), "{down}");
     let explorer = &mut procs.0[0];
     assert!(
