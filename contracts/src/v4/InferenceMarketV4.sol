@@ -664,10 +664,10 @@ contract InferenceMarketV4 is IInferenceMarketV4 {
         //            `finishGame` (anyone) applies exactly this outcome.
         // Inline (not through LibChunkDescentLinked): the leaf saves the library's cold account.
         d.resolveProven(forChallenger, uint64(block.timestamp));
-        // INVARIANT: a leaf proven for the challenger holds the response for this game: no
-        //            one-shot, other game or void can disprove it before `finishGame` pays
-        //            the proven challenger (§10.9).
-        if (forChallenger) resp.decidedGame = uint64(gameId);
+        // INVARIANT: the first leaf proven for a challenger holds the response for its game:
+        //            no one-shot, other game (a later proven one included) or void can
+        //            disprove it before `finishGame` pays that challenger (§10.9).
+        if (forChallenger && resp.decidedGame == 0) resp.decidedGame = uint64(gameId);
         emit DescentMoved(gameId, forChallenger ? Types.Side.Challenger : Types.Side.Submitter);
     }
 

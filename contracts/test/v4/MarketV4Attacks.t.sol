@@ -142,6 +142,40 @@ contract MarketV4AttacksTest is MarketV4Fixture {
         assertEq(market.burned(), RESPONSE_BOND / 2, "the rest of the liar's bond burns");
     }
 
+    /// @notice The same theft by a second proven leaf (found reviewing the fix above): the
+    ///         liar's sybil plays its own game from the true trace to its leaf and proves it
+    ///         right after the honest challenger's. The first leaf proven for a challenger
+    ///         holds the response; the later one does not take the hold over, its
+    ///         `finishGame` reverts `ResponseHeldByGame`, and the honest challenger is paid.
+    function test_attack_secondProvenLeafCannotTakeTheHold() public {
+        uint32 n = STEPS;
+        address sybil = makeAddr("liar's second address");
+        vm.deal(sybil, 10 ether);
+        V4Model.Trace memory honest = V4Model.honest(n);
+        V4Model.Trace memory liar = V4Model.build(n, _lie(V4Model.LieKind.Chunk, 2, 1, 1));
+        uint256 requestId = _request(_register(n, 3), n);
+        _respond(requestId, liar);
+        uint256 gameId = _challenge(requestId, honest);
+        bytes32 root = V4Model.traceRoot(honest);
+        vm.prank(sybil);
+        uint256 sybilGame = market.challenge{value: CHALLENGER_BOND}(requestId, honest.claimed, root);
+        _playUntilProving(gameId, liar, honest);
+        _playUntilProving(sybilGame, liar, honest);
+
+        _proveLeaf(gameId, market.getGame(gameId), liar, market.getDescent(gameId));
+        _proveLeaf(sybilGame, market.getGame(sybilGame), liar, market.getDescent(sybilGame));
+        assertEq(uint8(market.getDescent(sybilGame).phase), uint8(Types.DescentPhase.Resolved), "both proven");
+        assertEq(market.getResponse(1).decidedGame, gameId, "the first proven game keeps the hold");
+
+        vm.prank(sybil);
+        vm.expectRevert(abi.encodeWithSelector(E.ResponseHeldByGame.selector, 1, gameId));
+        market.finishGame(sybilGame);
+        market.finishGame(gameId);
+        assertEq(market.balances(challenger), CHALLENGER_BOND + RESPONSE_BOND / 2, "the first prover is paid");
+        market.cancelGame(sybilGame);
+        assertEq(market.balances(sybil), CHALLENGER_BOND, "the sybil only gets its bond back");
+    }
+
     ////////////////////////////////////////////////////////////////
     //                 Defended already (the spec)                 //
     ////////////////////////////////////////////////////////////////
