@@ -38,6 +38,14 @@ contract RefusingChallenger {
 contract MarketV4AttacksTest is MarketV4Fixture {
     uint32 internal constant STEPS = 5;
 
+    /// @dev A liar's second address.
+    address internal sybil = makeAddr("liar's second address");
+
+    function setUp() public override {
+        super.setUp();
+        vm.deal(sybil, 10 ether);
+    }
+
     /// @dev A liar that follows the truth up to step `step`, then commits an S_{step+1} with no
     ///      opening at all (a root nobody knows a preimage of), with a valid trace leaf over
     ///      it and the true P_step; every later leaf is junk, and it claims another output.
@@ -103,8 +111,6 @@ contract MarketV4AttacksTest is MarketV4Fixture {
     ///         `finishGame` pays the proven challenger its bond and the reward.
     function test_attack_sybilPreemptsAProvenChallenger() public {
         uint32 n = STEPS;
-        address sybil = makeAddr("liar's second address");
-        vm.deal(sybil, 10 ether);
         V4Model.Trace memory honest = V4Model.honest(n);
         V4Model.Trace memory liar = V4Model.build(n, _lie(V4Model.LieKind.Chunk, 2, 1, 1));
         liar.claimed = keccak256("another output"); // the escape hatch: S_n is not the claim
@@ -149,8 +155,6 @@ contract MarketV4AttacksTest is MarketV4Fixture {
     ///         `finishGame` reverts `ResponseHeldByGame`, and the honest challenger is paid.
     function test_attack_secondProvenLeafCannotTakeTheHold() public {
         uint32 n = STEPS;
-        address sybil = makeAddr("liar's second address");
-        vm.deal(sybil, 10 ether);
         V4Model.Trace memory honest = V4Model.honest(n);
         V4Model.Trace memory liar = V4Model.build(n, _lie(V4Model.LieKind.Chunk, 2, 1, 1));
         uint256 requestId = _request(_register(n, 3), n);
