@@ -32,31 +32,34 @@ pub fn answer(
     s0: B256,
     fault: Option<(usize, usize)>,
 ) -> Result<(Vec<Tensor>, B256)> {
+    // INVARIANT: a party computes from the inputs the request committed to.
+    let check = || -> Result<()> {
+        let mine = input_state(lowered, inputs)?;
+        if mine != s0 {
+            return Err(AgentError::Inconsistent {
+                what: "request input".into(),
+                reason: format!("the inputs commit to S_0 = {mine}, the request to {s0}"),
+            });
+        }
+        Ok(())
+    };
     let values: usize = inputs.iter().map(|t| t.data.len()).sum();
-    let (mine, run) = if values < ANSWER_PARALLEL_MIN_VALUES {
-        (
-            input_state(lowered, inputs),
-            zkopml_engine::activations(program, inputs, fault),
-        )
+    let run = if values < ANSWER_PARALLEL_MIN_VALUES {
+        // Small inputs: the check first, so a wrong S_0 runs no inference.
+        check()?;
+        zkopml_engine::activations(program, inputs, fault)?
     } else {
-        std::thread::scope(|s| {
-            let check = s.spawn(|| input_state(lowered, inputs));
+        let (checked, run) = std::thread::scope(|s| {
+            let checked = s.spawn(check);
             let run = zkopml_engine::activations(program, inputs, fault);
-            let mine = check
+            let checked = checked
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            (mine, run)
-        })
-    };
-    // INVARIANT: a party computes from the inputs the request committed to.
-    let mine = mine?;
-    if mine != s0 {
-        return Err(AgentError::Inconsistent {
-            what: "request input".into(),
-            reason: format!("the inputs commit to S_0 = {mine}, the request to {s0}"),
+            (checked, run)
         });
-    }
-    let run = run?;
+        checked?;
+        run?
+    };
     let outputs: Vec<Tensor> = program
         .outputs
         .iter()
