@@ -17,6 +17,7 @@ use zkopml_chain::registry::Types::GameParams;
 use zkopml_engine::io::{quantize_inputs, TensorFile};
 
 const BOND: u128 = 10_000_000_000_000_000;
+const WINDOW: u64 = 3600;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -42,8 +43,11 @@ async fn setup(dir: &Path, port: u16) -> DevnetConfig {
         .expect("devnet up");
     cfg.key_cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("keys");
     cfg.write(&path).unwrap();
+    // A window no machine's speed can miss: the challenge lands however slowly the agents
+    // start and execute (a 20 s window was missed on a loaded CI machine); a test that needs
+    // the window over moves the chain's clock past it (`let_the_window_pass`).
     let params = GameParams {
-        challengeWindow: 20,
+        challengeWindow: WINDOW,
         clockPerSide: 300,
         provingWindow: 600,
         arity: 2,
@@ -69,16 +73,57 @@ async fn setup(dir: &Path, port: u16) -> DevnetConfig {
     cfg
 }
 
+/// Starts a `zkopml` agent process; its output goes to `agents.log` in `dir` (shown by
+/// [`diagnose`] when a condition is not reached).
 fn spawn(dir: &Path, args: &[&str]) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("agents.log"))
+        .unwrap();
     Command::new(env!("CARGO_BIN_EXE_zkopml"))
         .arg("--devnet")
         .arg(dir.join("devnet.json"))
         .args(args)
         .args(["--poll-ms", "100", "--until-idle", "--timeout", "300"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
+        .env("NO_COLOR", "1")
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
         .spawn()
         .expect("spawn zkopml")
+}
+
+/// What a failed wait shows: the chain's counts, response 1 and game 1 as the chain has
+/// them, and everything the agent processes printed.
+async fn diagnose(cfg: &DevnetConfig, dir: &Path) -> String {
+    let chain = cfg.ctx("requester", Timeline::default()).unwrap().chain;
+    let market = chain.market();
+    let mut out = String::new();
+    if let Ok(c) = chain.view("counts", market.counts()).await {
+        out += &format!(
+            "requests {} responses {} games {}\n",
+            c.requests, c.responses, c.games
+        );
+        if !c.responses.is_zero() {
+            if let Ok(r) = chain
+                .view("getResponseById", market.getResponseById(U256::from(1)))
+                .await
+            {
+                out += &format!(
+                    "response 1: status {} open games {} challenge deadline {} (chain now {:?})\n",
+                    r.status,
+                    r.openGames,
+                    r.challengeDeadline,
+                    chain.now().await.ok()
+                );
+            }
+        }
+    }
+    if let Some(g) = game(cfg).await {
+        out += &format!("game 1: status {} phase {}\n", g.status, g.phase);
+    }
+    let log = std::fs::read_to_string(dir.join("agents.log")).unwrap_or_default();
+    out + "agents' output:\n" + &log
 }
 
 async fn game(cfg: &DevnetConfig) -> Option<zkopml_chain::market::Types::GameView> {
@@ -99,6 +144,7 @@ async fn game(cfg: &DevnetConfig) -> Option<zkopml_chain::market::Types::GameVie
 /// condition, not a timing: a busy machine may take minutes where an idle one takes seconds).
 async fn drive_until<F: Fn(&zkopml_chain::market::Types::GameView) -> bool>(
     cfg: &DevnetConfig,
+    dir: &Path,
     mut tick: impl AsyncFnMut(),
     until: F,
 ) {
@@ -108,7 +154,9 @@ async fn drive_until<F: Fn(&zkopml_chain::market::Types::GameView) -> bool>(
         if game(cfg).await.is_some_and(|g| until(&g)) {
             return;
         }
-        assert!(Instant::now() < deadline, "condition not reached");
+        if Instant::now() >= deadline {
+            panic!("condition not reached:\n{}", diagnose(cfg, dir).await);
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -123,6 +171,25 @@ fn lying_challenger(cfg: &DevnetConfig) -> Challenger {
         },
     )
     .unwrap()
+}
+
+/// Moves the chain's clock past response 1's challenge window, as time would.
+async fn let_the_window_pass(cfg: &DevnetConfig) {
+    let chain = cfg.ctx("requester", Timeline::default()).unwrap().chain;
+    let resp = chain
+        .view(
+            "getResponseById",
+            chain.market().getResponseById(U256::from(1)),
+        )
+        .await
+        .unwrap();
+    let now = chain.now().await.unwrap();
+    if now <= resp.challengeDeadline {
+        chain
+            .advance_time(resp.challengeDeadline - now + 1)
+            .await
+            .unwrap();
+    }
 }
 
 fn kill(mut c: Child) {
@@ -152,21 +219,38 @@ async fn killed_challenger_restarts_and_wins() {
 
     // Mid-bisection: the challenger has opened the game and waits for the submitter.
     let c = spawn(dir.path(), &["challenge", "--mode", "bisect"]);
-    drive_until(&cfg, async || {}, |_| true).await;
+    drive_until(&cfg, dir.path(), async || {}, |_| true).await;
     kill(c);
     // The submitter reveals while the challenger is down.
-    drive_until(&cfg, async || liar.tick().await.unwrap(), |g| g.phase == 1).await;
+    drive_until(
+        &cfg,
+        dir.path(),
+        async || liar.tick().await.unwrap(),
+        |g| g.phase == 1,
+    )
+    .await;
 
     // Restart: it must find its game (no second bond) and reveal; kill it again at the leaf.
     let c = spawn(dir.path(), &["challenge", "--mode", "bisect"]);
-    drive_until(&cfg, async || liar.tick().await.unwrap(), |g| g.phase == 2).await;
+    drive_until(
+        &cfg,
+        dir.path(),
+        async || liar.tick().await.unwrap(),
+        |g| g.phase == 2,
+    )
+    .await;
     kill(c);
 
     let c = spawn(dir.path(), &["challenge", "--mode", "bisect"]);
     let deadline = Instant::now() + Duration::from_secs(300);
     while game(&cfg).await.unwrap().status == 0 {
         liar.tick().await.unwrap();
-        assert!(Instant::now() < deadline, "game did not resolve");
+        if Instant::now() >= deadline {
+            panic!(
+                "game did not resolve:\n{}",
+                diagnose(&cfg, dir.path()).await
+            );
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     finish(c);
@@ -185,18 +269,36 @@ async fn killed_honest_submitter_restarts_and_wins() {
     let s = spawn(dir.path(), &["submit"]);
     let mut liar = lying_challenger(&cfg);
     // The liar challenges; kill the submitter before it reveals.
-    drive_until(&cfg, async || liar.tick().await.unwrap(), |_| true).await;
+    drive_until(
+        &cfg,
+        dir.path(),
+        async || liar.tick().await.unwrap(),
+        |_| true,
+    )
+    .await;
     kill(s);
     let s = spawn(dir.path(), &["submit"]);
-    drive_until(&cfg, async || liar.tick().await.unwrap(), |g| g.phase == 2).await;
+    drive_until(
+        &cfg,
+        dir.path(),
+        async || liar.tick().await.unwrap(),
+        |g| g.phase == 2,
+    )
+    .await;
     kill(s);
     let s = spawn(dir.path(), &["submit"]);
     let deadline = Instant::now() + Duration::from_secs(300);
     while game(&cfg).await.unwrap().status == 0 {
         liar.tick().await.unwrap();
-        assert!(Instant::now() < deadline, "game did not resolve");
+        if Instant::now() >= deadline {
+            panic!(
+                "game did not resolve:\n{}",
+                diagnose(&cfg, dir.path()).await
+            );
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let_the_window_pass(&cfg).await;
     finish(s);
     assert_eq!(game(&cfg).await.unwrap().status, 1, "submitter won");
     let chain = cfg.ctx("requester", Timeline::default()).unwrap().chain;
@@ -240,7 +342,12 @@ async fn submitter_that_lost_its_state_after_responding_defends_from_the_chain()
     while game(&cfg).await.is_none_or(|g| g.status == 0) {
         liar.tick().await.unwrap();
         s.tick().await.unwrap();
-        assert!(Instant::now() < deadline, "game did not resolve");
+        if Instant::now() >= deadline {
+            panic!(
+                "game did not resolve:\n{}",
+                diagnose(&cfg, dir.path()).await
+            );
+        }
     }
     assert_eq!(s.responses(), 1, "the response was adopted from the chain");
     assert_eq!(game(&cfg).await.unwrap().status, 1, "submitter won");

@@ -15,6 +15,8 @@ use zkopml_agents::{
 use zkopml_chain::registry::Types::GameParams;
 use zkopml_engine::io::{quantize_inputs, TensorFile};
 
+use super::common::WINDOW;
+
 /// Version 3 only: the version-4 stack is exercised by tests/v4.rs.
 const V3_ONLY: devnet::UpOptions = devnet::UpOptions {
     v4: false,
@@ -42,12 +44,12 @@ impl Drop for Net {
     }
 }
 
-async fn net(ops_per_step: usize, challenge_window: u64) -> Net {
-    net_with("dnn", ops_per_step, challenge_window).await
+async fn net(ops_per_step: usize) -> Net {
+    net_with("dnn", ops_per_step).await
 }
 
-/// A devnet with `testdata/<model>` registered.
-async fn net_with(model: &str, ops_per_step: usize, challenge_window: u64) -> Net {
+/// A devnet with `testdata/<model>` registered, with a challenge window of [`WINDOW`].
+async fn net_with(model: &str, ops_per_step: usize) -> Net {
     let anvil = repo().join(".tools/bin/anvil");
     assert!(
         anvil.exists(),
@@ -62,7 +64,7 @@ async fn net_with(model: &str, ops_per_step: usize, challenge_window: u64) -> Ne
     // Test keys are deterministic per step digest: share them between scenarios.
     cfg.key_cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("keys");
     let params = GameParams {
-        challengeWindow: challenge_window,
+        challengeWindow: WINDOW,
         clockPerSide: 300,
         provingWindow: 600,
         arity: 2,
@@ -104,17 +106,37 @@ async fn request(net: &Net) -> U256 {
 }
 
 /// Ticks a submitter and challengers until every challenger that disputed is settled and
-/// the submitter has nothing open (or `limit` passes).
-async fn play(sub: &mut Submitter, chs: &mut [Challenger], limit: Duration) {
+/// the submitter has nothing open (or `limit` passes). Once every challenger has ticked
+/// with a response on chain and none disputes it any more, the chain's clock moves past its
+/// window, as time would: no outcome depends on how fast this machine runs the agents.
+async fn play(net: &Net, sub: &mut Submitter, chs: &mut [Challenger], limit: Duration) {
     let deadline = Instant::now() + limit;
+    let chain = net.cfg.ctx("requester", Timeline::default()).unwrap().chain;
+    let market = chain.market();
     sub.tick().await.unwrap();
     loop {
+        let seen = chain.view("counts", market.counts()).await.unwrap().responses;
         for c in chs.iter_mut() {
             c.tick().await.unwrap();
         }
         sub.tick().await.unwrap();
         if sub.idle() && chs.iter().all(|c| c.idle()) {
             return;
+        }
+        if chs.iter().all(|c| c.idle()) {
+            for rid in 1..=seen.to::<u64>() {
+                let r = chain
+                    .view("getResponseById", market.getResponseById(U256::from(rid)))
+                    .await
+                    .unwrap();
+                let now = chain.now().await.unwrap();
+                if r.status == PENDING && r.openGames == 0 && now <= r.challengeDeadline {
+                    chain
+                        .advance_time(r.challengeDeadline - now + 1)
+                        .await
+                        .unwrap();
+                }
+            }
         }
         assert!(
             Instant::now() < deadline,
@@ -170,6 +192,7 @@ async fn eth(net: &Net, role: &str) -> U256 {
     chain.balance(chain.address).await.unwrap()
 }
 
+const PENDING: u8 = 1;
 const DISPROVEN: u8 = 2;
 const FINALIZED: u8 = 3;
 const SUBMITTER_WON: u8 = 1;
@@ -178,12 +201,12 @@ const CHALLENGER_WON: u8 = 2;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn defect_at_first_middle_and_last_step_loses_the_bisection() {
     for defect in [0usize, 1, 2] {
-        let net = net(1, 60).await;
+        let net = net(1).await;
         request(&net).await;
         let before = eth(&net, "challenger1").await;
         let mut sub = submitter(&net, "submitter", Some(defect), false);
         let mut ch = [challenger(&net, "challenger1", None, DisputeMode::Bisect)];
-        play(&mut sub, &mut ch, Duration::from_secs(120)).await;
+        play(&net, &mut sub, &mut ch, Duration::from_secs(120)).await;
         assert_eq!(
             response_status(&net, 1).await,
             DISPROVEN,
@@ -208,11 +231,11 @@ async fn defect_at_first_middle_and_last_step_loses_the_bisection() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn xgboost_defect_at_a_data_dependent_gather_and_at_argmax_loses() {
     for defect in [11usize, 15] {
-        let net = net_with("xgboost", 1, 60).await;
+        let net = net_with("xgboost", 1).await;
         request(&net).await;
         let mut sub = submitter(&net, "submitter", Some(defect), false);
         let mut ch = [challenger(&net, "challenger1", None, DisputeMode::Bisect)];
-        play(&mut sub, &mut ch, Duration::from_secs(120)).await;
+        play(&net, &mut sub, &mut ch, Duration::from_secs(120)).await;
         assert_eq!(
             response_status(&net, 1).await,
             DISPROVEN,
@@ -228,17 +251,17 @@ async fn xgboost_defect_at_a_data_dependent_gather_and_at_argmax_loses() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn published_trace_is_disproven_in_one_transaction() {
-    let net = net(1, 60).await;
+    let net = net(1).await;
     request(&net).await;
     let mut sub = submitter(&net, "submitter", Some(2), true);
     let mut ch = [challenger(&net, "challenger1", None, DisputeMode::Auto)];
-    play(&mut sub, &mut ch, Duration::from_secs(120)).await;
+    play(&net, &mut sub, &mut ch, Duration::from_secs(120)).await;
     assert_eq!(response_status(&net, 1).await, DISPROVEN);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn honest_submitter_beats_a_lying_challenger_and_finalises() {
-    let net = net(1, 8).await;
+    let net = net(1).await;
     request(&net).await;
     let liar_before = eth(&net, "challenger2").await;
     let mut sub = submitter(&net, "submitter", None, false);
@@ -246,7 +269,7 @@ async fn honest_submitter_beats_a_lying_challenger_and_finalises() {
         challenger(&net, "challenger1", None, DisputeMode::Bisect),
         challenger(&net, "challenger2", Some(1), DisputeMode::Bisect),
     ];
-    play(&mut sub, &mut chs, Duration::from_secs(120)).await;
+    play(&net, &mut sub, &mut chs, Duration::from_secs(120)).await;
     // The honest challenger checked the response by inference and `S_n` alone and agreed.
     assert_eq!(
         chs[0].disputes(),
@@ -309,7 +332,7 @@ async fn honest_submitter_beats_a_lying_challenger_and_finalises() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_challengers_two_honest_one_lying_on_a_defective_response() {
-    let net = net(1, 60).await;
+    let net = net(1).await;
     request(&net).await;
     let honest_before = [
         eth(&net, "challenger1").await,
@@ -321,7 +344,7 @@ async fn three_challengers_two_honest_one_lying_on_a_defective_response() {
         challenger(&net, "challenger2", None, DisputeMode::Bisect),
         challenger(&net, "submitter2", Some(0), DisputeMode::Bisect),
     ];
-    play(&mut sub, &mut chs, Duration::from_secs(180)).await;
+    play(&net, &mut sub, &mut chs, Duration::from_secs(180)).await;
     assert_eq!(response_status(&net, 1).await, DISPROVEN);
     for (role, before) in ["challenger1", "challenger2"].iter().zip(honest_before) {
         // Won the submitter's bond, or was refunded: never more than gas lost.
@@ -334,11 +357,11 @@ async fn three_challengers_two_honest_one_lying_on_a_defective_response() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_operators_per_step() {
-    let net = net(3, 60).await;
+    let net = net(3).await;
     request(&net).await;
     let mut sub = submitter(&net, "submitter", Some(0), false);
     let mut ch = [challenger(&net, "challenger1", None, DisputeMode::Bisect)];
-    play(&mut sub, &mut ch, Duration::from_secs(120)).await;
+    play(&net, &mut sub, &mut ch, Duration::from_secs(120)).await;
     assert_eq!(response_status(&net, 1).await, DISPROVEN);
     assert_eq!(game_status(&net, 1).await, CHALLENGER_WON);
 }
@@ -347,7 +370,7 @@ async fn three_operators_per_step() {
 async fn bad_inputs_get_clear_errors_and_persist_nothing() {
     use zkopml_agents::AgentError;
     use zkopml_chain::ChainError;
-    let net = net(1, 60).await;
+    let net = net(1).await;
     let ctx = net.cfg.ctx("requester", Timeline::default()).unwrap();
 
     // An unregistered model id.
@@ -455,7 +478,7 @@ async fn bad_inputs_get_clear_errors_and_persist_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deployed_verifier_rejects_tampered_statements() {
     use zkopml_commit::fr_to_bytes32;
-    let net = net(1, 60).await;
+    let net = net(1).await;
     let ctx = net.cfg.ctx("owner", Timeline::default()).unwrap();
     let m = ctx.model(net.model).await.unwrap();
     let file = TensorFile::read(&repo().join("testdata/dnn/input.json")).unwrap();
