@@ -115,7 +115,11 @@ async fn play(net: &Net, sub: &mut Submitter, chs: &mut [Challenger], limit: Dur
     let market = chain.market();
     sub.tick().await.unwrap();
     loop {
-        let seen = chain.view("counts", market.counts()).await.unwrap().responses;
+        let seen = chain
+            .view("counts", market.counts())
+            .await
+            .unwrap()
+            .responses;
         for c in chs.iter_mut() {
             c.tick().await.unwrap();
         }
