@@ -778,14 +778,8 @@ async fn honest_submitter_wins(net: &Net, model: &V4Model, honest: &V4Trace, lia
 
 // ------------------------------------------------------------------ transformers
 
-/// `testdata/exports/<name>` (committed graphs in the shape torch's exporters write): the
-/// program and its first case's quantised inputs.
-fn export(name: &str) -> (Program, Vec<Tensor>) {
-    load_case(&repo().join("testdata/exports").join(name))
-}
-
 /// The program in `dir/model.onnx` and the quantised inputs of the first case of
-/// `dir/cases.json`.
+/// `dir/cases.json`, or of `dir/input.json` (the seed's layout).
 fn load_case(dir: &std::path::Path) -> (Program, Vec<Tensor>) {
     #[derive(serde::Deserialize)]
     struct Cases {
@@ -793,9 +787,14 @@ fn load_case(dir: &std::path::Path) -> (Program, Vec<Tensor>) {
     }
     let graph = import::load_file(&dir.join("model.onnx")).unwrap();
     let program = Program::compile(&graph, &HashMap::new(), 1).unwrap();
-    let text = std::fs::read_to_string(dir.join("cases.json")).unwrap();
-    let cases: Cases = serde_json::from_str(&text).unwrap();
-    let inputs = quantize_inputs(&program, &cases.cases[0].inputs).unwrap();
+    let first = match std::fs::read_to_string(dir.join("cases.json")) {
+        Ok(text) => {
+            let cases: Cases = serde_json::from_str(&text).unwrap();
+            cases.cases.into_iter().next().unwrap()
+        }
+        Err(_) => TensorFile::read(&dir.join("input.json")).unwrap(),
+    };
+    let inputs = quantize_inputs(&program, &first.inputs).unwrap();
     (program, inputs)
 }
 
@@ -847,19 +846,12 @@ fn lie_at(
     liar
 }
 
-/// Issue 12's transformer disputes on the committed exports `name`: a lying submitter with a
-/// defect in the first node of each of `families` (an op type; `last` is the program's last
-/// node, `late X` the last node of type `X`, e.g. the last decoding step's ArgMax) loses to an honest challenger's real
-/// leaf proof, and the game ends in an operator of the lying node; then an honest submitter
-/// beats a challenger whose trace carries the model's first lie, and finalises. One test per
-/// model (each on its own devnet), so that the test threads play two models at once.
-async fn transformer_disputes(name: &str, families: &[&str]) {
-    let net = net().await;
-    let (program, inputs) = export(name);
-    disputes_on(&net, name, &program, &inputs, families).await
-}
-
-/// [`transformer_disputes`] of `program` on `inputs`, on `net`.
+/// Issue 12's transformer disputes on `program` and `inputs`, on `net`: a lying submitter
+/// with a defect in the first node of each of `families` (an op type; `last` is the program's
+/// last node, `late X` the last node of type `X`, e.g. the last decoding step's ArgMax) loses
+/// to an honest challenger's real leaf proof, and the game ends in an operator of the lying
+/// node; then an honest submitter beats a challenger whose trace carries the model's first
+/// lie, and finalises.
 async fn disputes_on(
     net: &Net,
     name: &str,
@@ -922,44 +914,54 @@ async fn disputes_on(
     honest_submitter_wins(net, &model, &honest, &first_liar.expect("a lie played")).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn transformer_bert_mask_disputes_end_at_the_lie() {
-    transformer_disputes(
-        "bert_mask",
-        &["Softmax", "LayerNormalization", "MatMul", "Erf"],
-    )
-    .await
+/// [`disputes_on`] the seed's transformer `model` as torch exports it (`testdata/<model>`,
+/// committed, `testdata/gen_seed.py`), on its first input. One test per model (each on its own
+/// devnet), so that the test threads play two models at once.
+async fn seed_disputes(model: &str, families: &[&str]) {
+    let net = net().await;
+    let (program, inputs) = load_case(&repo().join("testdata").join(model));
+    disputes_on(&net, model, &program, &inputs, families).await
 }
 
+/// GTE as sentence-transformers runs it, TorchScript-exported at opset 14 (LayerNorm
+/// decomposed: `Sqrt` is its normalisation step), with a padded attention mask and masked mean
+/// pooling: lies in its first Softmax, LayerNorm, MatMul and GELU `Erf`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn transformer_t5_encoder_disputes_end_at_the_lie() {
-    transformer_disputes("t5_encoder", &["Softmax", "Sqrt", "MatMul", "Tanh"]).await
+async fn seed_gte_disputes_end_at_the_lie() {
+    seed_disputes("gte", &["Softmax", "Sqrt", "MatMul", "Erf"]).await
 }
 
+/// Full T5 (encoder and decoder, TorchScript, opset 14; its logits): lies in the encoder's
+/// first Softmax, RMSNorm `Sqrt`, MatMul and gated-GELU `Tanh`, and in the LM head (the last
+/// node).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn transformer_t5_decoder_disputes_end_at_the_lie() {
-    transformer_disputes("t5_decoder", &["Softmax", "Sqrt", "MatMul", "last"]).await
+async fn seed_t5_disputes_end_at_the_lie() {
+    seed_disputes("t5", &["Softmax", "Sqrt", "MatMul", "Tanh", "last"]).await
 }
 
+/// Full Whisper (encoder and decoder, dynamo, opset 17; its logits): lies in the first
+/// Softmax, LayerNormalization, MatMul and GELU `Erf`, and in the projection to the vocabulary.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn transformer_whisper_disputes_end_at_the_lie() {
-    transformer_disputes(
+async fn seed_whisper_disputes_end_at_the_lie() {
+    seed_disputes(
         "whisper",
         &["Softmax", "LayerNormalization", "MatMul", "Erf", "last"],
     )
     .await
 }
 
-/// Greedy generation: the last decoding step's ArgMax (a flipped bit in its logits rarely
-/// moves the maximum; the token itself does reach the output).
+/// Greedy generation with T5 and Whisper (`<model>/generate`: the encoder once, the decoder
+/// per decoding step, the answer is token ids): a lie in the last decoding step's ArgMax (a
+/// flipped bit in earlier logits rarely moves a maximum, so such a lie leaves the tokens as
+/// they are and is not disputed; the token itself does reach the output).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn transformer_t5_generate_disputes_end_at_the_lie_in_the_last_step() {
-    transformer_disputes("t5_generate", &["late ArgMax"]).await
+async fn seed_t5_generate_disputes_end_at_the_lie_in_the_last_step() {
+    seed_disputes("t5/generate", &["late ArgMax"]).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn transformer_whisper_generate_disputes_end_at_the_lie_in_the_last_step() {
-    transformer_disputes("whisper_generate", &["late ArgMax"]).await
+async fn seed_whisper_generate_disputes_end_at_the_lie_in_the_last_step() {
+    seed_disputes("whisper/generate", &["late ArgMax"]).await
 }
 
 /// all-MiniLM-L6-v2 with its real weights (`testdata/gen_minilm.py`, run by the test command)

@@ -1,7 +1,9 @@
-//! Graphs in the shape torch's exporters write for real models (`testdata/gen_exports.py`,
-//! committed under `testdata/exports/`): each loads, compiles and runs, and every output of
-//! every case agrees with ONNX Runtime's within the bound listed here (measured figures and
-//! the reasoning: `docs/fidelity.md`, "Export patterns").
+//! Transformers as people export them: the seed's T5, GTE and Whisper through torch's
+//! exporters (`testdata/gen_seed.py`, committed under `testdata/{t5,gte,whisper}`), graphs in
+//! the shape torch's exporters write for real models (`testdata/gen_exports.py`, committed
+//! under `testdata/exports/`), and the generated MiniLM: each loads, compiles and runs, and
+//! every output of every case agrees with ONNX Runtime's within the bound listed here
+//! (measured figures and the reasoning: `docs/fidelity.md`, "Export patterns").
 
 use std::{collections::BTreeMap, path::PathBuf};
 
@@ -28,18 +30,56 @@ struct Cases {
 /// Per output over all cases: (max |err|, max |reference|, min cosine similarity).
 type Figures = BTreeMap<String, (f64, f64, f64)>;
 
-/// Runs every case of `model`; `row_mask`: for an output of shape `[1, S, H]`, the input
-/// whose `[1, S]` values say which rows to compare (0 = padding, skipped).
+/// The cases of the model in `dir`: `cases.json`, or the seed's layout (`input.json` with
+/// `output.json`, then the cases of `fidelity.json`).
+fn cases_of(dir: &std::path::Path) -> Cases {
+    let read =
+        |f: &str| std::fs::read_to_string(dir.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+    if dir.join("cases.json").exists() {
+        return serde_json::from_str(&read("cases.json")).unwrap();
+    }
+    #[derive(Deserialize)]
+    struct Inputs {
+        inputs: BTreeMap<String, FloatTensor>,
+    }
+    #[derive(Deserialize)]
+    struct Outputs {
+        outputs: BTreeMap<String, FloatTensor>,
+    }
+    let first = Case {
+        inputs: serde_json::from_str::<Inputs>(&read("input.json"))
+            .unwrap()
+            .inputs,
+        outputs: serde_json::from_str::<Outputs>(&read("output.json"))
+            .unwrap()
+            .outputs,
+    };
+    let mut cases: Cases = serde_json::from_str(&read("fidelity.json")).unwrap();
+    cases.cases.insert(0, first);
+    cases
+}
+
+/// Runs every case of `model` (a folder under `testdata/exports`); `row_mask`: for an output
+/// of shape `[1, S, H]`, the input whose `[1, S]` values say which rows to compare (0 =
+/// padding, skipped).
 fn run(model: &str, row_mask: Option<(&str, &str)>) -> (Program, Figures) {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../testdata/exports")
         .join(model);
-    let graph =
-        import::load_file(&dir.join("model.onnx")).unwrap_or_else(|e| panic!("{model}: {e}"));
+    run_on(model, &dir.join("model.onnx"), &cases_of(&dir), row_mask)
+}
+
+/// Runs `cases` through the model file `onnx` (`label` names it in messages).
+fn run_on(
+    label: &str,
+    onnx: &std::path::Path,
+    cases: &Cases,
+    row_mask: Option<(&str, &str)>,
+) -> (Program, Figures) {
+    let model = label;
+    let graph = import::load_file(onnx).unwrap_or_else(|e| panic!("{model}: {e}"));
     let program =
         Program::compile(&graph, &Default::default(), 1).unwrap_or_else(|e| panic!("{model}: {e}"));
-    let text = std::fs::read_to_string(dir.join("cases.json")).unwrap();
-    let cases: Cases = serde_json::from_str(&text).unwrap();
     let mut figures = Figures::new();
     for case in &cases.cases {
         let inputs = quantize_inputs(&program, &case.inputs).unwrap();
@@ -179,12 +219,16 @@ fn minilm_nearest_neighbours_agree(variant: &str) -> usize {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../testdata/minilm")
         .join(variant);
-    let cases: Cases =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("cases.json")).unwrap()).unwrap();
+    nearest_neighbours_agree(&format!("minilm/{variant}"), &p, &cases_of(&dir))
+}
+
+/// For every case, the nearest other case by the program's `sentence_embedding` (cosine) is
+/// the one ONNX Runtime's embeddings name. Returns the number of cases.
+fn nearest_neighbours_agree(label: &str, p: &Program, cases: &Cases) -> usize {
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
     for case in &cases.cases {
-        let inputs = quantize_inputs(&p, &case.inputs).unwrap();
-        let t = execute(&p, &inputs).unwrap();
+        let inputs = quantize_inputs(p, &case.inputs).unwrap();
+        let t = execute(p, &inputs).unwrap();
         ours.push(
             t.outputs[0]
                 .data
@@ -214,11 +258,11 @@ fn minilm_nearest_neighbours_agree(variant: &str) -> usize {
         assert_eq!(
             nearest(&ours, i),
             nearest(&theirs, i),
-            "minilm/{variant}: sentence {i}'s nearest neighbour"
+            "{label}: sentence {i}'s nearest neighbour"
         );
     }
     println!(
-        "minilm/{variant}: nearest neighbours equal for all {} sentences",
+        "{label}: nearest neighbours equal for all {} sentences",
         ours.len()
     );
     ours.len()
@@ -347,13 +391,19 @@ fn seq2seq_exports_agree_with_onnx_runtime_when_present() {
 
 /// Verifiable generation (issue 12): greedy decoding of T5 and Whisper unrolled into one
 /// program whose output is the token ids (`testdata/gen_generate.py`: the encoder once, the
-/// decoder per step, ArgMax, end-of-sequence padding). On every committed case (24 each) the
-/// engine's tokens equal ONNX Runtime's greedy loop over the source model, exactly.
+/// decoder per step, ArgMax, end-of-sequence padding), from the hand-built export-shaped
+/// graphs and from the seed's torch exports. On every committed case (24 and 21) the engine's
+/// tokens equal ONNX Runtime's greedy loop over the source model, exactly.
 #[test]
 fn greedy_generation_tokens_equal_onnx_runtime_on_every_case() {
-    for (model, steps) in [("t5_generate", 5), ("whisper_generate", 3)] {
+    for (model, steps) in [
+        ("exports/t5_generate", 5),
+        ("exports/whisper_generate", 3),
+        ("t5/generate", 5),
+        ("whisper/generate", 3),
+    ] {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../testdata/exports")
+            .join("../../testdata")
             .join(model);
         let graph = import::load_file(&dir.join("model.onnx")).unwrap();
         let program = Program::compile(&graph, &Default::default(), 1).unwrap();
@@ -396,17 +446,16 @@ fn greedy_generation_tokens_equal_onnx_runtime_on_every_case() {
     }
 }
 
-/// The program (N = 1) and the cases of the model in `dir` (`model.onnx`, `cases.json`).
+/// The program (N = 1) and the cases of the model in `dir` (`model.onnx`, [`cases_of`]).
 fn program_and_cases(dir: &std::path::Path) -> (Program, Cases) {
     let graph = import::load_file(&dir.join("model.onnx")).unwrap();
     let program = Program::compile(&graph, &Default::default(), 1).unwrap();
-    let text = std::fs::read_to_string(dir.join("cases.json")).unwrap();
-    (program, serde_json::from_str(&text).unwrap())
+    (program, cases_of(dir))
 }
 
-/// The exports' golden trace roots: `testdata/exports/trace_roots.json`, our own bit-exact
-/// results (not a float reference) for every case of every committed export and of the
-/// generated MiniLM, so that a kernel rewrite that changes one bit of one activation fails
+/// The transformers' golden trace roots: `testdata/exports/trace_roots.json`, our own
+/// bit-exact results (not a float reference) for every case of every committed export, of the
+/// seed's T5, GTE and Whisper (and their generation programs) and of the generated MiniLM, so that a kernel rewrite that changes one bit of one activation fails
 /// here. Any change to operator semantics moves these and must come with a `PROGRAM_VERSION`
 /// bump; `ZKOPML_BLESS=1` rewrites the file (review its diff).
 #[test]
@@ -419,6 +468,8 @@ fn golden_trace_roots_of_every_export_case() {
         .filter(|e| e.path().join("cases.json").exists())
         .map(|e| format!("exports/{}", e.file_name().to_string_lossy()))
         .collect();
+    models.extend(SEED.iter().map(|m| m.to_string()));
+    models.extend(["t5/generate".into(), "whisper/generate".into()]);
     if data.join("minilm/gen/cases.json").exists() {
         models.push("minilm/gen".into());
     } else {
@@ -492,5 +543,53 @@ fn export_trace_roots_do_not_depend_on_the_thread_count() {
         let (one, three) = (on(1), on(3));
         assert_eq!(one.root(), three.root(), "{model}");
         assert_eq!(one.states, three.states, "{model}");
+    }
+}
+
+/// The seed's transformers (`testdata/gen_seed.py`).
+const SEED: [&str; 3] = ["t5", "gte", "whisper"];
+
+/// The seed's T5 (encoder and decoder), GTE (BERT, attention mask, masked mean pooling, L2
+/// normalisation) and Whisper (encoder and decoder) as torch exports them: the primary export
+/// and every other exporter and opset of `testdata/<model>/variants/` (TorchScript at 14 and
+/// 17, dynamo at 17 or the 18 it writes where it cannot convert down) load, compile and run
+/// all 21 committed inputs, every output within bounds of ONNX Runtime's for the primary
+/// export; GTE's nearest neighbours over the 21 inputs are ONNX Runtime's.
+#[test]
+fn seed_transformer_exports_agree_with_onnx_runtime_on_21_inputs() {
+    let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata");
+    for (model, output, max_err) in [
+        ("t5", "logits", 0.1),
+        ("gte", "sentence_embedding", 5e-3),
+        ("whisper", "logits", 0.05),
+    ] {
+        let dir = data.join(model);
+        let cases = cases_of(&dir);
+        assert!(cases.cases.len() >= 21, "{model}: 21 inputs");
+        let mut exports = vec![("model.onnx".to_string(), dir.join("model.onnx"))];
+        let mut variants: Vec<_> = std::fs::read_dir(dir.join("variants"))
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| {
+                let v = e.file_name().to_string_lossy().into_owned();
+                (format!("variants/{v}"), e.path().join("model.onnx"))
+            })
+            .collect();
+        variants.sort();
+        assert!(!variants.is_empty(), "{model}: other exports");
+        exports.extend(variants);
+        for (name, onnx) in &exports {
+            let label = format!("{model}/{name}");
+            let (p, f) = run_on(&label, onnx, &cases, None);
+            println!(
+                "{label}: {} program nodes, ops {:?}",
+                p.nodes.len(),
+                ops(&p)
+            );
+            check(&label, &f, &[(output, max_err, 0.9999)]);
+            if model == "gte" {
+                nearest_neighbours_agree(&label, &p, &cases);
+            }
+        }
     }
 }
