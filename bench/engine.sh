@@ -5,7 +5,8 @@
 # in the same run on the same machine. Median of N runs each.
 # Usage: bench/engine.sh [models...]   (default: dnn variable_cnn lenet5 conv2d)
 #        ITER=5 bench/engine.sh mobilenet_v2   (fewer runs for big models; traced runs ≤ 10)
-#        bench/engine.sh transformers   (the committed transformer exports and the local
+#        bench/engine.sh transformers   (the seed's t5, gte, whisper and their generation
+#                                         programs, the committed transformer exports and the local
 #                                         MiniLM exports under testdata/minilm, when present)
 # A model is a directory under testdata/ with model.onnx and input.json or cases.json (the
 # first case is timed). tract may refuse a graph: its column then says why.
@@ -33,7 +34,8 @@ mkdir -p bench/out
 models=()
 for m in "$@"; do
   if [[ "$m" == transformers ]]; then
-    models+=(exports/bert_mask exports/t5_encoder exports/t5_decoder exports/whisper
+    models+=(t5 gte whisper t5/generate whisper/generate
+             exports/bert_mask exports/t5_encoder exports/t5_decoder exports/whisper
              exports/t5_generate exports/whisper_generate)
     for d in minilm/torchscript_op14 minilm/dynamo_op17; do
       [[ -f "testdata/$d/model.onnx" ]] && models+=("$d")
