@@ -52,32 +52,11 @@ from torch import nn
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from gen_models import dump_json, ort_session, run_ort, tensor_json  # noqa: E402
-from gen_transformers import PRODUCER, PRODUCER_VERSION, TORCH_TOL, init_params, op_histogram  # noqa: E402
+from export_seq2seq import T5Full, WhisperFull  # noqa: E402
+from gen_transformers import TORCH_TOL, init_params, normalise, op_histogram  # noqa: E402
 
 CASES = 21  # case 0 (input.json) + 20 fidelity cases
 VARIANTS = [("torchscript", 14), ("torchscript", 17), ("dynamo", 14), ("dynamo", 17)]
-
-
-def normalise(m: onnx.ModelProto, name: str) -> onnx.ModelProto:
-    m.producer_name = PRODUCER
-    m.producer_version = PRODUCER_VERSION
-    m.domain = ""
-    m.model_version = 0
-    m.doc_string = ""
-    del m.metadata_props[:]
-    m.graph.name = name
-    m.graph.doc_string = ""
-    for n in m.graph.node:
-        n.doc_string = ""
-        del n.metadata_props[:]
-    for v in list(m.graph.input) + list(m.graph.output) + list(m.graph.value_info):
-        v.doc_string = ""
-        del v.metadata_props[:]
-    for t in m.graph.initializer:
-        t.doc_string = ""
-        del t.metadata_props[:]
-    onnx.checker.check_model(m, full_check=True)
-    return m
 
 
 def export(module: nn.Module, args: tuple, ins: list[str], outs: list[str], exporter: str, opset: int, name: str):
@@ -101,17 +80,6 @@ def export(module: nn.Module, args: tuple, ins: list[str], outs: list[str], expo
     return normalise(m, name)
 
 
-class T5Logits(nn.Module):
-    def __init__(self, m):
-        super().__init__()
-        self.m = m
-
-    def forward(self, input_ids, attention_mask, decoder_input_ids):
-        return self.m(
-            input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=decoder_input_ids, use_cache=False
-        ).logits
-
-
 class SentenceEmbedding(nn.Module):
     """sentence-transformers' Transformer -> Pooling(mean, with the attention mask) -> Normalize."""
 
@@ -124,15 +92,6 @@ class SentenceEmbedding(nn.Module):
         mask = attention_mask.unsqueeze(-1).expand(h.size()).to(h.dtype)
         e = torch.sum(h * mask, 1) / torch.clamp(mask.sum(1), min=1e-9)
         return nn.functional.normalize(e, p=2.0, dim=1)
-
-
-class WhisperLogits(nn.Module):
-    def __init__(self, m):
-        super().__init__()
-        self.m = m
-
-    def forward(self, input_features, decoder_input_ids):
-        return self.m(input_features=input_features, decoder_input_ids=decoder_input_ids, use_cache=False).logits
 
 
 def masked_ids(rng, vocab: int, seq: int):
@@ -162,7 +121,7 @@ def make_t5():
         return {"input_ids": ids, "attention_mask": mask, "decoder_input_ids": dec}
 
     gen = ["--start", "0", "--eos", "1", "--pad", "0"]
-    return T5Logits(m), ["input_ids", "attention_mask", "decoder_input_ids"], ["logits"], inputs, ("torchscript", 14), gen
+    return T5Full(m), ["input_ids", "attention_mask", "decoder_input_ids"], ["logits"], inputs, ("torchscript", 14), gen
 
 
 def make_gte():
@@ -204,7 +163,7 @@ def make_whisper():
         return {"input_features": (k / 256.0).astype(np.float32), "decoder_input_ids": dec}
 
     gen = ["--start", "1", "--eos", "2", "--pad", "0"]
-    return WhisperLogits(m), ["input_features", "decoder_input_ids"], ["logits"], inputs, ("dynamo", 17), gen
+    return WhisperFull(m), ["input_features", "decoder_input_ids"], ["logits"], inputs, ("dynamo", 17), gen
 
 
 MODELS = {"t5": (make_t5, 501), "gte": (make_gte, 502), "whisper": (make_whisper, 503)}

@@ -129,7 +129,12 @@ def export_onnx(module: nn.Module, args: tuple, input_names: list[str], output_n
             output_names=output_names,
             keep_initializers_as_inputs=False,
         )
-    m = onnx.load_from_string(buf.getvalue())
+    return normalise(onnx.load_from_string(buf.getvalue()), name)
+
+
+def normalise(m: onnx.ModelProto, name: str) -> onnx.ModelProto:
+    """Producer fields set, the graph named after the model, doc strings and metadata
+    cleared (the exporters' source locations and versions), then onnx.checker (full)."""
     m.producer_name = PRODUCER
     m.producer_version = PRODUCER_VERSION
     m.domain = ""
@@ -143,8 +148,10 @@ def export_onnx(module: nn.Module, args: tuple, input_names: list[str], output_n
         del n.metadata_props[:]
     for v in list(m.graph.input) + list(m.graph.output) + list(m.graph.value_info):
         v.doc_string = ""
+        del v.metadata_props[:]
     for t in m.graph.initializer:
         t.doc_string = ""
+        del t.metadata_props[:]
     onnx.checker.check_model(m, full_check=True)
     return m
 

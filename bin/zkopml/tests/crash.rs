@@ -140,7 +140,7 @@ async fn game(cfg: &DevnetConfig) -> Option<zkopml_chain::market::Types::GameVie
     )
 }
 
-/// Ticks an in-process agent until `until` holds for the game, or panics after 240 s (a
+/// Ticks an in-process agent until `until` holds for the game, or panics after 300 s (a
 /// condition, not a timing: a busy machine may take minutes where an idle one takes seconds).
 async fn drive_until<F: Fn(&zkopml_chain::market::Types::GameView) -> bool>(
     cfg: &DevnetConfig,
@@ -148,7 +148,7 @@ async fn drive_until<F: Fn(&zkopml_chain::market::Types::GameView) -> bool>(
     mut tick: impl AsyncFnMut(),
     until: F,
 ) {
-    let deadline = Instant::now() + Duration::from_secs(240);
+    let deadline = Instant::now() + Duration::from_secs(300);
     loop {
         tick().await;
         if game(cfg).await.is_some_and(|g| until(&g)) {
@@ -173,16 +173,22 @@ fn lying_challenger(cfg: &DevnetConfig) -> Challenger {
     .unwrap()
 }
 
-/// Moves the chain's clock past response 1's challenge window, as time would.
-async fn let_the_window_pass(cfg: &DevnetConfig) {
+/// Response 1 as the chain has it.
+async fn response(cfg: &DevnetConfig) -> zkopml_chain::market::Types::Response {
     let chain = cfg.ctx("requester", Timeline::default()).unwrap().chain;
-    let resp = chain
+    chain
         .view(
             "getResponseById",
             chain.market().getResponseById(U256::from(1)),
         )
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// Moves the chain's clock past response 1's challenge window, as time would.
+async fn let_the_window_pass(cfg: &DevnetConfig) {
+    let chain = cfg.ctx("requester", Timeline::default()).unwrap().chain;
+    let resp = response(cfg).await;
     let now = chain.now().await.unwrap();
     if now <= resp.challengeDeadline {
         chain
@@ -242,17 +248,13 @@ async fn killed_challenger_restarts_and_wins() {
     kill(c);
 
     let c = spawn(dir.path(), &["challenge", "--mode", "bisect"]);
-    let deadline = Instant::now() + Duration::from_secs(300);
-    while game(&cfg).await.unwrap().status == 0 {
-        liar.tick().await.unwrap();
-        if Instant::now() >= deadline {
-            panic!(
-                "game did not resolve:\n{}",
-                diagnose(&cfg, dir.path()).await
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    drive_until(
+        &cfg,
+        dir.path(),
+        async || liar.tick().await.unwrap(),
+        |g| g.status != 0,
+    )
+    .await;
     finish(c);
     let g = game(&cfg).await.unwrap();
     assert_eq!(g.status, 2, "challenger won");
@@ -287,30 +289,19 @@ async fn killed_honest_submitter_restarts_and_wins() {
     .await;
     kill(s);
     let s = spawn(dir.path(), &["submit"]);
-    let deadline = Instant::now() + Duration::from_secs(300);
-    while game(&cfg).await.unwrap().status == 0 {
-        liar.tick().await.unwrap();
-        if Instant::now() >= deadline {
-            panic!(
-                "game did not resolve:\n{}",
-                diagnose(&cfg, dir.path()).await
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    drive_until(
+        &cfg,
+        dir.path(),
+        async || liar.tick().await.unwrap(),
+        |g| g.status != 0,
+    )
+    .await;
     let_the_window_pass(&cfg).await;
     finish(s);
     assert_eq!(game(&cfg).await.unwrap().status, 1, "submitter won");
-    let chain = cfg.ctx("requester", Timeline::default()).unwrap().chain;
-    let resp = chain
-        .view(
-            "getResponseById",
-            chain.market().getResponseById(U256::from(1)),
-        )
-        .await
-        .unwrap();
     assert_eq!(
-        resp.status, 3,
+        response(&cfg).await.status,
+        3,
         "the honest response finalised after its window"
     );
     devnet::down(&cfg);
